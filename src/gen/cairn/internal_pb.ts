@@ -8,7 +8,7 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { AlarmRequest, CompactionRequest, DeleteRangeRequest, LeaseCheckpointRequest, LeaseGrantRequest, LeaseRevokeRequest, PutRequest, TxnRequest } from "../etcd/api/etcdserverpb/rpc_pb.ts";
+import type { AlarmMember, AlarmRequest, CompactionRequest, DeleteRangeRequest, LeaseCheckpointRequest, LeaseGrantRequest, LeaseRevokeRequest, PutRequest, TxnRequest } from "../etcd/api/etcdserverpb/rpc_pb.ts";
 import { file_etcd_api_etcdserverpb_rpc } from "../etcd/api/etcdserverpb/rpc_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cairn/internal.proto.
  */
 export const file_cairn_internal: GenFile = /*@__PURE__*/
-  fileDesc("ChRjYWlybi9pbnRlcm5hbC5wcm90bxIIY2Fpcm4udjEi3AMKD0ludGVybmFsUmVxdWVzdBIKCgJpZBgBIAEoBBIOCgZvcmlnaW4YAiABKAQSJwoDcHV0GAMgASgLMhguZXRjZHNlcnZlcnBiLlB1dFJlcXVlc3RIABI4CgxkZWxldGVfcmFuZ2UYBCABKAsyIC5ldGNkc2VydmVycGIuRGVsZXRlUmFuZ2VSZXF1ZXN0SAASJwoDdHhuGAUgASgLMhguZXRjZHNlcnZlcnBiLlR4blJlcXVlc3RIABI1Cgpjb21wYWN0aW9uGAYgASgLMh8uZXRjZHNlcnZlcnBiLkNvbXBhY3Rpb25SZXF1ZXN0SAASNgoLbGVhc2VfZ3JhbnQYByABKAsyHy5ldGNkc2VydmVycGIuTGVhc2VHcmFudFJlcXVlc3RIABI4CgxsZWFzZV9yZXZva2UYCCABKAsyIC5ldGNkc2VydmVycGIuTGVhc2VSZXZva2VSZXF1ZXN0SAASQAoQbGVhc2VfY2hlY2twb2ludBgJIAEoCzIkLmV0Y2RzZXJ2ZXJwYi5MZWFzZUNoZWNrcG9pbnRSZXF1ZXN0SAASKwoFYWxhcm0YCiABKAsyGi5ldGNkc2VydmVycGIuQWxhcm1SZXF1ZXN0SABCCQoHcmVxdWVzdCJkCgxNZW1iZXJSZWNvcmQSCgoCaWQYASABKAQSDAoEbmFtZRgCIAEoCRIRCglwZWVyX3VybHMYAyADKAkSEwoLY2xpZW50X3VybHMYBCADKAkSEgoKaXNfbGVhcm5lchgFIAEoCCI7ChFDb25mQ2hhbmdlQ29udGV4dBImCgZtZW1iZXIYASABKAsyFi5jYWlybi52MS5NZW1iZXJSZWNvcmRiBnByb3RvMw", [file_etcd_api_etcdserverpb_rpc]);
+  fileDesc("ChRjYWlybi9pbnRlcm5hbC5wcm90bxIIY2Fpcm4udjEilQQKD0ludGVybmFsUmVxdWVzdBIKCgJpZBgBIAEoBBIOCgZvcmlnaW4YAiABKAQSJwoDcHV0GAMgASgLMhguZXRjZHNlcnZlcnBiLlB1dFJlcXVlc3RIABI4CgxkZWxldGVfcmFuZ2UYBCABKAsyIC5ldGNkc2VydmVycGIuRGVsZXRlUmFuZ2VSZXF1ZXN0SAASJwoDdHhuGAUgASgLMhguZXRjZHNlcnZlcnBiLlR4blJlcXVlc3RIABI1Cgpjb21wYWN0aW9uGAYgASgLMh8uZXRjZHNlcnZlcnBiLkNvbXBhY3Rpb25SZXF1ZXN0SAASNgoLbGVhc2VfZ3JhbnQYByABKAsyHy5ldGNkc2VydmVycGIuTGVhc2VHcmFudFJlcXVlc3RIABI4CgxsZWFzZV9yZXZva2UYCCABKAsyIC5ldGNkc2VydmVycGIuTGVhc2VSZXZva2VSZXF1ZXN0SAASQAoQbGVhc2VfY2hlY2twb2ludBgJIAEoCzIkLmV0Y2RzZXJ2ZXJwYi5MZWFzZUNoZWNrcG9pbnRSZXF1ZXN0SAASKwoFYWxhcm0YCiABKAsyGi5ldGNkc2VydmVycGIuQWxhcm1SZXF1ZXN0SAASNwoRbWVtYmVyX2F0dHJpYnV0ZXMYCyABKAsyGi5jYWlybi52MS5NZW1iZXJBdHRyaWJ1dGVzSABCCQoHcmVxdWVzdCJBChBNZW1iZXJBdHRyaWJ1dGVzEgoKAmlkGAEgASgEEgwKBG5hbWUYAiABKAkSEwoLY2xpZW50X3VybHMYAyADKAkiZAoMTWVtYmVyUmVjb3JkEgoKAmlkGAEgASgEEgwKBG5hbWUYAiABKAkSEQoJcGVlcl91cmxzGAMgAygJEhMKC2NsaWVudF91cmxzGAQgAygJEhIKCmlzX2xlYXJuZXIYBSABKAgiOwoRQ29uZkNoYW5nZUNvbnRleHQSJgoGbWVtYmVyGAEgASgLMhYuY2Fpcm4udjEuTWVtYmVyUmVjb3JkInEKDVN0YXRlU25hcHNob3QSDAoEbXZjYxgBIAEoDBInCgdtZW1iZXJzGAIgAygLMhYuY2Fpcm4udjEuTWVtYmVyUmVjb3JkEikKBmFsYXJtcxgDIAMoCzIZLmV0Y2RzZXJ2ZXJwYi5BbGFybU1lbWJlciI0CglCb290c3RyYXASJwoHbWVtYmVycxgBIAMoCzIWLmNhaXJuLnYxLk1lbWJlclJlY29yZGIGcHJvdG8z", [file_etcd_api_etcdserverpb_rpc]);
 
 /**
  * A request id (unique per proposing member) and the mutation to apply.
@@ -89,6 +89,12 @@ export type InternalRequest = Message<"cairn.v1.InternalRequest"> & {
      */
     value: AlarmRequest;
     case: "alarm";
+  } | {
+    /**
+     * @generated from field: cairn.v1.MemberAttributes member_attributes = 11;
+     */
+    value: MemberAttributes;
+    case: "memberAttributes";
   } | { case: undefined; value?: undefined };
 };
 
@@ -98,6 +104,36 @@ export type InternalRequest = Message<"cairn.v1.InternalRequest"> & {
  */
 export const InternalRequestSchema: GenMessage<InternalRequest> = /*@__PURE__*/
   messageDesc(file_cairn_internal, 0);
+
+/**
+ * A member publishing its name and client URLs after it starts (etcd does
+ * the same through its log), so every member lists them.
+ *
+ * @generated from message cairn.v1.MemberAttributes
+ */
+export type MemberAttributes = Message<"cairn.v1.MemberAttributes"> & {
+  /**
+   * @generated from field: uint64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: repeated string client_urls = 3;
+   */
+  clientUrls: string[];
+};
+
+/**
+ * Describes the message cairn.v1.MemberAttributes.
+ * Use `create(MemberAttributesSchema)` to create a new message.
+ */
+export const MemberAttributesSchema: GenMessage<MemberAttributes> = /*@__PURE__*/
+  messageDesc(file_cairn_internal, 1);
 
 /**
  * A member as recorded in the replicated membership.
@@ -136,7 +172,7 @@ export type MemberRecord = Message<"cairn.v1.MemberRecord"> & {
  * Use `create(MemberRecordSchema)` to create a new message.
  */
 export const MemberRecordSchema: GenMessage<MemberRecord> = /*@__PURE__*/
-  messageDesc(file_cairn_internal, 1);
+  messageDesc(file_cairn_internal, 2);
 
 /**
  * Payload of a ConfChange entry's context: the member being added/updated.
@@ -155,5 +191,61 @@ export type ConfChangeContext = Message<"cairn.v1.ConfChangeContext"> & {
  * Use `create(ConfChangeContextSchema)` to create a new message.
  */
 export const ConfChangeContextSchema: GenMessage<ConfChangeContext> = /*@__PURE__*/
-  messageDesc(file_cairn_internal, 2);
+  messageDesc(file_cairn_internal, 3);
+
+/**
+ * The replicated state machine at one applied index, as stored in a
+ * snapshot file and sent to members that fall behind.
+ *
+ * @generated from message cairn.v1.StateSnapshot
+ */
+export type StateSnapshot = Message<"cairn.v1.StateSnapshot"> & {
+  /**
+   * Serialized MVCC store (src/mvcc): every retained revision.
+   *
+   * @generated from field: bytes mvcc = 1;
+   */
+  mvcc: Uint8Array;
+
+  /**
+   * The membership at that index.
+   *
+   * @generated from field: repeated cairn.v1.MemberRecord members = 2;
+   */
+  members: MemberRecord[];
+
+  /**
+   * Active alarms.
+   *
+   * @generated from field: repeated etcdserverpb.AlarmMember alarms = 3;
+   */
+  alarms: AlarmMember[];
+};
+
+/**
+ * Describes the message cairn.v1.StateSnapshot.
+ * Use `create(StateSnapshotSchema)` to create a new message.
+ */
+export const StateSnapshotSchema: GenMessage<StateSnapshot> = /*@__PURE__*/
+  messageDesc(file_cairn_internal, 4);
+
+/**
+ * Kept in the WAL's metadata record when a member's data directory is
+ * created: the membership it bootstrapped with.
+ *
+ * @generated from message cairn.v1.Bootstrap
+ */
+export type Bootstrap = Message<"cairn.v1.Bootstrap"> & {
+  /**
+   * @generated from field: repeated cairn.v1.MemberRecord members = 1;
+   */
+  members: MemberRecord[];
+};
+
+/**
+ * Describes the message cairn.v1.Bootstrap.
+ * Use `create(BootstrapSchema)` to create a new message.
+ */
+export const BootstrapSchema: GenMessage<Bootstrap> = /*@__PURE__*/
+  messageDesc(file_cairn_internal, 5);
 

@@ -1,0 +1,63 @@
+# cairn — the two README commands are `make run` and `make test`.
+# Deno comes from the npm registry (pinned) when none is on PATH; the tests
+# install etcd-server/etcd-client from Debian when etcdctl or etcd is missing.
+
+DENO_VERSION := 2.9.6
+BUF_VERSION := 1.75.0
+PROTOC_GEN_ES_VERSION := 2.17.0
+TOOLS := $(CURDIR)/.tools
+TOOLS_BIN := $(TOOLS)/node_modules/.bin
+SYSTEM_DENO := $(shell command -v deno 2>/dev/null)
+DENO := $(if $(SYSTEM_DENO),$(SYSTEM_DENO),$(TOOLS_BIN)/deno)
+export PATH := $(TOOLS_BIN):$(PATH)
+
+.PHONY: run test test-unit test-integration build gen gen-check fmt lint check bench deps etcd-tools
+
+run: $(DENO)
+	$(DENO) run -A main.ts $(ARGS)
+
+test: $(DENO) etcd-tools gen-check
+	$(DENO) fmt --check
+	$(DENO) lint
+	$(DENO) check main.ts src tests bench
+	$(DENO) test -A --parallel src tests
+
+test-unit: $(DENO)
+	$(DENO) test -A src
+
+# Single executable. `deno compile` downloads its base runtime (denort)
+# unless DENORT_BIN names one; this machine cannot download it.
+build: $(DENO)
+	$(DENO) compile -A --output cairn main.ts
+
+gen: $(TOOLS_BIN)/buf
+	$(TOOLS_BIN)/buf generate
+
+# Fails when src/gen/ does not match what buf generates from proto/.
+gen-check: $(TOOLS_BIN)/buf
+	@rm -rf $(TOOLS)/gen-check && mkdir -p $(TOOLS)/gen-check
+	@$(TOOLS_BIN)/buf generate -o $(TOOLS)/gen-check
+	@diff -r src/gen $(TOOLS)/gen-check/src/gen >/dev/null || \
+	  { echo "src/gen is stale: run 'make gen' and commit the result"; exit 1; }
+	@echo "src/gen is up to date"
+
+fmt: $(DENO)
+	$(DENO) fmt
+
+lint: $(DENO)
+	$(DENO) lint
+
+bench: $(DENO) etcd-tools
+	$(DENO) run -A bench/run.ts
+
+$(TOOLS_BIN)/deno $(TOOLS_BIN)/buf:
+	mkdir -p $(TOOLS)
+	npm install --no-save --no-audit --no-fund --prefix $(TOOLS) \
+	  deno@$(DENO_VERSION) @bufbuild/buf@$(BUF_VERSION) @bufbuild/protoc-gen-es@$(PROTOC_GEN_ES_VERSION)
+
+etcd-tools:
+	@if ! command -v etcdctl >/dev/null 2>&1 || ! command -v etcd >/dev/null 2>&1; then \
+	  echo "installing etcd-server and etcd-client from Debian"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq etcd-server etcd-client >/dev/null; \
+	fi

@@ -1,0 +1,58 @@
+/**
+ * cairn: an etcd v3 compatible key-value store. Started with etcd's flags
+ * (or ETCD_* environment variables, or --config-file) it runs one member,
+ * exactly where etcd would be started.
+ *
+ * @module
+ */
+import { parseConfig, ConfigError } from "./src/config.ts";
+import { createLogger } from "./src/log.ts";
+import { startServer } from "./src/server/start.ts";
+
+/** cairn's own version (the etcd API version it implements is in src/http/app.ts). */
+export const CAIRN_VERSION = "0.1.0";
+
+async function main(args: string[]): Promise<number> {
+  let outcome;
+  try {
+    outcome = parseConfig(args, Deno.env.toObject(), (p) => Deno.readTextFileSync(p));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`cairn: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  if (outcome.kind === "help") {
+    console.log(outcome.text);
+    return 0;
+  }
+  if (outcome.kind === "version") {
+    const { SERVER_VERSION } = await import("./src/http/app.ts");
+    console.log(`cairn Version: ${CAIRN_VERSION}`);
+    console.log(`etcd API Version: ${SERVER_VERSION}`);
+    console.log(`Deno Version: ${Deno.version.deno}`);
+    console.log(`Go OS/Arch: ${Deno.build.os}/${Deno.build.arch}`);
+    return 0;
+  }
+  const log = createLogger(outcome.config.logLevel);
+  for (const w of outcome.warnings) log.warn(w);
+  try {
+    const server = await startServer(outcome.config, log);
+    const stop = async (signal: string) => {
+      log.info("received signal, shutting down", { signal });
+      await server.stop();
+      Deno.exit(0);
+    };
+    Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+    Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+    return await server.done;
+  } catch (err) {
+    log.error("failed to start member", { error: err instanceof Error ? err.message : String(err) });
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,22 @@
+/**
+ * etcd's Cluster service: the membership as replicated through the log.
+ *
+ * @module
+ */
+import { create } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { Cluster, MemberListResponseSchema } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import type { Member } from "../server/member.ts";
+
+/** The Cluster service bound to a member (membership changes arrive with multi-member support). */
+export function clusterService(member: Member): Partial<ServiceImpl<typeof Cluster>> {
+  return {
+    async memberList(req) {
+      if (req.linearizable) await member.readBarrier();
+      return create(MemberListResponseSchema, {
+        header: member.header(),
+        members: member.sm.membership.toApi(),
+      });
+    },
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * etcd's KV service. Reads are served from the local store (after a
+ * ReadIndex barrier unless serializable); every write is proposed through
+ * Raft and answered with what the apply produced.
+ *
+ * @module
+ */
+import { create } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import {
+  type CompactionResponse,
+  CompactionResponseSchema,
+  type DeleteRangeResponse,
+  KV,
+  type PutResponse,
+  type TxnResponse,
+} from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { validateDeleteRange, validatePut, validateRange, validateTxn } from "../mvcc/validate.ts";
+import type { Member } from "../server/member.ts";
+
+/** The KV service bound to a member. */
+export function kvService(member: Member): ServiceImpl<typeof KV> {
+  return {
+    async range(req) {
+      validateRange(req);
+      if (!req.serializable) await member.readBarrier();
+      const store = member.sm.store;
+      const resp = store.range(req);
+      resp.header = member.header(store.currentRevision);
+      return resp;
+    },
+    async put(req) {
+      validatePut(req);
+      const r = await member.propose({ case: "put", value: req });
+      const resp = r.response as PutResponse;
+      resp.header = member.header(r.revision);
+      return resp;
+    },
+    async deleteRange(req) {
+      validateDeleteRange(req);
+      const r = await member.propose({ case: "deleteRange", value: req });
+      const resp = r.response as DeleteRangeResponse;
+      resp.header = member.header(r.revision);
+      return resp;
+    },
+    async txn(req) {
+      validateTxn(req, member.maxTxnOps);
+      const r = await member.propose({ case: "txn", value: req });
+      const resp = r.response as TxnResponse;
+      resp.header = member.header(r.revision);
+      return resp;
+    },
+    async compact(req) {
+      const r = await member.propose({ case: "compaction", value: req });
+      const resp = (r.response as CompactionResponse | undefined) ??
+        create(CompactionResponseSchema, {});
+      resp.header = member.header(r.revision);
+      return resp;
+    },
+  };
+}

@@ -1,0 +1,34 @@
+/**
+ * The plain-HTTP side of the client port (hono): etcd's `/health` and
+ * `/version` endpoints. gRPC, gRPC-Web and Connect requests never reach
+ * this app; see `handler.ts`.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+
+/** etcd API version cairn implements; clients gate features on it. */
+export const SERVER_VERSION = "3.5.17";
+/** The cluster version cairn reports (etcd reports major.minor.0). */
+export const CLUSTER_VERSION = "3.5.0";
+
+/** What the HTTP endpoints need to know about the member. */
+export interface HealthSource {
+  /** Resolves when a linearizable read would succeed now; rejects otherwise. */
+  checkHealth(): Promise<void>;
+}
+
+/** Builds the hono app serving /health and /version. */
+export function createHttpApp(member: HealthSource): Hono {
+  const app = new Hono();
+  app.get("/version", (c) => c.json({ etcdserver: SERVER_VERSION, etcdcluster: CLUSTER_VERSION }));
+  app.get("/health", async (c) => {
+    try {
+      await member.checkHealth();
+      return c.json({ health: "true" });
+    } catch (err) {
+      return c.json({ health: "false", reason: err instanceof Error ? err.message : String(err) }, 503);
+    }
+  });
+  return app;
+}

@@ -1,0 +1,107 @@
+/**
+ * The one function that changes replicated state (DESIGN.md rule 1): every
+ * committed `InternalRequest` is applied here, on every member, in log
+ * order. It must be deterministic: same state + same request = same result
+ * everywhere.
+ *
+ * @module
+ */
+import { create } from "@bufbuild/protobuf";
+import { type InternalRequest, MemberRecordSchema } from "../gen/cairn/internal_pb.ts";
+import {
+  type AlarmMember,
+  AlarmMemberSchema,
+  AlarmRequest_AlarmAction,
+  AlarmResponseSchema,
+  AlarmType,
+  CompactionResponseSchema,
+} from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import type { MvccStore } from "../mvcc/store.ts";
+import type { Membership } from "./membership.ts";
+
+/** All replicated state a member applies entries to. */
+export interface StateMachine {
+  store: MvccStore;
+  membership: Membership;
+  alarms: AlarmMember[];
+}
+
+/** What applying one request produced: the response, and the store revision right after it. */
+export interface ApplyResult {
+  response: unknown;
+  revision: number;
+}
+
+/**
+ * Applies one committed request. Throws an etcd error (from `src/errors.ts`)
+ * when the request fails; a failed request changes nothing.
+ */
+export function applyRequest(sm: StateMachine, req: InternalRequest): ApplyResult {
+  const { store } = sm;
+  const r = req.request;
+  let response: unknown;
+  switch (r.case) {
+    case "put":
+      response = store.put(r.value);
+      break;
+    case "deleteRange":
+      response = store.deleteRange(r.value);
+      break;
+    case "txn":
+      response = store.txn(r.value);
+      break;
+    case "compaction":
+      store.compact(Number(r.value.revision));
+      response = create(CompactionResponseSchema, {});
+      break;
+    case "alarm":
+      response = applyAlarm(sm, r.value.action, r.value.memberID, r.value.alarm);
+      break;
+    case "memberAttributes": {
+      const existing = sm.membership.get(r.value.id);
+      if (existing) {
+        sm.membership.set(create(MemberRecordSchema, {
+          ...existing,
+          name: r.value.name,
+          clientUrls: r.value.clientUrls,
+        }));
+      }
+      response = undefined;
+      break;
+    }
+    default:
+      // A request kind this version does not know: applying nothing would
+      // let members diverge silently, so stop loudly instead.
+      throw new Error(`cannot apply log entry of kind ${String(r.case)}`);
+  }
+  return { response, revision: store.currentRevision };
+}
+
+function applyAlarm(
+  sm: StateMachine,
+  action: AlarmRequest_AlarmAction,
+  memberID: bigint,
+  alarm: AlarmType,
+) {
+  const matches = (a: AlarmMember) => a.memberID === memberID && a.alarm === alarm;
+  let changed: AlarmMember[] = [];
+  switch (action) {
+    case AlarmRequest_AlarmAction.GET:
+      changed = sm.alarms.filter((a) => alarm === AlarmType.NONE || a.alarm === alarm);
+      break;
+    case AlarmRequest_AlarmAction.ACTIVATE:
+      if (alarm === AlarmType.NONE) break;
+      if (!sm.alarms.some(matches)) {
+        sm.alarms.push(create(AlarmMemberSchema, { memberID, alarm }));
+      }
+      changed = [create(AlarmMemberSchema, { memberID, alarm })];
+      break;
+    case AlarmRequest_AlarmAction.DEACTIVATE: {
+      const found = sm.alarms.filter(matches);
+      sm.alarms = sm.alarms.filter((a) => !matches(a));
+      changed = found;
+      break;
+    }
+  }
+  return create(AlarmResponseSchema, { alarms: changed });
+}

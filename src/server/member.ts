@@ -1,0 +1,491 @@
+/**
+ * A cairn member: wires the pure Raft core to the WAL and snapshot files,
+ * applies committed entries to the state machine, and offers the API layer
+ * two doors: `propose` for every mutation and `readBarrier` for
+ * linearizable reads (DESIGN.md rules 1, 3 and 4).
+ *
+ * @module
+ */
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  type InternalRequest,
+  InternalRequestSchema,
+  type MemberRecord,
+  StateSnapshotSchema,
+} from "../gen/cairn/internal_pb.ts";
+import { type ResponseHeader, ResponseHeaderSchema } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import type { Config } from "../config.ts";
+import { EtcdErrors } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { MvccStore } from "../mvcc/store.ts";
+import { decodeConfChange } from "../raft/confchange.ts";
+import { ProposalDropped } from "../raft/errors.ts";
+import { RawNode } from "../raft/raw_node.ts";
+import { MemoryStorage } from "../raft/storage.ts";
+import {
+  type ConfState,
+  type Entry,
+  EntryType,
+  type HardState,
+  type Ready,
+  StateRole,
+} from "../raft/types.ts";
+import { openDataDir } from "../storage/data_dir.ts";
+import { SnapshotStore } from "../storage/snapshot.ts";
+import { Wal } from "../storage/wal.ts";
+import { type ApplyResult, applyRequest, type StateMachine } from "./apply.ts";
+import { computeClusterId, urlString } from "./ids.ts";
+import { Membership } from "./membership.ts";
+import { ReadBarrier } from "./read_barrier.ts";
+import { bootstrapMetadata, readBootstrapMetadata } from "./bootstrap.ts";
+
+/** Raft entries kept in memory behind a snapshot so slow followers can catch up from the log. */
+const CATCH_UP_ENTRIES = 5000;
+
+interface Waiter {
+  resolve(r: ApplyResult): void;
+  reject(e: Error): void;
+  deadline: number;
+}
+
+/** One member of a cairn cluster. */
+export class Member {
+  readonly id: bigint;
+  readonly clusterId: bigint;
+  readonly sm: StateMachine;
+  readonly #cfg: Config;
+  readonly #log: Logger;
+  readonly #raft: RawNode;
+  readonly #storage: MemoryStorage;
+  readonly #wal: Wal;
+  readonly #snaps: SnapshotStore;
+  readonly #waiters = new Map<number, Waiter>();
+  readonly #reads: ReadBarrier;
+  #nextRequestId: number;
+  #confState: ConfState;
+  #applied: number;
+  #snapshotIndex: number;
+  #term = 0;
+  #leader = 0n;
+  #role = StateRole.Follower;
+  #deferredHardState: HardState | undefined;
+  #readyRunning = false;
+  #readyAgain = false;
+  #stopped = false;
+  #timers: number[] = [];
+  #fatal: ((err: Error) => void) | undefined;
+
+  private constructor(init: {
+    cfg: Config;
+    log: Logger;
+    id: bigint;
+    clusterId: bigint;
+    sm: StateMachine;
+    raft: RawNode;
+    storage: MemoryStorage;
+    wal: Wal;
+    snaps: SnapshotStore;
+    confState: ConfState;
+    applied: number;
+  }) {
+    this.#cfg = init.cfg;
+    this.#log = init.log;
+    this.id = init.id;
+    this.clusterId = init.clusterId;
+    this.sm = init.sm;
+    this.#raft = init.raft;
+    this.#storage = init.storage;
+    this.#wal = init.wal;
+    this.#snaps = init.snaps;
+    this.#confState = init.confState;
+    this.#applied = init.applied;
+    this.#snapshotIndex = init.applied;
+    // Request ids only need to be unique among this member's proposals that
+    // may still be in the log: start from the clock so a restart never
+    // reuses an id of an entry replayed from the WAL.
+    this.#nextRequestId = Date.now() * 1000;
+    this.#reads = new ReadBarrier({
+      issue: (ctx) => {
+        this.#raft.readIndex(ctx);
+        this.#kick();
+      },
+      appliedIndex: () => this.#applied,
+    });
+  }
+
+  /** Opens (or creates) the data directory, recovers state, and starts Raft. */
+  static async start(cfg: Config, log: Logger, onFatal?: (err: Error) => void): Promise<Member> {
+    const dir = await openDataDir(cfg.dataDir);
+    const snaps = new SnapshotStore(dir.snapDir);
+    const storage = new MemoryStorage();
+    let wal: Wal;
+    let id: bigint;
+    let clusterId: bigint;
+    let membership: Membership;
+    let store: MvccStore;
+    let alarms: StateMachine["alarms"] = [];
+    let applied = 0;
+    let peers: bigint[] | undefined;
+
+    if (!dir.exists) {
+      if (cfg.initialClusterState === "existing") {
+        throw new Error(
+          "joining an existing cluster (--initial-cluster-state=existing) is not supported yet",
+        );
+      }
+      membership = Membership.fromInitialCluster(cfg.initialCluster, cfg.initialClusterToken);
+      const self = membership.records().find((r) => r.name === cfg.name);
+      if (!self) throw new Error(`--initial-cluster has no member named ${cfg.name}`);
+      id = self.id;
+      clusterId = computeClusterId(membership.voterIds());
+      wal = await Wal.create(dir.walDir, {
+        clusterId,
+        memberId: id,
+        data: bootstrapMetadata(membership.records()),
+      });
+      store = new MvccStore();
+      peers = membership.voterIds();
+      log.info("bootstrapped a new member", { member_id: hex(id), cluster_id: hex(clusterId) });
+    } else {
+      const snap = await snaps.loadNewest((msg) => log.warn(msg));
+      const opened = await Wal.open(dir.walDir);
+      wal = opened.wal;
+      const replay = opened.replay;
+      id = replay.metadata.memberId;
+      clusterId = replay.metadata.clusterId;
+      if (snap) {
+        const state = fromBinary(StateSnapshotSchema, snap.data);
+        store = MvccStore.restore(state.mvcc);
+        membership = Membership.fromRecords(state.members);
+        alarms = state.alarms;
+        storage.applySnapshot({ meta: snap.meta, data: snap.data });
+        applied = snap.meta.index;
+      } else {
+        store = new MvccStore();
+        membership = Membership.fromRecords(readBootstrapMetadata(replay.metadata.data));
+        peers = membership.voterIds();
+      }
+      storage.setHardState(replay.hardState);
+      storage.append(replay.entries);
+      log.info("recovered member from disk", {
+        member_id: hex(id),
+        cluster_id: hex(clusterId),
+        snapshot_index: applied,
+        wal_entries: replay.entries.length,
+        commit: replay.hardState.commit,
+      });
+    }
+
+    const electionTick = Math.max(2, Math.round(cfg.electionTimeoutMs / cfg.heartbeatIntervalMs));
+    const raft = new RawNode({
+      id,
+      electionTick,
+      heartbeatTick: 1,
+      storage,
+      applied,
+      preVote: true,
+      checkQuorum: true,
+      random: Math.random,
+      peers,
+      learners: peers ? membership.learnerIds() : undefined,
+    });
+    const member = new Member({
+      cfg,
+      log,
+      id,
+      clusterId,
+      sm: { store, membership, alarms },
+      raft,
+      storage,
+      wal,
+      snaps,
+      confState: { voters: membership.voterIds(), learners: membership.learnerIds() },
+      applied,
+    });
+    member.#fatal = onFatal;
+    member.#startTimers();
+    if (membership.voterIds().length === 1 && membership.voterIds()[0] === id) {
+      // A cluster of one need not wait an election timeout to lead itself.
+      raft.campaign();
+    }
+    member.#kick();
+    return member;
+  }
+
+  /** Current Raft term. */
+  get term(): number {
+    return this.#term;
+  }
+  /** Id of the known leader, 0n when none. */
+  get leader(): bigint {
+    return this.#leader;
+  }
+  /** Index of the last applied entry. */
+  get appliedIndex(): number {
+    return this.#applied;
+  }
+  /** Index of the last committed entry. */
+  get commitIndex(): number {
+    return this.#raft.status().commit;
+  }
+  /** `--max-txn-ops`: the most operations one Txn may carry. */
+  get maxTxnOps(): number {
+    return this.#cfg.maxTxnOps;
+  }
+  /** The member's configuration. */
+  get config(): Config {
+    return this.#cfg;
+  }
+  /** Whether this member is a learner. */
+  get isLearner(): boolean {
+    return this.sm.membership.get(this.id)?.isLearner ?? false;
+  }
+
+  /** A response header for the current state, as etcd fills it. */
+  header(revision = this.sm.store.currentRevision): ResponseHeader {
+    return create(ResponseHeaderSchema, {
+      clusterId: this.clusterId,
+      memberId: this.id,
+      revision: BigInt(revision),
+      raftTerm: BigInt(this.#term),
+    });
+  }
+
+  /**
+   * Proposes a mutation and resolves once it has been committed by a quorum
+   * that fsynced it and applied here, with the apply result; rejects with
+   * the etcd error the apply raised.
+   */
+  propose(request: InternalRequest["request"]): Promise<ApplyResult> {
+    if (this.#stopped) return Promise.reject(EtcdErrors.stopped());
+    const id = this.#nextRequestId++;
+    const msg = create(InternalRequestSchema, { id: BigInt(id), origin: this.id, request });
+    const data = toBinary(InternalRequestSchema, msg);
+    if (data.length > this.#cfg.maxRequestBytes) {
+      return Promise.reject(EtcdErrors.requestTooLarge());
+    }
+    return new Promise<ApplyResult>((resolve, reject) => {
+      try {
+        this.#raft.propose(data);
+      } catch (err) {
+        reject(err instanceof ProposalDropped ? EtcdErrors.noLeader() : err as Error);
+        return;
+      }
+      this.#waiters.set(id, { resolve, reject, deadline: Date.now() + this.#requestTimeoutMs() });
+      this.#kick();
+    });
+  }
+
+  /** Resolves when a read of local state would be linearizable (ReadIndex + apply wait). */
+  readBarrier(): Promise<void> {
+    if (this.#stopped) return Promise.reject(EtcdErrors.stopped());
+    return this.#reads.wait(Date.now() + this.#requestTimeoutMs());
+  }
+
+  /**
+   * Hands leadership to `target` (Maintenance.MoveLeader) and resolves once
+   * it leads; rejects with etcd's timeout error after an election timeout's
+   * worth of heartbeats times five.
+   */
+  async transferLeadership(target: bigint): Promise<void> {
+    this.#raft.transferLeader(target);
+    this.#kick();
+    const deadline = Date.now() + 5 * this.#cfg.electionTimeoutMs;
+    while (this.#leader !== target) {
+      if (Date.now() > deadline) throw EtcdErrors.timeout();
+      await new Promise((r) => setTimeout(r, this.#cfg.heartbeatIntervalMs));
+    }
+  }
+
+  /** For /health: a leader exists and a linearizable read goes through. */
+  async checkHealth(): Promise<void> {
+    if (this.#leader === 0n) throw new Error("RAFT NO LEADER");
+    await this.readBarrier();
+  }
+
+  /** Stops timers, fails waiting requests, closes the WAL. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const t of this.#timers) clearInterval(t);
+    for (const w of this.#waiters.values()) w.reject(EtcdErrors.stopped());
+    this.#waiters.clear();
+    this.#reads.failAll(EtcdErrors.stopped());
+    while (this.#readyRunning) await new Promise((r) => setTimeout(r, 5));
+    await this.#wal.close();
+  }
+
+  #requestTimeoutMs(): number {
+    // etcd: 5s plus two election timeouts.
+    return 5000 + 2 * this.#cfg.electionTimeoutMs;
+  }
+
+  #startTimers(): void {
+    this.#timers.push(setInterval(() => {
+      this.#raft.tick();
+      this.#kick();
+    }, this.#cfg.heartbeatIntervalMs));
+    // One sweeper for all deadlines instead of a timer per request.
+    this.#timers.push(setInterval(() => this.#expireWaiters(), 250));
+  }
+
+  #expireWaiters(): void {
+    const now = Date.now();
+    for (const [id, w] of this.#waiters) {
+      if (w.deadline <= now) {
+        this.#waiters.delete(id);
+        w.reject(this.#leader === 0n ? EtcdErrors.timeoutDueToLeaderFail() : EtcdErrors.timeout());
+      }
+    }
+    this.#reads.expire(now, EtcdErrors.timeout());
+  }
+
+  /** Schedules a Ready round; concurrent calls coalesce so proposals group-commit. */
+  #kick(): void {
+    if (this.#readyRunning) {
+      this.#readyAgain = true;
+      return;
+    }
+    this.#readyRunning = true;
+    queueMicrotask(() => this.#runReady());
+  }
+
+  async #runReady(): Promise<void> {
+    try {
+      do {
+        this.#readyAgain = false;
+        while (!this.#stopped && this.#raft.hasReady()) {
+          await this.#handleReady(this.#raft.ready());
+        }
+      } while (this.#readyAgain && !this.#stopped);
+    } catch (err) {
+      this.#log.error("fatal error in raft loop", { error: String((err as Error)?.stack ?? err) });
+      this.#stopped = true;
+      this.#fatal?.(err as Error);
+    } finally {
+      this.#readyRunning = false;
+    }
+  }
+
+  async #handleReady(rd: Ready): Promise<void> {
+    if (rd.softState) {
+      const changed = rd.softState.leader !== this.#leader;
+      this.#leader = rd.softState.leader;
+      this.#role = rd.softState.role;
+      if (changed) {
+        this.#log.info("leader changed", { leader: hex(this.#leader), term: this.#term });
+        if (this.#role === StateRole.Leader || this.#leader !== 0n) this.#publishSelf();
+      }
+    }
+    if (rd.hardState) this.#term = rd.hardState.term;
+
+    // Persist first (rule 3): one write and one fdatasync for the whole Ready.
+    if (rd.snapshot) {
+      await this.#installSnapshot(rd);
+    }
+    if (rd.entries.length > 0 || rd.mustSync) {
+      const hs = rd.hardState ?? this.#deferredHardState;
+      this.#deferredHardState = undefined;
+      await this.#wal.save(hs, rd.entries);
+    } else if (rd.hardState) {
+      // Only the commit index moved: it can be recomputed after a crash, so
+      // it rides along with the next write instead of costing an fsync.
+      this.#deferredHardState = rd.hardState;
+    }
+    if (rd.hardState) this.#storage.setHardState(rd.hardState);
+    if (rd.entries.length > 0) this.#storage.append(rd.entries);
+
+    // Peer messages go out only after the state they carry is durable.
+    // (Single-member clusters have none; the transport lands with multi-member support.)
+
+    if (rd.committedEntries.length > 0) this.#applyEntries(rd.committedEntries);
+    for (const rs of rd.readStates) this.#reads.onReadState(rs.requestCtx, rs.index);
+    this.#raft.advance(rd);
+    this.#reads.onApplied(this.#applied);
+    await this.#maybeSnapshot();
+  }
+
+  #applyEntries(entries: Entry[]): void {
+    for (const e of entries) {
+      if (e.index <= this.#applied) continue;
+      if (e.type === EntryType.ConfChange) {
+        const cc = decodeConfChange(e.data);
+        this.#confState = this.#raft.applyConfChange(cc);
+      } else if (e.data.length > 0) {
+        this.#applyNormal(e.data);
+      }
+      this.#applied = e.index;
+    }
+  }
+
+  #applyNormal(data: Uint8Array): void {
+    const req = fromBinary(InternalRequestSchema, data);
+    const mine = req.origin === this.id;
+    const waiter = mine ? this.#waiters.get(Number(req.id)) : undefined;
+    if (waiter) this.#waiters.delete(Number(req.id));
+    let result: ApplyResult;
+    try {
+      result = applyRequest(this.sm, req);
+    } catch (err) {
+      waiter?.reject(err as Error);
+      return;
+    }
+    waiter?.resolve(result);
+  }
+
+  /** Publishes this member's name and client URLs through the log when they differ. */
+  #publishSelf(): void {
+    const self = this.sm.membership.get(this.id);
+    const clientUrls = this.#cfg.advertiseClientUrls.map(urlString);
+    if (self && self.name === this.#cfg.name && sameList(self.clientUrls, clientUrls)) return;
+    this.propose({
+      case: "memberAttributes",
+      value: { $typeName: "cairn.v1.MemberAttributes", id: this.id, name: this.#cfg.name, clientUrls },
+    }).catch((err) => this.#log.warn("failed to publish member attributes", { error: String(err) }));
+  }
+
+  async #maybeSnapshot(): Promise<void> {
+    if (this.#applied - this.#snapshotIndex < this.#cfg.snapshotCount) return;
+    const index = this.#applied;
+    const term = this.#storage.term(index);
+    const data = toBinary(
+      StateSnapshotSchema,
+      create(StateSnapshotSchema, {
+        mvcc: this.sm.store.serialize(),
+        members: this.sm.membership.records() as MemberRecord[],
+        alarms: this.sm.alarms,
+      }),
+    );
+    const meta = { index, term, confState: this.#confState };
+    await this.#snaps.save(meta, data);
+    await this.#wal.saveSnapshotMarker({ term, index });
+    this.#storage.createSnapshot(index, this.#confState, data);
+    if (index > CATCH_UP_ENTRIES) this.#storage.compact(index - CATCH_UP_ENTRIES);
+    await this.#wal.releaseTo(index);
+    await this.#snaps.purge(5);
+    this.#snapshotIndex = index;
+    this.#log.info("saved snapshot", { index, term, bytes: data.length });
+  }
+
+  async #installSnapshot(rd: Ready): Promise<void> {
+    const snap = rd.snapshot!;
+    await this.#snaps.save(snap.meta, snap.data);
+    await this.#wal.saveSnapshotMarker({ term: snap.meta.term, index: snap.meta.index });
+    this.#storage.applySnapshot(snap);
+    const state = fromBinary(StateSnapshotSchema, snap.data);
+    this.sm.store = MvccStore.restore(state.mvcc);
+    this.sm.membership = Membership.fromRecords(state.members);
+    this.sm.alarms = state.alarms;
+    this.#confState = snap.meta.confState;
+    this.#applied = snap.meta.index;
+    this.#snapshotIndex = snap.meta.index;
+  }
+}
+
+function hex(id: bigint): string {
+  return id.toString(16);
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

@@ -1,0 +1,54 @@
+/**
+ * Starts a member and its client listeners from a Config, and stops them.
+ *
+ * @module
+ */
+import type { Config } from "../config.ts";
+import type { Logger } from "../log.ts";
+import { etcdRoutes } from "../api/routes.ts";
+import { createHttpApp } from "../http/app.ts";
+import { type ClientListener, listenClient } from "../http/client_listener.ts";
+import { createClientHandler } from "../http/handler.ts";
+import { Member } from "./member.ts";
+
+/** gRPC framing and header overhead etcd allows on top of --max-request-bytes. */
+const GRPC_OVERHEAD_BYTES = 512 * 1024;
+
+/** A running member with its listeners. */
+export interface RunningServer {
+  member: Member;
+  listeners: ClientListener[];
+  /** Resolves with an exit code when the member stops on its own (fatal error). */
+  done: Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** Recovers or bootstraps the member, then serves clients on every --listen-client-urls. */
+export async function startServer(cfg: Config, log: Logger): Promise<RunningServer> {
+  let fail: (code: number) => void = () => {};
+  const done = new Promise<number>((resolve) => (fail = resolve));
+  const member = await Member.start(cfg, log, () => fail(1));
+  const handler = createClientHandler({
+    routes: etcdRoutes(member),
+    app: createHttpApp(member),
+    readMaxBytes: cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES,
+  });
+  const listeners: ClientListener[] = [];
+  for (const url of [...cfg.listenClientUrls, ...cfg.listenClientHttpUrls]) {
+    if (url.protocol !== "http:") throw new Error(`unsupported client URL scheme ${url.href}`);
+    const host = url.hostname.replace(/^\[|\]$/g, "");
+    const listener = await listenClient({ host, port: Number(url.port || 2379), handler, log });
+    listeners.push(listener);
+    log.info("serving client traffic", { address: `${host}:${listener.address.port}` });
+  }
+  log.info("ready to serve client requests", { name: cfg.name, member_id: member.id.toString(16) });
+  return {
+    member,
+    listeners,
+    done,
+    async stop() {
+      await Promise.all(listeners.map((l) => l.close()));
+      await member.stop();
+    },
+  };
+}

@@ -1,0 +1,334 @@
+/**
+ * WAL record framing and payload codecs.
+ *
+ * A record is `[length u32 LE][crc32c u32 LE][type u8][payload]`, where
+ * `length` counts the type byte plus the payload (so it is never 0) and the
+ * CRC covers the same bytes. A zero length therefore marks the end of data
+ * in a zero-filled (preallocated) segment tail.
+ *
+ * Payloads are fixed little-endian layouts; log positions are `number`
+ * stored as u64, ids are `bigint` stored as u64:
+ * - metadata:   cluster id u64, member id u64, free-form bytes (rest)
+ * - entry:      term u64, index u64, entry type u8, data (rest)
+ * - hard state: term u64, vote u64, commit u64
+ * - snapshot:   term u64, index u64
+ *
+ * @module
+ */
+import type { Entry, EntryType, HardState } from "../raft/types.ts";
+import { crc32c } from "./crc.ts";
+
+/** Bytes before the type byte: length + crc. */
+export const RECORD_HEADER = 8;
+/** Upper bound on one record (type + payload): anything larger is corruption. */
+export const MAX_RECORD_LENGTH = 512 * 1024 * 1024;
+
+/** Kinds of WAL record (the `type` byte). */
+export enum RecordType {
+  Metadata = 1,
+  Entry = 2,
+  HardState = 3,
+  Snapshot = 4,
+}
+
+/** Identity of the member that owns a WAL, written at the head of every segment. */
+export interface WalMetadata {
+  clusterId: bigint;
+  memberId: bigint;
+  /** Free-form bytes for the server (e.g. an encoded bootstrap config). */
+  extra: Uint8Array;
+}
+
+/** A snapshot marker: the WAL's note that a snapshot up to `index` exists. */
+export interface SnapshotMarker {
+  term: number;
+  index: number;
+}
+
+/** One decoded record. */
+export type WalRecord =
+  | { type: RecordType.Metadata; metadata: WalMetadata }
+  | { type: RecordType.Entry; entry: Entry }
+  | { type: RecordType.HardState; hardState: HardState }
+  | { type: RecordType.Snapshot; snapshot: SnapshotMarker };
+
+/** A WAL file is damaged somewhere other than a torn final write. */
+export class WalCorruptError extends Error {
+  /** Names the file and byte offset so an operator can inspect it. */
+  constructor(readonly path: string, readonly offset: number, reason: string) {
+    super(`WAL corrupt: ${path} at byte offset ${offset}: ${reason}`);
+    this.name = "WalCorruptError";
+  }
+}
+
+const TWO32 = 4294967296;
+const ENTRY_FIXED = 17;
+const HARD_STATE_LEN = 24;
+const SNAPSHOT_LEN = 16;
+const METADATA_FIXED = 16;
+
+/** Bytes a record takes on disk, header included. */
+export function recordSize(rec: WalRecord): number {
+  switch (rec.type) {
+    case RecordType.Entry:
+      return entryRecordSize(rec.entry);
+    case RecordType.HardState:
+      return RECORD_HEADER + 1 + HARD_STATE_LEN;
+    case RecordType.Snapshot:
+      return RECORD_HEADER + 1 + SNAPSHOT_LEN;
+    case RecordType.Metadata:
+      return RECORD_HEADER + 1 + METADATA_FIXED + rec.metadata.extra.length;
+  }
+}
+
+/** Bytes an entry record takes on disk (the hot path avoids wrapping entries). */
+export function entryRecordSize(e: Entry): number {
+  return RECORD_HEADER + 1 + ENTRY_FIXED + e.data.length;
+}
+
+/** Bytes a hard state record takes on disk. */
+export const HARD_STATE_RECORD_SIZE = RECORD_HEADER + 1 + HARD_STATE_LEN;
+
+/**
+ * Fills one preallocated buffer with records, so a whole save goes to the
+ * disk in a single write. The caller sizes the buffer exactly.
+ */
+export class RecordWriter {
+  readonly bytes: Uint8Array;
+  private readonly view: DataView;
+  private pos = 0;
+
+  /** A writer over a fresh buffer of `size` bytes. */
+  constructor(size: number) {
+    this.bytes = new Uint8Array(size);
+    this.view = new DataView(this.bytes.buffer);
+  }
+
+  /** Appends any record. */
+  record(rec: WalRecord): void {
+    switch (rec.type) {
+      case RecordType.Entry:
+        return this.entry(rec.entry);
+      case RecordType.HardState:
+        return this.hardState(rec.hardState);
+      case RecordType.Snapshot:
+        return this.snapshot(rec.snapshot);
+      case RecordType.Metadata:
+        return this.metadata(rec.metadata);
+    }
+  }
+
+  /** Appends an entry record. */
+  entry(e: Entry): void {
+    const start = this.begin(RecordType.Entry);
+    this.u64(e.term);
+    this.u64(e.index);
+    this.bytes[this.pos++] = e.type;
+    this.bytes.set(e.data, this.pos);
+    this.pos += e.data.length;
+    this.end(start);
+  }
+
+  /** Appends a hard state record. */
+  hardState(hs: HardState): void {
+    const start = this.begin(RecordType.HardState);
+    this.u64(hs.term);
+    this.view.setBigUint64(this.pos, BigInt.asUintN(64, hs.vote), true);
+    this.pos += 8;
+    this.u64(hs.commit);
+    this.end(start);
+  }
+
+  /** Appends a snapshot marker record. */
+  snapshot(m: SnapshotMarker): void {
+    const start = this.begin(RecordType.Snapshot);
+    this.u64(m.term);
+    this.u64(m.index);
+    this.end(start);
+  }
+
+  /** Appends a metadata record. */
+  metadata(m: WalMetadata): void {
+    const start = this.begin(RecordType.Metadata);
+    this.view.setBigUint64(this.pos, BigInt.asUintN(64, m.clusterId), true);
+    this.view.setBigUint64(this.pos + 8, BigInt.asUintN(64, m.memberId), true);
+    this.pos += 16;
+    this.bytes.set(m.extra, this.pos);
+    this.pos += m.extra.length;
+    this.end(start);
+  }
+
+  /** The filled bytes; throws if the caller mis-sized the buffer. */
+  finish(): Uint8Array {
+    if (this.pos !== this.bytes.length) {
+      throw new Error(`RecordWriter: wrote ${this.pos} of ${this.bytes.length} bytes`);
+    }
+    return this.bytes;
+  }
+
+  private begin(type: RecordType): number {
+    const start = this.pos;
+    this.bytes[start + RECORD_HEADER] = type;
+    this.pos = start + RECORD_HEADER + 1;
+    return start;
+  }
+
+  private end(start: number): void {
+    const body = this.bytes.subarray(start + RECORD_HEADER, this.pos);
+    this.view.setUint32(start, body.length, true);
+    this.view.setUint32(start + 4, crc32c(body), true);
+  }
+
+  private u64(n: number): void {
+    // Log positions are safe integers; split instead of going through BigInt.
+    this.view.setUint32(this.pos, n >>> 0, true);
+    this.view.setUint32(this.pos + 4, Math.floor(n / TWO32), true);
+    this.pos += 8;
+  }
+}
+
+/** Encodes records into one buffer. */
+export function encodeRecords(records: WalRecord[]): Uint8Array {
+  let size = 0;
+  for (const r of records) size += recordSize(r);
+  const w = new RecordWriter(size);
+  for (const r of records) w.record(r);
+  return w.finish();
+}
+
+/** Result of scanning one segment file's bytes. */
+export interface SegmentScan {
+  records: WalRecord[];
+  /** Byte offset of each record, parallel to `records`. */
+  offsets: number[];
+  /** Offset just past the last good record: where appends continue. */
+  end: number;
+  /** Set when a torn final write was found (only in the last segment). */
+  torn?: { offset: number; reason: string };
+}
+
+/**
+ * Decodes every record of a segment. A bad record (bad CRC, impossible
+ * length, partial header) is a torn tail only when `isLast` and nothing
+ * valid follows it; otherwise it throws {@link WalCorruptError}. A zero
+ * length followed only by zeros is the normal end of a preallocated file.
+ */
+export function scanSegment(path: string, bytes: Uint8Array, isLast: boolean): SegmentScan {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const records: WalRecord[] = [];
+  const offsets: number[] = [];
+  const n = bytes.length;
+  let off = 0;
+  const bad = (reason: string): SegmentScan => {
+    if (!isLast) throw new WalCorruptError(path, off, reason);
+    if (validRecordAfter(bytes, view, off + 1)) {
+      throw new WalCorruptError(path, off, `${reason}, and valid records follow it`);
+    }
+    return { records, offsets, end: off, torn: { offset: off, reason } };
+  };
+  while (off < n) {
+    if (n - off < RECORD_HEADER + 1) {
+      if (allZero(bytes, off)) break;
+      return bad(`partial record header (${n - off} bytes left)`);
+    }
+    const len = view.getUint32(off, true);
+    if (len === 0) {
+      if (allZero(bytes, off)) break;
+      return bad("zero-length record followed by non-zero bytes");
+    }
+    if (len > MAX_RECORD_LENGTH || off + RECORD_HEADER + len > n) {
+      return bad(`record length ${len} runs past the end of the file (${n} bytes)`);
+    }
+    const body = bytes.subarray(off + RECORD_HEADER, off + RECORD_HEADER + len);
+    const want = view.getUint32(off + 4, true);
+    const got = crc32c(body);
+    if (got !== want) {
+      return bad(`crc mismatch (stored ${hex32(want)}, computed ${hex32(got)})`);
+    }
+    // From here the bytes are exactly what was written: a malformed payload
+    // is a bug or a newer format, never a torn write.
+    records.push(decodeBody(path, off, body));
+    offsets.push(off);
+    off += RECORD_HEADER + len;
+  }
+  return { records, offsets, end: off };
+}
+
+function decodeBody(path: string, off: number, body: Uint8Array): WalRecord {
+  const v = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const type = body[0];
+  const plen = body.length - 1;
+  const fail = (why: string) => new WalCorruptError(path, off, why);
+  const u64 = (at: number): number => {
+    const hi = v.getUint32(at + 4, true);
+    if (hi >= 1 << 21) throw fail("log position beyond 2^53");
+    return hi * TWO32 + v.getUint32(at, true);
+  };
+  switch (type) {
+    case RecordType.Entry: {
+      if (plen < ENTRY_FIXED) throw fail(`entry payload too short (${plen} bytes)`);
+      const entry: Entry = {
+        term: u64(1),
+        index: u64(9),
+        type: body[17] as EntryType,
+        data: body.subarray(1 + ENTRY_FIXED),
+      };
+      return { type, entry };
+    }
+    case RecordType.HardState:
+      if (plen !== HARD_STATE_LEN) throw fail(`hard state payload is ${plen} bytes`);
+      return {
+        type,
+        hardState: { term: u64(1), vote: v.getBigUint64(9, true), commit: u64(17) },
+      };
+    case RecordType.Snapshot:
+      if (plen !== SNAPSHOT_LEN) throw fail(`snapshot marker payload is ${plen} bytes`);
+      return { type, snapshot: { term: u64(1), index: u64(9) } };
+    case RecordType.Metadata:
+      if (plen < METADATA_FIXED) throw fail(`metadata payload too short (${plen} bytes)`);
+      return {
+        type,
+        metadata: {
+          clusterId: v.getBigUint64(1, true),
+          memberId: v.getBigUint64(9, true),
+          extra: body.slice(1 + METADATA_FIXED),
+        },
+      };
+    default:
+      throw fail(`unknown record type ${type} (written by a newer cairn?)`);
+  }
+}
+
+/** Budget of bytes checksummed while looking for valid data after a bad record. */
+const SEARCH_CRC_BUDGET = 256 * 1024 * 1024;
+
+/**
+ * True when a record with a valid CRC starts anywhere at or after `from`.
+ * That is what separates a corrupted record in the middle of the last
+ * segment from a torn final write. If the search gets too expensive it
+ * answers true: refusing to start beats silently cutting acknowledged data.
+ */
+function validRecordAfter(bytes: Uint8Array, view: DataView, from: number): boolean {
+  let budget = SEARCH_CRC_BUDGET;
+  const last = bytes.length - RECORD_HEADER - 1;
+  for (let p = from; p <= last; p++) {
+    const len = view.getUint32(p, true);
+    if (len === 0 || len > MAX_RECORD_LENGTH || p + RECORD_HEADER + len > bytes.length) continue;
+    const type = bytes[p + RECORD_HEADER];
+    if (type < RecordType.Metadata || type > RecordType.Snapshot) continue;
+    budget -= len;
+    if (budget < 0) return true;
+    const body = bytes.subarray(p + RECORD_HEADER, p + RECORD_HEADER + len);
+    if (crc32c(body) === view.getUint32(p + 4, true)) return true;
+  }
+  return false;
+}
+
+function allZero(bytes: Uint8Array, from: number): boolean {
+  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
+function hex32(n: number): string {
+  return n.toString(16).padStart(8, "0");
+}

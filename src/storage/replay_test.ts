@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { type Entry, EntryType } from "../raft/types.ts";
+import { RecordType, WalCorruptError } from "./record.ts";
+import { ReplayBuilder } from "./replay.ts";
+
+function ent(index: number, term: number): Entry {
+  return { index, term, type: EntryType.Normal, data: new Uint8Array([index]) };
+}
+
+function feed(b: ReplayBuilder, entries: Entry[]): void {
+  for (const e of entries) b.add({ type: RecordType.Entry, entry: e }, "seg", 0);
+}
+
+Deno.test("a conflicting entry replaces its index and drops everything after it", () => {
+  const b = new ReplayBuilder();
+  feed(b, [1, 2, 3, 4, 5].map((i) => ent(i, 1)));
+  feed(b, [ent(3, 2), ent(4, 2)]);
+  feed(b, [ent(5, 3)]);
+  const out = b.finish();
+  assert.deepEqual(out.map((e) => [e.index, e.term]), [[1, 1], [2, 1], [3, 2], [4, 2], [5, 3]]);
+  feed(b, [ent(2, 4)]);
+  assert.deepEqual(b.finish().map((e) => [e.index, e.term]), [[1, 1], [2, 4]]);
+});
+
+Deno.test("entries up to the newest snapshot marker are dropped", () => {
+  const b = new ReplayBuilder();
+  feed(b, [1, 2, 3, 4].map((i) => ent(i, 1)));
+  b.add({ type: RecordType.Snapshot, snapshot: { term: 1, index: 3 } }, "seg", 0);
+  assert.deepEqual(b.finish().map((e) => e.index), [4]);
+  // A snapshot received from the leader jumps past the local log.
+  b.add({ type: RecordType.Snapshot, snapshot: { term: 2, index: 10 } }, "seg", 0);
+  feed(b, [ent(11, 2), ent(12, 2)]);
+  assert.deepEqual(b.finish().map((e) => e.index), [11, 12]);
+  assert.deepEqual(b.snapshot, { term: 2, index: 10 });
+});
+
+Deno.test("a gap after the snapshot marker is reported as corruption", () => {
+  const b = new ReplayBuilder();
+  feed(b, [ent(1, 1), ent(2, 1)]);
+  feed(b, [ent(5, 1)]);
+  assert.throws(
+    () => b.finish(),
+    (e: unknown) => e instanceof WalCorruptError && /missing/.test(e.message),
+  );
+});
+
+Deno.test("replayed entry data does not alias the decode buffer", () => {
+  const b = new ReplayBuilder();
+  const e = ent(1, 1);
+  feed(b, [e]);
+  const [out] = b.finish();
+  e.data[0] = 99;
+  assert.equal(out.data[0], 1);
+});

@@ -1,0 +1,272 @@
+/**
+ * Turns the measurements of one benchmark run into the markdown written to
+ * bench/RESULTS.md. Pure: no I/O, so it is unit-tested on fixed numbers.
+ *
+ * @module
+ */
+
+import type { Rss } from "./proc.ts";
+import type { Scenario } from "./scenarios.ts";
+
+/** kvbench's JSON line (see ../shared/kvbench/main.go). */
+export interface KvbenchResult {
+  op: string;
+  clients: number;
+  conns: number;
+  /** Requests that succeeded. */
+  ok: number;
+  /** Requests that failed (including those cut off by -timeout). */
+  errors: number;
+  seconds: number;
+  /** ok / seconds. */
+  rps: number;
+  p50_ms: number;
+  p90_ms: number;
+  p99_ms: number;
+}
+
+/** What happened to one scenario on one server. */
+export interface ScenarioOutcome {
+  /** kvbench's figures; present even when some requests failed. */
+  result: KvbenchResult | null;
+  /** Why the figures are missing or partial. */
+  error?: string;
+}
+
+/** Everything measured on one server. */
+export interface SystemRun {
+  /** "etcd" or "cairn". */
+  label: string;
+  /** The command prefix the member flags were appended to. */
+  command: string;
+  /** Spawn -> first served linearizable Get, one sample per fresh start, ms. */
+  startupMs: number[];
+  /** Memory just after start, before any data. */
+  idleRss?: Rss;
+  /** Memory after loading the 100k keys. */
+  loadedRss?: Rss;
+  /** How long the 100k-key load took. */
+  loadSeconds?: number;
+  /** Outcomes by scenario id. */
+  scenarios: Record<string, ScenarioOutcome>;
+  /** Failures that cost whole rows (server would not start, load failed). */
+  errors: string[];
+}
+
+/** Run-wide facts for the header. */
+export interface RunInfo {
+  date: string;
+  nproc: number;
+  cpu: string;
+  memTotal: string;
+  kernel: string;
+  etcdVersion: string;
+  denoVersion: string;
+  command: string;
+  dataDir: string;
+  elapsedSeconds: number;
+  keys: number;
+  valueBytes: number;
+}
+
+/** Which way a row improves. */
+type Better = "higher" | "lower";
+
+interface Row {
+  name: string;
+  etcd: number | null;
+  cairn: number | null;
+  better: Better;
+  digits: number;
+  /** Marks a figure measured with failed requests. */
+  etcdNote?: string;
+  cairnNote?: string;
+}
+
+/** Median of the samples; null when there are none. */
+export function median(xs: number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/** cairn / etcd as "0.52×"; "n/a" when either side is missing or etcd is 0. */
+export function formatRatio(etcd: number | null, cairn: number | null): string {
+  if (etcd === null || cairn === null || etcd === 0) return "n/a";
+  const r = cairn / etcd;
+  return `${r >= 10 ? r.toFixed(1) : r.toFixed(2)}×`;
+}
+
+/** Who comes out ahead on a row, allowing 5% for noise. */
+export function verdict(etcd: number | null, cairn: number | null, better: Better): string {
+  if (etcd === null || cairn === null || etcd === 0) return "";
+  const r = cairn / etcd;
+  if (r > 0.95 && r < 1.05) return "even";
+  const cairnAhead = better === "higher" ? r > 1 : r < 1;
+  return cairnAhead ? "cairn" : "etcd";
+}
+
+function fmt(v: number | null, digits: number, note?: string): string {
+  if (v === null) return "n/a";
+  const s = v.toLocaleString("en-US", {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+  return note ? `${s} ${note}` : s;
+}
+
+const mib = (r?: Rss) => (r ? r.rssKiB / 1024 : null);
+
+function rows(scenarios: readonly Scenario[], etcd: SystemRun, cairn: SystemRun, keys: number) {
+  const out: Row[] = [];
+  const partial = (o?: ScenarioOutcome) =>
+    o?.result && (o.result.errors > 0 || o.error) ? "⚠" : undefined;
+  for (const s of scenarios) {
+    const e = etcd.scenarios[s.id];
+    const c = cairn.scenarios[s.id];
+    const common = { etcdNote: partial(e), cairnNote: partial(c) };
+    out.push({
+      name: `${s.title}: throughput (req/s)`,
+      etcd: e?.result?.rps ?? null,
+      cairn: c?.result?.rps ?? null,
+      better: "higher",
+      digits: 0,
+      ...common,
+    });
+    out.push({
+      name: `${s.title}: p99 latency (ms)`,
+      etcd: e?.result?.p99_ms ?? null,
+      cairn: c?.result?.p99_ms ?? null,
+      better: "lower",
+      digits: 2,
+      ...common,
+    });
+  }
+  out.push({
+    name: "resident memory, idle after start (MiB)",
+    etcd: mib(etcd.idleRss),
+    cairn: mib(cairn.idleRss),
+    better: "lower",
+    digits: 1,
+  });
+  out.push({
+    name: `resident memory after ${keys.toLocaleString("en-US")} keys × 256 B (MiB)`,
+    etcd: mib(etcd.loadedRss),
+    cairn: mib(cairn.loadedRss),
+    better: "lower",
+    digits: 1,
+  });
+  out.push({
+    name: "start → first served linearizable get (ms, median)",
+    etcd: median(etcd.startupMs),
+    cairn: median(cairn.startupMs),
+    better: "lower",
+    digits: 0,
+  });
+  return out;
+}
+
+/** The comparison table: one row per figure, ratio cairn/etcd and who is ahead. */
+export function comparisonTable(
+  scenarios: readonly Scenario[],
+  etcd: SystemRun,
+  cairn: SystemRun,
+  keys: number,
+): string {
+  const lines = [
+    "| scenario | etcd | cairn | ratio cairn/etcd | better | ahead |",
+    "|---|---:|---:|---:|---|---|",
+  ];
+  for (const r of rows(scenarios, etcd, cairn, keys)) {
+    lines.push(
+      `| ${r.name} | ${fmt(r.etcd, r.digits, r.etcdNote)} | ${
+        fmt(r.cairn, r.digits, r.cairnNote)
+      } | ` +
+        `${formatRatio(r.etcd, r.cairn)} | ${r.better} | ${verdict(r.etcd, r.cairn, r.better)} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** Raw kvbench figures per server and scenario. */
+export function detailTable(scenarios: readonly Scenario[], systems: SystemRun[]): string {
+  const lines = [
+    "| server | scenario | op | clients/conns | total | ok | errors | seconds | req/s | p50 ms | p90 ms | p99 ms |",
+    "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const sys of systems) {
+    for (const s of scenarios) {
+      const o = sys.scenarios[s.id];
+      const r = o?.result;
+      const cells = r
+        ? [r.ok, r.errors, r.seconds.toFixed(2), r.rps.toFixed(0), r.p50_ms, r.p90_ms, r.p99_ms]
+        : ["", "", "", "", "", "", ""];
+      lines.push(
+        `| ${sys.label} | ${s.id} | ${s.op} (keys=${s.keys}) | ${s.clients}/${s.conns} | ${s.total} | ` +
+          `${cells.join(" | ")} |`,
+      );
+    }
+  }
+  return lines.join("\n");
+}
+
+function memLine(sys: SystemRun): string {
+  const m = (r?: Rss) =>
+    r
+      ? `${(r.rssKiB / 1024).toFixed(1)} MiB (anon ${(r.anonKiB / 1024).toFixed(1)}, ` +
+        `file ${(r.fileKiB / 1024).toFixed(1)}, ${r.processes} process${
+          r.processes > 1 ? "es" : ""
+        })`
+      : "n/a";
+  const load = sys.loadSeconds === undefined ? "" : `; load took ${sys.loadSeconds.toFixed(1)} s`;
+  return `- ${sys.label}: idle ${m(sys.idleRss)}; loaded ${m(sys.loadedRss)}${load}; ` +
+    `start-up samples ${sys.startupMs.map((x) => x.toFixed(0)).join(", ") || "none"} ms`;
+}
+
+/** The whole RESULTS.md. */
+export function renderResults(
+  info: RunInfo,
+  scenarios: readonly Scenario[],
+  etcd: SystemRun,
+  cairn: SystemRun,
+): string {
+  const problems: string[] = [];
+  for (const sys of [etcd, cairn]) {
+    for (const e of sys.errors) problems.push(`- ${sys.label}: ${e}`);
+    for (const s of scenarios) {
+      const err = sys.scenarios[s.id]?.error;
+      if (err) problems.push(`- ${sys.label} / ${s.id}: ${err}`);
+    }
+  }
+  return [
+    "# cairn vs etcd",
+    "",
+    `- date: ${info.date}`,
+    `- machine: nproc ${info.nproc}, ${info.cpu}, ${info.memTotal} RAM, ${info.kernel}`,
+    `- etcd: ${info.etcdVersion} — \`${etcd.command}\``,
+    `- cairn: \`${cairn.command}\``,
+    `- deno: ${info.denoVersion}`,
+    `- client: kvbench (Go clientv3), same parameters for both; one server running at a time;` +
+    ` single member each, fsync on (default for both), data dirs under \`${info.dataDir}\``,
+    `- command: \`${info.command}\``,
+    `- run took ${info.elapsedSeconds.toFixed(0)} s`,
+    "",
+    "## Comparison",
+    "",
+    comparisonTable(scenarios, etcd, cairn, info.keys),
+    "",
+    "Ratios are cairn ÷ etcd. For throughput higher is better (ratio > 1: cairn faster);" +
+    " for latency, memory and start-up lower is better (ratio < 1: cairn better)." +
+    ' "ahead" calls it even within ±5%. ⚠ marks figures measured with failed requests.',
+    "",
+    "## Details",
+    "",
+    detailTable(scenarios, [etcd, cairn]),
+    "",
+    memLine(etcd),
+    memLine(cairn),
+    "",
+    ...(problems.length ? ["## Problems", "", ...problems, ""] : []),
+  ].join("\n");
+}

@@ -1,0 +1,103 @@
+/**
+ * The load scenarios, run with identical kvbench parameters against etcd and
+ * cairn. Totals are sized so each takes a couple of seconds on etcd on a
+ * 2-core machine; kvbench's -timeout bounds a slower server.
+ *
+ * @module
+ */
+
+/** One kvbench invocation. */
+export interface Scenario {
+  /** Stable identifier, used as a key in results. */
+  id: string;
+  /** Human title for the table. */
+  title: string;
+  /** kvbench -op: put | get (linearizable) | getser (serializable) | txn. */
+  op: "put" | "get" | "getser" | "txn";
+  /** Concurrent requesters. */
+  clients: number;
+  /** gRPC connections the requesters share. */
+  conns: number;
+  /** Requests in all. */
+  total: number;
+  /** Distinct keys requests pick from at random (1 = every request hits one key). */
+  keys: number;
+}
+
+/** The scenarios of the comparison table, in order. */
+export const SCENARIOS: readonly Scenario[] = [
+  {
+    id: "put1",
+    title: "put, 1 client / 1 conn",
+    op: "put",
+    clients: 1,
+    conns: 1,
+    total: 3000,
+    keys: 1000,
+  },
+  {
+    id: "put100",
+    title: "put, 100 clients / 10 conns",
+    op: "put",
+    clients: 100,
+    conns: 10,
+    total: 30000,
+    keys: 1000,
+  },
+  {
+    id: "get100",
+    title: "linearizable get of one key, 100 clients / 10 conns",
+    op: "get",
+    clients: 100,
+    conns: 10,
+    total: 30000,
+    keys: 1,
+  },
+  {
+    id: "getser100",
+    title: "serializable get of one key, 100 clients / 10 conns",
+    op: "getser",
+    clients: 100,
+    conns: 10,
+    total: 30000,
+    keys: 1,
+  },
+  {
+    id: "txn100",
+    title: "txn (mod_revision compare, then put), 100 clients / 10 conns",
+    op: "txn",
+    clients: 100,
+    conns: 10,
+    total: 20000,
+    keys: 1000,
+  },
+];
+
+/** kvbench arguments for a scenario against `endpoint`, bounded by `timeoutS` seconds. */
+export function kvbenchArgs(
+  s: Scenario,
+  endpoint: string,
+  timeoutS: number,
+  label: string,
+): string[] {
+  return [
+    "-endpoint",
+    endpoint,
+    "-op",
+    s.op,
+    "-clients",
+    String(s.clients),
+    "-conns",
+    String(s.conns),
+    "-total",
+    String(s.total),
+    "-keys",
+    String(s.keys),
+    "-val",
+    "256",
+    "-timeout",
+    `${timeoutS}s`,
+    "-label",
+    label,
+  ];
+}

@@ -1,0 +1,273 @@
+/**
+ * `make bench`: cairn and etcd side by side on this machine, in one run.
+ *
+ * Each server is measured alone (never both at once, so they do not compete
+ * for the cores) with the same Go clientv3 tools: start-up time over three
+ * fresh starts, idle memory, memory after 100k keys, then the kvbench
+ * scenarios. Writes bench/RESULTS.md and prints it.
+ *
+ * Environment overrides: CAIRN_CMD (default `deno run -A <repo>/main.ts`),
+ * ETCD_CMD (default `etcd`), BENCH_DIR (parent of the temp data dirs,
+ * default /tmp), BENCH_SCALE (multiplies request totals, e.g. 0.1 for a
+ * quick check), BENCH_KEYS (keys for the memory row, default 100000),
+ * BENCH_KEEP=1 (keep data dirs and logs), KVBENCH, KVTOOL, KVBENCH_SRC.
+ *
+ * @module
+ */
+
+import { join, relative } from "node:path";
+import { stopAll } from "./lib/proc.ts";
+import { type KvbenchResult, renderResults, type RunInfo, type SystemRun } from "./lib/report.ts";
+import { kvbenchArgs, type Scenario, SCENARIOS } from "./lib/scenarios.ts";
+import { type Server, type ServerSpec, startServer } from "./lib/server.ts";
+import { ensureKvbench, ensureKvtool, repoRoot, runJson } from "./lib/tools.ts";
+
+const env = (k: string) => Deno.env.get(k);
+/** Whole run stays under 10 minutes: past this, everything is killed and partial results written. */
+const DEADLINE_MS = Number(env("BENCH_DEADLINE_S") ?? 570) * 1000;
+const STARTUP_TIMEOUT_MS = 60_000;
+const SCENARIO_TIMEOUT_S = 45;
+const LOAD_TIMEOUT_S = 120;
+const KEYS = Number(env("BENCH_KEYS") ?? 100_000);
+const SCALE = Number(env("BENCH_SCALE") ?? 1);
+/** Fresh starts per server: three for start-up only, then the memory and the load runs. */
+const STARTUP_SAMPLES = 5;
+
+let aborted: string | null = null;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function splitCommand(cmd: string): string[] {
+  return cmd.trim().split(/\s+/);
+}
+
+function scaled(s: Scenario): Scenario {
+  return { ...s, total: Math.max(100, Math.round(s.total * SCALE)) };
+}
+
+async function commandOutput(cmd: string, args: string[]): Promise<string> {
+  try {
+    const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+    return new TextDecoder().decode(out.stdout).trim();
+  } catch (e) {
+    return `unknown (${(e as Error).message})`;
+  }
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Starts a fresh member, records its start-up sample, and hands it to `use`. */
+async function withServer(
+  spec: ServerSpec,
+  run: SystemRun,
+  workDir: string,
+  id: string,
+  kvtool: string,
+  use: (s: Server) => Promise<void>,
+): Promise<void> {
+  const server = await startServer(spec, workDir, id, kvtool, STARTUP_TIMEOUT_MS);
+  run.startupMs.push(server.startupMs);
+  console.error(`${spec.name}[${id}]: served after ${server.startupMs.toFixed(0)} ms`);
+  try {
+    await use(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+async function runScenario(kvbench: string, s: Scenario, server: Server, label: string) {
+  const r = await runJson<KvbenchResult>(
+    kvbench,
+    kvbenchArgs(s, server.endpoint, SCENARIO_TIMEOUT_S, label),
+    (SCENARIO_TIMEOUT_S + 15) * 1000,
+  );
+  let error: string | undefined;
+  if (r.timedOut) error = "killed by the harness (hung)";
+  else if (!r.json) error = `kvbench exited ${r.code}: ${r.stderrTail}`;
+  else if (r.json.errors > 0) {
+    error = `${r.json.errors} requests failed` +
+      (r.json.seconds >= SCENARIO_TIMEOUT_S - 1 ? ` (hit the ${SCENARIO_TIMEOUT_S}s bound)` : "");
+  }
+  if (server.exited()) error = `${error ?? ""} server exited during the run (${server.logFile})`;
+  return { result: r.json, error };
+}
+
+/** Everything measured on one server; failures become notes, never exceptions. */
+async function measure(
+  spec: ServerSpec,
+  workDir: string,
+  kvbench: string,
+  kvtool: string,
+): Promise<SystemRun> {
+  const run: SystemRun = {
+    label: spec.name,
+    command: spec.argv.join(" "),
+    startupMs: [],
+    scenarios: {},
+    errors: [],
+  };
+  try {
+    // Every fresh start is a start-up sample (five in all: etcd's own time
+    // varies from 0.1 to 1.1 s with its randomized election timeout). The
+    // first also gives the idle footprint.
+    for (let i = 1; i <= STARTUP_SAMPLES - 2 && !aborted; i++) {
+      await withServer(spec, run, workDir, `start${i}`, kvtool, async (s) => {
+        if (i > 1) return;
+        await sleep(1000);
+        run.idleRss = s.rss();
+      });
+    }
+    if (aborted) return run;
+    await withServer(spec, run, workDir, "memory", kvtool, async (s) => {
+      const r = await runJson<{ seconds?: number; error?: string }>(kvtool, [
+        "-mode",
+        "load",
+        "-endpoint",
+        s.endpoint,
+        "-n",
+        String(KEYS),
+        "-val",
+        "256",
+        "-clients",
+        "100",
+        "-conns",
+        "10",
+        "-timeout",
+        `${LOAD_TIMEOUT_S}s`,
+      ], (LOAD_TIMEOUT_S + 15) * 1000);
+      if (r.code !== 0 || !r.json || r.json.error) {
+        run.errors.push(`loading ${KEYS} keys failed: ${r.json?.error ?? r.stderrTail}`);
+        return;
+      }
+      run.loadSeconds = r.json.seconds;
+      await sleep(1000); // let background work (GC, compaction of caches) settle
+      run.loadedRss = s.rss();
+      console.error(`${spec.name}: ${(run.loadedRss.rssKiB / 1024).toFixed(1)} MiB after load`);
+    });
+    if (aborted) return run;
+    await withServer(spec, run, workDir, "load", kvtool, async (s) => {
+      for (const sc of SCENARIOS.map(scaled)) {
+        if (aborted || s.exited()) break;
+        const o = await runScenario(kvbench, sc, s, `${spec.name}/${sc.id}`);
+        run.scenarios[sc.id] = o;
+        console.error(
+          `${spec.name} ${sc.id}: ` +
+            (o.result
+              ? `${o.result.rps.toFixed(0)} req/s p99 ${o.result.p99_ms} ms`
+              : "no result") +
+            (o.error ? ` (${o.error})` : ""),
+        );
+      }
+    });
+  } catch (e) {
+    run.errors.push(errorText(e));
+    console.error(`${spec.name}: ${errorText(e)}`);
+  }
+  if (aborted) run.errors.push(aborted);
+  return run;
+}
+
+function exactCommand(repo: string): string {
+  const overrides = [
+    "CAIRN_CMD",
+    "ETCD_CMD",
+    "BENCH_DIR",
+    "BENCH_SCALE",
+    "BENCH_KEYS",
+    "BENCH_DEADLINE_S",
+    "KVBENCH",
+    "KVTOOL",
+    "KVBENCH_SRC",
+  ]
+    .filter((k) => env(k) !== undefined)
+    .map((k) => `${k}='${env(k)}'`);
+  const script = relative(Deno.cwd(), join(repo, "bench", "run.ts")) || "bench/run.ts";
+  return [...overrides, "deno run -A", script].join(" ");
+}
+
+async function machineInfo(
+  etcdCmd: string[],
+): Promise<Omit<RunInfo, "command" | "dataDir" | "elapsedSeconds">> {
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const meminfo = await Deno.readTextFile("/proc/meminfo").catch(() => "");
+  const memKiB = Number(meminfo.match(/^MemTotal:\s+(\d+)/m)?.[1] ?? 0);
+  const etcdVersion = (await commandOutput(etcdCmd[0], [...etcdCmd.slice(1), "--version"]))
+    .split("\n")[0];
+  return {
+    date: new Date().toISOString(),
+    nproc: navigator.hardwareConcurrency,
+    cpu: cpuinfo.match(/^model name\s*:\s*(.+)$/m)?.[1] ?? "unknown CPU",
+    memTotal: `${(memKiB / 1024 / 1024).toFixed(1)} GiB`,
+    kernel: `Linux ${Deno.osRelease()}`,
+    etcdVersion,
+    denoVersion: Deno.version.deno,
+    keys: KEYS,
+    valueBytes: 256,
+  };
+}
+
+async function main(): Promise<number> {
+  const began = performance.now();
+  const repo = repoRoot();
+  const deadline = setTimeout(() => {
+    aborted = `aborted: the ${DEADLINE_MS / 1000}s bound on the whole run was reached`;
+    console.error(aborted);
+    stopAll(1000);
+  }, DEADLINE_MS);
+  const onSignal = () => {
+    console.error("interrupted: stopping servers");
+    stopAll(1000).finally(() => Deno.exit(130));
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+
+  const etcdSpec: ServerSpec = { name: "etcd", argv: splitCommand(env("ETCD_CMD") ?? "etcd") };
+  const cairnSpec: ServerSpec = {
+    name: "cairn",
+    argv: env("CAIRN_CMD")
+      ? splitCommand(env("CAIRN_CMD")!)
+      : [Deno.execPath(), "run", "-A", join(repo, "main.ts")],
+  };
+  const parent = env("BENCH_DIR") ?? "/tmp";
+  await Deno.mkdir(parent, { recursive: true });
+  const workDir = await Deno.makeTempDir({ dir: parent, prefix: "cairn-bench-" });
+  try {
+    const kvbench = await ensureKvbench(repo);
+    const kvtool = await ensureKvtool(repo);
+    const info = await machineInfo(etcdSpec.argv);
+    const etcd = await measure(etcdSpec, workDir, kvbench, kvtool);
+    const cairn = await measure(cairnSpec, workDir, kvbench, kvtool);
+    const md = renderResults(
+      {
+        ...info,
+        command: exactCommand(repo),
+        dataDir: workDir,
+        elapsedSeconds: (performance.now() - began) / 1000,
+      },
+      SCENARIOS.map(scaled),
+      etcd,
+      cairn,
+    );
+    const resultsFile = join(repo, "bench", "RESULTS.md");
+    await Deno.writeTextFile(resultsFile, md);
+    // `make test` runs `deno fmt --check` over the repo, tables included.
+    await commandOutput(Deno.execPath(), ["fmt", "-q", resultsFile]);
+    console.log(await Deno.readTextFile(resultsFile));
+    return aborted || etcd.errors.length || cairn.errors.length ? 1 : 0;
+  } finally {
+    clearTimeout(deadline);
+    await stopAll();
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+    if (env("BENCH_KEEP")) console.error(`kept ${workDir}`);
+    else await Deno.remove(workDir, { recursive: true }).catch(() => {});
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main());
+}

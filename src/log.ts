@@ -72,9 +72,15 @@ function writeStderr(line: string): void {
  * lowercase hex string (no `0x`), because bigint in cairn holds member and
  * lease ids and etcd logs those in hex (`types.ID.String()`); revisions and
  * counts are plain numbers. Errors become their message (zap's `error`
- * field); byte arrays are decoded as UTF-8 as etcd logs keys as strings.
+ * field); byte arrays are decoded as UTF-8 as etcd logs keys as strings;
+ * URLs print without the trailing slash, as etcd's do.
  */
-function replacer(_key: string, value: unknown): unknown {
+function replacer(this: unknown, key: string, value: unknown): unknown {
+  // URL.toJSON has already run by now; look at the original to drop the bare "/" path.
+  const raw = (this as Record<string, unknown>)[key];
+  if (raw instanceof URL && raw.pathname === "/" && raw.search === "" && raw.hash === "") {
+    return raw.origin;
+  }
   if (typeof value === "bigint") return BigInt.asUintN(64, value).toString(16);
   if (value instanceof Error) return value.message;
   if (value instanceof Uint8Array) return bytesDecoder.decode(value);

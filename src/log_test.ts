@@ -56,14 +56,14 @@ Deno.test("log: bigint as unsigned hex, errors as message, bytes as text", () =>
     neg: -1n,
     error: new Error("boom"),
     key: new TextEncoder().encode("foo"),
-    urls: [new URL("http://127.0.0.1:2379")],
+    urls: [new URL("http://127.0.0.1:2379"), new URL("https://[::1]:2379/x")],
   });
   const r = parsed()[0];
   assert.equal(r.id, "8e9e05c52164694d");
   assert.equal(r.neg, "ffffffffffffffff");
   assert.equal(r.error, "boom");
   assert.equal(r.key, "foo");
-  assert.deepEqual(r.urls, ["http://127.0.0.1:2379/"]);
+  assert.deepEqual(r.urls, ["http://127.0.0.1:2379", "https://[::1]:2379/x"]);
 });
 
 Deno.test("log: caller goes before msg, with() binds fields", () => {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { EntryType } from "../raft/types.ts";
+import { crc32c } from "./crc.ts";
 import {
   encodeRecords,
   RecordType,

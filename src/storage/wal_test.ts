@@ -1,0 +1,248 @@
+import assert from "node:assert/strict";
+import { basename, join } from "node:path";
+import { type Entry, EntryType, type HardState } from "../raft/types.ts";
+import { segmentName, Wal, WalCorruptError, type WalMetadata, type WalOptions } from "./wal.ts";
+
+const meta: WalMetadata = {
+  clusterId: 0xabcdef0123456789n,
+  memberId: 0x8000000000000001n,
+  extra: new TextEncoder().encode("cfg"),
+};
+
+function ent(index: number, term = 1, size = 16): Entry {
+  return { index, term, type: EntryType.Normal, data: new Uint8Array(size).fill(index & 0xff) };
+}
+
+function range(from: number, to: number, term = 1, size = 16): Entry[] {
+  const out: Entry[] = [];
+  for (let i = from; i <= to; i++) out.push(ent(i, term, size));
+  return out;
+}
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "cairn-wal-" });
+  try {
+    await fn(join(dir, "wal"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function reopen(dir: string, opts?: WalOptions) {
+  return await Wal.open(dir, opts);
+}
+
+const hs = (term: number, commit: number): HardState => ({ term, vote: 2n, commit });
+
+Deno.test("create, save, reopen: metadata, hard state and entries come back", async () => {
+  await withDir(async (dir) => {
+    const wal = await Wal.create(dir, meta);
+    await wal.save(hs(1, 0), range(1, 3));
+    await wal.save(hs(1, 3), []);
+    await wal.close();
+    const { wal: w2, replay } = await reopen(dir);
+    assert.deepEqual(replay.metadata, meta);
+    assert.deepEqual(replay.hardState, hs(1, 3));
+    assert.deepEqual(replay.entries, range(1, 3));
+    assert.equal(replay.snapshot, undefined);
+    assert.equal(replay.truncatedTail, undefined);
+    await w2.close();
+    await assert.rejects(() => Wal.create(dir, meta), /already exists/);
+  });
+});
+
+Deno.test("group commit: many entries and the hard state go out in one write", async () => {
+  await withDir(async (dir) => {
+    const wal = await Wal.create(dir, meta);
+    const [seg] = wal.segmentPaths();
+    const before = (await Deno.stat(seg)).size;
+    const batch = range(1, 2000, 1, 100);
+    await wal.save(hs(1, 0), batch);
+    // Exactly the framed size: 26 bytes of overhead per entry + a 33-byte hard state.
+    assert.equal((await Deno.stat(seg)).size - before, 2000 * (26 + 100) + 33);
+    await wal.close();
+    const { wal: w2, replay } = await reopen(dir);
+    assert.equal(replay.entries.length, 2000);
+    assert.deepEqual(replay.entries[1999], batch[1999]);
+    await w2.close();
+  });
+});
+
+Deno.test("torn tail: a cut final record is removed and appends continue", async () => {
+  for (const syncMode of ["blocking", "async"] as const) {
+    await withDir(async (dir) => {
+      const wal = await Wal.create(dir, meta, { syncMode });
+      await wal.save(hs(1, 0), range(1, 5));
+      await wal.save(undefined, [ent(6)]);
+      await wal.close();
+      const [seg] = (await Wal.open(dir).then(async (r) => (await r.wal.close(), r.wal)))
+        .segmentPaths();
+      const full = (await Deno.stat(seg)).size;
+      await Deno.truncate(seg, full - 3); // lose the last 3 bytes of entry 6
+      const { wal: w2, replay } = await reopen(dir, { syncMode });
+      assert.deepEqual(replay.entries.map((e) => e.index), [1, 2, 3, 4, 5]);
+      assert.equal(replay.truncatedTail?.path, seg);
+      assert.equal(replay.truncatedTail?.offset, full - (26 + 16));
+      assert.equal((await Deno.stat(seg)).size, full - (26 + 16));
+      await w2.save(hs(2, 5), [ent(6, 2), ent(7, 2)]);
+      await w2.close();
+      const { wal: w3, replay: r3 } = await reopen(dir);
+      assert.deepEqual(r3.entries.map((e) => [e.index, e.term]).slice(4), [[5, 1], [6, 2], [7, 2]]);
+      assert.deepEqual(r3.hardState, hs(2, 5));
+      assert.equal(r3.truncatedTail, undefined);
+      await w3.close();
+    });
+  }
+});
+
+Deno.test("corruption in a middle record names the file and offset", async () => {
+  await withDir(async (dir) => {
+    const wal = await Wal.create(dir, meta);
+    await wal.save(hs(1, 0), [ent(1)]);
+    await wal.save(undefined, [ent(2)]);
+    await wal.save(undefined, [ent(3)]);
+    const [seg] = wal.segmentPaths();
+    await wal.close();
+    const bytes = await Deno.readFile(seg);
+    const size = bytes.length;
+    const entry2At = size - 2 * (26 + 16);
+    bytes[entry2At + 20] ^= 0x01; // flip one bit inside entry 2
+    await Deno.writeFile(seg, bytes);
+    await assert.rejects(
+      () => Wal.open(dir),
+      (e: unknown) =>
+        e instanceof WalCorruptError && e.message.includes(seg) &&
+        e.message.includes(`byte offset ${entry2At}`),
+    );
+    assert.equal((await Deno.stat(seg)).size, size, "a refused WAL is left untouched");
+  });
+});
+
+Deno.test("segments roll over at the size limit and replay across them", async () => {
+  await withDir(async (dir) => {
+    const opts = { segmentSize: 1024 };
+    const wal = await Wal.create(dir, meta, opts);
+    for (let i = 1; i <= 100; i += 5) await wal.save(hs(1, i - 1), range(i, i + 4, 1, 40));
+    const paths = wal.segmentPaths();
+    assert.ok(paths.length > 5, `expected several segments, got ${paths.length}`);
+    assert.equal(basename(paths[0]), segmentName(0, 0));
+    for (let i = 0; i < paths.length; i++) {
+      assert.match(basename(paths[i]), new RegExp(`^${i.toString(16).padStart(16, "0")}-`));
+      if (i < paths.length - 1) assert.ok((await Deno.stat(paths[i])).size < 1024 + 5 * 66 + 33);
+    }
+    await wal.close();
+    const { wal: w2, replay } = await reopen(dir, opts);
+    assert.deepEqual(replay.entries.map((e) => e.index), range(1, 100).map((e) => e.index));
+    assert.deepEqual(replay.hardState, hs(1, 95));
+    await w2.close();
+  });
+});
+
+Deno.test("a bad record at the end of a non-last segment is corruption, not a torn tail", async () => {
+  await withDir(async (dir) => {
+    const wal = await Wal.create(dir, meta, { segmentSize: 512 });
+    for (let i = 1; i <= 40; i += 4) await wal.save(hs(1, 0), range(i, i + 3));
+    const [first] = wal.segmentPaths();
+    await wal.close();
+    const size = (await Deno.stat(first)).size;
+    await Deno.truncate(first, size - 2);
+    await assert.rejects(
+      () => Wal.open(dir),
+      (e: unknown) => e instanceof WalCorruptError && e.path === first,
+    );
+  });
+});
+
+Deno.test("releaseTo deletes only whole segments covered by the snapshot marker", async () => {
+  await withDir(async (dir) => {
+    const opts = { segmentSize: 600 };
+    const wal = await Wal.create(dir, meta, opts);
+    // The vote is saved once, in the first segment only.
+    await wal.save({ term: 3, vote: 7n, commit: 0 }, []);
+    for (let i = 1; i <= 60; i += 3) await wal.save(undefined, range(i, i + 2, 3));
+    const unmarked = wal.segmentPaths();
+    assert.ok(unmarked.length >= 4);
+    await wal.releaseTo(60); // no snapshot marker yet: nothing may go
+    assert.deepEqual(wal.segmentPaths(), unmarked);
+
+    await wal.saveSnapshotMarker({ term: 3, index: 30 });
+    const before = wal.segmentPaths();
+    await wal.releaseTo(45); // capped at the marker, 30
+    const after = wal.segmentPaths();
+    assert.ok(after.length < before.length, "something was released");
+    assert.deepEqual(after, before.slice(before.length - after.length), "only a prefix goes");
+    for (const p of before.slice(0, before.length - after.length)) {
+      await assert.rejects(() => Deno.stat(p), Deno.errors.NotFound);
+    }
+    await wal.close();
+
+    const { wal: w2, replay } = await reopen(dir, opts);
+    assert.deepEqual(replay.snapshot, { term: 3, index: 30 });
+    assert.deepEqual(replay.entries.map((e) => e.index), range(31, 60).map((e) => e.index));
+    assert.deepEqual(
+      replay.hardState,
+      { term: 3, vote: 7n, commit: 0 },
+      "carried by segment headers",
+    );
+    // Every kept entry <= 30 lived in a kept segment: the first kept one starts at or before 31.
+    const firstIndex = parseInt(basename(after[0]).slice(17, 33), 16);
+    assert.ok(firstIndex <= 31);
+    await w2.close();
+  });
+});
+
+Deno.test("entries overwritten by a later save win on replay, across segments", async () => {
+  await withDir(async (dir) => {
+    const opts = { segmentSize: 400 };
+    const wal = await Wal.create(dir, meta, opts);
+    await wal.save(hs(1, 0), range(1, 10, 1));
+    await wal.save(hs(2, 4), range(6, 8, 2)); // new leader replaces 6.. and drops 9, 10
+    await wal.save(hs(3, 4), range(5, 6, 3)); // and again from 5
+    assert.ok(wal.segmentPaths().length >= 2);
+    await wal.close();
+    const { wal: w2, replay } = await reopen(dir, opts);
+    assert.deepEqual(replay.entries.map((e) => [e.index, e.term]), [
+      [1, 1],
+      [2, 1],
+      [3, 1],
+      [4, 1],
+      [5, 3],
+      [6, 3],
+    ]);
+    await w2.close();
+  });
+});
+
+Deno.test("preallocated segments: zero tail is the end, torn tail is re-zeroed", async () => {
+  await withDir(async (dir) => {
+    const opts = { segmentSize: 4096, preallocate: true };
+    const wal = await Wal.create(dir, meta, opts);
+    await wal.save(hs(1, 0), []);
+    await wal.save(undefined, range(1, 4));
+    const [seg] = wal.segmentPaths();
+    assert.equal((await Deno.stat(seg)).size, 4096);
+    await wal.close();
+    const bytes = await Deno.readFile(seg);
+    const end = bytes.findLastIndex((b) => b !== 0) + 1;
+    bytes.fill(0, end - 5, end); // tear entry 4 inside the preallocated area
+    await Deno.writeFile(seg, bytes);
+    const { wal: w2, replay } = await reopen(dir, opts);
+    assert.deepEqual(replay.entries.map((e) => e.index), [1, 2, 3]);
+    assert.ok(replay.truncatedTail);
+    assert.equal((await Deno.stat(seg)).size, 4096);
+    await w2.save(undefined, [ent(4, 2)]);
+    await w2.close();
+    const { wal: w3, replay: r3 } = await reopen(dir, opts);
+    assert.deepEqual(r3.entries.map((e) => [e.index, e.term]).at(-1), [4, 2]);
+    assert.equal(r3.truncatedTail, undefined);
+    await w3.close();
+  });
+});
+
+Deno.test("a closed WAL refuses work", async () => {
+  await withDir(async (dir) => {
+    const wal = await Wal.create(dir, meta);
+    await wal.close();
+    await assert.rejects(() => wal.save(hs(1, 0), [ent(1)]), /closed/);
+  });
+});

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { parseConfig, ConfigError } from "./src/config.ts";
+import { ConfigError, parseConfig } from "./src/config.ts";
 import { createLogger } from "./src/log.ts";
 import { startServer } from "./src/server/start.ts";
 
@@ -19,7 +19,7 @@ async function main(args: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`cairn: ${err.message}`);
-      return 2;
+      return err.exitCode;
     }
     throw err;
   }
@@ -48,7 +48,9 @@ async function main(args: string[]): Promise<number> {
     Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
     return await server.done;
   } catch (err) {
-    log.error("failed to start member", { error: err instanceof Error ? err.message : String(err) });
+    log.error("failed to start member", {
+      error: err instanceof Error ? err.message : String(err),
+    });
     return 1;
   }
 }

@@ -4,12 +4,12 @@
  * @module
  */
 import { create } from "@bufbuild/protobuf";
-import type { ServiceImpl } from "@connectrpc/connect";
 import { Cluster, MemberListResponseSchema } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import type { UnaryService } from "../http/grpc_unary.ts";
 import type { Member } from "../server/member.ts";
 
 /** The Cluster service bound to a member (membership changes arrive with multi-member support). */
-export function clusterService(member: Member): Partial<ServiceImpl<typeof Cluster>> {
+export function clusterService(member: Member): UnaryService<typeof Cluster> {
   return {
     async memberList(req) {
       if (req.linearizable) await member.readBarrier();

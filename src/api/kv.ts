@@ -6,7 +6,6 @@
  * @module
  */
 import { create } from "@bufbuild/protobuf";
-import type { ServiceImpl } from "@connectrpc/connect";
 import {
   type CompactionResponse,
   CompactionResponseSchema,
@@ -16,10 +15,11 @@ import {
   type TxnResponse,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { validateDeleteRange, validatePut, validateRange, validateTxn } from "../mvcc/validate.ts";
+import type { UnaryService } from "../http/grpc_unary.ts";
 import type { Member } from "../server/member.ts";
 
 /** The KV service bound to a member. */
-export function kvService(member: Member): ServiceImpl<typeof KV> {
+export function kvService(member: Member): Required<UnaryService<typeof KV>> {
   return {
     async range(req) {
       validateRange(req);

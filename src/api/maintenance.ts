@@ -21,12 +21,15 @@ import {
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { EtcdErrors } from "../errors.ts";
 import { SERVER_VERSION } from "../http/app.ts";
+import type { UnaryService } from "../http/grpc_unary.ts";
 import type { Member } from "../server/member.ts";
 
 const SNAPSHOT_CHUNK = 32 * 1024;
 
 /** The Maintenance service bound to a member. */
-export function maintenanceService(member: Member): ServiceImpl<typeof Maintenance> {
+export function maintenanceService(
+  member: Member,
+): UnaryService<typeof Maintenance> & Pick<ServiceImpl<typeof Maintenance>, "snapshot"> {
   return {
     async alarm(req) {
       const r = await member.propose({ case: "alarm", value: req });

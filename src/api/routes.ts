@@ -1,21 +1,41 @@
 /**
- * Registers every etcd service cairn implements on a Connect router; the
- * same router serves gRPC, gRPC-Web and the Connect protocol.
+ * Registers every etcd service cairn implements: on a Connect router (gRPC,
+ * gRPC-Web and the Connect protocol) and, for unary methods, on the direct
+ * gRPC path. Both call the same implementation objects.
  *
  * @module
  */
 import type { ConnectRouter } from "@connectrpc/connect";
 import { Cluster, KV, Maintenance } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { UnaryRoutes } from "../http/grpc_unary.ts";
 import type { Member } from "../server/member.ts";
 import { clusterService } from "./cluster.ts";
 import { kvService } from "./kv.ts";
 import { maintenanceService } from "./maintenance.ts";
 
-/** Returns the route registration function for a member's services. */
-export function etcdRoutes(member: Member): (router: ConnectRouter) => void {
-  return (router) => {
-    router.service(KV, kvService(member));
-    router.service(Maintenance, maintenanceService(member));
-    router.service(Cluster, clusterService(member));
+/** The services of one member, in the two forms the client port needs. */
+export interface EtcdServices {
+  /** For connect-node's adapter. */
+  connect: (router: ConnectRouter) => void;
+  /** For the direct unary gRPC path. */
+  unary: UnaryRoutes;
+}
+
+/** Builds the service implementations for `member` once and registers them on both paths. */
+export function etcdServices(member: Member): EtcdServices {
+  const kv = kvService(member);
+  const maintenance = maintenanceService(member);
+  const cluster = clusterService(member);
+  const unary = new UnaryRoutes();
+  unary.addService(KV, kv);
+  unary.addService(Maintenance, maintenance);
+  unary.addService(Cluster, cluster);
+  return {
+    connect: (router) => {
+      router.service(KV, kv);
+      router.service(Maintenance, maintenance);
+      router.service(Cluster, cluster);
+    },
+    unary,
   };
 }

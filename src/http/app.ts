@@ -27,7 +27,10 @@ export function createHttpApp(member: HealthSource): Hono {
       await member.checkHealth();
       return c.json({ health: "true" });
     } catch (err) {
-      return c.json({ health: "false", reason: err instanceof Error ? err.message : String(err) }, 503);
+      return c.json(
+        { health: "false", reason: err instanceof Error ? err.message : String(err) },
+        503,
+      );
     }
   });
   return app;

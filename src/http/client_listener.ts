@@ -35,6 +35,11 @@ export interface ListenOptions {
   port: number;
   handler: DualHandler;
   log: Logger;
+  /**
+   * Tried first for every HTTP/2 stream; returns true when it served the
+   * stream (the unary gRPC fast path), false to use `handler`.
+   */
+  fastStream?: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
   /** Limits each HTTP/2 session's concurrent streams (etcd: max-concurrent-streams). */
   maxConcurrentStreams?: number;
 }
@@ -45,7 +50,18 @@ export function listenClient(opts: ListenOptions): Promise<ClientListener> {
   const h2 = http2.createServer({
     settings: { maxConcurrentStreams: opts.maxConcurrentStreams ?? 2 ** 31 - 1 },
   });
-  h2.on("request", opts.handler);
+  // Deno's node:http2 lets a 'request' listener take over every stream, so
+  // the compatibility request/response pair is built here instead, only
+  // for streams the fast path did not take.
+  const compat = http2 as unknown as {
+    Http2ServerRequest: new (
+      stream: http2.ServerHttp2Stream,
+      headers: http2.IncomingHttpHeaders,
+      options: undefined,
+      rawHeaders: string[],
+    ) => http2.Http2ServerRequest;
+    Http2ServerResponse: new (stream: http2.ServerHttp2Stream) => http2.Http2ServerResponse;
+  };
   // An abrupt reset must never be fatal: every server, session and stream
   // gets an error handler.
   h2.on("error", (err) => log.warn("http2 server error", { error: String(err) }));
@@ -53,8 +69,12 @@ export function listenClient(opts: ListenOptions): Promise<ClientListener> {
   h2.on("session", (session) => {
     session.on("error", (err) => log.debug("http2 session error", { error: String(err) }));
   });
-  h2.on("stream", (stream) => {
+  h2.on("stream", (stream, headers, _flags, rawHeaders) => {
     stream.on("error", (err) => log.debug("http2 stream error", { error: String(err) }));
+    if (opts.fastStream?.(stream, headers)) return;
+    const req = new compat.Http2ServerRequest(stream, headers, undefined, rawHeaders);
+    const res = new compat.Http2ServerResponse(stream);
+    opts.handler(req, res);
   });
   const h1 = http.createServer(opts.handler);
   h1.on("error", (err) => log.warn("http server error", { error: String(err) }));

@@ -24,7 +24,11 @@ function first8BigEndian(bytes: Uint8Array): bigint {
  * separator, then the cluster token (and, for members added at runtime, the
  * Unix time in seconds); the first 8 bytes big-endian.
  */
-export function computeMemberId(peerUrls: readonly string[], token: string, unixSeconds?: number): bigint {
+export function computeMemberId(
+  peerUrls: readonly string[],
+  token: string,
+  unixSeconds?: number,
+): bigint {
   const joined = [...peerUrls].sort().join("") + token +
     (unixSeconds === undefined ? "" : String(unixSeconds));
   return first8BigEndian(createHash("sha1").update(joined, "utf8").digest());

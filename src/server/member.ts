@@ -33,7 +33,7 @@ import {
 import { openDataDir } from "../storage/data_dir.ts";
 import { SnapshotStore } from "../storage/snapshot.ts";
 import { Wal } from "../storage/wal.ts";
-import { type ApplyResult, applyRequest, type StateMachine } from "./apply.ts";
+import { applyRequest, type ApplyResult, type StateMachine } from "./apply.ts";
 import { computeClusterId, urlString } from "./ids.ts";
 import { Membership } from "./membership.ts";
 import { ReadBarrier } from "./read_barrier.ts";
@@ -440,8 +440,15 @@ export class Member {
     if (self && self.name === this.#cfg.name && sameList(self.clientUrls, clientUrls)) return;
     this.propose({
       case: "memberAttributes",
-      value: { $typeName: "cairn.v1.MemberAttributes", id: this.id, name: this.#cfg.name, clientUrls },
-    }).catch((err) => this.#log.warn("failed to publish member attributes", { error: String(err) }));
+      value: {
+        $typeName: "cairn.v1.MemberAttributes",
+        id: this.id,
+        name: this.#cfg.name,
+        clientUrls,
+      },
+    }).catch((err) =>
+      this.#log.warn("failed to publish member attributes", { error: String(err) })
+    );
   }
 
   async #maybeSnapshot(): Promise<void> {

@@ -4,7 +4,10 @@ import { ReadBarrier } from "./read_barrier.ts";
 function setup() {
   const issued: Uint8Array[] = [];
   let applied = 0;
-  const barrier = new ReadBarrier({ issue: (ctx) => issued.push(ctx), appliedIndex: () => applied });
+  const barrier = new ReadBarrier({
+    issue: (ctx) => issued.push(ctx),
+    appliedIndex: () => applied,
+  });
   return { barrier, issued, setApplied: (n: number) => (applied = n) };
 }
 

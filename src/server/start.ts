@@ -5,7 +5,8 @@
  */
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
-import { etcdRoutes } from "../api/routes.ts";
+import { etcdServices } from "../api/routes.ts";
+import { serveUnaryGrpc } from "../http/grpc_unary.ts";
 import { createHttpApp } from "../http/app.ts";
 import { type ClientListener, listenClient } from "../http/client_listener.ts";
 import { createClientHandler } from "../http/handler.ts";
@@ -28,16 +29,20 @@ export async function startServer(cfg: Config, log: Logger): Promise<RunningServ
   let fail: (code: number) => void = () => {};
   const done = new Promise<number>((resolve) => (fail = resolve));
   const member = await Member.start(cfg, log, () => fail(1));
+  const services = etcdServices(member);
+  const readMaxBytes = cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES;
   const handler = createClientHandler({
-    routes: etcdRoutes(member),
+    routes: services.connect,
     app: createHttpApp(member),
-    readMaxBytes: cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES,
+    readMaxBytes,
   });
+  const fastStream = serveUnaryGrpc.bind(null, services.unary, { readMaxBytes });
   const listeners: ClientListener[] = [];
   for (const url of [...cfg.listenClientUrls, ...cfg.listenClientHttpUrls]) {
     if (url.protocol !== "http:") throw new Error(`unsupported client URL scheme ${url.href}`);
     const host = url.hostname.replace(/^\[|\]$/g, "");
-    const listener = await listenClient({ host, port: Number(url.port || 2379), handler, log });
+    const port = Number(url.port || 2379);
+    const listener = await listenClient({ host, port, handler, fastStream, log });
     listeners.push(listener);
     log.info("serving client traffic", { address: `${host}:${listener.address.port}` });
   }

@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import * as http2 from "node:http2";
+import { gzipSync } from "node:zlib";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  KV,
+  type PutRequest,
+  PutRequestSchema,
+  PutResponseSchema,
+  ResponseHeaderSchema,
+} from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { EtcdErrors } from "../errors.ts";
+import { parseGrpcTimeout, serveUnaryGrpc, UnaryRoutes } from "./grpc_unary.ts";
+
+interface Reply {
+  headers: http2.IncomingHttpHeaders;
+  trailers: http2.IncomingHttpHeaders;
+  body: Uint8Array;
+}
+
+async function withServer(
+  impl: (req: PutRequest) => Promise<unknown> | unknown,
+  fn: (
+    call: (body: Uint8Array, headers?: http2.OutgoingHttpHeaders) => Promise<Reply>,
+  ) => Promise<void>,
+) {
+  const routes = new UnaryRoutes();
+  routes.add(
+    KV.method.put,
+    (req) => impl(req) as ReturnType<typeof create<typeof PutResponseSchema>>,
+  );
+  const server = http2.createServer();
+  server.on("stream", (stream, headers) => {
+    stream.on("error", () => {});
+    if (!serveUnaryGrpc(routes, { readMaxBytes: 1024 }, stream, headers)) {
+      stream.respond({ ":status": 404 }, { endStream: true });
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const port = (server.address() as { port: number }).port;
+  const client = http2.connect(`http://127.0.0.1:${port}`);
+  client.on("error", () => {});
+  const call = (body: Uint8Array, extra: http2.OutgoingHttpHeaders = {}) =>
+    new Promise<Reply>((resolve, reject) => {
+      const req = client.request({
+        ":method": "POST",
+        ":path": "/etcdserverpb.KV/Put",
+        "content-type": "application/grpc",
+        te: "trailers",
+        ...extra,
+      });
+      const chunks: Uint8Array[] = [];
+      let headers: http2.IncomingHttpHeaders = {};
+      let trailers: http2.IncomingHttpHeaders = {};
+      req.on("response", (h) => (headers = h));
+      req.on("trailers", (t) => (trailers = t));
+      req.on("data", (c) => chunks.push(c));
+      req.on("end", () => resolve({ headers, trailers, body: Buffer.concat(chunks) }));
+      req.on("error", reject);
+      req.end(body);
+    });
+  try {
+    await fn(call);
+  } finally {
+    client.close();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+}
+
+function envelope(payload: Uint8Array, compressed = false): Uint8Array {
+  const out = new Uint8Array(5 + payload.length);
+  out[0] = compressed ? 1 : 0;
+  new DataView(out.buffer).setUint32(1, payload.length);
+  out.set(payload, 5);
+  return out;
+}
+
+const putBytes = toBinary(
+  PutRequestSchema,
+  create(PutRequestSchema, { key: new TextEncoder().encode("k") }),
+);
+const okImpl = (req: PutRequest) =>
+  create(PutResponseSchema, {
+    header: create(ResponseHeaderSchema, { revision: BigInt(req.key.length + 41) }),
+  });
+
+Deno.test("unary call decodes the request and sends the response with grpc-status 0", async () => {
+  await withServer(okImpl, async (call) => {
+    const r = await call(envelope(putBytes));
+    assert.equal(r.headers["content-type"], "application/grpc");
+    assert.equal(r.trailers["grpc-status"], "0");
+    const resp = fromBinary(PutResponseSchema, r.body.subarray(5));
+    assert.equal(resp.header?.revision, 42n);
+  });
+});
+
+Deno.test("gzip-compressed request messages are accepted", async () => {
+  await withServer(okImpl, async (call) => {
+    const r = await call(envelope(gzipSync(putBytes), true), { "grpc-encoding": "gzip" });
+    assert.equal(r.trailers["grpc-status"], "0");
+  });
+});
+
+Deno.test("etcd errors become grpc-status and the exact grpc-message", async () => {
+  await withServer(() => Promise.reject(EtcdErrors.emptyKey()), async (call) => {
+    const r = await call(envelope(putBytes));
+    // trailers-only response: the status arrives in the headers
+    const status = r.trailers["grpc-status"] ?? r.headers["grpc-status"];
+    const message = r.trailers["grpc-message"] ?? r.headers["grpc-message"];
+    assert.equal(status, "3");
+    assert.equal(decodeURIComponent(String(message)), "etcdserver: key is not provided");
+  });
+});
+
+Deno.test("a message over the size limit is refused with RESOURCE_EXHAUSTED", async () => {
+  await withServer(okImpl, async (call) => {
+    const big = toBinary(
+      PutRequestSchema,
+      create(PutRequestSchema, { key: new Uint8Array(1), value: new Uint8Array(4096) }),
+    );
+    const r = await call(envelope(big));
+    assert.equal(r.headers["grpc-status"] ?? r.trailers["grpc-status"], "8");
+  });
+});
+
+Deno.test("a call past its grpc-timeout gets DEADLINE_EXCEEDED", async () => {
+  await withServer(
+    () => new Promise((r) => setTimeout(() => r(okImpl(create(PutRequestSchema))), 300)),
+    async (call) => {
+      const r = await call(envelope(putBytes), { "grpc-timeout": "50m" });
+      assert.equal(r.headers["grpc-status"] ?? r.trailers["grpc-status"], "4");
+    },
+  );
+});
+
+Deno.test("grpc-timeout units", () => {
+  assert.equal(parseGrpcTimeout("5S"), 5000);
+  assert.equal(parseGrpcTimeout("100m"), 100);
+  assert.equal(parseGrpcTimeout("2M"), 120000);
+  assert.equal(parseGrpcTimeout("bogus"), undefined);
+});

@@ -1,0 +1,222 @@
+/**
+ * Snapshot files: `<snapDir>/<term 16 hex>-<index 16 hex>.snap`.
+ *
+ * Layout (little-endian):
+ * `magic "CAIRNSNP"` | `version u32` | `meta length u32` | `crc32c(meta) u32` |
+ * `crc32c(body) u32` | `body length u64` | `meta` | `body`,
+ * where meta is `term u64, index u64, voter count u32, voters u64…,
+ * learner count u32, learners u64…`.
+ *
+ * A file is written under a temporary name, fsynced, renamed and the
+ * directory fsynced, so a visible `.snap` is always complete; a damaged one
+ * (bit rot, a copy gone wrong) is renamed to `.broken` and the next older
+ * snapshot is used instead.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { NodeId, Snapshot, SnapshotMeta } from "../raft/types.ts";
+import { crc32c } from "./crc.ts";
+import { removeIfExists, syncDir, writeAllSync } from "./fs_util.ts";
+
+const MAGIC = new TextEncoder().encode("CAIRNSNP");
+/** The snapshot file format this code writes and reads. */
+export const SNAPSHOT_FORMAT_VERSION = 1;
+const FIXED = 32;
+const TWO32 = 4294967296;
+const NAME_RE = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
+
+/** A snapshot file found in the directory (not yet verified). */
+export interface SnapshotFile {
+  term: number;
+  index: number;
+  path: string;
+}
+
+/** Options of a {@link SnapshotStore}. */
+export interface SnapshotStoreOptions {
+  /** Told about each damaged snapshot that was set aside; defaults to console.warn. */
+  onWarning?: (message: string) => void;
+}
+
+/** A snapshot file format newer than this code: refused, never set aside. */
+export class SnapshotVersionError extends Error {
+  /** Names the file and the version found in it. */
+  constructor(readonly path: string, readonly version: number) {
+    super(
+      `snapshot ${path} has format version ${version}; this cairn reads version ${SNAPSHOT_FORMAT_VERSION}`,
+    );
+    this.name = "SnapshotVersionError";
+  }
+}
+
+/** The file name of the snapshot at `term`/`index`. */
+export function snapshotName(term: number, index: number): string {
+  return `${hex16(term)}-${hex16(index)}.snap`;
+}
+
+/** Reads and writes snapshot files in one directory. */
+export class SnapshotStore {
+  private readonly warn: (message: string) => void;
+
+  /** A store over `dir`, which must exist. */
+  constructor(readonly dir: string, opts: SnapshotStoreOptions = {}) {
+    this.warn = opts.onWarning ?? ((m) => console.warn(m));
+  }
+
+  /** Durably writes a snapshot; returns its path. */
+  async save(meta: SnapshotMeta, data: Uint8Array): Promise<string> {
+    const path = join(this.dir, snapshotName(meta.term, meta.index));
+    const tmp = `${path}.tmp`;
+    const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
+    try {
+      writeAllSync(f, encodeHeader(meta, data));
+      writeAllSync(f, data);
+      await f.sync();
+    } finally {
+      f.close();
+    }
+    await Deno.rename(tmp, path);
+    await syncDir(this.dir);
+    return path;
+  }
+
+  /** Snapshot files by name, newest (highest index, then term) first. */
+  async list(): Promise<SnapshotFile[]> {
+    const out: SnapshotFile[] = [];
+    for await (const ent of Deno.readDir(this.dir)) {
+      const m = ent.isFile ? NAME_RE.exec(ent.name) : null;
+      if (m) {
+        out.push({
+          term: parseInt(m[1], 16),
+          index: parseInt(m[2], 16),
+          path: join(this.dir, ent.name),
+        });
+      }
+    }
+    return out.sort((a, b) => b.index - a.index || b.term - a.term);
+  }
+
+  /**
+   * The newest snapshot whose checksums hold (and that `accept` takes, e.g.
+   * one the WAL has a marker for). Damaged files are renamed to `.broken`
+   * with a warning; a file of a newer format version throws.
+   */
+  async loadNewest(accept?: (meta: SnapshotMeta) => boolean): Promise<Snapshot | undefined> {
+    for (const file of await this.list()) {
+      const bytes = await Deno.readFile(file.path);
+      let snap: Snapshot;
+      try {
+        snap = decodeSnapshot(file.path, bytes);
+        if (snap.meta.term !== file.term || snap.meta.index !== file.index) {
+          throw new Error(`holds term ${snap.meta.term} index ${snap.meta.index}, not its name's`);
+        }
+      } catch (err) {
+        if (err instanceof SnapshotVersionError) throw err;
+        const broken = `${file.path}.broken`;
+        await Deno.rename(file.path, broken);
+        await syncDir(this.dir);
+        this.warn(
+          `snapshot ${file.path} is damaged (${(err as Error).message}); moved to ${broken}`,
+        );
+        continue;
+      }
+      if (accept === undefined || accept(snap.meta)) return snap;
+    }
+    return undefined;
+  }
+
+  /** Keeps the `keep` newest snapshots, deletes the rest and stale temp files. */
+  async purge(keep: number): Promise<void> {
+    const files = await this.list();
+    for (const f of files.slice(Math.max(0, keep))) await removeIfExists(f.path);
+    for await (const ent of Deno.readDir(this.dir)) {
+      if (ent.isFile && ent.name.endsWith(".snap.tmp")) {
+        await removeIfExists(join(this.dir, ent.name));
+      }
+    }
+    await syncDir(this.dir);
+  }
+}
+
+function encodeMeta(meta: SnapshotMeta): Uint8Array {
+  const { voters, learners } = meta.confState;
+  const out = new Uint8Array(16 + 4 + 8 * voters.length + 4 + 8 * learners.length);
+  const v = new DataView(out.buffer);
+  putU64(v, 0, meta.term);
+  putU64(v, 8, meta.index);
+  let p = 16;
+  for (const ids of [voters, learners]) {
+    v.setUint32(p, ids.length, true);
+    p += 4;
+    for (const id of ids) {
+      v.setBigUint64(p, BigInt.asUintN(64, id), true);
+      p += 8;
+    }
+  }
+  return out;
+}
+
+function encodeHeader(meta: SnapshotMeta, data: Uint8Array): Uint8Array {
+  const m = encodeMeta(meta);
+  const out = new Uint8Array(FIXED + m.length);
+  const v = new DataView(out.buffer);
+  out.set(MAGIC, 0);
+  v.setUint32(8, SNAPSHOT_FORMAT_VERSION, true);
+  v.setUint32(12, m.length, true);
+  v.setUint32(16, crc32c(m), true);
+  v.setUint32(20, crc32c(data), true);
+  putU64(v, 24, data.length);
+  out.set(m, FIXED);
+  return out;
+}
+
+/** Decodes and verifies a whole snapshot file; throws on any damage. */
+export function decodeSnapshot(path: string, bytes: Uint8Array): Snapshot {
+  if (bytes.length < FIXED) throw new Error(`only ${bytes.length} bytes`);
+  if (!MAGIC.every((b, i) => bytes[i] === b)) throw new Error("bad magic");
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = v.getUint32(8, true);
+  if (version !== SNAPSHOT_FORMAT_VERSION) throw new SnapshotVersionError(path, version);
+  const metaLen = v.getUint32(12, true);
+  const bodyLen = getU64(v, 24);
+  if (FIXED + metaLen + bodyLen !== bytes.length) {
+    throw new Error(`size ${bytes.length} does not match header (${metaLen}+${bodyLen})`);
+  }
+  const metaBytes = bytes.subarray(FIXED, FIXED + metaLen);
+  if (crc32c(metaBytes) !== v.getUint32(16, true)) throw new Error("meta checksum mismatch");
+  const data = bytes.subarray(FIXED + metaLen);
+  if (crc32c(data) !== v.getUint32(20, true)) throw new Error("body checksum mismatch");
+  return { meta: decodeMeta(metaBytes), data };
+}
+
+function decodeMeta(b: Uint8Array): SnapshotMeta {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let p = 16;
+  const ids = (): NodeId[] => {
+    const n = v.getUint32(p, true);
+    p += 4;
+    if (p + 8 * n > b.length) throw new Error("membership list runs past the meta");
+    const out: NodeId[] = [];
+    for (let i = 0; i < n; i++, p += 8) out.push(v.getBigUint64(p, true));
+    return out;
+  };
+  const term = getU64(v, 0);
+  const index = getU64(v, 8);
+  const voters = ids();
+  const learners = ids();
+  return { term, index, confState: { voters, learners } };
+}
+
+function putU64(v: DataView, at: number, n: number): void {
+  v.setUint32(at, n >>> 0, true);
+  v.setUint32(at + 4, Math.floor(n / TWO32), true);
+}
+
+function getU64(v: DataView, at: number): number {
+  return v.getUint32(at + 4, true) * TWO32 + v.getUint32(at, true);
+}
+
+function hex16(n: number): string {
+  return n.toString(16).padStart(16, "0");
+}

@@ -1,0 +1,95 @@
+import assert from "node:assert/strict";
+import { basename, join } from "node:path";
+import type { SnapshotMeta } from "../raft/types.ts";
+import { SnapshotStore, SnapshotVersionError } from "./snapshot.ts";
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "cairn-snap-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const meta = (term: number, index: number): SnapshotMeta => ({
+  term,
+  index,
+  confState: { voters: [1n, 0xffffffffffffffffn], learners: [3n] },
+});
+const body = (n: number) => new Uint8Array(1000).fill(n);
+
+Deno.test("save then loadNewest returns the newest snapshot intact", async () => {
+  await withDir(async (dir) => {
+    const store = new SnapshotStore(dir, { onWarning: () => assert.fail("no warning expected") });
+    assert.equal(await store.loadNewest(), undefined);
+    await store.save(meta(1, 10), body(1));
+    const p = await store.save(meta(2, 20), body(2));
+    assert.equal(basename(p), "0000000000000002-0000000000000014.snap");
+    const snap = await store.loadNewest();
+    assert.deepEqual(snap?.meta, meta(2, 20));
+    assert.deepEqual(snap?.data, body(2));
+    const older = await store.loadNewest((m) => m.index <= 15);
+    assert.deepEqual(older?.meta, meta(1, 10));
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assert.ok(names.every((n) => n.endsWith(".snap")), `no temp files left: ${names}`);
+  });
+});
+
+Deno.test("a corrupted newest snapshot is set aside and the older one is used", async () => {
+  await withDir(async (dir) => {
+    const warnings: string[] = [];
+    const store = new SnapshotStore(dir, { onWarning: (m) => warnings.push(m) });
+    await store.save(meta(1, 10), body(1));
+    const newest = await store.save(meta(1, 20), body(2));
+    const bytes = await Deno.readFile(newest);
+    bytes[bytes.length - 100] ^= 0x40; // bit rot in the body
+    await Deno.writeFile(newest, bytes);
+    const snap = await store.loadNewest();
+    assert.deepEqual(snap?.meta, meta(1, 10));
+    assert.deepEqual(snap?.data, body(1));
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /body checksum/);
+    assert.ok(warnings[0].includes(newest));
+    await Deno.stat(`${newest}.broken`);
+    await assert.rejects(() => Deno.stat(newest), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("truncated or misnamed snapshots are damaged too", async () => {
+  await withDir(async (dir) => {
+    const warnings: string[] = [];
+    const store = new SnapshotStore(dir, { onWarning: (m) => warnings.push(m) });
+    await store.save(meta(1, 5), body(1));
+    const p = await store.save(meta(1, 7), body(2));
+    await Deno.truncate(p, 500);
+    const src = await store.save(meta(1, 6), body(3));
+    await Deno.rename(src, join(dir, "0000000000000001-0000000000000009.snap"));
+    const snap = await store.loadNewest();
+    assert.equal(snap?.meta.index, 5);
+    assert.equal(warnings.length, 2);
+  });
+});
+
+Deno.test("a newer snapshot format version is refused, not set aside", async () => {
+  await withDir(async (dir) => {
+    const store = new SnapshotStore(dir);
+    const p = await store.save(meta(1, 5), body(1));
+    const bytes = await Deno.readFile(p);
+    new DataView(bytes.buffer).setUint32(8, 99, true);
+    await Deno.writeFile(p, bytes);
+    await assert.rejects(() => store.loadNewest(), SnapshotVersionError);
+    await Deno.stat(p);
+  });
+});
+
+Deno.test("purge keeps the newest snapshots only", async () => {
+  await withDir(async (dir) => {
+    const store = new SnapshotStore(dir);
+    for (let i = 1; i <= 5; i++) await store.save(meta(1, i * 10), body(i));
+    await Deno.writeFile(join(dir, "0000000000000001-0000000000000063.snap.tmp"), body(0));
+    await store.purge(2);
+    assert.deepEqual((await store.list()).map((f) => f.index), [50, 40]);
+    assert.deepEqual([...Deno.readDirSync(dir)].length, 2);
+  });
+});

@@ -200,6 +200,9 @@ export function stepLeader(r: Raft, m: Message): void {
     case MessageType.HeartbeatResp: {
       pr.recentActive = true;
       pr.msgAppFlowPaused = false;
+      // Appends may have been lost with the window full: free one slot so an
+      // append goes out, whose rejection (if lost) drops us back to probing.
+      if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
       if (pr.match < r.log.lastIndex() || pr.state === ProgressState.Probe) sendAppend(r, m.from);
       if (m.context.length === 0) return;
       const acks = r.readOnly.recvAck(m.from, m.context);

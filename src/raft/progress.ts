@@ -42,6 +42,11 @@ export class Inflights {
     }
   }
 
+  /** Frees the oldest append in flight (used when its answer seems lost). */
+  freeFirstOne(): void {
+    if (this.count() > 0) this.freeLE(this.#buf[this.#start]);
+  }
+
   /** Number of appends in flight. */
   count(): number {
     return this.#buf.length - this.#start;

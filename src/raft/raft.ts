@@ -567,7 +567,9 @@ export class Raft {
   #restore(s: Snapshot): boolean {
     if (s.meta.index <= this.log.committed) return false;
     const cs = s.meta.confState;
-    if (!cs.voters.includes(this.id) && !cs.learners.includes(this.id)) return false;
+    // Unlike etcd we accept a snapshot whose membership lacks us: a member added
+    // after the leader's last snapshot would otherwise never catch up. We simply
+    // stay a non-voting follower until our own AddNode/AddLearner entry applies.
     if (this.log.matchTerm(s.meta.index, s.meta.term)) {
       // We already have this prefix: just move the commit index.
       this.log.commitTo(s.meta.index);

@@ -1,0 +1,162 @@
+/**
+ * Minimal growable byte writer and bounds-checked reader (unsigned varints
+ * up to 2^53, fixed 64-bit integers) for snapshots and hashing.
+ */
+
+/** Appends bytes to a growing buffer. `reset()` reuses the memory. */
+export class ByteWriter {
+  #buf: Uint8Array;
+  #view: DataView;
+  /** Bytes written so far. */
+  length = 0;
+
+  /** @param capacity initial buffer size in bytes */
+  constructor(capacity = 256) {
+    this.#buf = new Uint8Array(capacity);
+    this.#view = new DataView(this.#buf.buffer);
+  }
+
+  #ensure(n: number): void {
+    const need = this.length + n;
+    if (need <= this.#buf.length) return;
+    let cap = this.#buf.length * 2;
+    while (cap < need) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.#buf.subarray(0, this.length));
+    this.#buf = next;
+    this.#view = new DataView(next.buffer);
+  }
+
+  /** Forgets the contents, keeping the memory. */
+  reset(): void {
+    this.length = 0;
+  }
+
+  /** One byte. */
+  byte(b: number): void {
+    this.#ensure(1);
+    this.#buf[this.length++] = b;
+  }
+
+  /** Raw bytes. */
+  bytes(b: Uint8Array): void {
+    this.#ensure(b.length);
+    this.#buf.set(b, this.length);
+    this.length += b.length;
+  }
+
+  /** Unsigned varint of a non-negative safe integer. */
+  uvarint(n: number): void {
+    this.#ensure(8);
+    while (n >= 0x80) {
+      this.#buf[this.length++] = (n % 0x80) | 0x80;
+      n = Math.floor(n / 0x80);
+    }
+    this.#buf[this.length++] = n;
+  }
+
+  /** Protobuf int64 varint (negative values as 64-bit two's complement). */
+  varint64(n: bigint): void {
+    let u = BigInt.asUintN(64, n);
+    this.#ensure(10);
+    while (u >= 0x80n) {
+      this.#buf[this.length++] = Number(u & 0x7fn) | 0x80;
+      u >>= 7n;
+    }
+    this.#buf[this.length++] = Number(u);
+  }
+
+  /** Length-prefixed bytes. */
+  lenBytes(b: Uint8Array): void {
+    this.uvarint(b.length);
+    this.bytes(b);
+  }
+
+  /** Big-endian unsigned 64-bit integer from a non-negative safe integer. */
+  u64be(n: number): void {
+    this.#ensure(8);
+    this.#view.setUint32(this.length, Math.floor(n / 0x100000000));
+    this.#view.setUint32(this.length + 4, n >>> 0);
+    this.length += 8;
+  }
+
+  /** Little-endian signed 64-bit integer. */
+  i64le(n: bigint): void {
+    this.#ensure(8);
+    this.#view.setBigInt64(this.length, n, true);
+    this.length += 8;
+  }
+
+  /** A view of the bytes written (valid until the next write). */
+  view(): Uint8Array {
+    return this.#buf.subarray(0, this.length);
+  }
+
+  /** A copy of the bytes written. */
+  finish(): Uint8Array {
+    return this.#buf.slice(0, this.length);
+  }
+}
+
+/** Reads what ByteWriter wrote; throws on truncation. */
+export class ByteReader {
+  #buf: Uint8Array;
+  #view: DataView;
+  /** Read position. */
+  pos = 0;
+
+  /** @param buf bytes to read */
+  constructor(buf: Uint8Array) {
+    this.#buf = buf;
+    this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  #need(n: number): void {
+    if (this.pos + n > this.#buf.length) throw new Error("mvcc snapshot: truncated data");
+  }
+
+  /** One byte. */
+  byte(): number {
+    this.#need(1);
+    return this.#buf[this.pos++];
+  }
+
+  /** `n` raw bytes, copied. */
+  bytes(n: number): Uint8Array {
+    this.#need(n);
+    const out = this.#buf.slice(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  /** Unsigned varint (safe integer range). */
+  uvarint(): number {
+    let n = 0;
+    let mul = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.byte();
+      n += (b & 0x7f) * mul;
+      if (b < 0x80) return n;
+      mul *= 0x80;
+    }
+    throw new Error("mvcc snapshot: bad varint");
+  }
+
+  /** Length-prefixed bytes, copied. */
+  lenBytes(): Uint8Array {
+    return this.bytes(this.uvarint());
+  }
+
+  /** Little-endian signed 64-bit integer. */
+  i64le(): bigint {
+    this.#need(8);
+    const v = this.#view.getBigInt64(this.pos, true);
+    this.pos += 8;
+    return v;
+  }
+
+  /** True when every byte has been read. */
+  done(): boolean {
+    return this.pos === this.#buf.length;
+  }
+}

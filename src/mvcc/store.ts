@@ -1,0 +1,447 @@
+/**
+ * The MVCC key-value state machine: etcd's `mvcc.store` plus the KV part of
+ * its `applierV3backend`, in memory. Deterministic: only committed Raft
+ * entries call the mutating methods, in log order, on every member.
+ *
+ * Revisions are plain numbers inside; responses carry bigints. Every write
+ * (put, delete that removed something, txn that wrote something) is exactly
+ * one new revision. Top-level response headers are left unset: the caller
+ * fills cluster/member/term, and the revision is `currentRevision` right
+ * after the call (etcd's header revision for all four requests).
+ */
+import {
+  type DeleteRangeRequest,
+  type DeleteRangeResponse,
+  type PutRequest,
+  type PutResponse,
+  type RangeRequest,
+  type RangeResponse,
+  type RequestOp,
+  type ResponseHeader,
+  type ResponseOp,
+  type TxnRequest,
+  type TxnResponse,
+} from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { type Event, Event_EventType, type KeyValue } from "../gen/etcd/api/mvccpb/kv_pb.ts";
+import { EtcdErrors } from "../errors.ts";
+import { decodeStore, encodeStore } from "./codec.ts";
+import { compareToPath, forEachChosenOp, isTxnReadonly } from "./compare.ts";
+import { hashAll, hashKV, type KVHash } from "./hash.ts";
+import { KeyIndex, latestLive, Version, visibleAt } from "./history.ts";
+import { compareBytes, EMPTY_BYTES, keySpan, toBinary } from "./keys.ts";
+import { evalRange, kvOf } from "./range.ts";
+
+/** How the store talks to the lessor (all optional; defaults accept every lease). */
+export interface LeaseHooks {
+  /** Whether lease `id` exists (a put naming an unknown lease fails with leaseNotFound). */
+  exists(id: bigint): boolean;
+  /** Key `key` is now attached to lease `id`. */
+  attach(id: bigint, key: Uint8Array): void;
+  /** Key `key` is no longer attached to lease `id`. */
+  detach(id: bigint, key: Uint8Array): void;
+}
+
+const NO_HOOKS: LeaseHooks = {
+  exists: () => true,
+  attach: () => {},
+  detach: () => {},
+};
+
+function header(rev: number): ResponseHeader {
+  return {
+    $typeName: "etcdserverpb.ResponseHeader",
+    clusterId: 0n,
+    memberId: 0n,
+    revision: BigInt(rev),
+    raftTerm: 0n,
+  };
+}
+
+/** Wire KeyValue of a deleted key as etcd's watch events carry it. */
+function tombstoneKV(v: Version): KeyValue {
+  return {
+    $typeName: "mvccpb.KeyValue",
+    key: v.key,
+    createRevision: 0n,
+    modRevision: BigInt(v.main),
+    version: 0n,
+    value: EMPTY_BYTES,
+    lease: 0n,
+  };
+}
+
+function event(v: Version, prev: Version | undefined): Event {
+  return {
+    $typeName: "mvccpb.Event",
+    type: v.ver === 0 ? Event_EventType.DELETE : Event_EventType.PUT,
+    kv: v.ver === 0 ? tombstoneKV(v) : kvOf(v),
+    prevKv: prev === undefined ? undefined : kvOf(prev),
+  };
+}
+
+/** In-memory etcd-compatible MVCC store. */
+export class MvccStore {
+  #index = new KeyIndex();
+  // etcd starts at revision 1 and compactMainRev -1.
+  #rev = 1;
+  #compactRev = -1;
+  #hooks: LeaseHooks;
+  // The open write txn (reused: one write at a time, no per-op allocation).
+  #changes: Version[] = [];
+  #prevs: (Version | undefined)[] = [];
+
+  /** Called after each committed write revision with its events (prev kv included). */
+  onEvents?: (rev: number, events: Event[]) => void;
+  /** Called after a compaction with the new compact revision. */
+  onCompact?: (rev: number) => void;
+
+  /** @param hooks lessor callbacks; missing ones accept/ignore */
+  constructor(hooks?: Partial<LeaseHooks>) {
+    this.#hooks = { ...NO_HOOKS, ...hooks };
+  }
+
+  /** The newest revision (1 for an empty store). */
+  get currentRevision(): number {
+    return this.#rev;
+  }
+
+  /** The last compaction revision, -1 if never compacted (as etcd reports it). */
+  get compactRevision(): number {
+    return this.#compactRev;
+  }
+
+  // ---- reads ----
+
+  /** Range at `req.revision` (0 = current). Throws compacted/futureRev. */
+  range(req: RangeRequest): RangeResponse {
+    return evalRange(this.#index, req, this.#rev, this.#compactRev);
+  }
+
+  /** The live KeyValue of `key` at the current revision, if any. */
+  get(key: Uint8Array): KeyValue | undefined {
+    const v = latestLive(this.#index.history(toBinary(key)));
+    return v === undefined ? undefined : kvOf(v);
+  }
+
+  /** Live keys that carry a lease, with it (for rebuilding a lessor). */
+  leasedKeys(): { key: Uint8Array; lease: bigint }[] {
+    const out: { key: Uint8Array; lease: bigint }[] = [];
+    for (const hist of this.#index.tree.values()) {
+      const v = latestLive(hist);
+      if (v !== undefined && v.lease !== 0n) out.push({ key: v.key, lease: v.lease });
+    }
+    return out;
+  }
+
+  /**
+   * Retained events of revisions `[fromRev, toRev]` for keys in
+   * `(key, rangeEnd)` (etcd's range_end rules; no key = every key), for
+   * watch catch-up. The caller checks `fromRev >= compactRevision` first:
+   * compaction drops superseded versions and tombstones up to it.
+   */
+  eventsBetween(fromRev: number, toRev: number, key?: Uint8Array, rangeEnd?: Uint8Array): Event[] {
+    const span = key === undefined ? undefined : keySpan(key, rangeEnd ?? EMPTY_BYTES);
+    const log = this.#index.log;
+    const out: Event[] = [];
+    for (let i = this.#index.logIndexFrom(fromRev); i < log.length; i++) {
+      const v = log[i];
+      if (v.main > toRev) break;
+      if (span !== undefined) {
+        const k = v.bkey;
+        if (span.kind === "single" ? k !== span.key : k < span.key) continue;
+        if (span.kind === "range" && k >= span.end) continue;
+      }
+      out.push(event(v, this.#prevOf(v)));
+    }
+    return out;
+  }
+
+  #prevOf(v: Version): Version | undefined {
+    const hist = this.#index.history(v.bkey)!;
+    let i = hist.length - 1;
+    while (i >= 0 && hist[i] !== v) i--;
+    const p = i > 0 ? hist[i - 1] : undefined;
+    return p === undefined || p.ver === 0 ? undefined : p;
+  }
+
+  // ---- writes ----
+
+  /** Put. Throws leaseNotFound / keyNotFound (ignore_value|lease on a missing key). */
+  put(req: PutRequest): PutResponse {
+    if (req.lease !== 0n && !this.#hooks.exists(req.lease)) throw EtcdErrors.leaseNotFound();
+    this.#begin();
+    const resp = this.#applyPut(req);
+    this.#commit();
+    return resp;
+  }
+
+  /** DeleteRange. Deleting nothing creates no revision. */
+  deleteRange(req: DeleteRangeRequest): DeleteRangeResponse {
+    this.#begin();
+    const resp = this.#applyDelete(req);
+    this.#commit();
+    return resp;
+  }
+
+  /**
+   * Deletes each listed key that exists, all in one revision, in byte order
+   * (etcd's lease revoke). Returns how many were deleted.
+   */
+  deleteKeys(keys: Uint8Array[]): number {
+    const sorted = [...keys].sort(compareBytes);
+    this.#begin();
+    let n = 0;
+    for (const key of sorted) {
+      const prev = latestLive(this.#index.history(toBinary(key)));
+      if (prev === undefined) continue;
+      this.#writeDelete(prev);
+      n++;
+    }
+    this.#commit();
+    return n;
+  }
+
+  /**
+   * Txn. Compares (nested ones too) see the state before the txn; every
+   * put's key/lease preconditions and every range's revision are checked
+   * before anything is written; the ops then run in order, each seeing the
+   * earlier ones, and the whole txn is one revision (none if nothing written).
+   */
+  txn(req: TxnRequest): TxnResponse {
+    const cur = this.#rev;
+    const path = compareToPath(this.#index, req, cur);
+    if (!isTxnReadonly(req)) {
+      forEachChosenOp(req, path, 0, (op) => {
+        if (op.request.case === "requestPut") this.#checkPut(op.request.value, cur);
+      });
+    }
+    forEachChosenOp(req, path, 0, (op) => {
+      if (op.request.case !== "requestRange") return;
+      const rev = Number(op.request.value.revision);
+      if (rev === 0) return;
+      if (rev > cur) throw EtcdErrors.futureRev();
+      if (rev < this.#compactRev) throw EtcdErrors.compacted();
+    });
+    this.#begin();
+    let resp: TxnResponse;
+    try {
+      resp = this.#applyTxn(req, path, 0).resp;
+    } catch (err) {
+      this.#rollback();
+      throw err;
+    }
+    this.#commit();
+    return resp;
+  }
+
+  /** Compacts history at `rev`: etcd's compacted/futureRev rules; synchronous. */
+  compact(rev: number): void {
+    if (rev <= this.#compactRev) throw EtcdErrors.compacted();
+    if (rev > this.#rev) throw EtcdErrors.futureRev();
+    this.#index.compact(rev);
+    this.#compactRev = rev;
+    this.onCompact?.(rev);
+  }
+
+  // ---- digests, snapshots, size ----
+
+  /** etcd's HashKV at `rev` (0 = current). */
+  hashKV(rev: number): KVHash {
+    return hashKV(this.#index, rev, this.#rev, this.#compactRev);
+  }
+
+  /** Digest of the whole stored state (for the Hash RPC). */
+  hash(): number {
+    return hashAll(this.#index, this.#rev, this.#compactRev);
+  }
+
+  /** Full state (history, revision, compact revision) for a snapshot. */
+  serialize(): Uint8Array {
+    return encodeStore(this.#index, this.#rev, this.#compactRev);
+  }
+
+  /**
+   * Rebuilds a store from `serialize()` output. Like etcd's store restore,
+   * calls `hooks.attach` for every live key that carries a lease, so restore
+   * the lessor first.
+   */
+  static restore(bytes: Uint8Array, hooks?: Partial<LeaseHooks>): MvccStore {
+    const d = decodeStore(bytes);
+    const s = new MvccStore(hooks);
+    s.#index = d.index;
+    s.#rev = d.currentRev;
+    s.#compactRev = d.compactRev;
+    for (const { key, lease } of s.leasedKeys()) s.#hooks.attach(lease, key);
+    return s;
+  }
+
+  /** Approximate bytes held, for Status dbSize. */
+  approximateSize(): number {
+    return 4096 + this.#index.bytes;
+  }
+
+  // ---- write txn internals ----
+
+  #begin(): void {
+    this.#changes.length = 0;
+    this.#prevs.length = 0;
+  }
+
+  /** Revision reads inside the open write txn see. */
+  #viewRev(): number {
+    return this.#changes.length > 0 ? this.#rev + 1 : this.#rev;
+  }
+
+  #commit(): void {
+    const changes = this.#changes;
+    if (changes.length === 0) return;
+    const rev = ++this.#rev;
+    const prevs = this.#prevs;
+    const hooks = this.#hooks;
+    // Lease bookkeeping after the fact, so a rolled-back txn never touched the lessor.
+    for (let i = 0; i < changes.length; i++) {
+      const v = changes[i];
+      const p = prevs[i];
+      if (p !== undefined && p.lease !== 0n) hooks.detach(p.lease, v.key);
+      if (v.lease !== 0n) hooks.attach(v.lease, v.key);
+    }
+    if (this.onEvents !== undefined) {
+      const events: Event[] = new Array(changes.length);
+      for (let i = 0; i < changes.length; i++) events[i] = event(changes[i], prevs[i]);
+      this.#begin();
+      this.onEvents(rev, events);
+    } else {
+      this.#begin();
+    }
+  }
+
+  #rollback(): void {
+    for (let i = this.#changes.length - 1; i >= 0; i--) this.#index.unappend(this.#changes[i]);
+    this.#begin();
+  }
+
+  #checkPut(p: PutRequest, cur: number): void {
+    if (p.ignoreValue || p.ignoreLease) {
+      const hist = this.#index.history(toBinary(p.key));
+      if (hist === undefined || visibleAt(hist, cur) === undefined) throw EtcdErrors.keyNotFound();
+    }
+    if (p.lease !== 0n && !this.#hooks.exists(p.lease)) throw EtcdErrors.leaseNotFound();
+  }
+
+  #applyPut(req: PutRequest): PutResponse {
+    const bkey = toBinary(req.key);
+    const hist = this.#index.history(bkey);
+    // The newest version is what the open txn sees: nothing newer exists.
+    const prev = latestLive(hist);
+    if ((req.ignoreValue || req.ignoreLease) && prev === undefined) throw EtcdErrors.keyNotFound();
+    const main = this.#rev + 1;
+    const v = new Version(
+      bkey,
+      hist === undefined ? req.key.slice() : hist[0].key,
+      main,
+      this.#changes.length,
+      prev === undefined ? main : prev.create,
+      prev === undefined ? 1 : prev.ver + 1,
+      // Copy: request bytes may be views into a larger (reused) buffer.
+      req.ignoreValue ? prev!.value : req.value.slice(),
+      req.ignoreLease ? prev!.lease : req.lease,
+    );
+    this.#index.append(v);
+    this.#changes.push(v);
+    this.#prevs.push(prev);
+    return {
+      $typeName: "etcdserverpb.PutResponse",
+      header: undefined,
+      prevKv: req.prevKv && prev !== undefined ? kvOf(prev) : undefined,
+    };
+  }
+
+  #writeDelete(prev: Version): void {
+    const v = new Version(
+      prev.bkey,
+      prev.key,
+      this.#rev + 1,
+      this.#changes.length,
+      0,
+      0,
+      EMPTY_BYTES,
+      0n,
+    );
+    this.#index.append(v);
+    this.#changes.push(v);
+    this.#prevs.push(prev);
+  }
+
+  #applyDelete(req: DeleteRangeRequest): DeleteRangeResponse {
+    const victims: Version[] = [];
+    if (req.rangeEnd.length === 0) {
+      const v = latestLive(this.#index.history(toBinary(req.key)));
+      if (v !== undefined) victims.push(v);
+    } else {
+      this.#index.scan(keySpan(req.key, req.rangeEnd), (hist) => {
+        const v = latestLive(hist);
+        if (v !== undefined) victims.push(v);
+      });
+    }
+    for (const v of victims) this.#writeDelete(v);
+    return {
+      $typeName: "etcdserverpb.DeleteRangeResponse",
+      header: undefined,
+      deleted: BigInt(victims.length),
+      prevKvs: req.prevKv ? victims.map((v) => kvOf(v)) : [],
+    };
+  }
+
+  #applyTxn(rt: TxnRequest, path: boolean[], at: number): { resp: TxnResponse; used: number } {
+    const ops: RequestOp[] = path[at] ? rt.success : rt.failure;
+    const responses: ResponseOp[] = [];
+    let used = 0;
+    for (const op of ops) {
+      const r = op.request;
+      switch (r.case) {
+        case "requestRange": {
+          const view = this.#viewRev();
+          const value = evalRange(this.#index, r.value, view, this.#compactRev);
+          value.header = header(view);
+          responses.push(responseOp({ case: "responseRange", value }));
+          break;
+        }
+        case "requestPut": {
+          const value = this.#applyPut(r.value);
+          value.header = header(this.#rev + 1);
+          responses.push(responseOp({ case: "responsePut", value }));
+          break;
+        }
+        case "requestDeleteRange": {
+          const value = this.#applyDelete(r.value);
+          value.header = header(this.#viewRev());
+          responses.push(responseOp({ case: "responseDeleteRange", value }));
+          break;
+        }
+        case "requestTxn": {
+          const nested = this.#applyTxn(r.value, path, at + 1 + used);
+          used += nested.used + 1;
+          // etcd gives nested txn responses an empty header.
+          nested.resp.header = header(0);
+          responses.push(responseOp({ case: "responseTxn", value: nested.resp }));
+          break;
+        }
+        default:
+          responses.push(responseOp({ case: undefined }));
+      }
+    }
+    return {
+      resp: {
+        $typeName: "etcdserverpb.TxnResponse",
+        header: undefined,
+        succeeded: path[at],
+        responses,
+      },
+      used,
+    };
+  }
+}
+
+function responseOp(response: ResponseOp["response"]): ResponseOp {
+  return { $typeName: "etcdserverpb.ResponseOp", response };
+}

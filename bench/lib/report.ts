@@ -224,6 +224,14 @@ function memLine(sys: SystemRun): string {
     `start-up samples ${sys.startupMs.map((x) => x.toFixed(0)).join(", ") || "none"} ms`;
 }
 
+/** A list item; lines after the first (log tails) go in a code block so they stay verbatim. */
+function problem(who: string, text: string): string[] {
+  const [first, ...rest] = text.split("\n");
+  const item = [`- ${who}: ${first}`];
+  if (rest.length) item.push("", "  ```", ...rest.map((l) => `  ${l}`), "  ```");
+  return item;
+}
+
 /** The whole RESULTS.md. */
 export function renderResults(
   info: RunInfo,
@@ -233,10 +241,10 @@ export function renderResults(
 ): string {
   const problems: string[] = [];
   for (const sys of [etcd, cairn]) {
-    for (const e of sys.errors) problems.push(`- ${sys.label}: ${e}`);
+    for (const e of sys.errors) problems.push(...problem(sys.label, e));
     for (const s of scenarios) {
       const err = sys.scenarios[s.id]?.error;
-      if (err) problems.push(`- ${sys.label} / ${s.id}: ${err}`);
+      if (err) problems.push(...problem(`${sys.label} / ${s.id}`, err));
     }
   }
   return [

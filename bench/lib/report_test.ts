@@ -115,3 +115,28 @@ Deno.test("results page lists problems and the exact command", () => {
     /## Problems\n\n- cairn: cairn exited with code 1 before serving\n- cairn \/ put1: 3 requests failed/,
   );
 });
+
+Deno.test("multi-line problems keep their log tail verbatim in a code block", () => {
+  const cairn = system("cairn", 1, 1, 1);
+  cairn.errors.push("exited before serving; log:\nerror: Module not found\n  at main.ts");
+  const info = { date: "", nproc: 1, cpu: "", memTotal: "", kernel: "", etcdVersion: "" };
+  const md = renderResults(
+    {
+      ...info,
+      denoVersion: "",
+      command: "",
+      dataDir: "",
+      elapsedSeconds: 0,
+      keys: 1,
+      valueBytes: 1,
+    },
+    [scenario],
+    system("etcd", 1, 1, 1),
+    cairn,
+  );
+  assert.ok(
+    md.includes(
+      "- cairn: exited before serving; log:\n\n  ```\n  error: Module not found\n    at main.ts\n  ```",
+    ),
+  );
+});

@@ -168,7 +168,10 @@ export async function startServer(
 
 async function readLog(path: string): Promise<string> {
   try {
-    return (await Deno.readTextFile(path)).trim();
+    // Deno and others colour their errors; the escapes would litter RESULTS.md.
+    // deno-lint-ignore no-control-regex
+    const text = (await Deno.readTextFile(path)).replace(/\x1b\[[0-9;]*m/g, "");
+    return text.trim() || "(log empty)";
   } catch {
     return "(no log)";
   }

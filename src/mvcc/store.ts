@@ -9,18 +9,18 @@
  * fills cluster/member/term, and the revision is `currentRevision` right
  * after the call (etcd's header revision for all four requests).
  */
-import {
-  type DeleteRangeRequest,
-  type DeleteRangeResponse,
-  type PutRequest,
-  type PutResponse,
-  type RangeRequest,
-  type RangeResponse,
-  type RequestOp,
-  type ResponseHeader,
-  type ResponseOp,
-  type TxnRequest,
-  type TxnResponse,
+import type {
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  RequestOp,
+  ResponseHeader,
+  ResponseOp,
+  TxnRequest,
+  TxnResponse,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { type Event, Event_EventType, type KeyValue } from "../gen/etcd/api/mvccpb/kv_pb.ts";
 import { EtcdErrors } from "../errors.ts";

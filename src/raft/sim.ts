@@ -58,6 +58,8 @@ export interface SimOptions {
   healTicks: number;
   /** Keep an event trace (printed on failure). */
   trace?: boolean;
+  /** How many trace lines to print on failure (default 60). */
+  traceLines?: number;
 }
 
 interface Member {
@@ -105,9 +107,14 @@ export class Sim {
   #snapReports: { at: number; from: NodeId; to: NodeId; ok: boolean }[] = [];
   #group = new Map<NodeId, number>();
   #now = 0;
-  #dropRate = 0.1;
+  #dropRate: number;
   #dupRate = 0.05;
-  #maxDelay = 4;
+  #maxDelay: number;
+  /** Per-tick chance of crashing a random member, and of crashing the leader. */
+  readonly #crashRate: number;
+  readonly #leaderCrashRate: number;
+  /** Append size limit: 1 byte means one entry per message (finer interleavings). */
+  readonly #maxMsgSize: number;
   #seq = 0;
   readonly #preVote: boolean;
   readonly #checkQuorum: boolean;
@@ -126,6 +133,12 @@ export class Sim {
     this.#rng = mulberry32(o.seed);
     this.#preVote = this.#rng() < 0.7;
     this.#checkQuorum = this.#rng() < 0.7;
+    // Each seed gets its own fault profile, from gentle to hostile.
+    this.#dropRate = this.#pick([0.02, 0.1, 0.3])!;
+    this.#maxDelay = this.#pick([2, 4, 12])!;
+    this.#crashRate = this.#pick([0.005, 0.02])!;
+    this.#leaderCrashRate = this.#pick([0, 0.01, 0.04])!;
+    this.#maxMsgSize = this.#pick([1, 64, 1 << 20])!;
     const ids = new Set<NodeId>();
     while (ids.size < o.size + 2) {
       // Random 64-bit ids, as real member ids are.
@@ -167,7 +180,7 @@ export class Sim {
       applied: m.applied,
       preVote: this.#preVote,
       checkQuorum: this.#checkQuorum,
-      maxSizePerMsg: 64,
+      maxSizePerMsg: this.#maxMsgSize,
       maxInflightMsgs: 4,
       random: this.#rng,
       peers,
@@ -175,7 +188,9 @@ export class Sim {
   }
 
   #fail(detail: string): never {
-    const tail = this.#o.trace ? "\n" + this.#trace.slice(-60).join("\n") : "";
+    const tail = this.#o.trace
+      ? "\n" + this.#trace.slice(-(this.#o.traceLines ?? 60)).join("\n")
+      : "";
     throw new SimFailure(this.#o.seed, `t=${this.#now} ${detail}${tail}`);
   }
 
@@ -397,6 +412,12 @@ export class Sim {
         (msg.snapshot ? ` snap@${msg.snapshot.meta.index}` : ""),
     );
     to.node.step(msg);
+    if (to.node) {
+      const l = to.node.raft.log;
+      this.#log(
+        `   -> last ${l.lastIndex()} off ${l.unstable.offset} n${l.unstable.entries.length} st ${to.storage.lastIndex()} c ${l.committed}`,
+      );
+    }
     if (msg.type === MessageType.Snap) {
       this.#snapReports.push({ at: this.#now + 1, from: msg.from, to: msg.to, ok: true });
     }
@@ -497,9 +518,13 @@ export class Sim {
       m.node!.readIndex(enc.encode(ctx));
       this.#process(m);
     }
-    if (r() < 0.01 && up().length > 0) this.#crash(this.#pick(up())!);
+    if (r() < this.#crashRate && up().length > 0) this.#crash(this.#pick(up())!);
+    if (r() < this.#leaderCrashRate) {
+      const l = this.#leader();
+      if (l !== undefined) this.#crash(l);
+    }
     const down = [...this.#members.values()].filter((m) => m.node === null && !m.removed);
-    if (r() < 0.03 && down.length > 0) this.#restart(this.#pick(down)!);
+    if (r() < 0.05 && down.length > 0) this.#restart(this.#pick(down)!);
     if (r() < 0.01) {
       // A new partition: every member goes to side 0 or 1.
       for (const id of this.#members.keys()) this.#group.set(id, r() < 0.5 ? 0 : 1);
@@ -551,7 +576,9 @@ export class Sim {
   }
 
   #heal(): void {
+    // Healed means a sane network too: delays far below the election timeout.
     this.#dropRate = 0;
+    this.#maxDelay = 2;
     this.#group.clear();
     for (const m of this.#members.values()) if (m.node === null && !m.removed) this.#restart(m);
     const end = this.#now + this.#o.healTicks;

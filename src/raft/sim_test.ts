@@ -33,6 +33,7 @@ Deno.test("simulation: safety under faults, progress after healing (3 and 5 memb
       chaosTicks: 300,
       healTicks: 400,
       trace,
+      traceLines: Number(Deno.env.get("RAFT_SIM_TRACE_LINES") ?? "60"),
     });
     try {
       sim.run();

@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { comparisonTable, formatRatio, median, renderResults, verdict } from "./report.ts";
+import {
+  bestOutcome,
+  comparisonTable,
+  detailTable,
+  formatRatio,
+  median,
+  renderResults,
+  verdict,
+} from "./report.ts";
 import type { KvbenchResult, RunInfo, SystemRun } from "./report.ts";
 import type { Scenario } from "./scenarios.ts";
 
@@ -35,6 +43,7 @@ function system(label: string, rps: number, p99: number, rssMiB: number, errors 
     startupMs: [300, 100, 200],
     loadedRss: { rssKiB: rssMiB * 1024, anonKiB: 0, fileKiB: 0, processes: 1 },
     scenarios: { put1: { result: result(rps, p99, errors) } },
+    rounds: {},
     errors: [],
   };
 }
@@ -139,4 +148,25 @@ Deno.test("multi-line problems keep their log tail verbatim in a code block", ()
       "- cairn: exited before serving; log:\n\n  ```\n  error: Module not found\n    at main.ts\n  ```",
     ),
   );
+});
+
+Deno.test("bestOutcome prefers the fastest clean round, then any with figures", () => {
+  const slow = { result: result(100, 5) };
+  const fast = { result: result(200, 9) };
+  const faster_but_failing = { result: result(300, 1, 4), error: "4 requests failed" };
+  assert.equal(bestOutcome([slow, fast, faster_but_failing]), fast);
+  assert.equal(bestOutcome([faster_but_failing, { result: null, error: "x" }]), faster_but_failing);
+  const none = { result: null, error: "dial" };
+  assert.equal(bestOutcome([none]), none);
+});
+
+Deno.test("detail table lists every round and marks the reported one", () => {
+  const sys = system("etcd", 1, 1, 1);
+  const a = { result: result(100, 5) };
+  const b = { result: result(200, 9) };
+  sys.rounds = { put1: [a, b] };
+  sys.scenarios = { put1: bestOutcome(sys.rounds.put1) };
+  const t = detailTable([scenario], [sys]);
+  assert.match(t, /\| etcd \| put1 \| 1 \| put/);
+  assert.match(t, /\| etcd \| put1 \| 2 \(best\) \| put .* \| 200 \| 1 \| 2 \| 9 \|/);
 });

@@ -30,7 +30,7 @@ Deno.test("simulation: safety under faults, progress after healing (3 and 5 memb
     const sim = new Sim({
       seed,
       size: seed % 2 === 0 ? 5 : 3,
-      chaosTicks: 300,
+      chaosTicks: 800,
       healTicks: 400,
       trace,
       traceLines: Number(Deno.env.get("RAFT_SIM_TRACE_LINES") ?? "60"),

@@ -16,7 +16,7 @@ import {
   type Entry,
   EntryType,
   type Message,
-  MessageType,
+  type MessageType,
   type NodeId,
   type ReadState,
   StateRole,

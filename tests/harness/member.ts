@@ -1,0 +1,282 @@
+/**
+ * One cluster member (cairn or etcd) run as a real child process.
+ *
+ * A member owns a temp directory holding its data dir and its captured
+ * stdout/stderr, so a failing test can print what the process said. Every
+ * started process is tracked and SIGKILLed when the test module unloads, so a
+ * failed assertion never leaves a server behind.
+ */
+
+import { freePort } from "./ports.ts";
+import { cairnCommand, etcdCommand } from "./tools.ts";
+
+/** Which implementation a member runs. */
+export type MemberKind = "cairn" | "etcd";
+
+/** How to start a member. */
+export interface MemberOptions {
+  /** cairn (the system under test, `CAIRN_CMD`) or the reference etcd. */
+  kind: MemberKind;
+  /** Member name; also used in `--initial-cluster`. Default "m1". */
+  name?: string;
+  /** Leave `--name` off the command line (to test `ETCD_NAME`). */
+  omitNameFlag?: boolean;
+  /** Extra flags appended after the standard ones. */
+  extraArgs?: string[];
+  /** Extra environment variables for the child. */
+  env?: Record<string, string>;
+  /** How long to wait for /health, in ms. Default 30000 (deno startup is slow). */
+  healthTimeoutMs?: number;
+}
+
+const live = new Set<Deno.ChildProcess>();
+
+// Last line of defence: a test that throws before its finally block (or a
+// runner abort) must not leave servers holding ports and data dirs.
+globalThis.addEventListener("unload", () => {
+  for (const child of live) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/** A running (or stopped, restartable) member process. */
+export class Member {
+  /** Options it was started with. */
+  readonly options: MemberOptions;
+  /** Member name. */
+  readonly name: string;
+  /** Loopback client port. */
+  readonly clientPort: number;
+  /** Loopback peer port. */
+  readonly peerPort: number;
+  /** Temp directory owning everything below. */
+  readonly dir: string;
+  /** The `--data-dir`, kept across restarts. */
+  readonly dataDir: string;
+  /** File that accumulates the child's stderr across restarts. */
+  readonly stderrPath: string;
+  /** File that accumulates the child's stdout across restarts. */
+  readonly stdoutPath: string;
+  #child: Deno.ChildProcess | undefined;
+  #status: Promise<Deno.CommandStatus> | undefined;
+  #exit: Deno.CommandStatus | undefined;
+  #pipes: Promise<unknown>[] = [];
+
+  private constructor(options: MemberOptions, dir: string) {
+    this.options = options;
+    this.name = options.name ?? "m1";
+    this.clientPort = freePort();
+    this.peerPort = freePort();
+    this.dir = dir;
+    this.dataDir = `${dir}/data`;
+    this.stderrPath = `${dir}/stderr.log`;
+    this.stdoutPath = `${dir}/stdout.log`;
+  }
+
+  /** Starts a member on fresh ports and a fresh data dir and waits until healthy. */
+  static async start(options: MemberOptions): Promise<Member> {
+    const member = await Member.create(options);
+    member.launch();
+    try {
+      await member.waitHealthy();
+    } catch (err) {
+      await member.destroy();
+      throw err;
+    }
+    return member;
+  }
+
+  /** Allocates ports and a temp dir without starting anything. */
+  static async create(options: MemberOptions): Promise<Member> {
+    const dir = await Deno.makeTempDir({ prefix: `cairn-it-${options.kind}-` });
+    return new Member(options, dir);
+  }
+
+  /** `http://127.0.0.1:<clientPort>` */
+  get clientUrl(): string {
+    return `http://127.0.0.1:${this.clientPort}`;
+  }
+
+  /** `http://127.0.0.1:<peerPort>` */
+  get peerUrl(): string {
+    return `http://127.0.0.1:${this.peerPort}`;
+  }
+
+  /** `127.0.0.1:<clientPort>`, the form etcdctl's `--endpoints` takes. */
+  get endpoint(): string {
+    return `127.0.0.1:${this.clientPort}`;
+  }
+
+  /** True while the process has been started and has not exited. */
+  get running(): boolean {
+    return this.#child !== undefined && this.#exit === undefined;
+  }
+
+  /** Exit status of the last process, once it has exited. */
+  get exitStatus(): Deno.CommandStatus | undefined {
+    return this.#exit;
+  }
+
+  /** The full argv this member runs with. */
+  argv(): string[] {
+    const prefix = this.options.kind === "etcd" ? etcdCommand() : cairnCommand();
+    const flags = [
+      `--data-dir=${this.dataDir}`,
+      `--listen-client-urls=${this.clientUrl}`,
+      `--advertise-client-urls=${this.clientUrl}`,
+      `--listen-peer-urls=${this.peerUrl}`,
+      `--initial-advertise-peer-urls=${this.peerUrl}`,
+      `--initial-cluster=${this.name}=${this.peerUrl}`,
+      "--initial-cluster-state=new",
+      `--initial-cluster-token=it-${this.clientPort}`,
+    ];
+    if (!this.options.omitNameFlag) flags.unshift(`--name=${this.name}`);
+    return [...prefix, ...flags, ...(this.options.extraArgs ?? [])];
+  }
+
+  /** Spawns the process (same data dir on every call) without waiting for health. */
+  launch(): void {
+    if (this.running) throw new Error(`${this.name}: already running`);
+    const [cmd, ...args] = this.argv();
+    const env: Record<string, string> = { ...this.options.env };
+    const child = new Deno.Command(cmd, {
+      args,
+      env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    live.add(child);
+    this.#child = child;
+    this.#exit = undefined;
+    this.#pipes = [
+      appendStream(child.stdout, this.stdoutPath),
+      appendStream(child.stderr, this.stderrPath),
+    ];
+    this.#status = child.status.then((status) => {
+      live.delete(child);
+      this.#exit = status;
+      return status;
+    });
+  }
+
+  /** Polls `GET /health` until it reports `{"health":"true"}`; throws with the stderr tail. */
+  async waitHealthy(timeoutMs = this.options.healthTimeoutMs ?? 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = "no answer";
+    while (Date.now() < deadline) {
+      if (this.#exit) {
+        throw new Error(
+          `${this.options.kind} member ${this.name} exited with code ${this.#exit.code} ` +
+            `before becoming healthy\n${await this.stderrTail()}`,
+        );
+      }
+      try {
+        const res = await fetch(`${this.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
+        const body = await res.text();
+        if (res.ok && JSON.parse(body).health === "true") return;
+        last = `HTTP ${res.status} ${body}`;
+      } catch (err) {
+        last = String(err);
+      }
+      await sleep(100);
+    }
+    throw new Error(
+      `${this.options.kind} member ${this.name} not healthy after ${timeoutMs}ms ` +
+        `(last: ${last})\n${await this.stderrTail()}`,
+    );
+  }
+
+  /** Waits for the process to exit, up to timeoutMs; undefined if it is still running. */
+  async waitExit(timeoutMs: number): Promise<Deno.CommandStatus | undefined> {
+    if (!this.#status) return this.#exit;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), timeoutMs);
+    });
+    try {
+      const status = await Promise.race([this.#status, timeout]);
+      if (status) await Promise.allSettled(this.#pipes);
+      return status;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** SIGKILL: no chance to flush anything. */
+  async kill(): Promise<void> {
+    if (!this.running) return;
+    try {
+      this.#child!.kill("SIGKILL");
+    } catch {
+      // raced with exit
+    }
+    await this.waitExit(10_000);
+  }
+
+  /** SIGTERM, then SIGKILL if the process is still alive after graceMs. */
+  async stop(graceMs = 5_000): Promise<void> {
+    if (!this.running) return;
+    try {
+      this.#child!.kill("SIGTERM");
+    } catch {
+      // raced with exit
+    }
+    if (!(await this.waitExit(graceMs))) await this.kill();
+  }
+
+  /** Stops (gracefully unless `hard`), starts again on the same data dir, waits for health. */
+  async restart(hard = false): Promise<void> {
+    if (hard) await this.kill();
+    else await this.stop();
+    this.launch();
+    await this.waitHealthy();
+  }
+
+  /** Everything the process(es) wrote to stderr so far. */
+  async stderrText(): Promise<string> {
+    try {
+      return await Deno.readTextFile(this.stderrPath);
+    } catch {
+      return "";
+    }
+  }
+
+  /** The last lines of stderr, labelled, for failure messages. */
+  async stderrTail(lines = 40): Promise<string> {
+    const text = (await this.stderrText()).trimEnd().split("\n").slice(-lines).join("\n");
+    return `--- ${this.options.kind} ${this.name} stderr (${this.stderrPath}) ---\n${text}`;
+  }
+
+  /** Kills the process and removes the temp dir (kept when KEEP_TEST_DIRS=1). */
+  async destroy(): Promise<void> {
+    await this.stop(3_000);
+    await Promise.allSettled(this.#pipes);
+    if (Deno.env.get("KEEP_TEST_DIRS") === "1") return;
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Copies a child's output stream to the end of a file; finishes when the stream closes. */
+async function appendStream(stream: ReadableStream<Uint8Array>, path: string): Promise<void> {
+  const file = await Deno.open(path, { create: true, append: true });
+  try {
+    await stream.pipeTo(file.writable);
+  } catch {
+    // the child died mid-write; what reached the file is what we have
+    try {
+      file.close();
+    } catch {
+      // pipeTo already closed it
+    }
+  }
+}
+
+/** Resolves after ms milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

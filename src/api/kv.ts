@@ -12,9 +12,11 @@ import {
   type DeleteRangeResponse,
   KV,
   type PutResponse,
+  type TxnRequest,
   type TxnResponse,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { validateDeleteRange, validatePut, validateRange, validateTxn } from "../mvcc/validate.ts";
+import { txnWrites } from "../server/apply.ts";
 import type { UnaryService } from "../http/grpc_unary.ts";
 import type { Member } from "../server/member.ts";
 
@@ -31,6 +33,7 @@ export function kvService(member: Member): Required<UnaryService<typeof KV>> {
     },
     async put(req) {
       validatePut(req);
+      member.checkQuota(req.key.length + req.value.length);
       const r = await member.propose({ case: "put", value: req });
       const resp = r.response as PutResponse;
       resp.header = member.header(r.revision);
@@ -45,6 +48,7 @@ export function kvService(member: Member): Required<UnaryService<typeof KV>> {
     },
     async txn(req) {
       validateTxn(req, member.maxTxnOps);
+      if (txnWrites(req)) member.checkQuota(txnCost(req));
       const r = await member.propose({ case: "txn", value: req });
       const resp = r.response as TxnResponse;
       resp.header = member.header(r.revision);
@@ -58,4 +62,15 @@ export function kvService(member: Member): Required<UnaryService<typeof KV>> {
       return resp;
     },
   };
+}
+
+/** Bytes a txn's puts would add (etcd's quota cost estimate). */
+function txnCost(txn: TxnRequest): number {
+  let cost = 0;
+  for (const op of [...txn.success, ...txn.failure]) {
+    const r = op.request;
+    if (r.case === "requestPut") cost += r.value.key.length + r.value.value.length;
+    else if (r.case === "requestTxn") cost += txnCost(r.value);
+  }
+  return cost;
 }

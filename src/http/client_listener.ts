@@ -69,8 +69,13 @@ export function listenClient(opts: ListenOptions): Promise<ClientListener> {
   h2.on("session", (session) => {
     session.on("error", (err) => log.debug("http2 session error", { error: String(err) }));
   });
-  h2.on("stream", (stream, headers, _flags, rawHeaders) => {
-    stream.on("error", (err) => log.debug("http2 stream error", { error: String(err) }));
+  h2.on("stream", (
+    stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    _flags: number,
+    rawHeaders: string[],
+  ) => {
+    stream.on("error", (err: Error) => log.debug("http2 stream error", { error: String(err) }));
     if (opts.fastStream?.(stream, headers)) return;
     const req = new compat.Http2ServerRequest(stream, headers, undefined, rawHeaders);
     const res = new compat.Http2ServerResponse(stream);

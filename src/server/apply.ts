@@ -15,7 +15,9 @@ import {
   AlarmResponseSchema,
   AlarmType,
   CompactionResponseSchema,
+  type TxnRequest,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { EtcdErrors } from "../errors.ts";
 import type { MvccStore } from "../mvcc/store.ts";
 import type { Membership } from "./membership.ts";
 
@@ -42,12 +44,14 @@ export function applyRequest(sm: StateMachine, req: InternalRequest): ApplyResul
   let response: unknown;
   switch (r.case) {
     case "put":
+      if (hasNoSpaceAlarm(sm)) throw EtcdErrors.noSpace();
       response = store.put(r.value);
       break;
     case "deleteRange":
       response = store.deleteRange(r.value);
       break;
     case "txn":
+      if (hasNoSpaceAlarm(sm) && txnWrites(r.value)) throw EtcdErrors.noSpace();
       response = store.txn(r.value);
       break;
     case "compaction":
@@ -75,6 +79,21 @@ export function applyRequest(sm: StateMachine, req: InternalRequest): ApplyResul
       throw new Error(`cannot apply log entry of kind ${String(r.case)}`);
   }
   return { response, revision: store.currentRevision };
+}
+
+/** While a NOSPACE alarm is active, writes that could grow the store are refused (etcd's capped applier). */
+function hasNoSpaceAlarm(sm: StateMachine): boolean {
+  return sm.alarms.length > 0 && sm.alarms.some((a) => a.alarm === AlarmType.NOSPACE);
+}
+
+/** Whether a txn contains any put or delete, in either branch, at any depth. */
+export function txnWrites(txn: TxnRequest): boolean {
+  for (const op of [...txn.success, ...txn.failure]) {
+    const r = op.request;
+    if (r.case === "requestPut" || r.case === "requestDeleteRange") return true;
+    if (r.case === "requestTxn" && txnWrites(r.value)) return true;
+  }
+  return false;
 }
 
 function applyAlarm(

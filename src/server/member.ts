@@ -13,7 +13,13 @@ import {
   type MemberRecord,
   StateSnapshotSchema,
 } from "../gen/cairn/internal_pb.ts";
-import { type ResponseHeader, ResponseHeaderSchema } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import {
+  AlarmRequest_AlarmAction,
+  AlarmRequestSchema,
+  AlarmType,
+  type ResponseHeader,
+  ResponseHeaderSchema,
+} from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import type { Config } from "../config.ts";
 import { EtcdErrors } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -38,6 +44,9 @@ import { computeClusterId, urlString } from "./ids.ts";
 import { Membership } from "./membership.ts";
 import { ReadBarrier } from "./read_barrier.ts";
 import { bootstrapMetadata, readBootstrapMetadata } from "./bootstrap.ts";
+
+/** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */
+const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
 
 /** Raft entries kept in memory behind a snapshot so slow followers can catch up from the log. */
 const CATCH_UP_ENTRIES = 5000;
@@ -72,7 +81,7 @@ export class Member {
   #readyRunning = false;
   #readyAgain = false;
   #stopped = false;
-  #timers: number[] = [];
+  #timers: ReturnType<typeof setInterval>[] = [];
   #fatal: ((err: Error) => void) | undefined;
 
   private constructor(init: {
@@ -116,7 +125,7 @@ export class Member {
   /** Opens (or creates) the data directory, recovers state, and starts Raft. */
   static async start(cfg: Config, log: Logger, onFatal?: (err: Error) => void): Promise<Member> {
     const dir = await openDataDir(cfg.dataDir);
-    const snaps = new SnapshotStore(dir.snapDir);
+    const snaps = new SnapshotStore(dir.snapDir, { onWarning: (msg) => log.warn(msg) });
     const storage = new MemoryStorage();
     let wal: Wal;
     let id: bigint;
@@ -141,13 +150,13 @@ export class Member {
       wal = await Wal.create(dir.walDir, {
         clusterId,
         memberId: id,
-        data: bootstrapMetadata(membership.records()),
+        extra: bootstrapMetadata(membership.records()),
       });
       store = new MvccStore();
       peers = membership.voterIds();
       log.info("bootstrapped a new member", { member_id: hex(id), cluster_id: hex(clusterId) });
     } else {
-      const snap = await snaps.loadNewest((msg) => log.warn(msg));
+      const snap = await snaps.loadNewest();
       const opened = await Wal.open(dir.walDir);
       wal = opened.wal;
       const replay = opened.replay;
@@ -162,7 +171,7 @@ export class Member {
         applied = snap.meta.index;
       } else {
         store = new MvccStore();
-        membership = Membership.fromRecords(readBootstrapMetadata(replay.metadata.data));
+        membership = Membership.fromRecords(readBootstrapMetadata(replay.metadata.extra));
         peers = membership.voterIds();
       }
       storage.setHardState(replay.hardState);
@@ -276,6 +285,32 @@ export class Member {
     });
   }
 
+  /**
+   * etcd's backend quota: when the store plus `cost` would exceed
+   * `--quota-backend-bytes`, raise the NOSPACE alarm through the log and
+   * refuse the request with `etcdserver: mvcc: database space exceeded`.
+   */
+  checkQuota(cost: number): void {
+    const quota = this.#cfg.quotaBackendBytes > 0
+      ? this.#cfg.quotaBackendBytes
+      : DEFAULT_QUOTA_BYTES;
+    if (this.sm.store.approximateSize() + cost <= quota) return;
+    const raised = this.sm.alarms.some((a) =>
+      a.alarm === AlarmType.NOSPACE && a.memberID === this.id
+    );
+    if (!raised) {
+      this.propose({
+        case: "alarm",
+        value: create(AlarmRequestSchema, {
+          action: AlarmRequest_AlarmAction.ACTIVATE,
+          memberID: this.id,
+          alarm: AlarmType.NOSPACE,
+        }),
+      }).catch((err) => this.#log.warn("failed to raise NOSPACE alarm", { error: String(err) }));
+    }
+    throw EtcdErrors.noSpace();
+  }
+
   /** Resolves when a read of local state would be linearizable (ReadIndex + apply wait). */
   readBarrier(): Promise<void> {
     if (this.#stopped) return Promise.reject(EtcdErrors.stopped());
@@ -368,6 +403,7 @@ export class Member {
   }
 
   async #handleReady(rd: Ready): Promise<void> {
+    if (rd.hardState) this.#term = rd.hardState.term;
     if (rd.softState) {
       const changed = rd.softState.leader !== this.#leader;
       this.#leader = rd.softState.leader;
@@ -377,7 +413,6 @@ export class Member {
         if (this.#role === StateRole.Leader || this.#leader !== 0n) this.#publishSelf();
       }
     }
-    if (rd.hardState) this.#term = rd.hardState.term;
 
     // Persist first (rule 3): one write and one fdatasync for the whole Ready.
     if (rd.snapshot) {

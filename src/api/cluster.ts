@@ -4,7 +4,7 @@
  * @module
  */
 import { create } from "@bufbuild/protobuf";
-import { Cluster, MemberListResponseSchema } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { type Cluster, MemberListResponseSchema } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import type { UnaryService } from "../http/grpc_unary.ts";
 import type { Member } from "../server/member.ts";
 

@@ -10,7 +10,7 @@ import {
   type CompactionResponse,
   CompactionResponseSchema,
   type DeleteRangeResponse,
-  KV,
+  type KV,
   type PutResponse,
   type TxnRequest,
   type TxnResponse,

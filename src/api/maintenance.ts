@@ -14,7 +14,7 @@ import {
   DefragmentResponseSchema,
   HashKVResponseSchema,
   HashResponseSchema,
-  Maintenance,
+  type Maintenance,
   MoveLeaderResponseSchema,
   SnapshotResponseSchema,
   StatusResponseSchema,

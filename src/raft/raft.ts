@@ -8,7 +8,6 @@
  */
 
 import { decodeConfChange, encodeConfChange } from "./confchange.ts";
-import { ProposalDropped } from "./errors.ts";
 import {
   bcastAppend,
   bcastHeartbeat,
@@ -16,6 +15,7 @@ import {
   releasePendingReadIndexMessages,
   stepLeader,
 } from "./leader.ts";
+import { stepCandidate, stepFollower } from "./follower.ts";
 import { RaftLog } from "./log.ts";
 import { ReadOnly } from "./read_only.ts";
 import type { MemoryStorage } from "./storage.ts";
@@ -447,137 +447,11 @@ export class Raft {
         return;
       case StateRole.Candidate:
       case StateRole.PreCandidate:
-        this.#stepCandidate(m);
+        stepCandidate(this, m);
         return;
       default:
-        this.#stepFollower(m);
+        stepFollower(this, m);
     }
-  }
-
-  #stepCandidate(m: Message): void {
-    const myVoteResp = this.role === StateRole.PreCandidate
-      ? MessageType.PreVoteResp
-      : MessageType.VoteResp;
-    switch (m.type) {
-      case MessageType.Prop:
-        throw new ProposalDropped("raft: no leader (election in progress)");
-      case MessageType.App:
-        this.becomeFollower(m.term, m.from);
-        this.#handleAppendEntries(m);
-        return;
-      case MessageType.Heartbeat:
-        this.becomeFollower(m.term, m.from);
-        this.#handleHeartbeat(m);
-        return;
-      case MessageType.Snap:
-        this.becomeFollower(m.term, m.from);
-        this.#handleSnapshot(m);
-        return;
-      case myVoteResp: {
-        const res = this.trk.recordVote(m.from, !m.reject);
-        if (res === VoteResult.Won) {
-          if (this.role === StateRole.PreCandidate) {
-            this.campaign(CampaignType.Election);
-          } else {
-            this.becomeLeader();
-            bcastAppend(this);
-          }
-        } else if (res === VoteResult.Lost) {
-          this.becomeFollower(this.term, NONE);
-        }
-        return;
-      }
-    }
-  }
-
-  #stepFollower(m: Message): void {
-    switch (m.type) {
-      case MessageType.Prop:
-        if (this.lead === NONE) throw new ProposalDropped("raft: no leader");
-        this.send({ ...m, to: this.lead });
-        return;
-      case MessageType.App:
-        this.electionElapsed = 0;
-        this.lead = m.from;
-        this.#handleAppendEntries(m);
-        return;
-      case MessageType.Heartbeat:
-        this.electionElapsed = 0;
-        this.lead = m.from;
-        this.#handleHeartbeat(m);
-        return;
-      case MessageType.Snap:
-        this.electionElapsed = 0;
-        this.lead = m.from;
-        this.#handleSnapshot(m);
-        return;
-      case MessageType.TransferLeader:
-      case MessageType.ReadIndex:
-        if (this.lead === NONE) return; // dropped: the caller retries
-        this.send({ ...m, to: this.lead });
-        return;
-      case MessageType.TimeoutNow:
-        // The leader chose us: campaign at once, skipping the pre-vote.
-        this.hup(CampaignType.Transfer);
-        return;
-      case MessageType.ReadIndexResp:
-        this.readStates.push({ index: m.index, requestCtx: m.context });
-        return;
-    }
-  }
-
-  #handleAppendEntries(m: Message): void {
-    if (m.index < this.log.committed) {
-      this.send(newMessage({ type: MessageType.AppResp, to: m.from, index: this.log.committed }));
-      return;
-    }
-    const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
-    if (lastNew !== null) {
-      this.send(newMessage({ type: MessageType.AppResp, to: m.from, index: lastNew }));
-      return;
-    }
-    // Mismatch: hint the leader at the last index whose term could match.
-    const [hintIndex, hintTerm] = this.log.findConflictByTerm(
-      Math.min(m.index, this.log.lastIndex()),
-      m.logTerm,
-    );
-    this.send(newMessage({
-      type: MessageType.AppResp,
-      to: m.from,
-      index: m.index,
-      reject: true,
-      rejectHint: hintIndex,
-      logTerm: hintTerm,
-    }));
-  }
-
-  #handleHeartbeat(m: Message): void {
-    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
-    this.send(newMessage({ type: MessageType.HeartbeatResp, to: m.from, context: m.context }));
-  }
-
-  #handleSnapshot(m: Message): void {
-    const s = m.snapshot;
-    if (s === undefined) return;
-    const index = this.#restore(s) ? this.log.lastIndex() : this.log.committed;
-    this.send(newMessage({ type: MessageType.AppResp, to: m.from, index }));
-  }
-
-  /** Installs a snapshot from the leader; false if it is stale or only fast-forwards commit. */
-  #restore(s: Snapshot): boolean {
-    if (s.meta.index <= this.log.committed) return false;
-    const cs = s.meta.confState;
-    // Unlike etcd we accept a snapshot whose membership lacks us: a member added
-    // after the leader's last snapshot would otherwise never catch up. We simply
-    // stay a non-voting follower until our own AddNode/AddLearner entry applies.
-    if (this.log.matchTerm(s.meta.index, s.meta.term)) {
-      // We already have this prefix: just move the commit index.
-      this.log.commitTo(s.meta.index);
-      return false;
-    }
-    this.log.restore(s);
-    this.trk.reset(cs, this.log.lastIndex() + 1);
-    return true;
   }
 
   // ---- membership ----
@@ -619,8 +493,6 @@ export class Raft {
     bcastHeartbeat(this);
   }
 }
-
-type Snapshot = NonNullable<Message["snapshot"]>;
 
 /** Byte-wise equality. */
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

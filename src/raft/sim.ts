@@ -3,13 +3,16 @@
  * one seed over a network that drops, delays, duplicates and reorders
  * messages, with partitions, crash-restarts from exactly the persisted
  * state, compaction, membership changes, leadership transfers, proposals
- * and reads. The Raft safety properties are checked after every step; a
+ * and reads. The Raft safety properties (sim_checks.ts) are checked after every step; a
  * violation throws a SimFailure naming the seed.
  *
  * @module
  */
 
 import { decodeConfChange } from "./confchange.ts";
+import { applyToState, Invariants, mulberry32 } from "./sim_checks.ts";
+
+export { mulberry32 } from "./sim_checks.ts";
 import { ProposalDropped } from "./errors.ts";
 import { RawNode } from "./raw_node.ts";
 import { MemoryStorage } from "./storage.ts";
@@ -25,18 +28,6 @@ import {
   type Ready,
   StateRole,
 } from "./types.ts";
-
-/** A small, fast, seedable PRNG (mulberry32) returning values in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A safety or liveness violation found by the simulation. */
 export class SimFailure extends Error {
@@ -78,24 +69,9 @@ interface Flight {
   at: number;
 }
 
-interface AppliedRecord {
-  term: number;
-  hash: number;
-  sm: number;
-}
-
 const ELECTION_TICK = 10;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-function fnv(h: number, bytes: Uint8Array): number {
-  for (const b of bytes) h = Math.imul(h ^ b, 16777619) >>> 0;
-  return h;
-}
-
-function entryHash(e: Entry): number {
-  return fnv((2166136261 ^ e.type) >>> 0, e.data);
-}
 
 /** One simulated cluster; `run()` drives it and throws SimFailure on a violation. */
 export class Sim {
@@ -118,11 +94,7 @@ export class Sim {
   #seq = 0;
   readonly #preVote: boolean;
   readonly #checkQuorum: boolean;
-  readonly #leaderOfTerm = new Map<number, NodeId>();
-  readonly #logEntries = new Map<string, { hash: number; prev: number | null }>();
-  readonly #appliedAt: AppliedRecord[] = [];
-  #maxApplied = 0;
-  readonly #reads = new Map<string, number>();
+  readonly #inv = new Invariants((d) => this.#fail(d));
   readonly #trace: string[] = [];
   /** Counters, for the test to confirm the run exercised something. */
   readonly stats = { elections: 0, applied: 0, snapshots: 0, reads: 0, confChanges: 0, crashes: 0 };
@@ -245,11 +217,7 @@ export class Sim {
     for (const e of rd.committedEntries) this.#apply(m, node, e);
     for (const rs of rd.readStates) {
       const key = dec.decode(rs.requestCtx);
-      const min = this.#reads.get(key);
-      if (min === undefined) continue;
-      if (rs.index < min) this.#fail(`read ${key} got index ${rs.index} < committed ${min}`);
-      this.#reads.delete(key);
-      this.stats.reads++;
+      if (this.#inv.readAnswered(key, rs.index)) this.stats.reads++;
     }
     node.advance(rd);
     if (m.removed) {
@@ -259,47 +227,21 @@ export class Sim {
   }
 
   #checkNewLeader(m: Member, node: RawNode): void {
-    const st = node.status();
-    const prev = this.#leaderOfTerm.get(st.term);
-    if (prev !== undefined && prev !== m.id) {
-      this.#fail(`two leaders in term ${st.term}: ${this.#name(prev)} and ${this.#name(m.id)}`);
-    }
-    this.#leaderOfTerm.set(st.term, m.id);
+    const term = node.status().term;
     this.stats.elections++;
-    this.#log(`${this.#name(m.id)} leader of term ${st.term}`);
-    // Leader completeness: every entry applied anywhere is in the new leader's log.
-    const log = node.raft.log;
-    if (log.lastIndex() < this.#maxApplied) {
-      this.#fail(`leader ${this.#name(m.id)} lacks committed entries up to ${this.#maxApplied}`);
-    }
-    for (let i = Math.max(1, log.firstIndex()); i <= this.#maxApplied; i++) {
-      if (log.term(i) !== this.#appliedAt[i].term) {
-        this.#fail(`leader ${this.#name(m.id)} has term ${log.term(i)} at committed index ${i}`);
-      }
-    }
+    this.#log(`${this.#name(m.id)} leader of term ${term}`);
+    this.#inv.leaderElected(this.#name(m.id), m.id, term, node.raft.log);
   }
 
   #checkEntries(m: Member, ents: Entry[]): void {
+    if (ents.length === 0) return;
     let prev: number | null = null;
-    if (ents.length > 0) {
-      try {
-        prev = m.storage.term(ents[0].index - 1);
-      } catch {
-        prev = null;
-      }
+    try {
+      prev = m.storage.term(ents[0].index - 1);
+    } catch {
+      prev = null;
     }
-    for (const e of ents) {
-      // Log matching: (index, term) identifies the entry and its predecessor's term.
-      const key = `${e.index}/${e.term}`;
-      const h = entryHash(e);
-      const seen = this.#logEntries.get(key);
-      if (seen === undefined) {
-        this.#logEntries.set(key, { hash: h, prev });
-      } else if (seen.hash !== h || (seen.prev !== null && prev !== null && seen.prev !== prev)) {
-        this.#fail(`log matching violated at ${key} on ${this.#name(m.id)}`);
-      }
-      prev = e.term;
-    }
+    this.#inv.persisted(this.#name(m.id), ents, prev);
   }
 
   #installSnapshot(m: Member, rd: Ready): void {
@@ -307,10 +249,7 @@ export class Sim {
     m.storage.applySnapshot(snap);
     const [index, sm] = dec.decode(snap.data).split(":").map(Number);
     if (index !== snap.meta.index) this.#fail("snapshot data does not match its index");
-    const rec = this.#appliedAt[index];
-    if (rec === undefined || rec.sm !== sm || rec.term !== snap.meta.term) {
-      this.#fail(`snapshot at ${index} disagrees with what was applied there`);
-    }
+    this.#inv.snapshot(index, snap.meta.term, sm);
     m.applied = index;
     m.sm = sm;
     m.confState = snap.meta.confState;
@@ -321,17 +260,9 @@ export class Sim {
     if (e.index !== m.applied + 1) {
       this.#fail(`${this.#name(m.id)} applied ${e.index} after ${m.applied}`);
     }
-    const h = entryHash(e);
-    m.sm = Math.imul(m.sm ^ h, 16777619) >>> 0;
+    m.sm = applyToState(m.sm, e);
     m.applied = e.index;
-    const rec = this.#appliedAt[e.index];
-    if (rec === undefined) {
-      this.#appliedAt[e.index] = { term: e.term, hash: h, sm: m.sm };
-      this.#maxApplied = Math.max(this.#maxApplied, e.index);
-      this.stats.applied++;
-    } else if (rec.term !== e.term || rec.hash !== h || rec.sm !== m.sm) {
-      this.#fail(`state machine safety: ${this.#name(m.id)} applied a different entry ${e.index}`);
-    }
+    this.#inv.applied(this.#name(m.id), e, m.sm);
     if (e.type === EntryType.ConfChange) {
       const cc = decodeConfChange(e.data);
       m.confState = node.applyConfChange(cc);
@@ -514,7 +445,7 @@ export class Sim {
     if (r() < 0.05 && up().length > 0) {
       const m = this.#pick(up())!;
       const ctx = `r${this.#seq++}`;
-      this.#reads.set(ctx, this.#maxApplied);
+      this.#inv.readIssued(ctx);
       m.node!.readIndex(enc.encode(ctx));
       this.#process(m);
     }
@@ -569,6 +500,7 @@ export class Sim {
         this.#tick();
       }
       this.#heal();
+      this.stats.applied = this.#inv.appliedCount;
     } catch (e) {
       if (e instanceof SimFailure) throw e;
       this.#fail(`exception: ${(e as Error).stack}`);

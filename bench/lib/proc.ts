@@ -14,6 +14,8 @@ export interface Rss {
   anonKiB: number;
   /** RssFile: resident pages of mapped files (etcd's bbolt mmap, binaries). */
   fileKiB: number;
+  /** VmHWM: the peak VmRSS each process has had so far. */
+  peakKiB: number;
   /** How many processes were summed. */
   processes: number;
 }
@@ -68,9 +70,9 @@ export function statusKiB(status: string, field: string): number {
   return m ? Number(m[1]) : 0;
 }
 
-/** Sums VmRSS/RssAnon/RssFile over `pid` and its descendants. */
+/** Sums VmRSS/RssAnon/RssFile/VmHWM over `pid` and its descendants. */
 export function treeRss(pid: number): Rss {
-  const total: Rss = { rssKiB: 0, anonKiB: 0, fileKiB: 0, processes: 0 };
+  const total: Rss = { rssKiB: 0, anonKiB: 0, fileKiB: 0, peakKiB: 0, processes: 0 };
   for (const p of treePids(pid)) {
     let status: string;
     try {
@@ -81,6 +83,7 @@ export function treeRss(pid: number): Rss {
     total.rssKiB += statusKiB(status, "VmRSS");
     total.anonKiB += statusKiB(status, "RssAnon");
     total.fileKiB += statusKiB(status, "RssFile");
+    total.peakKiB += statusKiB(status, "VmHWM");
     total.processes++;
   }
   return total;

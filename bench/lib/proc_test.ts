@@ -45,6 +45,7 @@ Deno.test("a process tree is found, measured and stopped with its grandchildren"
   const rss = treeRss(child.pid);
   assert.equal(rss.processes, 3);
   assert.ok(rss.rssKiB > 0 && rss.rssKiB >= rss.anonKiB);
+  assert.ok(rss.peakKiB >= rss.rssKiB);
   await stopTree(child, 1000);
   await new Promise((r) => setTimeout(r, 50));
   for (const p of pids) assert.equal(alive(p), false, `pid ${p} survived`);

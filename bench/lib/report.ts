@@ -43,7 +43,7 @@ export interface SystemRun {
   startupMs: number[];
   /** Memory just after start, before any data. */
   idleRss?: Rss;
-  /** Memory after loading the 100k keys. */
+  /** Memory after loading the 100k keys, once settled (see run.ts). */
   loadedRss?: Rss;
   /** How long the 100k-key load took. */
   loadSeconds?: number;
@@ -166,7 +166,7 @@ function rows(scenarios: readonly Scenario[], etcd: SystemRun, cairn: SystemRun,
     digits: 1,
   });
   out.push({
-    name: `resident memory after ${keys.toLocaleString("en-US")} keys × 256 B (MiB)`,
+    name: `resident memory 5 s after loading ${keys.toLocaleString("en-US")} keys × 256 B (MiB)`,
     etcd: mib(etcd.loadedRss),
     cairn: mib(cairn.loadedRss),
     better: "lower",

@@ -41,7 +41,7 @@ function system(label: string, rps: number, p99: number, rssMiB: number, errors 
     label,
     command: label,
     startupMs: [300, 100, 200],
-    loadedRss: { rssKiB: rssMiB * 1024, anonKiB: 0, fileKiB: 0, processes: 1 },
+    loadedRss: { rssKiB: rssMiB * 1024, anonKiB: 0, fileKiB: 0, peakKiB: 0, processes: 1 },
     scenarios: { put1: { result: result(rps, p99, errors) } },
     rounds: {},
     errors: [],
@@ -81,7 +81,7 @@ Deno.test("comparison table has throughput, p99, memory and start-up rows", () =
   assert.match(row("put, 1 client: throughput"), /\| 1,000 \| 500 \| 0\.50× \| higher \| etcd \|/);
   assert.match(row("put, 1 client: p99"), /\| 2\.00 \| 4\.00 \| 2\.00× \| lower \| etcd \|/);
   assert.match(
-    row("resident memory after 1,000 keys"),
+    row("resident memory 5 s after loading 1,000 keys"),
     /\| 100\.0 \| 50\.0 \| 0\.50× \| lower \| cairn \|/,
   );
   assert.match(row("start"), /\| 200 \| 200 \| 1\.00× \| lower \| even \|/);

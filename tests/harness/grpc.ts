@@ -7,11 +7,11 @@
 import http2 from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
-  type PutResponse,
   PutRequestSchema,
+  type PutResponse,
   PutResponseSchema,
-  type RangeResponse,
   RangeRequestSchema,
+  type RangeResponse,
   RangeResponseSchema,
 } from "../../src/gen/etcd/api/etcdserverpb/rpc_pb.ts";
 

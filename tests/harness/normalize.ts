@@ -38,7 +38,7 @@ const RULES: Rule[] = [
   [/\b\d+(\.\d+)? [kMGT]?B\b/g, "<size>"],
   // `endpoint status` simple/table columns after leader/learner: term, index, applied index.
   [/((?:true|false), (?:true|false), )\d+, \d+, \d+/g, "$1<term>, <index>, <index>"],
-  [/(\| (?:true|false) \| (?:true|false) \|)\s*\d+ \|\s*\d+ \|\s*\d+ \|/g, "$1 <raft> |"],
+  [/(\| (?:true|false) \| (?:true|false) \|) \d+ \| \d+ \| \d+ \|/g, "$1 <raft> |"],
   // Durations ("took = 4.58ms") and ISO timestamps.
   [/took = [\d.]+(ns|µs|us|ms|s)/g, "took = <dur>"],
   [/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?/g, "<ts>"],
@@ -54,6 +54,10 @@ export function normalizeOutput(text: string, options: NormalizeOptions = {}): s
     out = out.replace(/"revision":\d+/g, '"revision":"<rev>"')
       .replace(/"Revision" : \d+/g, '"Revision" : <rev>');
   }
+  // Table cells are padded to their content's width, which differs with ids and sizes.
+  out = out.split("\n").map((line) =>
+    /^[|+]/.test(line) ? line.replace(/ {2,}/g, " ").replace(/-{2,}/g, "--") : line
+  ).join("\n");
   for (const [pattern, replacement] of RULES) out = out.replace(pattern, replacement);
   return out;
 }

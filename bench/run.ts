@@ -39,7 +39,7 @@ const SCALE = Number(env("BENCH_SCALE") ?? 1);
 /** Fresh starts per server used only for start-up time (memory and scenario runs add more). */
 const STARTUP_ONLY = 3;
 /** Scenario rounds per server, alternating servers; the best round is reported. */
-const ROUNDS = Number(env("BENCH_ROUNDS") ?? 2);
+const ROUNDS = Number(env("BENCH_ROUNDS") ?? 3);
 
 let aborted: string | null = null;
 

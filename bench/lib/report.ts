@@ -230,13 +230,13 @@ export function detailTable(scenarios: readonly Scenario[], systems: SystemRun[]
 }
 
 function memLine(sys: SystemRun): string {
-  const m = (r?: Rss) =>
-    r
-      ? `${(r.rssKiB / 1024).toFixed(1)} MiB (anon ${(r.anonKiB / 1024).toFixed(1)}, ` +
-        `file ${(r.fileKiB / 1024).toFixed(1)}, ${r.processes} process${
-          r.processes > 1 ? "es" : ""
-        })`
-      : "n/a";
+  const mb = (kib: number) => (kib / 1024).toFixed(1);
+  const m = (r?: Rss) => {
+    if (!r) return "n/a";
+    const procs = `${r.processes} process${r.processes > 1 ? "es" : ""}`;
+    return `${mb(r.rssKiB)} MiB (anon ${mb(r.anonKiB)}, file ${mb(r.fileKiB)}, ` +
+      `peak so far ${mb(r.peakKiB)}, ${procs})`;
+  };
   const load = sys.loadSeconds === undefined ? "" : `; load took ${sys.loadSeconds.toFixed(1)} s`;
   return `- ${sys.label}: idle ${m(sys.idleRss)}; loaded ${m(sys.loadedRss)}${load}; ` +
     `start-up samples ${sys.startupMs.map((x) => x.toFixed(0)).join(", ") || "none"} ms`;

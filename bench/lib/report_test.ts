@@ -121,6 +121,10 @@ Deno.test("results page lists problems and the exact command", () => {
   assert.match(md, /nproc 2/);
   assert.match(
     md,
+    /- etcd: idle n\/a; loaded 1\.0 MiB \(anon 0\.0, file 0\.0, peak so far 0\.0, 1 process\)/,
+  );
+  assert.match(
+    md,
     /## Problems\n\n- cairn: cairn exited with code 1 before serving\n- cairn \/ put1: 3 requests failed/,
   );
 });

@@ -123,6 +123,7 @@ Deno.test({
         await member.waitHealthy();
         await assertDurable(member, "crash/", all, context);
         await assertNoRevisionReuse(member, all, context);
+        console.log(`crash_test: ${context}: all ${all.length} acknowledged writes recovered`);
       }
     } finally {
       await member.destroy();
@@ -147,6 +148,25 @@ async function writeSequential(member: Member, prefix: string, count: number): P
     client.destroy();
   }
 }
+
+Deno.test({
+  name: "crash: SIGTERM then restart on the same data dir keeps every write",
+  ignore,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const member = await Member.start({ kind: "cairn", extraArgs: ["--log-level=warn"] });
+    try {
+      const acked = await writeSequential(member, "graceful/", 10);
+      await member.restart();
+      assert.ok(member.running, "member not running after restart");
+      await assertDurable(member, "graceful/", acked, "after a graceful restart");
+      await assertNoRevisionReuse(member, acked, "after a graceful restart");
+    } finally {
+      await member.destroy();
+    }
+  },
+});
 
 Deno.test({
   name: "crash: a torn final WAL record is cut off and the member starts",

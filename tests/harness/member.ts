@@ -30,15 +30,25 @@ export interface MemberOptions {
 }
 
 const live = new Set<Deno.ChildProcess>();
+const undestroyed = new Set<string>();
 
-// Last line of defence: a test that throws before its finally block (or a
-// runner abort) must not leave servers holding ports and data dirs.
+// Last line of defence: a test that throws before its cleanup, or a shared
+// member whose teardown test was filtered out, must not leave servers holding
+// ports or temp dirs behind.
 globalThis.addEventListener("unload", () => {
   for (const child of live) {
     try {
       child.kill("SIGKILL");
     } catch {
       // already gone
+    }
+  }
+  if (Deno.env.get("KEEP_TEST_DIRS") === "1") return;
+  for (const dir of undestroyed) {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch {
+      // a child may still be writing; nothing more to do at exit
     }
   }
 });
@@ -93,6 +103,7 @@ export class Member {
   /** Allocates ports and a temp dir without starting anything. */
   static async create(options: MemberOptions): Promise<Member> {
     const dir = await Deno.makeTempDir({ prefix: `cairn-it-${options.kind}-` });
+    undestroyed.add(dir);
     return new Member(options, dir);
   }
 
@@ -258,6 +269,7 @@ export class Member {
     await Promise.allSettled(this.#pipes);
     if (Deno.env.get("KEEP_TEST_DIRS") === "1") return;
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+    undestroyed.delete(this.dir);
   }
 }
 

@@ -174,7 +174,12 @@ export class Member {
         membership = Membership.fromRecords(readBootstrapMetadata(replay.metadata.extra));
         peers = membership.voterIds();
       }
-      storage.setHardState(replay.hardState);
+      // A snapshot only ever covers committed entries, while a commit-only
+      // hard state may not have reached the WAL before a crash.
+      storage.setHardState({
+        ...replay.hardState,
+        commit: Math.max(replay.hardState.commit, applied),
+      });
       storage.append(replay.entries);
       log.info("recovered member from disk", {
         member_id: hex(id),
@@ -502,7 +507,10 @@ export class Member {
     await this.#snaps.save(meta, data);
     await this.#wal.saveSnapshotMarker({ term, index });
     this.#storage.createSnapshot(index, this.#confState, data);
-    if (index > CATCH_UP_ENTRIES) this.#storage.compact(index - CATCH_UP_ENTRIES);
+    // Keep some entries behind the snapshot so a slightly slow follower
+    // catches up from the log rather than needing the whole snapshot.
+    const compactTo = index - CATCH_UP_ENTRIES;
+    if (compactTo > this.#storage.firstIndex()) this.#storage.compact(compactTo);
     await this.#wal.releaseTo(index);
     await this.#snaps.purge(5);
     this.#snapshotIndex = index;

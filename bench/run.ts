@@ -132,7 +132,7 @@ async function phase(
 
 /** Writes KEYS distinct keys with kvtool, then records the resident memory. */
 async function loadAndMeasure(side: Side, s: Server, kvtool: string): Promise<void> {
-  const r = await runJson<{ seconds?: number; error?: string }>(kvtool, [
+  const r = await runJson<{ seconds?: number; error?: string; count_error?: string }>(kvtool, [
     "-mode",
     "load",
     "-endpoint",
@@ -153,6 +153,11 @@ async function loadAndMeasure(side: Side, s: Server, kvtool: string): Promise<vo
     return;
   }
   side.run.loadSeconds = r.json.seconds;
+  if (r.json.count_error) {
+    side.run.errors.push(
+      `all puts of the load succeeded, but the check failed: ${r.json.count_error}`,
+    );
+  }
   // Settle first: right after the load, garbage not yet collected or
   // returned is resident too (etcd drops from ~145 to ~95 MiB within 3 s as
   // Go's scavenger hands pages back). 5 s gives both runtimes the same chance.

@@ -14,7 +14,8 @@ export function clusterService(member: Member): UnaryService<typeof Cluster> {
     async memberList(req) {
       if (req.linearizable) await member.readBarrier();
       return create(MemberListResponseSchema, {
-        header: member.header(),
+        // etcd's Cluster service headers carry no revision.
+        header: member.header(0),
         members: member.sm.membership.toApi(),
       });
     },

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cairn/internal.proto.
  */
 export const file_cairn_internal: GenFile = /*@__PURE__*/
-  fileDesc("ChRjYWlybi9pbnRlcm5hbC5wcm90bxIIY2Fpcm4udjEilQQKD0ludGVybmFsUmVxdWVzdBIKCgJpZBgBIAEoBBIOCgZvcmlnaW4YAiABKAQSJwoDcHV0GAMgASgLMhguZXRjZHNlcnZlcnBiLlB1dFJlcXVlc3RIABI4CgxkZWxldGVfcmFuZ2UYBCABKAsyIC5ldGNkc2VydmVycGIuRGVsZXRlUmFuZ2VSZXF1ZXN0SAASJwoDdHhuGAUgASgLMhguZXRjZHNlcnZlcnBiLlR4blJlcXVlc3RIABI1Cgpjb21wYWN0aW9uGAYgASgLMh8uZXRjZHNlcnZlcnBiLkNvbXBhY3Rpb25SZXF1ZXN0SAASNgoLbGVhc2VfZ3JhbnQYByABKAsyHy5ldGNkc2VydmVycGIuTGVhc2VHcmFudFJlcXVlc3RIABI4CgxsZWFzZV9yZXZva2UYCCABKAsyIC5ldGNkc2VydmVycGIuTGVhc2VSZXZva2VSZXF1ZXN0SAASQAoQbGVhc2VfY2hlY2twb2ludBgJIAEoCzIkLmV0Y2RzZXJ2ZXJwYi5MZWFzZUNoZWNrcG9pbnRSZXF1ZXN0SAASKwoFYWxhcm0YCiABKAsyGi5ldGNkc2VydmVycGIuQWxhcm1SZXF1ZXN0SAASNwoRbWVtYmVyX2F0dHJpYnV0ZXMYCyABKAsyGi5jYWlybi52MS5NZW1iZXJBdHRyaWJ1dGVzSABCCQoHcmVxdWVzdCJBChBNZW1iZXJBdHRyaWJ1dGVzEgoKAmlkGAEgASgEEgwKBG5hbWUYAiABKAkSEwoLY2xpZW50X3VybHMYAyADKAkiZAoMTWVtYmVyUmVjb3JkEgoKAmlkGAEgASgEEgwKBG5hbWUYAiABKAkSEQoJcGVlcl91cmxzGAMgAygJEhMKC2NsaWVudF91cmxzGAQgAygJEhIKCmlzX2xlYXJuZXIYBSABKAgiOwoRQ29uZkNoYW5nZUNvbnRleHQSJgoGbWVtYmVyGAEgASgLMhYuY2Fpcm4udjEuTWVtYmVyUmVjb3JkInEKDVN0YXRlU25hcHNob3QSDAoEbXZjYxgBIAEoDBInCgdtZW1iZXJzGAIgAygLMhYuY2Fpcm4udjEuTWVtYmVyUmVjb3JkEikKBmFsYXJtcxgDIAMoCzIZLmV0Y2RzZXJ2ZXJwYi5BbGFybU1lbWJlciI0CglCb290c3RyYXASJwoHbWVtYmVycxgBIAMoCzIWLmNhaXJuLnYxLk1lbWJlclJlY29yZGIGcHJvdG8z", [file_etcd_api_etcdserverpb_rpc]);
+  fileDesc("ChRjYWlybi9pbnRlcm5hbC5wcm90bxIIY2Fpcm4udjEilQQKD0ludGVybmFsUmVxdWVzdBIKCgJpZBgBIAEoBBIOCgZvcmlnaW4YAiABKAQSJwoDcHV0GAMgASgLMhguZXRjZHNlcnZlcnBiLlB1dFJlcXVlc3RIABI4CgxkZWxldGVfcmFuZ2UYBCABKAsyIC5ldGNkc2VydmVycGIuRGVsZXRlUmFuZ2VSZXF1ZXN0SAASJwoDdHhuGAUgASgLMhguZXRjZHNlcnZlcnBiLlR4blJlcXVlc3RIABI1Cgpjb21wYWN0aW9uGAYgASgLMh8uZXRjZHNlcnZlcnBiLkNvbXBhY3Rpb25SZXF1ZXN0SAASNgoLbGVhc2VfZ3JhbnQYByABKAsyHy5ldGNkc2VydmVycGIuTGVhc2VHcmFudFJlcXVlc3RIABI4CgxsZWFzZV9yZXZva2UYCCABKAsyIC5ldGNkc2VydmVycGIuTGVhc2VSZXZva2VSZXF1ZXN0SAASQAoQbGVhc2VfY2hlY2twb2ludBgJIAEoCzIkLmV0Y2RzZXJ2ZXJwYi5MZWFzZUNoZWNrcG9pbnRSZXF1ZXN0SAASKwoFYWxhcm0YCiABKAsyGi5ldGNkc2VydmVycGIuQWxhcm1SZXF1ZXN0SAASNwoRbWVtYmVyX2F0dHJpYnV0ZXMYCyABKAsyGi5jYWlybi52MS5NZW1iZXJBdHRyaWJ1dGVzSABCCQoHcmVxdWVzdCJBChBNZW1iZXJBdHRyaWJ1dGVzEgoKAmlkGAEgASgEEgwKBG5hbWUYAiABKAkSEwoLY2xpZW50X3VybHMYAyADKAkiZAoMTWVtYmVyUmVjb3JkEgoKAmlkGAEgASgEEgwKBG5hbWUYAiABKAkSEQoJcGVlcl91cmxzGAMgAygJEhMKC2NsaWVudF91cmxzGAQgAygJEhIKCmlzX2xlYXJuZXIYBSABKAgiOwoRQ29uZkNoYW5nZUNvbnRleHQSJgoGbWVtYmVyGAEgASgLMhYuY2Fpcm4udjEuTWVtYmVyUmVjb3JkIoEBCg1TdGF0ZVNuYXBzaG90EgwKBG12Y2MYASABKAwSJwoHbWVtYmVycxgCIAMoCzIWLmNhaXJuLnYxLk1lbWJlclJlY29yZBIpCgZhbGFybXMYAyADKAsyGS5ldGNkc2VydmVycGIuQWxhcm1NZW1iZXISDgoGbGVhc2VzGAQgASgMIj0KC0xlYXNlUmVjb3JkEgoKAmlkGAEgASgDEgsKA3R0bBgCIAEoAxIVCg1yZW1haW5pbmdfdHRsGAMgASgDIjYKDUxlYXNlU25hcHNob3QSJQoGbGVhc2VzGAEgAygLMhUuY2Fpcm4udjEuTGVhc2VSZWNvcmQiNAoJQm9vdHN0cmFwEicKB21lbWJlcnMYASADKAsyFi5jYWlybi52MS5NZW1iZXJSZWNvcmRiBnByb3RvMw", [file_etcd_api_etcdserverpb_rpc]);
 
 /**
  * A request id (unique per proposing member) and the mutation to apply.
@@ -220,6 +220,13 @@ export type StateSnapshot = Message<"cairn.v1.StateSnapshot"> & {
    * @generated from field: repeated etcdserverpb.AlarmMember alarms = 3;
    */
   alarms: AlarmMember[];
+
+  /**
+   * Serialized lessor (src/lease): a LeaseSnapshot.
+   *
+   * @generated from field: bytes leases = 4;
+   */
+  leases: Uint8Array;
 };
 
 /**
@@ -228,6 +235,59 @@ export type StateSnapshot = Message<"cairn.v1.StateSnapshot"> & {
  */
 export const StateSnapshotSchema: GenMessage<StateSnapshot> = /*@__PURE__*/
   messageDesc(file_cairn_internal, 4);
+
+/**
+ * One lease as a snapshot records it. Attached keys are not stored: they
+ * are rebuilt from the MVCC store, whose live keys name their lease.
+ *
+ * @generated from message cairn.v1.LeaseRecord
+ */
+export type LeaseRecord = Message<"cairn.v1.LeaseRecord"> & {
+  /**
+   * @generated from field: int64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * Granted TTL in seconds (after the minimum-TTL rule).
+   *
+   * @generated from field: int64 ttl = 2;
+   */
+  ttl: bigint;
+
+  /**
+   * Remaining TTL from the last checkpoint, 0 when none.
+   *
+   * @generated from field: int64 remaining_ttl = 3;
+   */
+  remainingTtl: bigint;
+};
+
+/**
+ * Describes the message cairn.v1.LeaseRecord.
+ * Use `create(LeaseRecordSchema)` to create a new message.
+ */
+export const LeaseRecordSchema: GenMessage<LeaseRecord> = /*@__PURE__*/
+  messageDesc(file_cairn_internal, 5);
+
+/**
+ * The lessor's replicated state.
+ *
+ * @generated from message cairn.v1.LeaseSnapshot
+ */
+export type LeaseSnapshot = Message<"cairn.v1.LeaseSnapshot"> & {
+  /**
+   * @generated from field: repeated cairn.v1.LeaseRecord leases = 1;
+   */
+  leases: LeaseRecord[];
+};
+
+/**
+ * Describes the message cairn.v1.LeaseSnapshot.
+ * Use `create(LeaseSnapshotSchema)` to create a new message.
+ */
+export const LeaseSnapshotSchema: GenMessage<LeaseSnapshot> = /*@__PURE__*/
+  messageDesc(file_cairn_internal, 6);
 
 /**
  * Kept in the WAL's metadata record when a member's data directory is
@@ -247,5 +307,5 @@ export type Bootstrap = Message<"cairn.v1.Bootstrap"> & {
  * Use `create(BootstrapSchema)` to create a new message.
  */
 export const BootstrapSchema: GenMessage<Bootstrap> = /*@__PURE__*/
-  messageDesc(file_cairn_internal, 5);
+  messageDesc(file_cairn_internal, 7);
 

@@ -18,6 +18,8 @@ import {
   type TxnRequest,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { EtcdErrors } from "../errors.ts";
+import { applyLeaseCheckpoint, applyLeaseGrant, applyLeaseRevoke } from "../lease/apply.ts";
+import type { Lessor } from "../lease/lessor.ts";
 import type { MvccStore } from "../mvcc/store.ts";
 import type { Membership } from "./membership.ts";
 
@@ -26,6 +28,7 @@ export interface StateMachine {
   store: MvccStore;
   membership: Membership;
   alarms: AlarmMember[];
+  lessor: Lessor;
 }
 
 /** What applying one request produced: the response, and the store revision right after it. */
@@ -57,6 +60,15 @@ export function applyRequest(sm: StateMachine, req: InternalRequest): ApplyResul
     case "compaction":
       store.compact(Number(r.value.revision));
       response = create(CompactionResponseSchema, {});
+      break;
+    case "leaseGrant":
+      response = applyLeaseGrant(sm.lessor, r.value);
+      break;
+    case "leaseRevoke":
+      response = applyLeaseRevoke(sm.lessor, store, r.value);
+      break;
+    case "leaseCheckpoint":
+      response = applyLeaseCheckpoint(sm.lessor, r.value);
       break;
     case "alarm":
       response = applyAlarm(sm, r.value.action, r.value.memberID, r.value.alarm);

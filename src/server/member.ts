@@ -23,6 +23,8 @@ import {
 import type { Config } from "../config.ts";
 import { EtcdErrors } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { LEASE_TICK_MS, LeaseDriver } from "../lease/driver.ts";
+import { Lessor, minLeaseTtl } from "../lease/lessor.ts";
 import { MvccStore } from "../mvcc/store.ts";
 import { decodeConfChange } from "../raft/confchange.ts";
 import { ProposalDropped } from "../raft/errors.ts";
@@ -132,6 +134,9 @@ export class Member {
     let clusterId: bigint;
     let membership: Membership;
     let store: MvccStore;
+    const lessor = new Lessor({
+      minTtl: minLeaseTtl(cfg.electionTimeoutMs, cfg.heartbeatIntervalMs),
+    });
     let alarms: StateMachine["alarms"] = [];
     let applied = 0;
     let peers: bigint[] | undefined;
@@ -152,7 +157,7 @@ export class Member {
         memberId: id,
         extra: bootstrapMetadata(membership.records()),
       });
-      store = new MvccStore();
+      store = new MvccStore(lessor.hooks);
       peers = membership.voterIds();
       log.info("bootstrapped a new member", { member_id: hex(id), cluster_id: hex(clusterId) });
     } else {
@@ -164,13 +169,15 @@ export class Member {
       clusterId = replay.metadata.clusterId;
       if (snap) {
         const state = fromBinary(StateSnapshotSchema, snap.data);
-        store = MvccStore.restore(state.mvcc);
+        // Leases first: restoring the store attaches its leased keys to them.
+        lessor.restore(state.leases);
+        store = MvccStore.restore(state.mvcc, lessor.hooks);
         membership = Membership.fromRecords(state.members);
         alarms = state.alarms;
         storage.applySnapshot({ meta: snap.meta, data: snap.data });
         applied = snap.meta.index;
       } else {
-        store = new MvccStore();
+        store = new MvccStore(lessor.hooks);
         membership = Membership.fromRecords(readBootstrapMetadata(replay.metadata.extra));
         peers = membership.voterIds();
       }
@@ -208,7 +215,7 @@ export class Member {
       log,
       id,
       clusterId,
-      sm: { store, membership, alarms },
+      sm: { store, membership, alarms, lessor },
       raft,
       storage,
       wal,
@@ -367,6 +374,13 @@ export class Member {
     }, this.#cfg.heartbeatIntervalMs));
     // One sweeper for all deadlines instead of a timer per request.
     this.#timers.push(setInterval(() => this.#expireWaiters(), 250));
+    const leases = new LeaseDriver({
+      lessor: this.sm.lessor,
+      isLeader: () => this.#role === StateRole.Leader,
+      propose: (req) => this.propose(req),
+      log: this.#log,
+    });
+    this.#timers.push(setInterval(() => leases.tick(), LEASE_TICK_MS));
   }
 
   #expireWaiters(): void {
@@ -413,6 +427,8 @@ export class Member {
       const changed = rd.softState.leader !== this.#leader;
       this.#leader = rd.softState.leader;
       this.#role = rd.softState.role;
+      // Only the leader tracks lease expiry (it is promoted once it applies its own first entry).
+      if (this.#role !== StateRole.Leader && this.sm.lessor.isPrimary) this.sm.lessor.demote();
       if (changed) {
         this.#log.info("leader changed", { leader: hex(this.#leader), term: this.#term });
         if (this.#role === StateRole.Leader || this.#leader !== 0n) this.#publishSelf();
@@ -453,6 +469,10 @@ export class Member {
         this.#confState = this.#raft.applyConfChange(cc);
       } else if (e.data.length > 0) {
         this.#applyNormal(e.data);
+      } else if (this.#role === StateRole.Leader && e.term === this.#term) {
+        // The leader's empty entry of its term: everything of earlier terms is
+        // applied, so the lessor knows every lease (etcd promotes here too).
+        this.sm.lessor.promote(this.#cfg.electionTimeoutMs);
       }
       this.#applied = e.index;
     }
@@ -501,6 +521,7 @@ export class Member {
         mvcc: this.sm.store.serialize(),
         members: this.sm.membership.records() as MemberRecord[],
         alarms: this.sm.alarms,
+        leases: this.sm.lessor.serialize(),
       }),
     );
     const meta = { index, term, confState: this.#confState };
@@ -523,7 +544,8 @@ export class Member {
     await this.#wal.saveSnapshotMarker({ term: snap.meta.term, index: snap.meta.index });
     this.#storage.applySnapshot(snap);
     const state = fromBinary(StateSnapshotSchema, snap.data);
-    this.sm.store = MvccStore.restore(state.mvcc);
+    this.sm.lessor.restore(state.leases);
+    this.sm.store = MvccStore.restore(state.mvcc, this.sm.lessor.hooks);
     this.sm.membership = Membership.fromRecords(state.members);
     this.sm.alarms = state.alarms;
     this.#confState = snap.meta.confState;

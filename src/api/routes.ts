@@ -6,11 +6,12 @@
  * @module
  */
 import type { ConnectRouter } from "@connectrpc/connect";
-import { Cluster, KV, Maintenance } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { Cluster, KV, Lease, Maintenance } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { UnaryRoutes } from "../http/grpc_unary.ts";
 import type { Member } from "../server/member.ts";
 import { clusterService } from "./cluster.ts";
 import { kvService } from "./kv.ts";
+import { leaseService } from "./lease.ts";
 import { maintenanceService } from "./maintenance.ts";
 
 /** The services of one member, in the two forms the client port needs. */
@@ -26,15 +27,18 @@ export function etcdServices(member: Member): EtcdServices {
   const kv = kvService(member);
   const maintenance = maintenanceService(member);
   const cluster = clusterService(member);
+  const lease = leaseService(member);
   const unary = new UnaryRoutes();
   unary.addService(KV, kv);
   unary.addService(Maintenance, maintenance);
   unary.addService(Cluster, cluster);
+  unary.addService(Lease, lease);
   return {
     connect: (router) => {
       router.service(KV, kv);
       router.service(Maintenance, maintenance);
       router.service(Cluster, cluster);
+      router.service(Lease, lease);
     },
     unary,
   };

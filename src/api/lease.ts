@@ -1,0 +1,143 @@
+/**
+ * etcd's Lease service. Grant and revoke are proposed through Raft (the
+ * server picks the id of an ID-0 grant before proposing, so every member
+ * applies the same one); keep-alive, time-to-live and the lease list are
+ * answered by the leader from its lessor, which alone knows expiries.
+ *
+ * On a follower, keep-alive and time-to-live fail with `etcdserver: not
+ * leader` for now: etcd forwards them to the leader, which needs the peer
+ * transport (multi-member support).
+ *
+ * @module
+ */
+import { create } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import {
+  type Lease,
+  LeaseCheckpointRequestSchema,
+  LeaseCheckpointSchema,
+  LeaseGrantRequestSchema,
+  type LeaseGrantResponse,
+  type LeaseKeepAliveRequest,
+  type LeaseKeepAliveResponse,
+  LeaseKeepAliveResponseSchema,
+  LeaseLeasesResponseSchema,
+  type LeaseRevokeResponse,
+  LeaseStatusSchema,
+  LeaseTimeToLiveResponseSchema,
+} from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { EtcdErrors, isEtcdError } from "../errors.ts";
+import type { UnaryService } from "../http/grpc_unary.ts";
+import { LeaseIdGenerator } from "../lease/ids.ts";
+import type { Member } from "../server/member.ts";
+
+/** etcd's quota cost of a lease grant (its leaseOverhead). */
+const LEASE_GRANT_COST = 64;
+
+/** How often a keep-alive of an expired lease looks whether its revoke has been applied. */
+const EXPIRED_POLL_MS = 50;
+
+/** The Lease service bound to a member. */
+export function leaseService(
+  member: Member,
+): Required<UnaryService<typeof Lease>> & Pick<ServiceImpl<typeof Lease>, "leaseKeepAlive"> {
+  const ids = new LeaseIdGenerator(member.id);
+  return {
+    async leaseGrant(req) {
+      member.checkQuota(LEASE_GRANT_COST);
+      const value = create(LeaseGrantRequestSchema, {
+        ID: req.ID === 0n ? ids.next() : req.ID,
+        TTL: req.TTL,
+      });
+      const r = await member.propose({ case: "leaseGrant", value });
+      const resp = r.response as LeaseGrantResponse;
+      resp.header = member.header(r.revision);
+      return resp;
+    },
+    async leaseRevoke(req) {
+      const r = await member.propose({ case: "leaseRevoke", value: req });
+      const resp = r.response as LeaseRevokeResponse;
+      resp.header = member.header(r.revision);
+      return resp;
+    },
+    async leaseTimeToLive(req) {
+      requireLeader(member);
+      await member.readBarrier();
+      const lessor = member.sm.lessor;
+      const lease = lessor.lookup(req.ID);
+      if (lease === undefined) {
+        // etcd answers a missing lease with TTL -1 rather than an error.
+        return create(LeaseTimeToLiveResponseSchema, {
+          header: member.header(),
+          ID: req.ID,
+          TTL: -1n,
+        });
+      }
+      return create(LeaseTimeToLiveResponseSchema, {
+        header: member.header(),
+        ID: req.ID,
+        // Whole seconds left, truncated as Go's int64(Duration.Seconds()).
+        TTL: BigInt(Math.trunc(lessor.remainingMs(lease) / 1000)),
+        grantedTTL: BigInt(lease.ttl),
+        keys: req.keys ? lease.sortedKeys() : [],
+      });
+    },
+    leaseLeases() {
+      // Like etcd, the local lessor's view, soonest expiry first.
+      const leases = member.sm.lessor.leases().map((l) => create(LeaseStatusSchema, { ID: l.id }));
+      return create(LeaseLeasesResponseSchema, { header: member.header(), leases });
+    },
+    async *leaseKeepAlive(requests: AsyncIterable<LeaseKeepAliveRequest>) {
+      for await (const req of requests) {
+        const ttl = await renew(member, req.ID);
+        const resp: LeaseKeepAliveResponse = create(LeaseKeepAliveResponseSchema, {
+          header: member.header(),
+          ID: req.ID,
+          TTL: BigInt(ttl),
+        });
+        yield resp;
+      }
+    },
+  };
+}
+
+function requireLeader(member: Member): void {
+  if (member.leader !== member.id || !member.sm.lessor.isPrimary) throw EtcdErrors.notLeader();
+}
+
+/**
+ * etcd's LeaseRenew on the leader: the granted TTL, or 0 when the lease
+ * does not exist (etcd's keep-alive answers a missing lease with TTL 0).
+ */
+async function renew(member: Member, id: bigint): Promise<number> {
+  requireLeader(member);
+  const lessor = member.sm.lessor;
+  const lease = lessor.lookup(id);
+  if (lease === undefined) return 0;
+  if (lessor.expired(lease)) {
+    // Its revoke is pending or on its way through the log: the accurate
+    // answer is "not found" once it is applied (etcd waits the same way).
+    const deadline = Date.now() + 5000 + 2 * member.config.electionTimeoutMs;
+    while (lessor.lookup(id) === lease) {
+      if (!lessor.isPrimary) throw EtcdErrors.notLeader();
+      if (Date.now() > deadline) throw EtcdErrors.timeout();
+      await new Promise((r) => setTimeout(r, EXPIRED_POLL_MS));
+    }
+    return 0;
+  }
+  if (lease.remainingTtl > 0) {
+    // A checkpointed remaining TTL would outlive this renewal on a new
+    // leader or after a restart: clear it through the log first.
+    const checkpoint = create(LeaseCheckpointSchema, { ID: id, remainingTTL: 0n });
+    await member.propose({
+      case: "leaseCheckpoint",
+      value: create(LeaseCheckpointRequestSchema, { checkpoints: [checkpoint] }),
+    });
+  }
+  try {
+    return lessor.renew(id);
+  } catch (err) {
+    if (isEtcdError(err, EtcdErrors.leaseNotFound)) return 0;
+    throw err;
+  }
+}

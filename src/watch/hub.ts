@@ -1,0 +1,275 @@
+/**
+ * The watch hub (etcd's watchableStore): fans committed events out to
+ * watchers and brings lagging watchers up to date from history.
+ *
+ * - Synced watchers get each write's events straight from apply, through
+ *   an index (`WatcherGroup`) so fan-out cost follows the watchers that
+ *   match, not all watchers.
+ * - Unsynced watchers (start revision in the past, a full stream buffer,
+ *   a snapshot that replaced the store) catch up from `eventsBetween` in
+ *   bounded rounds scheduled off the apply path. A round reads history up
+ *   to the current revision and moves the watcher into the synced group in
+ *   the same turn, so no write can slip in between: nothing is lost or
+ *   sent twice.
+ * - A watcher whose next revision is below the compaction revision gets
+ *   one response with `compact_revision` set and is dropped, as etcd does.
+ * - Writes never wait for watchers: a sink that refuses a response (its
+ *   buffer is full) only sends the watcher back to unsynced.
+ *
+ * @module
+ */
+import type { Event } from "../gen/etcd/api/mvccpb/kv_pb.ts";
+import { toBinary } from "../mvcc/keys.ts";
+import type { MvccStore } from "../mvcc/store.ts";
+import { WatcherGroup } from "./group.ts";
+import { Watcher, type WatcherSpec, type WatchSink } from "./watcher.ts";
+
+/** Tuning knobs; the defaults follow etcd. */
+export interface HubOptions {
+  /** Most distinct revisions in one catch-up response (etcd's watchBatchMaxRevs, 1000). */
+  maxBatchRevs?: number;
+  /** Unsynced watchers served per catch-up round (etcd's maxWatchersPerSync, 512). */
+  watchersPerRound?: number;
+  /** Store revisions of history one watcher reads per round (bounds the work of a round). */
+  spanRevs?: number;
+  /** Delay before retrying watchers whose streams were full (etcd syncs every 100 ms). */
+  retryMs?: number;
+}
+
+/** Fans out MVCC events to watchers; see the module doc. */
+export class WatchHub {
+  readonly #synced = new WatcherGroup();
+  readonly #unsynced = new Set<Watcher>();
+  readonly #maxBatchRevs: number;
+  readonly #watchersPerRound: number;
+  readonly #spanRevs: number;
+  readonly #retryMs: number;
+  #store: MvccStore | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerDue = Infinity;
+  #closed = false;
+
+  /** @param opts tuning knobs (tests make them small) */
+  constructor(opts: HubOptions = {}) {
+    this.#maxBatchRevs = opts.maxBatchRevs ?? 1000;
+    this.#watchersPerRound = opts.watchersPerRound ?? 512;
+    this.#spanRevs = opts.spanRevs ?? 10_000;
+    this.#retryMs = opts.retryMs ?? 100;
+  }
+
+  /**
+   * Subscribes to `store`'s events and compactions. Called again after a
+   * snapshot install replaced the store: every synced watcher then catches
+   * up from the new store's history (etcd's watchableStore.Restore).
+   */
+  attach(store: MvccStore): void {
+    const old = this.#store;
+    if (old === store) return;
+    if (old !== undefined) {
+      old.onEvents = undefined;
+      old.onCompact = undefined;
+    }
+    this.#store = store;
+    store.onEvents = (rev, events) => this.#notify(rev, events);
+    store.onCompact = () => this.kick();
+    if (old === undefined) return;
+    // Synced watchers have seen everything up to the old store's revision.
+    const seen = old.currentRevision + 1;
+    for (const w of [...this.#synced]) {
+      this.#synced.delete(w);
+      if (w.minRev < seen) w.minRev = seen;
+      w.state = "unsynced";
+      this.#unsynced.add(w);
+    }
+    this.kick();
+  }
+
+  /** The attached store. */
+  get store(): MvccStore {
+    if (this.#store === undefined) throw new Error("watch hub has no store attached");
+    return this.#store;
+  }
+
+  /** Number of synced and unsynced watchers (for metrics and tests). */
+  get counts(): { synced: number; unsynced: number } {
+    return { synced: this.#synced.size, unsynced: this.#unsynced.size };
+  }
+
+  /**
+   * Registers a watcher. `startRev` 0 means "from the next write"; a start
+   * revision after the current one waits for it; an older one catches up
+   * from history (or is canceled as compacted).
+   */
+  watch(id: bigint, spec: WatcherSpec, startRev: number, sink: WatchSink): Watcher {
+    const cur = this.store.currentRevision;
+    if (startRev === 0 || startRev > cur) {
+      const w = new Watcher(id, spec, startRev, Math.max(cur + 1, startRev), sink);
+      w.state = "synced";
+      this.#synced.add(w);
+      return w;
+    }
+    const w = new Watcher(id, spec, startRev, startRev, sink);
+    this.#unsynced.add(w);
+    this.kick();
+    return w;
+  }
+
+  /** Removes a watcher; it gets nothing more. */
+  cancel(w: Watcher): void {
+    if (w.state === "synced") this.#synced.delete(w);
+    else if (w.state === "unsynced") this.#unsynced.delete(w);
+    w.state = "done";
+  }
+
+  /**
+   * Whether `w` is live and up to date, so a progress notification may
+   * claim "nothing for you up to the current revision" (etcd's progressIfSync).
+   */
+  isSynced(w: Watcher): boolean {
+    return w.state === "synced" && this.store.currentRevision >= w.startRev;
+  }
+
+  /** Schedules a catch-up round soon (a sink calls this when its buffer drains). */
+  kick(): void {
+    this.#schedule(0);
+  }
+
+  /** Stops timers and detaches from the store. */
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#store !== undefined) {
+      this.#store.onEvents = undefined;
+      this.#store.onCompact = undefined;
+    }
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#closed || this.#unsynced.size === 0) return;
+    const due = Date.now() + delayMs;
+    if (this.#timer !== undefined) {
+      if (this.#timerDue <= due) return;
+      clearTimeout(this.#timer);
+    }
+    this.#timerDue = due;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerDue = Infinity;
+      this.#syncRound();
+    }, delayMs);
+  }
+
+  /** Live fan-out of one write revision (runs inside apply: must stay cheap). */
+  #notify(rev: number, events: Event[]): void {
+    if (this.#synced.size === 0) return;
+    const batches = new Map<Watcher, Event[]>();
+    for (const ev of events) {
+      this.#synced.forEachMatching(toBinary(ev.kv!.key), (w) => {
+        if (rev < w.minRev) return; // a watcher waiting for a future start revision
+        const b = batches.get(w);
+        if (b === undefined) batches.set(w, [ev]);
+        else b.push(ev);
+      });
+    }
+    let demoted = false;
+    for (const [w, evs] of batches) {
+      const out = w.filter(evs);
+      if (
+        out.length > 0 &&
+        !w.sink.offer({ watcher: w, revision: rev, events: out, compactRevision: 0 })
+      ) {
+        // Its stream is full: it will get this revision again from history.
+        w.minRev = rev;
+        this.#synced.delete(w);
+        w.state = "unsynced";
+        this.#unsynced.add(w);
+        demoted = true;
+        continue;
+      }
+      w.minRev = rev + 1;
+    }
+    if (demoted) this.#schedule(this.#retryMs);
+  }
+
+  /** One bounded catch-up round over unsynced watchers (etcd's syncWatchers). */
+  #syncRound(): void {
+    if (this.#closed || this.#store === undefined) return;
+    const store = this.#store;
+    const cur = store.currentRevision;
+    const compactRev = store.compactRevision;
+    let served = 0;
+    let blocked = false;
+    let more = false;
+    // Snapshot the order: watchers that stay unsynced go to the back.
+    for (const w of [...this.#unsynced]) {
+      if (served >= this.#watchersPerRound) {
+        more = true;
+        break;
+      }
+      if (w.sink.full) {
+        blocked = true;
+        continue;
+      }
+      served++;
+      if (w.minRev < compactRev) {
+        // Its history is gone: one compaction response, then it is dropped.
+        if (w.sink.offer({ watcher: w, revision: 0, events: [], compactRevision: compactRev })) {
+          this.#unsynced.delete(w);
+          w.state = "done";
+        } else blocked = true;
+        continue;
+      }
+      if (w.minRev > cur) {
+        // A future start revision moved here by a store restore.
+        this.#promote(w);
+        continue;
+      }
+      const to = Math.min(cur, w.minRev + this.#spanRevs - 1);
+      const all = store.eventsBetween(w.minRev, to, w.key, w.rangeEnd);
+      const { events, next } = this.#cut(all);
+      const out = w.filter(events);
+      if (out.length > 0) {
+        if (!w.sink.offer({ watcher: w, revision: cur, events: out, compactRevision: 0 })) {
+          blocked = true;
+          continue;
+        }
+      }
+      if (next !== undefined) {
+        w.minRev = next;
+      } else if (to < cur) {
+        w.minRev = to + 1;
+      } else {
+        w.minRev = cur + 1;
+        this.#promote(w);
+        continue;
+      }
+      this.#unsynced.delete(w);
+      this.#unsynced.add(w);
+      more = true;
+    }
+    if (more) this.#schedule(0);
+    else if (blocked) this.#schedule(this.#retryMs);
+  }
+
+  /** Keeps at most `maxBatchRevs` whole revisions; `next` is the first revision left out. */
+  #cut(events: Event[]): { events: Event[]; next: number | undefined } {
+    let revs = 0;
+    let last = -1;
+    for (let i = 0; i < events.length; i++) {
+      const rev = Number(events[i].kv!.modRevision);
+      if (rev !== last) {
+        if (++revs > this.#maxBatchRevs) return { events: events.slice(0, i), next: rev };
+        last = rev;
+      }
+    }
+    return { events, next: undefined };
+  }
+
+  #promote(w: Watcher): void {
+    this.#unsynced.delete(w);
+    w.state = "synced";
+    this.#synced.add(w);
+    w.sink.onSynced?.(w);
+  }
+}

@@ -1,0 +1,322 @@
+/**
+ * One client Watch stream (etcd's serverWatchStream), independent of the
+ * transport: it takes `WatchRequest`s, keeps the stream's watchers, and
+ * queues `WatchResponse`s for the transport to send.
+ *
+ * Control responses (created, canceled) are always queued; event,
+ * progress and compaction responses go through a bounded buffer, and a
+ * watcher whose response does not fit is sent back to catch up from
+ * history by the hub. Responses are built lazily when the transport takes
+ * them, so the apply path only pushes a reference.
+ *
+ * @module
+ */
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import {
+  type ResponseHeader,
+  type WatchCreateRequest,
+  WatchCreateRequest_FilterType,
+  type WatchRequest,
+  type WatchResponse,
+  WatchResponseSchema,
+} from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { type Event, Event_EventType } from "../gen/etcd/api/mvccpb/kv_pb.ts";
+import { fragmentResponse } from "./fragment.ts";
+import type { WatchHub } from "./hub.ts";
+import { type HubResponse, isEmptyRange, type Watcher, type WatchSink } from "./watcher.ts";
+
+/** etcd's client-side InvalidWatchID: progress for the whole stream and failed creates. */
+export const INVALID_WATCH_ID = -1n;
+
+/** etcd 3.5's progress report interval. */
+export const DEFAULT_PROGRESS_INTERVAL_MS = 10 * 60 * 1000;
+
+/** etcd's per-stream event buffer (chanBufLen). */
+export const DEFAULT_BUFFER = 128;
+
+/** How a stream is wired to the member. */
+export interface StreamOptions {
+  /** The member's hub. */
+  hub: WatchHub;
+  /** A response header at `revision`, filled with cluster, member and term. */
+  header: (revision: number) => ResponseHeader;
+  /** `--max-request-bytes`: fragment size for watchers that asked for fragments. */
+  maxRequestBytes: number;
+  /** Bounded buffer of event/progress responses (default 128). */
+  bufferSize?: number;
+  /** Progress notification interval (default 10 minutes). */
+  progressIntervalMs?: number;
+}
+
+interface Entry {
+  watcher: Watcher;
+  prevKv: boolean;
+  fragment: boolean;
+  progressNotify: boolean;
+  /** etcd's per-watcher progress flag: true = no events since the last tick. */
+  quiet: boolean;
+}
+
+type Queued = { control: WatchResponse } | { hub: HubResponse };
+
+/** A client Watch stream; see the module doc. */
+export class WatchStream implements WatchSink {
+  readonly #hub: WatchHub;
+  readonly #header: (revision: number) => ResponseHeader;
+  readonly #maxRequestBytes: number;
+  readonly #bufferSize: number;
+  readonly #entries = new Map<bigint, Entry>();
+  #queue: Queued[] = [];
+  #bounded = 0;
+  #wasFull = false;
+  #nextId = 0n;
+  #deferredProgress = false;
+  #closed = false;
+  #wake: (() => void) | undefined;
+  #ticker: ReturnType<typeof setInterval> | undefined;
+
+  /** @param opts wiring and limits */
+  constructor(opts: StreamOptions) {
+    this.#hub = opts.hub;
+    this.#header = opts.header;
+    this.#maxRequestBytes = opts.maxRequestBytes;
+    this.#bufferSize = opts.bufferSize ?? DEFAULT_BUFFER;
+    const interval = opts.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS;
+    this.#ticker = setInterval(() => this.#progressTick(), interval);
+  }
+
+  /** True once closed: nothing more will be queued. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Live watch ids of the stream. */
+  get watchIds(): bigint[] {
+    return [...this.#entries.keys()];
+  }
+
+  // ---- WatchSink ----
+
+  /** True while the bounded buffer is full. */
+  get full(): boolean {
+    return this.#bounded >= this.#bufferSize;
+  }
+
+  /** Takes an event/progress/compaction response unless the buffer is full. */
+  offer(resp: HubResponse): boolean {
+    if (this.#closed) return true; // dropped: the stream is going away
+    if (this.full) {
+      this.#wasFull = true;
+      return false;
+    }
+    this.#bounded++;
+    this.#push({ hub: resp });
+    return true;
+  }
+
+  /** A watcher caught up: a deferred progress request may now be answered. */
+  onSynced(_w: Watcher): void {
+    if (this.#deferredProgress) this.#requestProgressAll();
+  }
+
+  // ---- requests ----
+
+  /** Handles one request from the client (unknown kinds are ignored, as etcd does). */
+  handle(req: WatchRequest): void {
+    if (this.#closed) return;
+    const u = req.requestUnion;
+    switch (u.case) {
+      case "createRequest":
+        this.#create(u.value);
+        break;
+      case "cancelRequest":
+        this.#cancel(u.value.watchId);
+        break;
+      case "progressRequest":
+        if (!this.#deferredProgress) this.#requestProgressAll();
+        break;
+    }
+  }
+
+  #create(creq: WatchCreateRequest): void {
+    const cur = this.#hub.store.currentRevision;
+    // etcd's watch server: "\0" is the smallest key, a "\0" range end means ">= key".
+    const key = creq.key.length === 0 ? new Uint8Array([0]) : creq.key;
+    const fail = (reason: string) =>
+      this.#control({
+        header: this.#header(cur),
+        watchId: INVALID_WATCH_ID,
+        created: true,
+        canceled: true,
+        cancelReason: reason,
+      });
+    if (creq.startRevision < 0n) {
+      return fail("etcdserver: mvcc: required revision has been compacted");
+    }
+    if (isEmptyRange(key, creq.rangeEnd)) return fail("mvcc: watcher range is empty");
+    let id = creq.watchId;
+    if (id === 0n) {
+      while (this.#entries.has(this.#nextId)) this.#nextId++;
+      id = this.#nextId++;
+    } else if (this.#entries.has(id)) {
+      return fail("mvcc: duplicate watch ID provided on the WatchStream");
+    }
+    // Created goes out before anything the watcher can produce.
+    this.#control({ header: this.#header(cur), watchId: id, created: true });
+    const watcher = this.#hub.watch(
+      id,
+      {
+        key,
+        rangeEnd: creq.rangeEnd,
+        noPut: creq.filters.includes(WatchCreateRequest_FilterType.NOPUT),
+        noDelete: creq.filters.includes(WatchCreateRequest_FilterType.NODELETE),
+      },
+      Number(creq.startRevision),
+      this,
+    );
+    this.#entries.set(id, {
+      watcher,
+      prevKv: creq.prevKv,
+      fragment: creq.fragment,
+      progressNotify: creq.progressNotify,
+      quiet: true,
+    });
+  }
+
+  #cancel(id: bigint): void {
+    const e = this.#entries.get(id);
+    if (e === undefined) return; // etcd answers nothing for an unknown id
+    this.#hub.cancel(e.watcher);
+    this.#entries.delete(id);
+    this.#control({
+      header: this.#header(this.#hub.store.currentRevision),
+      watchId: id,
+      canceled: true,
+    });
+  }
+
+  /**
+   * etcd 3.5's RequestProgressAll: when every watcher of the stream is
+   * synced, one response with watch id -1 and the current revision;
+   * otherwise deferred until they are. A stream without watchers gets none.
+   */
+  #requestProgressAll(): void {
+    let first: Watcher | undefined;
+    for (const e of this.#entries.values()) {
+      if (e.watcher.state === "done") continue; // canceled by compaction
+      if (!this.#hub.isSynced(e.watcher)) {
+        this.#deferredProgress = true;
+        return;
+      }
+      first ??= e.watcher;
+    }
+    this.#deferredProgress = false;
+    if (first === undefined) return;
+    const rev = this.#hub.store.currentRevision;
+    // Like etcd, it rides the first watcher's buffer and is dropped when that is full.
+    this.offer({ watcher: first, revision: rev, events: [], compactRevision: 0, streamWide: true });
+  }
+
+  #progressTick(): void {
+    for (const e of this.#entries.values()) {
+      if (!e.progressNotify) continue;
+      if (e.quiet && this.#hub.isSynced(e.watcher)) {
+        const rev = this.#hub.store.currentRevision;
+        this.offer({ watcher: e.watcher, revision: rev, events: [], compactRevision: 0 });
+      }
+      e.quiet = true;
+    }
+  }
+
+  // ---- output ----
+
+  #control(fields: MessageInitShape<typeof WatchResponseSchema>): void {
+    this.#push({ control: create(WatchResponseSchema, fields) });
+  }
+
+  #push(q: Queued): void {
+    this.#queue.push(q);
+    const wake = this.#wake;
+    if (wake !== undefined) {
+      this.#wake = undefined;
+      wake();
+    }
+  }
+
+  /** Resolves when responses are queued or the stream closed. */
+  wait(): Promise<void> {
+    if (this.#queue.length > 0 || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => (this.#wake = resolve));
+  }
+
+  /** Takes every queued response, built for the wire, in order. */
+  take(): WatchResponse[] {
+    const queued = this.#queue;
+    this.#queue = [];
+    const out: WatchResponse[] = [];
+    for (const q of queued) {
+      if ("control" in q) {
+        out.push(q.control);
+        continue;
+      }
+      this.#bounded--;
+      this.#build(q.hub, out);
+    }
+    if (this.#wasFull && this.#bounded <= this.#bufferSize / 2) {
+      this.#wasFull = false;
+      this.#hub.kick();
+    }
+    return out;
+  }
+
+  #build(r: HubResponse, out: WatchResponse[]): void {
+    if (r.streamWide) {
+      out.push(create(WatchResponseSchema, {
+        header: this.#header(r.revision),
+        watchId: INVALID_WATCH_ID,
+      }));
+      return;
+    }
+    const id = r.watcher.id;
+    const e = this.#entries.get(id);
+    // Canceled since queued: etcd no longer forwards responses for that id.
+    if (e === undefined || e.watcher !== r.watcher) return;
+    const resp = create(WatchResponseSchema, {
+      header: this.#header(r.revision),
+      watchId: id,
+      events: this.#wireEvents(r.events, e.prevKv),
+      compactRevision: BigInt(r.compactRevision),
+      canceled: r.compactRevision !== 0,
+    });
+    if (r.events.length > 0) e.quiet = false;
+    if (e.fragment) out.push(...fragmentResponse(resp, this.#maxRequestBytes));
+    else out.push(resp);
+  }
+
+  /** Store events carry prev_kv; keep it only where etcd's watch server would fill it. */
+  #wireEvents(events: Event[], prevKv: boolean): Event[] {
+    const compactRev = this.#hub.store.compactRevision;
+    return events.map((ev) => {
+      if (ev.prevKv === undefined) return ev;
+      if (prevKv && !isCreate(ev) && Number(ev.kv!.modRevision) - 1 >= compactRev) return ev;
+      return { ...ev, prevKv: undefined };
+    });
+  }
+
+  /** Cancels every watcher and wakes the transport; idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#ticker);
+    for (const e of this.#entries.values()) this.#hub.cancel(e.watcher);
+    this.#entries.clear();
+    this.#queue = [];
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}
+
+function isCreate(ev: Event): boolean {
+  return ev.type === Event_EventType.PUT && ev.kv!.createRevision === ev.kv!.modRevision;
+}

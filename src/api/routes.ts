@@ -6,13 +6,14 @@
  * @module
  */
 import type { ConnectRouter } from "@connectrpc/connect";
-import { Cluster, KV, Lease, Maintenance } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { Cluster, KV, Lease, Maintenance, Watch } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { UnaryRoutes } from "../http/grpc_unary.ts";
 import type { Member } from "../server/member.ts";
 import { clusterService } from "./cluster.ts";
 import { kvService } from "./kv.ts";
 import { leaseService } from "./lease.ts";
 import { maintenanceService } from "./maintenance.ts";
+import { progressIntervalFromEnv, watchService } from "./watch.ts";
 
 /** The services of one member, in the two forms the client port needs. */
 export interface EtcdServices {
@@ -39,6 +40,11 @@ export function etcdServices(member: Member): EtcdServices {
       router.service(Maintenance, maintenance);
       router.service(Cluster, cluster);
       router.service(Lease, lease);
+      // Streaming only: the direct unary path never sees it.
+      router.service(
+        Watch,
+        watchService(member, { progressIntervalMs: progressIntervalFromEnv() }),
+      );
     },
     unary,
   };

@@ -26,6 +26,7 @@ import type { Logger } from "../log.ts";
 import { LEASE_TICK_MS, LeaseDriver } from "../lease/driver.ts";
 import { Lessor, minLeaseTtl } from "../lease/lessor.ts";
 import { MvccStore } from "../mvcc/store.ts";
+import { WatchHub } from "../watch/hub.ts";
 import { decodeConfChange } from "../raft/confchange.ts";
 import { ProposalDropped } from "../raft/errors.ts";
 import { RawNode } from "../raft/raw_node.ts";
@@ -64,6 +65,8 @@ export class Member {
   readonly id: bigint;
   readonly clusterId: bigint;
   readonly sm: StateMachine;
+  /** Fans the store's events out to watchers; follows the store across snapshot installs. */
+  readonly watchHub: WatchHub = new WatchHub();
   readonly #cfg: Config;
   readonly #log: Logger;
   readonly #raft: RawNode;
@@ -224,6 +227,7 @@ export class Member {
       applied,
     });
     member.#fatal = onFatal;
+    member.watchHub.attach(store);
     member.#startTimers();
     if (membership.voterIds().length === 1 && membership.voterIds()[0] === id) {
       // A cluster of one need not wait an election timeout to lead itself.
@@ -355,6 +359,7 @@ export class Member {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
+    this.watchHub.close();
     for (const w of this.#waiters.values()) w.reject(EtcdErrors.stopped());
     this.#waiters.clear();
     this.#reads.failAll(EtcdErrors.stopped());
@@ -546,6 +551,7 @@ export class Member {
     const state = fromBinary(StateSnapshotSchema, snap.data);
     this.sm.lessor.restore(state.leases);
     this.sm.store = MvccStore.restore(state.mvcc, this.sm.lessor.hooks);
+    this.watchHub.attach(this.sm.store);
     this.sm.membership = Membership.fromRecords(state.members);
     this.sm.alarms = state.alarms;
     this.#confState = snap.meta.confState;

@@ -150,9 +150,8 @@ export class WatchStream implements WatchSink {
         canceled: true,
         cancelReason: reason,
       });
-    if (creq.startRevision < 0n) {
-      return fail("etcdserver: mvcc: required revision has been compacted");
-    }
+    // A negative start revision is accepted and then canceled as compacted
+    // by the hub (etcd 3.4/3.5; 3.6 refuses it up front).
     if (isEmptyRange(key, creq.rangeEnd)) return fail("mvcc: watcher range is empty");
     let id = creq.watchId;
     if (id === 0n) {
@@ -193,6 +192,7 @@ export class WatchStream implements WatchSink {
       watchId: id,
       canceled: true,
     });
+    if (this.#deferredProgress) this.#requestProgressAll();
   }
 
   /**
@@ -262,6 +262,8 @@ export class WatchStream implements WatchSink {
       this.#bounded--;
       this.#build(q.hub, out);
     }
+    // A deferred progress request is retried as responses go out (etcd's sendLoop).
+    if (this.#deferredProgress) this.#requestProgressAll();
     if (this.#wasFull && this.#bounded <= this.#bufferSize / 2) {
       this.#wasFull = false;
       this.#hub.kick();

@@ -67,6 +67,8 @@ test("differential: grant, list, keep-alive --once, revoke, errors", async () =>
       ctl("put", "lc", "3"),
       ctl("put", "lc", "3b", "--lease=${a}"),
       ctl("put", "lc", "3c", "--ignore-lease", "-w=json"),
+      { args: ["txn"], stdin: "\nput lt t --lease=${a}\n\n\n" },
+      { args: ["txn"], stdin: "\nput lu u --lease=7fffffff\n\n\n" },
       ctl("get", "l", "--prefix", "-w=json"),
       ctl("put", "ld", "4", "--lease=7fffffff"),
       ctl("lease", "keep-alive", "--once", "${a}"),

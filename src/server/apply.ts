@@ -62,6 +62,8 @@ export function applyRequest(sm: StateMachine, req: InternalRequest): ApplyResul
       response = create(CompactionResponseSchema, {});
       break;
     case "leaseGrant":
+      // etcd's capped applier refuses new leases while NOSPACE is raised.
+      if (hasNoSpaceAlarm(sm)) throw EtcdErrors.noSpace();
       response = applyLeaseGrant(sm.lessor, r.value);
       break;
     case "leaseRevoke":

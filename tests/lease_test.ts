@@ -171,7 +171,7 @@ test("a lease and its keys survive SIGKILL with the checkpointed remaining TTL",
     const id = await grant(m, 30);
     await etcdctlOk(m.endpoint, ["put", "r/k", "x", `--lease=${id}`]);
     // Past one 5 s checkpoint: about 25 s remained when it was taken.
-    await sleep(6500);
+    await sleep(7500);
     await m.restart(true);
     const t = await timeToLive(m, id);
     assert.equal(t.granted, 30);

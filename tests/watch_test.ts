@@ -18,6 +18,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import {
   KV,
   Watch,
+  type WatchCreateRequest,
   type WatchRequest,
   WatchRequestSchema,
   WatchResponseSchema,
@@ -54,17 +55,9 @@ class RawWatch {
 
   constructor(url: string) {
     const client = createClient(Watch, createGrpcTransport({ baseUrl: url }));
-    const self = this;
-    async function* requests() {
-      while (!self.#done) {
-        const next = self.#queue.shift();
-        if (next) yield next;
-        else await new Promise<void>((r) => (self.#wake = r));
-      }
-    }
     this.#reader = (async () => {
       try {
-        const it = client.watch(requests(), {
+        const it = client.watch(this.#requests(), {
           signal: this.#abort.signal,
           headers: { hasleader: "true" },
         });
@@ -78,6 +71,14 @@ class RawWatch {
         if (!this.#abort.signal.aborted) this.lines.push(`error: ${err}`);
       }
     })();
+  }
+
+  async *#requests(): AsyncGenerator<WatchRequest> {
+    while (!this.#done) {
+      const next = this.#queue.shift();
+      if (next) yield next;
+      else await new Promise<void>((r) => (this.#wake = r));
+    }
   }
 
   send(req: WatchInit): void {
@@ -98,13 +99,13 @@ class RawWatch {
   }
 }
 
-const createW = (v: MessageInitShape<typeof WatchRequestSchema>["requestUnion"] & object) => v;
-const watchReq = (
+/** A create request for `key` with extra WatchCreateRequest fields. */
+function watchReq(
   key: string,
-  more: Record<string, unknown> = {},
-): WatchInit => ({
-  requestUnion: createW({ case: "createRequest", value: { key: enc(key), ...more } }),
-});
+  more: Partial<Omit<WatchCreateRequest, "key" | "$typeName" | "$unknown">> = {},
+): WatchInit {
+  return { requestUnion: { case: "createRequest", value: { key: enc(key), ...more } } };
+}
 const cancelReq = (watchId: bigint): WatchInit => ({
   requestUnion: { case: "cancelRequest", value: { watchId } },
 });

@@ -4,10 +4,9 @@
  *
  * @module
  */
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { createHash } from "node:crypto";
-import { StateSnapshotSchema } from "../gen/cairn/internal_pb.ts";
 import {
   type AlarmResponse,
   AlarmType,
@@ -22,6 +21,7 @@ import {
 import { EtcdErrors } from "../errors.ts";
 import { SERVER_VERSION } from "../http/app.ts";
 import type { UnaryService } from "../http/grpc_unary.ts";
+import { encodeStateSnapshot } from "../server/apply.ts";
 import type { Member } from "../server/member.ts";
 
 const SNAPSHOT_CHUNK = 32 * 1024;
@@ -79,14 +79,7 @@ export function maintenanceService(
     },
     async *snapshot() {
       await member.readBarrier();
-      const blob = toBinary(
-        StateSnapshotSchema,
-        create(StateSnapshotSchema, {
-          mvcc: member.sm.store.serialize(),
-          members: member.sm.membership.records(),
-          alarms: member.sm.alarms,
-        }),
-      );
+      const blob = encodeStateSnapshot(member.sm);
       // Like etcd, the stream ends with the SHA-256 of the data so a
       // receiver can check it arrived whole.
       const sum = createHash("sha256").update(blob).digest();

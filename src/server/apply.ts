@@ -6,8 +6,12 @@
  *
  * @module
  */
-import { create } from "@bufbuild/protobuf";
-import { type InternalRequest, MemberRecordSchema } from "../gen/cairn/internal_pb.ts";
+import { create, toBinary } from "@bufbuild/protobuf";
+import {
+  type InternalRequest,
+  MemberRecordSchema,
+  StateSnapshotSchema,
+} from "../gen/cairn/internal_pb.ts";
 import {
   type AlarmMember,
   AlarmMemberSchema,
@@ -137,4 +141,17 @@ function applyAlarm(
     }
   }
   return create(AlarmResponseSchema, { alarms: changed });
+}
+
+/** The whole replicated state as one snapshot blob (snapshot files, Maintenance.Snapshot). */
+export function encodeStateSnapshot(sm: StateMachine): Uint8Array {
+  return toBinary(
+    StateSnapshotSchema,
+    create(StateSnapshotSchema, {
+      mvcc: sm.store.serialize(),
+      members: sm.membership.records(),
+      alarms: sm.alarms,
+      leases: sm.lessor.serialize(),
+    }),
+  );
 }

@@ -10,7 +10,6 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   type InternalRequest,
   InternalRequestSchema,
-  type MemberRecord,
   StateSnapshotSchema,
 } from "../gen/cairn/internal_pb.ts";
 import {
@@ -42,7 +41,7 @@ import {
 import { openDataDir } from "../storage/data_dir.ts";
 import { SnapshotStore } from "../storage/snapshot.ts";
 import { Wal } from "../storage/wal.ts";
-import { applyRequest, type ApplyResult, type StateMachine } from "./apply.ts";
+import { applyRequest, type ApplyResult, encodeStateSnapshot, type StateMachine } from "./apply.ts";
 import { computeClusterId, urlString } from "./ids.ts";
 import { Membership } from "./membership.ts";
 import { ReadBarrier } from "./read_barrier.ts";
@@ -520,15 +519,7 @@ export class Member {
     if (this.#applied - this.#snapshotIndex < this.#cfg.snapshotCount) return;
     const index = this.#applied;
     const term = this.#storage.term(index);
-    const data = toBinary(
-      StateSnapshotSchema,
-      create(StateSnapshotSchema, {
-        mvcc: this.sm.store.serialize(),
-        members: this.sm.membership.records() as MemberRecord[],
-        alarms: this.sm.alarms,
-        leases: this.sm.lessor.serialize(),
-      }),
-    );
+    const data = encodeStateSnapshot(this.sm);
     const meta = { index, term, confState: this.#confState };
     await this.#snaps.save(meta, data);
     await this.#wal.saveSnapshotMarker({ term, index });

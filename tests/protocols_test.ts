@@ -25,12 +25,14 @@ Deno.test({
     const member = await Member.start({ kind: "cairn" });
     try {
       const baseUrl = `http://127.0.0.1:${member.clientPort}`;
+      // A bounded time per call, so a stuck protocol fails the test by name.
+      const defaultTimeoutMs = 10_000;
       const transports: Record<string, Transport> = {
-        "grpc h2": createGrpcTransport({ baseUrl }),
-        "connect h1": createConnectTransport({ baseUrl, httpVersion: "1.1" }),
-        "connect h2": createConnectTransport({ baseUrl, httpVersion: "2" }),
-        "grpc-web h1": createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }),
-        "grpc-web h2": createGrpcWebTransport({ baseUrl, httpVersion: "2" }),
+        "grpc h2": createGrpcTransport({ baseUrl, defaultTimeoutMs }),
+        "connect h1": createConnectTransport({ baseUrl, httpVersion: "1.1", defaultTimeoutMs }),
+        "connect h2": createConnectTransport({ baseUrl, httpVersion: "2", defaultTimeoutMs }),
+        "grpc-web h1": createGrpcWebTransport({ baseUrl, httpVersion: "1.1", defaultTimeoutMs }),
+        "grpc-web h2": createGrpcWebTransport({ baseUrl, httpVersion: "2", defaultTimeoutMs }),
       };
       for (const [name, transport] of Object.entries(transports)) {
         const kv: Client<typeof KV> = createClient(KV, transport);

@@ -45,7 +45,7 @@ export interface ListenOptions {
 }
 
 /** Starts serving `handler` on host:port for both HTTP versions. */
-export function listenClient(opts: ListenOptions): Promise<ClientListener> {
+export async function listenClient(opts: ListenOptions): Promise<ClientListener> {
   const { log } = opts;
   const h2 = http2.createServer({
     settings: { maxConcurrentStreams: opts.maxConcurrentStreams ?? 2 ** 31 - 1 },
@@ -81,9 +81,31 @@ export function listenClient(opts: ListenOptions): Promise<ClientListener> {
     const res = new compat.Http2ServerResponse(stream);
     opts.handler(req, res);
   });
+  // Deno's node:http server serves only one request on a socket handed to
+  // it with emit("connection"), so HTTP/1.1 connections are piped to a
+  // private loopback listener of their own. HTTP/1.1 carries the Connect
+  // protocol, gRPC-Web and plain HTTP: not the hot gRPC path.
   const h1 = http.createServer(opts.handler);
   h1.on("error", (err) => log.warn("http server error", { error: String(err) }));
   h1.on("clientError", (_err, socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    h1.once("error", reject);
+    h1.listen(0, "127.0.0.1", () => {
+      h1.off("error", reject);
+      resolve();
+    });
+  });
+  const h1Port = (h1.address() as net.AddressInfo).port;
+  const bridgeToHttp1 = (socket: net.Socket) => {
+    const upstream = net.connect(h1Port, "127.0.0.1");
+    upstream.setNoDelay(true);
+    upstream.on("error", () => socket.destroy());
+    socket.on("error", () => upstream.destroy());
+    socket.on("close", () => upstream.destroy());
+    upstream.on("close", () => socket.destroy());
+    socket.pipe(upstream);
+    upstream.pipe(socket);
+  };
 
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
@@ -92,8 +114,12 @@ export function listenClient(opts: ListenOptions): Promise<ClientListener> {
     socket.on("error", (err) => log.debug("client socket error", { error: String(err) }));
     socket.setNoDelay(true);
     sniff(socket, (isH2) => {
-      if (isH2) coalesceWrites(socket);
-      (isH2 ? h2 : h1).emit("connection", socket);
+      if (isH2) {
+        coalesceWrites(socket);
+        h2.emit("connection", socket);
+      } else {
+        bridgeToHttp1(socket);
+      }
     });
   });
   server.on("error", (err) => log.warn("client listener error", { error: String(err) }));

@@ -32,6 +32,7 @@ import { RawNode } from "../raft/raw_node.ts";
 import { MemoryStorage } from "../raft/storage.ts";
 import {
   type ConfState,
+  EMPTY_BYTES,
   type Entry,
   EntryType,
   type HardState,
@@ -49,6 +50,9 @@ import { bootstrapMetadata, readBootstrapMetadata } from "./bootstrap.ts";
 
 /** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */
 const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
+
+/** A lone member drops applied entries from memory once this many have piled up. */
+const LOG_TRIM_STEP = 1000;
 
 /** Raft entries kept in memory behind a snapshot so slow followers can catch up from the log. */
 const CATCH_UP_ENTRIES = 5000;
@@ -480,6 +484,23 @@ export class Member {
       }
       this.#applied = e.index;
     }
+    this.#trimLogIfAlone();
+  }
+
+  /** True when this member is the only voter and there are no learners. */
+  #alone(): boolean {
+    const cs = this.#confState;
+    return cs.learners.length === 0 && cs.voters.length === 1 && cs.voters[0] === this.id;
+  }
+
+  /**
+   * Applied entries stay in memory only to be replicated; with no one to
+   * replicate to, they are dropped in steps of LOG_TRIM_STEP (the WAL keeps
+   * them until the next snapshot, which is what recovery reads).
+   */
+  #trimLogIfAlone(): void {
+    if (this.#applied - this.#storage.firstIndex() < LOG_TRIM_STEP || !this.#alone()) return;
+    this.#storage.compact(this.#applied);
   }
 
   #applyNormal(data: Uint8Array): void {
@@ -523,7 +544,9 @@ export class Member {
     const meta = { index, term, confState: this.#confState };
     await this.#snaps.save(meta, data);
     await this.#wal.saveSnapshotMarker({ term, index });
-    this.#storage.createSnapshot(index, this.#confState, data);
+    // The in-memory copy exists only to be sent to members that fall too
+    // far behind; a cluster of one has none, so it keeps just the position.
+    this.#storage.createSnapshot(index, this.#confState, this.#alone() ? EMPTY_BYTES : data);
     // Keep some entries behind the snapshot so a slightly slow follower
     // catches up from the log rather than needing the whole snapshot.
     const compactTo = index - CATCH_UP_ENTRIES;

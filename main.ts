@@ -56,5 +56,7 @@ async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
+  // `deno task start -- <flags>` passes the "--" through; it is not a flag.
+  const args = Deno.args[0] === "--" ? Deno.args.slice(1) : Deno.args;
+  Deno.exit(await main(args));
 }

@@ -32,7 +32,7 @@ async function main(args: string[]): Promise<number> {
     console.log(`cairn Version: ${CAIRN_VERSION}`);
     console.log(`etcd API Version: ${SERVER_VERSION}`);
     console.log(`Deno Version: ${Deno.version.deno}`);
-    console.log(`Go OS/Arch: ${Deno.build.os}/${Deno.build.arch}`);
+    console.log(`OS/Arch: ${Deno.build.os}/${Deno.build.arch}`);
     return 0;
   }
   const log = createLogger(outcome.config.logLevel);

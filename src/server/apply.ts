@@ -7,8 +7,10 @@
  * @module
  */
 import { create, toBinary } from "@bufbuild/protobuf";
+import { type ConfChange, ConfChangeType } from "../raft/types.ts";
 import {
   type InternalRequest,
+  type MemberRecord,
   MemberRecordSchema,
   StateSnapshotSchema,
 } from "../gen/cairn/internal_pb.ts";
@@ -154,4 +156,40 @@ export function encodeStateSnapshot(sm: StateMachine): Uint8Array {
       leases: sm.lessor.serialize(),
     }),
   );
+}
+
+/**
+ * Applies a committed membership change to the replicated membership (the
+ * Raft core's own configuration is changed by the caller through
+ * `applyConfChange`). Bootstrap entries carry no member record: the
+ * membership they describe was built from `--initial-cluster`.
+ */
+export function applyMembershipChange(
+  sm: StateMachine,
+  cc: ConfChange,
+  member?: MemberRecord,
+): void {
+  const existing = sm.membership.get(cc.nodeId);
+  switch (cc.type) {
+    case ConfChangeType.AddNode:
+      if (existing) {
+        sm.membership.set(create(MemberRecordSchema, { ...existing, isLearner: false }));
+      } else if (member) {
+        sm.membership.set(create(MemberRecordSchema, { ...member, isLearner: false }));
+      }
+      break;
+    case ConfChangeType.AddLearner:
+      if (!existing && member) {
+        sm.membership.set(create(MemberRecordSchema, { ...member, isLearner: true }));
+      }
+      break;
+    case ConfChangeType.RemoveNode:
+      sm.membership.remove(cc.nodeId);
+      break;
+    case ConfChangeType.UpdateNode:
+      if (existing && member) {
+        sm.membership.set(create(MemberRecordSchema, { ...existing, peerUrls: member.peerUrls }));
+      }
+      break;
+  }
 }

@@ -8,8 +8,10 @@
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
+  ConfChangeContextSchema,
   type InternalRequest,
   InternalRequestSchema,
+  type MemberRecord,
   StateSnapshotSchema,
 } from "../gen/cairn/internal_pb.ts";
 import {
@@ -31,6 +33,8 @@ import { ProposalDropped } from "../raft/errors.ts";
 import { RawNode } from "../raft/raw_node.ts";
 import { MemoryStorage } from "../raft/storage.ts";
 import {
+  type ConfChange,
+  ConfChangeType,
   type ConfState,
   EMPTY_BYTES,
   type Entry,
@@ -42,7 +46,13 @@ import {
 import { openDataDir } from "../storage/data_dir.ts";
 import { SnapshotStore } from "../storage/snapshot.ts";
 import { Wal } from "../storage/wal.ts";
-import { applyRequest, type ApplyResult, encodeStateSnapshot, type StateMachine } from "./apply.ts";
+import {
+  applyMembershipChange,
+  applyRequest,
+  type ApplyResult,
+  encodeStateSnapshot,
+  type StateMachine,
+} from "./apply.ts";
 import { computeClusterId, urlString } from "./ids.ts";
 import { Membership } from "./membership.ts";
 import { ReadBarrier } from "./read_barrier.ts";
@@ -91,6 +101,9 @@ export class Member {
   #stopped = false;
   #timers: ReturnType<typeof setInterval>[] = [];
   #fatal: ((err: Error) => void) | undefined;
+  #removed = false;
+  /** Called after every applied membership change (the transport updates its peers). */
+  onMembershipChange?: () => void;
 
   private constructor(init: {
     cfg: Config;
@@ -466,6 +479,11 @@ export class Member {
     for (const rs of rd.readStates) this.#reads.onReadState(rs.requestCtx, rs.index);
     this.#raft.advance(rd);
     this.#reads.onApplied(this.#applied);
+    if (this.#removed) {
+      this.#stopped = true;
+      this.#fatal?.(new Error("the member has been permanently removed from the cluster"));
+      return;
+    }
     await this.#maybeSnapshot();
   }
 
@@ -475,6 +493,7 @@ export class Member {
       if (e.type === EntryType.ConfChange) {
         const cc = decodeConfChange(e.data);
         this.#confState = this.#raft.applyConfChange(cc);
+        this.#applyMemberChange(cc);
       } else if (e.data.length > 0) {
         this.#applyNormal(e.data);
       } else if (this.#role === StateRole.Leader && e.term === this.#term) {
@@ -485,6 +504,57 @@ export class Member {
       this.#applied = e.index;
     }
     this.#trimLogIfAlone();
+  }
+
+  #applyMemberChange(cc: ConfChange): void {
+    const ctx = cc.context.length > 0 ? fromBinary(ConfChangeContextSchema, cc.context) : undefined;
+    applyMembershipChange(this.sm, cc, ctx?.member);
+    this.onMembershipChange?.();
+    if (ctx && ctx.origin === this.id) {
+      const id = Number(ctx.requestId);
+      const waiter = this.#waiters.get(id);
+      this.#waiters.delete(id);
+      waiter?.resolve({ response: undefined, revision: this.sm.store.currentRevision });
+    }
+    if (cc.type === ConfChangeType.RemoveNode && cc.nodeId === this.id) {
+      this.#log.warn("this member has been permanently removed from the cluster; shutting down");
+      this.#removed = true;
+    }
+  }
+
+  /**
+   * Proposes a membership change (Cluster service) and resolves once it is
+   * committed and applied here. `member` travels in the entry so every
+   * member records the same names and URLs.
+   */
+  proposeMemberChange(type: ConfChangeType, nodeId: bigint, member?: MemberRecord): Promise<void> {
+    if (this.#stopped) return Promise.reject(EtcdErrors.stopped());
+    const id = this.#nextRequestId++;
+    const context = toBinary(
+      ConfChangeContextSchema,
+      create(ConfChangeContextSchema, { member, requestId: BigInt(id), origin: this.id }),
+    );
+    return new Promise<void>((resolve, reject) => {
+      try {
+        this.#raft.proposeConfChange({ type, nodeId, context });
+      } catch (err) {
+        // One change at a time: a second one while another is pending is
+        // refused, as etcd refuses it when not enough members started.
+        reject(err instanceof ProposalDropped ? EtcdErrors.memberNotEnoughStarted() : err as Error);
+        return;
+      }
+      this.#waiters.set(id, {
+        resolve: () => resolve(),
+        reject,
+        deadline: Date.now() + this.#requestTimeoutMs(),
+      });
+      this.#kick();
+    });
+  }
+
+  /** Replication progress per member as the leader sees it (undefined on followers). */
+  progress(): Map<bigint, { match: number; recentActive: boolean }> | undefined {
+    return this.#raft.status().progress;
   }
 
   /** True when this member is the only voter and there are no learners. */

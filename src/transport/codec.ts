@@ -1,0 +1,506 @@
+/**
+ * Raft messages ⇄ bytes, in the protobuf wire format of
+ * `proto/cairn/raft.proto` (`RaftBatch`, `RaftMessage`, ...), written by
+ * hand. Every replicated write crosses this code twice, and the reflective
+ * codec of `@bufbuild/protobuf` spends most of its time walking field
+ * descriptors and building intermediate objects; this one sizes a batch in
+ * one pass and writes it into a single buffer in a second. On an append of
+ * 100 entries of 128 bytes (codec_bench.ts) it encodes in 5 µs instead of
+ * 42 µs and decodes in 5 µs instead of 24 µs (bigint conversions included
+ * on the generated side). Tests check that both agree byte for byte.
+ *
+ * Member ids are `bigint` (uint64 on the wire); terms and indexes are
+ * `number` (uint64 on the wire, exact up to 2^53). A snapshot's data never
+ * travels inside a message: only its metadata does (see peer_server.ts).
+ *
+ * @module
+ */
+
+import {
+  type ConfState,
+  EMPTY_BYTES,
+  type Entry,
+  type EntryType,
+  type Message,
+  type MessageType,
+  type NodeId,
+  type Snapshot,
+} from "../raft/types.ts";
+
+/** Thrown when bytes do not decode to a batch of messages. */
+export class CodecError extends Error {
+  /** `detail` says what was wrong and where. */
+  constructor(detail: string) {
+    super(`raft codec: ${detail}`);
+    this.name = "CodecError";
+  }
+}
+
+// Wire tags: (field number << 3) | wire type (0 varint, 2 length-delimited).
+const T_BATCH_MESSAGES = (1 << 3) | 2;
+const T_MSG_TYPE = 1 << 3;
+const T_MSG_TO = 2 << 3;
+const T_MSG_FROM = 3 << 3;
+const T_MSG_TERM = 4 << 3;
+const T_MSG_LOG_TERM = 5 << 3;
+const T_MSG_INDEX = 6 << 3;
+const T_MSG_ENTRIES = (7 << 3) | 2;
+const T_MSG_COMMIT = 8 << 3;
+const T_MSG_REJECT = 9 << 3;
+const T_MSG_REJECT_HINT = 10 << 3;
+const T_MSG_CONTEXT = (11 << 3) | 2;
+const T_MSG_SNAPSHOT = (12 << 3) | 2;
+const T_ENT_TERM = 1 << 3;
+const T_ENT_INDEX = 2 << 3;
+const T_ENT_TYPE = 3 << 3;
+const T_ENT_DATA = (4 << 3) | 2;
+const T_META_INDEX = 1 << 3;
+const T_META_TERM = 2 << 3;
+const T_META_CONF = (3 << 3) | 2;
+const T_CONF_VOTERS = (1 << 3) | 2;
+const T_CONF_LEARNERS = (2 << 3) | 2;
+
+/** Bytes taken by the varint of a non-negative integer number (exact up to 2^53). */
+function numLen(v: number): number {
+  if (v < 0x80) return 1;
+  if (v < 0x4000) return 2;
+  if (v < 0x200000) return 3;
+  if (v < 0x10000000) return 4;
+  let n = 4;
+  v = Math.floor(v / 0x10000000);
+  while (v > 0) {
+    n++;
+    v = Math.floor(v / 128);
+  }
+  return n;
+}
+
+// Member ids are random 64-bit values, always 9-10 varint bytes, and a
+// member talks to a handful of peers: keep their encodings ready.
+const idCache = new Map<bigint, Uint8Array>();
+
+/** The varint bytes of a uint64 id (negative ids are taken modulo 2^64). */
+function idBytes(id: NodeId): Uint8Array {
+  let b = idCache.get(id);
+  if (b !== undefined) return b;
+  let v = BigInt.asUintN(64, id);
+  const out: number[] = [];
+  while (v >= 0x80n) {
+    out.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
+  }
+  out.push(Number(v));
+  b = Uint8Array.from(out);
+  if (idCache.size >= 4096) idCache.clear(); // ids of a long-lived cluster: stays small
+  idCache.set(id, b);
+  return b;
+}
+
+/** Encoded size of an entry's body (without its tag and length). */
+function entrySize(e: Entry): number {
+  let n = 0;
+  if (e.term !== 0) n += 1 + numLen(e.term);
+  if (e.index !== 0) n += 1 + numLen(e.index);
+  if (e.type !== 0) n += 1 + numLen(e.type);
+  const d = e.data.length;
+  if (d !== 0) n += 1 + numLen(d) + d;
+  return n;
+}
+
+function packedIdsSize(ids: readonly NodeId[]): number {
+  let n = 0;
+  for (const id of ids) n += idBytes(id).length;
+  return n;
+}
+
+function confSize(c: ConfState): number {
+  let n = 0;
+  const v = packedIdsSize(c.voters);
+  if (v !== 0) n += 1 + numLen(v) + v;
+  const l = packedIdsSize(c.learners);
+  if (l !== 0) n += 1 + numLen(l) + l;
+  return n;
+}
+
+function metaSize(s: Snapshot): number {
+  const m = s.meta;
+  let n = 0;
+  if (m.index !== 0) n += 1 + numLen(m.index);
+  if (m.term !== 0) n += 1 + numLen(m.term);
+  const c = confSize(m.confState);
+  return n + 1 + numLen(c) + c;
+}
+
+/** Encoded size of a message's body; pushes nested sizes to `sizes` in write order. */
+function messageSize(m: Message, sizes: number[]): number {
+  let n = 0;
+  if (m.type !== 0) n += 1 + numLen(m.type);
+  if (m.to !== 0n) n += 1 + idBytes(m.to).length;
+  if (m.from !== 0n) n += 1 + idBytes(m.from).length;
+  if (m.term !== 0) n += 1 + numLen(m.term);
+  if (m.logTerm !== 0) n += 1 + numLen(m.logTerm);
+  if (m.index !== 0) n += 1 + numLen(m.index);
+  for (const e of m.entries) {
+    const s = entrySize(e);
+    sizes.push(s);
+    n += 1 + numLen(s) + s;
+  }
+  if (m.commit !== 0) n += 1 + numLen(m.commit);
+  if (m.reject) n += 2;
+  if (m.rejectHint !== 0) n += 1 + numLen(m.rejectHint);
+  const c = m.context.length;
+  if (c !== 0) n += 1 + numLen(c) + c;
+  if (m.snapshot !== undefined) {
+    const s = metaSize(m.snapshot);
+    n += 1 + numLen(s) + s; // field 12 still has a one-byte tag
+  }
+  return n;
+}
+
+/** Writes into one preallocated buffer; sizes were computed beforehand. */
+class Writer {
+  pos: number;
+  constructor(readonly buf: Uint8Array, start: number) {
+    this.pos = start;
+  }
+  num(v: number): void {
+    const buf = this.buf;
+    let pos = this.pos;
+    while (v >= 0x80) {
+      buf[pos++] = (v & 0x7f) | 0x80; // `&` works mod 2^32, so the low bits stay exact
+      v = v > 0xffffffff ? Math.floor(v / 128) : v >>> 7;
+    }
+    buf[pos++] = v;
+    this.pos = pos;
+  }
+  field(tag: number, v: number): void {
+    if (v === 0) return;
+    this.buf[this.pos++] = tag;
+    this.num(v);
+  }
+  id(tag: number, id: NodeId): void {
+    if (id === 0n) return;
+    this.buf[this.pos++] = tag;
+    this.raw(idBytes(id));
+  }
+  raw(b: Uint8Array): void {
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+  bytes(tag: number, b: Uint8Array): void {
+    if (b.length === 0) return;
+    this.buf[this.pos++] = tag;
+    this.num(b.length);
+    this.raw(b);
+  }
+  packedIds(tag: number, ids: readonly NodeId[]): void {
+    const n = packedIdsSize(ids);
+    if (n === 0) return;
+    this.buf[this.pos++] = tag;
+    this.num(n);
+    for (const id of ids) this.raw(idBytes(id));
+  }
+  message(m: Message, sizes: number[], k: number): number {
+    this.field(T_MSG_TYPE, m.type);
+    this.id(T_MSG_TO, m.to);
+    this.id(T_MSG_FROM, m.from);
+    this.field(T_MSG_TERM, m.term);
+    this.field(T_MSG_LOG_TERM, m.logTerm);
+    this.field(T_MSG_INDEX, m.index);
+    for (const e of m.entries) {
+      this.buf[this.pos++] = T_MSG_ENTRIES;
+      this.num(sizes[k++]);
+      this.field(T_ENT_TERM, e.term);
+      this.field(T_ENT_INDEX, e.index);
+      this.field(T_ENT_TYPE, e.type);
+      this.bytes(T_ENT_DATA, e.data);
+    }
+    this.field(T_MSG_COMMIT, m.commit);
+    this.field(T_MSG_REJECT, m.reject ? 1 : 0);
+    this.field(T_MSG_REJECT_HINT, m.rejectHint);
+    this.bytes(T_MSG_CONTEXT, m.context);
+    if (m.snapshot !== undefined) {
+      const meta = m.snapshot.meta;
+      this.buf[this.pos++] = T_MSG_SNAPSHOT;
+      this.num(metaSize(m.snapshot));
+      this.field(T_META_INDEX, meta.index);
+      this.field(T_META_TERM, meta.term);
+      this.buf[this.pos++] = T_META_CONF;
+      this.num(confSize(meta.confState));
+      this.packedIds(T_CONF_VOTERS, meta.confState.voters);
+      this.packedIds(T_CONF_LEARNERS, meta.confState.learners);
+    }
+    return k;
+  }
+}
+
+/**
+ * Encodes `msgs` as a `RaftBatch`, leaving `headroom` zero bytes in front
+ * (room for a frame header, so framing needs no second copy).
+ */
+export function encodeBatch(msgs: readonly Message[], headroom = 0): Uint8Array {
+  const sizes: number[] = [];
+  const bodies: number[] = [];
+  let total = headroom;
+  for (const m of msgs) {
+    const s = messageSize(m, sizes);
+    bodies.push(s);
+    total += 1 + numLen(s) + s;
+  }
+  const w = new Writer(new Uint8Array(total), headroom);
+  let k = 0;
+  for (let i = 0; i < msgs.length; i++) {
+    w.buf[w.pos++] = T_BATCH_MESSAGES;
+    w.num(bodies[i]);
+    k = w.message(msgs[i], sizes, k);
+  }
+  if (w.pos !== total) throw new CodecError(`size mismatch: wrote ${w.pos} of ${total} bytes`);
+  return w.buf;
+}
+
+/** Encodes one message as a `RaftMessage` (snapshot metadata only, never its data). */
+export function encodeMessage(msg: Message): Uint8Array {
+  const sizes: number[] = [];
+  const total = messageSize(msg, sizes);
+  const w = new Writer(new Uint8Array(total), 0);
+  w.message(msg, sizes, 0);
+  return w.buf;
+}
+
+/** Size of a frame's header: the batch length as a big-endian uint32. */
+export const FRAME_HEADER = 4;
+
+/** Encodes `msgs` as one stream frame: `[length u32 BE][RaftBatch]`. */
+export function encodeFrame(msgs: readonly Message[]): Uint8Array {
+  const buf = encodeBatch(msgs, FRAME_HEADER);
+  new DataView(buf.buffer).setUint32(0, buf.length - FRAME_HEADER);
+  return buf;
+}
+
+/** Reads protobuf fields from a byte range; decoded byte fields are views of it. */
+class Reader {
+  pos: number;
+  constructor(readonly buf: Uint8Array, start: number, readonly end: number) {
+    this.pos = start;
+  }
+  /** A varint as a number (exact below 2^53). */
+  num(): number {
+    if (this.pos >= this.end) throw new CodecError(`truncated varint at ${this.pos}`);
+    const buf = this.buf;
+    let b = buf[this.pos++];
+    if (b < 0x80) return b;
+    let v = b & 0x7f;
+    let mul = 128;
+    for (let i = 1; i < 10; i++) {
+      if (this.pos >= this.end) break;
+      b = buf[this.pos++];
+      v += (b & 0x7f) * mul;
+      if (b < 0x80) return v;
+      mul *= 128;
+    }
+    throw new CodecError(`bad varint at ${this.pos}`);
+  }
+  /** A uint64 varint as a bigint. */
+  id(): bigint {
+    if (this.pos >= this.end) throw new CodecError(`truncated uint64 at ${this.pos}`);
+    const buf = this.buf;
+    let lo = 0;
+    let b = 0;
+    for (let shift = 0; shift < 28; shift += 7) {
+      b = buf[this.pos++];
+      lo |= (b & 0x7f) << shift;
+      if (b < 0x80) return BigInt(lo >>> 0);
+    }
+    b = buf[this.pos++];
+    lo |= (b & 0x0f) << 28;
+    let hi = (b & 0x7f) >> 4;
+    if (b >= 0x80) {
+      for (let shift = 3;; shift += 7) {
+        if (shift > 31) throw new CodecError(`bad uint64 varint at ${this.pos}`);
+        b = buf[this.pos++];
+        hi |= (b & 0x7f) << shift;
+        if (b < 0x80) break;
+      }
+    }
+    if (this.pos > this.end) throw new CodecError("truncated uint64");
+    return hi === 0 ? BigInt(lo >>> 0) : (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+  }
+  /** The end offset of a length-delimited field whose length comes next. */
+  sub(): number {
+    const n = this.num();
+    const end = this.pos + n;
+    if (end > this.end) throw new CodecError(`field of ${n} bytes overruns at ${this.pos}`);
+    return end;
+  }
+  bytes(): Uint8Array {
+    const end = this.sub();
+    const b = end === this.pos ? EMPTY_BYTES : this.buf.subarray(this.pos, end);
+    this.pos = end;
+    return b;
+  }
+  /** Skips a field of an unknown number (newer sender), by wire type. */
+  skip(tag: number): void {
+    switch (tag & 7) {
+      case 0:
+        this.num();
+        return;
+      case 1:
+        this.pos += 8;
+        break;
+      case 2:
+        this.pos = this.sub();
+        return;
+      case 5:
+        this.pos += 4;
+        break;
+      default:
+        throw new CodecError(`unsupported wire type ${tag & 7} at ${this.pos}`);
+    }
+    if (this.pos > this.end) throw new CodecError("truncated field");
+  }
+  /** Repeated uint64: accepts both packed and one-per-field encodings. */
+  ids(tag: number, into: NodeId[]): void {
+    if ((tag & 7) === 0) {
+      into.push(this.id());
+      return;
+    }
+    const end = this.sub();
+    while (this.pos < end) into.push(this.id());
+    if (this.pos !== end) throw new CodecError("packed ids overrun");
+  }
+  entry(end: number): Entry {
+    const e: Entry = { term: 0, index: 0, type: 0, data: EMPTY_BYTES };
+    while (this.pos < end) {
+      const tag = this.num();
+      if (tag === T_ENT_TERM) e.term = this.num();
+      else if (tag === T_ENT_INDEX) e.index = this.num();
+      else if (tag === T_ENT_TYPE) e.type = this.num() as EntryType;
+      else if (tag === T_ENT_DATA) e.data = this.bytes();
+      else this.skip(tag);
+    }
+    return e;
+  }
+  conf(end: number): ConfState {
+    const c: ConfState = { voters: [], learners: [] };
+    while (this.pos < end) {
+      const tag = this.num();
+      if (tag >>> 3 === 1) this.ids(tag, c.voters);
+      else if (tag >>> 3 === 2) this.ids(tag, c.learners);
+      else this.skip(tag);
+    }
+    return c;
+  }
+  snapshot(end: number): Snapshot {
+    const s: Snapshot = {
+      meta: { index: 0, term: 0, confState: { voters: [], learners: [] } },
+      data: EMPTY_BYTES,
+    };
+    while (this.pos < end) {
+      const tag = this.num();
+      if (tag === T_META_INDEX) s.meta.index = this.num();
+      else if (tag === T_META_TERM) s.meta.term = this.num();
+      else if (tag === T_META_CONF) s.meta.confState = this.conf(this.sub());
+      else this.skip(tag);
+    }
+    return s;
+  }
+  message(end: number): Message {
+    // Same field order as newMessage, so every decoded message has one shape.
+    const m: Message = {
+      type: 0,
+      to: 0n,
+      from: 0n,
+      term: 0,
+      logTerm: 0,
+      index: 0,
+      entries: [],
+      commit: 0,
+      reject: false,
+      rejectHint: 0,
+      context: EMPTY_BYTES,
+    };
+    while (this.pos < end) {
+      const tag = this.num();
+      switch (tag) {
+        case T_MSG_TYPE:
+          m.type = this.num() as MessageType;
+          break;
+        case T_MSG_TO:
+          m.to = this.id();
+          break;
+        case T_MSG_FROM:
+          m.from = this.id();
+          break;
+        case T_MSG_TERM:
+          m.term = this.num();
+          break;
+        case T_MSG_LOG_TERM:
+          m.logTerm = this.num();
+          break;
+        case T_MSG_INDEX:
+          m.index = this.num();
+          break;
+        case T_MSG_ENTRIES:
+          m.entries.push(this.entry(this.sub()));
+          break;
+        case T_MSG_COMMIT:
+          m.commit = this.num();
+          break;
+        case T_MSG_REJECT:
+          m.reject = this.num() !== 0;
+          break;
+        case T_MSG_REJECT_HINT:
+          m.rejectHint = this.num();
+          break;
+        case T_MSG_CONTEXT:
+          m.context = this.bytes();
+          break;
+        case T_MSG_SNAPSHOT:
+          m.snapshot = this.snapshot(this.sub());
+          break;
+        default:
+          this.skip(tag);
+      }
+    }
+    if (this.pos !== end) throw new CodecError(`message overruns its length at ${this.pos}`);
+    return m;
+  }
+}
+
+/**
+ * Decodes a `RaftBatch`. Entry data and contexts are views of `bytes`, not
+ * copies (a copy per entry made decoding four times slower): the caller
+ * hands over a buffer of its own that is never reused, and sizes it to the
+ * batch so that retained entries keep nothing else alive.
+ */
+export function decodeBatch(bytes: Uint8Array): Message[] {
+  const r = new Reader(bytes, 0, bytes.length);
+  const out: Message[] = [];
+  while (r.pos < r.end) {
+    const tag = r.num();
+    if (tag === T_BATCH_MESSAGES) out.push(r.message(r.sub()));
+    else r.skip(tag);
+  }
+  if (r.pos !== r.end) throw new CodecError("batch overruns its length");
+  return out;
+}
+
+/** Decodes one `RaftMessage` (views of `bytes`; a snapshot's data is left empty). */
+export function decodeMessage(bytes: Uint8Array): Message {
+  return new Reader(bytes, 0, bytes.length).message(bytes.length);
+}
+
+/**
+ * A cheap upper-bound estimate of a message's encoded size, used to bound
+ * send queues in bytes without encoding. Snapshot data is not counted: it
+ * never goes through the queues.
+ */
+export function approxSize(m: Message): number {
+  let n = 64 + m.context.length;
+  for (const e of m.entries) n += 24 + e.data.length;
+  if (m.snapshot !== undefined) {
+    n += 32 +
+      10 * (m.snapshot.meta.confState.voters.length + m.snapshot.meta.confState.learners.length);
+  }
+  return n;
+}

@@ -25,6 +25,11 @@ export interface MemberOptions {
   extraArgs?: string[];
   /** Extra environment variables for the child. */
   env?: Record<string, string>;
+  /**
+   * The cluster this member bootstraps with: `--initial-cluster` value and
+   * token. Default: a cluster of this member alone.
+   */
+  cluster?: { initialCluster: string; token: string; state?: "new" | "existing" };
   /** How long to wait for /health, in ms. Default 30000 (deno startup is slow). */
   healthTimeoutMs?: number;
 }
@@ -141,9 +146,9 @@ export class Member {
       `--advertise-client-urls=${this.clientUrl}`,
       `--listen-peer-urls=${this.peerUrl}`,
       `--initial-advertise-peer-urls=${this.peerUrl}`,
-      `--initial-cluster=${this.name}=${this.peerUrl}`,
-      "--initial-cluster-state=new",
-      `--initial-cluster-token=it-${this.clientPort}`,
+      `--initial-cluster=${this.options.cluster?.initialCluster ?? `${this.name}=${this.peerUrl}`}`,
+      `--initial-cluster-state=${this.options.cluster?.state ?? "new"}`,
+      `--initial-cluster-token=${this.options.cluster?.token ?? `it-${this.clientPort}`}`,
     ];
     if (!this.options.omitNameFlag) flags.unshift(`--name=${this.name}`);
     return [...prefix, ...flags, ...(this.options.extraArgs ?? [])];

@@ -492,8 +492,10 @@ export class Member {
       if (e.index <= this.#applied) continue;
       if (e.type === EntryType.ConfChange) {
         const cc = decodeConfChange(e.data);
+        const wasAlone = this.#alone();
         this.#confState = this.#raft.applyConfChange(cc);
         this.#applyMemberChange(cc);
+        if (wasAlone && !this.#alone()) this.#snapshotForNewPeers(e.index);
       } else if (e.data.length > 0) {
         this.#applyNormal(e.data);
       } else if (this.#role === StateRole.Leader && e.term === this.#term) {
@@ -504,6 +506,16 @@ export class Member {
       this.#applied = e.index;
     }
     this.#trimLogIfAlone();
+  }
+
+  /**
+   * A lone member keeps neither applied entries nor snapshot data in memory
+   * (see #trimLogIfAlone). The moment it gains a peer, that peer may need
+   * everything: take an in-memory snapshot at this entry so Raft can send it.
+   */
+  #snapshotForNewPeers(index: number): void {
+    if (index <= this.#storage.snapshot().meta.index) return;
+    this.#storage.createSnapshot(index, this.#confState, encodeStateSnapshot(this.sm));
   }
 
   #applyMemberChange(cc: ConfChange): void {

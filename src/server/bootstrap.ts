@@ -5,14 +5,14 @@
  * @module
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { BootstrapSchema, type MemberRecord } from "../gen/cairn/internal_pb.ts";
+import { type Bootstrap, BootstrapSchema, type MemberRecord } from "../gen/cairn/internal_pb.ts";
 
-/** Encodes the bootstrap membership for the WAL metadata record. */
-export function bootstrapMetadata(members: MemberRecord[]): Uint8Array {
-  return toBinary(BootstrapSchema, create(BootstrapSchema, { members }));
+/** Encodes the bootstrap membership (and whether the member joined a running cluster). */
+export function bootstrapMetadata(members: MemberRecord[], joined = false): Uint8Array {
+  return toBinary(BootstrapSchema, create(BootstrapSchema, { members, joined }));
 }
 
 /** Decodes what {@link bootstrapMetadata} wrote. */
-export function readBootstrapMetadata(data: Uint8Array): MemberRecord[] {
-  return fromBinary(BootstrapSchema, data).members;
+export function readBootstrapMetadata(data: Uint8Array): Bootstrap {
+  return fromBinary(BootstrapSchema, data);
 }

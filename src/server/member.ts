@@ -57,6 +57,7 @@ import { computeClusterId, urlString } from "./ids.ts";
 import { Membership } from "./membership.ts";
 import { ReadBarrier } from "./read_barrier.ts";
 import { bootstrapMetadata, readBootstrapMetadata } from "./bootstrap.ts";
+import { discoverCluster } from "./join.ts";
 
 /** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */
 const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
@@ -160,12 +161,23 @@ export class Member {
     let applied = 0;
     let peers: bigint[] | undefined;
 
-    if (!dir.exists) {
-      if (cfg.initialClusterState === "existing") {
-        throw new Error(
-          "joining an existing cluster (--initial-cluster-state=existing) is not supported yet",
-        );
-      }
+    if (!dir.exists && cfg.initialClusterState === "existing") {
+      const selfPeerUrls = cfg.initialAdvertisePeerUrls.map(urlString);
+      const others = [...cfg.initialCluster.entries()]
+        .filter(([name]) => name !== cfg.name)
+        .flatMap(([, urls]) => urls.map(urlString));
+      const info = await discoverCluster(others, selfPeerUrls);
+      membership = Membership.fromRecords(info.members);
+      id = info.memberId;
+      clusterId = info.clusterId;
+      wal = await Wal.create(dir.walDir, {
+        clusterId,
+        memberId: id,
+        extra: bootstrapMetadata(membership.records(), true),
+      });
+      store = new MvccStore(lessor.hooks);
+      log.info("joining an existing cluster", { member_id: hex(id), cluster_id: hex(clusterId) });
+    } else if (!dir.exists) {
       membership = Membership.fromInitialCluster(cfg.initialCluster, cfg.initialClusterToken);
       const self = membership.records().find((r) => r.name === cfg.name);
       if (!self) throw new Error(`--initial-cluster has no member named ${cfg.name}`);
@@ -197,8 +209,11 @@ export class Member {
         applied = snap.meta.index;
       } else {
         store = new MvccStore(lessor.hooks);
-        membership = Membership.fromRecords(readBootstrapMetadata(replay.metadata.extra));
-        peers = membership.voterIds();
+        const boot = readBootstrapMetadata(replay.metadata.extra);
+        membership = Membership.fromRecords(boot.members);
+        // Only a member that bootstrapped the cluster writes the initial
+        // membership into its own log (if a crash came before it did).
+        if (!boot.joined) peers = membership.voterIds();
       }
       // A snapshot only ever covers committed entries, while a commit-only
       // hard state may not have reached the WAL before a crash.

@@ -1,0 +1,342 @@
+/**
+ * The sending half for one remote member: an HTTP/2 connection carrying one
+ * long-lived `POST /raft/stream`, a bounded queue in front of it, and
+ * snapshot transfers on connections of their own (so a slow snapshot never
+ * holds up heartbeats).
+ *
+ * Everything queued in one turn of the event loop leaves as one frame in one
+ * write. While the stream is backed up (the peer reads slowly) messages wait
+ * in the queue; when the queue is full, or the peer is known to be down,
+ * they are dropped and reported, since Raft retries on its own and stale
+ * messages are worthless. A broken connection is retried with exponential
+ * backoff.
+ *
+ * @module
+ */
+import * as http2 from "node:http2";
+import CRC32C from "crc-32/crc32c.js";
+import type { Logger } from "../log.ts";
+import type { Message } from "../raft/types.ts";
+import { approxSize, encodeFrame, encodeMessage, FRAME_HEADER } from "./codec.ts";
+import {
+  formatId,
+  H_CLUSTER_ID,
+  H_ERROR,
+  H_FROM,
+  H_SNAPSHOT_CRC,
+  H_SNAPSHOT_SIZE,
+  H_TO,
+  PATH_SNAPSHOT,
+  PATH_STREAM,
+} from "./protocol.ts";
+
+/** Limits and timings of a peer sender; see Transport for the defaults. */
+export interface PeerLimits {
+  /** Most messages waiting for one peer. */
+  maxQueuedMessages: number;
+  /** Most (estimated) bytes waiting for one peer. */
+  maxQueuedBytes: number;
+  /** First reconnect delay; doubles per failure up to `maxBackoffMs`. */
+  minBackoffMs: number;
+  maxBackoffMs: number;
+  /** A snapshot transfer making no progress for this long fails. */
+  snapshotIdleMs: number;
+  /** Size of the writes a snapshot's data is cut into. */
+  snapshotChunkBytes: number;
+}
+
+/** What a peer sender shares with its transport. */
+export interface PeerContext {
+  selfId: bigint;
+  clusterId: bigint;
+  log: Logger;
+  limits: PeerLimits;
+  /** Deferred by the transport: never called from inside `send`. */
+  onUnreachable(peer: bigint): void;
+  onSnapshotStatus(peer: bigint, ok: boolean): void;
+}
+
+/** Sends to one remote member. */
+export class Peer {
+  readonly id: bigint;
+  #urls: URL[];
+  #urlIndex = 0;
+  readonly #ctx: PeerContext;
+  readonly #log: Logger;
+  #queue: Message[] = [];
+  #queuedBytes = 0;
+  #session: http2.ClientHttp2Session | undefined;
+  #stream: http2.ClientHttp2Stream | undefined;
+  /** Bumped per connection attempt, so events of an abandoned one are ignored. */
+  #generation = 0;
+  #active = false;
+  /** The last attempt failed or the connection broke: drop instead of queueing. */
+  #down = false;
+  #backedUp = false;
+  #flushScheduled = false;
+  #backoffMs: number;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  readonly #snapshots = new Set<http2.ClientHttp2Session>();
+
+  /** Starts connecting at once. `urls` must be non-empty. */
+  constructor(id: bigint, urls: URL[], ctx: PeerContext) {
+    this.id = id;
+    this.#urls = urls;
+    this.#ctx = ctx;
+    this.#log = ctx.log.with({ "remote-peer-id": formatId(id) });
+    this.#backoffMs = ctx.limits.minBackoffMs;
+    this.#connect();
+  }
+
+  /** True while the message stream is established (the peer answered 200). */
+  get active(): boolean {
+    return this.#active;
+  }
+
+  /** Messages waiting to be written (diagnostics and tests). */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** Replaces the peer's URLs; a live connection is kept until it breaks. */
+  setUrls(urls: URL[]): void {
+    this.#urls = urls;
+    this.#urlIndex = 0;
+  }
+
+  /** Queues `m`; false when it was dropped (peer down or queue full). */
+  enqueue(m: Message): boolean {
+    if (this.#closed || this.#down) return false;
+    const size = approxSize(m);
+    const lim = this.#ctx.limits;
+    if (
+      this.#queue.length >= lim.maxQueuedMessages || this.#queuedBytes + size > lim.maxQueuedBytes
+    ) {
+      return false;
+    }
+    this.#queue.push(m);
+    this.#queuedBytes += size;
+    if (this.#active && !this.#backedUp && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flush);
+    }
+    return true;
+  }
+
+  /** Writes everything queued as one frame, unless the stream is backed up. */
+  #flush = (): void => {
+    this.#flushScheduled = false;
+    const stream = this.#stream;
+    if (!this.#active || this.#backedUp || this.#queue.length === 0 || stream === undefined) return;
+    const msgs = this.#queue;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    const frame = encodeFrame(msgs);
+    if (!stream.write(frame)) {
+      this.#backedUp = true;
+      const gen = this.#generation;
+      stream.once("drain", () => {
+        if (gen !== this.#generation) return;
+        this.#backedUp = false;
+        this.#flush();
+      });
+    }
+  };
+
+  #connect(): void {
+    this.#retryTimer = undefined;
+    if (this.#closed) return;
+    const gen = ++this.#generation;
+    const url = this.#urls[this.#urlIndex % this.#urls.length];
+    const lost = (why: string) => {
+      if (gen === this.#generation) this.#lost(why);
+    };
+    let session: http2.ClientHttp2Session;
+    try {
+      session = http2.connect(url.origin);
+    } catch (e) {
+      // A malformed URL or similar: treat like a refused connection.
+      queueMicrotask(() => lost(String(e)));
+      return;
+    }
+    this.#session = session;
+    session.on("error", (err) => lost(String(err)));
+    session.on("close", () => lost("connection closed"));
+    session.on("goaway", () => lost("peer sent GOAWAY"));
+    const stream = session.request({
+      ":method": "POST",
+      ":path": PATH_STREAM,
+      [H_CLUSTER_ID]: formatId(this.#ctx.clusterId),
+      [H_FROM]: formatId(this.#ctx.selfId),
+      [H_TO]: formatId(this.id),
+    }, { endStream: false });
+    this.#stream = stream;
+    stream.on("error", (err) => lost(String(err)));
+    stream.on("close", () => lost("stream closed"));
+    stream.on("response", (headers) => {
+      if (gen !== this.#generation) return;
+      const status = headers[":status"];
+      if (status !== 200) {
+        const why = String(headers[H_ERROR] ?? `status ${status}`);
+        this.#log.error("peer refused the message stream", { "peer-url": url, error: why });
+        return lost(why);
+      }
+      this.#active = true;
+      this.#down = false;
+      this.#backoffMs = this.#ctx.limits.minBackoffMs;
+      this.#log.info("peer became active", { "peer-url": url });
+      this.#flush();
+    });
+    stream.resume(); // the receiver never sends a body; keep the stream flowing anyway
+  }
+
+  /** The connection failed or broke: drop what waits, report, retry later. */
+  #lost(why: string): void {
+    const wasActive = this.#active;
+    this.#generation++; // ignore any further events of this connection
+    this.#active = false;
+    this.#down = true;
+    this.#backedUp = false;
+    this.#teardown();
+    if (this.#closed) return;
+    if (wasActive) this.#log.warn("peer became inactive", { error: why });
+    else this.#log.debug("cannot connect to peer", { error: why, "retry-ms": this.#backoffMs });
+    const dropped = this.#queue.length;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    if (dropped > 0 || wasActive) this.#ctx.onUnreachable(this.id);
+    this.#urlIndex++;
+    this.#retryTimer = setTimeout(() => this.#connect(), this.#backoffMs);
+    this.#backoffMs = Math.min(this.#backoffMs * 2, this.#ctx.limits.maxBackoffMs);
+  }
+
+  /** Drops the current connection; see {@link destroySoon} for why not at once. */
+  #teardown(): void {
+    destroySoon(this.#stream, this.#session);
+    this.#stream = undefined;
+    this.#session = undefined;
+  }
+
+  /**
+   * Sends one snapshot (`msg.snapshot.data` included) on a connection of
+   * its own, in chunks, and reports the outcome with onSnapshotStatus.
+   */
+  sendSnapshot(msg: Message): void {
+    this.#sendSnapshot(msg).then(
+      (ok) => this.#ctx.onSnapshotStatus(this.id, ok),
+      (e) => {
+        this.#log.warn("sending snapshot failed", { error: String(e) });
+        this.#ctx.onSnapshotStatus(this.id, false);
+      },
+    );
+  }
+
+  async #sendSnapshot(msg: Message): Promise<boolean> {
+    if (this.#closed || msg.snapshot === undefined) return false;
+    const data = msg.snapshot.data;
+    const head = encodeMessage(msg);
+    const frame = new Uint8Array(FRAME_HEADER + head.length);
+    new DataView(frame.buffer).setUint32(0, head.length);
+    frame.set(head, FRAME_HEADER);
+    const url = this.#urls[this.#urlIndex % this.#urls.length];
+    const log = this.#log.with({ "snapshot-index": msg.snapshot.meta.index });
+    const lim = this.#ctx.limits;
+    log.info("sending database snapshot", { "peer-url": url, "snapshot-size": data.length });
+    const session = http2.connect(url.origin);
+    this.#snapshots.add(session);
+    return await new Promise<boolean>((resolve) => {
+      const req = session.request({
+        ":method": "POST",
+        ":path": PATH_SNAPSHOT,
+        [H_CLUSTER_ID]: formatId(this.#ctx.clusterId),
+        [H_FROM]: formatId(this.#ctx.selfId),
+        [H_TO]: formatId(this.id),
+        [H_SNAPSHOT_SIZE]: String(data.length),
+        [H_SNAPSHOT_CRC]: String(CRC32C.buf(data) >>> 0),
+      }, { endStream: false });
+      let done = false;
+      let idle: ReturnType<typeof setTimeout> | undefined;
+      const finish = (ok: boolean, why?: string) => {
+        if (done) return;
+        done = true;
+        clearTimeout(idle);
+        if (ok) log.info("sent database snapshot", { "snapshot-size": data.length });
+        else log.warn("sending snapshot failed", { error: why });
+        this.#snapshots.delete(session);
+        destroySoon(req, session);
+        resolve(ok);
+      };
+      const touch = () => {
+        clearTimeout(idle);
+        idle = setTimeout(() => finish(false, "no progress (timed out)"), lim.snapshotIdleMs);
+      };
+      touch();
+      session.on("error", (err) => finish(false, String(err)));
+      session.on("close", () => finish(false, "connection closed"));
+      req.on("error", (err) => finish(false, String(err)));
+      req.on("close", () => finish(false, "stream closed before the peer answered"));
+      req.on("response", (headers) => {
+        const status = headers[":status"];
+        if (status === 204) finish(true);
+        else finish(false, String(headers[H_ERROR] ?? `status ${status}`));
+      });
+      req.resume();
+      // Write the chunks as the stream drains, never buffering the whole snapshot twice.
+      let off = 0;
+      let headSent = false;
+      const pump = () => {
+        if (done) return;
+        touch();
+        if (!headSent) {
+          headSent = true;
+          req.write(frame);
+        }
+        while (off < data.length) {
+          const end = Math.min(off + lim.snapshotChunkBytes, data.length);
+          const more = req.write(data.subarray(off, end));
+          off = end;
+          if (!more) return void req.once("drain", pump);
+        }
+        req.end();
+      };
+      pump();
+    });
+  }
+
+  /** Drops the connection, pending messages and snapshot transfers; no retries after. */
+  close(): void {
+    this.#closed = true;
+    this.#generation++;
+    this.#active = false;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    // Not from inside a session's own event handler: destroying at once is safe here.
+    for (const it of [this.#stream, this.#session, ...this.#snapshots]) {
+      if (it !== undefined && !it.destroyed) it.destroy();
+    }
+    this.#stream = undefined;
+    this.#session = undefined;
+    this.#snapshots.clear();
+  }
+}
+
+/**
+ * Destroys HTTP/2 client streams and sessions in the next turn. Deno 2.9's
+ * node:http2 intermittently segfaults when a client session is destroyed
+ * from inside one of its own event handlers (seen with 'goaway'), and
+ * these are usually called from such handlers.
+ */
+function destroySoon(...items: (http2.ClientHttp2Stream | http2.ClientHttp2Session | undefined)[]) {
+  setImmediate(() => {
+    for (const it of items) {
+      try {
+        if (it !== undefined && !it.destroyed) it.destroy();
+      } catch {
+        // already gone
+      }
+    }
+  });
+}

@@ -1,0 +1,201 @@
+/**
+ * The peer transport of a multi-member cluster: Raft messages out to other
+ * members and in from them, over cleartext HTTP/2 on the peer port. The
+ * member calls `send(rd.messages)` after persisting each Ready and steps
+ * whatever `onMessages` delivers.
+ *
+ * ```ts
+ * const t = await Transport.start({ selfId, clusterId, listenUrls, log,
+ *   onMessages: (msgs) => { for (const m of msgs) raw.step(m); },
+ *   onSnapshot: (msg) => raw.step(msg),
+ *   onUnreachable: (id) => raw.reportUnreachable(id),
+ *   onSnapshotStatus: (id, ok) => raw.reportSnapshot(id, ok) });
+ * t.setPeer(2n, ["http://10.0.0.2:2380"]);
+ * t.send(rd.messages);
+ * ```
+ *
+ * The wire format is described in protocol.ts and proto/cairn/raft.proto.
+ *
+ * @module
+ */
+import type { AddressInfo } from "node:net";
+import type { Logger } from "../log.ts";
+import { type Message, MessageType } from "../raft/types.ts";
+import { Peer, type PeerLimits } from "./peer.ts";
+import { PeerServer } from "./peer_server.ts";
+import { formatId } from "./protocol.ts";
+
+/** What the transport needs, and the callbacks through which it reports. */
+export interface TransportOptions {
+  selfId: bigint;
+  clusterId: bigint;
+  /** Peer listen URLs (`--listen-peer-urls`); port 0 picks a free port. */
+  listenUrls: URL[];
+  log: Logger;
+  /** Received messages, in the order their sender sent them (call raw.step for each). */
+  onMessages(msgs: Message[]): void;
+  /** A received Snap message whose snapshot includes its verified data. */
+  onSnapshot(msg: Message): void;
+  /** Messages to `peer` were dropped or its connection broke (raw.reportUnreachable). */
+  onUnreachable(peer: bigint): void;
+  /** Outcome of sending a snapshot to `peer` (raw.reportSnapshot). */
+  onSnapshotStatus(peer: bigint, ok: boolean): void;
+  /** Overrides of the queue bounds and timings (tests use small ones). */
+  limits?: Partial<PeerLimits>;
+  /** Largest accepted incoming batch frame. Default 256 MiB. */
+  maxFrameBytes?: number;
+}
+
+/** Default limits: roomy enough for bursts, small enough that a dead peer costs little. */
+export const DEFAULT_LIMITS: Readonly<PeerLimits> = {
+  maxQueuedMessages: 4096,
+  maxQueuedBytes: 64 * 1024 * 1024,
+  minBackoffMs: 50,
+  maxBackoffMs: 1000,
+  snapshotIdleMs: 30_000,
+  snapshotChunkBytes: 1024 * 1024,
+};
+
+/** Sends and receives Raft messages for one member. */
+export class Transport {
+  readonly #opts: TransportOptions;
+  readonly #log: Logger;
+  readonly #server: PeerServer;
+  readonly #limits: PeerLimits;
+  readonly #peers = new Map<bigint, Peer>();
+  #stopped = false;
+
+  private constructor(opts: TransportOptions, server: PeerServer) {
+    this.#opts = opts;
+    this.#log = opts.log;
+    this.#server = server;
+    this.#limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  }
+
+  /** Listens on `listenUrls` (rejects if one cannot be bound); no peers yet. */
+  static async start(opts: TransportOptions): Promise<Transport> {
+    const server = await PeerServer.start({
+      selfId: opts.selfId,
+      clusterId: opts.clusterId,
+      listenUrls: opts.listenUrls,
+      log: opts.log,
+      onMessages: opts.onMessages,
+      onSnapshot: opts.onSnapshot,
+      maxFrameBytes: opts.maxFrameBytes,
+    });
+    return new Transport(opts, server);
+  }
+
+  /** The bound peer addresses, one per listen URL. */
+  get addresses(): AddressInfo[] {
+    return this.#server.addresses;
+  }
+
+  /** Adds a peer (and starts connecting to it) or updates its URLs. Ignores self. */
+  setPeer(id: bigint, urls: string[]): void {
+    if (this.#stopped || id === this.#opts.selfId) return;
+    const parsed: URL[] = [];
+    for (const u of urls) {
+      try {
+        parsed.push(new URL(u));
+      } catch {
+        this.#log.warn("ignoring malformed peer URL", { "remote-peer-id": formatId(id), url: u });
+      }
+    }
+    if (parsed.length === 0) {
+      this.#log.warn("peer has no usable URL", { "remote-peer-id": formatId(id) });
+      return;
+    }
+    const existing = this.#peers.get(id);
+    if (existing) return existing.setUrls(parsed);
+    this.#peers.set(
+      id,
+      new Peer(id, parsed, {
+        selfId: this.#opts.selfId,
+        clusterId: this.#opts.clusterId,
+        log: this.#log,
+        limits: this.#limits,
+        onUnreachable: (p) => this.#safely(() => this.#opts.onUnreachable(p)),
+        onSnapshotStatus: (p, ok) => this.#safely(() => this.#opts.onSnapshotStatus(p, ok)),
+      }),
+    );
+    this.#log.info("added peer", { "remote-peer-id": formatId(id), "remote-peer-urls": urls });
+  }
+
+  /** Forgets a peer: closes its connection and drops what was queued for it. */
+  removePeer(id: bigint): void {
+    const peer = this.#peers.get(id);
+    if (!peer) return;
+    peer.close();
+    this.#peers.delete(id);
+    this.#log.info("removed peer", { "remote-peer-id": formatId(id) });
+  }
+
+  /**
+   * Queues each message for its `to` peer; everything queued in this turn
+   * leaves as one batch per peer. Never blocks and never throws: a message
+   * that cannot be queued (peer down, queue full) is dropped, and
+   * onUnreachable is called once per peer and call, after `send` returns.
+   * Snap messages go over the snapshot endpoint concurrently and report
+   * through onSnapshotStatus. Messages to unknown peers are dropped.
+   */
+  send(msgs: readonly Message[]): void {
+    if (this.#stopped) return;
+    let unreachable: Set<bigint> | undefined;
+    for (const m of msgs) {
+      const peer = this.#peers.get(m.to);
+      if (peer === undefined) {
+        if (this.#log.enabled("debug")) {
+          this.#log.debug("dropped message to unknown peer", {
+            "remote-peer-id": formatId(m.to),
+            "message-type": MessageType[m.type],
+          });
+        }
+        continue;
+      }
+      if (m.type === MessageType.Snap) {
+        peer.sendSnapshot(m);
+      } else if (!peer.enqueue(m)) {
+        (unreachable ??= new Set()).add(m.to);
+      }
+    }
+    if (unreachable !== undefined) {
+      const ids = unreachable;
+      queueMicrotask(() => {
+        for (const id of ids) {
+          this.#log.debug("dropped internal raft messages", { "remote-peer-id": formatId(id) });
+          this.#safely(() => this.#opts.onUnreachable(id));
+        }
+      });
+    }
+  }
+
+  /** True while a message stream to `id` is established. */
+  isActive(id: bigint): boolean {
+    return this.#peers.get(id)?.active ?? false;
+  }
+
+  /** Messages waiting in `id`'s queue (0 for an unknown peer): for diagnostics. */
+  queued(id: bigint): number {
+    return this.#peers.get(id)?.queued ?? 0;
+  }
+
+  /** Closes every connection and listener; pending messages are dropped. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const peer of this.#peers.values()) peer.close();
+    this.#peers.clear();
+    await this.#server.close();
+  }
+
+  /** Runs a member callback, logging instead of propagating what it throws. */
+  #safely(fn: () => void): void {
+    if (this.#stopped) return;
+    try {
+      fn();
+    } catch (e) {
+      this.#log.error("transport callback failed", { error: String(e) });
+    }
+  }
+}

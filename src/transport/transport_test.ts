@@ -1,0 +1,261 @@
+import assert from "node:assert/strict";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import { MessageType, newMessage } from "../raft/types.ts";
+import { app, freePort, type Harness, mesh, startHarness, waitFor } from "./test_util.ts";
+
+async function stopAll(hs: Harness[]): Promise<void> {
+  await Promise.all(hs.map((h) => h.t.stop()));
+}
+
+Deno.test("transport: two members exchange batches in order, one batch per turn", async () => {
+  const a = await startHarness(1n);
+  const b = await startHarness(0xfedcba9876543210n);
+  try {
+    mesh([a, b]);
+    await waitFor(() => a.t.isActive(b.id) && b.t.isActive(a.id), "streams up");
+    // Three turns of 100 messages each: each turn must arrive as one batch.
+    for (let turn = 0; turn < 3; turn++) {
+      a.t.send(Array.from({ length: 50 }, (_, i) => app(a.id, b.id, turn * 100 + i)));
+      a.t.send(Array.from({ length: 50 }, (_, i) => app(a.id, b.id, turn * 100 + 50 + i)));
+      b.t.send([app(b.id, a.id, turn)]);
+      await waitFor(() => b.received.length === (turn + 1) * 100, `turn ${turn}`);
+    }
+    assert.deepEqual(b.batches, [100, 100, 100]);
+    assert.deepEqual(b.received.map((m) => m.index), Array.from({ length: 300 }, (_, i) => i));
+    assert.deepEqual(b.received[7], app(a.id, b.id, 7)); // every field intact
+    await waitFor(() => a.received.length === 3, "replies");
+    assert.deepEqual(a.received.map((m) => [m.from, m.index]), [[b.id, 0], [b.id, 1], [b.id, 2]]);
+    assert.deepEqual([...a.unreachable, ...b.unreachable], []);
+    assert.deepEqual([...a.logs, ...b.logs], []);
+  } finally {
+    await stopAll([a, b]);
+  }
+});
+
+Deno.test("transport: three members, every pair in order", async () => {
+  const hs = await Promise.all([1n, 2n, 3n].map((id) => startHarness(id)));
+  try {
+    mesh(hs);
+    await waitFor(() => hs.every((x) => hs.every((y) => x === y || x.t.isActive(y.id))), "mesh");
+    for (let round = 0; round < 20; round++) {
+      for (const x of hs) {
+        x.t.send(hs.filter((y) => y !== x).map((y) => app(x.id, y.id, round)));
+      }
+      await new Promise((r) => setTimeout(r, round % 5)); // vary how turns interleave
+    }
+    await waitFor(() => hs.every((h) => h.received.length === 40), "all messages");
+    for (const h of hs) {
+      for (const other of hs.filter((y) => y !== h)) {
+        const from = h.received.filter((m) => m.from === other.id).map((m) => m.index);
+        assert.deepEqual(from, Array.from({ length: 20 }, (_, i) => i));
+      }
+    }
+    // A message to an unknown member is dropped quietly.
+    hs[0].t.send([app(1n, 99n, 0)]);
+    assert.deepEqual(hs.flatMap((h) => h.unreachable), []);
+  } finally {
+    await stopAll(hs);
+  }
+});
+
+Deno.test("transport: a peer that is down is reported, then messages resume when it comes up", async () => {
+  const port = await freePort();
+  const a = await startHarness(1n, { limits: { minBackoffMs: 10, maxBackoffMs: 50 } });
+  let b: Harness | undefined;
+  try {
+    a.t.setPeer(2n, [`http://127.0.0.1:${port}`]);
+    await waitFor(() => {
+      a.t.send([app(1n, 2n, 0)]);
+      return a.unreachable.length > 0;
+    }, "onUnreachable while down");
+    assert.equal(a.unreachable[0], 2n);
+    assert.equal(a.t.isActive(2n), false);
+    b = await startHarness(2n, { port });
+    await waitFor(() => a.t.isActive(2n), "reconnect");
+    a.t.send([app(1n, 2n, 41), app(1n, 2n, 42)]);
+    await waitFor(() => b!.received.length === 2, "messages after reconnect");
+    assert.deepEqual(b.received.map((m) => m.index), [41, 42]);
+    // And it goes down again: reported as soon as the connection breaks.
+    const before = a.unreachable.length;
+    await b.t.stop();
+    await waitFor(() => !a.t.isActive(2n) && a.unreachable.length > before, "loss noticed");
+    assert.ok(a.logs.some((l) => l.includes("peer became inactive")));
+  } finally {
+    await stopAll(b ? [a, b] : [a]);
+  }
+});
+
+Deno.test("transport: a peer of another cluster is refused and logged", async () => {
+  const a = await startHarness(1n, { clusterId: 0xaaaan });
+  const b = await startHarness(2n, { clusterId: 0xbbbbn });
+  try {
+    a.t.setPeer(b.id, [b.url]);
+    await waitFor(() => b.logs.some((l) => l.includes("request cluster ID mismatch")), "b logs");
+    const line = JSON.parse(b.logs.find((l) => l.includes("cluster ID mismatch"))!);
+    assert.equal(line["remote-peer-cluster-id"], "aaaa");
+    assert.equal(line["local-member-cluster-id"], "bbbb");
+    await waitFor(() => a.logs.some((l) => l.includes("cluster ID mismatch")), "a logs refusal");
+    await waitFor(() => {
+      a.t.send([app(1n, 2n, 0)]);
+      return a.unreachable.length > 0;
+    }, "drops reported");
+    assert.equal(a.t.isActive(b.id), false);
+    assert.deepEqual(b.received, []);
+  } finally {
+    await stopAll([a, b]);
+  }
+});
+
+Deno.test("transport: a 20 MiB snapshot arrives intact beside the message stream", async () => {
+  const a = await startHarness(1n);
+  const b = await startHarness(2n);
+  try {
+    mesh([a, b]);
+    const data = new Uint8Array(20 * 1024 * 1024);
+    for (let i = 0; i < data.length; i += 4096) crypto.getRandomValues(data.subarray(i, i + 4096));
+    const snap = newMessage({
+      type: MessageType.Snap,
+      from: 1n,
+      to: 2n,
+      term: 3,
+      snapshot: {
+        meta: { index: 500, term: 3, confState: { voters: [1n, 2n], learners: [] } },
+        data,
+      },
+    });
+    a.t.send([snap, app(1n, 2n, 1)]);
+    await waitFor(() => a.snapshotStatus.length === 1, "snapshot status", 10_000);
+    assert.deepEqual(a.snapshotStatus, [[2n, true]]);
+    assert.equal(b.snapshots.length, 1);
+    const got = b.snapshots[0];
+    assert.deepEqual(got.snapshot!.meta, snap.snapshot!.meta);
+    assert.equal(got.snapshot!.data.length, data.length);
+    assert.ok(got.snapshot!.data.every((v, i) => v === data[i]), "data intact");
+    assert.deepEqual({ ...got, snapshot: undefined }, { ...snap, snapshot: undefined });
+    await waitFor(() => b.received.length === 1, "the message sent with it");
+  } finally {
+    await stopAll([a, b]);
+  }
+});
+
+Deno.test("transport: a corrupt snapshot is refused; an unreachable one fails", async () => {
+  const b = await startHarness(2n);
+  const client = http2.connect(b.url);
+  client.on("error", () => {});
+  try {
+    const req = client.request({
+      ":method": "POST",
+      ":path": "/raft/snapshot",
+      "x-cairn-cluster-id": (0xc1057e7n).toString(16),
+      "x-cairn-from": "1",
+      "x-cairn-to": "2",
+      "x-cairn-snapshot-size": "3",
+      "x-cairn-snapshot-crc32c": "12345",
+    });
+    req.on("error", () => {});
+    const { encodeMessage } = await import("./codec.ts");
+    const head = encodeMessage(newMessage({
+      type: MessageType.Snap,
+      snapshot: {
+        meta: { index: 1, term: 1, confState: { voters: [], learners: [] } },
+        data: new Uint8Array(),
+      },
+    }));
+    const frame = new Uint8Array([0, 0, 0, head.length, ...head, 1, 2, 3]);
+    req.end(frame);
+    const status = await new Promise((r) => req.on("response", (h) => r(h[":status"])));
+    assert.equal(status, 400);
+    assert.deepEqual(b.snapshots, []);
+    assert.ok(b.logs.some((l) => l.includes("snapshot checksum mismatch")));
+  } finally {
+    client.destroy();
+    await b.t.stop();
+  }
+  // A snapshot to a peer nobody listens for fails with onSnapshotStatus(false).
+  const a = await startHarness(1n);
+  try {
+    a.t.setPeer(3n, [`http://127.0.0.1:${await freePort()}`]);
+    a.t.send([newMessage({
+      type: MessageType.Snap,
+      to: 3n,
+      snapshot: {
+        meta: { index: 1, term: 1, confState: { voters: [], learners: [] } },
+        data: new Uint8Array(10),
+      },
+    })]);
+    await waitFor(() => a.snapshotStatus.length === 1, "failure status");
+    assert.deepEqual(a.snapshotStatus, [[3n, false]]);
+  } finally {
+    await a.t.stop();
+  }
+});
+
+Deno.test("transport: a peer that stops reading does not hold up another", async () => {
+  // A fake member that accepts the stream and then never reads from it.
+  const stalled: http2.ServerHttp2Stream[] = [];
+  const sessions: http2.ServerHttp2Session[] = [];
+  const slow = http2.createServer();
+  slow.on("error", () => {});
+  slow.on("session", (s) => {
+    sessions.push(s);
+    s.on("error", () => {});
+  });
+  slow.on("stream", (stream) => {
+    stream.on("error", () => {});
+    stream.respond({ ":status": 200 });
+    stream.pause();
+    stalled.push(stream);
+  });
+  await new Promise<void>((r) => slow.listen(0, "127.0.0.1", () => r()));
+  const slowPort = (slow.address() as net.AddressInfo).port;
+  const limits = { maxQueuedMessages: 64, maxQueuedBytes: 1024 * 1024 };
+  const a = await startHarness(1n, { limits });
+  const b = await startHarness(2n);
+  try {
+    a.t.setPeer(2n, [b.url]);
+    a.t.setPeer(9n, [`http://127.0.0.1:${slowPort}`]);
+    await waitFor(() => a.t.isActive(2n) && a.t.isActive(9n), "both active");
+    const turns = 200;
+    for (let turn = 0; turn < turns; turn++) {
+      const msgs = [app(1n, 2n, turn)];
+      for (let i = 0; i < 8; i++) msgs.push(app(1n, 9n, turn * 8 + i, 16 * 1024));
+      a.t.send(msgs);
+      assert.ok(a.t.queued(9n) <= limits.maxQueuedMessages, "queue bound");
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    await waitFor(() => b.received.length === turns, "the healthy peer got everything");
+    assert.deepEqual(b.received.map((m) => m.index), Array.from({ length: turns }, (_, i) => i));
+    assert.ok(a.unreachable.includes(9n), "drops to the stalled peer reported");
+    assert.ok(!a.unreachable.includes(2n));
+    assert.ok(a.t.queued(9n) > 0 && a.t.queued(9n) <= limits.maxQueuedMessages);
+  } finally {
+    await stopAll([a, b]);
+    for (const s of sessions) s.destroy();
+    await new Promise<void>((r) => slow.close(() => r()));
+  }
+});
+
+Deno.test("transport: stop() closes listeners and connections", async () => {
+  const a = await startHarness(1n);
+  const b = await startHarness(2n);
+  mesh([a, b]);
+  await waitFor(() => a.t.isActive(2n) && b.t.isActive(1n), "streams up");
+  const port = a.t.addresses[0].port;
+  await a.t.stop();
+  await a.t.stop(); // idempotent
+  assert.equal(a.t.isActive(2n), false);
+  a.t.send([app(1n, 2n, 0)]); // ignored, no throw
+  await waitFor(() => !b.t.isActive(1n), "b sees a gone");
+  const refused = await new Promise<boolean>((resolve) => {
+    const s = net.connect(port, "127.0.0.1");
+    s.on("connect", () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.on("error", () => resolve(true));
+  });
+  assert.ok(refused, "listener closed");
+  await b.t.stop();
+  // Deno's op and resource sanitizers fail this test if anything was left open.
+});

@@ -43,6 +43,10 @@ export interface PeerLimits {
   snapshotIdleMs: number;
   /** Size of the writes a snapshot's data is cut into. */
   snapshotChunkBytes: number;
+  /** How often a live connection is probed with an HTTP/2 PING. */
+  pingIntervalMs: number;
+  /** A PING unanswered for this long marks the connection dead (a silent network). */
+  pingTimeoutMs: number;
 }
 
 /** What a peer sender shares with its transport. */
@@ -77,6 +81,7 @@ export class Peer {
   #backoffMs: number;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  #pingTimer: ReturnType<typeof setInterval> | undefined;
   readonly #snapshots = new Set<http2.ClientHttp2Session>();
 
   /** Starts connecting at once. `urls` must be non-empty. */
@@ -183,12 +188,40 @@ export class Peer {
         return lost(why);
       }
       this.#active = true;
+      this.#startPings(session, gen);
       this.#down = false;
       this.#backoffMs = this.#ctx.limits.minBackoffMs;
       this.#log.info("peer became active", { "peer-url": url });
       this.#flush();
     });
     stream.resume(); // the receiver never sends a body; keep the stream flowing anyway
+  }
+
+  /**
+   * A peer whose network went silent never resets the connection: Raft's
+   * own traffic would merely pile up. A PING left unanswered for
+   * pingTimeoutMs ends the connection, so the peer is reported unreachable
+   * and isActive turns false.
+   */
+  #startPings(session: http2.ClientHttp2Session, gen: number): void {
+    const lim = this.#ctx.limits;
+    let outstandingSince = 0;
+    this.#pingTimer = setInterval(() => {
+      if (gen !== this.#generation) return;
+      const now = performance.now();
+      if (outstandingSince !== 0) {
+        if (now - outstandingSince > lim.pingTimeoutMs) this.#lost("no answer to PING (timed out)");
+        return;
+      }
+      outstandingSince = now;
+      try {
+        session.ping((err) => {
+          if (err === null) outstandingSince = 0;
+        });
+      } catch (e) {
+        this.#lost(String(e));
+      }
+    }, lim.pingIntervalMs);
   }
 
   /** The connection failed or broke: drop what waits, report, retry later. */
@@ -213,6 +246,8 @@ export class Peer {
 
   /** Drops the current connection; see {@link destroySoon} for why not at once. */
   #teardown(): void {
+    clearInterval(this.#pingTimer);
+    this.#pingTimer = undefined;
     destroySoon(this.#stream, this.#session);
     this.#stream = undefined;
     this.#session = undefined;
@@ -311,6 +346,8 @@ export class Peer {
     this.#active = false;
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    clearInterval(this.#pingTimer);
+    this.#pingTimer = undefined;
     this.#queue = [];
     this.#queuedBytes = 0;
     // Not from inside a session's own event handler: destroying at once is safe here.

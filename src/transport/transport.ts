@@ -54,6 +54,8 @@ export const DEFAULT_LIMITS: Readonly<PeerLimits> = {
   maxBackoffMs: 1000,
   snapshotIdleMs: 30_000,
   snapshotChunkBytes: 1024 * 1024,
+  pingIntervalMs: 1000,
+  pingTimeoutMs: 5000,
 };
 
 /** Sends and receives Raft messages for one member. */

@@ -259,3 +259,38 @@ Deno.test("transport: stop() closes listeners and connections", async () => {
   await b.t.stop();
   // Deno's op and resource sanitizers fail this test if anything was left open.
 });
+
+Deno.test("transport: a peer whose network goes silent is detected by PING", async () => {
+  const a = await startHarness(1n, { limits: { pingIntervalMs: 20, pingTimeoutMs: 100 } });
+  const b = await startHarness(2n);
+  // A TCP relay from a to b that can be frozen: bytes stop flowing, nothing is reset.
+  let frozen = false;
+  const sockets: net.Socket[] = [];
+  const relay = net.createServer((down) => {
+    const up = net.connect(b.t.addresses[0].port, "127.0.0.1");
+    sockets.push(down, up);
+    for (const [from, to] of [[down, up], [up, down]]) {
+      from.on("error", () => {});
+      from.on("data", (d) => {
+        if (!frozen) to.write(d);
+      });
+    }
+  });
+  await new Promise<void>((r) => relay.listen(0, "127.0.0.1", () => r()));
+  try {
+    a.t.setPeer(2n, [`http://127.0.0.1:${(relay.address() as net.AddressInfo).port}`]);
+    await waitFor(() => a.t.isActive(2n), "active through the relay");
+    a.t.send([app(1n, 2n, 1)]);
+    await waitFor(() => b.received.length === 1, "delivered");
+    await new Promise((r) => setTimeout(r, 100)); // pings keep succeeding meanwhile
+    assert.ok(a.t.isActive(2n));
+    frozen = true;
+    await waitFor(() => !a.t.isActive(2n), "silence noticed", 2000);
+    assert.deepEqual(a.unreachable, [2n]);
+    assert.ok(a.logs.some((l) => l.includes("no answer to PING")));
+  } finally {
+    await stopAll([a, b]);
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => relay.close(() => r()));
+  }
+});

@@ -7,6 +7,7 @@
  */
 import { ConfigError, parseConfig } from "./src/config.ts";
 import { createLogger } from "./src/log.ts";
+import { startIdleGc } from "./src/server/idle_gc.ts";
 import { startServer } from "./src/server/start.ts";
 
 /** cairn's own version (the etcd API version it implements is in src/http/app.ts). */
@@ -39,6 +40,8 @@ async function main(args: string[]): Promise<number> {
   for (const w of outcome.warnings) log.warn(w);
   try {
     const server = await startServer(outcome.config, log);
+    // Hands memory back after write bursts (src/server/idle_gc.ts says why).
+    startIdleGc();
     const stop = async (signal: string) => {
       log.info("received signal, shutting down", { signal });
       await server.stop();

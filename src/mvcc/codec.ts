@@ -10,7 +10,7 @@
  */
 import { ByteReader, ByteWriter } from "./bytes.ts";
 import { crc32c } from "./crc32c.ts";
-import { KeyIndex, Version } from "./history.ts";
+import { KeyIndex } from "./history.ts";
 import { EMPTY_BYTES, toBinary } from "./keys.ts";
 
 const MAGIC = new TextEncoder().encode("CAIRNMV1");
@@ -92,12 +92,12 @@ export function decodeStore(bytes: Uint8Array): DecodedStore {
     lastMain = main;
     lastSub = sub;
     if (ver === 0) {
-      index.append(new Version(k.bkey, k.key, main, sub, 0, 0, EMPTY_BYTES, 0n));
+      index.add(k.bkey, k.key, EMPTY_BYTES, main, sub, 0, 0, 0n);
     } else {
       const create = r.uvarint();
       const value = r.lenBytes();
       const lease = r.i64le();
-      index.append(new Version(k.bkey, k.key, main, sub, create, ver, value, lease));
+      index.add(k.bkey, k.key, value, main, sub, create, ver, lease);
     }
   }
   if (!r.done()) throw corrupt("trailing bytes");

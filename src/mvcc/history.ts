@@ -9,36 +9,59 @@
  * order: it drives watch catch-up, HashKV and snapshots without sorting.
  */
 import BTreeModule from "sorted-btree";
-import type { KeySpan } from "./keys.ts";
+import { Arena, type Slab } from "./arena.ts";
+import { EMPTY_BYTES, type KeySpan } from "./keys.ts";
 
 // sorted-btree is CommonJS; under Deno the default import is module.exports.
 const BTree = BTreeModule.default;
 type Tree = InstanceType<typeof BTree<string, Version[]>>;
 
-/** One stored revision of a key: a put (`ver > 0`) or a tombstone (`ver === 0`). */
+/**
+ * One stored revision of a key: a put (`ver > 0`) or a tombstone (`ver === 0`).
+ *
+ * Its key and value bytes sit next to each other in an arena slab (key at
+ * `off`, `bkey.length` bytes, then the value): no per-version buffers.
+ * `key` and `value` make views of them on demand; the bytes never change.
+ */
 export class Version {
-  /** Set when compaction removes this version (lets the log drop it in one pass). */
-  dropped = false;
   /**
    * @param bkey the key as a latin1 binary string (shared with the index)
-   * @param key the key bytes (shared by every version of the key)
+   * @param slab the slab holding the key and value bytes
+   * @param off offset of the key bytes in `slab` (-1 once compaction dropped the version)
+   * @param vlen value length (0 for a tombstone)
    * @param main main revision (the store revision that wrote it)
    * @param sub position of this change inside its revision
    * @param create create revision of the key's current generation (0 for a tombstone)
    * @param ver version within the generation, 1-based (0 for a tombstone)
-   * @param value the value (empty for a tombstone)
    * @param lease lease id attached to the key by this write (0n for none)
    */
   constructor(
     readonly bkey: string,
-    readonly key: Uint8Array,
+    public slab: Slab,
+    public off: number,
+    readonly vlen: number,
     readonly main: number,
     readonly sub: number,
     readonly create: number,
     readonly ver: number,
-    readonly value: Uint8Array,
     readonly lease: bigint,
   ) {}
+
+  /** The key bytes (a fresh view; do not mutate). */
+  get key(): Uint8Array {
+    return new Uint8Array(this.slab.buf, this.off, this.bkey.length);
+  }
+
+  /** The value bytes (a fresh view, empty for a tombstone; do not mutate). */
+  get value(): Uint8Array {
+    if (this.vlen === 0) return EMPTY_BYTES;
+    return new Uint8Array(this.slab.buf, this.off + this.bkey.length, this.vlen);
+  }
+
+  /** Set when compaction removes this version (lets the log drop it in one pass). */
+  get dropped(): boolean {
+    return this.off < 0;
+  }
 }
 
 // Rough per-version bookkeeping cost (object, array slots, map/tree share) for dbSize.
@@ -89,28 +112,62 @@ export class KeyIndex {
   log: Version[] = [];
   /** Approximate bytes held (keys, values, bookkeeping). */
   bytes = 0;
+  /** Where every version's key and value bytes live. */
+  readonly arena: Arena = new Arena();
 
   /** Versions of a key, oldest first, or undefined if it has none retained. */
   history(bkey: string): Version[] | undefined {
     return this.map.get(bkey);
   }
 
-  /** Appends a new version (its revision must be the newest in the store). */
-  append(v: Version): void {
+  /**
+   * Stores a new version of `bkey` (whose bytes are `key`), copying `key`
+   * and `value` into the arena, and appends it: its revision must be the
+   * newest in the store.
+   */
+  add(
+    bkey: string,
+    key: Uint8Array,
+    value: Uint8Array,
+    main: number,
+    sub: number,
+    create: number,
+    ver: number,
+    lease: bigint,
+  ): Version {
+    const arena = this.arena;
+    const slab = arena.write(key, value);
+    // Literal 0n is one shared constant; a decoded 0n may be a fresh BigInt.
+    const v = new Version(
+      bkey,
+      slab,
+      arena.lastOffset,
+      value.length,
+      main,
+      sub,
+      create,
+      ver,
+      lease === 0n ? 0n : lease,
+    );
+    this.#append(v);
+    return v;
+  }
+
+  #append(v: Version): void {
     const hist = this.map.get(v.bkey);
     if (hist === undefined) {
       const h = [v];
       this.map.set(v.bkey, h);
       this.tree.set(v.bkey, h);
-      this.bytes += v.key.length;
+      this.bytes += v.bkey.length;
     } else {
       hist.push(v);
     }
     this.log.push(v);
-    this.bytes += v.value.length + VERSION_OVERHEAD;
+    this.bytes += v.vlen + VERSION_OVERHEAD;
   }
 
-  /** Undoes the most recent `append` of `v` (used to roll back a failed txn). */
+  /** Undoes the most recent `add` (of `v`) (used to roll back a failed txn). */
   unappend(v: Version): void {
     const hist = this.map.get(v.bkey);
     if (hist === undefined || hist[hist.length - 1] !== v || this.log[this.log.length - 1] !== v) {
@@ -118,11 +175,11 @@ export class KeyIndex {
     }
     hist.pop();
     this.log.pop();
-    this.bytes -= v.value.length + VERSION_OVERHEAD;
+    this.#drop(v);
     if (hist.length === 0) {
       this.map.delete(v.bkey);
       this.tree.delete(v.bkey);
-      this.bytes -= v.key.length;
+      this.bytes -= v.bkey.length;
     }
   }
 
@@ -179,6 +236,30 @@ export class KeyIndex {
       if (!v.dropped) log[w++] = v;
     }
     if (w < end) log.splice(w, end - w);
+    this.#evacuate();
+  }
+
+  /** Frees a version's bytes and marks it dropped. */
+  #drop(v: Version): void {
+    this.arena.free(v.slab, v.bkey.length + v.vlen);
+    v.off = -1;
+    this.bytes -= v.vlen + VERSION_OVERHEAD;
+  }
+
+  /**
+   * Moves the versions still living in sparse slabs into the open one, so
+   * the sparse slabs can be dropped: after compaction, memory follows the
+   * retained data rather than everything ever written.
+   */
+  #evacuate(): void {
+    const arena = this.arena;
+    const sparse = arena.sparseSlabs();
+    if (sparse.size === 0) return;
+    for (const v of this.log) {
+      if (!sparse.has(v.slab)) continue;
+      v.slab = arena.move(v.slab, v.off, v.bkey.length + v.vlen);
+      v.off = arena.lastOffset;
+    }
   }
 
   private compactKey(bkey: string, rev: number): void {
@@ -192,14 +273,11 @@ export class KeyIndex {
     }
     if (idx < 0) return;
     const drop = hist[idx].ver === 0 ? idx + 1 : idx;
-    for (let i = 0; i < drop; i++) {
-      hist[i].dropped = true;
-      this.bytes -= hist[i].value.length + VERSION_OVERHEAD;
-    }
+    for (let i = 0; i < drop; i++) this.#drop(hist[i]);
     if (drop === hist.length) {
       this.map.delete(bkey);
       this.tree.delete(bkey);
-      this.bytes -= hist[0].key.length;
+      this.bytes -= bkey.length;
     } else if (drop > 0) {
       hist.splice(0, drop);
     }

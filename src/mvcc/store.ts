@@ -27,7 +27,7 @@ import { EtcdErrors } from "../errors.ts";
 import { decodeStore, encodeStore } from "./codec.ts";
 import { compareToPath, forEachChosenOp, isTxnReadonly } from "./compare.ts";
 import { hashAll, hashKV, type KVHash } from "./hash.ts";
-import { KeyIndex, latestLive, Version, visibleAt } from "./history.ts";
+import { KeyIndex, latestLive, type Version, visibleAt } from "./history.ts";
 import { compareBytes, EMPTY_BYTES, keySpan, toBinary } from "./keys.ts";
 import { evalRange, kvOf } from "./range.ts";
 
@@ -128,7 +128,7 @@ export class MvccStore {
     const out: { key: Uint8Array; lease: bigint }[] = [];
     for (const hist of this.#index.tree.values()) {
       const v = latestLive(hist);
-      if (v !== undefined && v.lease !== 0n) out.push({ key: v.key, lease: v.lease });
+      if (v !== undefined && v.lease !== 0n) out.push({ key: v.key.slice(), lease: v.lease });
     }
     return out;
   }
@@ -303,7 +303,8 @@ export class MvccStore {
       const v = changes[i];
       const p = prevs[i];
       if (p !== undefined && p.lease !== 0n) hooks.detach(p.lease, v.key);
-      if (v.lease !== 0n) hooks.attach(v.lease, v.key);
+      // A copy: the lessor keeps it, and a view would pin an arena slab.
+      if (v.lease !== 0n) hooks.attach(v.lease, v.key.slice());
     }
     if (this.onEvents !== undefined) {
       const events: Event[] = new Array(changes.length);
@@ -335,18 +336,18 @@ export class MvccStore {
     const prev = latestLive(hist);
     if ((req.ignoreValue || req.ignoreLease) && prev === undefined) throw EtcdErrors.keyNotFound();
     const main = this.#rev + 1;
-    const v = new Version(
+    // The index copies key and value bytes: request bytes may be views into
+    // a larger (reused) buffer.
+    const v = this.#index.add(
       bkey,
-      hist === undefined ? req.key.slice() : hist[0].key,
+      req.key,
+      req.ignoreValue ? prev!.value : req.value,
       main,
       this.#changes.length,
       prev === undefined ? main : prev.create,
       prev === undefined ? 1 : prev.ver + 1,
-      // Copy: request bytes may be views into a larger (reused) buffer.
-      req.ignoreValue ? prev!.value : req.value.slice(),
       req.ignoreLease ? prev!.lease : req.lease,
     );
-    this.#index.append(v);
     this.#changes.push(v);
     this.#prevs.push(prev);
     return {
@@ -357,17 +358,16 @@ export class MvccStore {
   }
 
   #writeDelete(prev: Version): void {
-    const v = new Version(
+    const v = this.#index.add(
       prev.bkey,
       prev.key,
+      EMPTY_BYTES,
       this.#rev + 1,
       this.#changes.length,
       0,
       0,
-      EMPTY_BYTES,
       0n,
     );
-    this.#index.append(v);
     this.#changes.push(v);
     this.#prevs.push(prev);
   }

@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { IdleGcPolicy, startIdleGc } from "./idle_gc.ts";
+
+const MIB = 1024 * 1024;
+const at = (rssMiB: number, heapMiB: number) => ({ rss: rssMiB * MIB, heapUsed: heapMiB * MIB });
+
+Deno.test("idle gc policy: collects once quiet after growth, not while busy", () => {
+  const p = new IdleGcPolicy({ quietTicks: 2, quietBytes: MIB, minGrowthBytes: 32 * MIB });
+  assert.equal(p.observe(at(70, 10)), false); // baseline
+  // A burst: heap moving by many MiB per sample.
+  assert.equal(p.observe(at(150, 60)), false);
+  assert.equal(p.observe(at(300, 20)), false);
+  assert.equal(p.observe(at(400, 90)), false);
+  // Quiet: one sample is not enough, the second is.
+  assert.equal(p.observe(at(400, 90.2)), false);
+  assert.equal(p.observe(at(400, 90.3)), true);
+  p.collected(at(130, 40));
+  // Quiet again but no new growth: nothing to do.
+  for (let i = 0; i < 5; i++) assert.equal(p.observe(at(131, 40)), false);
+  // Growth without quiet: still nothing.
+  assert.equal(p.observe(at(200, 70)), false);
+  assert.equal(p.observe(at(210, 75)), false);
+  assert.equal(p.observe(at(210, 75)), false);
+  assert.equal(p.observe(at(210, 75)), true);
+});
+
+Deno.test("idle gc policy: a quiet member that never grew is left alone", () => {
+  const p = new IdleGcPolicy();
+  for (let i = 0; i < 10; i++) assert.equal(p.observe(at(75 + i * 0.1, 12)), false);
+});
+
+Deno.test("idle gc: collects garbage left by a burst", async () => {
+  const gc = startIdleGc({ intervalMs: 20, quietTicks: 2, minGrowthBytes: 8 * MIB });
+  assert.ok(gc !== undefined, "runtime offers no GC trigger");
+  try {
+    let junk: Uint8Array[] | undefined = [];
+    for (let i = 0; i < 3000; i++) junk.push(new Uint8Array(16 * 1024).fill(i));
+    junk = undefined;
+    const deadline = Date.now() + 3000;
+    while (gc.collections === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(gc.collections >= 1);
+  } finally {
+    gc.stop();
+  }
+});

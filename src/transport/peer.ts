@@ -137,8 +137,15 @@ export class Peer {
     const msgs = this.#queue;
     this.#queue = [];
     this.#queuedBytes = 0;
-    const frame = encodeFrame(msgs);
-    if (!stream.write(frame)) {
+    let more: boolean;
+    try {
+      more = stream.write(encodeFrame(msgs));
+    } catch (e) {
+      // Runs in a microtask: a throw here would be uncaught. Raft resends what is lost.
+      this.#log.error("writing to peer failed", { error: String(e) });
+      return this.#lost(String(e));
+    }
+    if (!more) {
       this.#backedUp = true;
       const gen = this.#generation;
       stream.once("drain", () => {

@@ -155,9 +155,12 @@ export class Transport {
         }
         continue;
       }
-      if (m.type === MessageType.Snap) {
-        peer.sendSnapshot(m);
-      } else if (!peer.enqueue(m)) {
+      try {
+        if (m.type === MessageType.Snap) peer.sendSnapshot(m);
+        else if (!peer.enqueue(m)) (unreachable ??= new Set()).add(m.to);
+      } catch (e) {
+        // A malformed message must not stop the member's Ready loop.
+        this.#log.error("dropped a message that cannot be sent", { error: String(e) });
         (unreachable ??= new Set()).add(m.to);
       }
     }

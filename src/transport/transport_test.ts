@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as http2 from "node:http2";
 import * as net from "node:net";
-import { MessageType, newMessage } from "../raft/types.ts";
+import { type Message, MessageType, newMessage } from "../raft/types.ts";
 import { app, freePort, type Harness, mesh, startHarness, waitFor } from "./test_util.ts";
 
 async function stopAll(hs: Harness[]): Promise<void> {
@@ -51,8 +51,11 @@ Deno.test("transport: three members, every pair in order", async () => {
         assert.deepEqual(from, Array.from({ length: 20 }, (_, i) => i));
       }
     }
-    // A message to an unknown member is dropped quietly.
+    // A message to an unknown member is dropped quietly; a malformed one never throws.
     hs[0].t.send([app(1n, 99n, 0)]);
+    hs[0].t.send([{ type: MessageType.App, to: 2n } as unknown as Message]);
+    await waitFor(() => hs[0].unreachable.length === 1, "malformed message reported");
+    hs[0].unreachable.length = 0;
     assert.deepEqual(hs.flatMap((h) => h.unreachable), []);
   } finally {
     await stopAll(hs);

@@ -82,6 +82,7 @@ export class Peer {
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #pingTimer: ReturnType<typeof setInterval> | undefined;
+  #connectTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #snapshots = new Set<http2.ClientHttp2Session>();
 
   /** Starts connecting at once. `urls` must be non-empty. */
@@ -184,10 +185,16 @@ export class Peer {
       [H_TO]: formatId(this.id),
     }, { endStream: false });
     this.#stream = stream;
+    // A peer host that drops packets never refuses: give up after pingTimeoutMs.
+    this.#connectTimer = setTimeout(
+      () => lost("no answer (timed out)"),
+      this.#ctx.limits.pingTimeoutMs,
+    );
     stream.on("error", (err) => lost(String(err)));
     stream.on("close", () => lost("stream closed"));
     stream.on("response", (headers) => {
       if (gen !== this.#generation) return;
+      clearTimeout(this.#connectTimer);
       const status = headers[":status"];
       if (status !== 200) {
         const why = String(headers[H_ERROR] ?? `status ${status}`);
@@ -254,6 +261,7 @@ export class Peer {
   /** Drops the current connection; see {@link destroySoon} for why not at once. */
   #teardown(): void {
     clearInterval(this.#pingTimer);
+    clearTimeout(this.#connectTimer);
     this.#pingTimer = undefined;
     destroySoon(this.#stream, this.#session);
     this.#stream = undefined;
@@ -354,6 +362,7 @@ export class Peer {
     clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     clearInterval(this.#pingTimer);
+    clearTimeout(this.#connectTimer);
     this.#pingTimer = undefined;
     this.#queue = [];
     this.#queuedBytes = 0;

@@ -291,6 +291,17 @@ Deno.test("transport: a peer whose network goes silent is detected by PING", asy
     await waitFor(() => !a.t.isActive(2n), "silence noticed", 2000);
     assert.deepEqual(a.unreachable, [2n]);
     assert.ok(a.logs.some((l) => l.includes("no answer to PING")));
+    // A first connection into the silence: what was queued is dropped once it times out.
+    const c = await startHarness(3n, { limits: { pingIntervalMs: 20, pingTimeoutMs: 100 } });
+    try {
+      c.t.setPeer(2n, [`http://127.0.0.1:${(relay.address() as net.AddressInfo).port}`]);
+      c.t.send([app(3n, 2n, 1)]);
+      assert.equal(c.t.queued(2n), 1);
+      await waitFor(() => c.unreachable.length === 1, "connect timeout", 2000);
+      assert.equal(c.t.queued(2n), 0);
+    } finally {
+      await c.t.stop();
+    }
   } finally {
     await stopAll([a, b]);
     for (const s of sockets) s.destroy();

@@ -40,6 +40,7 @@ import {
   type Entry,
   EntryType,
   type HardState,
+  type Message,
   type Ready,
   StateRole,
 } from "../raft/types.ts";
@@ -57,7 +58,8 @@ import { computeClusterId, urlString } from "./ids.ts";
 import { Membership } from "./membership.ts";
 import { ReadBarrier } from "./read_barrier.ts";
 import { bootstrapMetadata, readBootstrapMetadata } from "./bootstrap.ts";
-import { discoverCluster } from "./join.ts";
+import { discoverCluster, publishMembership } from "./join.ts";
+import { type PeerRouteAnswer, Transport } from "../transport/transport.ts";
 
 /** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */
 const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
@@ -103,6 +105,8 @@ export class Member {
   #timers: ReturnType<typeof setInterval>[] = [];
   #fatal: ((err: Error) => void) | undefined;
   #removed = false;
+  #transport: Transport | undefined;
+  #knownPeers = new Set<bigint>();
   /** Called after every applied membership change (the transport updates its peers). */
   onMembershipChange?: () => void;
 
@@ -258,6 +262,21 @@ export class Member {
       applied,
     });
     member.#fatal = onFatal;
+    member.#transport = await Transport.start({
+      selfId: id,
+      clusterId,
+      listenUrls: cfg.listenPeerUrls,
+      log,
+      onMessages: (msgs) => member.#receive(msgs),
+      onSnapshot: (msg) => member.#receive([msg]),
+      onUnreachable: (peer) => member.#raft.reportUnreachable(peer),
+      onSnapshotStatus: (peer, ok) => {
+        member.#raft.reportSnapshot(peer, ok);
+        member.#kick();
+      },
+      routes: (path, method) => member.#peerRoute(path, method),
+    });
+    member.#syncPeers();
     member.watchHub.attach(store);
     member.#startTimers();
     if (membership.voterIds().length === 1 && membership.voterIds()[0] === id) {
@@ -395,6 +414,7 @@ export class Member {
     this.#waiters.clear();
     this.#reads.failAll(EtcdErrors.stopped());
     while (this.#readyRunning) await new Promise((r) => setTimeout(r, 5));
+    await this.#transport?.stop();
     await this.#wal.close();
   }
 
@@ -488,7 +508,7 @@ export class Member {
     if (rd.entries.length > 0) this.#storage.append(rd.entries);
 
     // Peer messages go out only after the state they carry is durable.
-    // (Single-member clusters have none; the transport lands with multi-member support.)
+    if (rd.messages.length > 0) this.#transport?.send(rd.messages);
 
     if (rd.committedEntries.length > 0) this.#applyEntries(rd.committedEntries);
     for (const rs of rd.readStates) this.#reads.onReadState(rs.requestCtx, rs.index);
@@ -536,6 +556,7 @@ export class Member {
   #applyMemberChange(cc: ConfChange): void {
     const ctx = cc.context.length > 0 ? fromBinary(ConfChangeContextSchema, cc.context) : undefined;
     applyMembershipChange(this.sm, cc, ctx?.member);
+    this.#syncPeers();
     this.onMembershipChange?.();
     if (ctx && ctx.origin === this.id) {
       const id = Number(ctx.requestId);
@@ -582,6 +603,51 @@ export class Member {
   /** Replication progress per member as the leader sees it (undefined on followers). */
   progress(): Map<bigint, { match: number; recentActive: boolean }> | undefined {
     return this.#raft.status().progress;
+  }
+
+  /** Steps messages from peers into Raft; a message Raft refuses is dropped, as the network may. */
+  #receive(msgs: Message[]): void {
+    if (this.#stopped) return;
+    for (const m of msgs) {
+      try {
+        this.#raft.step(m);
+      } catch (err) {
+        this.#log.debug("dropped peer message", {
+          type: m.type,
+          from: hex(m.from),
+          error: String(err),
+        });
+      }
+    }
+    this.#kick();
+  }
+
+  /** Points the transport at every other member's peer URLs. */
+  #syncPeers(): void {
+    const t = this.#transport;
+    if (!t) return;
+    const wanted = new Set<bigint>();
+    for (const r of this.sm.membership.records()) {
+      if (r.id === this.id) continue;
+      wanted.add(r.id);
+      t.setPeer(r.id, r.peerUrls);
+    }
+    for (const id of this.#knownPeers) if (!wanted.has(id)) t.removePeer(id);
+    this.#knownPeers = wanted;
+  }
+
+  /** Extra peer-port endpoints: the membership for joining members (etcd's GET /members). */
+  #peerRoute(path: string, method: string): PeerRouteAnswer | undefined {
+    if (method === "GET" && path === "/members") {
+      const body = JSON.stringify(publishMembership(this.clusterId, this.sm.membership.records()));
+      return { status: 200, contentType: "application/json", body: new TextEncoder().encode(body) };
+    }
+    return undefined;
+  }
+
+  /** Whether a live connection to peer `id` is up (for etcd's readiness checks). */
+  isPeerActive(id: bigint): boolean {
+    return id === this.id || (this.#transport?.isActive(id) ?? false);
   }
 
   /** True when this member is the only voter and there are no learners. */

@@ -33,6 +33,13 @@ import {
   PATH_STREAM,
 } from "./protocol.ts";
 
+/** A complete answer to a request on one of the member's own peer endpoints. */
+export interface PeerRouteAnswer {
+  status: number;
+  contentType: string;
+  body: Uint8Array;
+}
+
 /** What the server needs to know and whom it tells. */
 export interface PeerServerOptions {
   selfId: bigint;
@@ -45,6 +52,11 @@ export interface PeerServerOptions {
   onSnapshot(msg: Message): void;
   /** Largest accepted batch frame. Default 256 MiB. */
   maxFrameBytes?: number;
+  /**
+   * Other endpoints the member serves on its peer port (etcd's GET
+   * /members for joining members): asked first for every request.
+   */
+  routes?: (path: string, method: string) => PeerRouteAnswer | undefined;
   /** Largest accepted snapshot. Default 16 GiB. */
   maxSnapshotBytes?: number;
 }
@@ -112,6 +124,12 @@ export class PeerServer {
   /** Checks who is calling, then dispatches by path. */
   #route(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     const path = headers[":path"];
+    const answer = this.#opts.routes?.(String(path ?? ""), String(headers[":method"] ?? ""));
+    if (answer) {
+      stream.respond({ ":status": answer.status, "content-type": answer.contentType });
+      stream.end(answer.body);
+      return;
+    }
     if (headers[":method"] !== "POST" || (path !== PATH_STREAM && path !== PATH_SNAPSHOT)) {
       return refuse(stream, 404, "not found");
     }

@@ -22,7 +22,9 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "../log.ts";
 import { type Message, MessageType } from "../raft/types.ts";
 import { Peer, type PeerLimits } from "./peer.ts";
-import { PeerServer } from "./peer_server.ts";
+import { type PeerRouteAnswer, PeerServer, type PeerServerOptions } from "./peer_server.ts";
+
+export type { PeerRouteAnswer };
 import { formatId } from "./protocol.ts";
 
 /** What the transport needs, and the callbacks through which it reports. */
@@ -44,6 +46,8 @@ export interface TransportOptions {
   limits?: Partial<PeerLimits>;
   /** Largest accepted incoming batch frame. Default 256 MiB. */
   maxFrameBytes?: number;
+  /** The member's own peer endpoints (see PeerServerOptions.routes). */
+  routes?: PeerServerOptions["routes"];
 }
 
 /** Default limits: roomy enough for bursts, small enough that a dead peer costs little. */
@@ -84,6 +88,7 @@ export class Transport {
       onMessages: opts.onMessages,
       onSnapshot: opts.onSnapshot,
       maxFrameBytes: opts.maxFrameBytes,
+      routes: opts.routes,
     });
     return new Transport(opts, server);
   }

@@ -12,8 +12,8 @@
  *
  * The process checks its memory once a second; after `quietTicks` samples
  * in a row with almost no heap change (no traffic) and a resident size
- * `minGrowthBytes` above what it was after the last collection, it runs one
- * full GC and a trim. A busy member is left to V8 alone; a quiet one pays
+ * well above what it was after the last collection (32 MiB and 25% by
+ * default), it runs one full GC and a trim. A busy member is left to V8 alone; a quiet one pays
  * one collection per burst (a few ms per 10 MiB of live heap).
  *
  * Needs nothing on the command line: `--expose-gc` is set at run time and
@@ -42,8 +42,13 @@ export interface IdleGcOptions {
   quietTicks?: number;
   /** A sample is quiet when heapUsed moved less than this since the last one (default 1 MiB). */
   quietBytes?: number;
-  /** Collect only when RSS grew this much since the last collection (default 32 MiB). */
+  /** Collect only when RSS grew this much since the last collection (default 32 MiB)... */
   minGrowthBytes?: number;
+  /**
+   * ...and by this fraction of the RSS after it (default 0.25): a full GC
+   * pauses longer the more is live, so big members collect less often.
+   */
+  minGrowthRatio?: number;
 }
 
 const MIB = 1024 * 1024;
@@ -56,6 +61,7 @@ export class IdleGcPolicy {
   readonly #quietTicks: number;
   readonly #quietBytes: number;
   readonly #minGrowth: number;
+  readonly #growthRatio: number;
   #last: MemorySample | undefined;
   #quiet = 0;
   #baseRss: number | undefined;
@@ -65,6 +71,7 @@ export class IdleGcPolicy {
     this.#quietTicks = opts.quietTicks ?? 2;
     this.#quietBytes = opts.quietBytes ?? MIB;
     this.#minGrowth = opts.minGrowthBytes ?? 32 * MIB;
+    this.#growthRatio = opts.minGrowthRatio ?? 0.25;
   }
 
   /** Feeds one sample; true means "collect now" (then report the result to `collected`). */
@@ -77,7 +84,8 @@ export class IdleGcPolicy {
       return false;
     }
     this.#quiet++;
-    return this.#quiet >= this.#quietTicks && s.rss - this.#baseRss >= this.#minGrowth;
+    const need = Math.max(this.#minGrowth, this.#baseRss * this.#growthRatio);
+    return this.#quiet >= this.#quietTicks && s.rss - this.#baseRss >= need;
   }
 
   /** Records the memory right after a collection: the next one needs new growth over it. */

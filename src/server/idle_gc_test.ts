@@ -24,13 +24,25 @@ Deno.test("idle gc policy: collects once quiet after growth, not while busy", ()
   assert.equal(p.observe(at(210, 75)), true);
 });
 
+Deno.test("idle gc policy: a big member needs proportionally more growth", () => {
+  const p = new IdleGcPolicy({ quietTicks: 1, minGrowthBytes: 32 * MIB, minGrowthRatio: 0.25 });
+  assert.equal(p.observe(at(1000, 800)), false); // baseline 1000 MiB
+  assert.equal(p.observe(at(1200, 800)), false); // +200 MiB < 250 MiB
+  assert.equal(p.observe(at(1260, 800)), true);
+});
+
 Deno.test("idle gc policy: a quiet member that never grew is left alone", () => {
   const p = new IdleGcPolicy();
   for (let i = 0; i < 10; i++) assert.equal(p.observe(at(75 + i * 0.1, 12)), false);
 });
 
 Deno.test("idle gc: collects garbage left by a burst", async () => {
-  const gc = startIdleGc({ intervalMs: 20, quietTicks: 2, minGrowthBytes: 8 * MIB });
+  const gc = startIdleGc({
+    intervalMs: 20,
+    quietTicks: 2,
+    minGrowthBytes: 8 * MIB,
+    minGrowthRatio: 0,
+  });
   assert.ok(gc !== undefined, "runtime offers no GC trigger");
   try {
     let junk: Uint8Array[] | undefined = [];

@@ -12,6 +12,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { Logger } from "../log.ts";
+import { guardAgainstGoaway } from "./goaway_filter.ts";
 
 /** A request handler that serves both HTTP/1.1 and HTTP/2 requests. */
 export type DualHandler = (
@@ -116,7 +117,7 @@ export async function listenClient(opts: ListenOptions): Promise<ClientListener>
     sniff(socket, (isH2) => {
       if (isH2) {
         coalesceWrites(socket);
-        h2.emit("connection", socket);
+        h2.emit("connection", guardAgainstGoaway(socket));
       } else {
         bridgeToHttp1(socket);
       }

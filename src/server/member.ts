@@ -103,7 +103,7 @@ export class Member {
   #readyAgain = false;
   #stopped = false;
   #timers: ReturnType<typeof setInterval>[] = [];
-  #fatal: ((err: Error) => void) | undefined;
+  #fatal: ((err: Error, exitCode: number) => void) | undefined;
   #removed = false;
   #transport: Transport | undefined;
   #knownPeers = new Set<bigint>();
@@ -149,7 +149,11 @@ export class Member {
   }
 
   /** Opens (or creates) the data directory, recovers state, and starts Raft. */
-  static async start(cfg: Config, log: Logger, onFatal?: (err: Error) => void): Promise<Member> {
+  static async start(
+    cfg: Config,
+    log: Logger,
+    onFatal?: (err: Error, exitCode: number) => void,
+  ): Promise<Member> {
     const dir = await openDataDir(cfg.dataDir);
     const snaps = new SnapshotStore(dir.snapDir, { onWarning: (msg) => log.warn(msg) });
     const storage = new MemoryStorage();
@@ -471,7 +475,7 @@ export class Member {
     } catch (err) {
       this.#log.error("fatal error in raft loop", { error: String((err as Error)?.stack ?? err) });
       this.#stopped = true;
-      this.#fatal?.(err as Error);
+      this.#fatal?.(err as Error, 1);
     } finally {
       this.#readyRunning = false;
     }
@@ -516,7 +520,10 @@ export class Member {
     this.#reads.onApplied(this.#applied);
     if (this.#removed) {
       this.#stopped = true;
-      this.#fatal?.(new Error("the member has been permanently removed from the cluster"));
+      // Like etcd, a removed member stops for good (exit status 0); the
+      // short grace lets the answer to a MemberRemove sent to it go out.
+      const err = new Error("the member has been permanently removed from the cluster");
+      setTimeout(() => this.#fatal?.(err, 0), 1000);
       return;
     }
     await this.#maybeSnapshot();
@@ -734,6 +741,12 @@ export class Member {
     this.#confState = snap.meta.confState;
     this.#applied = snap.meta.index;
     this.#snapshotIndex = snap.meta.index;
+    this.#syncPeers();
+    this.#log.info("installed snapshot from the leader", {
+      index: snap.meta.index,
+      term: snap.meta.term,
+      bytes: snap.data.length,
+    });
   }
 }
 

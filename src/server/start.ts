@@ -28,7 +28,7 @@ export interface RunningServer {
 export async function startServer(cfg: Config, log: Logger): Promise<RunningServer> {
   let fail: (code: number) => void = () => {};
   const done = new Promise<number>((resolve) => (fail = resolve));
-  const member = await Member.start(cfg, log, () => fail(1));
+  const member = await Member.start(cfg, log, (_err, code) => fail(code));
   const services = etcdServices(member);
   const readMaxBytes = cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES;
   const handler = createClientHandler({

@@ -12,7 +12,9 @@
  * @module
  */
 import * as http2 from "node:http2";
+import * as net from "node:net";
 import type { AddressInfo } from "node:net";
+import { guardAgainstGoaway } from "../http/goaway_filter.ts";
 import CRC32C from "crc-32/crc32c.js";
 import type { Logger } from "../log.ts";
 import { type Message, MessageType } from "../raft/types.ts";
@@ -68,6 +70,7 @@ export class PeerServer {
   readonly #opts: PeerServerOptions;
   readonly #log: Logger;
   readonly #servers: http2.Http2Server[] = [];
+  readonly #listeners: net.Server[] = [];
   readonly #sessions = new Set<http2.ServerHttp2Session>();
   /** The bound addresses, one per listen URL (ports resolved when 0 was asked for). */
   readonly addresses: AddressInfo[] = [];
@@ -110,15 +113,24 @@ export class PeerServer {
       stream.on("error", (err) => this.#log.debug("peer stream error", { error: String(err) }));
       this.#route(stream, headers);
     });
+    // Connections reach the HTTP/2 server through the GOAWAY guard: a peer
+    // closing its session must not abort this process (see goaway_filter.ts).
+    const listener = net.createServer((socket) => {
+      socket.on("error", (err) => this.#log.debug("peer socket error", { error: String(err) }));
+      socket.setNoDelay(true);
+      server.emit("connection", guardAgainstGoaway(socket));
+    });
+    listener.on("error", (err) => this.#log.warn("peer listener error", { error: String(err) }));
     await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
+      listener.once("error", reject);
+      listener.listen(port, host, () => {
+        listener.off("error", reject);
         resolve();
       });
     });
     this.#servers.push(server);
-    this.addresses.push(server.address() as AddressInfo);
+    this.#listeners.push(listener);
+    this.addresses.push(listener.address() as AddressInfo);
   }
 
   /** Checks who is calling, then dispatches by path. */
@@ -276,6 +288,12 @@ export class PeerServer {
       })
     ));
     this.#servers.length = 0;
+    await Promise.all(this.#listeners.map((listener) =>
+      new Promise<void>((resolve) => {
+        listener.close(() => resolve());
+      })
+    ));
+    this.#listeners.length = 0;
   }
 }
 

@@ -38,7 +38,12 @@ interface StatusRow {
 /** `endpoint status -w json` of every running member. */
 async function statuses(members: Member[]): Promise<StatusRow[]> {
   const live = members.filter((m) => m.running);
-  const out = await etcdctlOk(live.map((m) => m.endpoint).join(","), ["endpoint", "status", "-w", "json"]);
+  const out = await etcdctlOk(live.map((m) => m.endpoint).join(","), [
+    "endpoint",
+    "status",
+    "-w",
+    "json",
+  ]);
   return JSON.parse(out) as StatusRow[];
 }
 
@@ -90,15 +95,27 @@ Deno.test({
       }
       const list = await etcdctlOk(members[1].endpoint, ["member", "list"]);
       assert.equal(list.trim().split("\n").length, 3, list);
-      for (const m of members) assert.match(list, new RegExp(`started, ${m.name}, ${m.peerUrl}, ${m.clientUrl}`));
+      for (const m of members) {
+        assert.match(list, new RegExp(`started, ${m.name}, ${m.peerUrl}, ${m.clientUrl}`));
+      }
 
       // Serializable reads are local but converge; then every member hashes the same history.
-      const rev = JSON.parse(await etcdctlOk(members[0].endpoint, ["get", "from-0", "-w", "json"])).header.revision;
+      const rev =
+        JSON.parse(await etcdctlOk(members[0].endpoint, ["get", "from-0", "-w", "json"])).header
+          .revision;
       const deadline = Date.now() + 5000;
       let hashes: string[] = [];
       while (Date.now() < deadline) {
-        const out = await etcdctlOk(members.map((m) => m.endpoint).join(","), ["endpoint", "hashkv", `--rev=${rev}`, "-w", "json"]);
-        hashes = (JSON.parse(out) as { HashKV: { hash: number } }[]).map((r) => String(r.HashKV.hash));
+        const out = await etcdctlOk(members.map((m) => m.endpoint).join(","), [
+          "endpoint",
+          "hashkv",
+          `--rev=${rev}`,
+          "-w",
+          "json",
+        ]);
+        hashes = (JSON.parse(out) as { HashKV: { hash: number } }[]).map((r) =>
+          String(r.HashKV.hash)
+        );
         if (new Set(hashes).size === 1) break;
         await sleep(200);
       }
@@ -110,7 +127,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "cluster: SIGKILL of the leader during writes loses no acknowledged write; it rejoins and converges",
+  name:
+    "cluster: SIGKILL of the leader during writes loses no acknowledged write; it rejoins and converges",
   ignore: skip,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -124,7 +142,9 @@ Deno.test({
       const writer = (async () => {
         for (let i = 0; i < 400 && !stop; i++) {
           const target = followers[i % followers.length];
-          const res = await etcdctl(target.endpoint, ["put", `k${i}`, `v${i}`], { timeoutMs: 10_000 });
+          const res = await etcdctl(target.endpoint, ["put", `k${i}`, `v${i}`], {
+            timeoutMs: 10_000,
+          });
           if (res.code === 0) acked.set(`k${i}`, `v${i}`);
         }
       })();
@@ -142,7 +162,11 @@ Deno.test({
       await leader.waitHealthy(30_000);
       await waitForLeader(members, 15_000);
       for (const m of members) {
-        assert.equal(await getValue(m, "after-failover"), "yes", `${m.name} has the post-failover write`);
+        assert.equal(
+          await getValue(m, "after-failover"),
+          "yes",
+          `${m.name} has the post-failover write`,
+        );
         for (const [k, v] of acked) assert.equal(await getValue(m, k, true), v, `${m.name}: ${k}`);
       }
     } finally {

@@ -87,3 +87,12 @@ export const EtcdErrors = {
 export function isEtcdError(err: unknown, factory: () => ConnectError): boolean {
   return err instanceof ConnectError && err.rawMessage === factory().rawMessage;
 }
+
+/** The etcd error whose message is `message` (e.g. relayed from another member), if any. */
+export function etcdErrorByMessage(message: string): ConnectError | undefined {
+  for (const make of Object.values(EtcdErrors)) {
+    const err = make();
+    if (err.rawMessage === message) return err;
+  }
+  return undefined;
+}

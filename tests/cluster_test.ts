@@ -174,3 +174,52 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "cluster: leases work through followers and survive a leader change, then expire everywhere",
+  ignore: skip,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const members = await startCluster(3);
+    try {
+      const leader = await waitForLeader(members);
+      const followers = members.filter((m) => m !== leader);
+      // Granted through a follower (the proposal travels to the leader).
+      const granted = await etcdctlOk(followers[0].endpoint, ["lease", "grant", "6"]);
+      const id = /lease ([0-9a-f]+) granted/.exec(granted)?.[1];
+      assert.ok(id, granted);
+      await etcdctlOk(followers[1].endpoint, ["put", "leased", "v", `--lease=${id}`]);
+      // Keep-alive and time-to-live on a follower are answered by the leader.
+      const kept = await etcdctlOk(followers[1].endpoint, ["lease", "keep-alive", "--once", id]);
+      assert.match(kept, new RegExp(`lease ${id} keepalived with TTL\\(6\\)`));
+      const ttl = await etcdctlOk(followers[0].endpoint, ["lease", "timetolive", id, "--keys"]);
+      assert.match(ttl, /granted with TTL\(6s\), remaining\(\d+s\), attached keys\(\[leased\]\)/);
+
+      // The leader dies; its successor must not expire the lease early.
+      await leader.kill();
+      const next = await waitForLeader(followers, 15_000);
+      await etcdctlOk(next.endpoint, ["lease", "keep-alive", "--once", id]);
+      assert.equal(
+        await getValue(followers[0], "leased"),
+        "v",
+        "key kept across the leader change",
+      );
+
+      // Without keep-alives the lease expires, and its key goes on every live member.
+      const deadline = Date.now() + 20_000;
+      let gone = false;
+      while (Date.now() < deadline && !gone) {
+        await sleep(500);
+        const values = await Promise.all(followers.map((m) => getValue(m, "leased")));
+        gone = values.every((v) => v === undefined);
+      }
+      assert.ok(gone, "the leased key vanished after expiry");
+      const after = await etcdctlOk(followers[1].endpoint, ["lease", "timetolive", id]);
+      assert.match(after, /already expired/);
+    } finally {
+      await Promise.all(members.map((m) => m.destroy()));
+    }
+  },
+});

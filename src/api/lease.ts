@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { create } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
   type Lease,
@@ -24,6 +24,9 @@ import {
   LeaseLeasesResponseSchema,
   type LeaseRevokeResponse,
   LeaseStatusSchema,
+  type LeaseTimeToLiveRequest,
+  LeaseTimeToLiveRequestSchema,
+  type LeaseTimeToLiveResponse,
   LeaseTimeToLiveResponseSchema,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { EtcdErrors, isEtcdError } from "../errors.ts";
@@ -42,6 +45,19 @@ export function leaseService(
   member: Member,
 ): Required<UnaryService<typeof Lease>> & Pick<ServiceImpl<typeof Lease>, "leaseKeepAlive"> {
   const ids = new LeaseIdGenerator(member.id);
+  // The leader's side of etcd's follower-to-leader forwarding.
+  member.addPeerRoute("POST", PATH_KEEPALIVE, async (body) => {
+    const ttl = await renewOnLeader(member, decodeId(body));
+    return { status: 200, contentType: "application/octet-stream", body: encodeId(BigInt(ttl)) };
+  });
+  member.addPeerRoute("POST", PATH_TIME_TO_LIVE, async (body) => {
+    const resp = await timeToLiveOnLeader(member, fromBinary(LeaseTimeToLiveRequestSchema, body));
+    return {
+      status: 200,
+      contentType: "application/octet-stream",
+      body: toBinary(LeaseTimeToLiveResponseSchema, resp),
+    };
+  });
   return {
     async leaseGrant(req) {
       member.checkQuota(LEASE_GRANT_COST);
@@ -61,26 +77,13 @@ export function leaseService(
       return resp;
     },
     async leaseTimeToLive(req) {
-      requireLeader(member);
-      await member.readBarrier();
-      const lessor = member.sm.lessor;
-      const lease = lessor.lookup(req.ID);
-      if (lease === undefined) {
-        // etcd answers a missing lease with TTL -1 rather than an error.
-        return create(LeaseTimeToLiveResponseSchema, {
-          header: member.header(),
-          ID: req.ID,
-          TTL: -1n,
-        });
-      }
-      return create(LeaseTimeToLiveResponseSchema, {
-        header: member.header(),
-        ID: req.ID,
-        // Whole seconds left, truncated as Go's int64(Duration.Seconds()).
-        TTL: BigInt(Math.trunc(lessor.remainingMs(lease) / 1000)),
-        grantedTTL: BigInt(lease.ttl),
-        keys: req.keys ? lease.sortedKeys() : [],
-      });
+      if (isLeader(member)) return await timeToLiveOnLeader(member, req);
+      // Only the leader knows how long a lease has left: ask it.
+      const body = await member.callLeader(
+        PATH_TIME_TO_LIVE,
+        toBinary(LeaseTimeToLiveRequestSchema, req),
+      );
+      return fromBinary(LeaseTimeToLiveResponseSchema, body);
     },
     leaseLeases() {
       // Like etcd, the local lessor's view, soonest expiry first.
@@ -101,15 +104,64 @@ export function leaseService(
   };
 }
 
+/** Peer endpoints through which followers reach the leader's lessor. */
+const PATH_KEEPALIVE = "/lease/keepalive";
+const PATH_TIME_TO_LIVE = "/lease/timetolive";
+
+function isLeader(member: Member): boolean {
+  return member.leader === member.id && member.sm.lessor.isPrimary;
+}
+
 function requireLeader(member: Member): void {
-  if (member.leader !== member.id || !member.sm.lessor.isPrimary) throw EtcdErrors.notLeader();
+  if (!isLeader(member)) throw EtcdErrors.notLeader();
+}
+
+function encodeId(id: bigint): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigInt64(0, id);
+  return b;
+}
+
+function decodeId(b: Uint8Array): bigint {
+  if (b.length !== 8) throw new Error("lease id must be 8 bytes");
+  return new DataView(b.buffer, b.byteOffset, 8).getBigInt64(0);
+}
+
+/** LeaseTimeToLive as the leader answers it. */
+async function timeToLiveOnLeader(
+  member: Member,
+  req: LeaseTimeToLiveRequest,
+): Promise<LeaseTimeToLiveResponse> {
+  requireLeader(member);
+  await member.readBarrier();
+  const lessor = member.sm.lessor;
+  const lease = lessor.lookup(req.ID);
+  if (lease === undefined) {
+    // etcd answers a missing lease with TTL -1 rather than an error.
+    return create(LeaseTimeToLiveResponseSchema, { header: member.header(), ID: req.ID, TTL: -1n });
+  }
+  return create(LeaseTimeToLiveResponseSchema, {
+    header: member.header(),
+    ID: req.ID,
+    // Whole seconds left, truncated as Go's int64(Duration.Seconds()).
+    TTL: BigInt(Math.trunc(lessor.remainingMs(lease) / 1000)),
+    grantedTTL: BigInt(lease.ttl),
+    keys: req.keys ? lease.sortedKeys() : [],
+  });
+}
+
+/** A keep-alive: renewed by the leader itself, or forwarded to it by a follower. */
+async function renew(member: Member, id: bigint): Promise<number> {
+  if (isLeader(member)) return await renewOnLeader(member, id);
+  const body = await member.callLeader(PATH_KEEPALIVE, encodeId(id));
+  return Number(decodeId(body));
 }
 
 /**
  * etcd's LeaseRenew on the leader: the granted TTL, or 0 when the lease
  * does not exist (etcd's keep-alive answers a missing lease with TTL 0).
  */
-async function renew(member: Member, id: bigint): Promise<number> {
+async function renewOnLeader(member: Member, id: bigint): Promise<number> {
   requireLeader(member);
   const lessor = member.sm.lessor;
   const lease = lessor.lookup(id);

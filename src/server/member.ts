@@ -22,7 +22,7 @@ import {
   ResponseHeaderSchema,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import type { Config } from "../config.ts";
-import { EtcdErrors } from "../errors.ts";
+import { etcdErrorByMessage, EtcdErrors } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { LEASE_TICK_MS, LeaseDriver } from "../lease/driver.ts";
 import { Lessor, minLeaseTtl } from "../lease/lessor.ts";
@@ -59,7 +59,8 @@ import { Membership } from "./membership.ts";
 import { ReadBarrier } from "./read_barrier.ts";
 import { bootstrapMetadata, readBootstrapMetadata } from "./bootstrap.ts";
 import { discoverCluster, publishMembership } from "./join.ts";
-import { type PeerRouteAnswer, Transport } from "../transport/transport.ts";
+import { PeerClient } from "../transport/peer_client.ts";
+import { type PeerRouteHandler, Transport } from "../transport/transport.ts";
 
 /** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */
 const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
@@ -106,6 +107,7 @@ export class Member {
   #fatal: ((err: Error, exitCode: number) => void) | undefined;
   #removed = false;
   #transport: Transport | undefined;
+  readonly #peerClient = new PeerClient();
   #knownPeers = new Set<bigint>();
   /** Called after every applied membership change (the transport updates its peers). */
   onMembershipChange?: () => void;
@@ -280,6 +282,13 @@ export class Member {
       },
       routes: (path, method) => member.#peerRoute(path, method),
     });
+    member.addPeerRoute("GET", "/members", () => ({
+      status: 200,
+      contentType: "application/json",
+      body: new TextEncoder().encode(
+        JSON.stringify(publishMembership(member.clusterId, member.sm.membership.records())),
+      ),
+    }));
     member.#syncPeers();
     member.watchHub.attach(store);
     member.#startTimers();
@@ -419,6 +428,7 @@ export class Member {
     this.#reads.failAll(EtcdErrors.stopped());
     while (this.#readyRunning) await new Promise((r) => setTimeout(r, 5));
     await this.#transport?.stop();
+    this.#peerClient.close();
     await this.#wal.close();
   }
 
@@ -643,13 +653,42 @@ export class Member {
     this.#knownPeers = wanted;
   }
 
-  /** Extra peer-port endpoints: the membership for joining members (etcd's GET /members). */
-  #peerRoute(path: string, method: string): PeerRouteAnswer | undefined {
-    if (method === "GET" && path === "/members") {
-      const body = JSON.stringify(publishMembership(this.clusterId, this.sm.membership.records()));
-      return { status: 200, contentType: "application/json", body: new TextEncoder().encode(body) };
+  /** The member's own peer-port endpoints, by "METHOD path". */
+  readonly #peerRoutes = new Map<string, PeerRouteHandler>();
+
+  /**
+   * Serves `handler` at `method path` on the peer port (follower-to-leader
+   * forwarding endpoints register here).
+   */
+  addPeerRoute(method: string, path: string, handler: PeerRouteHandler): void {
+    this.#peerRoutes.set(`${method} ${path}`, handler);
+  }
+
+  #peerRoute(path: string, method: string): PeerRouteHandler | undefined {
+    return this.#peerRoutes.get(`${method} ${path}`);
+  }
+
+  /**
+   * Calls a member endpoint on the current leader (etcd forwards lease
+   * keep-alives and time-to-live queries this way). Rejects with etcd's
+   * "no leader" when there is none, or the leader's own refusal.
+   */
+  async callLeader(path: string, body: Uint8Array): Promise<Uint8Array> {
+    const leader = this.sm.membership.get(this.#leader);
+    if (this.#leader === 0n || !leader || leader.peerUrls.length === 0) throw EtcdErrors.noLeader();
+    let reply;
+    try {
+      reply = await this.#peerClient.call(leader.peerUrls[0], path, body, this.#requestTimeoutMs());
+    } catch {
+      throw EtcdErrors.timeoutDueToLeaderFail();
     }
-    return undefined;
+    if (reply.status !== 200) {
+      // Leadership moved while the call was on its way.
+      if (reply.error === EtcdErrors.notLeader().rawMessage) throw EtcdErrors.leaderChanged();
+      throw etcdErrorByMessage(reply.error ?? "") ??
+        new Error(`leader answered ${path} with ${reply.status}: ${reply.error ?? ""}`);
+    }
+    return reply.body;
   }
 
   /** Whether a live connection to peer `id` is up (for etcd's readiness checks). */

@@ -42,6 +42,12 @@ export interface PeerRouteAnswer {
   body: Uint8Array;
 }
 
+/** Serves one request to a member endpoint, given its whole body. */
+export type PeerRouteHandler = (body: Uint8Array) => Promise<PeerRouteAnswer> | PeerRouteAnswer;
+
+/** Largest body accepted on a member endpoint (they carry small requests). */
+const MAX_ROUTE_BODY = 4 * 1024 * 1024;
+
 /** What the server needs to know and whom it tells. */
 export interface PeerServerOptions {
   selfId: bigint;
@@ -58,7 +64,7 @@ export interface PeerServerOptions {
    * Other endpoints the member serves on its peer port (etcd's GET
    * /members for joining members): asked first for every request.
    */
-  routes?: (path: string, method: string) => PeerRouteAnswer | undefined;
+  routes?: (path: string, method: string) => PeerRouteHandler | undefined;
   /** Largest accepted snapshot. Default 16 GiB. */
   maxSnapshotBytes?: number;
 }
@@ -133,15 +139,45 @@ export class PeerServer {
     this.addresses.push(listener.address() as AddressInfo);
   }
 
+  /** Collects the body, runs the member's handler, and answers (never throws). */
+  #serveRoute(stream: http2.ServerHttp2Stream, handler: PeerRouteHandler): void {
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    stream.on("data", (c: Uint8Array) => {
+      size += c.length;
+      if (size > MAX_ROUTE_BODY) return refuse(stream, 413, "request too large");
+      chunks.push(c);
+    });
+    stream.on("end", async () => {
+      if (size > MAX_ROUTE_BODY) return;
+      let answer: PeerRouteAnswer;
+      try {
+        answer = await handler(Buffer.concat(chunks));
+      } catch (err) {
+        // Connect errors keep etcd's bare message in rawMessage.
+        const raw = (err as { rawMessage?: unknown })?.rawMessage;
+        const why = typeof raw === "string"
+          ? raw
+          : err instanceof Error
+          ? err.message
+          : String(err);
+        return refuse(stream, 500, why);
+      }
+      if (stream.closed || stream.destroyed) return;
+      try {
+        stream.respond({ ":status": answer.status, "content-type": answer.contentType });
+        stream.end(answer.body);
+      } catch {
+        // The caller went away meanwhile.
+      }
+    });
+  }
+
   /** Checks who is calling, then dispatches by path. */
   #route(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     const path = headers[":path"];
-    const answer = this.#opts.routes?.(String(path ?? ""), String(headers[":method"] ?? ""));
-    if (answer) {
-      stream.respond({ ":status": answer.status, "content-type": answer.contentType });
-      stream.end(answer.body);
-      return;
-    }
+    const handler = this.#opts.routes?.(String(path ?? ""), String(headers[":method"] ?? ""));
+    if (handler) return this.#serveRoute(stream, handler);
     if (headers[":method"] !== "POST" || (path !== PATH_STREAM && path !== PATH_SNAPSHOT)) {
       return refuse(stream, 404, "not found");
     }

@@ -22,9 +22,14 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "../log.ts";
 import { type Message, MessageType } from "../raft/types.ts";
 import { Peer, type PeerLimits } from "./peer.ts";
-import { type PeerRouteAnswer, PeerServer, type PeerServerOptions } from "./peer_server.ts";
+import {
+  type PeerRouteAnswer,
+  type PeerRouteHandler,
+  PeerServer,
+  type PeerServerOptions,
+} from "./peer_server.ts";
 
-export type { PeerRouteAnswer };
+export type { PeerRouteAnswer, PeerRouteHandler };
 import { formatId } from "./protocol.ts";
 
 /** What the transport needs, and the callbacks through which it reports. */

@@ -120,6 +120,16 @@ Deno.test({
         await sleep(200);
       }
       assert.equal(new Set(hashes).size, 1, `hashkv differs: ${hashes}`);
+
+      // MoveLeader hands leadership to the member named, as etcdctl move-leader asks.
+      const before = await waitForLeader(members);
+      const target = members.find((m) => m !== before)!;
+      // Read the id as text: uint64 ids lose precision in JSON.parse.
+      const raw = await etcdctlOk(target.endpoint, ["endpoint", "status", "-w", "json"]);
+      const targetHex = BigInt(/"member_id":(\d+)/.exec(raw)![1]).toString(16);
+      const moved = await etcdctlOk(before.endpoint, ["move-leader", targetHex]);
+      assert.match(moved, /Leadership transferred/);
+      assert.equal(await waitForLeader(members), target);
     } finally {
       await Promise.all(members.map((m) => m.destroy()));
     }

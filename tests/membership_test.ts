@@ -130,6 +130,11 @@ Deno.test({
       );
       assert.ok(snaps.length > 0, "the learner saved the snapshot it received");
 
+      // A learner serves serializable reads only, as etcd's do.
+      const refused = await etcdctl(joiner.endpoint, ["put", "on-learner", "x"]);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /rpc not supported for learner/);
+
       await waitFor("promotion", async () => {
         const res = await etcdctl(first.endpoint, ["member", "promote", learnerId]);
         return res.code === 0 ? true : undefined;

@@ -16,6 +16,7 @@ import {
   type TxnResponse,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { validateDeleteRange, validatePut, validateRange, validateTxn } from "../mvcc/validate.ts";
+import { EtcdErrors } from "../errors.ts";
 import { txnWrites } from "../server/apply.ts";
 import type { UnaryService } from "../http/grpc_unary.ts";
 import type { Member } from "../server/member.ts";
@@ -25,13 +26,17 @@ export function kvService(member: Member): Required<UnaryService<typeof KV>> {
   return {
     async range(req) {
       validateRange(req);
-      if (!req.serializable) await member.readBarrier();
+      if (!req.serializable) {
+        refuseOnLearner(member);
+        await member.readBarrier();
+      }
       const store = member.sm.store;
       const resp = store.range(req);
       resp.header = member.header(store.currentRevision);
       return resp;
     },
     async put(req) {
+      refuseOnLearner(member);
       validatePut(req);
       member.checkQuota(req.key.length + req.value.length);
       const r = await member.propose({ case: "put", value: req });
@@ -40,6 +45,7 @@ export function kvService(member: Member): Required<UnaryService<typeof KV>> {
       return resp;
     },
     async deleteRange(req) {
+      refuseOnLearner(member);
       validateDeleteRange(req);
       const r = await member.propose({ case: "deleteRange", value: req });
       const resp = r.response as DeleteRangeResponse;
@@ -47,6 +53,7 @@ export function kvService(member: Member): Required<UnaryService<typeof KV>> {
       return resp;
     },
     async txn(req) {
+      refuseOnLearner(member);
       validateTxn(req, member.maxTxnOps);
       if (txnWrites(req)) member.checkQuota(txnCost(req));
       const r = await member.propose({ case: "txn", value: req });
@@ -55,6 +62,7 @@ export function kvService(member: Member): Required<UnaryService<typeof KV>> {
       return resp;
     },
     async compact(req) {
+      refuseOnLearner(member);
       const r = await member.propose({ case: "compaction", value: req });
       const resp = (r.response as CompactionResponse | undefined) ??
         create(CompactionResponseSchema, {});
@@ -73,4 +81,9 @@ function txnCost(txn: TxnRequest): number {
     else if (r.case === "requestTxn") cost += txnCost(r.value);
   }
   return cost;
+}
+
+/** Like etcd, a learner serves only serializable reads (and status) to clients. */
+export function refuseOnLearner(member: Member): void {
+  if (member.isLearner) throw EtcdErrors.notSupportedForLearner();
 }

@@ -87,6 +87,13 @@ export interface Config {
   clientTls: TlsFiles;
   /** `--peer-cert-file`, `--peer-key-file`, `--peer-trusted-ca-file`, `--peer-client-cert-auth`. */
   peerTls: TlsFiles;
+  /**
+   * `--experimental-watch-progress-notify-interval` in milliseconds: how often
+   * watchers created with progress_notify get an empty progress response.
+   * Default 600000 (10m); 0 or negative keeps the default and values under
+   * 100 ms are raised to 100 ms, as etcd does.
+   */
+  watchProgressNotifyIntervalMs: number;
 }
 
 /** What the command line asks for: run a member, print the version, or print help. */
@@ -117,8 +124,12 @@ export const DEFAULT_QUOTA_BACKEND_BYTES = 2 * 1024 * 1024 * 1024;
 const MAX_QUOTA_BACKEND_BYTES = 8 * 1024 * 1024 * 1024;
 /** etcd's upper bound on `--election-timeout`. */
 const MAX_ELECTION_MS = 50000;
+/** etcd's default watch progress notification interval (10 minutes). */
+export const DEFAULT_WATCH_PROGRESS_NOTIFY_INTERVAL_MS = 600_000;
+/** etcd's v3rpc raises shorter progress intervals to this minimum. */
+const MIN_WATCH_PROGRESS_NOTIFY_INTERVAL_MS = 100;
 
-type Kind = "string" | "bool" | "uint" | "urls" | "bindurls" | "enum";
+type Kind = "string" | "bool" | "uint" | "duration" | "urls" | "bindurls" | "enum";
 type Group = "Member" | "Clustering" | "Security" | "Logging" | "Other";
 interface Spec {
   kind: Kind;
@@ -201,6 +212,12 @@ const FLAGS: Record<string, Spec> = {
   "log-outputs": spec("string", "default", "Logging", "Ignored: cairn logs to stderr.", COMPAT),
   "enable-v2": spec("bool", "false", "Other", "Ignored: the v2 API is not served.", COMPAT),
   "enable-pprof": spec("bool", "false", "Other", "Ignored.", COMPAT),
+  "experimental-watch-progress-notify-interval": spec(
+    "duration",
+    "10m",
+    "Other",
+    "Duration of periodical watch progress notification.",
+  ),
   "strict-reconfig-check": spec("bool", "true", "Other", "Ignored: always strict.", COMPAT),
   "config-file": spec("string", "", "Other", "YAML file; other flags and ETCD_* are then ignored."),
   "version": spec("bool", "false", "Other", "Print the version and exit."),
@@ -235,6 +252,16 @@ function toUint(raw: Raw): number {
   const n = Number(s);
   if (!Number.isSafeInteger(n)) throw invalid(raw, "value out of range");
   return n;
+}
+
+/** Go's `time.ParseDuration` (as Go's `flag` applies it) in milliseconds; may be negative. */
+function toDurationMs(raw: Raw): number {
+  const s = raw.value.trim();
+  if (s === "0" || s === "+0" || s === "-0") return 0;
+  const sign = s.startsWith("-") ? -1 : 1;
+  const ms = parseDurationMs(s.replace(/^[-+]/, ""));
+  if (ms === undefined) throw invalid(raw, "parse error");
+  return sign * ms;
 }
 
 function toBool(raw: Raw): boolean {
@@ -499,6 +526,7 @@ function buildConfig(settings: Map<string, Raw>, warnings: string[]): Config {
   const check = (name: string): unknown => {
     const kind = FLAGS[name].kind;
     if (kind === "uint") return uint(name);
+    if (kind === "duration") return toDurationMs(get(name));
     if (kind === "bool") return bool(name);
     if (kind === "enum") return choice(name);
     if (kind === "urls" || kind === "bindurls") return urls(name);
@@ -535,6 +563,17 @@ function buildConfig(settings: Map<string, Raw>, warnings: string[]): Config {
     retention = ms;
   }
 
+  // etcd's v3rpc: a non-positive interval keeps the default, a tiny one is raised (with a warning).
+  let progressMs = toDurationMs(get("experimental-watch-progress-notify-interval"));
+  if (progressMs <= 0) progressMs = DEFAULT_WATCH_PROGRESS_NOTIFY_INTERVAL_MS;
+  if (progressMs < MIN_WATCH_PROGRESS_NOTIFY_INTERVAL_MS) {
+    warnings.push(
+      `adjusting watch progress notify interval to minimum period ` +
+        `${MIN_WATCH_PROGRESS_NOTIFY_INTERVAL_MS}ms`,
+    );
+    progressMs = MIN_WATCH_PROGRESS_NOTIFY_INTERVAL_MS;
+  }
+
   const config: Config = {
     name,
     dataDir: str("data-dir") || `${name}.cairn`,
@@ -569,6 +608,7 @@ function buildConfig(settings: Map<string, Raw>, warnings: string[]): Config {
       trustedCaFile: str("peer-trusted-ca-file"),
       clientCertAuth: bool("peer-client-cert-auth"),
     },
+    watchProgressNotifyIntervalMs: progressMs,
   };
 
   const { heartbeatIntervalMs: hb, electionTimeoutMs: el } = config;

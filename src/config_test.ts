@@ -69,6 +69,7 @@ Deno.test("config: defaults", () => {
   assert.equal(c.autoCompactionMode, "periodic");
   assert.equal(c.autoCompactionRetention, 0);
   assert.equal(c.authToken, "simple");
+  assert.equal(c.watchProgressNotifyIntervalMs, 600000);
   assert.deepEqual(c.clientTls, {
     certFile: "",
     keyFile: "",
@@ -394,6 +395,47 @@ Deno.test("config: auto compaction retention", () => {
     'invalid value "soon" for flag -auto-compaction-retention: parse error',
   );
   fails(["--auto-compaction-mode=revision", "--auto-compaction-retention=1h"], /parse error/);
+});
+
+Deno.test("config: --experimental-watch-progress-notify-interval (flag, env, YAML)", () => {
+  const ms = (args: string[], env: Env = {}) => run(args, env).config.watchProgressNotifyIntervalMs;
+  const flag = "--experimental-watch-progress-notify-interval";
+  assert.equal(ms([]), 600000);
+  assert.equal(ms([flag, "10m"]), 600000);
+  assert.equal(ms([`${flag}=300ms`]), 300);
+  assert.equal(ms([flag, "1m30s"]), 90000);
+  assert.equal(ms([flag, "1.5s"]), 1500);
+  assert.equal(ms([], { ETCD_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL: "2s" }), 2000);
+  // etcd's v3rpc: non-positive keeps the default; below 100ms is raised, with a warning.
+  assert.equal(ms([flag, "0"]), 600000);
+  assert.equal(ms([flag, "-1s"]), 600000);
+  const low = run([flag, "50ms"]);
+  assert.equal(low.config.watchProgressNotifyIntervalMs, 100);
+  assert.deepEqual(low.warnings, [
+    "adjusting watch progress notify interval to minimum period 100ms",
+  ]);
+  // Go's time.ParseDuration wants a unit: a bare number is a parse error, as in etcd.
+  fails(
+    [flag, "10"],
+    'invalid value "10" for flag -experimental-watch-progress-notify-interval: parse error',
+    {},
+    2,
+  );
+  fails(
+    [],
+    'invalid value "soon" for ETCD_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL: parse error',
+    { ETCD_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL: "soon" },
+    1,
+  );
+  const yaml = run(
+    ["--config-file=c.yml"],
+    {},
+    () => "experimental-watch-progress-notify-interval: 750ms\n",
+  );
+  assert.equal(yaml.config.watchProgressNotifyIntervalMs, 750);
+  assert.deepEqual(yaml.warnings, []);
+  assert.match(helpText(), /--experimental-watch-progress-notify-interval '10m'/);
+  assert.match(helpText(), /\$ETCD_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL/);
 });
 
 const YAML = `

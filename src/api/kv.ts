@@ -39,27 +39,21 @@ export function kvService(member: Member): Required<UnaryService<typeof KV>> {
       refuseOnLearner(member);
       validatePut(req);
       member.checkQuota(req.key.length + req.value.length);
-      const r = await member.propose({ case: "put", value: req });
-      const resp = r.response as PutResponse;
-      resp.header = member.header(r.revision);
-      return resp;
+      return await member.proposeForResponse<PutResponse>({ case: "put", value: req });
     },
     async deleteRange(req) {
       refuseOnLearner(member);
       validateDeleteRange(req);
-      const r = await member.propose({ case: "deleteRange", value: req });
-      const resp = r.response as DeleteRangeResponse;
-      resp.header = member.header(r.revision);
-      return resp;
+      return await member.proposeForResponse<DeleteRangeResponse>({
+        case: "deleteRange",
+        value: req,
+      });
     },
     async txn(req) {
       refuseOnLearner(member);
       validateTxn(req, member.maxTxnOps);
       if (txnWrites(req)) member.checkQuota(txnCost(req));
-      const r = await member.propose({ case: "txn", value: req });
-      const resp = r.response as TxnResponse;
-      resp.header = member.header(r.revision);
-      return resp;
+      return await member.proposeForResponse<TxnResponse>({ case: "txn", value: req });
     },
     async compact(req) {
       refuseOnLearner(member);

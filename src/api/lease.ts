@@ -65,16 +65,13 @@ export function leaseService(
         ID: req.ID === 0n ? ids.next() : req.ID,
         TTL: req.TTL,
       });
-      const r = await member.propose({ case: "leaseGrant", value });
-      const resp = r.response as LeaseGrantResponse;
-      resp.header = member.header(r.revision);
-      return resp;
+      return await member.proposeForResponse<LeaseGrantResponse>({ case: "leaseGrant", value });
     },
     async leaseRevoke(req) {
-      const r = await member.propose({ case: "leaseRevoke", value: req });
-      const resp = r.response as LeaseRevokeResponse;
-      resp.header = member.header(r.revision);
-      return resp;
+      return await member.proposeForResponse<LeaseRevokeResponse>({
+        case: "leaseRevoke",
+        value: req,
+      });
     },
     async leaseTimeToLive(req) {
       if (isLeader(member)) return await timeToLiveOnLeader(member, req);

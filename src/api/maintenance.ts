@@ -32,10 +32,7 @@ export function maintenanceService(
 ): UnaryService<typeof Maintenance> & Pick<ServiceImpl<typeof Maintenance>, "snapshot"> {
   return {
     async alarm(req) {
-      const r = await member.propose({ case: "alarm", value: req });
-      const resp = r.response as AlarmResponse;
-      resp.header = member.header(r.revision);
-      return resp;
+      return await member.proposeForResponse<AlarmResponse>({ case: "alarm", value: req });
     },
     status() {
       const store = member.sm.store;

@@ -390,6 +390,19 @@ export class Member {
     throw EtcdErrors.noSpace();
   }
 
+  /**
+   * Proposes `request` and answers with the response its apply produced,
+   * its header filled in for the revision right after the apply.
+   */
+  async proposeForResponse<T extends { header?: ResponseHeader }>(
+    request: InternalRequest["request"],
+  ): Promise<T> {
+    const r = await this.propose(request);
+    const resp = r.response as T;
+    resp.header = this.header(r.revision);
+    return resp;
+  }
+
   /** Resolves when a read of local state would be linearizable (ReadIndex + apply wait). */
   readBarrier(): Promise<void> {
     if (this.#stopped) return Promise.reject(EtcdErrors.stopped());

@@ -1,0 +1,215 @@
+/**
+ * A cluster member run inside a NetLab namespace with `ip netns exec`.
+ *
+ * The loopback `Member` binds 127.0.0.1; this one listens on its node's
+ * client and peer addresses, so cutting the node's peer link partitions it
+ * while the test still reaches its client port. Like `Member`, it keeps its
+ * data dir and captured output in a temp dir, and is SIGKILLed if the test
+ * module unloads with it still running.
+ */
+
+import { CLIENT_PORT, type LabNode, onExit, PEER_PORT } from "./netns.ts";
+import { sleep } from "./member.ts";
+import { cairnCommand } from "./tools.ts";
+
+/** How to start a namespaced member. */
+export interface NetnsMemberOptions {
+  /** Member name (`--name`, and its key in `--initial-cluster`). */
+  name: string;
+  /** The namespace it runs in. */
+  node: LabNode;
+  /** `--initial-cluster`, `--initial-cluster-token`, `--initial-cluster-state`. */
+  cluster: { initialCluster: string; token: string; state?: "new" | "existing" };
+  /** Flags appended after the standard ones. */
+  extraArgs?: string[];
+}
+
+/** One member process in a namespace. */
+export class NetnsMember {
+  /** Options it was created with. */
+  readonly options: NetnsMemberOptions;
+  /** Member name. */
+  readonly name: string;
+  /** Temp directory owning the data dir and logs. */
+  readonly dir: string;
+  /** File accumulating the child's stderr. */
+  readonly stderrPath: string;
+  #child: Deno.ChildProcess | undefined;
+  #status: Promise<Deno.CommandStatus> | undefined;
+  #exit: Deno.CommandStatus | undefined;
+  #pipes: Promise<unknown>[] = [];
+  #removeHook: (() => void) | undefined;
+  readonly #removeDirHook: () => void;
+
+  private constructor(options: NetnsMemberOptions, dir: string) {
+    this.options = options;
+    this.name = options.name;
+    this.dir = dir;
+    this.stderrPath = `${dir}/stderr.log`;
+    // Registered before any process hook, so it runs after the kill at exit.
+    this.#removeDirHook = onExit(() => {
+      if (Deno.env.get("KEEP_TEST_DIRS") === "1") return;
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch {
+        // best effort at exit
+      }
+    });
+  }
+
+  /** Allocates a temp dir without starting anything. */
+  static async create(options: NetnsMemberOptions): Promise<NetnsMember> {
+    const dir = await Deno.makeTempDir({ prefix: `cairn-netns-${options.name}-` });
+    return new NetnsMember(options, dir);
+  }
+
+  /** The node this member runs on. */
+  get node(): LabNode {
+    return this.options.node;
+  }
+
+  /** `http://<client address>:<CLIENT_PORT>` */
+  get clientUrl(): string {
+    return `http://${this.node.clientAddr}:${CLIENT_PORT}`;
+  }
+
+  /** `http://<peer address>:<PEER_PORT>` */
+  get peerUrl(): string {
+    return `http://${this.node.peerAddr}:${PEER_PORT}`;
+  }
+
+  /** `<client address>:<CLIENT_PORT>`, as etcdctl's `--endpoints` takes it. */
+  get endpoint(): string {
+    return `${this.node.clientAddr}:${CLIENT_PORT}`;
+  }
+
+  /** True while the process runs. */
+  get running(): boolean {
+    return this.#child !== undefined && this.#exit === undefined;
+  }
+
+  /** The member's own command line (without the `ip netns exec` prefix). */
+  argv(): string[] {
+    const c = this.options.cluster;
+    return [
+      ...cairnCommand(),
+      `--name=${this.name}`,
+      `--data-dir=${this.dir}/data`,
+      `--listen-client-urls=${this.clientUrl}`,
+      `--advertise-client-urls=${this.clientUrl}`,
+      `--listen-peer-urls=${this.peerUrl}`,
+      `--initial-advertise-peer-urls=${this.peerUrl}`,
+      `--initial-cluster=${c.initialCluster}`,
+      `--initial-cluster-token=${c.token}`,
+      `--initial-cluster-state=${c.state ?? "new"}`,
+      ...(this.options.extraArgs ?? []),
+    ];
+  }
+
+  /** Spawns the member in its namespace without waiting for health. */
+  launch(): void {
+    if (this.running) throw new Error(`${this.name}: already running`);
+    // `ip netns exec` execs the command in place, so the child pid is the member's.
+    const child = new Deno.Command("ip", {
+      args: ["netns", "exec", this.node.ns, ...this.argv()],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#child = child;
+    this.#exit = undefined;
+    this.#removeHook = onExit(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    });
+    this.#pipes = [
+      appendStream(child.stdout, `${this.dir}/stdout.log`),
+      appendStream(child.stderr, this.stderrPath),
+    ];
+    this.#status = child.status.then((status) => {
+      this.#exit = status;
+      this.#removeHook?.();
+      return status;
+    });
+  }
+
+  /** Polls `/health` from the root namespace until it reports healthy. */
+  async waitHealthy(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = "no answer";
+    while (Date.now() < deadline) {
+      if (this.#exit) {
+        throw new Error(
+          `${this.name} exited with code ${this.#exit.code} before becoming healthy\n` +
+            (await this.stderrTail()),
+        );
+      }
+      try {
+        const res = await fetch(`${this.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
+        const body = await res.text();
+        if (res.ok && JSON.parse(body).health === "true") return;
+        last = `HTTP ${res.status} ${body}`;
+      } catch (err) {
+        last = String(err);
+      }
+      await sleep(200);
+    }
+    throw new Error(
+      `${this.name} not healthy after ${timeoutMs} ms (last: ${last})\n${await this.stderrTail()}`,
+    );
+  }
+
+  /** SIGKILL, then waits (bounded) for the exit. */
+  async kill(): Promise<void> {
+    if (!this.running) return;
+    try {
+      this.#child!.kill("SIGKILL");
+    } catch {
+      // raced with exit
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.#status,
+      new Promise((resolve) => timer = setTimeout(resolve, 10_000)),
+    ]);
+    clearTimeout(timer);
+    await Promise.allSettled(this.#pipes);
+  }
+
+  /** The last lines of stderr, labelled, for failure messages. */
+  async stderrTail(lines = 30): Promise<string> {
+    let text = "";
+    try {
+      text = await Deno.readTextFile(this.stderrPath);
+    } catch {
+      // nothing written yet
+    }
+    const tail = text.trimEnd().split("\n").slice(-lines).join("\n");
+    return `--- ${this.name} stderr (${this.stderrPath}) ---\n${tail}`;
+  }
+
+  /** Kills the process and removes the temp dir (kept when KEEP_TEST_DIRS=1). */
+  async destroy(): Promise<void> {
+    await this.kill();
+    this.#removeDirHook();
+    if (Deno.env.get("KEEP_TEST_DIRS") === "1") return;
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Copies a child's output stream to the end of a file. */
+async function appendStream(stream: ReadableStream<Uint8Array>, path: string): Promise<void> {
+  const file = await Deno.open(path, { create: true, append: true });
+  try {
+    await stream.pipeTo(file.writable);
+  } catch {
+    try {
+      file.close();
+    } catch {
+      // pipeTo already closed it
+    }
+  }
+}

@@ -3,30 +3,38 @@
  *
  * Each server is measured alone (never both at once, so they do not compete
  * for the cores) with the same Go clientv3 tools: start-up time over three
- * fresh starts, idle memory, memory after 100k keys, then the kvbench
- * scenarios. Writes bench/RESULTS.md and prints it.
+ * fresh starts, idle memory, memory after 100k keys, the kvbench scenarios,
+ * put against the leader of a 3-member cluster, and the watch rows (1,000
+ * watchers: put -> event latency, puts/s while they receive). Writes
+ * bench/RESULTS.md and prints it.
  *
  * Environment overrides: CAIRN_CMD (default `deno run -A <repo>/main.ts`),
  * ETCD_CMD (default `etcd`), BENCH_DIR (parent of the temp data dirs,
  * default /tmp), BENCH_SCALE (multiplies request totals, e.g. 0.1 for a
  * quick check), BENCH_KEYS (keys for the memory row, default 100000),
- * BENCH_KEEP=1 (keep data dirs and logs), KVBENCH, KVTOOL, KVBENCH_SRC.
+ * BENCH_ROUNDS, BENCH_CLUSTER_ROUNDS, BENCH_WATCH_ROUNDS (rounds of each kind),
+ * BENCH_KEEP=1 (keep data dirs and logs), KVBENCH, KVTOOL, KVBENCH_SRC,
+ * ETCDCTL (finds the cluster's leader).
  *
  * @module
  */
 
 import { join, relative } from "node:path";
+import { startCluster } from "./lib/cluster.ts";
 import { stopAll } from "./lib/proc.ts";
 import {
   bestOutcome,
+  type ExtraWorkloads,
   type KvbenchResult,
   renderResults,
   type RunInfo,
   type SystemRun,
 } from "./lib/report.ts";
+import type { ClusterOutcome, WatchOutcome } from "./lib/report_extra.ts";
 import { kvbenchArgs, type Scenario, SCENARIOS } from "./lib/scenarios.ts";
 import { type Server, type ServerSpec, startServer } from "./lib/server.ts";
 import { ensureKvbench, ensureKvtool, repoRoot, runJson } from "./lib/tools.ts";
+import { WATCH, watchArgs, type WatchResult, type WatchWorkload } from "./lib/watch.ts";
 
 const env = (k: string) => Deno.env.get(k);
 /** Whole run stays under 10 minutes: past this, everything is killed and partial results written. */
@@ -40,6 +48,25 @@ const SCALE = Number(env("BENCH_SCALE") ?? 1);
 const STARTUP_ONLY = 3;
 /** Scenario rounds per server, alternating servers; the best round is reported. */
 const ROUNDS = Number(env("BENCH_ROUNDS") ?? 3);
+/**
+ * Fresh 3-member clusters per server for the cluster row. Two, not three:
+ * each round costs two cluster start-ups, and the row is one scenario.
+ */
+const CLUSTER_ROUNDS = Number(env("BENCH_CLUSTER_ROUNDS") ?? 2);
+/** Watch rounds per server (fresh single member each); about 40 s a round on cairn. */
+const WATCH_ROUNDS = Number(env("BENCH_WATCH_ROUNDS") ?? 2);
+const WATCH_TIMEOUT_S = 120;
+const ETCDCTL = env("ETCDCTL") ?? "etcdctl";
+/** The cluster row: put100's parameters against the leader of a 3-member cluster. */
+const CLUSTER_PUT: Scenario = {
+  id: "cluster-put100",
+  title: "3-member cluster: put, 100 clients / 10 conns",
+  op: "put",
+  clients: 100,
+  conns: 10,
+  total: 30000,
+  keys: 1000,
+};
 
 let aborted: string | null = null;
 
@@ -53,6 +80,14 @@ function splitCommand(cmd: string): string[] {
 
 function scaled(s: Scenario): Scenario {
   return { ...s, total: Math.max(100, Math.round(s.total * SCALE)) };
+}
+
+function scaledWatch(): WatchWorkload {
+  return {
+    ...WATCH,
+    total: Math.max(100, Math.round(WATCH.total * SCALE)),
+    latencyPuts: Math.max(20, Math.round(WATCH.latencyPuts * SCALE)),
+  };
 }
 
 async function commandOutput(cmd: string, args: string[]): Promise<string> {
@@ -87,7 +122,12 @@ async function withServer(
   }
 }
 
-async function runScenario(kvbench: string, s: Scenario, server: Server, label: string) {
+async function runScenario(
+  kvbench: string,
+  s: Scenario,
+  server: Pick<Server, "endpoint" | "exited" | "logFile">,
+  label: string,
+) {
   const r = await runJson<KvbenchResult>(
     kvbench,
     kvbenchArgs(s, server.endpoint, SCENARIO_TIMEOUT_S, label),
@@ -100,7 +140,9 @@ async function runScenario(kvbench: string, s: Scenario, server: Server, label: 
     error = `${r.json.errors} requests failed` +
       (r.json.seconds >= SCENARIO_TIMEOUT_S - 1 ? ` (hit the ${SCENARIO_TIMEOUT_S}s bound)` : "");
   }
-  if (server.exited()) error = `${error ?? ""} server exited during the run (${server.logFile})`;
+  if (server.exited()) {
+    error = `${error ?? ""} a server exited during the run (${server.logFile})`;
+  }
   return { result: r.json, error };
 }
 
@@ -180,6 +222,99 @@ async function scenarioRound(side: Side, s: Server, kvbench: string): Promise<vo
   }
 }
 
+/** One kind of measurement repeated in rounds: scenarios, cluster, watch. */
+interface RoundKind {
+  name: string;
+  rounds: number;
+  /** Runs round `r` on every side in turn. */
+  run: (r: number) => Promise<void>;
+}
+
+/**
+ * Round 1 of every kind first (so every row has a figure), then the later
+ * rounds, each only if 1.3 × that kind's first round still fits in the bound.
+ */
+async function runRounds(kinds: RoundKind[], sides: Side[], began: number): Promise<void> {
+  const first = new Map<string, number>();
+  const most = Math.max(...kinds.map((k) => k.rounds));
+  for (let round = 1; round <= most && !aborted; round++) {
+    for (const kind of kinds) {
+      if (round > kind.rounds || aborted) continue;
+      const t = performance.now();
+      if (round > 1 && t - began + 1.3 * first.get(kind.name)! > DEADLINE_MS - 30_000) {
+        for (const side of sides) {
+          side.run.errors.push(
+            `only ${round - 1} round(s) of ${kind.name}: not enough time left`,
+          );
+        }
+        kind.rounds = round - 1;
+        continue;
+      }
+      await kind.run(round);
+      if (round === 1) first.set(kind.name, performance.now() - t);
+    }
+  }
+}
+
+/**
+ * One cluster round: a fresh cluster of the side's server, put against its
+ * leader, then stopped. Failures become the round's error, never throw.
+ */
+async function clusterRound(side: Side, id: string, workDir: string, kvbench: string) {
+  if (aborted) return;
+  const outcome: ClusterOutcome = { result: null };
+  (side.run.cluster ??= []).push(outcome);
+  try {
+    const c = await startCluster(side.spec, workDir, id, 3, STARTUP_TIMEOUT_MS, ETCDCTL);
+    outcome.readyMs = c.readyMs;
+    console.error(`${side.spec.name}[${id}]: leader ${c.leader} after ${c.readyMs.toFixed(0)} ms`);
+    try {
+      const target = { endpoint: c.leader, exited: c.exited, logFile: c.logFiles.join(", ") };
+      const o = await runScenario(kvbench, scaled(CLUSTER_PUT), target, `${side.spec.name}/${id}`);
+      outcome.result = o.result;
+      outcome.error = o.error;
+      outcome.rss = c.rss();
+    } finally {
+      await c.stop();
+    }
+  } catch (e) {
+    outcome.error = errorText(e);
+  }
+  console.error(
+    `${side.spec.name} ${id}: ` +
+      (outcome.result
+        ? `${outcome.result.rps.toFixed(0)} req/s p99 ${outcome.result.p99_ms} ms`
+        : "no result") +
+      (outcome.error ? ` (${outcome.error})` : ""),
+  );
+}
+
+/** One watch round on a fresh single member: kvtool -mode watch. */
+async function watchRound(side: Side, s: Server, kvtool: string): Promise<void> {
+  const r = await runJson<WatchResult>(
+    kvtool,
+    watchArgs(scaledWatch(), s.endpoint, WATCH_TIMEOUT_S),
+    (WATCH_TIMEOUT_S + 15) * 1000,
+  );
+  const outcome: WatchOutcome = { result: r.json, rss: s.rss() };
+  if (r.timedOut) outcome.error = "killed by the harness (hung)";
+  else if (!r.json) outcome.error = `kvtool exited ${r.code}: ${r.stderrTail}`;
+  else if (r.json.error) outcome.error = r.json.error;
+  if (s.exited()) {
+    outcome.error = `${outcome.error ?? ""} server exited during the run (${s.logFile})`;
+  }
+  (side.run.watch ??= []).push(outcome);
+  const x = r.json;
+  console.error(
+    `${side.spec.name} watch: ` +
+      (x
+        ? `latency p50 ${x.lat_p50_ms} p99 ${x.lat_p99_ms} ms; ${x.rps?.toFixed(0)} puts/s, ` +
+          `${x.events}/${x.events_expected} events`
+        : "no result") +
+      (outcome.error ? ` (${outcome.error})` : ""),
+  );
+}
+
 /**
  * Measures both servers, alternating between them phase by phase (never
  * both running at once), so drift in the machine's background load hits
@@ -218,20 +353,34 @@ async function measureBoth(
   for (const side of sides) {
     await phase(side, "memory", workDir, kvtool, (s) => loadAndMeasure(side, s, kvtool));
   }
-  let firstRound = 0;
-  for (let round = 1; round <= ROUNDS && !aborted; round++) {
-    const t = performance.now();
-    if (round > 1 && t - began + 1.3 * firstRound > DEADLINE_MS - 30_000) {
-      for (const side of sides) {
-        side.run.errors.push(`only ${round - 1} round(s) of scenarios: not enough time left`);
-      }
-      break;
-    }
-    for (const side of sides) {
-      await phase(side, `round${round}`, workDir, kvtool, (s) => scenarioRound(side, s, kvbench));
-    }
-    if (round === 1) firstRound = performance.now() - t;
-  }
+  const kinds: RoundKind[] = [
+    {
+      name: "scenarios",
+      rounds: ROUNDS,
+      run: async (r) => {
+        for (const side of sides) {
+          await phase(side, `round${r}`, workDir, kvtool, (s) => scenarioRound(side, s, kvbench));
+        }
+      },
+    },
+    {
+      name: "cluster",
+      rounds: CLUSTER_ROUNDS,
+      run: async (r) => {
+        for (const side of sides) await clusterRound(side, `cluster${r}`, workDir, kvbench);
+      },
+    },
+    {
+      name: "watch",
+      rounds: WATCH_ROUNDS,
+      run: async (r) => {
+        for (const side of sides) {
+          await phase(side, `watch${r}`, workDir, kvtool, (s) => watchRound(side, s, kvtool));
+        }
+      },
+    },
+  ];
+  await runRounds(kinds, sides, began);
   for (const side of sides) {
     for (const [id, outcomes] of Object.entries(side.run.rounds)) {
       side.run.scenarios[id] = bestOutcome(outcomes);
@@ -249,6 +398,9 @@ function exactCommand(repo: string): string {
     "BENCH_SCALE",
     "BENCH_KEYS",
     "BENCH_ROUNDS",
+    "BENCH_CLUSTER_ROUNDS",
+    "BENCH_WATCH_ROUNDS",
+    "ETCDCTL",
     "BENCH_DEADLINE_S",
     "KVBENCH",
     "KVTOOL",
@@ -311,6 +463,10 @@ async function main(): Promise<number> {
     const kvtool = await ensureKvtool(repo);
     const info = await machineInfo(etcdSpec.argv);
     const [etcd, cairn] = await measureBoth([etcdSpec, cairnSpec], workDir, kvbench, kvtool, began);
+    const extras: ExtraWorkloads = {
+      cluster: { members: 3, ...scaled(CLUSTER_PUT) },
+      watch: scaledWatch(),
+    };
     const md = renderResults(
       {
         ...info,
@@ -321,6 +477,7 @@ async function main(): Promise<number> {
       SCENARIOS.map(scaled),
       etcd,
       cairn,
+      extras,
     );
     const resultsFile = join(repo, "bench", "RESULTS.md");
     await Deno.writeTextFile(resultsFile, md);

@@ -1,4 +1,4 @@
-// kvtool: the two helpers bench/run.ts needs beside kvbench, on the same
+// kvtool: the helpers bench/run.ts needs beside kvbench, on the same
 // official Go client (clientv3) so etcd and cairn are driven identically.
 //
 //	kvtool -mode probe -endpoint 127.0.0.1:P -timeout 60s
@@ -10,7 +10,12 @@
 //	    then checks with a count-only Range that all n are there; a failed
 //	    check is reported as "count_error" (exit 0: the keys were written).
 //
-// Both print one JSON object on stdout and exit 1 on failure.
+//	kvtool -mode watch -endpoint 127.0.0.1:P -watchers 1000 -wconns 10 -latputs 200 \
+//	       -clients 100 -conns 10 -total 5000
+//	    Opens the watchers on one prefix, then measures put -> event latency
+//	    and put throughput while they receive (see watch.go).
+//
+// All print one JSON object on stdout and exit 1 on failure.
 package main
 
 import (
@@ -30,14 +35,20 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "probe", "probe | load")
+	mode := flag.String("mode", "probe", "probe | load | watch")
 	endpoint := flag.String("endpoint", "127.0.0.1:2379", "server address")
 	timeout := flag.Duration("timeout", 60*time.Second, "bound on the whole run")
 	n := flag.Int("n", 100000, "load: distinct keys to write")
-	valSize := flag.Int("val", 256, "load: value bytes")
-	clients := flag.Int("clients", 100, "load: concurrent writers")
-	conns := flag.Int("conns", 10, "load: gRPC connections")
+	valSize := flag.Int("val", 256, "load, watch: value bytes")
+	clients := flag.Int("clients", 100, "load, watch: concurrent writers")
+	conns := flag.Int("conns", 10, "load, watch: gRPC connections of the writers")
 	prefix := flag.String("prefix", "mem", "load: key prefix")
+	watchers := flag.Int("watchers", 1000, "watch: watchers on the prefix")
+	wconns := flag.Int("wconns", 10, "watch: connections the watchers share")
+	latPuts := flag.Int("latputs", 200, "watch: sequential puts timed put -> event")
+	total := flag.Int("total", 5000, "watch: puts of the throughput phase")
+	keys := flag.Int("keys", 1000, "watch: distinct keys of the throughput phase")
+	drain := flag.Duration("drain", 20*time.Second, "watch: bound on waiting for the last events")
 	flag.Parse()
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
@@ -49,6 +60,12 @@ func main() {
 		out, err = probe(ctx, *endpoint)
 	case "load":
 		out, err = load(ctx, *endpoint, *n, *valSize, *clients, *conns, *prefix)
+	case "watch":
+		out, err = watchBench(ctx, watchOpts{
+			endpoint: *endpoint, watchers: *watchers, wconns: *wconns, latPuts: *latPuts,
+			clients: *clients, conns: *conns, total: *total, keys: *keys, valSize: *valSize,
+			drainLimit: *drain,
+		})
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}

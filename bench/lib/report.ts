@@ -7,6 +7,18 @@
 
 import type { Rss } from "./proc.ts";
 import type { Scenario } from "./scenarios.ts";
+import {
+  clusterDetailTable,
+  type ClusterOutcome,
+  type ClusterWorkload,
+  extraProblems,
+  extraRows,
+  type ExtraRuns,
+  type Row,
+  watchDetailTable,
+  type WatchOutcome,
+} from "./report_extra.ts";
+import type { WatchWorkload } from "./watch.ts";
 
 /** kvbench's JSON line (see ../shared/kvbench/main.go). */
 export interface KvbenchResult {
@@ -53,6 +65,16 @@ export interface SystemRun {
   rounds: Record<string, ScenarioOutcome[]>;
   /** Failures that cost whole rows (server would not start, load failed). */
   errors: string[];
+  /** Rounds of the multi-member cluster row, in order. */
+  cluster?: ClusterOutcome[];
+  /** Rounds of the watch rows, in order. */
+  watch?: WatchOutcome[];
+}
+
+/** The workloads of the cluster and watch rows, when the run measured them. */
+export interface ExtraWorkloads {
+  cluster: ClusterWorkload;
+  watch: WatchWorkload;
 }
 
 /** Run-wide facts for the header. */
@@ -72,18 +94,7 @@ export interface RunInfo {
 }
 
 /** Which way a row improves. */
-type Better = "higher" | "lower";
-
-interface Row {
-  name: string;
-  etcd: number | null;
-  cairn: number | null;
-  better: Better;
-  digits: number;
-  /** Marks a figure measured with failed requests. */
-  etcdNote?: string;
-  cairnNote?: string;
-}
+type Better = Row["better"];
 
 /**
  * The round to report: the fastest clean one (background load on a shared
@@ -133,7 +144,15 @@ function fmt(v: number | null, digits: number, note?: string): string {
 
 const mib = (r?: Rss) => (r ? r.rssKiB / 1024 : null);
 
-function rows(scenarios: readonly Scenario[], etcd: SystemRun, cairn: SystemRun, keys: number) {
+const extraRuns = (s: SystemRun): ExtraRuns => ({ cluster: s.cluster ?? [], watch: s.watch ?? [] });
+
+function rows(
+  scenarios: readonly Scenario[],
+  etcd: SystemRun,
+  cairn: SystemRun,
+  keys: number,
+  extras?: ExtraWorkloads,
+) {
   const out: Row[] = [];
   const partial = (o?: ScenarioOutcome) =>
     o?.result && (o.result.errors > 0 || o.error) ? "⚠" : undefined;
@@ -157,6 +176,9 @@ function rows(scenarios: readonly Scenario[], etcd: SystemRun, cairn: SystemRun,
       digits: 2,
       ...common,
     });
+  }
+  if (extras) {
+    out.push(...extraRows(extras.cluster, extras.watch, extraRuns(etcd), extraRuns(cairn)));
   }
   out.push({
     name: "resident memory, idle after start (MiB)",
@@ -188,12 +210,13 @@ export function comparisonTable(
   etcd: SystemRun,
   cairn: SystemRun,
   keys: number,
+  extras?: ExtraWorkloads,
 ): string {
   const lines = [
     "| scenario | etcd | cairn | ratio cairn/etcd | better | ahead |",
     "|---|---:|---:|---:|---|---|",
   ];
-  for (const r of rows(scenarios, etcd, cairn, keys)) {
+  for (const r of rows(scenarios, etcd, cairn, keys, extras)) {
     lines.push(
       `| ${r.name} | ${fmt(r.etcd, r.digits, r.etcdNote)} | ${
         fmt(r.cairn, r.digits, r.cairnNote)
@@ -250,16 +273,52 @@ function problem(who: string, text: string): string[] {
   return item;
 }
 
+function extraDetails(x: ExtraWorkloads, etcd: SystemRun, cairn: SystemRun): string[] {
+  const c = x.cluster;
+  const w = x.watch;
+  const runs = <T>(pick: (s: SystemRun) => T[] | undefined) =>
+    [etcd, cairn].map((s) => ({ label: s.label, rounds: pick(s) ?? [] }));
+  return [
+    `### ${c.members}-member cluster`,
+    "",
+    `Each round starts a fresh ${c.members}-member cluster of one kind on loopback (all members` +
+    " on this machine, fsync on), waits until `etcdctl endpoint status` shows every member" +
+    ` answering with one leader, then runs kvbench put (${c.total.toLocaleString("en-US")}` +
+    ` puts, ${c.clients} clients / ${c.conns} conns, ${c.keys} keys, 256 B) against the leader's` +
+    " endpoint (kvbench takes one endpoint).",
+    "",
+    clusterDetailTable(runs((s) => s.cluster)),
+    "",
+    "### Watch",
+    "",
+    `Each round starts a fresh single member and runs kvtool -mode watch: ${w.watchers}` +
+    ` watchers over ${w.watchConns} connections (one watch stream each) on one prefix;` +
+    ` (a) ${w.latencyPuts} sequential puts, each value carrying its send time, every watcher` +
+    " timing put → event and the next put waiting until all have it; (b)" +
+    ` ${w.total.toLocaleString("en-US")} puts by ${w.clients} clients / ${w.conns} conns` +
+    " (their own connections) under the prefix, so each is delivered to every watcher, then" +
+    ` up to ${w.drainS} s for the last events. Latency rows come from the round with the lowest` +
+    " p99, throughput rows from the round with the most puts/s.",
+    "",
+    watchDetailTable(runs((s) => s.watch)),
+    "",
+  ];
+}
+
 /** The whole RESULTS.md. */
 export function renderResults(
   info: RunInfo,
   scenarios: readonly Scenario[],
   etcd: SystemRun,
   cairn: SystemRun,
+  extras?: ExtraWorkloads,
 ): string {
   const problems: string[] = [];
   for (const sys of [etcd, cairn]) {
     for (const e of sys.errors) problems.push(...problem(sys.label, e));
+    for (const [who, e] of extraProblems(sys.label, extraRuns(sys))) {
+      problems.push(...problem(who, e));
+    }
     for (const s of scenarios) {
       const err = sys.scenarios[s.id]?.error;
       if (err) problems.push(...problem(`${sys.label} / ${s.id}`, err));
@@ -274,13 +333,14 @@ export function renderResults(
     `- cairn: \`${cairn.command}\``,
     `- deno: ${info.denoVersion}`,
     `- client: kvbench (Go clientv3), same parameters for both; one server running at a time;` +
-    ` single member each, fsync on (default for both), data dirs under \`${info.dataDir}\``,
+    ` single member each except the cluster row, fsync on (default for both), data dirs under` +
+    ` \`${info.dataDir}\``,
     `- command: \`${info.command}\``,
     `- run took ${info.elapsedSeconds.toFixed(0)} s`,
     "",
     "## Comparison",
     "",
-    comparisonTable(scenarios, etcd, cairn, info.keys),
+    comparisonTable(scenarios, etcd, cairn, info.keys, extras),
     "",
     "Each scenario row is the best (highest req/s) of its rounds, the servers taking turns." +
     " Ratios are cairn ÷ etcd. For throughput higher is better (ratio > 1: cairn faster);" +
@@ -294,6 +354,7 @@ export function renderResults(
     memLine(etcd),
     memLine(cairn),
     "",
+    ...(extras ? extraDetails(extras, etcd, cairn) : []),
     ...(problems.length ? ["## Problems", "", ...problems, ""] : []),
   ].join("\n");
 }

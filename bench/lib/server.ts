@@ -106,23 +106,10 @@ export async function startServer(
   const probeOut = watched.output;
   await watched.ready;
 
-  const log = await Deno.open(logFile, { write: true, create: true, truncate: true });
   const t0 = performance.now();
-  const child = spawnTracked(
-    new Deno.Command(spec.argv[0], {
-      args: [...spec.argv.slice(1), ...memberFlags(spec.name, dataDir, client, peer)],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }),
-  );
-  // Both streams into one file; each pipe closes the file only when both end.
-  const writer = log.writable.getWriter();
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    for await (const chunk of s) await writer.write(chunk);
-  };
-  Promise.all([pump(child.stdout), pump(child.stderr)]).finally(() =>
-    writer.close().catch(() => {})
+  const child = spawnLogged(
+    [...spec.argv, ...memberFlags(spec.name, dataDir, client, peer)],
+    logFile,
   );
   let done = false;
   child.status.then(() => done = true);
@@ -166,7 +153,33 @@ export async function startServer(
   return server;
 }
 
-async function readLog(path: string): Promise<string> {
+/**
+ * Spawns a server (tracked, so an abort ends it) with its stdout and stderr
+ * both written to `logFile`, which is truncated first.
+ */
+export function spawnLogged(argv: string[], logFile: string): Deno.ChildProcess {
+  const log = Deno.openSync(logFile, { write: true, create: true, truncate: true });
+  const child = spawnTracked(
+    new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }),
+  );
+  // Both streams into one file; the file is closed only when both end.
+  const writer = log.writable.getWriter();
+  const pump = async (s: ReadableStream<Uint8Array>) => {
+    for await (const chunk of s) await writer.write(chunk);
+  };
+  Promise.all([pump(child.stdout), pump(child.stderr)]).finally(() =>
+    writer.close().catch(() => {})
+  );
+  return child;
+}
+
+/** A server log without colour escapes, trimmed; a placeholder when empty or missing. */
+export async function readLog(path: string): Promise<string> {
   try {
     // Deno and others colour their errors; the escapes would litter RESULTS.md.
     // deno-lint-ignore no-control-regex

@@ -1,13 +1,13 @@
 /**
  * The client-side instruments of the benchmark: kvbench (shared load
  * generator beside the repo, in `<repo>/../shared/kvbench`) and kvtool
- * (bench/kvtool: start-up probe and 100k-key loader). Both are Go programs
+ * (bench/kvtool: start-up probe, 100k-key loader, watch benchmark). Both are Go programs
  * on the official etcd client, built once and then reused.
  *
  * @module
  */
 
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { spawnTracked, stopTree } from "./proc.ts";
 
@@ -109,21 +109,31 @@ async function goDepsInstalled(): Promise<boolean> {
   return out.code === 0;
 }
 
+/** The Go sources of kvtool (every .go file in bench/kvtool), sorted. */
+export function kvtoolSources(repo: string): string[] {
+  const dir = join(repo, "bench", "kvtool");
+  return [...Deno.readDirSync(dir)]
+    .filter((e) => e.isFile && e.name.endsWith(".go") && !e.name.endsWith("_test.go"))
+    .map((e) => join(dir, e.name))
+    .sort();
+}
+
 /**
  * Returns the kvtool binary ($KVTOOL, default /tmp/cairn-bench-kvtool),
- * rebuilding it when missing or older than bench/kvtool/main.go. Built like
- * kvbench: GOPATH mode against Debian's /usr/share/gocode.
+ * rebuilding it when missing or older than any of bench/kvtool/*.go. Built
+ * like kvbench: GOPATH mode against Debian's /usr/share/gocode.
  */
 export async function ensureKvtool(repo: string): Promise<string> {
   const bin = Deno.env.get("KVTOOL") ?? "/tmp/cairn-bench-kvtool";
-  const src = join(repo, "bench", "kvtool", "main.go");
-  if (exists(bin) && Deno.statSync(bin).mtime! >= Deno.statSync(src).mtime!) return bin;
+  const srcs = kvtoolSources(repo);
+  const newest = Math.max(...srcs.map((f) => Deno.statSync(f).mtime!.getTime()));
+  if (exists(bin) && Deno.statSync(bin).mtime!.getTime() >= newest) return bin;
   console.error(`building kvtool -> ${bin}`);
   const gopath = await Deno.makeTempDir({ prefix: "kvtool-gopath-" });
   try {
     const pkg = join(gopath, "src", "kvtool");
     await Deno.mkdir(pkg, { recursive: true });
-    await Deno.copyFile(src, join(pkg, "main.go"));
+    for (const f of srcs) await Deno.copyFile(f, join(pkg, basename(f)));
     await run("bash", ["-c", `cd '${pkg}' && go build -o '${bin}' .`], {
       GO111MODULE: "off",
       GOPATH: `${gopath}:/usr/share/gocode`,

@@ -77,65 +77,74 @@ async function getValue(m: Member, key: string, serializable = false): Promise<s
   return out === "" ? undefined : out;
 }
 
-Deno.test({
-  name: "cluster: 3 members replicate writes made on any member and agree on one leader and hash",
-  ignore: skip,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const members = await startCluster(3);
-    try {
-      await waitForLeader(members);
-      for (const [i, m] of members.entries()) {
-        await etcdctlOk(m.endpoint, ["put", `from-${i}`, `v${i}`]);
-      }
-      for (const m of members) {
-        for (let i = 0; i < members.length; i++) {
-          assert.equal(await getValue(m, `from-${i}`), `v${i}`, `${m.name} sees from-${i}`);
-        }
-      }
-      const list = await etcdctlOk(members[1].endpoint, ["member", "list"]);
-      assert.equal(list.trim().split("\n").length, 3, list);
-      for (const m of members) {
-        assert.match(list, new RegExp(`started, ${m.name}, ${m.peerUrl}, ${m.clientUrl}`));
-      }
-
-      // Serializable reads are local but converge; then every member hashes the same history.
-      const rev =
-        JSON.parse(await etcdctlOk(members[0].endpoint, ["get", "from-0", "-w", "json"])).header
-          .revision;
-      const deadline = Date.now() + 5000;
-      let hashes: string[] = [];
-      while (Date.now() < deadline) {
-        const out = await etcdctlOk(members.map((m) => m.endpoint).join(","), [
-          "endpoint",
-          "hashkv",
-          `--rev=${rev}`,
-          "-w",
-          "json",
-        ]);
-        hashes = (JSON.parse(out) as { HashKV: { hash: number } }[]).map((r) =>
-          String(r.HashKV.hash)
-        );
-        if (new Set(hashes).size === 1) break;
-        await sleep(200);
-      }
-      assert.equal(new Set(hashes).size, 1, `hashkv differs: ${hashes}`);
-
-      // MoveLeader hands leadership to the member named, as etcdctl move-leader asks.
-      const before = await waitForLeader(members);
-      const target = members.find((m) => m !== before)!;
-      // Read the id as text: uint64 ids lose precision in JSON.parse.
-      const raw = await etcdctlOk(target.endpoint, ["endpoint", "status", "-w", "json"]);
-      const targetHex = BigInt(/"member_id":(\d+)/.exec(raw)![1]).toString(16);
-      const moved = await etcdctlOk(before.endpoint, ["move-leader", targetHex]);
-      assert.match(moved, /Leadership transferred/);
-      assert.equal(await waitForLeader(members), target);
-    } finally {
-      await Promise.all(members.map((m) => m.destroy()));
+/** Writes on every member are visible on all; one leader, equal hashes; move-leader works. */
+async function replicationScenario(n: number): Promise<void> {
+  const members = await startCluster(n);
+  try {
+    await waitForLeader(members);
+    for (const [i, m] of members.entries()) {
+      await etcdctlOk(m.endpoint, ["put", `from-${i}`, `v${i}`]);
     }
-  },
-});
+    for (const m of members) {
+      for (let i = 0; i < members.length; i++) {
+        assert.equal(await getValue(m, `from-${i}`), `v${i}`, `${m.name} sees from-${i}`);
+      }
+    }
+    const list = await etcdctlOk(members[1].endpoint, ["member", "list"]);
+    assert.equal(list.trim().split("\n").length, n, list);
+    for (const m of members) {
+      assert.match(list, new RegExp(`started, ${m.name}, ${m.peerUrl}, ${m.clientUrl}`));
+    }
+
+    // Serializable reads are local but converge; then every member hashes the same history.
+    const rev =
+      JSON.parse(await etcdctlOk(members[0].endpoint, ["get", "from-0", "-w", "json"])).header
+        .revision;
+    const deadline = Date.now() + 5000;
+    let hashes: string[] = [];
+    while (Date.now() < deadline) {
+      // --cluster: every member the member list names, as an operator checks.
+      const out = await etcdctlOk(members[0].endpoint, [
+        "endpoint",
+        "hashkv",
+        "--cluster",
+        `--rev=${rev}`,
+        "-w",
+        "json",
+      ]);
+      hashes = (JSON.parse(out) as { HashKV: { hash: number } }[]).map((r) =>
+        String(r.HashKV.hash)
+      );
+      if (new Set(hashes).size === 1) break;
+      await sleep(200);
+    }
+    assert.equal(hashes.length, n);
+    assert.equal(new Set(hashes).size, 1, `hashkv differs: ${hashes}`);
+
+    // MoveLeader hands leadership to the member named, as etcdctl move-leader asks.
+    const before = await waitForLeader(members);
+    const target = members.find((m) => m !== before)!;
+    // Read the id as text: uint64 ids lose precision in JSON.parse.
+    const raw = await etcdctlOk(target.endpoint, ["endpoint", "status", "-w", "json"]);
+    const targetHex = BigInt(/"member_id":(\d+)/.exec(raw)![1]).toString(16);
+    const moved = await etcdctlOk(before.endpoint, ["move-leader", targetHex]);
+    assert.match(moved, /Leadership transferred/);
+    assert.equal(await waitForLeader(members), target);
+  } finally {
+    await Promise.all(members.map((m) => m.destroy()));
+  }
+}
+
+for (const n of [3, 5]) {
+  Deno.test({
+    name:
+      `cluster: ${n} members replicate writes made on any member and agree on one leader and hash`,
+    ignore: skip,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: () => replicationScenario(n),
+  });
+}
 
 Deno.test({
   name:

@@ -64,3 +64,24 @@ Deno.test("a stream without GOAWAY is passed through as the same bytes", () => {
   assert.deepEqual(r.out, input);
   assert.equal(r.goaways, 0);
 });
+
+Deno.test("a HEADERS frame with a URL :authority is rewritten; other frames untouched, at any cut", () => {
+  // Literal with incremental indexing, static name index 1 (:authority), raw value.
+  const value = "http://127.0.0.1:2379";
+  const block = [0x41, value.length, ...new TextEncoder().encode(value)];
+  const fixed = [0x41, value.length, ...new TextEncoder().encode("http---127.0.0.1:2379")];
+  const headersFrame = (payload: number[]) => {
+    const f = frame(0x1, payload, 1);
+    f[4] = 0x4; // END_HEADERS
+    return f;
+  };
+  const input = concat([PREFACE, settings, headersFrame([0x83, ...block]), data, ping]);
+  const expected = concat([PREFACE, settings, headersFrame([0x83, ...fixed]), data, ping]);
+  for (let a = 0; a <= input.length; a++) {
+    for (let b = a; b <= input.length; b += 5) {
+      assert.deepEqual(run(input, [a, b]).out, expected, `cuts at ${a}, ${b}`);
+    }
+  }
+  const plain = concat([PREFACE, settings, headersFrame([0x83, 0x86]), data]);
+  assert.deepEqual(run(plain, [30, 40]).out, plain);
+});

@@ -31,6 +31,7 @@ import {
   type SystemRun,
 } from "./lib/report.ts";
 import type { ClusterOutcome, WatchOutcome } from "./lib/report_extra.ts";
+import { type RoundKind, runRounds } from "./lib/rounds.ts";
 import { kvbenchArgs, type Scenario, SCENARIOS } from "./lib/scenarios.ts";
 import { type Server, type ServerSpec, startServer } from "./lib/server.ts";
 import { ensureKvbench, ensureKvtool, repoRoot, runJson } from "./lib/tools.ts";
@@ -222,40 +223,6 @@ async function scenarioRound(side: Side, s: Server, kvbench: string): Promise<vo
   }
 }
 
-/** One kind of measurement repeated in rounds: scenarios, cluster, watch. */
-interface RoundKind {
-  name: string;
-  rounds: number;
-  /** Runs round `r` on every side in turn. */
-  run: (r: number) => Promise<void>;
-}
-
-/**
- * Round 1 of every kind first (so every row has a figure), then the later
- * rounds, each only if 1.3 × that kind's first round still fits in the bound.
- */
-async function runRounds(kinds: RoundKind[], sides: Side[], began: number): Promise<void> {
-  const first = new Map<string, number>();
-  const most = Math.max(...kinds.map((k) => k.rounds));
-  for (let round = 1; round <= most && !aborted; round++) {
-    for (const kind of kinds) {
-      if (round > kind.rounds || aborted) continue;
-      const t = performance.now();
-      if (round > 1 && t - began + 1.3 * first.get(kind.name)! > DEADLINE_MS - 30_000) {
-        for (const side of sides) {
-          side.run.errors.push(
-            `only ${round - 1} round(s) of ${kind.name}: not enough time left`,
-          );
-        }
-        kind.rounds = round - 1;
-        continue;
-      }
-      await kind.run(round);
-      if (round === 1) first.set(kind.name, performance.now() - t);
-    }
-  }
-}
-
 /**
  * One cluster round: a fresh cluster of the side's server, put against its
  * leader, then stopped. Failures become the round's error, never throw.
@@ -380,7 +347,12 @@ async function measureBoth(
       },
     },
   ];
-  await runRounds(kinds, sides, began);
+  await runRounds(kinds, {
+    elapsedMs: () => performance.now() - began,
+    deadlineMs: DEADLINE_MS,
+    aborted: () => aborted !== null,
+    note: (text) => sides.forEach((side) => side.run.errors.push(text)),
+  });
   for (const side of sides) {
     for (const [id, outcomes] of Object.entries(side.run.rounds)) {
       side.run.scenarios[id] = bestOutcome(outcomes);

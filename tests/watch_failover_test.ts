@@ -27,8 +27,15 @@ import {
   WatchRequestSchema,
   type WatchResponse,
 } from "../src/gen/etcd/api/etcdserverpb/rpc_pb.ts";
-import { type Event, Event_EventType, type KeyValue } from "../src/gen/etcd/api/mvccpb/kv_pb.ts";
-import { destroyAll, startCluster, waitForLeader } from "./harness/cluster.ts";
+import {
+  destroyAll,
+  type EventRec,
+  type KvRec,
+  kvRec,
+  ResumingWatcher,
+  startCluster,
+  waitForLeader,
+} from "./harness/cluster.ts";
 import { type Member, sleep } from "./harness/member.ts";
 import { skipIfToolsMissing } from "./harness/tools.ts";
 
@@ -36,147 +43,12 @@ const ignore = skipIfToolsMissing("watch_failover_test.ts");
 
 const PREFIX = "/wf/";
 const PREFIX_END = "/wf0"; // "/" + 1
-const OPS = 300;
 const enc = (s: string) => new TextEncoder().encode(s);
+const TARGET = { key: enc(PREFIX), rangeEnd: enc(PREFIX_END), prevKv: true };
+const OPS = 300;
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 const kvClient = (m: Member) =>
   createClient(KV, createGrpcTransport({ baseUrl: m.clientUrl, defaultTimeoutMs: 5000 }));
-
-/** A key-value as the checks compare it. */
-interface KvRec {
-  value: string;
-  create: number;
-  mod: number;
-  version: number;
-}
-
-/** One received watch event, flattened. */
-interface EventRec {
-  rev: number;
-  type: "PUT" | "DELETE";
-  key: string;
-  value: string;
-  create: number;
-  version: number;
-  prev?: KvRec;
-}
-
-function kvRec(kv: KeyValue): KvRec {
-  return {
-    value: dec(kv.value),
-    create: Number(kv.createRevision),
-    mod: Number(kv.modRevision),
-    version: Number(kv.version),
-  };
-}
-
-function eventRec(e: Event): EventRec {
-  const kv = e.kv!;
-  const rec: EventRec = {
-    rev: Number(kv.modRevision),
-    type: e.type === Event_EventType.DELETE ? "DELETE" : "PUT",
-    key: dec(kv.key),
-    value: dec(kv.value),
-    create: Number(kv.createRevision),
-    version: Number(kv.version),
-  };
-  if (e.prevKv) rec.prev = kvRec(e.prevKv);
-  return rec;
-}
-
-/**
- * A prefix watch that survives losing its stream, as clientv3 does: it
- * re-creates the watch on the next member from `lastRev + 1`. Events are
- * recorded exactly as received (never de-duplicated), so duplicates show.
- */
-class ResumingWatcher {
-  readonly events: EventRec[] = [];
-  /** Members the stream was (re)created on, in order. */
-  readonly sessions: string[] = [];
-  /** Why streams ended, for failure messages. */
-  readonly breaks: string[] = [];
-  /** Set when the server canceled the watch (never expected here). */
-  canceled: WatchResponse | undefined;
-  lastRev: number;
-  #at: number;
-  #abort: AbortController | undefined;
-  #stopped = false;
-  readonly #loop: Promise<void>;
-
-  /** `startRev` 0 means "from now", resolved from the first created response (clientv3). */
-  constructor(
-    readonly name: string,
-    readonly members: Member[],
-    first: Member,
-    startRev: number,
-  ) {
-    this.lastRev = startRev === 0 ? -1 : startRev - 1;
-    this.#at = members.indexOf(first);
-    this.#loop = this.#run();
-  }
-
-  async #run(): Promise<void> {
-    const deadline = Date.now() + 90_000;
-    for (let attempt = 0; attempt < 200 && !this.#stopped && Date.now() < deadline; attempt++) {
-      const m = this.members[this.#at];
-      const abort = new AbortController();
-      this.#abort = abort;
-      try {
-        await this.#session(m, abort.signal);
-        this.breaks.push(`${m.name}: stream ended`);
-      } catch (err) {
-        this.breaks.push(`${m.name}: ${String(err).slice(0, 120)}`);
-      }
-      if (this.#stopped || this.canceled) return;
-      this.#at = (this.#at + 1) % this.members.length;
-      await sleep(50);
-    }
-  }
-
-  async #session(m: Member, signal: AbortSignal): Promise<void> {
-    const client = createClient(Watch, createGrpcTransport({ baseUrl: m.clientUrl }));
-    const startRevision = this.lastRev < 0 ? 0n : BigInt(this.lastRev + 1);
-    const create0 = create(WatchRequestSchema, {
-      requestUnion: {
-        case: "createRequest",
-        value: { key: enc(PREFIX), rangeEnd: enc(PREFIX_END), prevKv: true, startRevision },
-      },
-    });
-    async function* requests(): AsyncGenerator<WatchRequest> {
-      yield create0;
-      // Keep the request side open until this session is torn down.
-      await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
-    }
-    for await (const r of client.watch(requests(), { signal })) {
-      if (r.created) {
-        this.sessions.push(`${m.name}@${startRevision}`);
-        if (this.lastRev < 0) this.lastRev = Number(r.header?.revision ?? 0n);
-      }
-      if (r.canceled) {
-        this.canceled = r;
-        return;
-      }
-      for (const e of r.events) {
-        const rec = eventRec(e);
-        this.events.push(rec);
-        this.lastRev = rec.rev;
-      }
-    }
-  }
-
-  /** Breaks the current stream on purpose; it resumes on `to`, or else on the next member. */
-  cut(to?: Member): void {
-    if (to) this.#at = (this.members.indexOf(to) + this.members.length - 1) % this.members.length;
-    this.#abort?.abort();
-  }
-
-  /** Stops for good. */
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#abort?.abort();
-    await this.#loop;
-  }
-}
 
 // ---- the writer ----
 
@@ -368,10 +240,10 @@ Deno.test({
       const [fa, fb] = members.filter((m) => m !== leader);
       const r0 = Number((await kvClient(fa).range({ key: enc(PREFIX) })).header!.revision);
       watchers.push(
-        new ResumingWatcher("leader-a", members, leader, r0 + 1),
-        new ResumingWatcher("leader-now", members, leader, 0),
-        new ResumingWatcher("follower-a", members, fa, r0 + 1),
-        new ResumingWatcher("follower-b-cut", members, fb, r0 + 1),
+        new ResumingWatcher("leader-a", members, leader, TARGET, r0 + 1),
+        new ResumingWatcher("leader-now", members, leader, TARGET, 0),
+        new ResumingWatcher("follower-a", members, fa, TARGET, r0 + 1),
+        new ResumingWatcher("follower-b-cut", members, fb, TARGET, r0 + 1),
       );
       await waitUntil(
         "watches created",
@@ -517,8 +389,5 @@ Deno.test({
 });
 
 function describe(watchers: ResumingWatcher[]): string {
-  return watchers.map((w) =>
-    `${w.name}: last=${w.lastRev} events=${w.events.length} sessions=${w.sessions.join(",")} ` +
-    `breaks=${w.breaks.join(" | ")}`
-  ).join("\n");
+  return watchers.map((w) => w.describe()).join("\n");
 }

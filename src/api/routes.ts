@@ -13,7 +13,7 @@ import { clusterService } from "./cluster.ts";
 import { kvService } from "./kv.ts";
 import { leaseService } from "./lease.ts";
 import { maintenanceService } from "./maintenance.ts";
-import { progressIntervalFromEnv, watchService } from "./watch.ts";
+import { watchService } from "./watch.ts";
 
 /** The services of one member, in the two forms the client port needs. */
 export interface EtcdServices {
@@ -43,7 +43,7 @@ export function etcdServices(member: Member): EtcdServices {
       // Streaming only: the direct unary path never sees it.
       router.service(
         Watch,
-        watchService(member, { progressIntervalMs: progressIntervalFromEnv() }),
+        watchService(member, { progressIntervalMs: member.config.watchProgressNotifyIntervalMs }),
       );
     },
     unary,

@@ -96,19 +96,3 @@ async function* serveStream(
     stream.close();
   }
 }
-
-/**
- * The progress interval from `ETCD_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL`
- * (a Go duration such as "500ms", "5s", "10m"), or undefined when unset/invalid.
- */
-export function progressIntervalFromEnv(
-  env: Record<string, string | undefined> = Deno.env.toObject(),
-): number | undefined {
-  const raw = env.ETCD_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL;
-  if (raw === undefined) return undefined;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(raw.trim());
-  if (m === null) return undefined;
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
-  const ms = Number(m[1]) * unit;
-  return ms > 0 ? ms : undefined;
-}

@@ -47,6 +47,7 @@ type watchOpts struct {
 
 // watchState is what the watcher goroutines share with the putters.
 type watchState struct {
+	mu       sync.Mutex        // guards latency: a late event may land while it is read
 	latency  [][]time.Duration // per watcher: put -> event, phase (a)
 	receipts chan int64        // sequence numbers of phase (a) events, one per watcher and put
 	bulk     int64             // events of phase (b) received, all watchers together
@@ -136,7 +137,9 @@ func receive(ctx context.Context, i int, ch clientv3.WatchChan, st *watchState, 
 				continue
 			}
 			if sent, seq, ok := parsePayload(ev.Kv.Value); ok {
+				st.mu.Lock()
 				st.latency[i] = append(st.latency[i], now.Sub(sent))
+				st.mu.Unlock()
 				st.receipts <- seq
 			}
 		}
@@ -262,9 +265,11 @@ func watchBench(ctx context.Context, o watchOpts) (map[string]interface{}, error
 		}
 	}()
 	var all []time.Duration
+	st.mu.Lock()
 	for _, l := range st.latency {
 		all = append(all, l...)
 	}
+	st.mu.Unlock()
 	p50, p90, p99, max := percentiles(all)
 	out["lat_puts"], out["lat_events"], out["lat_missing"] = o.latPuts, len(all), missing
 	out["lat_p50_ms"], out["lat_p90_ms"], out["lat_p99_ms"], out["lat_max_ms"] = p50, p90, p99, max

@@ -76,7 +76,7 @@ export const WATCH: WatchWorkload = {
   clients: 100,
   conns: 10,
   total: 5000,
-  drainS: 30,
+  drainS: 45,
 };
 
 /** kvtool arguments for the watch workload against `endpoint`, bounded by `timeoutS`. */

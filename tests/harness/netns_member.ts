@@ -88,6 +88,11 @@ export class NetnsMember {
     return this.#child !== undefined && this.#exit === undefined;
   }
 
+  /** Exit status of the process, once it has exited. */
+  get exitStatus(): Deno.CommandStatus | undefined {
+    return this.#exit;
+  }
+
   /** The member's own command line (without the `ip netns exec` prefix). */
   argv(): string[] {
     const c = this.options.cluster;

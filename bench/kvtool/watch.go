@@ -126,8 +126,11 @@ func receive(ctx context.Context, i int, ch clientv3.WatchChan, st *watchState, 
 			return
 		}
 		if resp.Created {
-			confirmed = true
-			created <- nil
+			// clientv3 re-creates a watcher after its stream broke: count it once.
+			if !confirmed {
+				confirmed = true
+				created <- nil
+			}
 			continue
 		}
 		now := time.Now()

@@ -7,68 +7,11 @@
 import assert from "node:assert/strict";
 import { etcdctl, etcdctlOk } from "./harness/etcdctl.ts";
 import { GrpcClient } from "./harness/grpc.ts";
-import { Member, sleep } from "./harness/member.ts";
+import { startCluster, waitForLeader } from "./harness/cluster.ts";
+import { type Member, sleep } from "./harness/member.ts";
 import { skipIfToolsMissing } from "./harness/tools.ts";
 
 const skip = skipIfToolsMissing("cluster_test.ts");
-
-/** Starts `n` cairn members bootstrapped together and waits until each is healthy. */
-async function startCluster(n: number, extraArgs: string[] = []): Promise<Member[]> {
-  const members: Member[] = [];
-  for (let i = 1; i <= n; i++) {
-    members.push(await Member.create({ kind: "cairn", name: `m${i}`, extraArgs }));
-  }
-  const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(",");
-  const token = `cluster-${members[0].clientPort}`;
-  for (const m of members) m.options.cluster = { initialCluster, token };
-  for (const m of members) m.launch();
-  try {
-    await Promise.all(members.map((m) => m.waitHealthy(30_000)));
-  } catch (err) {
-    await Promise.all(members.map((m) => m.destroy()));
-    throw err;
-  }
-  return members;
-}
-
-interface StatusRow {
-  Endpoint: string;
-  Status: { header: { member_id: number }; leader: number; raftTerm: number };
-}
-
-/** `endpoint status -w json` of every running member. */
-async function statuses(members: Member[]): Promise<StatusRow[]> {
-  const live = members.filter((m) => m.running);
-  const out = await etcdctlOk(live.map((m) => m.endpoint).join(","), [
-    "endpoint",
-    "status",
-    "-w",
-    "json",
-  ]);
-  return JSON.parse(out) as StatusRow[];
-}
-
-/** Waits until every running member names the same, running leader; returns it. */
-async function waitForLeader(members: Member[], timeoutMs = 15_000): Promise<Member> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  while (Date.now() < deadline) {
-    try {
-      const rows = await statuses(members);
-      const leaders = new Set(rows.map((r) => String(r.Status.leader)));
-      if (leaders.size === 1 && !leaders.has("0")) {
-        const leaderId = [...leaders][0];
-        const row = rows.find((r) => String(r.Status.header.member_id) === leaderId);
-        if (row) return members.find((m) => row.Endpoint.endsWith(`:${m.clientPort}`))!;
-      }
-      last = JSON.stringify(rows.map((r) => r.Status.leader));
-    } catch (err) {
-      last = String(err);
-    }
-    await sleep(200);
-  }
-  throw new Error(`no single leader within ${timeoutMs} ms: ${last}`);
-}
 
 async function getValue(m: Member, key: string, serializable = false): Promise<string | undefined> {
   const args = ["get", key, "--print-value-only"];

@@ -17,7 +17,8 @@
  * Addresses come from one 10.213.X.0/24 that no interface or route of this
  * machine uses yet; X starts from the pid. Every name carries the pid, so
  * parallel runs do not collide. Everything created is removed by `destroy()`,
- * and also when the module unloads or the process gets SIGINT/SIGTERM.
+ * when the module unloads, and by a watchdog shell if this process dies
+ * without either (SIGINT under `deno test`, SIGKILL).
  *
  * Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) and iproute2; `netnsUnavailable()`
  * says why not before anything is created.
@@ -109,7 +110,7 @@ function freeSubnet(): number {
 /** Cleanups of live labs (and of what runs inside them), run last-first at exit. */
 const exitHooks: (() => void)[] = [];
 
-/** Registers a synchronous cleanup to run at unload/SIGINT/SIGTERM; returns its remover. */
+/** Registers a synchronous cleanup to run at unload; returns its remover. */
 export function onExit(hook: () => void): () => void {
   exitHooks.push(hook);
   return () => {
@@ -130,21 +131,38 @@ function runExitHooks(): void {
 
 globalThis.addEventListener("unload", runExitHooks);
 
-/** Exits on a signal after cleanup (installed only while a lab exists). */
-function onSignal(): void {
-  runExitHooks();
-  Deno.exit(130);
-}
+/**
+ * A shell that outlives this process if it dies abruptly: Deno's test runner
+ * exits on SIGINT without running `unload` handlers, and SIGKILL runs nothing
+ * at all. Once the parent pid is gone (checked each second, for at most an
+ * hour) it kills whatever still runs in the lab's namespaces and deletes the
+ * lab's links and namespaces. Normal teardown kills it first.
+ */
+const WATCHDOG = `
+trap '' INT TERM HUP
+i=0
+while [ "$i" -lt 3600 ] && kill -0 "$PARENT" 2>/dev/null; do sleep 1; i=$((i+1)); done
+for ns in $NAMESPACES; do
+  for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+done
+for l in $LINKS; do ip link del "$l" 2>/dev/null; done
+for ns in $NAMESPACES; do ip netns del "$ns" 2>/dev/null; done
+`;
 
-let signalUsers = 0;
-
-function watchSignals(on: boolean): void {
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  if (on && signalUsers++ === 0) {
-    for (const s of signals) Deno.addSignalListener(s, onSignal);
-  }
-  if (!on && --signalUsers === 0) {
-    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+/** Starts the watchdog for a lab's names; returns the process, or undefined without `sh`. */
+function startWatchdog(namespaces: string[], links: string[]): Deno.ChildProcess | undefined {
+  try {
+    const child = new Deno.Command("sh", {
+      args: ["-c", WATCHDOG],
+      env: { PARENT: String(Deno.pid), NAMESPACES: namespaces.join(" "), LINKS: links.join(" ") },
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    child.unref();
+    return child;
+  } catch {
+    return undefined;
   }
 }
 
@@ -156,12 +174,16 @@ export class NetLab {
   readonly bridge: string;
   #destroyed = false;
   readonly #removeHook: () => void;
+  readonly #watchdog: Deno.ChildProcess | undefined;
 
   private constructor(nodes: LabNode[], bridge: string) {
     this.nodes = nodes;
     this.bridge = bridge;
     this.#removeHook = onExit(() => this.destroy());
-    watchSignals(true);
+    this.#watchdog = startWatchdog(
+      nodes.map((n) => n.ns),
+      [...nodes.flatMap((n) => [n.peerLink, n.clientLink]), bridge],
+    );
   }
 
   /**
@@ -266,7 +288,11 @@ export class NetLab {
     }
     ip(["link", "del", this.bridge]);
     this.#removeHook();
-    watchSignals(false);
+    try {
+      this.#watchdog?.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
   }
 
   /** Names of this lab's namespaces and links still present (for a leak check). */

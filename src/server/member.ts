@@ -12,7 +12,6 @@ import {
   type InternalRequest,
   InternalRequestSchema,
   type MemberRecord,
-  StateSnapshotSchema,
 } from "../gen/cairn/internal_pb.ts";
 import {
   AlarmRequest_AlarmAction,
@@ -25,13 +24,11 @@ import type { Config } from "../config.ts";
 import { etcdErrorByMessage, EtcdErrors } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { LEASE_TICK_MS, LeaseDriver } from "../lease/driver.ts";
-import { Lessor, minLeaseTtl } from "../lease/lessor.ts";
-import { MvccStore } from "../mvcc/store.ts";
 import { WatchHub } from "../watch/hub.ts";
 import { decodeConfChange } from "../raft/confchange.ts";
 import { ProposalDropped } from "../raft/errors.ts";
 import { RawNode } from "../raft/raw_node.ts";
-import { MemoryStorage } from "../raft/storage.ts";
+import type { MemoryStorage } from "../raft/storage.ts";
 import {
   type ConfChange,
   ConfChangeType,
@@ -44,9 +41,8 @@ import {
   type Ready,
   StateRole,
 } from "../raft/types.ts";
-import { openDataDir } from "../storage/data_dir.ts";
-import { SnapshotStore } from "../storage/snapshot.ts";
-import { Wal } from "../storage/wal.ts";
+import type { SnapshotStore } from "../storage/snapshot.ts";
+import type { Wal } from "../storage/wal.ts";
 import {
   applyMembershipChange,
   applyRequest,
@@ -54,11 +50,10 @@ import {
   encodeStateSnapshot,
   type StateMachine,
 } from "./apply.ts";
-import { computeClusterId, urlString } from "./ids.ts";
-import { Membership } from "./membership.ts";
+import { urlString } from "./ids.ts";
 import { ReadBarrier } from "./read_barrier.ts";
-import { bootstrapMetadata, readBootstrapMetadata } from "./bootstrap.ts";
-import { discoverCluster, publishMembership } from "./join.ts";
+import { publishMembership } from "./join.ts";
+import { recoverOrBootstrap, restoreStateSnapshot } from "./recover.ts";
 import { PeerClient } from "../transport/peer_client.ts";
 import { type PeerRouteHandler, Transport } from "../transport/transport.ts";
 
@@ -156,90 +151,19 @@ export class Member {
     log: Logger,
     onFatal?: (err: Error, exitCode: number) => void,
   ): Promise<Member> {
-    const dir = await openDataDir(cfg.dataDir);
-    const snaps = new SnapshotStore(dir.snapDir, { onWarning: (msg) => log.warn(msg) });
-    const storage = new MemoryStorage();
-    let wal: Wal;
-    let id: bigint;
-    let clusterId: bigint;
-    let membership: Membership;
-    let store: MvccStore;
-    const lessor = new Lessor({
-      minTtl: minLeaseTtl(cfg.electionTimeoutMs, cfg.heartbeatIntervalMs),
-    });
-    let alarms: StateMachine["alarms"] = [];
-    let applied = 0;
-    let peers: bigint[] | undefined;
-
-    if (!dir.exists && cfg.initialClusterState === "existing") {
-      const selfPeerUrls = cfg.initialAdvertisePeerUrls.map(urlString);
-      const others = [...cfg.initialCluster.entries()]
-        .filter(([name]) => name !== cfg.name)
-        .flatMap(([, urls]) => urls.map(urlString));
-      const info = await discoverCluster(others, selfPeerUrls);
-      membership = Membership.fromRecords(info.members);
-      id = info.memberId;
-      clusterId = info.clusterId;
-      wal = await Wal.create(dir.walDir, {
-        clusterId,
-        memberId: id,
-        extra: bootstrapMetadata(membership.records(), true),
-      });
-      store = new MvccStore(lessor.hooks);
-      log.info("joining an existing cluster", { member_id: hex(id), cluster_id: hex(clusterId) });
-    } else if (!dir.exists) {
-      membership = Membership.fromInitialCluster(cfg.initialCluster, cfg.initialClusterToken);
-      const self = membership.records().find((r) => r.name === cfg.name);
-      if (!self) throw new Error(`--initial-cluster has no member named ${cfg.name}`);
-      id = self.id;
-      clusterId = computeClusterId(membership.voterIds());
-      wal = await Wal.create(dir.walDir, {
-        clusterId,
-        memberId: id,
-        extra: bootstrapMetadata(membership.records()),
-      });
-      store = new MvccStore(lessor.hooks);
-      peers = membership.voterIds();
-      log.info("bootstrapped a new member", { member_id: hex(id), cluster_id: hex(clusterId) });
-    } else {
-      const snap = await snaps.loadNewest();
-      const opened = await Wal.open(dir.walDir);
-      wal = opened.wal;
-      const replay = opened.replay;
-      id = replay.metadata.memberId;
-      clusterId = replay.metadata.clusterId;
-      if (snap) {
-        const state = fromBinary(StateSnapshotSchema, snap.data);
-        // Leases first: restoring the store attaches its leased keys to them.
-        lessor.restore(state.leases);
-        store = MvccStore.restore(state.mvcc, lessor.hooks);
-        membership = Membership.fromRecords(state.members);
-        alarms = state.alarms;
-        storage.applySnapshot({ meta: snap.meta, data: snap.data });
-        applied = snap.meta.index;
-      } else {
-        store = new MvccStore(lessor.hooks);
-        const boot = readBootstrapMetadata(replay.metadata.extra);
-        membership = Membership.fromRecords(boot.members);
-        // Only a member that bootstrapped the cluster writes the initial
-        // membership into its own log (if a crash came before it did).
-        if (!boot.joined) peers = membership.voterIds();
-      }
-      // A snapshot only ever covers committed entries, while a commit-only
-      // hard state may not have reached the WAL before a crash.
-      storage.setHardState({
-        ...replay.hardState,
-        commit: Math.max(replay.hardState.commit, applied),
-      });
-      storage.append(replay.entries);
-      log.info("recovered member from disk", {
-        member_id: hex(id),
-        cluster_id: hex(clusterId),
-        snapshot_index: applied,
-        wal_entries: replay.entries.length,
-        commit: replay.hardState.commit,
-      });
-    }
+    const {
+      snaps,
+      storage,
+      wal,
+      id,
+      clusterId,
+      membership,
+      store,
+      lessor,
+      alarms,
+      applied,
+      peers,
+    } = await recoverOrBootstrap(cfg, log);
 
     const electionTick = Math.max(2, Math.round(cfg.electionTimeoutMs / cfg.heartbeatIntervalMs));
     const raft = new RawNode({
@@ -784,11 +708,10 @@ export class Member {
     await this.#snaps.save(snap.meta, snap.data);
     await this.#wal.saveSnapshotMarker({ term: snap.meta.term, index: snap.meta.index });
     this.#storage.applySnapshot(snap);
-    const state = fromBinary(StateSnapshotSchema, snap.data);
-    this.sm.lessor.restore(state.leases);
-    this.sm.store = MvccStore.restore(state.mvcc, this.sm.lessor.hooks);
+    const state = restoreStateSnapshot(snap.data, this.sm.lessor);
+    this.sm.store = state.store;
     this.watchHub.attach(this.sm.store);
-    this.sm.membership = Membership.fromRecords(state.members);
+    this.sm.membership = state.membership;
     this.sm.alarms = state.alarms;
     this.#confState = snap.meta.confState;
     this.#applied = snap.meta.index;

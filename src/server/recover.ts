@@ -1,0 +1,142 @@
+/**
+ * Where a member's state comes from at start: a new cluster bootstrapped
+ * from `--initial-cluster`, an existing cluster joined through its peers,
+ * or this member's own snapshot and WAL after a restart.
+ *
+ * @module
+ */
+import { fromBinary } from "@bufbuild/protobuf";
+import type { Config } from "../config.ts";
+import { StateSnapshotSchema } from "../gen/cairn/internal_pb.ts";
+import { Lessor, minLeaseTtl } from "../lease/lessor.ts";
+import type { Logger } from "../log.ts";
+import { MvccStore } from "../mvcc/store.ts";
+import { MemoryStorage } from "../raft/storage.ts";
+import { openDataDir } from "../storage/data_dir.ts";
+import { SnapshotStore } from "../storage/snapshot.ts";
+import { Wal } from "../storage/wal.ts";
+import type { StateMachine } from "./apply.ts";
+import { bootstrapMetadata, readBootstrapMetadata } from "./bootstrap.ts";
+import { computeClusterId, urlString } from "./ids.ts";
+import { discoverCluster } from "./join.ts";
+import { Membership } from "./membership.ts";
+
+/** Everything a member needs to start its Raft node and state machine. */
+export interface StartingState {
+  snaps: SnapshotStore;
+  storage: MemoryStorage;
+  wal: Wal;
+  id: bigint;
+  clusterId: bigint;
+  membership: Membership;
+  store: MvccStore;
+  lessor: Lessor;
+  alarms: StateMachine["alarms"];
+  /** Index of the snapshot the state machine was restored from (0: none). */
+  applied: number;
+  /** Initial voters, only for a member that bootstraps a new cluster's log. */
+  peers: bigint[] | undefined;
+}
+
+/** The state machine held in a snapshot, restored (leases first: restoring the store attaches leased keys). */
+export function restoreStateSnapshot(
+  data: Uint8Array,
+  lessor: Lessor,
+): { store: MvccStore; membership: Membership; alarms: StateMachine["alarms"] } {
+  const state = fromBinary(StateSnapshotSchema, data);
+  lessor.restore(state.leases);
+  return {
+    store: MvccStore.restore(state.mvcc, lessor.hooks),
+    membership: Membership.fromRecords(state.members),
+    alarms: state.alarms,
+  };
+}
+
+/** Opens (or creates) the data directory and recovers, bootstraps or joins. */
+export async function recoverOrBootstrap(cfg: Config, log: Logger): Promise<StartingState> {
+  const dir = await openDataDir(cfg.dataDir);
+  const snaps = new SnapshotStore(dir.snapDir, { onWarning: (msg) => log.warn(msg) });
+  const storage = new MemoryStorage();
+  let wal: Wal;
+  let id: bigint;
+  let clusterId: bigint;
+  let membership: Membership;
+  let store: MvccStore;
+  const lessor = new Lessor({
+    minTtl: minLeaseTtl(cfg.electionTimeoutMs, cfg.heartbeatIntervalMs),
+  });
+  let alarms: StateMachine["alarms"] = [];
+  let applied = 0;
+  let peers: bigint[] | undefined;
+
+  if (!dir.exists && cfg.initialClusterState === "existing") {
+    const selfPeerUrls = cfg.initialAdvertisePeerUrls.map(urlString);
+    const others = [...cfg.initialCluster.entries()]
+      .filter(([name]) => name !== cfg.name)
+      .flatMap(([, urls]) => urls.map(urlString));
+    const info = await discoverCluster(others, selfPeerUrls);
+    membership = Membership.fromRecords(info.members);
+    id = info.memberId;
+    clusterId = info.clusterId;
+    wal = await Wal.create(dir.walDir, {
+      clusterId,
+      memberId: id,
+      extra: bootstrapMetadata(membership.records(), true),
+    });
+    store = new MvccStore(lessor.hooks);
+    log.info("joining an existing cluster", { member_id: hex(id), cluster_id: hex(clusterId) });
+  } else if (!dir.exists) {
+    membership = Membership.fromInitialCluster(cfg.initialCluster, cfg.initialClusterToken);
+    const self = membership.records().find((r) => r.name === cfg.name);
+    if (!self) throw new Error(`--initial-cluster has no member named ${cfg.name}`);
+    id = self.id;
+    clusterId = computeClusterId(membership.voterIds());
+    wal = await Wal.create(dir.walDir, {
+      clusterId,
+      memberId: id,
+      extra: bootstrapMetadata(membership.records()),
+    });
+    store = new MvccStore(lessor.hooks);
+    peers = membership.voterIds();
+    log.info("bootstrapped a new member", { member_id: hex(id), cluster_id: hex(clusterId) });
+  } else {
+    const snap = await snaps.loadNewest();
+    const opened = await Wal.open(dir.walDir);
+    wal = opened.wal;
+    const replay = opened.replay;
+    id = replay.metadata.memberId;
+    clusterId = replay.metadata.clusterId;
+    if (snap) {
+      ({ store, membership, alarms } = restoreStateSnapshot(snap.data, lessor));
+      storage.applySnapshot({ meta: snap.meta, data: snap.data });
+      applied = snap.meta.index;
+    } else {
+      store = new MvccStore(lessor.hooks);
+      const boot = readBootstrapMetadata(replay.metadata.extra);
+      membership = Membership.fromRecords(boot.members);
+      // Only a member that bootstrapped the cluster writes the initial
+      // membership into its own log (if a crash came before it did).
+      if (!boot.joined) peers = membership.voterIds();
+    }
+    // A snapshot only ever covers committed entries, while a commit-only
+    // hard state may not have reached the WAL before a crash.
+    storage.setHardState({
+      ...replay.hardState,
+      commit: Math.max(replay.hardState.commit, applied),
+    });
+    storage.append(replay.entries);
+    log.info("recovered member from disk", {
+      member_id: hex(id),
+      cluster_id: hex(clusterId),
+      snapshot_index: applied,
+      wal_entries: replay.entries.length,
+      commit: replay.hardState.commit,
+    });
+  }
+
+  return { snaps, storage, wal, id, clusterId, membership, store, lessor, alarms, applied, peers };
+}
+
+function hex(id: bigint): string {
+  return id.toString(16);
+}

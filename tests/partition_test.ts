@@ -59,7 +59,9 @@ async function views(members: NetnsMember[]): Promise<View[]> {
   const rows = await Promise.all(members.map(async (m) => {
     const res = await etcdctl(m.endpoint, ["endpoint", "status", "-w", "json", SHORT_TIMEOUT]);
     if (res.code !== 0) return undefined;
-    const row = (JSON.parse(res.stdout) as StatusRow[])[0];
+    // Member ids are uint64: keep them as strings, since doubles would round them.
+    const exact = res.stdout.replace(/:\s*(\d{16,})/g, ':"$1"');
+    const row = (JSON.parse(exact) as StatusRow[])[0];
     return {
       member: m,
       id: String(row.Status.header.member_id),

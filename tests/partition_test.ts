@@ -239,8 +239,9 @@ Deno.test({
     } finally {
       await Promise.all(members.map((m) => m.destroy()));
       lab.destroy();
-      assert.deepEqual(lab.leftovers(), [], "namespaces and links are all removed");
     }
+    // Checked only after a pass, so it never hides the error of a failed run.
+    assert.deepEqual(lab.leftovers(), [], "namespaces and links are all removed");
   },
 });
 

@@ -94,6 +94,8 @@ export interface Config {
    * 100 ms are raised to 100 ms, as etcd does.
    */
   watchProgressNotifyIntervalMs: number;
+  /** `--pre-vote`: a member asks whether it could win before disrupting a term (default on). */
+  preVote: boolean;
 }
 
 /** What the command line asks for: run a member, print the version, or print help. */
@@ -157,6 +159,7 @@ const FLAGS: Record<string, Spec> = {
   "name": spec("string", "default", "Member", "Human-readable name for this member."),
   "data-dir": spec("string", "", "Member", 'Path to the data directory (default "${name}.cairn").'),
   "snapshot-count": spec("uint", "100000", "Member", "Applied entries between snapshots."),
+  "pre-vote": spec("bool", "true", "Member", "Enable Raft's Pre-Vote (etcd's --pre-vote)."),
   "heartbeat-interval": spec("uint", "100", "Member", "Time (ms) of a heartbeat interval."),
   "election-timeout": spec("uint", "1000", "Member", "Time (ms) for an election to time out."),
   "listen-peer-urls": spec("bindurls", LOCAL_PEER, "Member", "URLs to listen on for peers."),
@@ -609,6 +612,7 @@ function buildConfig(settings: Map<string, Raw>, warnings: string[]): Config {
       clientCertAuth: bool("peer-client-cert-auth"),
     },
     watchProgressNotifyIntervalMs: progressMs,
+    preVote: bool("pre-vote"),
   };
 
   const { heartbeatIntervalMs: hb, electionTimeoutMs: el } = config;

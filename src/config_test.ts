@@ -538,3 +538,11 @@ Deno.test("config: formatUrl always spells out the port", () => {
   assert.equal(formatUrl(new URL("https://h:443")), "https://h:443");
   assert.equal(formatUrl(new URL("https://[::1]:2379")), "https://[::1]:2379");
 });
+
+Deno.test("--pre-vote defaults to on and can be turned off like etcd's", () => {
+  const base = ["--name", "n1"];
+  const on = parseConfig(base, {});
+  const off = parseConfig([...base, "--pre-vote=false"], {});
+  assert.ok(on.kind === "run" && on.config.preVote === true);
+  assert.ok(off.kind === "run" && off.config.preVote === false);
+});

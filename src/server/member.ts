@@ -172,7 +172,7 @@ export class Member {
       heartbeatTick: 1,
       storage,
       applied,
-      preVote: true,
+      preVote: cfg.preVote,
       checkQuorum: true,
       random: Math.random,
       peers,

@@ -28,6 +28,15 @@ export interface RunningServer {
 export async function startServer(cfg: Config, log: Logger): Promise<RunningServer> {
   let fail: (code: number) => void = () => {};
   const done = new Promise<number>((resolve) => (fail = resolve));
+  // Accepted for etcd compatibility but not acted on yet: say so plainly.
+  if (cfg.autoCompactionRetention > 0) {
+    log.warn("auto compaction is not implemented yet: --auto-compaction-retention is ignored");
+  }
+  if (cfg.clientTls.certFile || cfg.peerTls.certFile || cfg.clientTls.clientCertAuth) {
+    log.warn(
+      "TLS is not implemented yet: certificate flags are ignored (only http:// URLs are served)",
+    );
+  }
   const member = await Member.start(cfg, log, (_err, code) => fail(code));
   const services = etcdServices(member);
   const readMaxBytes = cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES;

@@ -47,6 +47,12 @@ export interface PeerLimits {
   pingIntervalMs: number;
   /** A PING unanswered for this long marks the connection dead (a silent network). */
   pingTimeoutMs: number;
+  /**
+   * A connection attempt unanswered for this long is abandoned and retried.
+   * Shorter than pingTimeoutMs: after a partition heals, a fresh attempt
+   * beats waiting out the kernel's growing SYN retry intervals.
+   */
+  connectTimeoutMs: number;
 }
 
 /** What a peer sender shares with its transport. */
@@ -185,10 +191,10 @@ export class Peer {
       [H_TO]: formatId(this.id),
     }, { endStream: false });
     this.#stream = stream;
-    // A peer host that drops packets never refuses: give up after pingTimeoutMs.
+    // A peer host that drops packets never refuses: give up and try anew.
     this.#connectTimer = setTimeout(
       () => lost("no answer (timed out)"),
-      this.#ctx.limits.pingTimeoutMs,
+      this.#ctx.limits.connectTimeoutMs,
     );
     stream.on("error", (err) => lost(String(err)));
     stream.on("close", () => lost("stream closed"));

@@ -65,6 +65,7 @@ export const DEFAULT_LIMITS: Readonly<PeerLimits> = {
   snapshotChunkBytes: 1024 * 1024,
   pingIntervalMs: 1000,
   pingTimeoutMs: 5000,
+  connectTimeoutMs: 1000,
 };
 
 /** Sends and receives Raft messages for one member. */

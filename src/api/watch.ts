@@ -15,6 +15,7 @@ import type { Watch, WatchRequest, WatchResponse } from "../gen/etcd/api/etcdser
 import { EtcdErrors } from "../errors.ts";
 import type { Member } from "../server/member.ts";
 import { DEFAULT_PROGRESS_INTERVAL_MS, WatchStream } from "../watch/stream.ts";
+import { withEncodedEvents } from "../watch/wire.ts";
 
 /** etcd's metadata key and value for "require a leader" (rpctypes). */
 const REQUIRE_LEADER_KEY = "hasleader";
@@ -86,7 +87,8 @@ async function* serveStream(
   try {
     while (true) {
       await stream.wait();
-      for (const resp of stream.take()) yield resp;
+      // Events are encoded once per write, not once per watcher.
+      for (const resp of stream.take()) yield withEncodedEvents(resp);
       if (stream.closed) break;
     }
     if (failure !== undefined) throw failure;

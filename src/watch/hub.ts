@@ -200,6 +200,7 @@ export class WatchHub {
     const compactRev = store.compactRevision;
     let served = 0;
     let blocked = false;
+    const reads = new Map<string, Event[]>();
     let more = false;
     // Snapshot the order: watchers that stay unsynced go to the back.
     for (const w of [...this.#unsynced]) {
@@ -225,8 +226,16 @@ export class WatchHub {
         this.#promote(w);
         continue;
       }
-      const to = Math.min(cur, w.minRev + this.#spanRevs - 1);
-      const all = store.eventsBetween(w.minRev, to, w.key, w.rangeEnd);
+      // No more than one response's worth of revisions is read.
+      const to = Math.min(cur, w.minRev + Math.min(this.#spanRevs, this.#maxBatchRevs) - 1);
+      // Watchers of one span that lag alike (a whole stream demoted at once)
+      // share one history read: the same Event objects, encoded once.
+      const readKey = `${w.minRev}:${to}:${w.kind}:${w.bkey}:${w.bend}`;
+      let all = reads.get(readKey);
+      if (all === undefined) {
+        all = store.eventsBetween(w.minRev, to, w.key, w.rangeEnd);
+        reads.set(readKey, all);
+      }
       const { events, next } = this.#cut(all);
       const out = w.filter(events);
       if (out.length > 0) {

@@ -207,3 +207,22 @@ Deno.test("hub: a restored store (snapshot install) brings synced watchers up to
   assert.deepEqual(sink.events(), ["PUT k=1@2", "PUT k=2@3", "PUT k=3@5", "PUT k=4@6"]);
   hub.close();
 });
+
+Deno.test("hub: watchers lagging alike share one history read (same Event objects)", async () => {
+  const { store, hub } = setup({ maxBatchRevs: 4 });
+  for (let i = 0; i < 10; i++) store.put(putReq(`p${i}`, `${i}`));
+  const a = new TestSink();
+  const b2 = new TestSink();
+  hub.watch(1n, spec("p", "q"), 3, a);
+  hub.watch(2n, spec("p", "q"), 3, b2);
+  await until(() => hub.counts.unsynced === 0);
+  const expect = Array.from({ length: 9 }, (_, i) => `PUT p${i + 1}=${i + 1}@${i + 3}`);
+  assert.deepEqual(a.events(), expect);
+  assert.deepEqual(b2.events(), expect);
+  // Batches of at most 4 revisions, and both watchers got the very same objects.
+  assert.deepEqual(a.taken.map((r) => r.events.length), [4, 4, 1]);
+  for (let i = 0; i < a.taken.length; i++) {
+    a.taken[i].events.forEach((ev, j) => assert.equal(ev, b2.taken[i].events[j]));
+  }
+  hub.close();
+});

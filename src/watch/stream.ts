@@ -301,7 +301,7 @@ export class WatchStream implements WatchSink {
     return events.map((ev) => {
       if (ev.prevKv === undefined) return ev;
       if (prevKv && !isCreate(ev) && Number(ev.kv!.modRevision) - 1 >= compactRev) return ev;
-      return { ...ev, prevKv: undefined };
+      return withoutPrevKv(ev);
     });
   }
 
@@ -317,6 +317,18 @@ export class WatchStream implements WatchSink {
     this.#wake = undefined;
     wake?.();
   }
+}
+
+/**
+ * Copies without prev_kv, one per event: every watcher that gets the
+ * stripped form shares it (so its wire encoding is shared too).
+ */
+const stripped = new WeakMap<Event, Event>();
+
+function withoutPrevKv(ev: Event): Event {
+  let out = stripped.get(ev);
+  if (out === undefined) stripped.set(ev, out = { ...ev, prevKv: undefined });
+  return out;
 }
 
 function isCreate(ev: Event): boolean {

@@ -11,7 +11,7 @@ import {
   createGrpcTransport,
   createGrpcWebTransport,
 } from "@connectrpc/connect-node";
-import { KV, Maintenance } from "../src/gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { KV, Maintenance, Watch } from "../src/gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { Member } from "./harness/member.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -75,6 +75,51 @@ Deno.test({
 
         const status = await createClient(Maintenance, transport).status({});
         assert.ok(status.leader !== 0n, `${name}: status names a leader`);
+      }
+    } finally {
+      await member.destroy();
+    }
+  },
+});
+
+Deno.test({
+  name: "protocols: Watch streams carry events over gRPC and over Connect with JSON",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const member = await Member.start({ kind: "cairn" });
+    try {
+      const baseUrl = `http://127.0.0.1:${member.clientPort}`;
+      const transports: Record<string, Transport> = {
+        "grpc h2": createGrpcTransport({ baseUrl }),
+        "connect+json h2": createConnectTransport({
+          baseUrl,
+          httpVersion: "2",
+          useBinaryFormat: false,
+        }),
+      };
+      const kv = createClient(KV, transports["grpc h2"]);
+      for (const [name, transport] of Object.entries(transports)) {
+        const key = enc(`watch/${name}`);
+        const requests = async function* () {
+          yield { requestUnion: { case: "createRequest" as const, value: { key } } };
+          // Keep the request side open while events arrive.
+          await new Promise((r) => setTimeout(r, 3000));
+        };
+        const abort = new AbortController();
+        const seen: string[] = [];
+        const watching = (async () => {
+          for await (
+            const resp of createClient(Watch, transport).watch(requests(), { signal: abort.signal })
+          ) {
+            if (resp.created) await kv.put({ key, value: enc(`v-${name}`) });
+            for (const ev of resp.events) seen.push(dec(ev.kv!.value));
+            if (seen.length > 0) break;
+          }
+        })();
+        await Promise.race([watching, new Promise((r) => setTimeout(r, 5000))]);
+        abort.abort();
+        assert.deepEqual(seen, [`v-${name}`], `${name}: the put arrives as a watch event`);
       }
     } finally {
       await member.destroy();

@@ -51,6 +51,9 @@ async function* serveStream(
   requireLeader: boolean,
   progressIntervalMs: number,
 ): AsyncGenerator<WatchResponse> {
+  // Pre-encoded events ride in protobuf's unknown fields, which a JSON
+  // codec (Connect or gRPC with +json) would drop: binary codecs only.
+  const binary = !(ctx.requestHeader.get("content-type") ?? "").includes("json");
   const stream = new WatchStream({
     hub: member.watchHub,
     header: (rev) => member.header(rev),
@@ -88,7 +91,7 @@ async function* serveStream(
     while (true) {
       await stream.wait();
       // Events are encoded once per write, not once per watcher.
-      for (const resp of stream.take()) yield withEncodedEvents(resp);
+      for (const resp of stream.take()) yield binary ? withEncodedEvents(resp) : resp;
       if (stream.closed) break;
     }
     if (failure !== undefined) throw failure;

@@ -223,3 +223,42 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "cluster: a lease and its keys survive a full cluster restart, then expire on time",
+  ignore: skip,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const members = await startCluster(3);
+    try {
+      await waitForLeader(members);
+      const granted = await etcdctlOk(members[0].endpoint, ["lease", "grant", "20"]);
+      const id = /lease ([0-9a-f]+) granted/.exec(granted)?.[1];
+      assert.ok(id, granted);
+      await etcdctlOk(members[1].endpoint, ["put", "restart/leased", "v", `--lease=${id}`]);
+      // Let a checkpoint record the remaining TTL, then stop every member.
+      await sleep(6000);
+      await Promise.all(members.map((m) => m.stop()));
+      for (const m of members) m.launch();
+      await Promise.all(members.map((m) => m.waitHealthy(30_000)));
+      await waitForLeader(members);
+      const ttl = await etcdctlOk(members[2].endpoint, ["lease", "timetolive", id, "--keys"]);
+      const remaining = Number(/remaining\((-?\d+)s\)/.exec(ttl)?.[1]);
+      assert.ok(remaining > 0 && remaining <= 20, `remaining TTL after restart: ${ttl}`);
+      assert.match(ttl, /attached keys\(\[restart\/leased\]\)/);
+      assert.equal(await getValue(members[0], "restart/leased"), "v");
+      // With no keep-alives it expires within its TTL (plus the leader's grace), on every member.
+      const deadline = Date.now() + 40_000;
+      let gone = false;
+      while (Date.now() < deadline && !gone) {
+        await sleep(500);
+        const values = await Promise.all(members.map((m) => getValue(m, "restart/leased")));
+        gone = values.every((v) => v === undefined);
+      }
+      assert.ok(gone, "the leased key vanished after the restart and expiry");
+    } finally {
+      await Promise.all(members.map((m) => m.destroy()));
+    }
+  },
+});

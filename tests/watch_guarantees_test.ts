@@ -113,3 +113,134 @@ itest("WithRequireLeader: a follower that loses its leader ends the stream as et
   assert.match(want[2], /plain watch meanwhile: open/);
   assert.match(want[3], /new require-leader watch: 14 etcdserver: no leader created=0/);
 });
+
+// ---- events from lease expiry, Txn and DeleteRange, compared with etcd ----
+
+/** Watchers with different options over the same keys, so every event path shows. */
+const WATCHERS = [
+  createReq("ev/", "ev0", { prevKv: true }),
+  createReq("ev/", "ev0", { filters: [0] }), // NOPUT
+  createReq("ev/", "ev0", { filters: [1] }), // NODELETE
+  createReq("ev/b"),
+  createReq("ev/c", "\0", { prevKv: true }), // every key >= ev/c
+];
+
+const put = (key: string, value: string, lease = 0n) => ({
+  request: { case: "requestPut" as const, value: { key: enc(key), value: enc(value), lease } },
+});
+const del = (key: string, end = "", prevKv = false) => ({
+  request: {
+    case: "requestDeleteRange" as const,
+    value: { key: enc(key), rangeEnd: enc(end), prevKv },
+  },
+});
+
+/** Responses as JSON with only the header revision kept, sorted (watchers of one revision race). */
+function transcript(s: WatchSession, from: number): string[] {
+  return s.responses.slice(from).map((r) => {
+    const j = toJson(WatchResponseSchema, r) as Record<string, unknown>;
+    j.header = { revision: (j.header as Record<string, unknown> | undefined)?.revision ?? "0" };
+    return JSON.stringify(j);
+  }).sort();
+}
+
+itest(
+  "events of lease expiry, lease revoke, multi-op Txn and range DeleteRange match etcd",
+  async () => {
+    const pair = await Pair.start(["--log-level=warn"]);
+    type Side = {
+      m: Member;
+      kv: ReturnType<typeof kvClient>;
+      lease: ReturnType<typeof createClient<typeof Lease>>;
+      w: WatchSession;
+      seen: number;
+      phases: string[];
+    };
+    const sides: Side[] = [pair.etcd, pair.cairn].map((m) => ({
+      m,
+      kv: kvClient(m),
+      lease: createClient(Lease, createGrpcTransport({ baseUrl: m.clientUrl })),
+      w: new WatchSession(m.clientUrl),
+      seen: 0,
+      phases: [],
+    }));
+    /** Runs `f` on both sides, waits for `cond` (bounded), records each side's new responses. */
+    const step = async (
+      name: string,
+      f: (s: Side) => Promise<unknown>,
+      cond: (s: Side) => Promise<boolean> | boolean = () => true,
+    ) => {
+      for (const s of sides) await f(s);
+      for (const s of sides) {
+        const deadline = Date.now() + 15_000;
+        while (!(await cond(s)) && Date.now() < deadline) await sleep(100);
+      }
+      await sleep(400); // every watcher's response has arrived (they race each other)
+      for (const s of sides) {
+        s.phases.push(`-- ${name}\n${transcript(s.w, s.seen).join("\n")}`);
+        s.seen = s.w.responses.length;
+      }
+    };
+    const absent = (key: string) => async (s: Side) =>
+      (await s.kv.range({ key: enc(key) })).kvs.length === 0;
+    try {
+      await step("create watchers", async (s) => {
+        for (const w of WATCHERS) s.w.send(w);
+        await s.w.waitCreated(WATCHERS.length);
+      });
+      // Client-chosen ids, so kv.lease is the same on both sides.
+      await step("leases and leased keys", async (s) => {
+        await s.lease.leaseGrant({ ID: 0x1234n, TTL: 3n });
+        await s.lease.leaseGrant({ ID: 0x5678n, TTL: 600n });
+        for (const k of ["ev/c", "ev/a", "ev/b"]) {
+          await s.kv.put({ key: enc(k), value: enc(`${k}1`), lease: 0x1234n });
+        }
+        await s.kv.put({ key: enc("ev/d"), value: enc("d1") });
+        await s.kv.put({ key: enc("ev/e"), value: enc("e1"), lease: 0x5678n });
+        await s.kv.put({ key: enc("ev/g"), value: enc("g1"), lease: 0x5678n });
+      });
+      await step("txn: puts, a lease detach, a delete, in one revision", (s) =>
+        s.kv.txn({
+          success: [
+            put("ev/f", "f1"),
+            put("ev/a", "a2"), // no lease: detached from 0x1234, survives its expiry
+            del("ev/d", "", true),
+            put("ev/b", "b2", 0x1234n),
+            del("ev/zz"), // deletes nothing: no event
+          ],
+        }));
+      await step("nested txn", (s) =>
+        s.kv.txn({
+          success: [put("ev/h", "h1"), {
+            request: {
+              case: "requestTxn" as const,
+              value: { success: [put("ev/i", "i1"), del("ev/f")] },
+            },
+          }],
+        }));
+      // The leader's lessor revokes 0x1234: ev/b and ev/c go at one revision, in key order.
+      await step("lease expiry", async () => {}, absent("ev/c"));
+      await step("lease revoke", (s) => s.lease.leaseRevoke({ ID: 0x5678n }), absent("ev/g"));
+      await step(
+        "delete range [ev/a, ev/i)",
+        (s) => s.kv.deleteRange({ key: enc("ev/a"), rangeEnd: enc("ev/i") }),
+      );
+      await step("delete prefix ev/ with prev_kv", async (s) => {
+        await s.kv.put({ key: enc("ev/j"), value: enc("j1") });
+        await s.kv.put({ key: enc("ev/k"), value: enc("k1") });
+        await s.kv.deleteRange({ key: enc("ev/"), rangeEnd: enc("ev0"), prevKv: true });
+      });
+    } finally {
+      for (const s of sides) {
+        await s.w.close().catch(() => {});
+      }
+      await pair.destroy();
+    }
+    const [want, got] = sides.map((s) => s.phases.join("\n"));
+    if (Deno.env.get("COMPARE_VERBOSE") === "1") console.log(want);
+    assert.equal(got, want);
+    // The reference shows what the test is about: one revision deletes both leased keys.
+    const expiry = want.split("-- ").find((p) => p.startsWith("lease expiry"))!;
+    assert.match(expiry, /"type":"DELETE".*"type":"DELETE"/, expiry);
+  },
+);

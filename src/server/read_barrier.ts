@@ -4,6 +4,14 @@
  * confirmation serves all reads waiting at that moment. A batch is released
  * once the member has applied up to the round's read index.
  *
+ * A round can be lost without an answer: a follower that knows no leader
+ * drops the request, and a leader that is deposed (or cut off) never
+ * answers. So a round unanswered for `retryMs` is sent again, and at once
+ * when the member learns of a new leader, as etcd does (readIndexRetryTime).
+ * Without that, a member rejoining after a partition kept every read waiting
+ * behind a round sent while it was cut off, until that round's deadline
+ * (seconds after the partition healed).
+ *
  * @module
  */
 
@@ -16,10 +24,17 @@ interface PendingRead {
 interface Batch {
   ctx: string;
   reads: PendingRead[];
+  /** The context bytes sent to Raft, kept to send the round again. */
+  ctxBytes: Uint8Array;
   /** Read index granted by Raft; -1 until the round completes. */
   index: number;
   deadline: number;
+  /** When the round was (last) sent to Raft. */
+  sentAt: number;
 }
+
+/** How long a round may go unanswered before it is sent again (etcd's readIndexRetryTime). */
+export const DEFAULT_READ_RETRY_MS = 500;
 
 /** Hooks into the member. */
 export interface ReadBarrierHooks {
@@ -27,11 +42,17 @@ export interface ReadBarrierHooks {
   issue(ctx: Uint8Array): void;
   /** The member's applied index now. */
   appliedIndex(): number;
+  /** Clock for retries, in the unit of the deadlines. Default `Date.now`. */
+  now?: () => number;
+  /** Resend a round unanswered for this long. Default {@link DEFAULT_READ_RETRY_MS}. */
+  retryMs?: number;
 }
 
 /** Batches linearizable reads into ReadIndex rounds. */
 export class ReadBarrier {
   readonly #hooks: ReadBarrierHooks;
+  readonly #now: () => number;
+  readonly #retryMs: number;
   #queued: PendingRead[] = [];
   #inFlight: Batch | undefined;
   /** Rounds that have their index and wait for apply to catch up. */
@@ -42,6 +63,8 @@ export class ReadBarrier {
   /** @param hooks how to start a round and read the applied index. */
   constructor(hooks: ReadBarrierHooks) {
     this.#hooks = hooks;
+    this.#now = hooks.now ?? Date.now;
+    this.#retryMs = hooks.retryMs ?? DEFAULT_READ_RETRY_MS;
   }
 
   /** Resolves when a local read would be linearizable; rejects at `deadline`. */
@@ -74,12 +97,31 @@ export class ReadBarrier {
     this.#waitingApply = still;
   }
 
-  /** Fails reads whose deadline passed; a stuck round is abandoned so later reads get a new one. */
+  /**
+   * The member learned of a new leader (not "no leader"): the round in
+   * flight was dropped or went to a former leader, so send it again now.
+   */
+  onLeaderChange(): void {
+    const batch = this.#inFlight;
+    if (batch === undefined) return;
+    // Not from inside the caller's Ready handling: Raft is stepped in a later microtask.
+    queueMicrotask(() => {
+      if (this.#inFlight === batch) this.#resend(batch);
+    });
+  }
+
+  /**
+   * Called periodically: fails reads whose deadline passed (a stuck round is
+   * abandoned so later reads get a new one) and sends again a round left
+   * unanswered for `retryMs`.
+   */
   expire(now: number, err: Error): void {
     const expired = (r: PendingRead) => r.deadline <= now;
     if (this.#inFlight && this.#inFlight.deadline <= now) {
       for (const r of this.#inFlight.reads) r.reject(err);
       this.#inFlight = undefined;
+    } else if (this.#inFlight && now - this.#inFlight.sentAt >= this.#retryMs) {
+      this.#resend(this.#inFlight);
     }
     this.#waitingApply = this.#waitingApply.filter((b) => {
       if (b.deadline > now) return true;
@@ -120,8 +162,25 @@ export class ReadBarrier {
     new DataView(ctx.buffer).setFloat64(0, ++this.#seq);
     let deadline = Infinity;
     for (const r of reads) deadline = Math.min(deadline, r.deadline);
-    this.#inFlight = { ctx: ctxKey(ctx), reads, index: -1, deadline };
+    this.#inFlight = {
+      ctx: ctxKey(ctx),
+      ctxBytes: ctx,
+      reads,
+      index: -1,
+      deadline,
+      sentAt: this.#now(),
+    };
     this.#hooks.issue(ctx);
+  }
+
+  /**
+   * Sends the round again with the same context: whichever answer comes
+   * first releases it (any read index granted after the reads arrived is
+   * linearizable for them), later ones are ignored.
+   */
+  #resend(batch: Batch): void {
+    batch.sentAt = this.#now();
+    this.#hooks.issue(batch.ctxBytes);
   }
 }
 

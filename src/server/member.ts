@@ -439,6 +439,8 @@ export class Member {
       if (changed) {
         this.#log.info("leader changed", { leader: hex(this.#leader), term: this.#term });
         if (this.#role === StateRole.Leader || this.#leader !== 0n) this.#publishSelf();
+        // A read round sent earlier was dropped (no leader) or went to the old one: resend it.
+        if (this.#leader !== 0n) this.#reads.onLeaderChange();
       }
     }
 

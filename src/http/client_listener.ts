@@ -3,90 +3,50 @@
  * (prior knowledge, as etcdctl and Go clients speak it) and HTTP/1.1 (the
  * Connect protocol, gRPC-Web, the JSON gateway, /health) on the same
  * port, as etcd does. The first bytes of each connection decide: the
- * HTTP/2 connection preface goes to a `node:http2` server, anything else
- * to a `node:http` server; both use the same request handler.
+ * HTTP/2 connection preface goes to cairn's own HTTP/2 server
+ * (`./h2/connection.ts`), anything else to a `node:http` server.
  *
  * @module
  */
 import * as http from "node:http";
-import * as http2 from "node:http2";
-import * as net from "node:net";
+import type * as net from "node:net";
 import type { Logger } from "../log.ts";
-import { guardAgainstGoaway } from "./goaway_filter.ts";
+import { H2Connection } from "./h2/connection.ts";
+import { CLIENT_PREFACE } from "./h2/frames.ts";
+import type { H2Stream } from "./h2/stream.ts";
 
-/** A request handler that serves both HTTP/1.1 and HTTP/2 requests. */
-export type DualHandler = (
-  req: http.IncomingMessage | http2.Http2ServerRequest,
-  res: http.ServerResponse | http2.Http2ServerResponse,
-) => void;
+/** A `node:http` request handler for HTTP/1.1 requests. */
+export type Http1Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
 /** A listening client port. */
 export interface ClientListener {
   /** The bound address (useful when port 0 was asked for). */
   readonly address: net.AddressInfo;
-  /** Stops accepting and destroys open connections. */
+  /** Stops accepting and closes open connections. */
   close(): Promise<void>;
 }
-
-const H2_PREFACE = "PRI * HTTP/2.0";
 
 /** Options for {@link listenClient}. */
 export interface ListenOptions {
   host: string;
   port: number;
-  handler: DualHandler;
+  /** Serves each HTTP/2 request once its headers arrived. */
+  onStream: (stream: H2Stream) => void;
+  /** Serves HTTP/1.1 requests. */
+  http1: Http1Handler;
   log: Logger;
-  /**
-   * Tried first for every HTTP/2 stream; returns true when it served the
-   * stream (the unary gRPC fast path), false to use `handler`.
-   */
-  fastStream?: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
-  /** Limits each HTTP/2 session's concurrent streams (etcd: max-concurrent-streams). */
+  /** Limits each HTTP/2 connection's concurrent streams (etcd: max-concurrent-streams). */
   maxConcurrentStreams?: number;
 }
 
-/** Starts serving `handler` on host:port for both HTTP versions. */
+/** Starts serving on host:port for both HTTP versions. */
 export async function listenClient(opts: ListenOptions): Promise<ClientListener> {
   const { log } = opts;
-  const h2 = http2.createServer({
-    settings: { maxConcurrentStreams: opts.maxConcurrentStreams ?? 2 ** 31 - 1 },
-  });
-  // Deno's node:http2 lets a 'request' listener take over every stream, so
-  // the compatibility request/response pair is built here instead, only
-  // for streams the fast path did not take.
-  const compat = http2 as unknown as {
-    Http2ServerRequest: new (
-      stream: http2.ServerHttp2Stream,
-      headers: http2.IncomingHttpHeaders,
-      options: undefined,
-      rawHeaders: string[],
-    ) => http2.Http2ServerRequest;
-    Http2ServerResponse: new (stream: http2.ServerHttp2Stream) => http2.Http2ServerResponse;
-  };
-  // An abrupt reset must never be fatal: every server, session and stream
-  // gets an error handler.
-  h2.on("error", (err) => log.warn("http2 server error", { error: String(err) }));
-  h2.on("sessionError", (err) => log.debug("http2 session error", { error: String(err) }));
-  h2.on("session", (session) => {
-    session.on("error", (err) => log.debug("http2 session error", { error: String(err) }));
-  });
-  h2.on("stream", (
-    stream: http2.ServerHttp2Stream,
-    headers: http2.IncomingHttpHeaders,
-    _flags: number,
-    rawHeaders: string[],
-  ) => {
-    stream.on("error", (err: Error) => log.debug("http2 stream error", { error: String(err) }));
-    if (opts.fastStream?.(stream, headers)) return;
-    const req = new compat.Http2ServerRequest(stream, headers, undefined, rawHeaders);
-    const res = new compat.Http2ServerResponse(stream);
-    opts.handler(req, res);
-  });
   // Deno's node:http server serves only one request on a socket handed to
   // it with emit("connection"), so HTTP/1.1 connections are piped to a
   // private loopback listener of their own. HTTP/1.1 carries the Connect
   // protocol, gRPC-Web and plain HTTP: not the hot gRPC path.
-  const h1 = http.createServer(opts.handler);
+  const h1 = http.createServer(opts.http1);
   h1.on("error", (err) => log.warn("http server error", { error: String(err) }));
   h1.on("clientError", (_err, socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
@@ -97,87 +57,114 @@ export async function listenClient(opts: ListenOptions): Promise<ClientListener>
     });
   });
   const h1Port = (h1.address() as net.AddressInfo).port;
-  const bridgeToHttp1 = (socket: net.Socket) => {
-    const upstream = net.connect(h1Port, "127.0.0.1");
-    upstream.setNoDelay(true);
-    upstream.on("error", () => socket.destroy());
-    socket.on("error", () => upstream.destroy());
-    socket.on("close", () => upstream.destroy());
-    upstream.on("close", () => socket.destroy());
-    socket.pipe(upstream);
-    upstream.pipe(socket);
-  };
 
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", (err) => log.debug("client socket error", { error: String(err) }));
-    socket.setNoDelay(true);
-    sniff(socket, (isH2) => {
-      if (isH2) {
-        coalesceWrites(socket);
-        h2.emit("connection", guardAgainstGoaway(socket));
+  const listener = Deno.listen({ hostname: opts.host, port: opts.port });
+  const h2conns = new Set<H2Connection>();
+  const rawConns = new Set<Deno.TcpConn>();
+
+  const serveConn = async (conn: Deno.TcpConn) => {
+    rawConns.add(conn);
+    try {
+      conn.setNoDelay(true);
+      const first = await sniff(conn);
+      if (first === undefined) return;
+      if (first.isH2) {
+        const h2 = new H2Connection(conn, {
+          onStream: opts.onStream,
+          maxConcurrentStreams: opts.maxConcurrentStreams,
+          onError: (err) => log.debug("http2 connection error", { error: String(err) }),
+        });
+        h2conns.add(h2);
+        try {
+          await h2.run(first.bytes);
+        } finally {
+          h2conns.delete(h2);
+        }
       } else {
-        bridgeToHttp1(socket);
+        await bridge(conn, first.bytes, h1Port);
       }
-    });
-  });
-  server.on("error", (err) => log.warn("client listener error", { error: String(err) }));
-
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off("error", reject);
-      resolve({
-        address: server.address() as net.AddressInfo,
-        close: () =>
-          new Promise<void>((done) => {
-            server.close(() => done());
-            for (const s of sockets) s.destroy();
-            h2.close();
-            h1.close();
-          }),
-      });
-    });
-  });
-}
-
-/** Reads enough of the first bytes to tell HTTP/2's preface from HTTP/1.x, then puts them back. */
-function sniff(socket: net.Socket, route: (isH2: boolean) => void): void {
-  let seen = Buffer.alloc(0);
-  const onReadable = () => {
-    let chunk: Buffer | null;
-    while ((chunk = socket.read() as Buffer | null) !== null) seen = Buffer.concat([seen, chunk]);
-    const text = seen.toString("latin1", 0, H2_PREFACE.length);
-    const decided = seen.length >= H2_PREFACE.length || !H2_PREFACE.startsWith(text);
-    if (!decided) return;
-    socket.off("readable", onReadable);
-    socket.unshift(seen);
-    route(text.startsWith(H2_PREFACE));
+    } catch (err) {
+      log.debug("client connection error", { error: String(err) });
+    } finally {
+      rawConns.delete(conn);
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    }
   };
-  socket.on("readable", onReadable);
+
+  const accepting = (async () => {
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (err) {
+        if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
+          return;
+        }
+        log.warn("client listener error", { error: String(err) });
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      serveConn(conn);
+    }
+  })();
+
+  const addr = listener.addr as Deno.NetAddr;
+  return {
+    address: {
+      address: addr.hostname,
+      port: addr.port,
+      family: addr.hostname.includes(":") ? "IPv6" : "IPv4",
+    },
+    async close() {
+      listener.close();
+      await accepting;
+      for (const c of h2conns) c.shutdown();
+      for (const c of rawConns) {
+        try {
+          c.close();
+        } catch { /* already closed */ }
+      }
+      await new Promise<void>((done) => h1.close(() => done()));
+    },
+  };
 }
 
 /**
- * Deno's HTTP/2 session writes each frame to the socket separately: one
- * syscall per frame was the largest single cost under load. Corking the
- * socket for the rest of the current turn gathers every frame written in
- * it into one vectored write.
+ * Reads until the bytes seen either are the HTTP/2 preface or cannot be;
+ * undefined when the peer closed first.
  */
-function coalesceWrites(socket: net.Socket): void {
-  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
-  let corked = false;
-  const uncork = () => {
-    corked = false;
-    socket.uncork();
-  };
-  socket.write = ((...args: unknown[]) => {
-    if (!corked) {
-      corked = true;
-      socket.cork();
-      setImmediate(uncork);
-    }
-    return write(...args);
-  }) as typeof socket.write;
+async function sniff(conn: Deno.Conn): Promise<{ isH2: boolean; bytes: Uint8Array } | undefined> {
+  const buf = new Uint8Array(16 * 1024);
+  let len = 0;
+  for (;;) {
+    const n = await conn.read(buf.subarray(len));
+    if (n === null) return undefined;
+    len += n;
+    let matches = true;
+    const upto = Math.min(len, CLIENT_PREFACE.length);
+    for (let i = 0; i < upto && matches; i++) matches = buf[i] === CLIENT_PREFACE[i];
+    if (!matches) return { isH2: false, bytes: buf.slice(0, len) };
+    if (len >= CLIENT_PREFACE.length) return { isH2: true, bytes: buf.slice(0, len) };
+  }
+}
+
+/** Pipes an HTTP/1.x connection to the private loopback HTTP/1.1 server. */
+async function bridge(conn: Deno.Conn, first: Uint8Array, port: number): Promise<void> {
+  const upstream = await Deno.connect({ hostname: "127.0.0.1", port, transport: "tcp" });
+  try {
+    upstream.setNoDelay(true);
+    let off = 0;
+    while (off < first.length) off += await upstream.write(first.subarray(off));
+    // Either side ending ends the exchange: HTTP/1.1 clients do not half-close.
+    await Promise.race([
+      conn.readable.pipeTo(upstream.writable, { preventClose: true }).catch(() => {}),
+      upstream.readable.pipeTo(conn.writable, { preventClose: true }).catch(() => {}),
+    ]);
+  } finally {
+    try {
+      upstream.close();
+    } catch { /* already closed */ }
+  }
 }

@@ -11,6 +11,8 @@ import {
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { EtcdErrors } from "../errors.ts";
 import { parseGrpcTimeout, serveUnaryGrpc, UnaryRoutes } from "./grpc_unary.ts";
+import { encodeHeaders } from "./h2/hpack.ts";
+import { startTestH2Server } from "./h2/test_server.ts";
 
 interface Reply {
   headers: http2.IncomingHttpHeaders;
@@ -29,15 +31,12 @@ async function withServer(
     KV.method.put,
     (req) => impl(req) as ReturnType<typeof create<typeof PutResponseSchema>>,
   );
-  const server = http2.createServer();
-  server.on("stream", (stream, headers) => {
-    stream.on("error", () => {});
-    if (!serveUnaryGrpc(routes, { readMaxBytes: 1024 }, stream, headers)) {
-      stream.respond({ ":status": 404 }, { endStream: true });
+  const server = startTestH2Server((stream) => {
+    if (!serveUnaryGrpc(routes, { readMaxBytes: 1024 }, stream)) {
+      stream.respond(encodeHeaders([[":status", "404"]]), true);
     }
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const port = (server.address() as { port: number }).port;
+  const port = server.port;
   const client = http2.connect(`http://127.0.0.1:${port}`);
   client.on("error", () => {});
   const call = (body: Uint8Array, extra: http2.OutgoingHttpHeaders = {}) =>
@@ -62,8 +61,8 @@ async function withServer(
   try {
     await fn(call);
   } finally {
-    client.close();
-    await new Promise<void>((r) => server.close(() => r()));
+    await new Promise<void>((r) => client.close(() => r()));
+    await server.close();
   }
 }
 

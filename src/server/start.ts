@@ -6,10 +6,9 @@
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { etcdServices } from "../api/routes.ts";
-import { serveUnaryGrpc } from "../http/grpc_unary.ts";
 import { createHttpApp } from "../http/app.ts";
 import { type ClientListener, listenClient } from "../http/client_listener.ts";
-import { createClientHandler } from "../http/handler.ts";
+import { createClientHandlers } from "../http/handler.ts";
 import { Member } from "./member.ts";
 
 /** gRPC framing and header overhead etcd allows on top of --max-request-bytes. */
@@ -40,18 +39,24 @@ export async function startServer(cfg: Config, log: Logger): Promise<RunningServ
   const member = await Member.start(cfg, log, (_err, code) => fail(code));
   const services = etcdServices(member);
   const readMaxBytes = cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES;
-  const handler = createClientHandler({
+  const handlers = createClientHandlers({
     routes: services.connect,
+    unary: services.unary,
     app: createHttpApp(member),
     readMaxBytes,
   });
-  const fastStream = serveUnaryGrpc.bind(null, services.unary, { readMaxBytes });
   const listeners: ClientListener[] = [];
   for (const url of [...cfg.listenClientUrls, ...cfg.listenClientHttpUrls]) {
     if (url.protocol !== "http:") throw new Error(`unsupported client URL scheme ${url.href}`);
     const host = url.hostname.replace(/^\[|\]$/g, "");
     const port = Number(url.port || 2379);
-    const listener = await listenClient({ host, port, handler, fastStream, log });
+    const listener = await listenClient({
+      host,
+      port,
+      onStream: handlers.http2,
+      http1: handlers.http1,
+      log,
+    });
     listeners.push(listener);
     log.info("serving client traffic", { address: `${host}:${listener.address.port}` });
   }

@@ -1,0 +1,247 @@
+/**
+ * HPACK (RFC 7541) for the client port's HTTP/2 server: a decoder with the
+ * dynamic table the peer's encoder drives, and a stateless encoder (static
+ * table references and literals that are never added to the dynamic table,
+ * so the server keeps no encoder state at all). The static table and the
+ * Huffman code come from the `hpack.js` package's tables.
+ *
+ * @module
+ */
+import huffman from "hpack.js/lib/hpack/huffman.js";
+import staticTable from "hpack.js/lib/hpack/static-table.js";
+
+/** One header field as it appeared on the wire (names are lowercase in HTTP/2). */
+export type HeaderField = [name: string, value: string];
+
+/** A malformed header block: the connection must end with COMPRESSION_ERROR. */
+export class HpackError extends Error {}
+
+const STATIC: ReadonlyArray<HeaderField> = (staticTable as {
+  table: Array<{ name: string; value: string }>;
+}).table.map((e) => [e.name, e.value]);
+
+/** Per-entry overhead counted in the table size (RFC 7541 §4.1). */
+const ENTRY_OVERHEAD = 32;
+
+/**
+ * The Huffman code as a binary tree in one array: node n has children at
+ * tree[2n] (bit 0) and tree[2n+1] (bit 1); a child value >= 0 is the next
+ * node, a negative value -(symbol + 1) is a leaf.
+ */
+const HUFFMAN_TREE: Int32Array = (() => {
+  const codes = (huffman as { encode: Array<[number, number]> }).encode;
+  const tree = new Int32Array(2 * 2 * 257).fill(0);
+  let nodes = 1;
+  codes.forEach(([bits, code], symbol) => {
+    let node = 0;
+    for (let i = bits - 1; i >= 0; i--) {
+      const slot = 2 * node + ((code >>> i) & 1);
+      if (i === 0) {
+        tree[slot] = -(symbol + 1);
+      } else {
+        if (tree[slot] === 0) tree[slot] = nodes++;
+        node = tree[slot];
+      }
+    }
+  });
+  return tree;
+})();
+
+const EOS = 256;
+
+/** Decodes a Huffman-coded string (RFC 7541 §5.2) to a latin1 string. */
+export function huffmanDecode(b: Uint8Array, start: number, end: number): string {
+  let out = "";
+  let node = 0;
+  let depth = 0;
+  let allOnes = true;
+  for (let i = start; i < end; i++) {
+    const byte = b[i];
+    for (let bit = 7; bit >= 0; bit--) {
+      const one = (byte >>> bit) & 1;
+      const next = HUFFMAN_TREE[2 * node + one];
+      if (next < 0) {
+        const symbol = -next - 1;
+        if (symbol === EOS) throw new HpackError("Huffman string contains EOS");
+        out += String.fromCharCode(symbol);
+        node = 0;
+        depth = 0;
+        allOnes = true;
+      } else {
+        node = next;
+        depth++;
+        if (!one) allOnes = false;
+      }
+    }
+  }
+  // Padding: fewer than 8 bits, all ones (a prefix of EOS).
+  if (depth > 7 || !allOnes) throw new HpackError("invalid Huffman padding");
+  return out;
+}
+
+/** Header-block decoder for one connection (one per direction, per RFC 7541). */
+export class HpackDecoder {
+  /** Dynamic table, newest entry first. */
+  readonly #table: HeaderField[] = [];
+  #size = 0;
+  #limit: number;
+  #pos = 0;
+
+  /** `maxTableSize`: the SETTINGS_HEADER_TABLE_SIZE we announced (default 4096). */
+  constructor(private readonly maxTableSize = 4096) {
+    this.#limit = maxTableSize;
+  }
+
+  /** Decodes a complete header block, updating the dynamic table. */
+  decode(block: Uint8Array): HeaderField[] {
+    const fields: HeaderField[] = [];
+    this.#pos = 0;
+    while (this.#pos < block.length) {
+      const first = block[this.#pos];
+      if (first & 0x80) {
+        fields.push(this.#lookup(this.#int(block, 7)));
+      } else if (first & 0x40) {
+        const field = this.#literal(block, 6);
+        this.#insert(field);
+        fields.push(field);
+      } else if (first & 0x20) {
+        const size = this.#int(block, 5);
+        if (size > this.maxTableSize) throw new HpackError("table size update above the limit");
+        if (fields.length > 0) throw new HpackError("table size update after a header field");
+        this.#limit = size;
+        this.#evict(0);
+      } else {
+        // Literal without indexing (0000) or never indexed (0001): same layout.
+        fields.push(this.#literal(block, 4));
+      }
+    }
+    return fields;
+  }
+
+  #lookup(index: number): HeaderField {
+    if (index === 0) throw new HpackError("header index 0");
+    if (index <= STATIC.length) return STATIC[index - 1];
+    const entry = this.#table[index - STATIC.length - 1];
+    if (!entry) throw new HpackError(`header index ${index} out of range`);
+    return entry;
+  }
+
+  #literal(b: Uint8Array, prefixBits: number): HeaderField {
+    const nameIndex = this.#int(b, prefixBits);
+    const name = nameIndex === 0 ? this.#string(b) : this.#lookup(nameIndex)[0];
+    return [name, this.#string(b)];
+  }
+
+  #insert(field: HeaderField): void {
+    const size = field[0].length + field[1].length + ENTRY_OVERHEAD;
+    this.#evict(size);
+    if (size <= this.#limit) {
+      this.#table.unshift(field);
+      this.#size += size;
+    }
+  }
+
+  /** Drops the oldest entries until `room` more octets fit under the limit. */
+  #evict(room: number): void {
+    while (this.#table.length > 0 && this.#size + room > this.#limit) {
+      const old = this.#table.pop()!;
+      this.#size -= old[0].length + old[1].length + ENTRY_OVERHEAD;
+    }
+  }
+
+  #int(b: Uint8Array, prefixBits: number): number {
+    if (this.#pos >= b.length) throw new HpackError("truncated header block");
+    const max = (1 << prefixBits) - 1;
+    let value = b[this.#pos++] & max;
+    if (value < max) return value;
+    let shift = 0;
+    for (;;) {
+      if (this.#pos >= b.length) throw new HpackError("truncated integer");
+      const byte = b[this.#pos++];
+      value += (byte & 0x7f) * 2 ** shift;
+      shift += 7;
+      if ((byte & 0x80) === 0) return value;
+      if (shift > 28) throw new HpackError("integer too large");
+    }
+  }
+
+  #string(b: Uint8Array): string {
+    if (this.#pos >= b.length) throw new HpackError("truncated header block");
+    const huff = (b[this.#pos] & 0x80) !== 0;
+    const len = this.#int(b, 7);
+    const start = this.#pos;
+    const end = start + len;
+    if (end > b.length) throw new HpackError("truncated string");
+    this.#pos = end;
+    if (huff) return huffmanDecode(b, start, end);
+    let s = "";
+    for (let i = start; i < end; i++) s += String.fromCharCode(b[i]);
+    return s;
+  }
+}
+
+/** Static-table indexes: exact name+value, and first index per name. */
+const STATIC_EXACT = new Map<string, number>();
+const STATIC_NAME = new Map<string, number>();
+STATIC.forEach(([name, value], i) => {
+  const key = `${name}\0${value}`;
+  if (!STATIC_EXACT.has(key)) STATIC_EXACT.set(key, i + 1);
+  if (!STATIC_NAME.has(name)) STATIC_NAME.set(name, i + 1);
+});
+
+function pushInt(out: number[], value: number, prefixBits: number, high: number): void {
+  const max = (1 << prefixBits) - 1;
+  if (value < max) {
+    out.push(high | value);
+    return;
+  }
+  out.push(high | max);
+  value -= max;
+  while (value >= 0x80) {
+    out.push((value & 0x7f) | 0x80);
+    value = Math.floor(value / 0x80);
+  }
+  out.push(value);
+}
+
+function pushString(out: number[], s: string): void {
+  const bytes = latin1OrUtf8(s);
+  pushInt(out, bytes.length, 7, 0);
+  for (const c of bytes) out.push(c);
+}
+
+/** Header values are octets: latin1 when every code unit fits, else UTF-8. */
+function latin1OrUtf8(s: string): Uint8Array | number[] {
+  let wide = false;
+  for (let i = 0; i < s.length && !wide; i++) wide = s.charCodeAt(i) > 0xff;
+  if (wide) return new TextEncoder().encode(s);
+  const out: number[] = new Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+/**
+ * Encodes header fields without touching any dynamic table: a static
+ * entry when name and value match one, otherwise a literal without
+ * indexing (name by static index when it has one). Names are lowercased.
+ */
+export function encodeHeaders(fields: Iterable<readonly [string, string]>): Uint8Array {
+  const out: number[] = [];
+  for (const [rawName, value] of fields) {
+    const name = rawName.toLowerCase();
+    const exact = STATIC_EXACT.get(`${name}\0${value}`);
+    if (exact !== undefined) {
+      pushInt(out, exact, 7, 0x80);
+      continue;
+    }
+    const nameIndex = STATIC_NAME.get(name);
+    if (nameIndex !== undefined) {
+      pushInt(out, nameIndex, 4, 0x00);
+    } else {
+      out.push(0x00);
+      pushString(out, name);
+    }
+    pushString(out, value);
+  }
+  return Uint8Array.from(out);
+}

@@ -1,0 +1,209 @@
+/**
+ * One HTTP/2 request/response exchange on the client port's server: the
+ * request's header fields and body as they arrive, and the response sent
+ * back under the connection's flow control.
+ *
+ * @module
+ */
+import { ErrorCode } from "./frames.ts";
+import type { HeaderField } from "./hpack.ts";
+
+/** What a stream needs from its connection. */
+export interface StreamHost {
+  /** Sends a header block (HEADERS, CONTINUATION when needed). */
+  sendHeaders(stream: H2Stream, block: Uint8Array, endStream: boolean): void;
+  /** Frames as much queued data of `stream` as the windows allow. */
+  pump(stream: H2Stream): void;
+  /** Sends RST_STREAM and forgets the stream. */
+  reset(stream: H2Stream, code: number): void;
+  /** Grants the peer `bytes` more of this stream's receive window. */
+  consumed(stream: H2Stream, bytes: number): void;
+  /** The stream finished in both directions. */
+  closed(stream: H2Stream): void;
+}
+
+/** A queued piece of response body, or the trailers that end it. */
+export interface Outgoing {
+  data?: Uint8Array;
+  /** Sent at `data`'s offset onwards. */
+  offset: number;
+  trailers?: Uint8Array;
+  end: boolean;
+  done?: () => void;
+}
+
+/** The request side's listeners: set them synchronously when the stream is handed over. */
+export interface StreamListener {
+  data?(chunk: Uint8Array): void;
+  end?(): void;
+  /** The peer reset the stream or the connection ended before the exchange finished. */
+  abort?(reason: string): void;
+}
+
+/** A server-side HTTP/2 stream. */
+export class H2Stream {
+  /** Request header fields in wire order. */
+  readonly fields: HeaderField[];
+  /** The request's `:path`. */
+  readonly path: string;
+  /** The request's `:method`. */
+  readonly method: string;
+  /** Listener for request body, end and abort. */
+  listener: StreamListener = {};
+  /** Peer's window for this stream (bytes we may still send). */
+  sendWindow: number;
+  /** Response pieces waiting for window. */
+  readonly queue: Outgoing[] = [];
+  #remoteEnded = false;
+  #localEnded = false;
+  #headersSent = false;
+  #aborted = false;
+  #controller: AbortController | undefined;
+
+  constructor(
+    readonly id: number,
+    fields: HeaderField[],
+    initialSendWindow: number,
+    private readonly host: StreamHost,
+  ) {
+    this.fields = fields;
+    this.sendWindow = initialSendWindow;
+    let path = "";
+    let method = "";
+    for (const [n, v] of fields) {
+      if (n === ":path") path = v;
+      else if (n === ":method") method = v;
+    }
+    this.path = path;
+    this.method = method;
+  }
+
+  /** First value of request header `name` (lowercase), if present. */
+  header(name: string): string | undefined {
+    for (const [n, v] of this.fields) if (n === name) return v;
+    return undefined;
+  }
+
+  /** True once the request body has ended. */
+  get remoteEnded(): boolean {
+    return this.#remoteEnded;
+  }
+
+  /** True once the response has ended (or the stream was reset). */
+  get localEnded(): boolean {
+    return this.#localEnded;
+  }
+
+  /** True when the response headers went out. */
+  get headersSent(): boolean {
+    return this.#headersSent;
+  }
+
+  /** True when the stream was reset or its connection lost. */
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  /** Aborted when the stream is reset or its connection lost. */
+  get signal(): AbortSignal {
+    this.#controller ??= new AbortController();
+    if (this.#aborted) this.#controller.abort();
+    return this.#controller.signal;
+  }
+
+  /** Sends the response header block; `endStream` makes it the whole response. */
+  respond(block: Uint8Array, endStream = false): void {
+    if (this.#localEnded || this.#headersSent) return;
+    this.#headersSent = true;
+    if (endStream) this.#localEnded = true;
+    this.host.sendHeaders(this, block, endStream);
+    if (endStream) this.#finishLocal();
+  }
+
+  /**
+   * Queues response body bytes; resolves once they were handed to the
+   * connection (so a producer awaiting it follows the peer's window).
+   */
+  write(data: Uint8Array, end = false): Promise<void> {
+    if (this.#localEnded) return Promise.resolve();
+    if (end) this.#localEnded = true;
+    const p = new Promise<void>((done) => this.queue.push({ data, offset: 0, end, done }));
+    this.host.pump(this);
+    return p;
+  }
+
+  /** Queues body bytes without waiting (small, final responses). */
+  writeNow(data: Uint8Array, end = false): void {
+    if (this.#localEnded) return;
+    if (end) this.#localEnded = true;
+    this.queue.push({ data, offset: 0, end });
+    this.host.pump(this);
+  }
+
+  /** Ends the response with a trailer block (after any queued data). */
+  sendTrailers(block: Uint8Array): void {
+    if (this.#localEnded) return;
+    this.#localEnded = true;
+    this.queue.push({ trailers: block, offset: 0, end: true });
+    this.host.pump(this);
+  }
+
+  /** Ends the response with an empty DATA frame carrying END_STREAM. */
+  end(): void {
+    this.writeNow(new Uint8Array(0), true);
+  }
+
+  /** Abandons the exchange with RST_STREAM. */
+  reset(code: number = ErrorCode.CANCEL): void {
+    if (this.#aborted) return;
+    this.#localEnded = true;
+    this.host.reset(this, code);
+  }
+
+  /** Tells the connection `bytes` of request body were consumed (window update). */
+  consumed(bytes: number): void {
+    if (bytes > 0 && !this.#remoteEnded) this.host.consumed(this, bytes);
+  }
+
+  /** Connection side: body bytes arrived. */
+  receive(chunk: Uint8Array, end: boolean): void {
+    if (this.#remoteEnded) return;
+    if (chunk.length > 0) this.listener.data?.(chunk);
+    if (end) this.endRemote();
+  }
+
+  /** Connection side: the request ended. */
+  endRemote(): void {
+    if (this.#remoteEnded) return;
+    this.#remoteEnded = true;
+    this.listener.end?.();
+    if (this.#localEnded && this.queue.length === 0) this.host.closed(this);
+  }
+
+  /** Connection side: the peer reset the stream or the connection is gone. */
+  abort(reason: string): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#localEnded = true;
+    this.#remoteEnded = true;
+    for (const o of this.queue) o.done?.();
+    this.queue.length = 0;
+    this.#controller?.abort();
+    this.listener.abort?.(reason);
+  }
+
+  /** Connection side: everything queued has gone out and the response ended. */
+  finishedSending(): void {
+    this.#finishLocal();
+  }
+
+  #finishLocal(): void {
+    if (this.#remoteEnded) {
+      this.host.closed(this);
+    } else {
+      // The response is complete before the request: tell the peer to stop
+      // sending (gRPC servers do the same), as RFC 9113 §8.1 allows.
+      this.host.reset(this, ErrorCode.NO_ERROR);
+    }
+  }
+}

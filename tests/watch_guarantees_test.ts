@@ -41,10 +41,15 @@ const showEnd = (e: WatchEnd | undefined) => e === undefined ? "open" : `${e.cod
 // ---- WithRequireLeader ----
 
 /**
- * The require-leader scenario on a fresh 3-member cluster of `kind`;
- * returns what a client observes, step by step (no timings, no ids).
+ * The require-leader scenario on a fresh 3-member cluster of `kind`, with
+ * the watches on a follower or on the leader (which must step down once
+ * it cannot reach a quorum, etcd's CheckQuorum); returns what a client
+ * observes, step by step (no timings, no ids).
  */
-async function requireLeaderTranscript(kind: "etcd" | "cairn"): Promise<string[]> {
+async function requireLeaderTranscript(
+  kind: "etcd" | "cairn",
+  on: "follower" | "leader",
+): Promise<string[]> {
   const out: string[] = [];
   const members = await startCluster(3, ["--log-level=warn"], kind);
   const sessions: WatchSession[] = [];
@@ -55,7 +60,7 @@ async function requireLeaderTranscript(kind: "etcd" | "cairn"): Promise<string[]
   };
   try {
     const leader = await waitForLeader(members);
-    const follower = members.find((m) => m !== leader)!;
+    const follower = on === "leader" ? leader : members.find((m) => m !== leader)!;
     const others = members.filter((m) => m !== follower);
     const rl = open(follower, REQUIRE_LEADER);
     const plain = open(follower);
@@ -74,7 +79,7 @@ async function requireLeaderTranscript(kind: "etcd" | "cairn"): Promise<string[]
     const end = await Promise.race([rl.ended, sleep(30_000).then(() => undefined)]);
     const tookMs = Date.now() - killedAt;
     out.push(`require-leader watch after quorum loss: ${showEnd(end)}`);
-    console.log(`${kind}: require-leader watch ended ${tookMs} ms after the kill`);
+    console.log(`${kind} ${on}: require-leader watch ended ${tookMs} ms after the kill`);
     // etcd waits for three election timeouts without a leader before ending streams.
     assert.ok(end === undefined || tookMs >= 2_000, `${kind}: ended too early (${tookMs} ms)`);
     await sleep(2_000);
@@ -104,15 +109,17 @@ async function requireLeaderTranscript(kind: "etcd" | "cairn"): Promise<string[]
   }
 }
 
-itest("WithRequireLeader: a follower that loses its leader ends the stream as etcd", async () => {
-  const want = await requireLeaderTranscript("etcd");
-  const got = await requireLeaderTranscript("cairn");
-  assert.deepEqual(got, want);
-  // The reference itself must show the behaviour the test is about.
-  assert.match(want[1], /^require-leader watch after quorum loss: 14 etcdserver: no leader$/);
-  assert.match(want[2], /plain watch meanwhile: open/);
-  assert.match(want[3], /new require-leader watch: 14 etcdserver: no leader created=0/);
-});
+for (const on of ["follower", "leader"] as const) {
+  itest(`WithRequireLeader: watches on a ${on} that loses its quorum end as on etcd`, async () => {
+    const want = await requireLeaderTranscript("etcd", on);
+    const got = await requireLeaderTranscript("cairn", on);
+    assert.deepEqual(got, want);
+    // The reference itself must show the behaviour the test is about.
+    assert.match(want[1], /^require-leader watch after quorum loss: 14 etcdserver: no leader$/);
+    assert.match(want[2], /plain watch meanwhile: open/);
+    assert.match(want[3], /new require-leader watch: 14 etcdserver: no leader created=0/);
+  });
+}
 
 // ---- events from lease expiry, Txn and DeleteRange, compared with etcd ----
 

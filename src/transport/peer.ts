@@ -11,6 +11,13 @@
  * messages are worthless. A broken connection is retried with exponential
  * backoff.
  *
+ * After a partition heals, a connection that lived through it is stuck: the
+ * kernel retransmits into it at intervals that doubled all along (seconds by
+ * then), and a fresh attempt may have sent its SYN just before the network
+ * came back. So when the peer's own connection to us delivers a frame
+ * ({@link Peer.heard}) while ours waits for a PING answer or for a retry, we
+ * connect afresh at once instead of waiting for timers.
+ *
  * @module
  */
 import * as http2 from "node:http2";
@@ -88,7 +95,17 @@ export class Peer {
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #pingTimer: ReturnType<typeof setInterval> | undefined;
+  /** When the unanswered PING of the live connection was sent (performance.now()); 0 if none. */
+  #pingSince = 0;
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the current connection attempt started (performance.now()). */
+  #attemptAt = 0;
+  /** When {@link heard} last started a connection, so it does so at most once per connectTimeoutMs. */
+  #heardRestartAt = -Infinity;
+  /** When the peer last delivered a frame to us. */
+  #heardAt = -Infinity;
+  /** When the peer's frames resumed after a silence longer than pingIntervalMs. */
+  #resumedAt = -Infinity;
   readonly #snapshots = new Set<http2.ClientHttp2Session>();
 
   /** Starts connecting at once. `urls` must be non-empty. */
@@ -163,9 +180,44 @@ export class Peer {
     }
   };
 
+  /**
+   * The peer delivered a frame on its own connection to us (called for every
+   * received batch, so it must stay cheap): the network between us works
+   * right now. If our side looks stuck, start a fresh connection at once:
+   * a live connection whose PING went out before the peer's frames resumed
+   * after a silence and is still unanswered after HEARD_STALE_MS, a retry
+   * waiting out its backoff, or an attempt older than HEARD_STALE_MS (its
+   * SYN was probably lost). At most once per connectTimeoutMs, so a slow
+   * link or a refusing peer is not hammered. A PING merely slow behind a
+   * long backlog does not count: the peer's frames did not pause then.
+   */
+  heard(): void {
+    if (this.#closed) return;
+    const now = performance.now();
+    const lim = this.#ctx.limits;
+    if (now - this.#heardAt > lim.pingIntervalMs) this.#resumedAt = now;
+    this.#heardAt = now;
+    if (now - this.#heardRestartAt < lim.connectTimeoutMs) return;
+    let why: string | undefined;
+    if (this.#active) {
+      const since = this.#pingSince;
+      if (since !== 0 && since < this.#resumedAt && now - since > HEARD_STALE_MS) {
+        why = "PING unanswered while the peer reaches us";
+      }
+    } else if (this.#retryTimer !== undefined) {
+      why = "retrying at once: the peer reaches us";
+    } else if (now - this.#attemptAt > HEARD_STALE_MS) {
+      why = "connection attempt unanswered while the peer reaches us";
+    }
+    if (why === undefined) return;
+    this.#heardRestartAt = now;
+    this.#lost(why, true);
+  }
+
   #connect(): void {
     this.#retryTimer = undefined;
     if (this.#closed) return;
+    this.#attemptAt = performance.now();
     const gen = ++this.#generation;
     const url = this.#urls[this.#urlIndex % this.#urls.length];
     const lost = (why: string) => {
@@ -225,18 +277,18 @@ export class Peer {
    */
   #startPings(session: http2.ClientHttp2Session, gen: number): void {
     const lim = this.#ctx.limits;
-    let outstandingSince = 0;
+    this.#pingSince = 0;
     this.#pingTimer = setInterval(() => {
       if (gen !== this.#generation) return;
       const now = performance.now();
-      if (outstandingSince !== 0) {
-        if (now - outstandingSince > lim.pingTimeoutMs) this.#lost("no answer to PING (timed out)");
+      if (this.#pingSince !== 0) {
+        if (now - this.#pingSince > lim.pingTimeoutMs) this.#lost("no answer to PING (timed out)");
         return;
       }
-      outstandingSince = now;
+      this.#pingSince = now;
       try {
         session.ping((err) => {
-          if (err === null) outstandingSince = 0;
+          if (err === null && gen === this.#generation) this.#pingSince = 0;
         });
       } catch (e) {
         this.#lost(String(e));
@@ -244,8 +296,8 @@ export class Peer {
     }, lim.pingIntervalMs);
   }
 
-  /** The connection failed or broke: drop what waits, report, retry later. */
-  #lost(why: string): void {
+  /** The connection failed or broke: drop what waits, report, retry later (or `now`). */
+  #lost(why: string, now = false): void {
     const wasActive = this.#active;
     this.#generation++; // ignore any further events of this connection
     this.#active = false;
@@ -260,6 +312,11 @@ export class Peer {
     this.#queuedBytes = 0;
     if (dropped > 0 || wasActive) this.#ctx.onUnreachable(this.id);
     this.#urlIndex++;
+    if (now) {
+      clearTimeout(this.#retryTimer);
+      this.#connect();
+      return;
+    }
     this.#retryTimer = setTimeout(() => this.#connect(), this.#backoffMs);
     this.#backoffMs = Math.min(this.#backoffMs * 2, this.#ctx.limits.maxBackoffMs);
   }
@@ -269,6 +326,7 @@ export class Peer {
     clearInterval(this.#pingTimer);
     clearTimeout(this.#connectTimer);
     this.#pingTimer = undefined;
+    this.#pingSince = 0;
     destroySoon(this.#stream, this.#session);
     this.#stream = undefined;
     this.#session = undefined;
@@ -381,6 +439,13 @@ export class Peer {
     this.#snapshots.clear();
   }
 }
+
+/**
+ * A PING or connection attempt unanswered for this long, while the peer
+ * reaches us, is presumed lost: on a LAN answers take milliseconds. On a
+ * slow link a wrong guess costs one handshake, once per connectTimeoutMs.
+ */
+const HEARD_STALE_MS = 100;
 
 /**
  * Destroys HTTP/2 client streams and sessions in the next turn. Deno 2.9's

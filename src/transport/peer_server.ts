@@ -54,8 +54,8 @@ export interface PeerServerOptions {
   clusterId: bigint;
   listenUrls: URL[];
   log: Logger;
-  /** One received batch, in sender order. Exceptions are logged, not fatal. */
-  onMessages(msgs: Message[]): void;
+  /** One received batch from member `from`, in sender order. Exceptions are logged, not fatal. */
+  onMessages(msgs: Message[], from: bigint): void;
   /** A Snap message whose `snapshot.data` holds the complete, verified data. */
   onSnapshot(msg: Message): void;
   /** Largest accepted batch frame. Default 256 MiB. */
@@ -219,7 +219,7 @@ export class PeerServer {
     const splitter = new FrameSplitter((body) => {
       const msgs = decodeBatch(body);
       try {
-        onMessages(msgs);
+        onMessages(msgs, from);
       } catch (e) {
         log.error("handling received raft messages failed", { error: String(e) });
       }

@@ -55,16 +55,26 @@ export interface TransportOptions {
   routes?: PeerServerOptions["routes"];
 }
 
-/** Default limits: roomy enough for bursts, small enough that a dead peer costs little. */
+/**
+ * Default limits: roomy enough for bursts, small enough that a dead peer
+ * costs little. The timings bound how long a healed partition goes
+ * unnoticed: a connection silent for pingTimeoutMs is replaced by attempts
+ * that each send one SYN (connectTimeoutMs is the kernel's first SYN
+ * retransmission) at most maxBackoffMs apart, so a peer back on the network
+ * is reached within about 1.25 s, not after retransmission intervals that
+ * doubled all through the partition. PINGs are answered within a round trip
+ * (HTTP/2 flow control keeps data queued in the socket small), so 2 s of
+ * silence is no slow link.
+ */
 export const DEFAULT_LIMITS: Readonly<PeerLimits> = {
   maxQueuedMessages: 4096,
   maxQueuedBytes: 64 * 1024 * 1024,
   minBackoffMs: 50,
-  maxBackoffMs: 1000,
+  maxBackoffMs: 250,
   snapshotIdleMs: 30_000,
   snapshotChunkBytes: 1024 * 1024,
-  pingIntervalMs: 1000,
-  pingTimeoutMs: 5000,
+  pingIntervalMs: 500,
+  pingTimeoutMs: 2000,
   connectTimeoutMs: 1000,
 };
 
@@ -74,11 +84,12 @@ export class Transport {
   readonly #log: Logger;
   readonly #server: PeerServer;
   readonly #limits: PeerLimits;
-  readonly #peers = new Map<bigint, Peer>();
+  readonly #peers: Map<bigint, Peer>;
   #stopped = false;
 
-  private constructor(opts: TransportOptions, server: PeerServer) {
+  private constructor(opts: TransportOptions, server: PeerServer, peers: Map<bigint, Peer>) {
     this.#opts = opts;
+    this.#peers = peers;
     this.#log = opts.log;
     this.#server = server;
     this.#limits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -86,17 +97,22 @@ export class Transport {
 
   /** Listens on `listenUrls` (rejects if one cannot be bound); no peers yet. */
   static async start(opts: TransportOptions): Promise<Transport> {
+    const peers = new Map<bigint, Peer>();
     const server = await PeerServer.start({
       selfId: opts.selfId,
       clusterId: opts.clusterId,
       listenUrls: opts.listenUrls,
       log: opts.log,
-      onMessages: opts.onMessages,
+      onMessages: (msgs, from) => {
+        // The peer reaches us: our own connection to it may be stuck from a partition.
+        peers.get(from)?.heard();
+        opts.onMessages(msgs);
+      },
       onSnapshot: opts.onSnapshot,
       maxFrameBytes: opts.maxFrameBytes,
       routes: opts.routes,
     });
-    return new Transport(opts, server);
+    return new Transport(opts, server, peers);
   }
 
   /** The bound peer addresses, one per listen URL. */

@@ -351,7 +351,7 @@ export class H2Connection implements StreamHost {
       this.#send(frameU32(FrameType.RST_STREAM, id, ErrorCode.REFUSED_STREAM));
       return;
     }
-    const stream = new H2Stream(id, fields, this.#peerInitialWindow, this);
+    const stream = new H2Stream(id, fields, this.#peerInitialWindow, this, endStream);
     if (!stream.method || !stream.path) {
       this.#send(frameU32(FrameType.RST_STREAM, id, ErrorCode.PROTOCOL_ERROR));
       return;

@@ -65,6 +65,8 @@ export class H2Stream {
     fields: HeaderField[],
     initialSendWindow: number,
     private readonly host: StreamHost,
+    /** The request's HEADERS carried END_STREAM (endRemote follows the handler's setup). */
+    private readonly bodyless = false,
   ) {
     this.fields = fields;
     this.sendWindow = initialSendWindow;
@@ -198,7 +200,7 @@ export class H2Stream {
   }
 
   #finishLocal(): void {
-    if (this.#remoteEnded) {
+    if (this.#remoteEnded || this.bodyless) {
       this.host.closed(this);
     } else {
       // The response is complete before the request: tell the peer to stop

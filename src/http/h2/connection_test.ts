@@ -452,3 +452,38 @@ Deno.test("a preface split across writes is accepted", async () => {
     assert.equal(c.headers(h).get(":status"), "200");
   });
 });
+
+Deno.test("a response sent at once to a body-less request is not followed by RST_STREAM", async () => {
+  await withRaw(
+    (s) => {
+      s.respond(ok200());
+      s.writeNow(enc.encode("done"), true);
+    },
+    {},
+    async (c) => {
+      await c.handshake();
+      await c.write(rawFrame(T.HEADERS, END_STREAM | END_HEADERS, 1, requestBlock()));
+      assert.equal(dec.decode(await readBody(c, 1)), "done");
+      // Both sides ended the stream: it is closed, and nothing more may be sent on it.
+      assert.ok(await c.quiet(100, (f) => f.streamId === 1), "no frame after END_STREAM");
+    },
+  );
+});
+
+Deno.test("a response complete before the request body ends asks the client to stop", async () => {
+  const got = deferred<H2Stream>();
+  await withRaw((s) => got.resolve(s), {}, async (c) => {
+    await c.handshake();
+    await c.write(rawFrame(T.HEADERS, END_HEADERS, 1, requestBlock()));
+    const stream = await within(got.promise);
+    stream.respond(ok200(), true);
+    const rst = await c.until((f) => f.type === T.RST_STREAM);
+    assert.equal(rst.streamId, 1);
+    assert.equal(readU32(rst.payload), 0, "RST_STREAM NO_ERROR (RFC 9113 §8.1)");
+    assert.equal(stream.aborted, false);
+    // Late request DATA for the finished stream is dropped, not an error.
+    await c.write(rawFrame(T.DATA, END_STREAM, 1, enc.encode("late")));
+    await c.write(rawFrame(T.PING, 0, 0, new Uint8Array(8)));
+    assert.equal((await c.until((f) => f.type === T.PING || f.type === T.GOAWAY)).type, T.PING);
+  });
+});

@@ -32,7 +32,7 @@ import {
 } from "./lib/report.ts";
 import type { ClusterOutcome, WatchOutcome } from "./lib/report_extra.ts";
 import { type RoundKind, runRounds } from "./lib/rounds.ts";
-import { kvbenchArgs, type Scenario, SCENARIOS } from "./lib/scenarios.ts";
+import { kvbenchArgs, type Scenario, SCENARIOS, WARMUP } from "./lib/scenarios.ts";
 import { type Server, type ServerSpec, startServer } from "./lib/server.ts";
 import { ensureKvbench, ensureKvtool, repoRoot, runJson } from "./lib/tools.ts";
 import { WATCH, watchArgs, type WatchResult, type WatchWorkload } from "./lib/watch.ts";
@@ -212,6 +212,7 @@ async function loadAndMeasure(side: Side, s: Server, kvtool: string): Promise<vo
 
 /** One round: every scenario in order on one server. */
 async function scenarioRound(side: Side, s: Server, kvbench: string): Promise<void> {
+  await runScenario(kvbench, scaled(WARMUP), s, `${side.spec.name}/warmup`);
   for (const sc of SCENARIOS.map(scaled)) {
     if (aborted || s.exited()) break;
     const o = await runScenario(kvbench, sc, s, `${side.spec.name}/${sc.id}`);
@@ -238,6 +239,7 @@ async function clusterRound(side: Side, id: string, workDir: string, kvbench: st
     console.error(`${side.spec.name}[${id}]: leader ${c.leader} after ${c.readyMs.toFixed(0)} ms`);
     try {
       const target = { endpoint: c.leader, exited: c.exited, logFile: c.logFiles.join(", ") };
+      await runScenario(kvbench, scaled(WARMUP), target, `${side.spec.name}/${id}/warmup`);
       const o = await runScenario(kvbench, scaled(CLUSTER_PUT), target, `${side.spec.name}/${id}`);
       outcome.result = o.result;
       outcome.error = o.error;

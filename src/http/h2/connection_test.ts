@@ -494,3 +494,67 @@ Deno.test("a response complete before the request body ends asks the client to s
     assert.equal((await c.until((f) => f.type === T.PING || f.type === T.GOAWAY)).type, T.PING);
   });
 });
+
+Deno.test("request trailers end the request; a response header block over 16 KiB is continued", async () => {
+  const big = "z".repeat(20_000);
+  await withRaw(
+    (s) => {
+      const parts: Uint8Array[] = [];
+      s.listener = {
+        data: (c) => parts.push(c),
+        end: () => {
+          s.respond(encodeHeaders([[":status", "200"], ["x-big", big]]));
+          s.writeNow(Buffer.concat(parts), true);
+        },
+      };
+    },
+    {},
+    async (c) => {
+      await c.handshake();
+      await c.write(
+        rawFrame(T.HEADERS, END_HEADERS, 1, requestBlock()),
+        rawFrame(T.DATA, 0, 1, enc.encode("body")),
+        rawFrame(T.HEADERS, END_HEADERS | END_STREAM, 1, encodeHeaders([["x-trailer", "t"]])),
+      );
+      const first = await c.until((f) => f.type === T.HEADERS && f.streamId === 1);
+      assert.equal(first.flags & END_HEADERS, 0);
+      assert.equal(first.payload.length, 16_384);
+      const cont = await c.next();
+      assert.equal(cont?.type, T.CONTINUATION);
+      assert.equal(cont.flags & END_HEADERS, END_HEADERS);
+      const fields = new Map(c.decoder.decode(Buffer.concat([first.payload, cont.payload])));
+      assert.equal(fields.get("x-big"), big);
+      assert.equal(dec.decode(await readBody(c, 1)), "body");
+    },
+  );
+});
+
+Deno.test("protocol violations end the connection with the right GOAWAY code", async () => {
+  const cases: Array<[string, Uint8Array, number]> = [
+    [
+      "PUSH_PROMISE from a client",
+      rawFrame(T.PUSH_PROMISE, END_HEADERS, 1, u32(2)),
+      PROTOCOL_ERROR,
+    ],
+    ["SETTINGS of 5 bytes", rawFrame(T.SETTINGS, 0, 0, new Uint8Array(5)), FRAME_SIZE_ERROR],
+    ["SETTINGS on a stream", rawFrame(T.SETTINGS, 0, 1), PROTOCOL_ERROR],
+    ["PING of 4 bytes", rawFrame(T.PING, 0, 0, new Uint8Array(4)), PROTOCOL_ERROR],
+    ["zero connection WINDOW_UPDATE", rawFrame(T.WINDOW_UPDATE, 0, 0, u32(0)), PROTOCOL_ERROR],
+    ["window overflow", rawFrame(T.WINDOW_UPDATE, 0, 0, u32(2 ** 31 - 1)), 3],
+    ["even stream id", rawFrame(T.HEADERS, END_HEADERS, 2, requestBlock()), PROTOCOL_ERROR],
+    [
+      "INITIAL_WINDOW_SIZE too large",
+      rawFrame(T.SETTINGS, 0, 0, settingsPayload([[4, 2 ** 31]])),
+      3,
+    ],
+  ];
+  for (const [what, bytes, code] of cases) {
+    await withRaw(() => {}, {}, async (c) => {
+      await c.handshake();
+      await c.write(bytes);
+      const goaway = (await c.untilClosed()).find(isGoaway);
+      assert.ok(goaway, what);
+      assert.equal(readU32(goaway.payload, 4), code, what);
+    });
+  }
+});

@@ -278,11 +278,20 @@ export class Peer {
   #startPings(session: http2.ClientHttp2Session, gen: number): void {
     const lim = this.#ctx.limits;
     this.#pingSince = 0;
+    let lastTick = performance.now();
     this.#pingTimer = setInterval(() => {
       if (gen !== this.#generation) return;
       const now = performance.now();
+      // A tick this late means our own event loop (or the whole process)
+      // did not run: the answer may be sitting unread, so the peer gets a
+      // fresh timeout instead of being declared silent.
+      const weStalled = now - lastTick > 2 * lim.pingIntervalMs;
+      lastTick = now;
       if (this.#pingSince !== 0) {
-        if (now - this.#pingSince > lim.pingTimeoutMs) this.#lost("no answer to PING (timed out)");
+        if (weStalled) this.#pingSince = now;
+        else if (now - this.#pingSince > lim.pingTimeoutMs) {
+          this.#lost("no answer to PING (timed out)");
+        }
         return;
       }
       this.#pingSince = now;

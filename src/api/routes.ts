@@ -7,13 +7,14 @@
  */
 import type { ConnectRouter } from "@connectrpc/connect";
 import { Cluster, KV, Lease, Maintenance, Watch } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { BidiRoutes } from "../http/grpc_bidi.ts";
 import { UnaryRoutes } from "../http/grpc_unary.ts";
 import type { Member } from "../server/member.ts";
 import { clusterService } from "./cluster.ts";
 import { kvService } from "./kv.ts";
 import { leaseService } from "./lease.ts";
 import { maintenanceService } from "./maintenance.ts";
-import { watchService } from "./watch.ts";
+import { watchBidi, watchService } from "./watch.ts";
 
 /** The services of one member, in the two forms the client port needs. */
 export interface EtcdServices {
@@ -21,6 +22,8 @@ export interface EtcdServices {
   connect: (router: ConnectRouter) => void;
   /** For the direct unary gRPC path. */
   unary: UnaryRoutes;
+  /** For the direct bidi-streaming gRPC path. */
+  bidi: BidiRoutes;
 }
 
 /** Builds the service implementations for `member` once and registers them on both paths. */
@@ -34,6 +37,9 @@ export function etcdServices(member: Member): EtcdServices {
   unary.addService(Maintenance, maintenance);
   unary.addService(Cluster, cluster);
   unary.addService(Lease, lease);
+  const watchOpts = { progressIntervalMs: member.config.watchProgressNotifyIntervalMs };
+  const bidi = new BidiRoutes();
+  bidi.add(Watch.method.watch, watchBidi(member, watchOpts));
   return {
     connect: (router) => {
       router.service(KV, kv);
@@ -41,11 +47,9 @@ export function etcdServices(member: Member): EtcdServices {
       router.service(Cluster, cluster);
       router.service(Lease, lease);
       // Streaming only: the direct unary path never sees it.
-      router.service(
-        Watch,
-        watchService(member, { progressIntervalMs: member.config.watchProgressNotifyIntervalMs }),
-      );
+      router.service(Watch, watchService(member, watchOpts));
     },
     unary,
+    bidi,
   };
 }

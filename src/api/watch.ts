@@ -1,7 +1,11 @@
 /**
  * etcd's Watch service: one bidirectional stream carries many watchers.
  * Requests are handed to a `WatchStream` (src/watch/stream.ts) as they
- * arrive; its queued responses are yielded as soon as there are any.
+ * arrive; its queued responses leave as soon as there are any.
+ *
+ * The stream logic lives in {@link WatchSession}, which two transports
+ * drive: connect's handlers (gRPC-Web, Connect, gRPC over HTTP/1.1) and
+ * the direct gRPC path of the client port (`src/http/grpc_bidi.ts`).
  *
  * `hasleader: true` metadata (clientv3's WithRequireLeader) is honoured
  * as etcd's stream interceptor does: refused with "no leader" when the
@@ -11,10 +15,19 @@
  * @module
  */
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import type { Watch, WatchRequest, WatchResponse } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import type {
+  ResponseHeader,
+  Watch,
+  WatchRequest,
+  WatchRequestSchema,
+  WatchResponse,
+  WatchResponseSchema,
+} from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { EtcdErrors } from "../errors.ts";
+import type { BidiOpen } from "../http/grpc_bidi.ts";
 import type { Member } from "../server/member.ts";
 import { DEFAULT_PROGRESS_INTERVAL_MS, WatchStream } from "../watch/stream.ts";
+import { encodeWatchBatch } from "../watch/batch_encode.ts";
 import { withEncodedEvents } from "../watch/wire.ts";
 
 /** etcd's metadata key and value for "require a leader" (rpctypes). */
@@ -30,74 +43,153 @@ export interface WatchServiceOptions {
   progressIntervalMs?: number;
 }
 
-/** The Watch service bound to a member. */
+/** One client's Watch stream, whatever transport carries it. */
+export class WatchSession {
+  readonly #stream: WatchStream;
+  readonly #binary: boolean;
+  #failure: unknown;
+  #monitor: ReturnType<typeof setInterval> | undefined;
+
+  /**
+   * Opens the session; throws etcd's "no leader" error when the client
+   * requires a leader and the member has none. `header` reads request
+   * metadata; `binary` says whether the responses are encoded as protobuf
+   * (pre-encoded events ride in unknown fields, which JSON would drop).
+   */
+  constructor(
+    member: Member,
+    header: (name: string) => string | null | undefined,
+    binary: boolean,
+    progressIntervalMs: number,
+  ) {
+    const requireLeader = header(REQUIRE_LEADER_KEY) === HAS_LEADER;
+    if (requireLeader && member.leader === 0n) throw EtcdErrors.noLeader();
+    this.#binary = binary;
+    // Consecutive responses mostly share a revision: one header object
+    // serves them all (and is encoded once by the direct gRPC path).
+    let last: ResponseHeader | undefined;
+    this.#stream = new WatchStream({
+      hub: member.watchHub,
+      header: (rev) => {
+        const h = member.header(rev);
+        if (last && last.revision === h.revision && last.raftTerm === h.raftTerm) return last;
+        return last = h;
+      },
+      maxRequestBytes: member.config.maxRequestBytes,
+      progressIntervalMs,
+    });
+    if (requireLeader) {
+      let misses = 0;
+      this.#monitor = setInterval(() => {
+        misses = member.leader === 0n ? misses + 1 : 0;
+        if (misses >= MAX_NO_LEADER_CHECKS) this.fail(EtcdErrors.noLeader());
+      }, member.config.electionTimeoutMs);
+    }
+  }
+
+  /** Why the session ended, when it ended with an error. */
+  get failure(): unknown {
+    return this.#failure;
+  }
+
+  /** A request from the client. */
+  handle(req: WatchRequest): void {
+    if (!this.#stream.closed) this.#stream.handle(req);
+  }
+
+  /** Ends the session with an error for the client. */
+  fail(err: unknown): void {
+    this.#failure ??= err;
+    this.close();
+  }
+
+  /**
+   * The next responses to send, as soon as there are any; undefined once
+   * the session has ended (then see {@link failure}).
+   */
+  async next(): Promise<WatchResponse[] | undefined> {
+    for (;;) {
+      if (this.#stream.closed) return undefined;
+      await this.#stream.wait();
+      const batch = this.#stream.take();
+      // Events are encoded once per write, not once per watcher.
+      if (this.#binary) { for (const r of batch) withEncodedEvents(r); }
+      if (batch.length > 0) return batch;
+    }
+  }
+
+  /** Releases the watchers and timers. */
+  close(): void {
+    clearInterval(this.#monitor);
+    this.#monitor = undefined;
+    this.#stream.close();
+  }
+}
+
+/** The Watch service bound to a member, for connect's handlers. */
 export function watchService(member: Member, opts: WatchServiceOptions = {}): ServiceImpl<
   typeof Watch
 > {
   const progressIntervalMs = opts.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS;
   return {
     watch(requests: AsyncIterable<WatchRequest>, ctx: HandlerContext) {
-      const requireLeader = ctx.requestHeader.get(REQUIRE_LEADER_KEY) === HAS_LEADER;
-      if (requireLeader && member.leader === 0n) throw EtcdErrors.noLeader();
-      return serveStream(member, requests, ctx, requireLeader, progressIntervalMs);
+      const binary = !(ctx.requestHeader.get("content-type") ?? "").includes("json");
+      const session = new WatchSession(
+        member,
+        (name) => ctx.requestHeader.get(name),
+        binary,
+        progressIntervalMs,
+      );
+      return serveStream(session, requests, ctx);
     },
   };
 }
 
 async function* serveStream(
-  member: Member,
+  session: WatchSession,
   requests: AsyncIterable<WatchRequest>,
   ctx: HandlerContext,
-  requireLeader: boolean,
-  progressIntervalMs: number,
 ): AsyncGenerator<WatchResponse> {
-  // Pre-encoded events ride in protobuf's unknown fields, which a JSON
-  // codec (Connect or gRPC with +json) would drop: binary codecs only.
-  const binary = !(ctx.requestHeader.get("content-type") ?? "").includes("json");
-  const stream = new WatchStream({
-    hub: member.watchHub,
-    header: (rev) => member.header(rev),
-    maxRequestBytes: member.config.maxRequestBytes,
-    progressIntervalMs,
-  });
-  let failure: unknown;
-  const fail = (err: unknown) => {
-    failure ??= err;
-    stream.close();
-  };
-  const onAbort = () => stream.close();
+  const onAbort = () => session.close();
   ctx.signal.addEventListener("abort", onAbort);
-  let monitor: ReturnType<typeof setInterval> | undefined;
-  if (requireLeader) {
-    let misses = 0;
-    monitor = setInterval(() => {
-      misses = member.leader === 0n ? misses + 1 : 0;
-      if (misses >= MAX_NO_LEADER_CHECKS) fail(EtcdErrors.noLeader());
-    }, member.config.electionTimeoutMs);
-  }
   // Reading runs beside writing. A client that half-closes keeps its
   // watchers (etcd's recvLoop just returns); a broken request stream ends all.
   (async () => {
     try {
-      for await (const req of requests) {
-        if (stream.closed) break;
-        stream.handle(req);
-      }
+      for await (const req of requests) session.handle(req);
     } catch (err) {
-      fail(err);
+      session.fail(err);
     }
   })();
   try {
-    while (true) {
-      await stream.wait();
-      // Events are encoded once per write, not once per watcher.
-      for (const resp of stream.take()) yield binary ? withEncodedEvents(resp) : resp;
-      if (stream.closed) break;
-    }
-    if (failure !== undefined) throw failure;
+    let batch: WatchResponse[] | undefined;
+    while ((batch = await session.next()) !== undefined) yield* batch;
+    if (session.failure !== undefined) throw session.failure;
   } finally {
-    clearInterval(monitor);
     ctx.signal.removeEventListener("abort", onAbort);
-    stream.close();
+    session.close();
   }
+}
+
+/** The Watch method for the client port's direct gRPC path (binary protobuf only). */
+export function watchBidi(
+  member: Member,
+  opts: WatchServiceOptions = {},
+): BidiOpen<typeof WatchRequestSchema, typeof WatchResponseSchema> {
+  const progressIntervalMs = opts.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS;
+  return (header, sender) => {
+    const session = new WatchSession(member, header, true, progressIntervalMs);
+    (async () => {
+      let batch: WatchResponse[] | undefined;
+      while ((batch = await session.next()) !== undefined) {
+        await sender.sendFramed(encodeWatchBatch(batch));
+      }
+      sender.finish(session.failure);
+    })().catch((err) => sender.finish(err));
+    return {
+      message: (req) => session.handle(req),
+      end: () => {},
+      abort: () => session.close(),
+    };
+  };
 }

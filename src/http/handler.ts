@@ -14,6 +14,7 @@ import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connect
 import { getRequestListener } from "@hono/node-server";
 import type { Hono } from "hono";
 import type { Http1Handler } from "./client_listener.ts";
+import { type BidiRoutes, serveBidiGrpc } from "./grpc_bidi.ts";
 import { serveUnaryGrpc, type UnaryRoutes } from "./grpc_unary.ts";
 import type { H2Stream } from "./h2/stream.ts";
 import { serveFetch, serveUniversal } from "./h2/universal.ts";
@@ -23,6 +24,8 @@ export interface HandlerOptions {
   routes: (router: ConnectRouter) => void;
   /** The unary methods served on the direct gRPC path. */
   unary: UnaryRoutes;
+  /** The bidi-streaming methods served on the direct gRPC path. */
+  bidi: BidiRoutes;
   app: Hono;
   /** Largest request message accepted before decoding (etcd: max-request-bytes + gRPC overhead). */
   readMaxBytes: number;
@@ -57,6 +60,7 @@ export function createClientHandlers(opts: HandlerOptions): ClientHandlers {
   return {
     http2(stream) {
       if (serveUnaryGrpc(opts.unary, unaryOpts, stream)) return;
+      if (serveBidiGrpc(opts.bidi, unaryOpts, stream)) return;
       const q = stream.path.indexOf("?");
       const handler = paths.get(q < 0 ? stream.path : stream.path.slice(0, q));
       if (handler) serveUniversal(stream, handler);

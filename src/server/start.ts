@@ -42,6 +42,7 @@ export async function startServer(cfg: Config, log: Logger): Promise<RunningServ
   const handlers = createClientHandlers({
     routes: services.connect,
     unary: services.unary,
+    bidi: services.bidi,
     app: createHttpApp(member),
     readMaxBytes,
   });

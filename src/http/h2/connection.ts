@@ -56,6 +56,15 @@ export interface H2Options {
 }
 
 const READ_CHUNK = 64 * 1024;
+/**
+ * Response bytes a connection may hold beyond what the socket took. The
+ * peer's flow-control windows can be many megabytes (Go clients grow them
+ * to 16 MiB), so without this a slow reader would make every watch stream
+ * copy that much into memory: past it, stream writes wait for the socket.
+ */
+const OUT_HIGH_WATER = 512 * 1024;
+/** Size of the buffer frames are gathered into for a socket write. */
+const WRITE_BUFFER = 256 * 1024;
 
 /** One HTTP/2 connection; {@link H2Connection.run} serves it until it closes. */
 export class H2Connection implements StreamHost {
@@ -82,8 +91,14 @@ export class H2Connection implements StreamHost {
   /** A header block spread over CONTINUATION frames. */
   #continuation: { streamId: number; flags: number; parts: Uint8Array[]; size: number } | undefined;
   #out: Uint8Array[] = [];
+  /** Bytes in #out: over OUT_HIGH_WATER, streams wait for the socket (see pump). */
+  #outBytes = 0;
+  /** Streams holding data until the socket drains. */
+  readonly #waitingForSocket = new Set<H2Stream>();
   #outScheduled = false;
   #writing = false;
+  /** Gathers queued frames for one socket write; allocated on first use. */
+  #writeBuf: Uint8Array | undefined;
   #closed = false;
   #peerGoaway = false;
   readonly #flushBound = () => this.#flush();
@@ -167,6 +182,7 @@ export class H2Connection implements StreamHost {
     for (const s of this.#streams.values()) s.abort(reason);
     this.#streams.clear();
     this.#blocked.clear();
+    this.#waitingForSocket.clear();
     if (!this.#writing && this.#out.length === 0) this.#closeSocket();
     else this.#flush();
   }
@@ -477,6 +493,10 @@ export class H2Connection implements StreamHost {
         item.done?.();
         continue;
       }
+      if (this.#outBytes >= OUT_HIGH_WATER) {
+        this.#waitingForSocket.add(stream);
+        return;
+      }
       const n = Math.min(remaining, stream.sendWindow, this.#connSendWindow, this.#peerMaxFrame);
       if (n <= 0) {
         if (this.#connSendWindow <= 0) this.#blocked.add(stream);
@@ -531,19 +551,26 @@ export class H2Connection implements StreamHost {
     if (!this.#streams.delete(stream.id)) return;
     this.#streamUnacked.delete(stream.id);
     this.#blocked.delete(stream);
+    this.#waitingForSocket.delete(stream);
     if (this.#peerGoaway && this.#streams.size === 0) this.close("peer sent GOAWAY");
   }
 
+  /**
+   * Queues a frame. The payload is referenced, not copied: callers hand
+   * over buffers they no longer change (encoded messages, constant header
+   * blocks), and #flush copies everything once into the socket write.
+   */
   #sendFrame(type: number, flags: number, id: number, payload: Uint8Array): void {
-    const f = new Uint8Array(FRAME_HEADER_SIZE + payload.length);
-    writeFrameHeader(f, 0, payload.length, type, flags, id);
-    f.set(payload, FRAME_HEADER_SIZE);
-    this.#send(f);
+    const header = new Uint8Array(FRAME_HEADER_SIZE);
+    writeFrameHeader(header, 0, payload.length, type, flags, id);
+    this.#send(header);
+    if (payload.length > 0) this.#send(payload);
   }
 
   /** Queues bytes; everything queued in this turn goes out in one write. */
   #send(bytes: Uint8Array): void {
     this.#out.push(bytes);
+    this.#outBytes += bytes.length;
     if (!this.#outScheduled && !this.#writing) {
       this.#outScheduled = true;
       setImmediate(this.#flushBound);
@@ -558,24 +585,17 @@ export class H2Connection implements StreamHost {
       while (this.#out.length > 0) {
         const parts = this.#out;
         this.#out = [];
-        let bytes: Uint8Array;
-        if (parts.length === 1) {
-          bytes = parts[0];
-        } else {
-          let size = 0;
-          for (const p of parts) size += p.length;
-          bytes = new Uint8Array(size);
-          let off = 0;
-          for (const p of parts) {
-            bytes.set(p, off);
-            off += p.length;
-          }
+        this.#outBytes = 0;
+        await this.#writeParts(parts);
+        if (this.#waitingForSocket.size > 0 && !this.#closed) {
+          const waiting = [...this.#waitingForSocket];
+          this.#waitingForSocket.clear();
+          for (const s of waiting) this.pump(s);
         }
-        let written = 0;
-        while (written < bytes.length) written += await this.#conn.write(bytes.subarray(written));
       }
     } catch (err) {
       this.#out = [];
+      this.#outBytes = 0;
       if (!this.#closed) this.#opts.onError?.(err as Error);
       this.#writing = false;
       this.close("write failed");
@@ -584,6 +604,35 @@ export class H2Connection implements StreamHost {
     }
     this.#writing = false;
     if (this.#closed) this.#closeSocket();
+  }
+
+  /**
+   * Writes `parts` in as few syscalls as possible: gathered into one
+   * buffer that the connection reuses (a fresh one per write made most of a
+   * busy watch stream's memory garbage waiting for collection).
+   */
+  async #writeParts(parts: Uint8Array[]): Promise<void> {
+    if (parts.length === 1) return await this.#writeAll(parts[0]);
+    const buf = this.#writeBuf ??= new Uint8Array(WRITE_BUFFER);
+    let fill = 0;
+    for (const p of parts) {
+      if (fill + p.length > buf.length && fill > 0) {
+        await this.#writeAll(buf.subarray(0, fill));
+        fill = 0;
+      }
+      if (p.length > buf.length) {
+        await this.#writeAll(p);
+        continue;
+      }
+      buf.set(p, fill);
+      fill += p.length;
+    }
+    if (fill > 0) await this.#writeAll(buf.subarray(0, fill));
+  }
+
+  async #writeAll(bytes: Uint8Array): Promise<void> {
+    let written = 0;
+    while (written < bytes.length) written += await this.#conn.write(bytes.subarray(written));
   }
 }
 

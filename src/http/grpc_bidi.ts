@@ -1,0 +1,220 @@
+/**
+ * Bidirectional-streaming gRPC answered straight off the client port's
+ * HTTP/2 streams, for the streams that carry the most messages (Watch).
+ * Through connect's handlers every message costs a round of async
+ * iterators and one stream write; here request messages are decoded as
+ * their DATA arrives and a whole batch of responses leaves in one write.
+ * gRPC-Web and Connect clients, and gRPC clients of other streaming
+ * methods, still go through connect; both paths drive the same session
+ * implementation.
+ *
+ * @module
+ */
+import type { DescMessage, DescMethodBiDiStreaming, MessageShape } from "@bufbuild/protobuf";
+import { toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { decodeEnvelope, parseGrpcTimeout } from "./grpc_unary.ts";
+import { encodeHeaders } from "./h2/hpack.ts";
+import type { H2Stream } from "./h2/stream.ts";
+
+/** Where a session sends its responses. */
+export interface BidiSender<O extends DescMessage> {
+  /** Sends `messages` in one write; resolves once the peer's window took them. */
+  send(messages: MessageShape<O>[]): Promise<void>;
+  /** Sends messages already encoded and length-prefixed as gRPC frames them. */
+  sendFramed(framed: Uint8Array): Promise<void>;
+  /** Ends the call: OK without `error`, else its gRPC status. */
+  finish(error?: unknown): void;
+}
+
+/** One call's request side, as the implementation sees it. */
+export interface BidiSession<I extends DescMessage> {
+  /** A request message arrived. */
+  message(req: MessageShape<I>): void;
+  /** The client half-closed its side. */
+  end(): void;
+  /** The call is gone (reset, connection lost, deadline): stop and release everything. */
+  abort(): void;
+}
+
+/** Opens a session for one call; `header` reads request metadata (lowercase names). */
+export type BidiOpen<I extends DescMessage, O extends DescMessage> = (
+  header: (name: string) => string | undefined,
+  sender: BidiSender<O>,
+) => BidiSession<I>;
+
+interface Route {
+  input: DescMessage;
+  output: DescMessage;
+  open: BidiOpen<DescMessage, DescMessage>;
+}
+
+/** Maps `/package.Service/Method` paths to bidi-streaming implementations. */
+export class BidiRoutes {
+  readonly #routes = new Map<string, Route>();
+
+  /** Registers `open` for `method`. */
+  add<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodBiDiStreaming<I, O>,
+    open: BidiOpen<I, O>,
+  ): void {
+    this.#routes.set(`/${method.parent.typeName}/${method.name}`, {
+      input: method.input,
+      output: method.output,
+      open: open as unknown as BidiOpen<DescMessage, DescMessage>,
+    });
+  }
+
+  /** The route for a request path, if registered. */
+  get(path: string): Route | undefined {
+    return this.#routes.get(path);
+  }
+}
+
+const RESPONSE_HEADERS = encodeHeaders([
+  [":status", "200"],
+  ["content-type", "application/grpc"],
+  ["grpc-accept-encoding", "gzip"],
+]);
+const TRAILERS_OK = encodeHeaders([["grpc-status", "0"]]);
+
+/**
+ * Serves `stream` when it is a gRPC call of a registered bidi method and
+ * returns true; false lets the caller hand it to the general handler.
+ */
+export function serveBidiGrpc(
+  routes: BidiRoutes,
+  opts: { readMaxBytes: number },
+  stream: H2Stream,
+): boolean {
+  if (stream.method !== "POST") return false;
+  const route = routes.get(stream.path);
+  if (!route) return false;
+  const contentType = stream.header("content-type");
+  if (contentType !== "application/grpc" && contentType !== "application/grpc+proto") return false;
+
+  const encoding = stream.header("grpc-encoding");
+  let finished = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const sender: BidiSender<DescMessage> = {
+    sendFramed(framed) {
+      if (finished || stream.aborted || framed.length === 0) return Promise.resolve();
+      if (!stream.headersSent) stream.respond(RESPONSE_HEADERS);
+      return stream.write(framed);
+    },
+    send(messages) {
+      if (finished || stream.aborted || messages.length === 0) return Promise.resolve();
+      const parts = messages.map((m) => toBinary(route.output, m));
+      let size = 0;
+      for (const p of parts) size += 5 + p.length;
+      const out = new Uint8Array(size);
+      const view = new DataView(out.buffer);
+      let off = 0;
+      for (const p of parts) {
+        view.setUint32(off + 1, p.length);
+        out.set(p, off + 5);
+        off += 5 + p.length;
+      }
+      return sender.sendFramed(out);
+    },
+    finish(error) {
+      if (finished) return;
+      finished = true;
+      if (timer !== undefined) clearTimeout(timer);
+      if (stream.aborted) return;
+      if (error === undefined) {
+        if (!stream.headersSent) stream.respond(RESPONSE_HEADERS);
+        stream.sendTrailers(TRAILERS_OK);
+        return;
+      }
+      const ce = ConnectError.from(error);
+      const fields: Array<[string, string]> = [["grpc-status", String(ce.code)]];
+      if (ce.rawMessage) fields.push(["grpc-message", encodeURIComponent(ce.rawMessage)]);
+      if (stream.headersSent) {
+        stream.sendTrailers(encodeHeaders(fields));
+      } else {
+        // Trailers-only: the status rides in the one and only HEADERS frame.
+        stream.respond(
+          encodeHeaders([[":status", "200"], ["content-type", "application/grpc"], ...fields]),
+          true,
+        );
+      }
+    },
+  };
+  let session: BidiSession<DescMessage>;
+  try {
+    session = route.open((name) => stream.header(name), sender);
+  } catch (err) {
+    sender.finish(err);
+    return true;
+  }
+  const timeoutMs = parseGrpcTimeout(stream.header("grpc-timeout"));
+  if (timeoutMs !== undefined) {
+    timer = setTimeout(() => {
+      session.abort();
+      sender.finish(new ConnectError("context deadline exceeded", Code.DeadlineExceeded));
+    }, timeoutMs);
+  }
+
+  // Request messages: 5-byte envelopes that may span DATA frames.
+  let pending: Uint8Array | undefined;
+  stream.listener = {
+    data(chunk) {
+      stream.consumed(chunk.length);
+      if (finished) return;
+      let buf = chunk;
+      if (pending) {
+        buf = new Uint8Array(pending.length + chunk.length);
+        buf.set(pending);
+        buf.set(chunk, pending.length);
+        pending = undefined;
+      }
+      let off = 0;
+      while (buf.length - off >= 5 && !finished) {
+        const len = new DataView(buf.buffer, buf.byteOffset + off + 1, 4).getUint32(0);
+        if (len > opts.readMaxBytes) {
+          session.abort();
+          sender.finish(
+            new ConnectError(
+              `grpc: received message larger than max (${len} vs. ${opts.readMaxBytes})`,
+              Code.ResourceExhausted,
+            ),
+          );
+          return;
+        }
+        if (buf.length - off < 5 + len) break;
+        let msg: MessageShape<DescMessage>;
+        try {
+          msg = decodeEnvelope(
+            route.input,
+            buf.subarray(off, off + 5 + len),
+            encoding,
+            opts.readMaxBytes,
+          ) as MessageShape<DescMessage>;
+        } catch (err) {
+          session.abort();
+          sender.finish(err);
+          return;
+        }
+        off += 5 + len;
+        session.message(msg);
+      }
+      if (off < buf.length) pending = buf.slice(off);
+    },
+    end() {
+      if (finished) return;
+      if (pending) {
+        session.abort();
+        sender.finish(new ConnectError("protocol error: incomplete envelope", Code.Internal));
+        return;
+      }
+      session.end();
+    },
+    abort() {
+      finished = true;
+      if (timer !== undefined) clearTimeout(timer);
+      session.abort();
+    },
+  };
+  return true;
+}

@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { create, toBinary } from "@bufbuild/protobuf";
+import {
+  ResponseHeaderSchema,
+  type WatchResponse,
+  WatchResponseSchema,
+} from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { Event_EventType, EventSchema, KeyValueSchema } from "../gen/etcd/api/mvccpb/kv_pb.ts";
+import { encodeWatchBatch } from "./batch_encode.ts";
+import { withEncodedEvents } from "./wire.ts";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+function event(key: string, value: string, rev: bigint, withPrev: boolean) {
+  const kv = create(KeyValueSchema, {
+    key: enc(key),
+    value: enc(value),
+    createRevision: 2n,
+    modRevision: rev,
+    version: 3n,
+    lease: 0x7fffffffffffffffn,
+  });
+  return create(EventSchema, {
+    type: value === "" ? Event_EventType.DELETE : Event_EventType.PUT,
+    kv,
+    prevKv: withPrev ? create(KeyValueSchema, { key: enc(key), value: enc("old") }) : undefined,
+  });
+}
+
+/** Splits gRPC-framed messages. */
+function unframe(bytes: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let off = 0;
+  while (off < bytes.length) {
+    assert.equal(bytes[off], 0, "uncompressed flag");
+    const len = view.getUint32(off + 1);
+    out.push(bytes.subarray(off + 5, off + 5 + len));
+    off += 5 + len;
+  }
+  assert.equal(off, bytes.length, "no trailing bytes");
+  return out;
+}
+
+function samples(): WatchResponse[] {
+  const header = create(ResponseHeaderSchema, {
+    clusterId: 0xfedcba9876543210n,
+    memberId: 0x8e9e05c52164694dn,
+    revision: 123456789012n,
+    raftTerm: 7n,
+  });
+  const evs = [
+    event("a", "1", 10n, false),
+    event("b/é", "", 11n, true),
+    event("c", "x".repeat(300), 12n, true),
+  ];
+  return [
+    create(WatchResponseSchema, { header, watchId: 0n, created: true }),
+    create(WatchResponseSchema, { header, watchId: 5n, events: evs }),
+    create(WatchResponseSchema, { header, watchId: -1n }),
+    create(WatchResponseSchema, {
+      header,
+      watchId: 2n ** 62n,
+      canceled: true,
+      compactRevision: 99n,
+      cancelReason: "mvcc: required revision has been compacted — é",
+    }),
+    create(WatchResponseSchema, { header, watchId: 3n, fragment: true, events: [evs[2]] }),
+    create(WatchResponseSchema, {}),
+  ];
+}
+
+Deno.test("encodeWatchBatch: each message equals protobuf-es's encoding, byte for byte", () => {
+  const batch = samples();
+  const want = batch.map((r) => toBinary(WatchResponseSchema, r));
+  const got = unframe(encodeWatchBatch(batch));
+  assert.equal(got.length, want.length);
+  got.forEach((g, i) => assert.deepEqual(g, want[i], `response ${i}`));
+});
+
+Deno.test("encodeWatchBatch: responses whose events were pre-encoded give the same bytes", () => {
+  const plain = samples().map((r) => toBinary(WatchResponseSchema, r));
+  const moved = samples().map((r) => withEncodedEvents(r));
+  const got = unframe(encodeWatchBatch(moved));
+  got.forEach((g, i) => assert.deepEqual(g, plain[i], `response ${i}`));
+});
+
+Deno.test("encodeWatchBatch: an empty batch is empty; a large one grows its buffer", () => {
+  assert.equal(encodeWatchBatch([]).length, 0);
+  const big = create(WatchResponseSchema, {
+    watchId: 1n,
+    events: Array.from(
+      { length: 50 },
+      (_, i) => event(`k${i}`, "v".repeat(2000), BigInt(i + 1), true),
+    ),
+  });
+  const got = unframe(encodeWatchBatch([big, big]));
+  assert.deepEqual(got[0], toBinary(WatchResponseSchema, big));
+  assert.deepEqual(got[1], got[0]);
+});

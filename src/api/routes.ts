@@ -7,6 +7,7 @@
  */
 import type { ConnectRouter } from "@connectrpc/connect";
 import { Cluster, KV, Lease, Maintenance, Watch } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { encodePutResponse } from "../fast_codec.ts";
 import { BidiRoutes } from "../http/grpc_bidi.ts";
 import { UnaryRoutes } from "../http/grpc_unary.ts";
 import type { Member } from "../server/member.ts";
@@ -37,6 +38,7 @@ export function etcdServices(member: Member): EtcdServices {
   unary.addService(Maintenance, maintenance);
   unary.addService(Cluster, cluster);
   unary.addService(Lease, lease);
+  unary.setEncoder(KV.method.put, encodePutResponse);
   const watchOpts = { progressIntervalMs: member.config.watchProgressNotifyIntervalMs };
   const bidi = new BidiRoutes();
   bidi.add(Watch.method.watch, watchBidi(member, watchOpts));

@@ -27,6 +27,7 @@ import { LEASE_TICK_MS, LeaseDriver } from "../lease/driver.ts";
 import { WatchHub } from "../watch/hub.ts";
 import { decodeConfChange } from "../raft/confchange.ts";
 import { ProposalDropped } from "../raft/errors.ts";
+import { encodeInternalRequest } from "../fast_codec.ts";
 import { RawNode } from "../raft/raw_node.ts";
 import type { MemoryStorage } from "../raft/storage.ts";
 import {
@@ -272,7 +273,7 @@ export class Member {
     if (this.#stopped) return Promise.reject(EtcdErrors.stopped());
     const id = this.#nextRequestId++;
     const msg = create(InternalRequestSchema, { id: BigInt(id), origin: this.id, request });
-    const data = toBinary(InternalRequestSchema, msg);
+    const data = encodeInternalRequest(msg);
     if (data.length > this.#cfg.maxRequestBytes) {
       return Promise.reject(EtcdErrors.requestTooLarge());
     }

@@ -1,0 +1,61 @@
+/**
+ * Call deadlines (`grpc-timeout`) without a timer per call: the Go client
+ * sends a deadline with nearly every request, and creating and clearing a
+ * timer for each cost several percent of a member's CPU under load. One
+ * interval sweeps the pending deadlines every {@link SWEEP_MS} while any
+ * exist, so a deadline fires up to that much late.
+ *
+ * @module
+ */
+
+/** Sweep period: how late a deadline may fire. */
+export const SWEEP_MS = 10;
+
+/** A registered deadline; `cancel` it once the call finished. */
+export interface Deadline {
+  cancel(): void;
+}
+
+interface Entry {
+  at: number;
+  fire: () => void;
+}
+
+/** Pending deadlines of one process (or one test). */
+export class Deadlines {
+  readonly #entries = new Set<Entry>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  /** Calls `fire` once, `ms` from now, unless canceled first. */
+  add(ms: number, fire: () => void): Deadline {
+    const entry: Entry = { at: performance.now() + ms, fire };
+    this.#entries.add(entry);
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(() => this.#sweep(), SWEEP_MS);
+      // Pending deadlines alone never keep a process alive.
+      Deno.unrefTimer(this.#timer);
+    }
+    return { cancel: () => this.#entries.delete(entry) };
+  }
+
+  /** Number of pending deadlines. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  #sweep(): void {
+    const now = performance.now();
+    for (const e of this.#entries) {
+      if (e.at > now) continue;
+      this.#entries.delete(e);
+      e.fire();
+    }
+    if (this.#entries.size === 0 && this.#timer !== undefined) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+}
+
+/** The deadlines of the client port's direct gRPC paths. */
+export const callDeadlines: Deadlines = new Deadlines();

@@ -39,6 +39,7 @@ import {
   EntryType,
   type HardState,
   type Message,
+  MessageType,
   type Ready,
   StateRole,
 } from "../raft/types.ts";
@@ -445,6 +446,24 @@ export class Member {
       }
     }
 
+    // Messages that carry nothing this member must have made durable go out
+    // before the fsync, so a leader's disk write overlaps its followers'
+    // (Raft thesis 10.2.1). The leader still counts itself toward a commit
+    // only once its own write is done (RawNode.advance), so every commit
+    // stands on a quorum that fsynced the entries (rule 3).
+    let late = rd.messages;
+    if (rd.messages.length > 0 && this.#transport) {
+      const persisted = this.#storage.hardState();
+      const sameVote = !rd.hardState ||
+        (rd.hardState.term === persisted.term && rd.hardState.vote === persisted.vote);
+      const leading = this.#role === StateRole.Leader && sameVote && !rd.snapshot;
+      const early = rd.messages.filter((m) => sendableBeforeSync(m.type, leading));
+      if (early.length > 0) {
+        late = rd.messages.filter((m) => !sendableBeforeSync(m.type, leading));
+        this.#transport.send(early);
+      }
+    }
+
     // Persist first (rule 3): one write and one fdatasync for the whole Ready.
     if (rd.snapshot) {
       await this.#installSnapshot(rd);
@@ -461,8 +480,8 @@ export class Member {
     if (rd.hardState) this.#storage.setHardState(rd.hardState);
     if (rd.entries.length > 0) this.#storage.append(rd.entries);
 
-    // Peer messages go out only after the state they carry is durable.
-    if (rd.messages.length > 0) this.#transport?.send(rd.messages);
+    // The rest go out only after the state they carry is durable.
+    if (late.length > 0) this.#transport?.send(late);
 
     if (rd.committedEntries.length > 0) this.#applyEntries(rd.committedEntries);
     for (const rs of rd.readStates) this.#reads.onReadState(rs.requestCtx, rs.index);
@@ -734,4 +753,16 @@ function hex(id: bigint): string {
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/**
+ * Messages a member may send before its Ready is persisted: a leader's
+ * appends and heartbeats (when its term and vote are already on disk), and
+ * from anyone the requests that carry no state of the sender (a proposal
+ * or a read index forwarded to the leader). Votes and acknowledgements
+ * always wait for the fsync.
+ */
+function sendableBeforeSync(type: MessageType, leading: boolean): boolean {
+  if (type === MessageType.Prop || type === MessageType.ReadIndex) return true;
+  return leading && (type === MessageType.App || type === MessageType.Heartbeat);
 }

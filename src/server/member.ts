@@ -452,6 +452,10 @@ export class Member {
     // only once its own write is done (RawNode.advance), so every commit
     // stands on a quorum that fsynced the entries (rule 3).
     let late = rd.messages;
+    // With appends in flight the fsync runs off this thread: a blocking one
+    // would hold them in this process until it finished, and the replies
+    // that arrive meanwhile could not be read.
+    let overlap = false;
     if (rd.messages.length > 0 && this.#transport) {
       const persisted = this.#storage.hardState();
       const sameVote = !rd.hardState ||
@@ -461,6 +465,7 @@ export class Member {
       if (early.length > 0) {
         late = rd.messages.filter((m) => !sendableBeforeSync(m.type, leading));
         this.#transport.send(early);
+        overlap = true;
       }
     }
 
@@ -471,7 +476,7 @@ export class Member {
     if (rd.entries.length > 0 || rd.mustSync) {
       const hs = rd.hardState ?? this.#deferredHardState;
       this.#deferredHardState = undefined;
-      await this.#wal.save(hs, rd.entries);
+      await this.#wal.save(hs, rd.entries, overlap);
     } else if (rd.hardState) {
       // Only the commit index moved: it can be recomputed after a crash, so
       // it rides along with the next write instead of costing an fsync.

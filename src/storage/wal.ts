@@ -217,8 +217,10 @@ export class Wal {
    * can never keep a commit index without the entries it covers. The sync is
    * skipped when nothing Raft needs durable changed (no entries, same term
    * and vote: a lost commit index is recomputed), as etcd's MustSync.
+   * `overlap` asks for the thread-pool fsync whatever the sync mode, for a
+   * caller with other work in flight meanwhile (a leader's appends).
    */
-  save(hardState: HardState | undefined, entries: Entry[]): Promise<void> {
+  save(hardState: HardState | undefined, entries: Entry[], overlap = false): Promise<void> {
     return this.run(async () => {
       if (hardState === undefined && entries.length === 0) return;
       if (this.offset >= this.segmentSize) await this.roll();
@@ -230,7 +232,7 @@ export class Wal {
       const mustSync = entries.length > 0 ||
         (hardState !== undefined &&
           (hardState.term !== this.hardState.term || hardState.vote !== this.hardState.vote));
-      if (mustSync && !this.blocking) {
+      if (mustSync && (overlap || !this.blocking)) {
         this.writeRaw(w.finish(), false);
         await this.guard(() => this.file!.syncData());
       } else {

@@ -27,7 +27,7 @@ import { EtcdErrors } from "../errors.ts";
 import type { BidiOpen } from "../http/grpc_bidi.ts";
 import type { Member } from "../server/member.ts";
 import { DEFAULT_PROGRESS_INTERVAL_MS, WatchStream } from "../watch/stream.ts";
-import { encodeWatchBatch } from "../watch/batch_encode.ts";
+import { encodeWatchBatch, pieces } from "../watch/batch_encode.ts";
 import { withEncodedEvents } from "../watch/wire.ts";
 
 /** etcd's metadata key and value for "require a leader" (rpctypes). */
@@ -36,6 +36,9 @@ const HAS_LEADER = "true";
 
 /** etcd's monitorLeader: streams end after this many checks without a leader. */
 const MAX_NO_LEADER_CHECKS = 3;
+
+/** Encoded bytes a direct gRPC watch stream hands to its connection at a time. */
+const SEND_PIECE_BYTES = 256 * 1024;
 
 /** Options for {@link watchService}. */
 export interface WatchServiceOptions {
@@ -46,25 +49,27 @@ export interface WatchServiceOptions {
 /** One client's Watch stream, whatever transport carries it. */
 export class WatchSession {
   readonly #stream: WatchStream;
-  readonly #binary: boolean;
+  readonly #preEncode: boolean;
   #failure: unknown;
   #monitor: ReturnType<typeof setInterval> | undefined;
 
   /**
    * Opens the session; throws etcd's "no leader" error when the client
    * requires a leader and the member has none. `header` reads request
-   * metadata; `binary` says whether the responses are encoded as protobuf
-   * (pre-encoded events ride in unknown fields, which JSON would drop).
+   * metadata; `preEncode` moves each response's events into pre-encoded
+   * unknown fields (src/watch/wire.ts) for a transport that serialises
+   * responses with protobuf-es's binary writer (JSON would drop them; the
+   * direct gRPC path encodes events from their cache itself).
    */
   constructor(
     member: Member,
     header: (name: string) => string | null | undefined,
-    binary: boolean,
+    preEncode: boolean,
     progressIntervalMs: number,
   ) {
     const requireLeader = header(REQUIRE_LEADER_KEY) === HAS_LEADER;
     if (requireLeader && member.leader === 0n) throw EtcdErrors.noLeader();
-    this.#binary = binary;
+    this.#preEncode = preEncode;
     // Consecutive responses mostly share a revision: one header object
     // serves them all (and is encoded once by the direct gRPC path).
     let last: ResponseHeader | undefined;
@@ -113,7 +118,7 @@ export class WatchSession {
       await this.#stream.wait();
       const batch = this.#stream.take();
       // Events are encoded once per write, not once per watcher.
-      if (this.#binary) { for (const r of batch) withEncodedEvents(r); }
+      if (this.#preEncode) { for (const r of batch) withEncodedEvents(r); }
       if (batch.length > 0) return batch;
     }
   }
@@ -178,11 +183,13 @@ export function watchBidi(
 ): BidiOpen<typeof WatchRequestSchema, typeof WatchResponseSchema> {
   const progressIntervalMs = opts.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS;
   return (header, sender) => {
-    const session = new WatchSession(member, header, true, progressIntervalMs);
+    const session = new WatchSession(member, header, false, progressIntervalMs);
     (async () => {
       let batch: WatchResponse[] | undefined;
       while ((batch = await session.next()) !== undefined) {
-        await sender.sendFramed(encodeWatchBatch(batch));
+        for (const piece of pieces(batch, SEND_PIECE_BYTES)) {
+          await sender.sendFramed(encodeWatchBatch(piece));
+        }
       }
       sender.finish(session.failure);
     })().catch((err) => sender.finish(err));

@@ -137,9 +137,17 @@ export class MvccStore {
    * Retained events of revisions `[fromRev, toRev]` for keys in
    * `(key, rangeEnd)` (etcd's range_end rules; no key = every key), for
    * watch catch-up. The caller checks `fromRev >= compactRevision` first:
-   * compaction drops superseded versions and tombstones up to it.
+   * compaction drops superseded versions and tombstones up to it. Reads
+   * that pass the same `shared` map get the same Event object for a
+   * version (so its wire encoding is made once for all of them).
    */
-  eventsBetween(fromRev: number, toRev: number, key?: Uint8Array, rangeEnd?: Uint8Array): Event[] {
+  eventsBetween(
+    fromRev: number,
+    toRev: number,
+    key?: Uint8Array,
+    rangeEnd?: Uint8Array,
+    shared?: Map<object, Event>,
+  ): Event[] {
     const span = key === undefined ? undefined : keySpan(key, rangeEnd ?? EMPTY_BYTES);
     const log = this.#index.log;
     const out: Event[] = [];
@@ -151,7 +159,12 @@ export class MvccStore {
         if (span.kind === "single" ? k !== span.key : k < span.key) continue;
         if (span.kind === "range" && k >= span.end) continue;
       }
-      out.push(event(v, this.#prevOf(v)));
+      let ev = shared?.get(v);
+      if (ev === undefined) {
+        ev = event(v, this.#prevOf(v));
+        shared?.set(v, ev);
+      }
+      out.push(ev);
     }
     return out;
   }

@@ -41,10 +41,21 @@ function encodeOne(w: Writer, r: WatchResponse): void {
   }
 }
 
+/**
+ * An upper bound of a response's encoded size including its 5-byte gRPC
+ * prefix (events are encoded once and cached, so this is cheap).
+ */
+export function framedSizeBound(r: WatchResponse): number {
+  let size = 5 + 64 + r.cancelReason.length * 3;
+  for (const ev of r.events) size += 2 + encodedEvent(ev).length;
+  for (const u of r.$unknown ?? []) size += 6 + u.data.length;
+  return size;
+}
+
 /** The responses as consecutive gRPC messages: [flag 0][u32 length][WatchResponse]... */
 export function encodeWatchBatch(batch: readonly WatchResponse[]): Uint8Array {
   let estimate = 0;
-  for (const r of batch) estimate += 64 + r.events.length * 320;
+  for (const r of batch) estimate += framedSizeBound(r);
   const w = new Writer(estimate);
   for (const r of batch) {
     w.ensure(5);
@@ -56,4 +67,29 @@ export function encodeWatchBatch(batch: readonly WatchResponse[]): Uint8Array {
     new DataView(w.buf.buffer).setUint32(start + 1, len);
   }
   return w.buf.subarray(0, w.pos);
+}
+
+/**
+ * Splits `batch` into consecutive runs whose encoding stays near
+ * `maxBytes` (a single larger response makes a run of its own), so a
+ * stream holds one such piece at a time while the peer reads: catch-up
+ * responses carry up to a thousand revisions each, and a whole queue of
+ * them encoded at once made tens of MiB per stream.
+ */
+export function* pieces(
+  batch: readonly WatchResponse[],
+  maxBytes: number,
+): Generator<readonly WatchResponse[]> {
+  let start = 0;
+  let size = 0;
+  for (let i = 0; i < batch.length; i++) {
+    const s = framedSizeBound(batch[i]);
+    if (i > start && size + s > maxBytes) {
+      yield batch.slice(start, i);
+      start = i;
+      size = 0;
+    }
+    size += s;
+  }
+  if (start < batch.length) yield batch.slice(start);
 }

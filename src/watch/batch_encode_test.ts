@@ -6,7 +6,7 @@ import {
   WatchResponseSchema,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { Event_EventType, EventSchema, KeyValueSchema } from "../gen/etcd/api/mvccpb/kv_pb.ts";
-import { encodeWatchBatch } from "./batch_encode.ts";
+import { encodeWatchBatch, framedSizeBound, pieces } from "./batch_encode.ts";
 import { withEncodedEvents } from "./wire.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -97,4 +97,18 @@ Deno.test("encodeWatchBatch: an empty batch is empty; a large one grows its buff
   const got = unframe(encodeWatchBatch([big, big]));
   assert.deepEqual(got[0], toBinary(WatchResponseSchema, big));
   assert.deepEqual(got[1], got[0]);
+});
+
+Deno.test("framedSizeBound bounds the encoding; pieces keep order and stay near the limit", () => {
+  const batch = samples();
+  for (const r of batch) {
+    assert.ok(encodeWatchBatch([r]).length <= framedSizeBound(r), "bound holds");
+  }
+  const many = Array.from({ length: 40 }, () => batch[1]);
+  const one = framedSizeBound(batch[1]);
+  const parts = [...pieces(many, one * 3)];
+  assert.deepEqual(parts.map((p) => p.length), [3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 1]);
+  assert.deepEqual(parts.flat(), many);
+  // A response larger than the limit goes alone.
+  assert.deepEqual([...pieces([batch[0], batch[1], batch[0]], 10)].map((p) => p.length), [1, 1, 1]);
 });

@@ -201,6 +201,9 @@ export class WatchHub {
     let served = 0;
     let blocked = false;
     const reads = new Map<string, Event[]>();
+    // Every read of this round hands out one Event object per version:
+    // watchers that lag differently still share events and their encoding.
+    const shared = new Map<object, Event>();
     let more = false;
     // Snapshot the order: watchers that stay unsynced go to the back.
     for (const w of [...this.#unsynced]) {
@@ -233,7 +236,7 @@ export class WatchHub {
       const readKey = `${w.minRev}:${to}:${w.kind}:${w.bkey}:${w.bend}`;
       let all = reads.get(readKey);
       if (all === undefined) {
-        all = store.eventsBetween(w.minRev, to, w.key, w.rangeEnd);
+        all = store.eventsBetween(w.minRev, to, w.key, w.rangeEnd, shared);
         reads.set(readKey, all);
       }
       const { events, next } = this.#cut(all);

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ConfigError, parseConfig } from "./src/config.ts";
+import { ConfigError, parseConfig, wantsConfigFile } from "./src/config.ts";
 import { createLogger } from "./src/log.ts";
 import { startIdleGc } from "./src/server/idle_gc.ts";
 import { startServer } from "./src/server/start.ts";
@@ -16,7 +16,9 @@ export const CAIRN_VERSION = "0.1.0";
 async function main(args: string[]): Promise<number> {
   let outcome;
   try {
-    outcome = parseConfig(args, Deno.env.toObject(), (p) => Deno.readTextFileSync(p));
+    const env = Deno.env.toObject();
+    const yaml = wantsConfigFile(args, env) ? (await import("yaml")).parse : undefined;
+    outcome = parseConfig(args, env, (p) => Deno.readTextFileSync(p), yaml);
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`cairn: ${err.message}`);

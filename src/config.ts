@@ -18,7 +18,6 @@
  *
  * @module
  */
-import { parse as parseYaml } from "yaml";
 import { isLogLevel, LOG_LEVELS, type LogLevel } from "./log.ts";
 
 export type { LogLevel } from "./log.ts";
@@ -415,6 +414,7 @@ function yamlToString(key: string, v: unknown): string | undefined {
 function readConfigFile(
   path: string,
   readFile: (p: string) => string,
+  parseYaml: YamlParser,
   warnings: string[],
 ): Map<string, Raw> {
   let text: string;
@@ -445,9 +445,26 @@ function readConfigFile(
   return set;
 }
 
+/** Parses YAML text (the `yaml` package's `parse`). */
+export type YamlParser = (text: string) => unknown;
+
+/**
+ * True when `args` or `env` name a config file: only then does the caller
+ * need to load a YAML parser (the `yaml` package costs about a tenth of a
+ * member's start-up, so it is not loaded otherwise).
+ */
+export function wantsConfigFile(args: string[], env: Record<string, string | undefined>): boolean {
+  return !!env.ETCD_CONFIG_FILE || args.some((a) => /^--?config-file(=|$)/.test(a));
+}
+
+function noYamlParser(): never {
+  throw new ConfigError("internal error: a config file was given but no YAML parser was loaded");
+}
+
 /**
  * Parses a command line and environment into what to do. Pure apart from
- * `readFile` (default `Deno.readTextFileSync`), used only for the config file.
+ * `readFile` (default `Deno.readTextFileSync`), used only for the config file,
+ * which `parseYaml` parses (see {@link wantsConfigFile}).
  * Besides flag syntax and values it checks what etcd checks before
  * bootstrapping ({@link verifyBootstrap}); unlike etcd it does so even when
  * the data directory already holds a member, which etcd would not re-check.
@@ -457,6 +474,7 @@ export function parseConfig(
   args: string[],
   env: Record<string, string | undefined>,
   readFile: (p: string) => string = (p) => Deno.readTextFileSync(p),
+  parseYaml: YamlParser = noYamlParser,
 ): ParseOutcome {
   const { set: flags, help } = readArgs(args);
   if (help) return { kind: "help", text: helpText() };
@@ -467,7 +485,7 @@ export function parseConfig(
   let settings: Map<string, Raw>;
   const configFile = flags.get("config-file")?.value || env.ETCD_CONFIG_FILE || "";
   if (configFile !== "") {
-    settings = readConfigFile(configFile, readFile, warnings);
+    settings = readConfigFile(configFile, readFile, parseYaml, warnings);
     const ignored = [
       ...[...flags.keys()].filter((k) => k !== "config-file").map((k) => `-${k}`),
       ...envKeys.filter((k) => k !== "ETCD_CONFIG_FILE"),

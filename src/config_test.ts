@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { parse as parseYaml } from "yaml";
 import {
   type Config,
   ConfigError,
@@ -8,6 +9,7 @@ import {
   parseConfig,
   type ParseOutcome,
   verifyBootstrap,
+  wantsConfigFile,
 } from "./config.ts";
 
 type Env = Record<string, string | undefined>;
@@ -21,7 +23,7 @@ function run(
   env: Env = {},
   readFile = noFile,
 ): { config: Config; warnings: string[] } {
-  const out: ParseOutcome = parseConfig(args, env, readFile);
+  const out: ParseOutcome = parseConfig(args, env, readFile, parseYaml);
   assert.equal(out.kind, "run");
   if (out.kind !== "run") throw new Error("unreachable");
   return out;
@@ -30,7 +32,7 @@ function run(
 /** Asserts parseConfig throws a ConfigError with exactly `message` (and `exitCode` if given). */
 function fails(args: string[], message: string | RegExp, env: Env = {}, exitCode?: 1 | 2) {
   try {
-    parseConfig(args, env, noFile);
+    parseConfig(args, env, noFile, parseYaml);
   } catch (e) {
     assert.ok(e instanceof ConfigError, `not a ConfigError: ${e}`);
     if (typeof message === "string") assert.equal(e.message, message);
@@ -502,7 +504,8 @@ Deno.test("config: config file ignores other flags and env, also via ETCD_CONFIG
 });
 
 Deno.test("config: config file errors", () => {
-  const withFile = (text: string) => () => parseConfig(["--config-file", "c.yml"], {}, () => text);
+  const withFile = (text: string) => () =>
+    parseConfig(["--config-file", "c.yml"], {}, () => text, parseYaml);
   assert.throws(withFile("snapshot-count: abc\n"), {
     message: 'invalid value "abc" for config key snapshot-count: parse error',
   });
@@ -516,7 +519,7 @@ Deno.test("config: config file errors", () => {
   });
   assert.throws(withFile("- a\n- b\n"), { message: /must be a YAML mapping/ });
   assert.throws(withFile("name: 'unterminated\n"), { message: /cannot parse config file "c.yml"/ });
-  assert.equal(parseConfig(["--config-file", "c.yml"], {}, () => "").kind, "run");
+  assert.equal(parseConfig(["--config-file", "c.yml"], {}, () => "", parseYaml).kind, "run");
   const missing = () =>
     parseConfig(["--config-file", "nope.yml"], {}, () => {
       throw new Error("No such file or directory");
@@ -545,4 +548,13 @@ Deno.test("--pre-vote defaults to on and can be turned off like etcd's", () => {
   const off = parseConfig([...base, "--pre-vote=false"], {});
   assert.ok(on.kind === "run" && on.config.preVote === true);
   assert.ok(off.kind === "run" && off.config.preVote === false);
+});
+
+Deno.test("wantsConfigFile: only a --config-file flag or ETCD_CONFIG_FILE loads the YAML parser", () => {
+  assert.equal(wantsConfigFile(["--name", "a"], {}), false);
+  assert.equal(wantsConfigFile(["--config-file", "c.yml"], {}), true);
+  assert.equal(wantsConfigFile(["--config-file=c.yml"], {}), true);
+  assert.equal(wantsConfigFile(["-config-file", "c.yml"], {}), true);
+  assert.equal(wantsConfigFile([], { ETCD_CONFIG_FILE: "c.yml" }), true);
+  assert.equal(wantsConfigFile(["--config-filex"], {}), false);
 });

@@ -101,6 +101,29 @@ Deno.test({
 
 Deno.test({
   ...options,
+  name: "cli: --config-file is read as YAML (a bad value in it exits non-zero naming the key)",
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "cairn-cli-" });
+    try {
+      const file = `${dir}/bad.yml`;
+      await Deno.writeTextFile(file, "name: from-yaml\nsnapshot-count: abc\n");
+      const res = await runCairn(["--config-file", file]);
+      assert.ok(!res.timedOut, "the bad config file was accepted: the member kept running");
+      assert.notEqual(res.code, 0);
+      assert.match(res.stdout + res.stderr, /snapshot-count/, `key not named in: ${res.stderr}`);
+      const broken = `${dir}/broken.yml`;
+      await Deno.writeTextFile(broken, "name: [unclosed\n");
+      const res2 = await runCairn(["--config-file", broken]);
+      assert.notEqual(res2.code, 0);
+      assert.match(res2.stderr, /cannot parse config file/, res2.stderr);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  ...options,
   name: "cli: ETCD_NAME names the member (visible in member list)",
   fn: async () => {
     const member = await Member.start({

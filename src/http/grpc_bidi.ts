@@ -13,6 +13,13 @@
 import type { DescMessage, DescMethodBiDiStreaming, MessageShape } from "@bufbuild/protobuf";
 import { toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  isGrpcPost,
+  RESPONSE_HEADERS,
+  statusFields,
+  TRAILERS_OK,
+  trailersOnly,
+} from "./grpc_common.ts";
 import { decodeEnvelope, parseGrpcTimeout } from "./grpc_unary.ts";
 import { encodeHeaders } from "./h2/hpack.ts";
 import type { H2Stream } from "./h2/stream.ts";
@@ -71,13 +78,6 @@ export class BidiRoutes {
   }
 }
 
-const RESPONSE_HEADERS = encodeHeaders([
-  [":status", "200"],
-  ["content-type", "application/grpc"],
-  ["grpc-accept-encoding", "gzip"],
-]);
-const TRAILERS_OK = encodeHeaders([["grpc-status", "0"]]);
-
 /**
  * Serves `stream` when it is a gRPC call of a registered bidi method and
  * returns true; false lets the caller hand it to the general handler.
@@ -87,11 +87,8 @@ export function serveBidiGrpc(
   opts: { readMaxBytes: number },
   stream: H2Stream,
 ): boolean {
-  if (stream.method !== "POST") return false;
   const route = routes.get(stream.path);
-  if (!route) return false;
-  const contentType = stream.header("content-type");
-  if (contentType !== "application/grpc" && contentType !== "application/grpc+proto") return false;
+  if (!route || !isGrpcPost(stream)) return false;
 
   const encoding = stream.header("grpc-encoding");
   let finished = false;
@@ -127,18 +124,9 @@ export function serveBidiGrpc(
         stream.sendTrailers(TRAILERS_OK);
         return;
       }
-      const ce = ConnectError.from(error);
-      const fields: Array<[string, string]> = [["grpc-status", String(ce.code)]];
-      if (ce.rawMessage) fields.push(["grpc-message", encodeURIComponent(ce.rawMessage)]);
-      if (stream.headersSent) {
-        stream.sendTrailers(encodeHeaders(fields));
-      } else {
-        // Trailers-only: the status rides in the one and only HEADERS frame.
-        stream.respond(
-          encodeHeaders([[":status", "200"], ["content-type", "application/grpc"], ...fields]),
-          true,
-        );
-      }
+      const fields = statusFields(error);
+      if (stream.headersSent) stream.sendTrailers(encodeHeaders(fields));
+      else stream.respond(trailersOnly(fields), true);
     },
   };
   let session: BidiSession<DescMessage>;

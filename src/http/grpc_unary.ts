@@ -12,7 +12,13 @@ import type { DescMessage, DescMethodUnary, DescService, MessageShape } from "@b
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { callDeadlines, type Deadline } from "./deadlines.ts";
-import { encodeHeaders } from "./h2/hpack.ts";
+import {
+  isGrpcPost,
+  RESPONSE_HEADERS,
+  statusFields,
+  TRAILERS_OK,
+  trailersOnly,
+} from "./grpc_common.ts";
 import type { H2Stream } from "./h2/stream.ts";
 import { gunzipSync } from "node:zlib";
 
@@ -86,14 +92,6 @@ export interface UnaryGrpcOptions {
   readMaxBytes: number;
 }
 
-/** Response header block of every successful call (constant, so encoded once). */
-const RESPONSE_HEADERS = encodeHeaders([
-  [":status", "200"],
-  ["content-type", "application/grpc"],
-  ["grpc-accept-encoding", "gzip"],
-]);
-const TRAILERS_OK = encodeHeaders([["grpc-status", "0"]]);
-
 /**
  * Serves `stream` when it is a gRPC (not gRPC-Web) call of a registered
  * unary method and returns true; returns false to let the caller hand the
@@ -104,17 +102,15 @@ export function serveUnaryGrpc(
   opts: UnaryGrpcOptions,
   stream: H2Stream,
 ): boolean {
-  if (stream.method !== "POST") return false;
   const route = routes.get(stream.path);
-  if (!route) return false;
-  const contentType = stream.header("content-type");
-  if (contentType !== "application/grpc" && contentType !== "application/grpc+proto") return false;
+  if (!route || !isGrpcPost(stream)) return false;
 
   const encoding = stream.header("grpc-encoding");
   const timeoutMs = parseGrpcTimeout(stream.header("grpc-timeout"));
   let deadline: Deadline | undefined;
   let finished = false;
-  const finish = (status: string, message: string | undefined, body?: Uint8Array) => {
+  /** Ends the call: with the response body, or with the status of `err` (trailers-only). */
+  const finish = (body: Uint8Array | undefined, err?: unknown) => {
     if (finished) return;
     finished = true;
     deadline?.cancel();
@@ -124,20 +120,10 @@ export function serveUnaryGrpc(
       stream.writeNow(body);
       stream.sendTrailers(TRAILERS_OK);
     } else {
-      // Trailers-only response: status in the one and only HEADERS frame.
-      const fields: Array<[string, string]> = [
-        [":status", "200"],
-        ["content-type", "application/grpc"],
-        ["grpc-status", status],
-      ];
-      if (message) fields.push(["grpc-message", encodeURIComponent(message)]);
-      stream.respond(encodeHeaders(fields), true);
+      stream.respond(trailersOnly(statusFields(err)), true);
     }
   };
-  const fail = (err: unknown) => {
-    const ce = ConnectError.from(err);
-    finish(String(ce.code), ce.rawMessage);
-  };
+  const fail = (err: unknown) => finish(undefined, err);
   if (timeoutMs !== undefined) {
     deadline = callDeadlines.add(
       timeoutMs,
@@ -175,7 +161,7 @@ export function serveUnaryGrpc(
       const body = new Uint8Array(5 + bytes.length);
       new DataView(body.buffer).setUint32(1, bytes.length);
       body.set(bytes, 5);
-      finish("0", undefined, body);
+      finish(body);
     };
     if (out instanceof Promise) out.then(reply, fail);
     else reply(out);

@@ -465,7 +465,7 @@ export class Member {
       if (early.length > 0) {
         late = rd.messages.filter((m) => !sendableBeforeSync(m.type, leading));
         this.#transport.send(early);
-        overlap = true;
+        overlap = leading;
       }
     }
 

@@ -21,11 +21,7 @@ import { ProtoWriter } from "./pbwriter.ts";
 /** Encoded ResponseHeader bodies: one header object often serves many messages. */
 const headerCache = new WeakMap<ResponseHeader, Uint8Array>();
 
-/** The body of a ResponseHeader (without tag and length), cached per object. */
-export function responseHeaderBody(h: ResponseHeader): Uint8Array {
-  let bytes = headerCache.get(h);
-  if (bytes) return bytes;
-  const w = new ProtoWriter(48);
+function writeHeaderFields(w: ProtoWriter, h: ResponseHeader): void {
   w.uint64Field(1, h.clusterId);
   w.uint64Field(2, h.memberId);
   w.uint64Field(3, h.revision);
@@ -34,12 +30,23 @@ export function responseHeaderBody(h: ResponseHeader): Uint8Array {
     w.varint((u.no << 3) | u.wireType);
     w.bytes(u.data);
   }
+}
+
+/** The body of a ResponseHeader (without tag and length), cached per object. */
+export function responseHeaderBody(h: ResponseHeader): Uint8Array {
+  let bytes = headerCache.get(h);
+  if (bytes) return bytes;
+  const w = new ProtoWriter(48);
+  writeHeaderFields(w, h);
   bytes = w.buf.slice(0, w.pos);
   headerCache.set(h, bytes);
   return bytes;
 }
 
-/** Writes `h` as field `field` (a length-delimited sub-message). */
+/**
+ * Writes `h` as field `field` (a length-delimited sub-message), reusing its
+ * cached encoding: for headers shared by many messages (watch responses).
+ */
 export function writeResponseHeader(w: ProtoWriter, field: number, h: ResponseHeader): void {
   const body = responseHeaderBody(h);
   w.varint((field << 3) | 2);
@@ -52,8 +59,10 @@ export function encodePutResponse(resp: PutResponse): Uint8Array {
   if (resp.prevKv !== undefined || resp.$unknown?.length) {
     return toBinary(PutResponseSchema, resp);
   }
+  // Each put has a header of its own: written in place, not cached.
   const w = new ProtoWriter(48);
-  if (resp.header) writeResponseHeader(w, 1, resp.header);
+  const header = resp.header;
+  if (header) w.message(1, (b) => writeHeaderFields(b, header));
   return w.finish();
 }
 

@@ -76,9 +76,10 @@ export class WatchSession {
     this.#stream = new WatchStream({
       hub: member.watchHub,
       header: (rev) => {
-        const h = member.header(rev);
-        if (last && last.revision === h.revision && last.raftTerm === h.raftTerm) return last;
-        return last = h;
+        if (last && last.revision === BigInt(rev) && last.raftTerm === BigInt(member.term)) {
+          return last;
+        }
+        return last = member.header(rev);
       },
       maxRequestBytes: member.config.maxRequestBytes,
       progressIntervalMs,

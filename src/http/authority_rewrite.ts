@@ -11,7 +11,7 @@
  *
  * @module
  */
-import HpackDecoder from "hpack.js/lib/hpack/decoder.js";
+import { huffmanDecode, pushInt } from "./h2/hpack.ts";
 
 /** Static table index of `:authority` (RFC 7541 appendix A). */
 const STATIC_AUTHORITY = 1;
@@ -36,25 +36,8 @@ function readInt(b: Uint8Array, c: Cursor, prefixBits: number): number {
   }
 }
 
-/** Writes an HPACK integer with an N-bit prefix and the given high bits. */
-function writeInt(out: number[], value: number, prefixBits: number, highBits: number): void {
-  const max = (1 << prefixBits) - 1;
-  if (value < max) {
-    out.push(highBits | value);
-    return;
-  }
-  out.push(highBits | max);
-  value -= max;
-  while (value >= 0x80) {
-    out.push((value & 0x7f) | 0x80);
-    value = Math.floor(value / 0x80);
-  }
-  out.push(value);
-}
-
 /** Decodes the string literal at the cursor (Huffman or raw) and advances past it. */
 function readString(b: Uint8Array, c: Cursor): string {
-  const start = c.pos;
   const huffman = (b[c.pos] & 0x80) !== 0;
   const len = readInt(b, c, 7);
   const end = c.pos + len;
@@ -63,10 +46,7 @@ function readString(b: Uint8Array, c: Cursor): string {
   if (!huffman) {
     text = String.fromCharCode(...b.subarray(c.pos, end));
   } else {
-    const d = HpackDecoder.create();
-    d.push(Buffer.from(b.subarray(start, end)));
-    const chars = d.decodeStr() as number[];
-    text = String.fromCharCode(...chars);
+    text = huffmanDecode(b, c.pos, end);
   }
   c.pos = end;
   return text;
@@ -116,8 +96,8 @@ export function rewriteAuthority(block: Uint8Array): Uint8Array | undefined {
     if (replacement === undefined) continue;
     out ??= [];
     for (let i = copied; i < (nameIndex === 0 ? valueStart : fieldStart); i++) out.push(block[i]);
-    if (nameIndex !== 0) writeInt(out, nameIndex, prefix, high);
-    writeInt(out, replacement.length, 7, 0x00); // raw (not Huffman) string
+    if (nameIndex !== 0) pushInt(out, nameIndex, prefix, high);
+    pushInt(out, replacement.length, 7, 0x00); // raw (not Huffman) string
     for (let i = 0; i < replacement.length; i++) out.push(replacement.charCodeAt(i));
     copied = c.pos;
   }

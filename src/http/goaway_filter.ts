@@ -9,6 +9,8 @@
  * asked for. It also mends request headers nghttp2 would refuse with a
  * connection error although etcd's Go server accepts them (a URL as
  * `:authority`, sent by etcd's own client: see authority_rewrite.ts).
+ * Only the peer port still needs it: the client port runs cairn's own
+ * HTTP/2 server (src/http/h2), which is immune to both.
  *
  * @module
  */

@@ -461,9 +461,10 @@ export class Member {
       const sameVote = !rd.hardState ||
         (rd.hardState.term === persisted.term && rd.hardState.vote === persisted.vote);
       const leading = this.#role === StateRole.Leader && sameVote && !rd.snapshot;
-      const early = rd.messages.filter((m) => sendableBeforeSync(m.type, leading));
+      const early: Message[] = [];
+      late = [];
+      for (const m of rd.messages) (sendableBeforeSync(m.type, leading) ? early : late).push(m);
       if (early.length > 0) {
-        late = rd.messages.filter((m) => !sendableBeforeSync(m.type, leading));
         this.#transport.send(early);
         overlap = leading;
       }

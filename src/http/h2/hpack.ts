@@ -189,7 +189,8 @@ STATIC.forEach(([name, value], i) => {
   if (!STATIC_NAME.has(name)) STATIC_NAME.set(name, i + 1);
 });
 
-function pushInt(out: number[], value: number, prefixBits: number, high: number): void {
+/** Appends an HPACK integer with a `prefixBits`-bit prefix under the `high` bits (RFC 7541 §5.1). */
+export function pushInt(out: number[], value: number, prefixBits: number, high: number): void {
   const max = (1 << prefixBits) - 1;
   if (value < max) {
     out.push(high | value);

@@ -27,9 +27,9 @@ import {
   MAX_WINDOW,
   Setting,
   settingsFrame,
-  writeFrameHeader,
 } from "./frames.ts";
 import { HpackDecoder, HpackError } from "./hpack.ts";
+import { FrameWriter } from "./writer.ts";
 import { H2Stream, type StreamHost } from "./stream.ts";
 
 /** The byte stream a connection runs on (a `Deno.Conn` fits). */
@@ -63,8 +63,6 @@ const READ_CHUNK = 64 * 1024;
  * copy that much into memory: past it, stream writes wait for the socket.
  */
 const OUT_HIGH_WATER = 512 * 1024;
-/** Size of the buffer frames are gathered into for a socket write. */
-const WRITE_BUFFER = 256 * 1024;
 
 /** One HTTP/2 connection; {@link H2Connection.run} serves it until it closes. */
 export class H2Connection implements StreamHost {
@@ -90,22 +88,19 @@ export class H2Connection implements StreamHost {
   readonly #blocked = new Set<H2Stream>();
   /** A header block spread over CONTINUATION frames. */
   #continuation: { streamId: number; flags: number; parts: Uint8Array[]; size: number } | undefined;
-  #out: Uint8Array[] = [];
-  /** Bytes in #out: over OUT_HIGH_WATER, streams wait for the socket (see pump). */
-  #outBytes = 0;
-  /** Streams holding data until the socket drains. */
+  readonly #writer: FrameWriter;
+  /** Streams holding data until the socket drains (see OUT_HIGH_WATER). */
   readonly #waitingForSocket = new Set<H2Stream>();
-  #outScheduled = false;
-  #writing = false;
-  /** Gathers queued frames for one socket write; allocated on first use. */
-  #writeBuf: Uint8Array | undefined;
   #closed = false;
   #peerGoaway = false;
-  readonly #flushBound = () => this.#flush();
 
   constructor(conn: ByteConn, opts: H2Options) {
     this.#conn = conn;
     this.#opts = opts;
+    this.#writer = new FrameWriter(conn, () => this.#drained(), (err) => {
+      if (!this.#closed) opts.onError?.(err);
+      this.close("write failed");
+    });
     this.#maxStreams = opts.maxConcurrentStreams ?? 2 ** 31 - 1;
     this.#streamWindow = opts.streamWindow ?? 1 << 20;
     this.#connWindow = opts.connectionWindow ?? 16 << 20;
@@ -183,8 +178,7 @@ export class H2Connection implements StreamHost {
     this.#streams.clear();
     this.#blocked.clear();
     this.#waitingForSocket.clear();
-    if (!this.#writing && this.#out.length === 0) this.#closeSocket();
-    else this.#flush();
+    this.#writer.end();
   }
 
   /**
@@ -198,12 +192,6 @@ export class H2Connection implements StreamHost {
    */
   shutdown(): void {
     this.close("server shutting down");
-  }
-
-  #closeSocket(): void {
-    try {
-      this.#conn.close();
-    } catch { /* already closed */ }
   }
 
   #goaway(code: number, debug: string): void {
@@ -493,7 +481,7 @@ export class H2Connection implements StreamHost {
         item.done?.();
         continue;
       }
-      if (this.#outBytes >= OUT_HIGH_WATER) {
+      if (this.#writer.backlog >= OUT_HIGH_WATER) {
         this.#waitingForSocket.add(stream);
         return;
       }
@@ -555,84 +543,20 @@ export class H2Connection implements StreamHost {
     if (this.#peerGoaway && this.#streams.size === 0) this.close("peer sent GOAWAY");
   }
 
-  /**
-   * Queues a frame. The payload is referenced, not copied: callers hand
-   * over buffers they no longer change (encoded messages, constant header
-   * blocks), and #flush copies everything once into the socket write.
-   */
   #sendFrame(type: number, flags: number, id: number, payload: Uint8Array): void {
-    const header = new Uint8Array(FRAME_HEADER_SIZE);
-    writeFrameHeader(header, 0, payload.length, type, flags, id);
-    this.#send(header);
-    if (payload.length > 0) this.#send(payload);
+    this.#writer.frame(type, flags, id, payload);
   }
 
-  /** Queues bytes; everything queued in this turn goes out in one write. */
   #send(bytes: Uint8Array): void {
-    this.#out.push(bytes);
-    this.#outBytes += bytes.length;
-    if (!this.#outScheduled && !this.#writing) {
-      this.#outScheduled = true;
-      setImmediate(this.#flushBound);
-    }
+    this.#writer.send(bytes);
   }
 
-  async #flush(): Promise<void> {
-    this.#outScheduled = false;
-    if (this.#writing) return;
-    this.#writing = true;
-    try {
-      while (this.#out.length > 0) {
-        const parts = this.#out;
-        this.#out = [];
-        this.#outBytes = 0;
-        await this.#writeParts(parts);
-        if (this.#waitingForSocket.size > 0 && !this.#closed) {
-          const waiting = [...this.#waitingForSocket];
-          this.#waitingForSocket.clear();
-          for (const s of waiting) this.pump(s);
-        }
-      }
-    } catch (err) {
-      this.#out = [];
-      this.#outBytes = 0;
-      if (!this.#closed) this.#opts.onError?.(err as Error);
-      this.#writing = false;
-      this.close("write failed");
-      this.#closeSocket();
-      return;
-    }
-    this.#writing = false;
-    if (this.#closed) this.#closeSocket();
-  }
-
-  /**
-   * Writes `parts` in as few syscalls as possible: gathered into one
-   * buffer that the connection reuses (a fresh one per write made most of a
-   * busy watch stream's memory garbage waiting for collection).
-   */
-  async #writeParts(parts: Uint8Array[]): Promise<void> {
-    if (parts.length === 1) return await this.#writeAll(parts[0]);
-    const buf = this.#writeBuf ??= new Uint8Array(WRITE_BUFFER);
-    let fill = 0;
-    for (const p of parts) {
-      if (fill + p.length > buf.length && fill > 0) {
-        await this.#writeAll(buf.subarray(0, fill));
-        fill = 0;
-      }
-      if (p.length > buf.length) {
-        await this.#writeAll(p);
-        continue;
-      }
-      buf.set(p, fill);
-      fill += p.length;
-    }
-    if (fill > 0) await this.#writeAll(buf.subarray(0, fill));
-  }
-
-  async #writeAll(bytes: Uint8Array): Promise<void> {
-    let written = 0;
-    while (written < bytes.length) written += await this.#conn.write(bytes.subarray(written));
+  /** A socket write finished: streams that waited for it may go on. */
+  #drained(): void {
+    if (this.#waitingForSocket.size === 0 || this.#closed) return;
+    const waiting = [...this.#waitingForSocket];
+    this.#waitingForSocket.clear();
+    for (const s of waiting) this.pump(s);
   }
 }
 

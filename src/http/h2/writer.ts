@@ -1,0 +1,132 @@
+/**
+ * The sending half of an HTTP/2 connection: frames queued during one turn
+ * of the event loop leave in one socket write, gathered into a buffer the
+ * connection reuses (a fresh one per write made most of a busy watch
+ * stream's memory garbage waiting for collection). One write is in flight
+ * at a time; what is queued meanwhile follows it.
+ *
+ * @module
+ */
+import { FRAME_HEADER_SIZE, writeFrameHeader } from "./frames.ts";
+
+/** What the writer writes to (a `Deno.Conn` fits). */
+export interface WritableConn {
+  write(p: Uint8Array): Promise<number>;
+  close(): void;
+}
+
+/** Size of the buffer frames are gathered into for a socket write. */
+const WRITE_BUFFER = 256 * 1024;
+
+/** Queues frames and writes them to one socket. */
+export class FrameWriter {
+  #out: Uint8Array[] = [];
+  #outBytes = 0;
+  #scheduled = false;
+  #writing = false;
+  #ending = false;
+  #buf: Uint8Array | undefined;
+  readonly #flushBound = () => this.#flush();
+
+  /**
+   * `onDrained` runs after each socket write (room for data that waited);
+   * `onError` when a write fails, after which the socket is closed.
+   */
+  constructor(
+    private readonly conn: WritableConn,
+    private readonly onDrained: () => void,
+    private readonly onError: (err: Error) => void,
+  ) {}
+
+  /** Bytes queued and not yet handed to the socket. */
+  get backlog(): number {
+    return this.#outBytes;
+  }
+
+  /**
+   * Queues a frame. The payload is referenced, not copied: callers hand
+   * over buffers they no longer change (encoded messages, constant header
+   * blocks), and the flush copies everything once into the socket write.
+   */
+  frame(type: number, flags: number, id: number, payload: Uint8Array): void {
+    const header = new Uint8Array(FRAME_HEADER_SIZE);
+    writeFrameHeader(header, 0, payload.length, type, flags, id);
+    this.send(header);
+    if (payload.length > 0) this.send(payload);
+  }
+
+  /** Queues bytes; everything queued in this turn goes out in one write. */
+  send(bytes: Uint8Array): void {
+    if (this.#ending && !this.#writing && this.#out.length === 0) return;
+    this.#out.push(bytes);
+    this.#outBytes += bytes.length;
+    if (!this.#scheduled && !this.#writing) {
+      this.#scheduled = true;
+      setImmediate(this.#flushBound);
+    }
+  }
+
+  /** Writes what is queued, then closes the socket. */
+  end(): void {
+    if (this.#ending) return;
+    this.#ending = true;
+    if (!this.#writing && this.#out.length === 0) this.#closeSocket();
+    else this.#flush();
+  }
+
+  #closeSocket(): void {
+    try {
+      this.conn.close();
+    } catch { /* already closed */ }
+  }
+
+  async #flush(): Promise<void> {
+    this.#scheduled = false;
+    if (this.#writing) return;
+    this.#writing = true;
+    try {
+      while (this.#out.length > 0) {
+        const parts = this.#out;
+        this.#out = [];
+        this.#outBytes = 0;
+        await this.#writeParts(parts);
+        if (!this.#ending) this.onDrained();
+      }
+    } catch (err) {
+      this.#out = [];
+      this.#outBytes = 0;
+      this.#writing = false;
+      this.#ending = true;
+      this.onError(err as Error);
+      this.#closeSocket();
+      return;
+    }
+    this.#writing = false;
+    if (this.#ending) this.#closeSocket();
+  }
+
+  /** Writes `parts` in as few syscalls as possible. */
+  async #writeParts(parts: Uint8Array[]): Promise<void> {
+    if (parts.length === 1) return await this.#writeAll(parts[0]);
+    const buf = this.#buf ??= new Uint8Array(WRITE_BUFFER);
+    let fill = 0;
+    for (const p of parts) {
+      if (fill + p.length > buf.length && fill > 0) {
+        await this.#writeAll(buf.subarray(0, fill));
+        fill = 0;
+      }
+      if (p.length > buf.length) {
+        await this.#writeAll(p);
+        continue;
+      }
+      buf.set(p, fill);
+      fill += p.length;
+    }
+    if (fill > 0) await this.#writeAll(buf.subarray(0, fill));
+  }
+
+  async #writeAll(bytes: Uint8Array): Promise<void> {
+    let written = 0;
+    while (written < bytes.length) written += await this.conn.write(bytes.subarray(written));
+  }
+}

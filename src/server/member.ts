@@ -28,6 +28,7 @@ import { WatchHub } from "../watch/hub.ts";
 import { decodeConfChange } from "../raft/confchange.ts";
 import { ProposalDropped } from "../raft/errors.ts";
 import { encodeInternalRequest } from "../fast_codec.ts";
+import { Waiters } from "./waiters.ts";
 import { RawNode } from "../raft/raw_node.ts";
 import type { MemoryStorage } from "../raft/storage.ts";
 import {
@@ -68,12 +69,6 @@ const LOG_TRIM_STEP = 1000;
 /** Raft entries kept in memory behind a snapshot so slow followers can catch up from the log. */
 const CATCH_UP_ENTRIES = 5000;
 
-interface Waiter {
-  resolve(r: ApplyResult): void;
-  reject(e: Error): void;
-  deadline: number;
-}
-
 /** One member of a cairn cluster. */
 export class Member {
   readonly id: bigint;
@@ -87,7 +82,7 @@ export class Member {
   readonly #storage: MemoryStorage;
   readonly #wal: Wal;
   readonly #snaps: SnapshotStore;
-  readonly #waiters = new Map<number, Waiter>();
+  readonly #waiters = new Waiters<ApplyResult>();
   readonly #reads: ReadBarrier;
   #nextRequestId: number;
   #confState: ConfState;
@@ -285,7 +280,7 @@ export class Member {
         reject(err instanceof ProposalDropped ? EtcdErrors.noLeader() : err as Error);
         return;
       }
-      this.#waiters.set(id, { resolve, reject, deadline: Date.now() + this.#requestTimeoutMs() });
+      this.#waiters.add(id, Date.now() + this.#requestTimeoutMs(), resolve, reject);
       this.#kick();
     });
   }
@@ -362,8 +357,7 @@ export class Member {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
     this.watchHub.close();
-    for (const w of this.#waiters.values()) w.reject(EtcdErrors.stopped());
-    this.#waiters.clear();
+    this.#waiters.failAll(EtcdErrors.stopped());
     this.#reads.failAll(EtcdErrors.stopped());
     while (this.#readyRunning) await new Promise((r) => setTimeout(r, 5));
     await this.#transport?.stop();
@@ -394,12 +388,10 @@ export class Member {
 
   #expireWaiters(): void {
     const now = Date.now();
-    for (const [id, w] of this.#waiters) {
-      if (w.deadline <= now) {
-        this.#waiters.delete(id);
-        w.reject(this.#leader === 0n ? EtcdErrors.timeoutDueToLeaderFail() : EtcdErrors.timeout());
-      }
-    }
+    this.#waiters.expire(
+      now,
+      () => this.#leader === 0n ? EtcdErrors.timeoutDueToLeaderFail() : EtcdErrors.timeout(),
+    );
     this.#reads.expire(now, EtcdErrors.timeout());
   }
 
@@ -541,10 +533,10 @@ export class Member {
     this.#syncPeers();
     this.onMembershipChange?.();
     if (ctx && ctx.origin === this.id) {
-      const id = Number(ctx.requestId);
-      const waiter = this.#waiters.get(id);
-      this.#waiters.delete(id);
-      waiter?.resolve({ response: undefined, revision: this.sm.store.currentRevision });
+      this.#waiters.take(Number(ctx.requestId))?.resolve({
+        response: undefined,
+        revision: this.sm.store.currentRevision,
+      });
     }
     if (cc.type === ConfChangeType.RemoveNode && cc.nodeId === this.id) {
       this.#log.warn("this member has been permanently removed from the cluster; shutting down");
@@ -573,11 +565,7 @@ export class Member {
         reject(err instanceof ProposalDropped ? EtcdErrors.memberNotEnoughStarted() : err as Error);
         return;
       }
-      this.#waiters.set(id, {
-        resolve: () => resolve(),
-        reject,
-        deadline: Date.now() + this.#requestTimeoutMs(),
-      });
+      this.#waiters.add(id, Date.now() + this.#requestTimeoutMs(), () => resolve(), reject);
       this.#kick();
     });
   }
@@ -680,8 +668,7 @@ export class Member {
   #applyNormal(data: Uint8Array): void {
     const req = fromBinary(InternalRequestSchema, data);
     const mine = req.origin === this.id;
-    const waiter = mine ? this.#waiters.get(Number(req.id)) : undefined;
-    if (waiter) this.#waiters.delete(Number(req.id));
+    const waiter = mine ? this.#waiters.take(Number(req.id)) : undefined;
     let result: ApplyResult;
     try {
       result = applyRequest(this.sm, req);

@@ -105,6 +105,44 @@ Deno.test("PING is echoed with ACK; a PING ACK is not", async () => {
   });
 });
 
+Deno.test("a PING ACK held back for company still leaves while a stream stays silent", async () => {
+  // The ACK may wait for a response to travel with; a stream that never
+  // answers (a quiet watch) must not hold it back for good.
+  await withRaw(() => {}, {}, async (c) => {
+    await c.handshake();
+    await c.write(rawFrame(T.HEADERS, END_HEADERS, 1, requestBlock("/silent")));
+    await c.write(rawFrame(T.PING, 0, 0, Uint8Array.of(8, 7, 6, 5, 4, 3, 2, 1)));
+    const pong = await within(c.until((f) => f.type === T.PING), 1000, "PING ACK");
+    assert.equal(pong.flags, ACK);
+    assert.deepEqual([...pong.payload], [8, 7, 6, 5, 4, 3, 2, 1]);
+  });
+});
+
+Deno.test("a PING ACK and the response that follows it arrive in order, once each", async () => {
+  await withRaw(
+    (s) => {
+      setTimeout(() => {
+        s.respond(ok200());
+        s.end();
+      }, 5);
+    },
+    {},
+    async (c) => {
+      await c.handshake();
+      await c.write(
+        rawFrame(T.PING, 0, 0, new Uint8Array(8).fill(3)),
+        rawFrame(T.HEADERS, END_HEADERS | END_STREAM, 1, requestBlock()),
+      );
+      await c.until((f) => f.type === T.HEADERS && f.streamId === 1);
+      await readBody(c, 1);
+      await c.quiet(50);
+      const acks = c.seen.filter((f) => f.type === T.PING);
+      assert.equal(acks.length, 1);
+      assert.equal(acks[0].flags, ACK);
+    },
+  );
+});
+
 Deno.test("a request split over HEADERS and CONTINUATION frames is served", async () => {
   const big = "b".repeat(200);
   await withRaw(

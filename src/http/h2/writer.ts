@@ -26,7 +26,12 @@ export class FrameWriter {
   #writing = false;
   #ending = false;
   #buf: Uint8Array | undefined;
+  #lazyTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #flushBound = () => this.#flush();
+  readonly #lazyFlushBound = () => {
+    this.#lazyTimer = undefined;
+    if (!this.#scheduled && !this.#writing && this.#out.length > 0) this.#flush();
+  };
 
   /**
    * `onDrained` runs after each socket write (room for data that waited);
@@ -66,6 +71,21 @@ export class FrameWriter {
     }
   }
 
+  /**
+   * Queues bytes that may wait up to `maxDelayMs` for company: they leave
+   * with the next write, or on their own once that long has passed. For
+   * answers nobody waits on urgently (a PING ACK), so they do not cost a
+   * socket write, and the peer a wake-up, of their own.
+   */
+  sendLazy(bytes: Uint8Array, maxDelayMs: number): void {
+    if (this.#ending) return this.send(bytes);
+    this.#out.push(bytes);
+    this.#outBytes += bytes.length;
+    if (!this.#scheduled && !this.#writing && this.#lazyTimer === undefined) {
+      this.#lazyTimer = setTimeout(this.#lazyFlushBound, maxDelayMs);
+    }
+  }
+
   /** Writes what is queued, then closes the socket. */
   end(): void {
     if (this.#ending) return;
@@ -75,6 +95,8 @@ export class FrameWriter {
   }
 
   #closeSocket(): void {
+    clearTimeout(this.#lazyTimer);
+    this.#lazyTimer = undefined;
     try {
       this.conn.close();
     } catch { /* already closed */ }

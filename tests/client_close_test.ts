@@ -1,8 +1,9 @@
 /**
  * Clients that close their HTTP/2 connection (GOAWAY, then FIN) or drop it
- * after many concurrent calls. Deno 2.9's node:http2 aborts the process on
- * such a GOAWAY unless src/http/goaway_filter.ts keeps it away: without the
- * filter, every variant here killed the member within three rounds.
+ * after many concurrent calls. Deno 2.9's node:http2 server aborted the
+ * process on such a GOAWAY (every variant here killed the member within
+ * three rounds); cairn's own HTTP/2 server (src/http/h2) now serves both
+ * ports, and this keeps it honest.
  */
 import assert from "node:assert/strict";
 import { GrpcClient } from "./harness/grpc.ts";

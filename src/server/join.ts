@@ -6,9 +6,9 @@
  *
  * @module
  */
-import * as http2 from "node:http2";
 import { create } from "@bufbuild/protobuf";
 import { type MemberRecord, MemberRecordSchema } from "../gen/cairn/internal_pb.ts";
+import { PeerClient } from "../transport/peer_client.ts";
 
 /** The membership as a member's peer port publishes it at `GET /members`. */
 export interface PublishedMembership {
@@ -79,34 +79,13 @@ export async function discoverCluster(
   throw new Error(`could not join the existing cluster: ${errors.join("; ")}`);
 }
 
-function getMembers(base: string, timeoutMs: number): Promise<PublishedMembership> {
-  return new Promise((resolve, reject) => {
-    const session = http2.connect(base);
-    const timer = setTimeout(() => {
-      session.destroy();
-      reject(new Error("timed out"));
-    }, timeoutMs);
-    const done = (err?: Error, value?: PublishedMembership) => {
-      clearTimeout(timer);
-      session.close();
-      if (err) reject(err);
-      else resolve(value!);
-    };
-    session.on("error", (err) => done(err));
-    const req = session.request({ ":method": "GET", ":path": "/members" });
-    req.on("error", (err) => done(err));
-    let status = 0;
-    req.on("response", (h) => (status = Number(h[":status"])));
-    const chunks: Uint8Array[] = [];
-    req.on("data", (c: Uint8Array) => chunks.push(c));
-    req.on("end", () => {
-      if (status !== 200) return done(new Error(`GET /members answered ${status}`));
-      try {
-        done(undefined, JSON.parse(Buffer.concat(chunks).toString("utf8")) as PublishedMembership);
-      } catch (err) {
-        done(err as Error);
-      }
-    });
-    req.end();
-  });
+async function getMembers(base: string, timeoutMs: number): Promise<PublishedMembership> {
+  const client = new PeerClient();
+  try {
+    const reply = await client.call(base, "/members", undefined, timeoutMs, "GET");
+    if (reply.status !== 200) throw new Error(`GET /members answered ${reply.status}`);
+    return JSON.parse(new TextDecoder().decode(reply.body)) as PublishedMembership;
+  } finally {
+    client.close();
+  }
 }

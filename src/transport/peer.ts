@@ -1,6 +1,7 @@
 /**
- * The sending half for one remote member: an HTTP/2 connection carrying one
- * long-lived `POST /raft/stream`, a bounded queue in front of it, and
+ * The sending half for one remote member: an HTTP/2 connection (cairn's own
+ * client, src/http/h2/client.ts) carrying one long-lived
+ * `POST /raft/stream`, a bounded queue in front of it, and
  * snapshot transfers on connections of their own (so a slow snapshot never
  * holds up heartbeats).
  *
@@ -20,11 +21,12 @@
  *
  * @module
  */
-import * as http2 from "node:http2";
 import CRC32C from "crc-32/crc32c.js";
+import { H2ClientConnection, type H2ClientStream } from "../http/h2/client.ts";
 import type { Logger } from "../log.ts";
 import type { Message } from "../raft/types.ts";
 import { approxSize, encodeFrame, encodeMessage, FRAME_HEADER } from "./codec.ts";
+import { peerAddress } from "./peer_client.ts";
 import {
   formatId,
   H_CLUSTER_ID,
@@ -82,8 +84,8 @@ export class Peer {
   readonly #log: Logger;
   #queue: Message[] = [];
   #queuedBytes = 0;
-  #session: http2.ClientHttp2Session | undefined;
-  #stream: http2.ClientHttp2Stream | undefined;
+  #session: H2ClientConnection | undefined;
+  #stream: H2ClientStream | undefined;
   /** Bumped per connection attempt, so events of an abandoned one are ignored. */
   #generation = 0;
   #active = false;
@@ -106,7 +108,7 @@ export class Peer {
   #heardAt = -Infinity;
   /** When the peer's frames resumed after a silence longer than pingIntervalMs. */
   #resumedAt = -Infinity;
-  readonly #snapshots = new Set<http2.ClientHttp2Session>();
+  readonly #snapshots = new Set<H2ClientConnection>();
 
   /** Starts connecting at once. `urls` must be non-empty. */
   constructor(id: bigint, urls: URL[], ctx: PeerContext) {
@@ -161,23 +163,8 @@ export class Peer {
     const msgs = this.#queue;
     this.#queue = [];
     this.#queuedBytes = 0;
-    let more: boolean;
-    try {
-      more = stream.write(encodeFrame(msgs));
-    } catch (e) {
-      // Runs in a microtask: a throw here would be uncaught. Raft resends what is lost.
-      this.#log.error("writing to peer failed", { error: String(e) });
-      return this.#lost(String(e));
-    }
-    if (!more) {
-      this.#backedUp = true;
-      const gen = this.#generation;
-      stream.once("drain", () => {
-        if (gen !== this.#generation) return;
-        this.#backedUp = false;
-        this.#flush();
-      });
-    }
+    // A full stream says so and calls drain once it has room again.
+    if (!stream.write(encodeFrame(msgs))) this.#backedUp = true;
   };
 
   /**
@@ -223,50 +210,63 @@ export class Peer {
     const lost = (why: string) => {
       if (gen === this.#generation) this.#lost(why);
     };
-    let session: http2.ClientHttp2Session;
-    try {
-      session = http2.connect(url.origin);
-    } catch (e) {
-      // A malformed URL or similar: treat like a refused connection.
-      queueMicrotask(() => lost(String(e)));
-      return;
-    }
-    this.#session = session;
-    session.on("error", (err) => lost(String(err)));
-    session.on("close", () => lost("connection closed"));
-    session.on("goaway", () => lost("peer sent GOAWAY"));
-    const stream = session.request({
-      ":method": "POST",
-      ":path": PATH_STREAM,
-      [H_CLUSTER_ID]: formatId(this.#ctx.clusterId),
-      [H_FROM]: formatId(this.#ctx.selfId),
-      [H_TO]: formatId(this.id),
-    }, { endStream: false });
-    this.#stream = stream;
     // A peer host that drops packets never refuses: give up and try anew.
     this.#connectTimer = setTimeout(
       () => lost("no answer (timed out)"),
       this.#ctx.limits.connectTimeoutMs,
     );
-    stream.on("error", (err) => lost(String(err)));
-    stream.on("close", () => lost("stream closed"));
-    stream.on("response", (headers) => {
-      if (gen !== this.#generation) return;
-      clearTimeout(this.#connectTimer);
-      const status = headers[":status"];
-      if (status !== 200) {
-        const why = String(headers[H_ERROR] ?? `status ${status}`);
-        this.#log.error("peer refused the message stream", { "peer-url": url, error: why });
-        return lost(why);
-      }
-      this.#active = true;
-      this.#startPings(session, gen);
-      this.#down = false;
-      this.#backoffMs = this.#ctx.limits.minBackoffMs;
-      this.#log.info("peer became active", { "peer-url": url });
-      this.#flush();
-    });
-    stream.resume(); // the receiver never sends a body; keep the stream flowing anyway
+    const { hostname, port } = peerAddress(url);
+    H2ClientConnection.connect(hostname, port, { onClose: lost }).then(
+      (session) => {
+        if (gen !== this.#generation) return session.close("abandoned");
+        this.#session = session;
+        this.#openStream(session, url, gen, lost);
+      },
+      (err) => lost(String(err)),
+    );
+  }
+
+  /** Opens the message stream on a fresh connection; active once the peer answers 200. */
+  #openStream(
+    session: H2ClientConnection,
+    url: URL,
+    gen: number,
+    lost: (why: string) => void,
+  ): void {
+    const stream = session.request([
+      [":method", "POST"],
+      [":scheme", "http"],
+      [":authority", url.host],
+      [":path", PATH_STREAM],
+      [H_CLUSTER_ID, formatId(this.#ctx.clusterId)],
+      [H_FROM, formatId(this.#ctx.selfId)],
+      [H_TO, formatId(this.id)],
+    ], false);
+    this.#stream = stream;
+    stream.listener = {
+      response: (status, fields) => {
+        if (gen !== this.#generation) return;
+        clearTimeout(this.#connectTimer);
+        if (status !== 200) {
+          const why = fields.find(([n]) => n === H_ERROR)?.[1] ?? `status ${status}`;
+          this.#log.error("peer refused the message stream", { "peer-url": url, error: why });
+          return lost(why);
+        }
+        this.#active = true;
+        this.#startPings(session, gen);
+        this.#down = false;
+        this.#backoffMs = this.#ctx.limits.minBackoffMs;
+        this.#log.info("peer became active", { "peer-url": url });
+        this.#flush();
+      },
+      end: () => lost("peer ended the message stream"),
+      abort: lost,
+      drain: () => {
+        if (gen !== this.#generation) return;
+        this.#backedUp = false;
+        this.#flush();
+      },
+    };
   }
 
   /**
@@ -275,7 +275,7 @@ export class Peer {
    * pingTimeoutMs ends the connection, so the peer is reported unreachable
    * and isActive turns false.
    */
-  #startPings(session: http2.ClientHttp2Session, gen: number): void {
+  #startPings(session: H2ClientConnection, gen: number): void {
     const lim = this.#ctx.limits;
     this.#pingSince = 0;
     let lastTick = performance.now();
@@ -295,13 +295,9 @@ export class Peer {
         return;
       }
       this.#pingSince = now;
-      try {
-        session.ping((err) => {
-          if (err === null && gen === this.#generation) this.#pingSince = 0;
-        });
-      } catch (e) {
-        this.#lost(String(e));
-      }
+      session.ping().then(() => {
+        if (gen === this.#generation) this.#pingSince = 0;
+      }, () => {/* the connection ended: its onClose reports that */});
     }, lim.pingIntervalMs);
   }
 
@@ -330,13 +326,13 @@ export class Peer {
     this.#backoffMs = Math.min(this.#backoffMs * 2, this.#ctx.limits.maxBackoffMs);
   }
 
-  /** Drops the current connection; see {@link destroySoon} for why not at once. */
+  /** Drops the current connection. */
   #teardown(): void {
     clearInterval(this.#pingTimer);
     clearTimeout(this.#connectTimer);
     this.#pingTimer = undefined;
     this.#pingSince = 0;
-    destroySoon(this.#stream, this.#session);
+    this.#session?.close("connection replaced");
     this.#stream = undefined;
     this.#session = undefined;
   }
@@ -366,28 +362,20 @@ export class Peer {
     const log = this.#log.with({ "snapshot-index": msg.snapshot.meta.index });
     const lim = this.#ctx.limits;
     log.info("sending database snapshot", { "peer-url": url, "snapshot-size": data.length });
-    const session = http2.connect(url.origin);
-    this.#snapshots.add(session);
+    let done = false;
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    let session: H2ClientConnection | undefined;
     return await new Promise<boolean>((resolve) => {
-      const req = session.request({
-        ":method": "POST",
-        ":path": PATH_SNAPSHOT,
-        [H_CLUSTER_ID]: formatId(this.#ctx.clusterId),
-        [H_FROM]: formatId(this.#ctx.selfId),
-        [H_TO]: formatId(this.id),
-        [H_SNAPSHOT_SIZE]: String(data.length),
-        [H_SNAPSHOT_CRC]: String(CRC32C.buf(data) >>> 0),
-      }, { endStream: false });
-      let done = false;
-      let idle: ReturnType<typeof setTimeout> | undefined;
       const finish = (ok: boolean, why?: string) => {
         if (done) return;
         done = true;
         clearTimeout(idle);
         if (ok) log.info("sent database snapshot", { "snapshot-size": data.length });
         else log.warn("sending snapshot failed", { error: why });
-        this.#snapshots.delete(session);
-        destroySoon(req, session);
+        if (session) {
+          this.#snapshots.delete(session);
+          session.close("snapshot sent");
+        }
         resolve(ok);
       };
       const touch = () => {
@@ -395,35 +383,51 @@ export class Peer {
         idle = setTimeout(() => finish(false, "no progress (timed out)"), lim.snapshotIdleMs);
       };
       touch();
-      session.on("error", (err) => finish(false, String(err)));
-      session.on("close", () => finish(false, "connection closed"));
-      req.on("error", (err) => finish(false, String(err)));
-      req.on("close", () => finish(false, "stream closed before the peer answered"));
-      req.on("response", (headers) => {
-        const status = headers[":status"];
-        if (status === 204) finish(true);
-        else finish(false, String(headers[H_ERROR] ?? `status ${status}`));
-      });
-      req.resume();
-      // Write the chunks as the stream drains, never buffering the whole snapshot twice.
-      let off = 0;
-      let headSent = false;
-      const pump = () => {
-        if (done) return;
-        touch();
-        if (!headSent) {
-          headSent = true;
+      const { hostname, port } = peerAddress(url);
+      H2ClientConnection.connect(hostname, port, { onClose: (why) => finish(false, why) }).then(
+        (c) => {
+          session = c;
+          if (done || this.#closed) return finish(false, "transport closed");
+          this.#snapshots.add(c);
+          const req = c.request([
+            [":method", "POST"],
+            [":scheme", "http"],
+            [":authority", url.host],
+            [":path", PATH_SNAPSHOT],
+            [H_CLUSTER_ID, formatId(this.#ctx.clusterId)],
+            [H_FROM, formatId(this.#ctx.selfId)],
+            [H_TO, formatId(this.id)],
+            [H_SNAPSHOT_SIZE, String(data.length)],
+            [H_SNAPSHOT_CRC, String(CRC32C.buf(data) >>> 0)],
+          ], false);
+          // Write the chunks as the stream drains, never buffering the whole snapshot twice.
+          let off = 0;
+          const pump = () => {
+            if (done) return;
+            touch();
+            while (off < data.length) {
+              const end = Math.min(off + lim.snapshotChunkBytes, data.length);
+              const chunk = data.subarray(off, end);
+              off = end;
+              if (off === data.length) req.end(chunk);
+              else if (!req.write(chunk)) return;
+            }
+            if (data.length === 0) req.end();
+          };
+          req.listener = {
+            response: (status, fields) => {
+              if (status === 204) return finish(true);
+              finish(false, fields.find(([n]) => n === H_ERROR)?.[1] ?? `status ${status}`);
+            },
+            end: () => finish(false, "stream ended before the peer answered"),
+            abort: (why) => finish(false, why),
+            drain: pump,
+          };
           req.write(frame);
-        }
-        while (off < data.length) {
-          const end = Math.min(off + lim.snapshotChunkBytes, data.length);
-          const more = req.write(data.subarray(off, end));
-          off = end;
-          if (!more) return void req.once("drain", pump);
-        }
-        req.end();
-      };
-      pump();
+          pump();
+        },
+        (err) => finish(false, String(err)),
+      );
     });
   }
 
@@ -439,10 +443,7 @@ export class Peer {
     this.#pingTimer = undefined;
     this.#queue = [];
     this.#queuedBytes = 0;
-    // Not from inside a session's own event handler: destroying at once is safe here.
-    for (const it of [this.#stream, this.#session, ...this.#snapshots]) {
-      if (it !== undefined && !it.destroyed) it.destroy();
-    }
+    for (const c of [this.#session, ...this.#snapshots]) c?.close("transport closed");
     this.#stream = undefined;
     this.#session = undefined;
     this.#snapshots.clear();
@@ -455,21 +456,3 @@ export class Peer {
  * slow link a wrong guess costs one handshake, once per connectTimeoutMs.
  */
 const HEARD_STALE_MS = 100;
-
-/**
- * Destroys HTTP/2 client streams and sessions in the next turn. Deno 2.9's
- * node:http2 intermittently segfaults when a client session is destroyed
- * from inside one of its own event handlers (seen with 'goaway'), and
- * these are usually called from such handlers.
- */
-function destroySoon(...items: (http2.ClientHttp2Stream | http2.ClientHttp2Session | undefined)[]) {
-  setImmediate(() => {
-    for (const it of items) {
-      try {
-        if (it !== undefined && !it.destroyed) it.destroy();
-      } catch {
-        // already gone
-      }
-    }
-  });
-}

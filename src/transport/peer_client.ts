@@ -1,12 +1,14 @@
 /**
  * Small request/response calls to another member's peer port (etcd's
  * follower-to-leader forwarding of lease keep-alives and time-to-live
- * queries). One cached HTTP/2 session per peer URL; a broken session is
- * dropped and the next call opens a new one.
+ * queries, and a joining member's `GET /members`). One cached HTTP/2
+ * connection per peer URL; a broken one is dropped and the next call opens
+ * a new one.
  *
  * @module
  */
-import * as http2 from "node:http2";
+import { H2ClientConnection } from "../http/h2/client.ts";
+import { H_ERROR } from "./protocol.ts";
 
 /** A peer's answer. */
 export interface PeerReply {
@@ -16,65 +18,124 @@ export interface PeerReply {
   error?: string;
 }
 
-/** Calls member endpoints on peers, reusing one session per URL. */
+/** Host and port of a peer URL, as Deno.connect takes them. */
+export function peerAddress(url: URL): { hostname: string; port: number } {
+  return {
+    hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port),
+  };
+}
+
+/** Calls member endpoints on peers, reusing one connection per URL. */
 export class PeerClient {
-  readonly #sessions = new Map<string, http2.ClientHttp2Session>();
+  readonly #conns = new Map<string, Promise<H2ClientConnection>>();
 
-  /** POSTs `body` to `path` on the peer at `url`; rejects on network failure or timeout. */
-  call(url: string, path: string, body: Uint8Array, timeoutMs: number): Promise<PeerReply> {
-    const session = this.#session(url);
-    return new Promise((resolve, reject) => {
-      const req = session.request({ ":method": "POST", ":path": path });
-      const timer = setTimeout(() => {
-        req.close(http2.constants.NGHTTP2_CANCEL);
-        reject(new Error(`peer ${url} did not answer ${path} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      let status = 0;
-      let error: string | undefined;
-      const chunks: Uint8Array[] = [];
-      req.on("response", (h) => {
-        status = Number(h[":status"]);
-        const e = h["x-cairn-error"];
-        if (typeof e === "string") error = e;
-      });
-      req.on("data", (c: Uint8Array) => chunks.push(c));
-      req.on("end", () => {
-        clearTimeout(timer);
-        resolve({ status, body: Buffer.concat(chunks), error });
-      });
-      req.on("error", (err) => {
-        clearTimeout(timer);
-        this.#drop(url, session);
-        reject(err);
-      });
-      req.end(body);
-    });
+  /**
+   * Sends `method path` with `body` (none for GET) to the peer at `url`;
+   * rejects on network failure or when no answer came within `timeoutMs`.
+   */
+  async call(
+    url: string,
+    path: string,
+    body: Uint8Array | undefined,
+    timeoutMs: number,
+    method = "POST",
+  ): Promise<PeerReply> {
+    const deadline = performance.now() + timeoutMs;
+    const late = () => new Error(`peer ${url} did not answer ${path} within ${timeoutMs} ms`);
+    const opening = this.#connection(url);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const conn = await Promise.race([
+      opening,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          // A connection attempt into a silent network: the next call starts afresh.
+          this.#forget(url, opening);
+          reject(late());
+        }, timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    return await exchange(conn, url, method, path, body, deadline - performance.now(), late);
   }
 
-  /** Closes every session. */
+  /** Closes every connection. */
   close(): void {
-    for (const s of this.#sessions.values()) s.destroy();
-    this.#sessions.clear();
+    for (const p of this.#conns.values()) p.then((c) => c.close(), () => {});
+    this.#conns.clear();
   }
 
-  #session(url: string): http2.ClientHttp2Session {
-    const cached = this.#sessions.get(url);
-    if (cached && !cached.closed && !cached.destroyed) return cached;
-    const session = http2.connect(url);
-    // Failures surface through the calls; the session is then replaced.
-    session.on("error", () => this.#drop(url, session));
-    session.on("goaway", () => this.#drop(url, session));
-    session.on("close", () => this.#drop(url, session));
-    this.#sessions.set(url, session);
-    return session;
+  #connection(url: string): Promise<H2ClientConnection> {
+    const cached = this.#conns.get(url);
+    if (cached) return cached;
+    const { hostname, port } = peerAddress(new URL(url));
+    const opening = H2ClientConnection.connect(hostname, port, {
+      onClose: () => this.#forget(url, opening),
+    });
+    this.#conns.set(url, opening);
+    opening.catch(() => this.#forget(url, opening));
+    return opening;
   }
 
-  #drop(url: string, session: http2.ClientHttp2Session): void {
-    if (this.#sessions.get(url) === session) this.#sessions.delete(url);
-    // Deno's node:http2 can abort when a session is destroyed inside its own
-    // event handler: let the current handler return first.
-    setTimeout(() => {
-      if (!session.destroyed) session.destroy();
-    }, 0);
+  /** Drops `opening` from the cache (closing it once open) unless it was replaced already. */
+  #forget(url: string, opening: Promise<H2ClientConnection>): void {
+    if (this.#conns.get(url) !== opening) return;
+    this.#conns.delete(url);
+    opening.then((c) => c.close("dropped"), () => {});
   }
+}
+
+/** One request on `conn`, its whole answer collected. */
+function exchange(
+  conn: H2ClientConnection,
+  url: string,
+  method: string,
+  path: string,
+  body: Uint8Array | undefined,
+  timeoutMs: number,
+  late: () => Error,
+): Promise<PeerReply> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    if (timeoutMs <= 0) return reject(late());
+    const req = conn.request([
+      [":method", method],
+      [":scheme", "http"],
+      [":authority", u.host],
+      [":path", path],
+    ], body === undefined);
+    let status = 0;
+    let error: string | undefined;
+    const chunks: Uint8Array[] = [];
+    const timer = setTimeout(() => {
+      req.reset();
+      reject(late());
+    }, timeoutMs);
+    req.listener = {
+      response(s, fields) {
+        status = s;
+        for (const [n, v] of fields) if (n === H_ERROR) error = v;
+      },
+      data: (c) => chunks.push(c),
+      end: () => {
+        clearTimeout(timer);
+        resolve({ status, body: concat(chunks), error });
+      },
+      abort: (why) => {
+        clearTimeout(timer);
+        reject(new Error(why));
+      },
+    };
+    if (body !== undefined) req.end(body);
+  });
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
 }

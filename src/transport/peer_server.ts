@@ -5,17 +5,17 @@
  * wrote them; a snapshot is checked against its size and CRC-32C and
  * handed whole to `onSnapshot`.
  *
- * Deno's `node:http2` lets a `'request'` listener take over every stream, so
- * only `'stream'` is used; every server, session and stream has an error
- * handler, because an abrupt reset is otherwise fatal.
+ * It runs cairn's own HTTP/2 server (src/http/h2) on `Deno.listen`, like
+ * the client port; received stream data is handed back to the flow-control
+ * window as soon as it is handled.
  *
  * @module
  */
-import * as http2 from "node:http2";
-import * as net from "node:net";
-import type { AddressInfo } from "node:net";
-import { guardAgainstGoaway } from "../http/goaway_filter.ts";
 import CRC32C from "crc-32/crc32c.js";
+import { H2Connection } from "../http/h2/connection.ts";
+import { ErrorCode } from "../http/h2/frames.ts";
+import { encodeHeaders } from "../http/h2/hpack.ts";
+import type { H2Stream } from "../http/h2/stream.ts";
 import type { Logger } from "../log.ts";
 import { type Message, MessageType } from "../raft/types.ts";
 import { decodeBatch, decodeMessage } from "./codec.ts";
@@ -69,17 +69,30 @@ export interface PeerServerOptions {
   maxSnapshotBytes?: number;
 }
 
-const { NGHTTP2_PROTOCOL_ERROR, NGHTTP2_CANCEL } = http2.constants;
+/** A bound peer listener's address. */
+export interface PeerAddress {
+  address: string;
+  port: number;
+  family: "IPv4" | "IPv6";
+}
+
+/**
+ * Receive windows of a peer connection: one stream carries all of a
+ * member's Raft traffic, so it gets room for many batches in flight.
+ */
+const STREAM_WINDOW = 16 << 20;
+const CONNECTION_WINDOW = 64 << 20;
 
 /** HTTP/2 servers on the peer listen URLs. */
 export class PeerServer {
   readonly #opts: PeerServerOptions;
   readonly #log: Logger;
-  readonly #servers: http2.Http2Server[] = [];
-  readonly #listeners: net.Server[] = [];
-  readonly #sessions = new Set<http2.ServerHttp2Session>();
+  readonly #listeners: Deno.TcpListener[] = [];
+  readonly #accepting: Promise<void>[] = [];
+  readonly #conns = new Set<H2Connection>();
+  readonly #sockets = new Set<Deno.TcpConn>();
   /** The bound addresses, one per listen URL (ports resolved when 0 was asked for). */
-  readonly addresses: AddressInfo[] = [];
+  readonly addresses: PeerAddress[] = [];
 
   private constructor(opts: PeerServerOptions) {
     this.#opts = opts;
@@ -90,7 +103,7 @@ export class PeerServer {
   static async start(opts: PeerServerOptions): Promise<PeerServer> {
     const s = new PeerServer(opts);
     try {
-      for (const url of opts.listenUrls) await s.#listen(url);
+      for (const url of opts.listenUrls) s.#listen(url);
     } catch (e) {
       await s.close();
       throw e;
@@ -98,92 +111,110 @@ export class PeerServer {
     return s;
   }
 
-  async #listen(url: URL): Promise<void> {
+  #listen(url: URL): void {
     if (url.protocol !== "http:") {
       throw new Error(`peer listen URL ${url.href}: only http:// (cleartext HTTP/2) is supported`);
     }
-    const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+    const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
     const port = url.port === "" ? 80 : Number(url.port);
-    const server = http2.createServer({ settings: { maxConcurrentStreams: 1024 } });
-    server.on("error", (err) => this.#log.warn("peer listener error", { error: String(err) }));
-    server.on(
-      "sessionError",
-      (err) => this.#log.debug("peer session error", { error: String(err) }),
-    );
-    server.on("session", (session: http2.ServerHttp2Session) => {
-      this.#sessions.add(session);
-      session.on("error", (err) => this.#log.debug("peer session error", { error: String(err) }));
-      session.on("close", () => this.#sessions.delete(session));
-    });
-    server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
-      stream.on("error", (err) => this.#log.debug("peer stream error", { error: String(err) }));
-      this.#route(stream, headers);
-    });
-    // Connections reach the HTTP/2 server through the GOAWAY guard: a peer
-    // closing its session must not abort this process (see goaway_filter.ts).
-    const listener = net.createServer((socket) => {
-      socket.on("error", (err) => this.#log.debug("peer socket error", { error: String(err) }));
-      socket.setNoDelay(true);
-      server.emit("connection", guardAgainstGoaway(socket));
-    });
-    listener.on("error", (err) => this.#log.warn("peer listener error", { error: String(err) }));
-    await new Promise<void>((resolve, reject) => {
-      listener.once("error", reject);
-      listener.listen(port, host, () => {
-        listener.off("error", reject);
-        resolve();
-      });
-    });
-    this.#servers.push(server);
+    const listener = Deno.listen({ hostname, port });
     this.#listeners.push(listener);
-    this.addresses.push(listener.address() as AddressInfo);
+    const addr = listener.addr as Deno.NetAddr;
+    this.addresses.push({
+      address: addr.hostname,
+      port: addr.port,
+      family: addr.hostname.includes(":") ? "IPv6" : "IPv4",
+    });
+    this.#accepting.push(this.#accept(listener));
+  }
+
+  async #accept(listener: Deno.TcpListener): Promise<void> {
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (err) {
+        if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
+          return;
+        }
+        this.#log.warn("peer listener error", { error: String(err) });
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      this.#serve(conn);
+    }
+  }
+
+  async #serve(conn: Deno.TcpConn): Promise<void> {
+    this.#sockets.add(conn);
+    const h2 = new H2Connection(conn, {
+      onStream: (stream) => this.#route(stream),
+      streamWindow: STREAM_WINDOW,
+      connectionWindow: CONNECTION_WINDOW,
+      onError: (err) => this.#log.debug("peer connection error", { error: String(err) }),
+    });
+    this.#conns.add(h2);
+    try {
+      conn.setNoDelay(true);
+      await h2.run();
+    } catch (err) {
+      this.#log.debug("peer connection error", { error: String(err) });
+    } finally {
+      this.#conns.delete(h2);
+      this.#sockets.delete(conn);
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+    }
   }
 
   /** Collects the body, runs the member's handler, and answers (never throws). */
-  #serveRoute(stream: http2.ServerHttp2Stream, handler: PeerRouteHandler): void {
+  #serveRoute(stream: H2Stream, handler: PeerRouteHandler): void {
     const chunks: Uint8Array[] = [];
     let size = 0;
-    stream.on("data", (c: Uint8Array) => {
-      size += c.length;
-      if (size > MAX_ROUTE_BODY) return refuse(stream, 413, "request too large");
-      chunks.push(c);
-    });
-    stream.on("end", async () => {
-      if (size > MAX_ROUTE_BODY) return;
-      let answer: PeerRouteAnswer;
-      try {
-        answer = await handler(Buffer.concat(chunks));
-      } catch (err) {
-        // Connect errors keep etcd's bare message in rawMessage.
-        const raw = (err as { rawMessage?: unknown })?.rawMessage;
-        const why = typeof raw === "string"
-          ? raw
-          : err instanceof Error
-          ? err.message
-          : String(err);
-        return refuse(stream, 500, why);
-      }
-      if (stream.closed || stream.destroyed) return;
-      try {
-        stream.respond({ ":status": answer.status, "content-type": answer.contentType });
-        stream.end(answer.body);
-      } catch {
-        // The caller went away meanwhile.
-      }
-    });
+    stream.listener = {
+      data: (c) => {
+        size += c.length;
+        stream.consumed(c.length);
+        if (size > MAX_ROUTE_BODY) return refuse(stream, 413, "request too large");
+        chunks.push(c);
+      },
+      end: async () => {
+        if (size > MAX_ROUTE_BODY) return;
+        let answer: PeerRouteAnswer;
+        try {
+          answer = await handler(Buffer.concat(chunks));
+        } catch (err) {
+          // Connect errors keep etcd's bare message in rawMessage.
+          const raw = (err as { rawMessage?: unknown })?.rawMessage;
+          const why = typeof raw === "string"
+            ? raw
+            : err instanceof Error
+            ? err.message
+            : String(err);
+          return refuse(stream, 500, why);
+        }
+        if (stream.aborted) return;
+        stream.respond(encodeHeaders([
+          [":status", String(answer.status)],
+          ["content-type", answer.contentType],
+        ]));
+        stream.writeNow(answer.body, true);
+      },
+    };
   }
 
   /** Checks who is calling, then dispatches by path. */
-  #route(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-    const path = headers[":path"];
-    const handler = this.#opts.routes?.(String(path ?? ""), String(headers[":method"] ?? ""));
+  #route(stream: H2Stream): void {
+    const path = stream.path;
+    const handler = this.#opts.routes?.(path, stream.method);
     if (handler) return this.#serveRoute(stream, handler);
-    if (headers[":method"] !== "POST" || (path !== PATH_STREAM && path !== PATH_SNAPSHOT)) {
+    if (stream.method !== "POST" || (path !== PATH_STREAM && path !== PATH_SNAPSHOT)) {
       return refuse(stream, 404, "not found");
     }
-    const from = parseId(headers[H_FROM]);
-    const cluster = parseId(headers[H_CLUSTER_ID]);
-    const to = parseId(headers[H_TO]);
+    const from = parseId(stream.header(H_FROM));
+    const cluster = parseId(stream.header(H_CLUSTER_ID));
+    const to = parseId(stream.header(H_TO));
     if (from === undefined || cluster === undefined || to === undefined) {
       return refuse(stream, 400, "missing or malformed member/cluster id headers");
     }
@@ -207,14 +238,14 @@ export class PeerServer {
       return refuse(stream, 412, ERR_MEMBER_MISMATCH);
     }
     if (path === PATH_STREAM) this.#serveStream(stream, from);
-    else this.#serveSnapshot(stream, from, headers);
+    else this.#serveSnapshot(stream, from);
   }
 
   /** A message stream: answer 200 at once, then deliver every frame as it completes. */
-  #serveStream(stream: http2.ServerHttp2Stream, from: bigint): void {
+  #serveStream(stream: H2Stream, from: bigint): void {
     const log = this.#log;
     const onMessages = this.#opts.onMessages;
-    stream.respond({ ":status": 200 });
+    stream.respond(STATUS_200);
     log.debug("peer stream opened", { "remote-peer-id": formatId(from) });
     const splitter = new FrameSplitter((body) => {
       const msgs = decodeBatch(body);
@@ -224,34 +255,37 @@ export class PeerServer {
         log.error("handling received raft messages failed", { error: String(e) });
       }
     }, this.#opts.maxFrameBytes ?? 256 * 1024 * 1024);
-    stream.on("data", (chunk: Uint8Array) => {
-      try {
-        splitter.push(chunk);
-      } catch (e) {
-        log.warn("bad frame on peer stream; closing it", {
-          "remote-peer-id": formatId(from),
-          error: String(e),
-        });
-        stream.close(NGHTTP2_PROTOCOL_ERROR);
-      }
-    });
-    stream.on("end", () => {
-      if (!stream.closed) stream.end();
-    });
+    stream.listener = {
+      data: (chunk) => {
+        try {
+          splitter.push(chunk);
+        } catch (e) {
+          log.warn("bad frame on peer stream; closing it", {
+            "remote-peer-id": formatId(from),
+            error: String(e),
+          });
+          return stream.reset(ErrorCode.PROTOCOL_ERROR);
+        }
+        // Handled: the sender may fill this room again.
+        stream.consumed(chunk.length);
+      },
+      end: () => stream.end(),
+      abort: (why) => log.debug("peer stream ended", { "remote-peer-id": formatId(from), why }),
+    };
   }
 
   /** One snapshot: message frame then data, verified before `onSnapshot` sees it. */
-  #serveSnapshot(
-    stream: http2.ServerHttp2Stream,
-    from: bigint,
-    headers: http2.IncomingHttpHeaders,
-  ): void {
+  #serveSnapshot(stream: H2Stream, from: bigint): void {
     const log = this.#log.with({ "remote-peer-id": formatId(from) });
-    const size = Number(headers[H_SNAPSHOT_SIZE]);
-    const crc = Number(headers[H_SNAPSHOT_CRC]);
+    const sizeHeader = stream.header(H_SNAPSHOT_SIZE);
+    const size = Number(sizeHeader);
+    const crc = Number(stream.header(H_SNAPSHOT_CRC));
     const max = this.#opts.maxSnapshotBytes ?? 16 * 1024 ** 3;
-    if (!Number.isSafeInteger(size) || size < 0 || size > max || !Number.isSafeInteger(crc)) {
-      log.warn("refused snapshot: bad size or checksum header", { size: headers[H_SNAPSHOT_SIZE] });
+    if (
+      sizeHeader === undefined || !Number.isSafeInteger(size) || size < 0 || size > max ||
+      !Number.isSafeInteger(crc)
+    ) {
+      log.warn("refused snapshot: bad size or checksum header", { size: sizeHeader });
       return refuse(stream, 400, "bad snapshot size or checksum header");
     }
     let msg: Message | undefined;
@@ -273,75 +307,78 @@ export class PeerServer {
     const head = new FrameSplitter((body) => {
       msg = decodeMessage(body);
     }, 1024 * 1024);
-    stream.on("data", (chunk: Uint8Array) => {
-      if (failed) return;
-      let rest = chunk;
-      if (msg === undefined) {
-        // Feed the message frame byte-exactly: the splitter must not swallow data bytes.
-        let used = 0;
-        try {
-          while (msg === undefined && used < rest.length) head.push(rest.subarray(used, ++used));
-        } catch (e) {
-          return fail(String(e));
+    stream.listener = {
+      data: (chunk) => {
+        if (failed) return;
+        stream.consumed(chunk.length);
+        let rest = chunk;
+        if (msg === undefined) {
+          // Feed the message frame byte-exactly: the splitter must not swallow data bytes.
+          let used = 0;
+          try {
+            while (msg === undefined && used < rest.length) head.push(rest.subarray(used, ++used));
+          } catch (e) {
+            return fail(String(e));
+          }
+          rest = rest.subarray(used);
         }
-        rest = rest.subarray(used);
-      }
-      if (fill + rest.length > size) return fail("snapshot data longer than announced");
-      data.set(rest, fill);
-      fill += rest.length;
-      running = CRC32C.buf(rest, running);
-    });
-    stream.on("end", () => {
-      if (failed) return;
-      if (msg === undefined) return fail("snapshot message missing");
-      if (fill !== size) return fail(`snapshot data truncated: ${fill} of ${size} bytes`);
-      if (running >>> 0 !== crc) return fail("snapshot checksum mismatch");
-      if (msg.type !== MessageType.Snap || msg.snapshot === undefined) {
-        return fail("snapshot endpoint got a message that is not a snapshot");
-      }
-      msg.snapshot.data = data;
-      log.info("received database snapshot", {
-        "snapshot-index": msg.snapshot.meta.index,
-        "snapshot-size": size,
-      });
-      try {
-        this.#opts.onSnapshot(msg);
-      } catch (e) {
-        log.error("handling received snapshot failed", { error: String(e) });
-        return refuse(stream, 500, "member could not take the snapshot");
-      }
-      if (!stream.closed) stream.respond({ ":status": 204 }, { endStream: true });
-    });
+        if (fill + rest.length > size) return fail("snapshot data longer than announced");
+        data.set(rest, fill);
+        fill += rest.length;
+        running = CRC32C.buf(rest, running);
+      },
+      end: () => {
+        if (failed) return;
+        if (msg === undefined) return fail("snapshot message missing");
+        if (fill !== size) return fail(`snapshot data truncated: ${fill} of ${size} bytes`);
+        if (running >>> 0 !== crc) return fail("snapshot checksum mismatch");
+        if (msg.type !== MessageType.Snap || msg.snapshot === undefined) {
+          return fail("snapshot endpoint got a message that is not a snapshot");
+        }
+        msg.snapshot.data = data;
+        log.info("received database snapshot", {
+          "snapshot-index": msg.snapshot.meta.index,
+          "snapshot-size": size,
+        });
+        try {
+          this.#opts.onSnapshot(msg);
+        } catch (e) {
+          log.error("handling received snapshot failed", { error: String(e) });
+          return refuse(stream, 500, "member could not take the snapshot");
+        }
+        stream.respond(STATUS_204, true);
+      },
+    };
   }
 
   /** Stops listening and drops every open peer connection. */
   async close(): Promise<void> {
-    for (const s of this.#sessions) s.destroy();
-    this.#sessions.clear();
-    await Promise.all(this.#servers.map((server) =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-      })
-    ));
-    this.#servers.length = 0;
-    await Promise.all(this.#listeners.map((listener) =>
-      new Promise<void>((resolve) => {
-        listener.close(() => resolve());
-      })
-    ));
+    for (const l of this.#listeners) {
+      try {
+        l.close();
+      } catch { /* already closed */ }
+    }
+    await Promise.all(this.#accepting);
     this.#listeners.length = 0;
+    this.#accepting.length = 0;
+    for (const c of this.#conns) c.shutdown();
+    for (const s of this.#sockets) {
+      try {
+        s.close();
+      } catch { /* already closed */ }
+    }
   }
 }
 
+const STATUS_200 = encodeHeaders([[":status", "200"]]);
+const STATUS_204 = encodeHeaders([[":status", "204"]]);
+
 /** Answers with an error status and reason, then ends the stream (never throws). */
-function refuse(stream: http2.ServerHttp2Stream, status: number, why: string): void {
-  try {
-    if (!stream.headersSent && !stream.closed) {
-      stream.respond({ ":status": status, [H_ERROR]: why }, { endStream: true });
-    } else if (!stream.closed) {
-      stream.close(NGHTTP2_CANCEL);
-    }
-  } catch {
-    // The stream went away meanwhile: nothing left to tell.
+function refuse(stream: H2Stream, status: number, why: string): void {
+  if (stream.aborted || stream.localEnded) return;
+  if (!stream.headersSent) {
+    stream.respond(encodeHeaders([[":status", String(status)], [H_ERROR, why]]), true);
+  } else {
+    stream.reset(ErrorCode.CANCEL);
   }
 }

@@ -18,11 +18,11 @@
  *
  * @module
  */
-import type { AddressInfo } from "node:net";
 import type { Logger } from "../log.ts";
 import { type Message, MessageType } from "../raft/types.ts";
 import { Peer, type PeerLimits } from "./peer.ts";
 import {
+  type PeerAddress,
   type PeerRouteAnswer,
   type PeerRouteHandler,
   PeerServer,
@@ -116,7 +116,7 @@ export class Transport {
   }
 
   /** The bound peer addresses, one per listen URL. */
-  get addresses(): AddressInfo[] {
+  get addresses(): PeerAddress[] {
     return this.#server.addresses;
   }
 

@@ -27,6 +27,7 @@ import {
   MAX_WINDOW,
   Setting,
   settingsFrame,
+  unpad,
 } from "./frames.ts";
 import { HpackDecoder, HpackError } from "./hpack.ts";
 import { FrameWriter } from "./writer.ts";
@@ -570,13 +571,4 @@ export class H2Connection implements StreamHost {
     this.#waitingForSocket.clear();
     for (const s of waiting) this.pump(s);
   }
-}
-
-/** Strips a PADDED frame's pad length byte and padding; returns the payload bounds. */
-function unpad(flags: number, b: Uint8Array, start: number, end: number): [number, number] {
-  if (!(flags & Flag.PADDED)) return [start, end];
-  if (start >= end) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "missing pad length");
-  const pad = b[start];
-  if (pad >= end - start) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "padding too long");
-  return [start + 1, end - pad];
 }

@@ -137,3 +137,12 @@ export function settingsFrame(settings: ReadonlyArray<readonly [number, number]>
   });
   return frame(FrameType.SETTINGS, 0, 0, payload);
 }
+
+/** Strips padding (the PADDED flag) from a DATA or HEADERS payload in b[start, end). */
+export function unpad(flags: number, b: Uint8Array, start: number, end: number): [number, number] {
+  if (!(flags & Flag.PADDED)) return [start, end];
+  if (start >= end) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "missing pad length");
+  const pad = b[start];
+  if (pad >= end - start) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "padding too long");
+  return [start + 1, end - pad];
+}

@@ -2,7 +2,7 @@
  * The client side of HTTP/2 (RFC 9113) on a byte stream, for the peer port:
  * requests with streamed bodies in both directions, flow control in both
  * directions, PING, SETTINGS, RST_STREAM and GOAWAY. It shares frames,
- * HPACK and the gathering writer with the client port's server, so a Raft
+ * HPACK and the gathering writer with the server (connection.ts), so a Raft
  * batch queued in one turn leaves in one socket write whatever its size.
  *
  * Written here rather than taken from `node:http2` because Deno's client

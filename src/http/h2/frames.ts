@@ -1,7 +1,7 @@
 /**
  * HTTP/2 frame layout (RFC 9113 §4, §6): the 9-byte frame header, frame
- * types, flags, settings identifiers and error codes the client port's
- * server needs.
+ * types, flags, settings identifiers and error codes that cairn's HTTP/2
+ * server and client need.
  *
  * @module
  */

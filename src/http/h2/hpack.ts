@@ -1,5 +1,5 @@
 /**
- * HPACK (RFC 7541) for the client port's HTTP/2 server: a decoder with the
+ * HPACK (RFC 7541) for cairn's HTTP/2 server and client: a decoder with the
  * dynamic table the peer's encoder drives, and a stateless encoder (static
  * table references and literals that are never added to the dynamic table,
  * so the server keeps no encoder state at all). The static table and the

@@ -1,5 +1,5 @@
 /**
- * One HTTP/2 request/response exchange on the client port's server: the
+ * One HTTP/2 request/response exchange on the server (client and peer ports): the
  * request's header fields and body as they arrive, and the response sent
  * back under the connection's flow control.
  *

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { toBinary } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import {
   type PutRequest,
   type PutResponse,
@@ -75,16 +75,23 @@ function writePutRequest(w: ProtoWriter, req: PutRequest): void {
   w.boolField(6, req.ignoreLease);
 }
 
-/** The Raft entry payload of a request; puts are written by hand, the rest by `toBinary`. */
-export function encodeInternalRequest(msg: InternalRequest): Uint8Array {
-  const r = msg.request;
-  if (r.case !== "put" || r.value.$unknown?.length || msg.$unknown?.length) {
-    return toBinary(InternalRequestSchema, msg);
+/**
+ * The Raft entry payload `InternalRequest{id, origin, request}`; puts are
+ * written by hand (no message object is built for them), the rest by
+ * `toBinary`.
+ */
+export function encodeInternalRequest(
+  id: bigint,
+  origin: bigint,
+  request: InternalRequest["request"],
+): Uint8Array {
+  if (request.case !== "put" || request.value.$unknown?.length) {
+    return toBinary(InternalRequestSchema, create(InternalRequestSchema, { id, origin, request }));
   }
-  const put = r.value;
+  const put = request.value;
   const w = new ProtoWriter(32 + put.key.length + put.value.length);
-  w.uint64Field(1, msg.id);
-  w.uint64Field(2, msg.origin);
+  w.uint64Field(1, id);
+  w.uint64Field(2, origin);
   w.message(3, (b) => writePutRequest(b, put));
   return w.finish();
 }

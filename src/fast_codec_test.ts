@@ -36,7 +36,7 @@ Deno.test("fast codec: InternalRequest{put} is byte-identical to toBinary", () =
         request: { case: "put", value: put },
       });
       assert.deepEqual(
-        encodeInternalRequest(msg),
+        encodeInternalRequest(msg.id, msg.origin, msg.request),
         toBinary(InternalRequestSchema, msg),
         `put ${i}, id ${id}`,
       );
@@ -46,7 +46,10 @@ Deno.test("fast codec: InternalRequest{put} is byte-identical to toBinary", () =
     id: 3n,
     request: { case: "deleteRange", value: { key: bytes(2) } },
   });
-  assert.deepEqual(encodeInternalRequest(del), toBinary(InternalRequestSchema, del));
+  assert.deepEqual(
+    encodeInternalRequest(del.id, del.origin, del.request),
+    toBinary(InternalRequestSchema, del),
+  );
 });
 
 Deno.test("fast codec: PutResponse and ResponseHeader match toBinary, prev_kv included", () => {

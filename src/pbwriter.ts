@@ -40,14 +40,8 @@ export class ProtoWriter {
 
   /** A 64-bit varint (negative int64 values as their two's complement). */
   varint64(v: bigint): void {
-    let u = BigInt.asUintN(64, v);
-    if (u < 0x20000000000000n) return this.varint(Number(u));
-    this.ensure(10);
-    while (u >= 0x80n) {
-      this.buf[this.pos++] = Number(u & 0x7fn) | 0x80;
-      u >>= 7n;
-    }
-    this.buf[this.pos++] = Number(u);
+    if (v >= 0n && v < 0x20000000000000n) return this.varint(Number(v));
+    this.bytes(uint64VarintBytes(v));
   }
 
   /** Raw bytes. */
@@ -108,4 +102,33 @@ export class ProtoWriter {
   finish(): Uint8Array {
     return this.buf.subarray(0, this.pos);
   }
+}
+
+/**
+ * Encodings of large uint64 values, which are nearly always ids: member
+ * and cluster ids in every response header and Raft message, lease ids.
+ * Computing one takes a dozen BigInt operations, each a heap allocation,
+ * which made these encoders the largest allocators of a busy leader.
+ */
+const bigVarints = new Map<bigint, Uint8Array>();
+
+/**
+ * The varint bytes of `v` as a uint64 (negative values modulo 2^64). The
+ * result is shared: callers copy it, never change it.
+ */
+export function uint64VarintBytes(v: bigint): Uint8Array {
+  let b = bigVarints.get(v);
+  if (b !== undefined) return b;
+  let u = BigInt.asUintN(64, v);
+  const out: number[] = [];
+  while (u >= 0x80n) {
+    out.push(Number(u & 0x7fn) | 0x80);
+    u >>= 7n;
+  }
+  out.push(Number(u));
+  b = Uint8Array.from(out);
+  // Ids of a long-lived cluster and its leases: stays small, else starts over.
+  if (bigVarints.size >= 4096) bigVarints.clear();
+  bigVarints.set(v, b);
+  return b;
 }

@@ -92,6 +92,11 @@ export class MvccStore {
 
   /** Called after each committed write revision with its events (prev kv included). */
   onEvents?: (rev: number, events: Event[]) => void;
+  /**
+   * Whether anyone would look at the events now; when false they are not
+   * built (most writes of a member without live watchers).
+   */
+  eventsWanted?: () => boolean;
   /** Called after a compaction with the new compact revision. */
   onCompact?: (rev: number) => void;
 
@@ -319,7 +324,7 @@ export class MvccStore {
       // A copy: the lessor keeps it, and a view would pin an arena slab.
       if (v.lease !== 0n) hooks.attach(v.lease, v.key.slice());
     }
-    if (this.onEvents !== undefined) {
+    if (this.onEvents !== undefined && (this.eventsWanted?.() ?? true)) {
       const events: Event[] = new Array(changes.length);
       for (let i = 0; i < changes.length; i++) events[i] = event(changes[i], prevs[i]);
       this.#begin();

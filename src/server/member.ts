@@ -268,8 +268,7 @@ export class Member {
   propose(request: InternalRequest["request"]): Promise<ApplyResult> {
     if (this.#stopped) return Promise.reject(EtcdErrors.stopped());
     const id = this.#nextRequestId++;
-    const msg = create(InternalRequestSchema, { id: BigInt(id), origin: this.id, request });
-    const data = encodeInternalRequest(msg);
+    const data = encodeInternalRequest(BigInt(id), this.id, request);
     if (data.length > this.#cfg.maxRequestBytes) {
       return Promise.reject(EtcdErrors.requestTooLarge());
     }

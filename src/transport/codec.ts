@@ -26,6 +26,7 @@ import {
   type NodeId,
   type Snapshot,
 } from "../raft/types.ts";
+import { uint64VarintBytes } from "../pbwriter.ts";
 
 /** Thrown when bytes do not decode to a batch of messages. */
 export class CodecError extends Error {
@@ -75,26 +76,8 @@ function numLen(v: number): number {
   return n;
 }
 
-// Member ids are random 64-bit values, always 9-10 varint bytes, and a
-// member talks to a handful of peers: keep their encodings ready.
-const idCache = new Map<bigint, Uint8Array>();
-
-/** The varint bytes of a uint64 id (negative ids are taken modulo 2^64). */
-function idBytes(id: NodeId): Uint8Array {
-  let b = idCache.get(id);
-  if (b !== undefined) return b;
-  let v = BigInt.asUintN(64, id);
-  const out: number[] = [];
-  while (v >= 0x80n) {
-    out.push(Number(v & 0x7fn) | 0x80);
-    v >>= 7n;
-  }
-  out.push(Number(v));
-  b = Uint8Array.from(out);
-  if (idCache.size >= 4096) idCache.clear(); // ids of a long-lived cluster: stays small
-  idCache.set(id, b);
-  return b;
-}
+/** The varint bytes of a uint64 id (cached: member ids repeat in every message). */
+const idBytes: (id: NodeId) => Uint8Array = uint64VarintBytes;
 
 /** Encoded size of an entry's body (without its tag and length). */
 function entrySize(e: Entry): number {
@@ -277,6 +260,27 @@ export function encodeFrame(msgs: readonly Message[]): Uint8Array {
   return buf;
 }
 
+/**
+ * Recently decoded large ids by their two 32-bit halves: every message
+ * names its sender and receiver, and composing a bigint takes several heap
+ * allocations, so repeats come from here.
+ */
+const ID_SLOTS = 64;
+const idLo = new Uint32Array(ID_SLOTS);
+const idHi = new Uint32Array(ID_SLOTS);
+const idVal: bigint[] = new Array(ID_SLOTS).fill(0n);
+
+function decodedId(lo: number, hi: number): bigint {
+  if (hi === 0) return BigInt(lo);
+  const slot = ((lo ^ hi) >>> 0) % ID_SLOTS;
+  if (idLo[slot] === lo && idHi[slot] === hi && idVal[slot] !== 0n) return idVal[slot];
+  const v = (BigInt(hi) << 32n) | BigInt(lo);
+  idLo[slot] = lo;
+  idHi[slot] = hi;
+  idVal[slot] = v;
+  return v;
+}
+
 /** Reads protobuf fields from a byte range; decoded byte fields are views of it. */
 class Reader {
   pos: number;
@@ -323,7 +327,7 @@ class Reader {
       }
     }
     if (this.pos > this.end) throw new CodecError("truncated uint64");
-    return hi === 0 ? BigInt(lo >>> 0) : (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+    return decodedId(lo >>> 0, hi >>> 0);
   }
   /** The end offset of a length-delimited field whose length comes next. */
   sub(): number {

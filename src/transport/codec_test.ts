@@ -179,3 +179,19 @@ Deno.test("codec: frames carry the batch length big-endian", () => {
   assert.equal(len, f.length - FRAME_HEADER);
   assert.deepEqual(f.subarray(FRAME_HEADER), encodeBatch(msgs));
 });
+
+Deno.test("codec: many distinct large ids (cached encodings and decodings) round-trip exactly", () => {
+  // More ids than the decode cache has slots, many sharing a slot, each
+  // sent twice so a stale cached value would show.
+  const ids: bigint[] = [];
+  for (let i = 0; i < 300; i++) {
+    ids.push(0x8000_0000_0000_0000n + BigInt(i) * 0x1_0000_0001n, BigInt(i + 1) << 33n);
+  }
+  for (let round = 0; round < 2; round++) {
+    const msgs = ids.map((id, i) =>
+      newMessage({ type: MessageType.Heartbeat, from: id, to: ids[(i + 1) % ids.length] })
+    );
+    const back = decodeBatch(encodeBatch(msgs));
+    assert.deepEqual(back.map((m) => [m.from, m.to]), msgs.map((m) => [m.from, m.to]));
+  }
+});

@@ -67,10 +67,13 @@ export class WatchHub {
     if (old === store) return;
     if (old !== undefined) {
       old.onEvents = undefined;
+      old.eventsWanted = undefined;
       old.onCompact = undefined;
     }
     this.#store = store;
     store.onEvents = (rev, events) => this.#notify(rev, events);
+    // Only synced watchers take live events; unsynced ones read history.
+    store.eventsWanted = () => this.#synced.size > 0;
     store.onCompact = () => this.kick();
     if (old === undefined) return;
     // Synced watchers have seen everything up to the old store's revision.
@@ -141,6 +144,7 @@ export class WatchHub {
     this.#timer = undefined;
     if (this.#store !== undefined) {
       this.#store.onEvents = undefined;
+      this.#store.eventsWanted = undefined;
       this.#store.onCompact = undefined;
     }
   }

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   type PutRequest,
   type PutResponse,
@@ -17,6 +17,7 @@ import {
 } from "./gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { type InternalRequest, InternalRequestSchema } from "./gen/cairn/internal_pb.ts";
 import { ProtoWriter } from "./pbwriter.ts";
+import { decodedId } from "./transport/codec.ts";
 
 /** Encoded ResponseHeader bodies: one header object often serves many messages. */
 const headerCache = new WeakMap<ResponseHeader, Uint8Array>();
@@ -95,3 +96,129 @@ export function encodeInternalRequest(
   w.message(3, (b) => writePutRequest(b, put));
   return w.finish();
 }
+
+/**
+ * Decodes a Raft entry payload written by {@link encodeInternalRequest}.
+ * A put with only the fields this version writes is read by hand (every
+ * member applies every put: protobuf-es's reflective `fromBinary` was a
+ * large part of apply); anything else goes to `fromBinary`. Byte fields
+ * are views of `data`.
+ */
+export function decodeInternalRequest(data: Uint8Array): InternalRequest {
+  return decodePutEntry(data) ?? fromBinary(InternalRequestSchema, data);
+}
+
+/** Position-tracking varint reads for {@link decodePutEntry}; `pos` -1 means malformed. */
+class Cursor {
+  pos = 0;
+  constructor(readonly b: Uint8Array, readonly end: number) {}
+
+  /** A varint below 2^53 as a number. */
+  num(): number {
+    let v = 0;
+    let mul = 1;
+    for (let i = 0; i < 8 && this.pos < this.end; i++) {
+      const x = this.b[this.pos++];
+      v += (x & 0x7f) * mul;
+      if (x < 0x80) return v;
+      mul *= 128;
+    }
+    this.pos = -1;
+    return 0;
+  }
+
+  /** A uint64 varint as a bigint. */
+  u64(): bigint {
+    let lo = 0;
+    let hi = 0;
+    for (let shift = 0; this.pos < this.end; shift += 7) {
+      const x = this.b[this.pos++];
+      if (shift < 28) lo |= (x & 0x7f) << shift;
+      else if (shift === 28) {
+        lo |= (x & 0x0f) << 28;
+        hi = (x & 0x7f) >> 4;
+      } else if (shift < 64) hi |= (x & 0x7f) << (shift - 32);
+      if (x < 0x80) return decodedId(lo >>> 0, hi >>> 0);
+      if (shift >= 63) break;
+    }
+    this.pos = -1;
+    return 0n;
+  }
+
+  /** A length-delimited field's bytes (a view). */
+  bytes(): Uint8Array | undefined {
+    const n = this.num();
+    if (this.pos < 0 || this.pos + n > this.end) return undefined;
+    const out = this.b.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+}
+
+function decodePutEntry(data: Uint8Array): InternalRequest | undefined {
+  const c = new Cursor(data, data.length);
+  let id = 0n;
+  let origin = 0n;
+  let put: PutRequest | undefined;
+  while (c.pos < c.end) {
+    const tag = c.b[c.pos++];
+    if (tag === 0x08) id = c.u64();
+    else if (tag === 0x10) origin = c.u64();
+    else if (tag === 0x1a && put === undefined) {
+      const len = c.num();
+      if (c.pos < 0 || c.pos + len > c.end) return undefined;
+      put = decodePut(new Cursor(data, c.pos + len), c.pos);
+      if (put === undefined) return undefined;
+      c.pos += len;
+    } else return undefined; // another request, a repeated field or unknown ones
+    if (c.pos < 0) return undefined;
+  }
+  if (put === undefined) return undefined;
+  return {
+    $typeName: "cairn.v1.InternalRequest",
+    id,
+    origin,
+    request: { case: "put", value: put },
+  };
+}
+
+function decodePut(c: Cursor, start: number): PutRequest | undefined {
+  c.pos = start;
+  const put: PutRequest = {
+    $typeName: "etcdserverpb.PutRequest",
+    key: EMPTY,
+    value: EMPTY,
+    lease: 0n,
+    prevKv: false,
+    ignoreValue: false,
+    ignoreLease: false,
+  };
+  let seen = 0;
+  while (c.pos < c.end) {
+    const tag = c.b[c.pos++];
+    const field = tag >> 3;
+    // Each known field once, with its wire type; anything else is left to fromBinary.
+    if (field < 1 || field > 6 || seen & (1 << field)) return undefined;
+    seen |= 1 << field;
+    if (field <= 2) {
+      if ((tag & 7) !== 2) return undefined;
+      const b = c.bytes();
+      if (b === undefined) return undefined;
+      if (field === 1) put.key = b;
+      else put.value = b;
+      continue;
+    }
+    if ((tag & 7) !== 0) return undefined;
+    if (field === 3) put.lease = BigInt.asIntN(64, c.u64());
+    else {
+      const v = c.num() !== 0;
+      if (field === 4) put.prevKv = v;
+      else if (field === 5) put.ignoreValue = v;
+      else put.ignoreLease = v;
+    }
+    if (c.pos < 0) return undefined;
+  }
+  return put;
+}
+
+const EMPTY = new Uint8Array(0);

@@ -10,7 +10,6 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   ConfChangeContextSchema,
   type InternalRequest,
-  InternalRequestSchema,
   type MemberRecord,
 } from "../gen/cairn/internal_pb.ts";
 import {
@@ -27,7 +26,7 @@ import { LEASE_TICK_MS, LeaseDriver } from "../lease/driver.ts";
 import { WatchHub } from "../watch/hub.ts";
 import { decodeConfChange } from "../raft/confchange.ts";
 import { ProposalDropped } from "../raft/errors.ts";
-import { encodeInternalRequest } from "../fast_codec.ts";
+import { decodeInternalRequest, encodeInternalRequest } from "../fast_codec.ts";
 import { Waiters } from "./waiters.ts";
 import { RawNode } from "../raft/raw_node.ts";
 import type { MemoryStorage } from "../raft/storage.ts";
@@ -665,7 +664,7 @@ export class Member {
   }
 
   #applyNormal(data: Uint8Array): void {
-    const req = fromBinary(InternalRequestSchema, data);
+    const req = decodeInternalRequest(data);
     const mine = req.origin === this.id;
     const waiter = mine ? this.#waiters.take(Number(req.id)) : undefined;
     let result: ApplyResult;

@@ -270,7 +270,8 @@ const idLo = new Uint32Array(ID_SLOTS);
 const idHi = new Uint32Array(ID_SLOTS);
 const idVal: bigint[] = new Array(ID_SLOTS).fill(0n);
 
-function decodedId(lo: number, hi: number): bigint {
+/** The uint64 whose low and high 32-bit halves are `lo` and `hi` (large ones cached). */
+export function decodedId(lo: number, hi: number): bigint {
   if (hi === 0) return BigInt(lo);
   const slot = ((lo ^ hi) >>> 0) % ID_SLOTS;
   if (idLo[slot] === lo && idHi[slot] === hi && idVal[slot] !== 0n) return idVal[slot];

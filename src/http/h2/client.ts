@@ -204,8 +204,14 @@ export class H2ClientConnection {
     });
   }
 
-  /** Ends the connection: aborts open streams, writes what is queued, closes the socket. */
-  close(reason = "connection closed"): void {
+  /**
+   * Ends the connection: aborts open streams and closes the socket at once.
+   * Frames still queued are dropped: a peer we give up on may be one whose
+   * network went silent, and waiting for a write into a full socket would
+   * hold the connection open until TCP gives up, many minutes later.
+   * `flush` writes what is queued first (a GOAWAY after a protocol error).
+   */
+  close(reason = "connection closed", flush = false): void {
     if (this.#closed) return;
     this.#closed = true;
     const streams = [...this.#streams.values()];
@@ -214,6 +220,11 @@ export class H2ClientConnection {
     for (const s of streams) this.#abort(s, reason);
     for (const p of this.#pings.splice(0)) p.reject(new Error(reason));
     this.#writer.end();
+    if (!flush) {
+      try {
+        this.#conn.close();
+      } catch { /* already closed */ }
+    }
     this.#opts.onClose?.(reason);
   }
 
@@ -320,6 +331,7 @@ export class H2ClientConnection {
     let buf = new Uint8Array(READ_CHUNK);
     let len = 0;
     let reason = "connection closed by the server";
+    let flush = false;
     try {
       for (;;) {
         const n = await this.#conn.read(buf.subarray(len));
@@ -341,11 +353,12 @@ export class H2ClientConnection {
       if (err instanceof ConnectionError) {
         reason = `protocol error: ${err.message}`;
         if (!this.#closed) this.#writer.send(goawayFrame(0, err.code, err.message));
+        flush = true;
       } else {
         reason = String(err);
       }
     }
-    this.close(reason);
+    this.close(reason, flush);
   }
 
   #parse(buf: Uint8Array, len: number): number {

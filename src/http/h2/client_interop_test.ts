@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import * as http2 from "node:http2";
 import { H2ClientConnection, type H2ClientStream } from "./client.ts";
 import { encodeHeaders, type HeaderField } from "./hpack.ts";
+import { FrameType, frameU32, MAX_WINDOW, Setting, settingsFrame } from "./frames.ts";
 import type { H2Stream } from "./stream.ts";
 import { startTestH2Server } from "./test_server.ts";
 import { within } from "./test_raw_client.ts";
@@ -223,4 +224,39 @@ Deno.test("h2 client: an oversized frame from the server ends the connection as 
     listener.close();
     await serving;
   }
+});
+
+Deno.test("h2 client: close() drops the socket at once even with a write stuck in it", async () => {
+  // A peer whose network went silent stops reading; giving up on it must
+  // not wait for TCP to time out the write.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  const tcp = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: (listener.addr as Deno.NetAddr).port,
+  });
+  let socketClosed = false;
+  const conn = {
+    read: (p: Uint8Array) => tcp.read(p),
+    write: (p: Uint8Array) => tcp.write(p),
+    close() {
+      socketClosed = true;
+      tcp.close();
+    },
+  };
+  const server = await accepted;
+  // Windows wide open, then never a read: the client's socket fills up.
+  await server.write(settingsFrame([[Setting.INITIAL_WINDOW_SIZE, MAX_WINDOW]]));
+  await server.write(frameU32(FrameType.WINDOW_UPDATE, 0, MAX_WINDOW - 65_535));
+  const c = new H2ClientConnection(conn);
+  c.start();
+  const s = c.request(REQ, false);
+  s.listener = { abort: () => {} };
+  await new Promise((res) => setTimeout(res, 100)); // the SETTINGS are read
+  for (let i = 0; i < 64; i++) s.write(pattern(1 << 20, i)); // far beyond the kernel's buffers
+  await new Promise((res) => setTimeout(res, 300));
+  c.close("peer silent");
+  assert.ok(socketClosed, "the socket is closed by close() itself");
+  server.close();
+  listener.close();
 });

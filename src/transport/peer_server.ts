@@ -91,6 +91,12 @@ export class PeerServer {
   readonly #accepting: Promise<void>[] = [];
   readonly #conns = new Set<H2Connection>();
   readonly #sockets = new Set<Deno.TcpConn>();
+  /**
+   * The connection carrying each peer's message stream. A peer opens a new
+   * one only after giving up on the old, which may be dead without our
+   * knowing (a partition, a peer host that went away): the new one closes it.
+   */
+  readonly #streamConns = new Map<bigint, { h2: H2Connection; socket: Deno.TcpConn }>();
   /** The bound addresses, one per listen URL (ports resolved when 0 was asked for). */
   readonly addresses: PeerAddress[] = [];
 
@@ -148,7 +154,7 @@ export class PeerServer {
   async #serve(conn: Deno.TcpConn): Promise<void> {
     this.#sockets.add(conn);
     const h2 = new H2Connection(conn, {
-      onStream: (stream) => this.#route(stream),
+      onStream: (stream) => this.#route(stream, h2, conn),
       streamWindow: STREAM_WINDOW,
       connectionWindow: CONNECTION_WINDOW,
       onError: (err) => this.#log.debug("peer connection error", { error: String(err) }),
@@ -162,6 +168,9 @@ export class PeerServer {
     } finally {
       this.#conns.delete(h2);
       this.#sockets.delete(conn);
+      for (const [peer, it] of this.#streamConns) {
+        if (it.h2 === h2) this.#streamConns.delete(peer);
+      }
       try {
         conn.close();
       } catch { /* already closed */ }
@@ -205,7 +214,7 @@ export class PeerServer {
   }
 
   /** Checks who is calling, then dispatches by path. */
-  #route(stream: H2Stream): void {
+  #route(stream: H2Stream, h2: H2Connection, socket: Deno.TcpConn): void {
     const path = stream.path;
     const handler = this.#opts.routes?.(path, stream.method);
     if (handler) return this.#serveRoute(stream, handler);
@@ -237,8 +246,20 @@ export class PeerServer {
       });
       return refuse(stream, 412, ERR_MEMBER_MISMATCH);
     }
-    if (path === PATH_STREAM) this.#serveStream(stream, from);
-    else this.#serveSnapshot(stream, from);
+    if (path === PATH_STREAM) {
+      const old = this.#streamConns.get(from);
+      if (old !== undefined && old.h2 !== h2) {
+        this.#log.debug("peer opened a new stream; closing its old connection", {
+          "remote-peer-id": formatId(from),
+        });
+        old.h2.close("replaced by a newer connection from the same peer");
+        try {
+          old.socket.close();
+        } catch { /* already closed */ }
+      }
+      this.#streamConns.set(from, { h2, socket });
+      this.#serveStream(stream, from);
+    } else this.#serveSnapshot(stream, from);
   }
 
   /** A message stream: answer 200 at once, then deliver every frame as it completes. */

@@ -3,6 +3,9 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import { type Message, MessageType, newMessage } from "../raft/types.ts";
 import { app, freePort, type Harness, mesh, startHarness, waitFor } from "./test_util.ts";
+import { H2ClientConnection } from "../http/h2/client.ts";
+import { encodeFrame } from "./codec.ts";
+import { formatId, H_CLUSTER_ID, H_FROM, H_TO, PATH_STREAM } from "./protocol.ts";
 
 async function stopAll(hs: Harness[]): Promise<void> {
   await Promise.all(hs.map((h) => h.t.stop()));
@@ -306,5 +309,44 @@ Deno.test("transport: a peer whose network goes silent is detected by PING", asy
     await stopAll([a, b]);
     for (const s of sockets) s.destroy();
     await new Promise<void>((r) => relay.close(() => r()));
+  }
+});
+
+Deno.test("transport: a peer's new message stream closes its old connection", async () => {
+  // A partition or a vanished peer host can leave the old connection open
+  // on our side with nobody behind it; the peer's next stream replaces it.
+  const b = await startHarness(2n);
+  const url = new URL(b.url);
+  const closed: string[] = [];
+  const open = async (n: number) => {
+    const c = await H2ClientConnection.connect(url.hostname, Number(url.port), {
+      onClose: (why) => closed.push(`${n}: ${why}`),
+    });
+    const s = c.request([
+      [":method", "POST"],
+      [":scheme", "http"],
+      [":authority", url.host],
+      [":path", PATH_STREAM],
+      [H_CLUSTER_ID, formatId(0xc1057e7n)],
+      [H_FROM, formatId(1n)],
+      [H_TO, formatId(2n)],
+    ], false);
+    const status = await new Promise<number>((resolve) => {
+      s.listener = { response: resolve, abort: () => resolve(0) };
+    });
+    assert.equal(status, 200);
+    return { c, s };
+  };
+  try {
+    const first = await open(1);
+    const second = await open(2);
+    await waitFor(() => closed.some((l) => l.startsWith("1:")), "old connection closed");
+    assert.ok(!second.c.closed, "the new connection stays");
+    second.s.write(encodeFrame([app(1n, 2n, 5)]));
+    await waitFor(() => b.received.length === 1, "messages flow on the new stream");
+    first.c.close();
+    second.c.close();
+  } finally {
+    await stopAll([b]);
   }
 });

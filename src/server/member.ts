@@ -20,7 +20,7 @@ import {
   ResponseHeaderSchema,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import type { Config } from "../config.ts";
-import { etcdErrorByMessage, EtcdErrors } from "../errors.ts";
+import { EtcdErrors } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { LEASE_TICK_MS, LeaseDriver } from "../lease/driver.ts";
 import { WatchHub } from "../watch/hub.ts";
@@ -56,7 +56,7 @@ import { urlString } from "./ids.ts";
 import { ReadBarrier } from "./read_barrier.ts";
 import { publishMembership } from "./join.ts";
 import { recoverOrBootstrap, restoreStateSnapshot } from "./recover.ts";
-import { PeerClient } from "../transport/peer_client.ts";
+import { PeerLinks } from "./peer_links.ts";
 import { type PeerRouteHandler, Transport } from "../transport/transport.ts";
 
 /** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */
@@ -98,8 +98,7 @@ export class Member {
   #fatal: ((err: Error, exitCode: number) => void) | undefined;
   #removed = false;
   #transport: Transport | undefined;
-  readonly #peerClient = new PeerClient();
-  #knownPeers = new Set<bigint>();
+  readonly #peers: PeerLinks;
   /** Called after every applied membership change (the transport updates its peers). */
   onMembershipChange?: () => void;
 
@@ -119,6 +118,7 @@ export class Member {
     this.#cfg = init.cfg;
     this.#log = init.log;
     this.id = init.id;
+    this.#peers = new PeerLinks(init.id);
     this.clusterId = init.clusterId;
     this.sm = init.sm;
     this.#raft = init.raft;
@@ -200,8 +200,9 @@ export class Member {
         member.#raft.reportSnapshot(peer, ok);
         member.#kick();
       },
-      routes: (path, method) => member.#peerRoute(path, method),
+      routes: (path, method) => member.#peers.route(path, method),
     });
+    member.#peers.attach(member.#transport);
     member.addPeerRoute("GET", "/members", () => ({
       status: 200,
       contentType: "application/json",
@@ -358,8 +359,7 @@ export class Member {
     this.#waiters.failAll(EtcdErrors.stopped());
     this.#reads.failAll(EtcdErrors.stopped());
     while (this.#readyRunning) await new Promise((r) => setTimeout(r, 5));
-    await this.#transport?.stop();
-    this.#peerClient.close();
+    await this.#peers.stop();
     await this.#wal.close();
   }
 
@@ -592,31 +592,15 @@ export class Member {
 
   /** Points the transport at every other member's peer URLs. */
   #syncPeers(): void {
-    const t = this.#transport;
-    if (!t) return;
-    const wanted = new Set<bigint>();
-    for (const r of this.sm.membership.records()) {
-      if (r.id === this.id) continue;
-      wanted.add(r.id);
-      t.setPeer(r.id, r.peerUrls);
-    }
-    for (const id of this.#knownPeers) if (!wanted.has(id)) t.removePeer(id);
-    this.#knownPeers = wanted;
+    this.#peers.sync(this.sm.membership.records());
   }
-
-  /** The member's own peer-port endpoints, by "METHOD path". */
-  readonly #peerRoutes = new Map<string, PeerRouteHandler>();
 
   /**
    * Serves `handler` at `method path` on the peer port (follower-to-leader
    * forwarding endpoints register here).
    */
   addPeerRoute(method: string, path: string, handler: PeerRouteHandler): void {
-    this.#peerRoutes.set(`${method} ${path}`, handler);
-  }
-
-  #peerRoute(path: string, method: string): PeerRouteHandler | undefined {
-    return this.#peerRoutes.get(`${method} ${path}`);
+    this.#peers.addRoute(method, path, handler);
   }
 
   /**
@@ -624,27 +608,14 @@ export class Member {
    * keep-alives and time-to-live queries this way). Rejects with etcd's
    * "no leader" when there is none, or the leader's own refusal.
    */
-  async callLeader(path: string, body: Uint8Array): Promise<Uint8Array> {
-    const leader = this.sm.membership.get(this.#leader);
-    if (this.#leader === 0n || !leader || leader.peerUrls.length === 0) throw EtcdErrors.noLeader();
-    let reply;
-    try {
-      reply = await this.#peerClient.call(leader.peerUrls[0], path, body, this.#requestTimeoutMs());
-    } catch {
-      throw EtcdErrors.timeoutDueToLeaderFail();
-    }
-    if (reply.status !== 200) {
-      // Leadership moved while the call was on its way.
-      if (reply.error === EtcdErrors.notLeader().rawMessage) throw EtcdErrors.leaderChanged();
-      throw etcdErrorByMessage(reply.error ?? "") ??
-        new Error(`leader answered ${path} with ${reply.status}: ${reply.error ?? ""}`);
-    }
-    return reply.body;
+  callLeader(path: string, body: Uint8Array): Promise<Uint8Array> {
+    const leader = this.#leader === 0n ? undefined : this.sm.membership.get(this.#leader);
+    return this.#peers.callLeader(leader, path, body, this.#requestTimeoutMs());
   }
 
   /** Whether a live connection to peer `id` is up (for etcd's readiness checks). */
   isPeerActive(id: bigint): boolean {
-    return id === this.id || (this.#transport?.isActive(id) ?? false);
+    return this.#peers.isActive(id);
   }
 
   /** True when this member is the only voter and there are no learners. */

@@ -28,7 +28,6 @@ import {
   ErrorCode,
   Flag,
   frame,
-  FRAME_HEADER_SIZE,
   FrameType,
   frameU32,
   goawayFrame,
@@ -37,8 +36,16 @@ import {
   settingsFrame,
   unpad,
 } from "./frames.ts";
-import { encodeHeaders, type HeaderField, HpackDecoder, HpackError } from "./hpack.ts";
+import { encodeHeaders, type HeaderField } from "./hpack.ts";
 import { FrameWriter } from "./writer.ts";
+import {
+  FrameReader,
+  type PeerSettings,
+  readLoop,
+  readSettings,
+  readU32,
+  readWindowIncrement,
+} from "./reader.ts";
 import type { ByteConn } from "./connection.ts";
 
 /** What a request's owner hears; set the listener right after `request`. */
@@ -66,8 +73,6 @@ export interface H2ClientOptions {
   /** The connection ended (socket closed, protocol error or GOAWAY); called once. */
   onClose?(reason: string): void;
 }
-
-const READ_CHUNK = 64 * 1024;
 
 /** One request and its response. */
 export class H2ClientStream {
@@ -121,7 +126,6 @@ export class H2ClientConnection {
   readonly #conn: ByteConn;
   readonly #opts: H2ClientOptions;
   readonly #writer: FrameWriter;
-  readonly #decoder = new HpackDecoder();
   readonly #streams = new Map<number, H2ClientStream>();
   readonly #streamWindow: number;
   readonly #connWindow: number;
@@ -133,7 +137,7 @@ export class H2ClientConnection {
   #connUnacked = 0;
   /** Streams with data waiting for connection window. */
   readonly #blocked = new Set<H2ClientStream>();
-  #continuation: { streamId: number; flags: number; parts: Uint8Array[]; size: number } | undefined;
+  readonly #reader: FrameReader;
   readonly #pings: Array<{ payload: Uint8Array; resolve: () => void; reject: (e: Error) => void }> =
     [];
   #pingSeq = 0;
@@ -148,6 +152,11 @@ export class H2ClientConnection {
     this.#connWindow = opts.connectionWindow ?? 16 << 20;
     this.#highWater = opts.highWater ?? 1 << 20;
     this.#writer = new FrameWriter(conn, () => this.#drained(), () => this.close("write failed"));
+    this.#reader = new FrameReader({
+      frame: (type, flags, id, b, start, end) => this.#frame(type, flags, id, b, start, end),
+      headers: (id, flags, fields) => this.#headers(id, flags, fields),
+      isClosed: () => this.#closed,
+    });
   }
 
   /** Opens a TCP connection (no delay) and starts HTTP/2 on it; rejects when refused. */
@@ -328,27 +337,15 @@ export class H2ClientConnection {
   // --- reading ---
 
   async #readLoop(): Promise<void> {
-    let buf = new Uint8Array(READ_CHUNK);
-    let len = 0;
     let reason = "connection closed by the server";
     let flush = false;
     try {
-      for (;;) {
-        const n = await this.#conn.read(buf.subarray(len));
-        if (n === null) break;
-        len += n;
-        const off = this.#parse(buf, len);
-        if (off > 0) {
-          buf.copyWithin(0, off, len);
-          len -= off;
-        }
-        if (this.#closed) return;
-        if (buf.length - len < READ_CHUNK / 4) {
-          const bigger = new Uint8Array(Math.max(buf.length * 2, len + READ_CHUNK));
-          bigger.set(buf.subarray(0, len));
-          buf = bigger;
-        }
-      }
+      await readLoop(
+        this.#conn,
+        new Uint8Array(0),
+        (buf, len) => this.#reader.parse(buf, 0, len),
+        () => this.#closed,
+      );
     } catch (err) {
       if (err instanceof ConnectionError) {
         reason = `protocol error: ${err.message}`;
@@ -361,43 +358,10 @@ export class H2ClientConnection {
     this.close(reason, flush);
   }
 
-  #parse(buf: Uint8Array, len: number): number {
-    let off = 0;
-    while (len - off >= FRAME_HEADER_SIZE && !this.#closed) {
-      const length = (buf[off] << 16) | (buf[off + 1] << 8) | buf[off + 2];
-      if (length > DEFAULT_MAX_FRAME) {
-        throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, `frame of ${length} bytes`);
-      }
-      if (len - off < FRAME_HEADER_SIZE + length) break;
-      const type = buf[off + 3];
-      const flags = buf[off + 4];
-      const id = ((buf[off + 5] & 0x7f) << 24) | (buf[off + 6] << 16) | (buf[off + 7] << 8) |
-        buf[off + 8];
-      const start = off + FRAME_HEADER_SIZE;
-      this.#frame(type, flags, id, buf, start, start + length);
-      off = start + length;
-    }
-    return off;
-  }
-
   #frame(type: number, flags: number, id: number, b: Uint8Array, start: number, end: number): void {
-    if (this.#continuation && type !== FrameType.CONTINUATION) {
-      throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "expected CONTINUATION");
-    }
     switch (type) {
       case FrameType.DATA:
         return this.#onData(flags, id, b, start, end);
-      case FrameType.HEADERS: {
-        [start, end] = unpad(flags, b, start, end);
-        if (flags & Flag.PRIORITY) start += 5;
-        if (start > end) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "short HEADERS");
-        const block = b.slice(start, end);
-        if (flags & Flag.END_HEADERS) return this.#headerBlock(id, flags, block);
-        this.#continuation = { streamId: id, flags, parts: [block], size: block.length };
-        return;
-      }
-      case FrameType.CONTINUATION:
-        return this.#onContinuation(flags, id, b, start, end);
       case FrameType.RST_STREAM: {
         if (id === 0 || end - start !== 4) {
           throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "malformed RST_STREAM");
@@ -412,7 +376,7 @@ export class H2ClientConnection {
         return;
       }
       case FrameType.SETTINGS:
-        return this.#onSettings(flags, id, b, start, end);
+        return this.#onSettings(readSettings(flags, id, b, start, end));
       case FrameType.PUSH_PROMISE:
         throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "PUSH_PROMISE though disabled");
       case FrameType.PING:
@@ -468,36 +432,7 @@ export class H2ClientConnection {
     if (endStream) this.#remoteEnd(s, undefined);
   }
 
-  #onContinuation(flags: number, id: number, b: Uint8Array, start: number, end: number): void {
-    const c = this.#continuation;
-    if (!c || c.streamId !== id) {
-      throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "unexpected CONTINUATION");
-    }
-    c.parts.push(b.slice(start, end));
-    c.size += end - start;
-    if (c.size > 1 << 20) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "huge headers");
-    if (!(flags & Flag.END_HEADERS)) return;
-    this.#continuation = undefined;
-    const block = new Uint8Array(c.size);
-    let off = 0;
-    for (const p of c.parts) {
-      block.set(p, off);
-      off += p.length;
-    }
-    this.#headerBlock(id, c.flags, block);
-  }
-
-  #headerBlock(id: number, flags: number, block: Uint8Array): void {
-    let fields: HeaderField[];
-    try {
-      // Decoded even for streams we dropped: the table must stay in step.
-      fields = this.#decoder.decode(block);
-    } catch (err) {
-      if (err instanceof HpackError) {
-        throw new ConnectionError(ErrorCode.COMPRESSION_ERROR, err.message);
-      }
-      throw err;
-    }
+  #headers(id: number, flags: number, fields: HeaderField[]): void {
     const s = this.#streams.get(id);
     if (!s || s.remoteEnded) return;
     const endStream = (flags & Flag.END_STREAM) !== 0;
@@ -523,38 +458,21 @@ export class H2ClientConnection {
     s.listener.end?.(trailers);
   }
 
-  #onSettings(flags: number, id: number, b: Uint8Array, start: number, end: number): void {
-    if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "SETTINGS on a stream");
-    if (flags & Flag.ACK) return;
-    if ((end - start) % 6 !== 0) {
-      throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS length");
+  #onSettings(settings: PeerSettings | undefined): void {
+    if (settings === undefined) return; // our SETTINGS were acknowledged
+    if (settings.initialWindow !== undefined) {
+      const delta = settings.initialWindow - this.#peerInitialWindow;
+      this.#peerInitialWindow = settings.initialWindow;
+      for (const s of this.#streams.values()) s.sendWindow += delta;
+      if (delta > 0) { for (const s of [...this.#streams.values()]) this.#pump(s); }
     }
-    for (let p = start; p < end; p += 6) {
-      const key = (b[p] << 8) | b[p + 1];
-      const value = readU32(b, p + 2);
-      if (key === Setting.INITIAL_WINDOW_SIZE) {
-        if (value > MAX_WINDOW) {
-          throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "INITIAL_WINDOW_SIZE too large");
-        }
-        const delta = value - this.#peerInitialWindow;
-        this.#peerInitialWindow = value;
-        for (const s of this.#streams.values()) s.sendWindow += delta;
-        if (delta > 0) { for (const s of [...this.#streams.values()]) this.#pump(s); }
-      } else if (key === Setting.MAX_FRAME_SIZE) {
-        if (value < DEFAULT_MAX_FRAME || value > 16_777_215) {
-          throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "MAX_FRAME_SIZE out of range");
-        }
-        this.#peerMaxFrame = value;
-      }
-      // HEADER_TABLE_SIZE: our encoder never uses the dynamic table; the
-      // server's MAX_CONCURRENT_STREAMS is far above the few streams we open.
-    }
+    if (settings.maxFrame !== undefined) this.#peerMaxFrame = settings.maxFrame;
+    // The server's MAX_CONCURRENT_STREAMS is far above the few streams we open.
     this.#writer.send(frame(FrameType.SETTINGS, Flag.ACK, 0));
   }
 
   #onWindowUpdate(id: number, b: Uint8Array, start: number, end: number): void {
-    if (end - start !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "WINDOW_UPDATE");
-    const inc = readU32(b, start) & 0x7fffffff;
+    const inc = readWindowIncrement(b, start, end);
     if (id === 0) {
       if (inc === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "zero WINDOW_UPDATE");
       this.#connSendWindow += inc;
@@ -583,8 +501,4 @@ export class H2ClientConnection {
     // An ACK answers its PING and every one sent before it.
     for (const p of this.#pings.splice(0, i + 1)) p.resolve();
   }
-}
-
-function readU32(b: Uint8Array, at: number): number {
-  return ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
 }

@@ -20,7 +20,6 @@ import {
   ErrorCode,
   Flag,
   frame,
-  FRAME_HEADER_SIZE,
   FrameType,
   frameU32,
   goawayFrame,
@@ -29,8 +28,15 @@ import {
   settingsFrame,
   unpad,
 } from "./frames.ts";
-import { HpackDecoder, HpackError } from "./hpack.ts";
+import type { HeaderField } from "./hpack.ts";
 import { FrameWriter } from "./writer.ts";
+import {
+  FrameReader,
+  type PeerSettings,
+  readLoop,
+  readSettings,
+  readWindowIncrement,
+} from "./reader.ts";
 import { H2Stream, type StreamHost } from "./stream.ts";
 
 /** The byte stream a connection runs on (a `Deno.Conn` fits). */
@@ -56,7 +62,6 @@ export interface H2Options {
   onError?(err: Error): void;
 }
 
-const READ_CHUNK = 64 * 1024;
 /**
  * Response bytes a connection may hold beyond what the socket took. The
  * peer's flow-control windows can be many megabytes (Go clients grow them
@@ -74,12 +79,11 @@ const PING_ACK_DELAY_MS = 20;
 export class H2Connection implements StreamHost {
   readonly #conn: ByteConn;
   readonly #opts: H2Options;
-  readonly #decoder = new HpackDecoder();
   readonly #streams = new Map<number, H2Stream>();
   readonly #maxStreams: number;
   readonly #streamWindow: number;
   readonly #connWindow: number;
-  readonly #maxHeaderBlock: number;
+  readonly #reader: FrameReader;
   /** Highest stream id the peer opened. */
   #lastStreamId = 0;
   /** Peer settings that govern what we send. */
@@ -92,8 +96,6 @@ export class H2Connection implements StreamHost {
   readonly #streamUnacked = new Map<number, number>();
   /** Streams with data waiting for connection window. */
   readonly #blocked = new Set<H2Stream>();
-  /** A header block spread over CONTINUATION frames. */
-  #continuation: { streamId: number; flags: number; parts: Uint8Array[]; size: number } | undefined;
   readonly #writer: FrameWriter;
   /** Streams holding data until the socket drains (see OUT_HIGH_WATER). */
   readonly #waitingForSocket = new Set<H2Stream>();
@@ -110,7 +112,11 @@ export class H2Connection implements StreamHost {
     this.#maxStreams = opts.maxConcurrentStreams ?? 2 ** 31 - 1;
     this.#streamWindow = opts.streamWindow ?? 1 << 20;
     this.#connWindow = opts.connectionWindow ?? 16 << 20;
-    this.#maxHeaderBlock = opts.maxHeaderBlock ?? 1 << 20;
+    this.#reader = new FrameReader({
+      frame: (type, flags, id, b, start, end) => this.#frame(type, flags, id, b, start, end),
+      headers: (id, flags, fields) => this.#headers(id, flags, fields),
+      isClosed: () => this.#closed,
+    }, opts.maxHeaderBlock ?? 1 << 20);
   }
 
   /** Number of streams in progress. */
@@ -134,14 +140,12 @@ export class H2Connection implements StreamHost {
     if (this.#connWindow > DEFAULT_WINDOW) {
       this.#send(frameU32(FrameType.WINDOW_UPDATE, 0, this.#connWindow - DEFAULT_WINDOW));
     }
-    let buf = new Uint8Array(Math.max(READ_CHUNK, initial.length * 2));
-    buf.set(initial);
-    let len = initial.length;
     let prefaceSeen = false;
     try {
-      for (;;) {
+      await readLoop(this.#conn, initial, (buf, len) => {
         let off = 0;
-        if (!prefaceSeen && len >= CLIENT_PREFACE.length) {
+        if (!prefaceSeen) {
+          if (len < CLIENT_PREFACE.length) return 0;
           for (let i = 0; i < CLIENT_PREFACE.length; i++) {
             if (buf[i] !== CLIENT_PREFACE[i]) {
               throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "bad connection preface");
@@ -150,21 +154,8 @@ export class H2Connection implements StreamHost {
           prefaceSeen = true;
           off = CLIENT_PREFACE.length;
         }
-        if (prefaceSeen) off = this.#parse(buf, off, len);
-        if (off > 0) {
-          buf.copyWithin(0, off, len);
-          len -= off;
-        }
-        if (this.#closed) return;
-        if (buf.length - len < READ_CHUNK / 4) {
-          const bigger = new Uint8Array(Math.max(buf.length * 2, len + READ_CHUNK));
-          bigger.set(buf.subarray(0, len));
-          buf = bigger;
-        }
-        const n = await this.#conn.read(buf.subarray(len));
-        if (n === null) break;
-        len += n;
-      }
+        return this.#reader.parse(buf, off, len);
+      }, () => this.#closed);
     } catch (err) {
       if (err instanceof ConnectionError) {
         this.#opts.onError?.(err);
@@ -208,42 +199,17 @@ export class H2Connection implements StreamHost {
 
   // --- reading ---
 
-  /** Handles every complete frame in buf[off, len); returns the offset after the last one. */
-  #parse(buf: Uint8Array, off: number, len: number): number {
-    while (len - off >= FRAME_HEADER_SIZE && !this.#closed) {
-      const length = (buf[off] << 16) | (buf[off + 1] << 8) | buf[off + 2];
-      if (length > DEFAULT_MAX_FRAME) {
-        throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, `frame of ${length} bytes`);
-      }
-      if (len - off < FRAME_HEADER_SIZE + length) break;
-      const type = buf[off + 3];
-      const flags = buf[off + 4];
-      const streamId = ((buf[off + 5] & 0x7f) << 24) | (buf[off + 6] << 16) |
-        (buf[off + 7] << 8) | buf[off + 8];
-      const start = off + FRAME_HEADER_SIZE;
-      // Payloads are copied out only where they outlive this buffer.
-      this.#frame(type, flags, streamId, buf, start, start + length);
-      off = start + length;
-    }
-    return off;
-  }
-
   #frame(type: number, flags: number, id: number, b: Uint8Array, start: number, end: number): void {
-    if (this.#continuation && type !== FrameType.CONTINUATION) {
-      throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "expected CONTINUATION");
-    }
     switch (type) {
       case FrameType.DATA:
         return this.#onData(flags, id, b, start, end);
-      case FrameType.HEADERS:
-        return this.#onHeaders(flags, id, b, start, end);
       case FrameType.PRIORITY:
         if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "PRIORITY on stream 0");
         return;
       case FrameType.RST_STREAM:
         return this.#onReset(id, end - start);
       case FrameType.SETTINGS:
-        return this.#onSettings(flags, id, b, start, end);
+        return this.#onSettings(readSettings(flags, id, b, start, end));
       case FrameType.PUSH_PROMISE:
         throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "PUSH_PROMISE from a client");
       case FrameType.PING:
@@ -267,8 +233,6 @@ export class H2Connection implements StreamHost {
         return;
       case FrameType.WINDOW_UPDATE:
         return this.#onWindowUpdate(id, b, start, end);
-      case FrameType.CONTINUATION:
-        return this.#onContinuation(flags, id, b, start, end);
       default:
         return; // unknown frame types are ignored (RFC 9113 §4.1)
     }
@@ -300,51 +264,7 @@ export class H2Connection implements StreamHost {
     stream.receive(b.slice(start, end), (flags & Flag.END_STREAM) !== 0);
   }
 
-  #onHeaders(flags: number, id: number, b: Uint8Array, start: number, end: number): void {
-    if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "HEADERS on stream 0");
-    [start, end] = unpad(flags, b, start, end);
-    if (flags & Flag.PRIORITY) start += 5;
-    if (start > end) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "short HEADERS");
-    const block = b.slice(start, end);
-    if (flags & Flag.END_HEADERS) {
-      this.#headerBlock(id, flags, block);
-    } else {
-      this.#continuation = { streamId: id, flags, parts: [block], size: block.length };
-    }
-  }
-
-  #onContinuation(flags: number, id: number, b: Uint8Array, start: number, end: number): void {
-    const c = this.#continuation;
-    if (!c || c.streamId !== id) {
-      throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "unexpected CONTINUATION");
-    }
-    c.parts.push(b.slice(start, end));
-    c.size += end - start;
-    if (c.size > this.#maxHeaderBlock) {
-      throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "header block too large");
-    }
-    if (!(flags & Flag.END_HEADERS)) return;
-    this.#continuation = undefined;
-    const block = new Uint8Array(c.size);
-    let off = 0;
-    for (const p of c.parts) {
-      block.set(p, off);
-      off += p.length;
-    }
-    this.#headerBlock(id, c.flags, block);
-  }
-
-  #headerBlock(id: number, flags: number, block: Uint8Array): void {
-    let fields;
-    try {
-      // Decoded even for streams about to be refused: the table must stay in step.
-      fields = this.#decoder.decode(block);
-    } catch (err) {
-      if (err instanceof HpackError) {
-        throw new ConnectionError(ErrorCode.COMPRESSION_ERROR, err.message);
-      }
-      throw err;
-    }
+  #headers(id: number, flags: number, fields: HeaderField[]): void {
     const endStream = (flags & Flag.END_STREAM) !== 0;
     const existing = this.#streams.get(id);
     if (existing) {
@@ -388,40 +308,20 @@ export class H2Connection implements StreamHost {
     stream.abort("stream reset by the client");
   }
 
-  #onSettings(flags: number, id: number, b: Uint8Array, start: number, end: number): void {
-    if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "SETTINGS on a stream");
-    if (flags & Flag.ACK) return;
-    if ((end - start) % 6 !== 0) {
-      throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS length");
+  #onSettings(settings: PeerSettings | undefined): void {
+    if (settings === undefined) return; // our SETTINGS were acknowledged
+    if (settings.initialWindow !== undefined) {
+      const delta = settings.initialWindow - this.#peerInitialWindow;
+      this.#peerInitialWindow = settings.initialWindow;
+      for (const s of this.#streams.values()) s.sendWindow += delta;
+      if (delta > 0) { for (const s of this.#streams.values()) this.pump(s); }
     }
-    const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    for (let p = start; p < end; p += 6) {
-      const key = view.getUint16(p);
-      const value = view.getUint32(p + 2);
-      if (key === Setting.INITIAL_WINDOW_SIZE) {
-        if (value > MAX_WINDOW) {
-          throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "INITIAL_WINDOW_SIZE too large");
-        }
-        const delta = value - this.#peerInitialWindow;
-        this.#peerInitialWindow = value;
-        for (const s of this.#streams.values()) s.sendWindow += delta;
-        if (delta > 0) { for (const s of this.#streams.values()) this.pump(s); }
-      } else if (key === Setting.MAX_FRAME_SIZE) {
-        if (value < DEFAULT_MAX_FRAME || value > 16_777_215) {
-          throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "MAX_FRAME_SIZE out of range");
-        }
-        this.#peerMaxFrame = value;
-      } else if (key === Setting.ENABLE_PUSH && value > 1) {
-        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "ENABLE_PUSH not 0 or 1");
-      }
-      // HEADER_TABLE_SIZE: our encoder never uses the dynamic table.
-    }
+    if (settings.maxFrame !== undefined) this.#peerMaxFrame = settings.maxFrame;
     this.#send(frame(FrameType.SETTINGS, Flag.ACK, 0));
   }
 
   #onWindowUpdate(id: number, b: Uint8Array, start: number, end: number): void {
-    if (end - start !== 4) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "WINDOW_UPDATE");
-    const inc = new DataView(b.buffer, b.byteOffset + start, 4).getUint32(0) & 0x7fffffff;
+    const inc = readWindowIncrement(b, start, end);
     if (id === 0) {
       if (inc === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "zero WINDOW_UPDATE");
       this.#connSendWindow += inc;

@@ -386,8 +386,12 @@ export class Peer {
       const { hostname, port } = peerAddress(url);
       H2ClientConnection.connect(hostname, port, { onClose: (why) => finish(false, why) }).then(
         (c) => {
+          if (done || this.#closed) {
+            // Given up meanwhile (timed out, or the transport stopped).
+            c.close("abandoned");
+            return finish(false, "transport closed");
+          }
           session = c;
-          if (done || this.#closed) return finish(false, "transport closed");
           this.#snapshots.add(c);
           const req = c.request([
             [":method", "POST"],

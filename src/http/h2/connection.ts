@@ -220,11 +220,15 @@ export class H2Connection implements StreamHost {
           const ack = frame(FrameType.PING, Flag.ACK, 0, b.slice(start, end));
           // gRPC clients PING after every burst of DATA they receive (to
           // size their windows from the round trip), just before sending
-          // their next calls: the answer rides along with the next
-          // response instead of costing a write of its own, which measured
-          // as half of all socket writes under load. Only the client's RTT
-          // estimate grows by the wait.
-          this.#writer.sendLazy(ack, PING_ACK_DELAY_MS);
+          // their next calls. On a connection of unary calls the answer
+          // rides along with the next response instead of costing a write
+          // of its own (half of all socket writes under load). Where a
+          // client streams (a Watch), it goes at once: a late answer
+          // inflates the client's bandwidth estimate, it opens its windows
+          // wider, and event delivery crowds out everything else (puts/s
+          // beside 1,000 watchers halved).
+          if (this.#hasOpenRequest()) this.#send(ack);
+          else this.#writer.sendLazy(ack, PING_ACK_DELAY_MS);
         }
         return;
       case FrameType.GOAWAY:
@@ -236,6 +240,12 @@ export class H2Connection implements StreamHost {
       default:
         return; // unknown frame types are ignored (RFC 9113 §4.1)
     }
+  }
+
+  /** Whether a stream's request side is still open (a client-streaming or bidi call). */
+  #hasOpenRequest(): boolean {
+    for (const s of this.#streams.values()) if (!s.remoteEnded) return true;
+    return false;
   }
 
   #onData(flags: number, id: number, b: Uint8Array, start: number, end: number): void {

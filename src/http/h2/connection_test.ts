@@ -105,9 +105,9 @@ Deno.test("PING is echoed with ACK; a PING ACK is not", async () => {
   });
 });
 
-Deno.test("a PING ACK held back for company still leaves while a stream stays silent", async () => {
-  // The ACK may wait for a response to travel with; a stream that never
-  // answers (a quiet watch) must not hold it back for good.
+Deno.test("a PING is answered while a streaming call stays silent", async () => {
+  // An ACK may wait for a response to travel with; a stream whose request
+  // is still open and never answered (a quiet watch) must not hold it back.
   await withRaw(() => {}, {}, async (c) => {
     await c.handshake();
     await c.write(rawFrame(T.HEADERS, END_HEADERS, 1, requestBlock("/silent")));

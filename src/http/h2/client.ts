@@ -143,6 +143,7 @@ export class H2ClientConnection {
   #pingSeq = 0;
   #closed = false;
   #goaway = false;
+  #goawayReason = "server sent GOAWAY";
 
   /** Wraps an open byte stream; call {@link start} (or use {@link connect}). */
   constructor(conn: ByteConn, opts: H2ClientOptions = {}) {
@@ -315,6 +316,10 @@ export class H2ClientConnection {
     s.done = true;
     this.#streams.delete(s.id);
     this.#blocked.delete(s);
+    // After a GOAWAY no stream can open here again: close once the last one ends.
+    if (this.#goaway && this.#streams.size === 0) {
+      queueMicrotask(() => this.close(this.#goawayReason));
+    }
   }
 
   #abort(s: H2ClientStream, reason: string): void {
@@ -363,8 +368,9 @@ export class H2ClientConnection {
       case FrameType.DATA:
         return this.#onData(flags, id, b, start, end);
       case FrameType.RST_STREAM: {
-        if (id === 0 || end - start !== 4) {
-          throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "malformed RST_STREAM");
+        if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on stream 0");
+        if (end - start !== 4) {
+          throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "RST_STREAM length");
         }
         const s = this.#streams.get(id);
         const code = readU32(b, start);
@@ -380,9 +386,8 @@ export class H2ClientConnection {
       case FrameType.PUSH_PROMISE:
         throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "PUSH_PROMISE though disabled");
       case FrameType.PING:
-        if (id !== 0 || end - start !== 8) {
-          throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "malformed PING");
-        }
+        if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "PING on a stream");
+        if (end - start !== 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "PING length");
         if (flags & Flag.ACK) return this.#onPingAck(b.subarray(start, end));
         this.#writer.send(frame(FrameType.PING, Flag.ACK, 0, b.slice(start, end)));
         return;
@@ -392,6 +397,7 @@ export class H2ClientConnection {
         const code = readU32(b, start + 4);
         this.#goaway = true;
         const why = `server sent GOAWAY (code ${code})`;
+        this.#goawayReason = why;
         for (const s of [...this.#streams.values()]) if (s.id > last) this.#abort(s, why);
         if (this.#streams.size === 0) this.close(why);
         return;

@@ -785,15 +785,10 @@ Deno.test("client: GOAWAY aborts streams above its last id; those below finish",
   }
 });
 
-// BUG (client.ts): after a GOAWAY that left streams open, the client never
-// closes the connection once they finish (#forget does not check #goaway;
-// only the GOAWAY frame itself closes when no stream is open). `closed` is
-// true, so request() throws, but onClose never fires unless the server drops
-// the socket: peer_client.ts keeps the dead connection cached and every call
-// to that member fails until then.
+// After a GOAWAY that left streams open, the connection must close once they
+// finish, or peer_client.ts would keep a dead connection cached.
 Deno.test({
   name: "client: after GOAWAY the connection closes once its last stream finishes",
-  ignore: true,
   async fn() {
     const { server, peer, c, closed } = await rawSetup();
     try {
@@ -813,9 +808,8 @@ Deno.test({
   },
 });
 
-// BUG (client.ts, RFC 9113 §6.4 and §6.7): a PING whose length is not 8 and
-// a RST_STREAM whose length is not 4 MUST be connection errors of type
-// FRAME_SIZE_ERROR; the client sends GOAWAY with PROTOCOL_ERROR instead.
+// RFC 9113 §6.4 and §6.7: a PING whose length is not 8 and a RST_STREAM
+// whose length is not 4 are connection errors of type FRAME_SIZE_ERROR.
 for (
   const [what, bytes] of [
     ["a 4-byte PING", rawFrame(T.PING, 0, 0, new Uint8Array(4))],
@@ -824,7 +818,6 @@ for (
 ) {
   Deno.test({
     name: `client: ${what} is a FRAME_SIZE_ERROR`,
-    ignore: true,
     async fn() {
       const { server, peer, c, closed } = await rawSetup();
       try {

@@ -32,6 +32,14 @@ export interface TlsFiles {
   trustedCaFile: string;
   /** Require and verify remote certificates. */
   clientCertAuth: boolean;
+  /** `--client-crl-file` / `--peer-crl-file`; "" when unset. */
+  crlFile: string;
+  /** `--auto-tls` / `--peer-auto-tls`: generate a self-signed certificate when no files are given. */
+  autoTls: boolean;
+  /** `--peer-cert-allowed-cn` as given (comma-separated in etcd 3.5); always "" on the client side. */
+  allowedCn: string;
+  /** `--client-cert-allowed-hostname` / `--peer-cert-allowed-hostname` as given; "" when unset. */
+  allowedHostname: string;
 }
 
 /**
@@ -95,7 +103,54 @@ export interface Config {
   watchProgressNotifyIntervalMs: number;
   /** `--pre-vote`: a member asks whether it could win before disrupting a term (default on). */
   preVote: boolean;
+  /** `--cipher-suites` as given (Go/IANA names), validated against Go's list; [] = defaults. */
+  cipherSuites: string[];
+  /** `--tls-min-version`: "" (default), "TLS1.2" or "TLS1.3". */
+  tlsMinVersion: TlsVersion;
+  /** `--tls-max-version`: "" (default: the highest available), "TLS1.2" or "TLS1.3". */
+  tlsMaxVersion: TlsVersion;
+  /** `--self-signed-cert-validity` in years (default 1) for `--auto-tls` certificates. */
+  selfSignedCertValidityYears: number;
+  /** `--wal-dir`; "" = the WAL stays inside the data directory. */
+  walDir: string;
+  /** `--max-snapshots` (default 5); 0 = unlimited. */
+  maxSnapshots: number;
+  /** `--max-wals` (default 5); 0 = unlimited. */
+  maxWals: number;
+  /** `--force-new-cluster`: restart as a one-member cluster keeping the data. */
+  forceNewCluster: boolean;
+  /** `--experimental-initial-corrupt-check`: compare hashes with peers before serving. */
+  initialCorruptCheck: boolean;
+  /** `--experimental-corrupt-check-time` in ms; 0 = off. */
+  corruptCheckTimeMs: number;
+  /** `--grpc-keepalive-min-time` in ms (default 5s): pings from clients closer than this are abuse. */
+  grpcKeepaliveMinTimeMs: number;
+  /** `--grpc-keepalive-interval` in ms (default 2h); 0 disables server pings. */
+  grpcKeepaliveIntervalMs: number;
+  /** `--grpc-keepalive-timeout` in ms (default 20s); 0 disables. */
+  grpcKeepaliveTimeoutMs: number;
+  /** `--max-concurrent-streams` per client connection (etcd default math.MaxUint32). */
+  maxConcurrentStreams: number;
+  /** `--cors`: allowed origins; ["*"] (the default) allows all. */
+  cors: string[];
+  /** `--host-whitelist`: accepted Host headers on insecure listeners; ["*"] (the default) allows all. */
+  hostWhitelist: string[];
+  /** `--discovery-srv`: DNS domain whose SRV records name the initial cluster; "" when unset. */
+  discoverySrv: string;
+  /** `--discovery-srv-name`: suffix of the SRV service name; "" when unset. */
+  discoverySrvName: string;
+  /** `--enable-pprof` */
+  enablePprof: boolean;
+  /** `--logger` ("zap", the default, or etcd 3.4's "capnslog"). */
+  logger: "zap" | "capnslog";
+  /** `--log-outputs` (default ["default"], i.e. stderr; also "stderr", "stdout", file paths). */
+  logOutputs: string[];
+  /** `--metrics`: "basic" (default) or "extensive". */
+  metrics: "basic" | "extensive";
 }
+
+/** A `--tls-min-version` / `--tls-max-version` value; "" lets the TLS library choose. */
+export type TlsVersion = "" | "TLS1.2" | "TLS1.3";
 
 /** What the command line asks for: run a member, print the version, or print help. */
 export type ParseOutcome =
@@ -207,13 +262,48 @@ const FLAGS: Record<string, Spec> = {
   "log-level": spec("enum", "info", "Logging", LOG_LEVELS.join(", ") + ".", {
     choices: LOG_LEVELS,
   }),
-  "logger": spec("enum", "zap", "Logging", "Ignored: cairn always logs zap-style JSON.", {
+  "logger": spec("enum", "zap", "Logging", "'zap' or etcd 3.4's 'capnslog'.", {
     choices: ["zap", "capnslog"],
-    compat: true,
   }),
-  "log-outputs": spec("string", "default", "Logging", "Ignored: cairn logs to stderr.", COMPAT),
+  "log-outputs": spec(
+    "string",
+    "default",
+    "Logging",
+    "'default' (stderr), 'stderr', 'stdout' or files.",
+  ),
   "enable-v2": spec("bool", "false", "Other", "Ignored: the v2 API is not served.", COMPAT),
-  "enable-pprof": spec("bool", "false", "Other", "Ignored.", COMPAT),
+  "enable-pprof": spec("bool", "false", "Other", "Enable profiling under /debug/pprof/."),
+  "metrics": spec("string", "basic", "Other", "'basic' or 'extensive' (adds histograms)."),
+  "wal-dir": spec("string", "", "Member", "Path to the dedicated wal directory."),
+  "max-snapshots": spec("uint", "5", "Member", "Snapshot files to retain (0 is unlimited)."),
+  "max-wals": spec("uint", "5", "Member", "WAL files to retain (0 is unlimited)."),
+  "max-concurrent-streams": spec("uint", "4294967295", "Member", "Streams per client connection."),
+  "grpc-keepalive-min-time": spec("duration", "5s", "Member", "Minimum client ping interval."),
+  "grpc-keepalive-interval": spec("duration", "2h", "Member", "Server ping interval (0 disables)."),
+  "grpc-keepalive-timeout": spec("duration", "20s", "Member", "Ping ack timeout (0 disables)."),
+  "discovery-srv": spec("string", "", "Clustering", "DNS srv domain used to bootstrap."),
+  "discovery-srv-name": spec("string", "", "Clustering", "Suffix to the dns srv name."),
+  "client-crl-file": spec("string", "", "Security", "Client certificate revocation list."),
+  "client-cert-allowed-hostname": spec("string", "", "Security", "Allowed client SAN hostname."),
+  "auto-tls": spec("bool", "false", "Security", "Client TLS using generated certificates."),
+  "peer-crl-file": spec("string", "", "Security", "Peer certificate revocation list."),
+  "peer-cert-allowed-cn": spec("string", "", "Security", "Required CN for peer certificates."),
+  "peer-cert-allowed-hostname": spec("string", "", "Security", "Allowed peer SAN hostname."),
+  "peer-auto-tls": spec("bool", "false", "Security", "Peer TLS using generated certificates."),
+  "self-signed-cert-validity": spec("uint", "1", "Security", "Years auto-TLS certificates last."),
+  "cipher-suites": spec("string", "", "Security", "Comma-separated Go TLS cipher suite names."),
+  "tls-min-version": spec("string", "", "Security", "Minimum TLS version: TLS1.2 or TLS1.3."),
+  "tls-max-version": spec("string", "", "Security", "Maximum TLS version: TLS1.2 or TLS1.3."),
+  "cors": spec("string", "*", "Security", "Comma-separated CORS origins ('*' allows all)."),
+  "host-whitelist": spec("string", "*", "Security", "Acceptable Host headers ('*' allows all)."),
+  "experimental-initial-corrupt-check": spec(
+    "bool",
+    "false",
+    "Other",
+    "Check data before serving.",
+  ),
+  "experimental-corrupt-check-time": spec("duration", "0s", "Other", "Corruption check period."),
+  "force-new-cluster": spec("bool", "false", "Other", "Force to create a new one-member cluster."),
   "experimental-watch-progress-notify-interval": spec(
     "duration",
     "10m",
@@ -274,6 +364,8 @@ function toBool(raw: Raw): boolean {
 
 /** The URL as `scheme://host:port` with the port always spelled out and no trailing slash. */
 export function formatUrl(u: URL): string {
+  // A unix socket URL names a file, not a TCP port: keep its host as written.
+  if (u.protocol === "unix:" || u.protocol === "unixs:") return `${u.protocol}//${u.host}`;
   const port = u.port || (u.protocol === "https:" ? "443" : "80");
   return `${u.protocol}//${u.hostname}:${port}`;
 }
@@ -290,8 +382,17 @@ function parseUrl(text: string, bind: boolean): URL {
   const s = text.trim();
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)(.*)$/.exec(s);
   const scheme = m?.[1].toLowerCase();
-  if (!m || (scheme !== "http" && scheme !== "https")) {
-    throw new Error(`URL scheme must be http or https: ${s}`);
+  if (!m || !["http", "https", "unix", "unixs"].includes(scheme ?? "")) {
+    throw new Error(`URL scheme must be http, https, unix, or unixs: ${s}`);
+  }
+  if (scheme === "unix" || scheme === "unixs") {
+    // etcd listens on a socket file named by the URL's host[:port] (unix://localhost:2379).
+    if (m[2] === "" || m[3] !== "") throw new Error(`URL must name a socket as host[:port]: ${s}`);
+    try {
+      return new URL(s);
+    } catch {
+      throw new Error(`URL must name a socket as host[:port]: ${s}`);
+    }
   }
   const hp = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]@]*):(\d{1,5})$/.exec(m[2]);
   if (!hp || Number(hp[2]) > 65535) {
@@ -523,7 +624,8 @@ export function parseConfig(
     }
   }
   const config = buildConfig(settings, warnings);
-  verifyBootstrap(config);
+  // With --discovery-srv the initial cluster comes from DNS; the resolver checks it afterwards.
+  if (config.discoverySrv === "") verifyBootstrap(config);
   return { kind: "run", config, warnings };
 }
 
@@ -542,6 +644,21 @@ function buildConfig(settings: Map<string, Raw>, warnings: string[]): Config {
       throw invalid(raw, `valid values are ${choices.join(", ")}`);
     }
     return raw.value;
+  };
+
+  const list = (name: string): string[] => {
+    const v = str(name);
+    return v === "" ? [] : v.split(",").map((x) => x.trim());
+  };
+  const uint32 = (name: string): number => {
+    const n = uint(name);
+    if (n > 0xffffffff) throw invalid(get(name), "value out of range");
+    return n;
+  };
+  const tlsVersion = (name: string): TlsVersion => {
+    const raw = get(name);
+    if (raw.value === "" || raw.value === "TLS1.2" || raw.value === "TLS1.3") return raw.value;
+    throw invalid(raw, `unexpected TLS version "${raw.value}" (must be one of: TLS1.2, TLS1.3)`);
   };
 
   const check = (name: string): unknown => {
@@ -570,6 +687,16 @@ function buildConfig(settings: Map<string, Raw>, warnings: string[]): Config {
   let clusterText = str("initial-cluster");
   if (clusterText === FLAGS["initial-cluster"].def && name !== FLAGS.name.def) {
     clusterText = initialAdvertisePeerUrls.map((u) => `${name}=${formatUrl(u)}`).join(",");
+  }
+  // etcd: DNS discovery replaces the default initial cluster, and may not be combined with one.
+  if (str("discovery-srv") !== "" || str("discovery-srv-name") !== "") {
+    if (str("discovery-srv") !== "" && settings.has("initial-cluster")) {
+      throw new ConfigError(
+        'multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", ' +
+          '"discovery" or "discovery-srv"',
+      );
+    }
+    if (!settings.has("initial-cluster")) clusterText = "";
   }
   const mode = choice("auto-compaction-mode") as Config["autoCompactionMode"];
   const retentionRaw = get("auto-compaction-retention");
@@ -622,15 +749,45 @@ function buildConfig(settings: Map<string, Raw>, warnings: string[]): Config {
       keyFile: str("key-file"),
       trustedCaFile: str("trusted-ca-file"),
       clientCertAuth: bool("client-cert-auth"),
+      crlFile: str("client-crl-file"),
+      autoTls: bool("auto-tls"),
+      allowedCn: "",
+      allowedHostname: str("client-cert-allowed-hostname"),
     },
     peerTls: {
       certFile: str("peer-cert-file"),
       keyFile: str("peer-key-file"),
       trustedCaFile: str("peer-trusted-ca-file"),
       clientCertAuth: bool("peer-client-cert-auth"),
+      crlFile: str("peer-crl-file"),
+      autoTls: bool("peer-auto-tls"),
+      allowedCn: str("peer-cert-allowed-cn"),
+      allowedHostname: str("peer-cert-allowed-hostname"),
     },
     watchProgressNotifyIntervalMs: progressMs,
     preVote: bool("pre-vote"),
+    cipherSuites: list("cipher-suites"),
+    tlsMinVersion: tlsVersion("tls-min-version"),
+    tlsMaxVersion: tlsVersion("tls-max-version"),
+    selfSignedCertValidityYears: uint("self-signed-cert-validity") || 1,
+    walDir: str("wal-dir"),
+    maxSnapshots: uint("max-snapshots"),
+    maxWals: uint("max-wals"),
+    forceNewCluster: bool("force-new-cluster"),
+    initialCorruptCheck: bool("experimental-initial-corrupt-check"),
+    corruptCheckTimeMs: toDurationMs(get("experimental-corrupt-check-time")),
+    grpcKeepaliveMinTimeMs: toDurationMs(get("grpc-keepalive-min-time")),
+    grpcKeepaliveIntervalMs: toDurationMs(get("grpc-keepalive-interval")),
+    grpcKeepaliveTimeoutMs: toDurationMs(get("grpc-keepalive-timeout")),
+    maxConcurrentStreams: uint32("max-concurrent-streams"),
+    cors: list("cors"),
+    hostWhitelist: list("host-whitelist"),
+    discoverySrv: str("discovery-srv"),
+    discoverySrvName: str("discovery-srv-name"),
+    enablePprof: bool("enable-pprof"),
+    logger: choice("logger") as Config["logger"],
+    logOutputs: [...new Set(list("log-outputs"))],
+    metrics: str("metrics") === "extensive" ? "extensive" : "basic",
   };
 
   const { heartbeatIntervalMs: hb, electionTimeoutMs: el } = config;
@@ -654,7 +811,10 @@ function buildConfig(settings: Map<string, Raw>, warnings: string[]): Config {
   }
   const needTls = (urls: URL[], tls: TlsFiles, flags: string, what: string) => {
     for (const u of urls) {
-      if (u.protocol === "https:" && (tls.certFile === "" || tls.keyFile === "")) {
+      const noFiles = tls.certFile === "" || tls.keyFile === "";
+      // etcd's rule: --auto-tls / --peer-auto-tls stand in for missing files.
+      const secure = u.protocol === "https:" || u.protocol === "unixs:";
+      if (secure && noFiles && !tls.autoTls) {
         throw new ConfigError(
           `TLS key/cert (${flags}) must be provided for ${what} url ${
             formatUrl(u)
@@ -670,6 +830,15 @@ function buildConfig(settings: Map<string, Raw>, warnings: string[]): Config {
     "client",
   );
   needTls(config.listenPeerUrls, config.peerTls, "--peer-cert-file, --peer-key-file", "peer");
+  const order = { "": 0, "TLS1.2": 1, "TLS1.3": 2 };
+  if (config.tlsMaxVersion !== "" && order[config.tlsMinVersion] > order[config.tlsMaxVersion]) {
+    throw new ConfigError(
+      `min version (${config.tlsMinVersion}) is greater than max version (${config.tlsMaxVersion})`,
+    );
+  }
+  if (config.tlsMinVersion === "TLS1.3" && config.cipherSuites.length > 0) {
+    throw new ConfigError("cipher suites cannot be configured when only TLS1.3 is enabled");
+  }
   return config;
 }
 

@@ -77,6 +77,10 @@ Deno.test("config: defaults", () => {
     keyFile: "",
     trustedCaFile: "",
     clientCertAuth: false,
+    crlFile: "",
+    autoTls: false,
+    allowedCn: "",
+    allowedHostname: "",
   });
 });
 
@@ -146,10 +150,10 @@ Deno.test("config: URL lists, deduplicated, order kept", () => {
 Deno.test("config: URL validation messages", () => {
   const lc = (v: string) => ["--listen-client-urls", v, "--advertise-client-urls", v];
   const pre = (v: string) => `invalid value "${v}" for flag -listen-client-urls: `;
-  fails(lc("foo"), pre("foo") + "URL scheme must be http or https: foo", {}, 2);
+  fails(lc("foo"), pre("foo") + "URL scheme must be http, https, unix, or unixs: foo", {}, 2);
   fails(
     lc("ftp://127.0.0.1:1"),
-    pre("ftp://127.0.0.1:1") + "URL scheme must be http or https: ftp://127.0.0.1:1",
+    pre("ftp://127.0.0.1:1") + "URL scheme must be http, https, unix, or unixs: ftp://127.0.0.1:1",
   );
   fails(
     lc("http://127.0.0.1"),
@@ -272,7 +276,7 @@ Deno.test("config: initial cluster parsing and bootstrap checks", () => {
   );
   fails(
     ["--initial-cluster", "x"],
-    "error setting up initial cluster: URL scheme must be http or https: ",
+    "error setting up initial cluster: URL scheme must be http, https, unix, or unixs: ",
   );
   fails(["--initial-cluster", ""], "initial cluster unset and no discovery URL found");
   // Joining an existing cluster: the URLs need not match, the name must be present.
@@ -512,7 +516,7 @@ Deno.test("config: config file errors", () => {
   assert.throws(withFile("election-timeout: 300\n"), { message: /should be at least as 5 times/ });
   assert.throws(withFile("listen-client-urls: ftp://x:1\n"), {
     message: 'invalid value "ftp://x:1" for config key listen-client-urls: ' +
-      "URL scheme must be http or https: ftp://x:1",
+      "URL scheme must be http, https, unix, or unixs: ftp://x:1",
   });
   assert.throws(withFile("name: [a, {b: 1}]\n"), {
     message: "invalid value for config key name: expected a string or number",
@@ -557,4 +561,52 @@ Deno.test("wantsConfigFile: only a --config-file flag or ETCD_CONFIG_FILE loads 
   assert.equal(wantsConfigFile(["-config-file", "c.yml"], {}), true);
   assert.equal(wantsConfigFile([], { ETCD_CONFIG_FILE: "c.yml" }), true);
   assert.equal(wantsConfigFile(["--config-filex"], {}), false);
+});
+
+Deno.test("config: contract fields of issue 10 have etcd's defaults", () => {
+  const { config: c } = run([]);
+  assert.deepEqual(c.cipherSuites, []);
+  assert.equal(c.tlsMinVersion, "");
+  assert.equal(c.tlsMaxVersion, "");
+  assert.equal(c.selfSignedCertValidityYears, 1);
+  assert.equal(c.walDir, "");
+  assert.deepEqual([c.maxSnapshots, c.maxWals], [5, 5]);
+  assert.equal(c.forceNewCluster, false);
+  assert.equal(c.initialCorruptCheck, false);
+  assert.equal(c.corruptCheckTimeMs, 0);
+  assert.deepEqual(
+    [c.grpcKeepaliveMinTimeMs, c.grpcKeepaliveIntervalMs, c.grpcKeepaliveTimeoutMs],
+    [5000, 7200000, 20000],
+  );
+  assert.equal(c.maxConcurrentStreams, 4294967295);
+  assert.deepEqual(c.cors, ["*"]);
+  assert.deepEqual(c.hostWhitelist, ["*"]);
+  assert.deepEqual([c.discoverySrv, c.discoverySrvName], ["", ""]);
+  assert.equal(c.enablePprof, false);
+  assert.equal(c.logger, "zap");
+  assert.deepEqual(c.logOutputs, ["default"]);
+  assert.equal(c.metrics, "basic");
+});
+
+Deno.test("config: https listeners accept --auto-tls / --peer-auto-tls instead of files", () => {
+  const https = [
+    "--listen-client-urls=https://127.0.0.1:2379",
+    "--advertise-client-urls=https://127.0.0.1:2379",
+  ];
+  fails(https, /TLS key\/cert \(--cert-file, --key-file\) must be provided/);
+  assert.equal(run([...https, "--auto-tls"]).config.clientTls.autoTls, true);
+  const peer = ["--listen-peer-urls=https://127.0.0.1:2380"];
+  fails(peer, /TLS key\/cert \(--peer-cert-file, --peer-key-file\) must be provided/);
+  assert.equal(run([...peer, "--peer-auto-tls"]).config.peerTls.autoTls, true);
+});
+
+Deno.test("config: --discovery-srv skips the initial-cluster checks; with --initial-cluster it is an error", () => {
+  const { config } = run(["--name", "n1", "--discovery-srv", "example.com"]);
+  assert.equal(config.discoverySrv, "example.com");
+  assert.equal(config.initialCluster.size, 0);
+  fails(
+    ["--discovery-srv", "example.com", "--initial-cluster", "default=http://127.0.0.1:2380"],
+    'multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", ' +
+      '"discovery" or "discovery-srv"',
+  );
 });

@@ -3,9 +3,18 @@
  *
  * ```
  * <data-dir>/member/version   cairn's data format version ("cairn-data-v1")
- * <data-dir>/member/wal/      WAL segments
+ * <data-dir>/member/wal/      WAL segments (unless --wal-dir names another directory)
  * <data-dir>/member/snap/     snapshot files
  * ```
+ *
+ * With `--wal-dir` the segments live in that dedicated directory instead (as
+ * etcd's DedicatedWALDir, typically on a faster disk) and `member/wal` is
+ * not created. etcd simply uses whichever WAL directory it is given and
+ * bootstraps a new member when that one is empty; its data survives such a
+ * mix-up only because it also lives in the bbolt file. cairn's state is the
+ * snapshot files plus the WAL, so starting anew beside them would pair old
+ * snapshots with a new log: a data directory whose member data is visibly
+ * elsewhere is refused instead (see {@link WalDirMismatchError}).
  *
  * The version file is what lets a future cairn refuse, with a clear error,
  * a directory it cannot read, instead of misreading it; it also keeps cairn
@@ -31,6 +40,25 @@ export interface DataDir {
   versionFile: string;
 }
 
+/**
+ * The configured WAL directory holds no WAL although the data directory
+ * shows the member has one elsewhere: snapshot files exist, or `member/wal`
+ * holds segments while `--wal-dir` points somewhere else.
+ */
+export class WalDirMismatchError extends Error {
+  /** `walDir` is the (empty) WAL directory in use. */
+  constructor(readonly walDir: string, message: string) {
+    super(message);
+    this.name = "WalDirMismatchError";
+  }
+}
+
+/** Where the WAL lives, when not in `<data-dir>/member/wal`. */
+export interface DataDirOptions {
+  /** `--wal-dir`: a dedicated WAL directory; "" or absent for the default. */
+  walDir?: string;
+}
+
 /** The data directory is in a format this cairn cannot use. */
 export class DataDirVersionError extends Error {
   /** Names the offending file and what it found there. */
@@ -45,10 +73,11 @@ export class DataDirVersionError extends Error {
  * creates it (directories mode 0700, version file written durably) when
  * it holds no member data yet.
  */
-export async function openDataDir(path: string): Promise<DataDir> {
+export async function openDataDir(path: string, opts: DataDirOptions = {}): Promise<DataDir> {
   const dataDir = resolve(path);
   const memberDir = join(dataDir, "member");
-  const walDir = join(memberDir, "wal");
+  const defaultWalDir = join(memberDir, "wal");
+  const walDir = opts.walDir ? resolve(opts.walDir) : defaultWalDir;
   const snapDir = join(memberDir, "snap");
   const versionFile = join(memberDir, "version");
 
@@ -70,6 +99,7 @@ export async function openDataDir(path: string): Promise<DataDir> {
   }
 
   const fresh = found === undefined;
+  const walIsNew = !(await isDir(walDir));
   for (const d of [dataDir, memberDir, walDir, snapDir]) {
     await Deno.mkdir(d, { recursive: true, mode: 0o700 });
   }
@@ -81,12 +111,62 @@ export async function openDataDir(path: string): Promise<DataDir> {
     await syncDir(dataDir);
     await syncDir(dirname(dataDir));
   }
-
-  let exists = false;
-  for await (const ent of Deno.readDir(walDir)) {
-    if (ent.isFile && ent.name.endsWith(".wal")) exists = true;
+  if (walIsNew && walDir !== defaultWalDir) {
+    await Deno.chmod(walDir, 0o700);
+    await syncDir(dirname(walDir)); // the new directory's own entry
   }
+
+  const exists = await hasSuffix(walDir, ".wal");
+  if (!exists) await checkNoWalElsewhere(walDir, defaultWalDir, snapDir);
   return { exists, dataDir, memberDir, walDir, snapDir, versionFile };
+}
+
+/**
+ * Refuses to start a new log beside member data whose WAL is elsewhere:
+ * snapshot files without a WAL, or a WAL in `member/wal` while `--wal-dir`
+ * points to an empty directory.
+ */
+async function checkNoWalElsewhere(
+  walDir: string,
+  defaultWalDir: string,
+  snapDir: string,
+): Promise<void> {
+  if (walDir !== defaultWalDir && await hasSuffix(defaultWalDir, ".wal")) {
+    throw new WalDirMismatchError(
+      walDir,
+      `--wal-dir ${walDir} holds no WAL but ${defaultWalDir} does: ` +
+        "start without --wal-dir, or move the WAL segments into the --wal-dir",
+    );
+  }
+  if (await hasSuffix(snapDir, ".snap")) {
+    throw new WalDirMismatchError(
+      walDir,
+      `${snapDir} holds snapshots but the WAL directory ${walDir} holds no WAL: ` +
+        "start with the --wal-dir this member was created with",
+    );
+  }
+}
+
+async function isDir(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+/** True when `dir` exists and has a file whose name ends with `suffix`. */
+async function hasSuffix(dir: string, suffix: string): Promise<boolean> {
+  try {
+    for await (const ent of Deno.readDir(dir)) {
+      if (ent.isFile && ent.name.endsWith(suffix)) return true;
+    }
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+  return false;
 }
 
 async function readIfExists(path: string): Promise<Uint8Array | undefined> {

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { DATA_FORMAT_VERSION, DataDirVersionError, openDataDir } from "./data_dir.ts";
+import {
+  DATA_FORMAT_VERSION,
+  DataDirVersionError,
+  openDataDir,
+  WalDirMismatchError,
+} from "./data_dir.ts";
+import { SnapshotStore } from "./snapshot.ts";
 import { Wal } from "./wal.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -53,5 +59,66 @@ Deno.test("a member dir with data but no version file (an etcd dir) is refused",
     await Deno.mkdir(join(root, "member", "snap"), { recursive: true });
     await Deno.writeFile(join(root, "member", "snap", "db"), new Uint8Array([1]));
     await assert.rejects(() => openDataDir(root), /not a cairn data directory/);
+  });
+});
+
+const META = { clusterId: 1n, memberId: 2n, extra: new Uint8Array() };
+
+async function names(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) out.push(e.name);
+  return out.sort();
+}
+
+Deno.test("--wal-dir: the WAL lives in the dedicated directory, member/ has no wal/", async () => {
+  await withDir(async (root) => {
+    const data = join(root, "data");
+    const walDir = join(root, "fast", "wal");
+    const dd = await openDataDir(data, { walDir });
+    assert.equal(dd.walDir, walDir);
+    assert.equal(dd.exists, false);
+    assert.equal((await Deno.stat(walDir)).mode! & 0o777, 0o700);
+    assert.deepEqual(await names(dd.memberDir), ["snap", "version"]);
+    const wal = await Wal.create(dd.walDir, META);
+    await wal.close();
+    assert.equal((await openDataDir(data, { walDir })).exists, true);
+    assert.equal((await names(walDir)).filter((n) => n.endsWith(".wal")).length, 1);
+    // A relative --wal-dir means the same directory.
+    const rel = join(root, "fast", "..", "fast", "wal");
+    assert.equal((await openDataDir(data, { walDir: rel })).walDir, walDir);
+  });
+});
+
+Deno.test("--wal-dir: an empty wal dir beside a WAL in member/wal is refused", async () => {
+  await withDir(async (root) => {
+    const dd = await openDataDir(root);
+    await (await Wal.create(dd.walDir, META)).close();
+    const elsewhere = join(root, "elsewhere");
+    await assert.rejects(
+      () => openDataDir(root, { walDir: elsewhere }),
+      (e: unknown) =>
+        e instanceof WalDirMismatchError && e.walDir === elsewhere &&
+        e.message.includes(dd.walDir) && e.message.includes("holds no WAL"),
+    );
+  });
+});
+
+Deno.test("a WAL dir without a WAL beside snapshot files is refused", async () => {
+  await withDir(async (root) => {
+    const walDir = join(root, "w");
+    const dd = await openDataDir(join(root, "d"), { walDir });
+    await (await Wal.create(dd.walDir, META)).close();
+    await new SnapshotStore(dd.snapDir).save(
+      { term: 1, index: 5, confState: { voters: [2n], learners: [] } },
+      new Uint8Array([1]),
+    );
+    // Restarted without --wal-dir: member/wal is empty, the snapshots are not.
+    await assert.rejects(
+      () => openDataDir(join(root, "d")),
+      (e: unknown) =>
+        e instanceof WalDirMismatchError && e.message.includes(dd.snapDir) &&
+        e.message.includes("--wal-dir"),
+    );
+    assert.equal((await openDataDir(join(root, "d"), { walDir })).exists, true);
   });
 });

@@ -23,4 +23,12 @@ export {
   type SnapshotStoreOptions,
   SnapshotVersionError,
 } from "./snapshot.ts";
-export { DATA_FORMAT_VERSION, type DataDir, DataDirVersionError, openDataDir } from "./data_dir.ts";
+export {
+  DATA_FORMAT_VERSION,
+  type DataDir,
+  type DataDirOptions,
+  DataDirVersionError,
+  openDataDir,
+  WalDirMismatchError,
+} from "./data_dir.ts";
+export { FilePurger, type FilePurgerOptions, PURGE_INTERVAL_MS, type Purgeable } from "./purge.ts";

@@ -126,16 +126,30 @@ export class SnapshotStore {
     return undefined;
   }
 
-  /** Keeps the `keep` newest snapshots, deletes the rest and stale temp files. */
-  async purge(keep: number): Promise<void> {
-    const files = await this.list();
-    for (const f of files.slice(Math.max(0, keep))) await removeIfExists(f.path);
+  /**
+   * Keeps the `keep` newest snapshot files and deletes the older ones;
+   * returns the deleted paths, oldest first. `keep` below 1 deletes
+   * nothing: etcd's 0 means "keep every file". Temp files are left alone,
+   * since a save may be writing one right now (see {@link removeTemps}).
+   */
+  async purge(keep: number): Promise<string[]> {
+    if (keep < 1) return [];
+    const gone = (await this.list()).slice(keep).reverse().map((f) => f.path);
+    for (const path of gone) await removeIfExists(path);
+    if (gone.length > 0) await syncDir(this.dir);
+    return gone;
+  }
+
+  /** Deletes temp files a crash left behind mid-save; call before any save starts. */
+  async removeTemps(): Promise<void> {
+    let removed = 0;
     for await (const ent of Deno.readDir(this.dir)) {
       if (ent.isFile && ent.name.endsWith(".snap.tmp")) {
         await removeIfExists(join(this.dir, ent.name));
+        removed++;
       }
     }
-    await syncDir(this.dir);
+    if (removed > 0) await syncDir(this.dir);
   }
 }
 

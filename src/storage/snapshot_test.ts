@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import type { SnapshotMeta } from "../raft/types.ts";
-import { SnapshotStore, SnapshotVersionError } from "./snapshot.ts";
+import { snapshotName, SnapshotStore, SnapshotVersionError } from "./snapshot.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "cairn-snap-" });
@@ -83,13 +83,19 @@ Deno.test("a newer snapshot format version is refused, not set aside", async () 
   });
 });
 
-Deno.test("purge keeps the newest snapshots only", async () => {
+Deno.test("purge keeps the newest snapshots only, and leaves temp files to removeTemps", async () => {
   await withDir(async (dir) => {
     const store = new SnapshotStore(dir);
     for (let i = 1; i <= 5; i++) await store.save(meta(1, i * 10), body(i));
-    await Deno.writeFile(join(dir, "0000000000000001-0000000000000063.snap.tmp"), body(0));
-    await store.purge(2);
+    const tmp = join(dir, "0000000000000001-0000000000000063.snap.tmp");
+    await Deno.writeFile(tmp, body(0));
+    assert.deepEqual(await store.purge(0), [], "0 keeps every snapshot");
+    assert.equal((await store.list()).length, 5);
+    const gone = await store.purge(2);
+    assert.deepEqual(gone, [10, 20, 30].map((i) => join(dir, snapshotName(1, i))), "oldest first");
     assert.deepEqual((await store.list()).map((f) => f.index), [50, 40]);
+    assert.ok((await Deno.stat(tmp)).isFile, "a save in progress keeps its temp file");
+    await store.removeTemps();
     assert.deepEqual([...Deno.readDirSync(dir)].length, 2);
   });
 });

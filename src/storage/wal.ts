@@ -69,6 +69,12 @@ interface Segment {
   path: string;
   /** Highest entry index written in this segment (0 if none). */
   maxIndex: number;
+  /**
+   * No longer needed for recovery: every entry in it is covered by a
+   * snapshot (etcd's ReleaseLockTo unlocks such files). Only released
+   * segments may be purged.
+   */
+  released: boolean;
 }
 
 const SEGMENT_RE = /^([0-9a-f]{16})-([0-9a-f]{16})\.wal$/;
@@ -162,7 +168,7 @@ export class Wal {
         if (rec.type === RecordType.Entry) maxIndex = Math.max(maxIndex, rec.entry.index);
         builder.add(rec, path, scan.offsets[k]);
       });
-      segments.push({ seq, firstIndex, path, maxIndex });
+      segments.push({ seq, firstIndex, path, maxIndex, released: false });
       end = scan.end;
       if (scan.torn) {
         truncatedTail = {
@@ -178,6 +184,7 @@ export class Wal {
       throw new WalCorruptError(segments[0].path, 0, "no metadata record in the WAL");
     }
     const entries = builder.finish();
+    markReleased(segments, builder.snapshot?.index ?? 0);
     const last = segments[segments.length - 1];
     const file = await Deno.open(last.path, { read: true, write: true });
     if (truncatedTail) {
@@ -262,19 +269,38 @@ export class Wal {
   }
 
   /**
-   * Deletes the oldest segments whose entries all have index <= `index`.
-   * The newest snapshot marker caps `index`, so entries not yet covered by a
-   * snapshot are never released; the current segment is never deleted.
+   * Releases the segments whose entries all have index <= `index`, so a
+   * later {@link purge} may delete them (etcd's ReleaseLockTo). The newest
+   * snapshot marker caps `index`, so entries not yet covered by a snapshot
+   * are never released; the current segment is never released.
    */
   releaseTo(index: number): Promise<void> {
+    return this.run(() => {
+      markReleased(this.segments, Math.min(index, this.snapshot?.index ?? 0));
+      return Promise.resolve();
+    });
+  }
+
+  /**
+   * Deletes the oldest segments while more than `keep` remain, stopping at
+   * the first one still needed for recovery (as etcd's purge stops at the
+   * first file it cannot lock). Returns the deleted paths, oldest first.
+   * `keep` below 1 deletes nothing: etcd's 0 means "keep every file".
+   */
+  purge(keep: number): Promise<string[]> {
     return this.run(async () => {
-      const limit = Math.min(index, this.snapshot?.index ?? 0);
+      if (keep < 1) return [];
       let k = 0;
-      while (k < this.segments.length - 1 && this.segments[k].maxIndex <= limit) k++;
-      if (k === 0) return;
-      for (const seg of this.segments.slice(0, k)) await removeIfExists(seg.path);
+      while (this.segments.length - k > keep && this.segments[k].released) k++;
+      if (k === 0) return [];
+      const gone = this.segments.slice(0, k);
+      // Drop them from the list first: a failed unlink must not leave a
+      // segment listed that may already be gone from the disk. One left
+      // behind is harmless: an older, released prefix replays correctly.
       this.segments = this.segments.slice(k);
+      for (const seg of gone) await removeIfExists(seg.path);
       await syncDir(this.dir);
+      return gone.map((s) => s.path);
     });
   }
 
@@ -372,7 +398,18 @@ export class Wal {
     this.file?.close();
     this.file = f;
     this.offset = header.length;
-    this.segments.push({ seq, firstIndex, path, maxIndex: 0 });
+    this.segments.push({ seq, firstIndex, path, maxIndex: 0, released: false });
+  }
+}
+
+/**
+ * Marks released every segment but the last whose entries all have index
+ * <= `index`. Only a prefix is ever released: a segment's entries can be
+ * superseded by later segments, never the reverse.
+ */
+function markReleased(segments: Segment[], index: number): void {
+  for (let k = 0; k < segments.length - 1 && segments[k].maxIndex <= index; k++) {
+    segments[k].released = true;
   }
 }
 

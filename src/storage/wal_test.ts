@@ -153,7 +153,7 @@ Deno.test("a bad record at the end of a non-last segment is corruption, not a to
   });
 });
 
-Deno.test("releaseTo deletes only whole segments covered by the snapshot marker", async () => {
+Deno.test("purge deletes only released segments, those covered by the snapshot marker", async () => {
   await withDir(async (dir) => {
     const opts = { segmentSize: 600 };
     const wal = await Wal.create(dir, meta, opts);
@@ -163,17 +163,24 @@ Deno.test("releaseTo deletes only whole segments covered by the snapshot marker"
     const unmarked = wal.segmentPaths();
     assert.ok(unmarked.length >= 4);
     await wal.releaseTo(60); // no snapshot marker yet: nothing may go
+    assert.deepEqual(await wal.purge(1), []);
     assert.deepEqual(wal.segmentPaths(), unmarked);
 
     await wal.saveSnapshotMarker({ term: 3, index: 30 });
     const before = wal.segmentPaths();
     await wal.releaseTo(45); // capped at the marker, 30
+    assert.deepEqual(wal.segmentPaths(), before, "releasing deletes nothing by itself");
+    assert.deepEqual(await wal.purge(0), [], "0 keeps every segment");
+    const purged = await wal.purge(1);
     const after = wal.segmentPaths();
-    assert.ok(after.length < before.length, "something was released");
-    assert.deepEqual(after, before.slice(before.length - after.length), "only a prefix goes");
-    for (const p of before.slice(0, before.length - after.length)) {
-      await assert.rejects(() => Deno.stat(p), Deno.errors.NotFound);
-    }
+    assert.ok(purged.length > 0, "something was purged");
+    assert.ok(
+      after.length > 1,
+      "segments holding entries after the marker stay, whatever the limit",
+    );
+    assert.deepEqual(purged, before.slice(0, purged.length), "only a prefix goes, oldest first");
+    assert.deepEqual(after, before.slice(purged.length));
+    for (const p of purged) await assert.rejects(() => Deno.stat(p), Deno.errors.NotFound);
     await wal.close();
 
     const { wal: w2, replay } = await reopen(dir, opts);
@@ -187,7 +194,40 @@ Deno.test("releaseTo deletes only whole segments covered by the snapshot marker"
     // Every kept entry <= 30 lived in a kept segment: the first kept one starts at or before 31.
     const firstIndex = parseInt(basename(after[0]).slice(17, 33), 16);
     assert.ok(firstIndex <= 31);
+    assert.deepEqual(await w2.purge(1), [], "reopening releases nothing more than before");
     await w2.close();
+  });
+});
+
+Deno.test("purge keeps the newest `keep` segments even when older ones are released", async () => {
+  await withDir(async (dir) => {
+    const opts = { segmentSize: 500 };
+    const wal = await Wal.create(dir, meta, opts);
+    await wal.save(hs(1, 0), []);
+    for (let i = 1; i <= 60; i += 3) await wal.save(undefined, range(i, i + 2, 1));
+    await wal.saveSnapshotMarker({ term: 1, index: 60 });
+    await wal.releaseTo(60);
+    const before = wal.segmentPaths();
+    assert.ok(before.length >= 5, `${before.length} segments`);
+    assert.deepEqual(await wal.purge(3), before.slice(0, before.length - 3));
+    assert.deepEqual(wal.segmentPaths(), before.slice(-3));
+    const onDisk = [];
+    for await (const e of Deno.readDir(dir)) if (e.name.endsWith(".wal")) onDisk.push(e.name);
+    assert.equal(onDisk.length, 3);
+    // More writes go to the current segment and new ones, as before.
+    await wal.save(undefined, range(61, 70, 1));
+    await wal.close();
+    const { wal: w2, replay } = await reopen(dir, opts);
+    assert.deepEqual(replay.entries.map((e) => e.index), range(61, 70).map((e) => e.index));
+    // After a reopen the segments wholly before the marker are released again.
+    const kept = w2.segmentPaths();
+    const gone = await w2.purge(1);
+    assert.deepEqual(gone, kept.slice(0, gone.length));
+    assert.ok(w2.segmentPaths().length >= 1);
+    await w2.close();
+    const { wal: w3, replay: r3 } = await reopen(dir, opts);
+    assert.deepEqual(r3.entries.map((e) => e.index), range(61, 70).map((e) => e.index));
+    await w3.close();
   });
 });
 

@@ -8,7 +8,7 @@
 import { ConfigError, parseConfig, wantsConfigFile } from "./src/config.ts";
 import { createLogger } from "./src/log.ts";
 import { startIdleGc } from "./src/server/idle_gc.ts";
-import { startServer } from "./src/server/start.ts";
+import { startServer } from "./src/serve.ts";
 
 /** cairn's own version (the etcd API version it implements is in src/http/app.ts). */
 export const CAIRN_VERSION = "0.1.0";

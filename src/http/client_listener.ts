@@ -1,8 +1,9 @@
 /**
- * The client port: one TCP listener that serves gRPC over cleartext HTTP/2
- * (prior knowledge, as etcdctl and Go clients speak it) and HTTP/1.1 (the
- * Connect protocol, gRPC-Web, the JSON gateway, /health) on the same
- * port, as etcd does. The first bytes of each connection decide: the
+ * The client port: one listener per URL (TCP or Unix socket, cleartext or
+ * TLS, see `./listen.ts`) that serves gRPC over HTTP/2 (prior knowledge
+ * in cleartext, ALPN h2 over TLS, as etcdctl and Go clients speak it) and
+ * HTTP/1.1 (the Connect protocol, gRPC-Web, the JSON gateway, /health) on
+ * the same port, as etcd does. The first bytes of each connection decide: the
  * HTTP/2 connection preface goes to cairn's own HTTP/2 server
  * (`./h2/connection.ts`), anything else to a `node:http` server.
  *
@@ -11,9 +12,12 @@
 import * as http from "node:http";
 import type * as net from "node:net";
 import type { Logger } from "../log.ts";
-import { H2Connection } from "./h2/connection.ts";
+import { type ByteConn, H2Connection } from "./h2/connection.ts";
 import { CLIENT_PREFACE } from "./h2/frames.ts";
 import type { H2Stream } from "./h2/stream.ts";
+import { type BoundAddress, listenStreams, type StreamListener } from "./listen.ts";
+import type { StreamConn } from "./net.ts";
+import type { ServerTls } from "./tls/settings.ts";
 
 /** A `node:http` request handler for HTTP/1.1 requests. */
 export type Http1Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
@@ -21,15 +25,17 @@ export type Http1Handler = (req: http.IncomingMessage, res: http.ServerResponse)
 /** A listening client port. */
 export interface ClientListener {
   /** The bound address (useful when port 0 was asked for). */
-  readonly address: net.AddressInfo;
+  readonly address: BoundAddress;
   /** Stops accepting and closes open connections. */
   close(): Promise<void>;
 }
 
 /** Options for {@link listenClient}. */
 export interface ListenOptions {
-  host: string;
-  port: number;
+  /** The listen URL: `http`, `https`, `unix` or `unixs`. */
+  url: URL;
+  /** Certificate and checks for `https`/`unixs` URLs. */
+  tls?: ServerTls;
   /** Serves each HTTP/2 request once its headers arrived. */
   onStream: (stream: H2Stream) => void;
   /** Serves HTTP/1.1 requests. */
@@ -39,7 +45,7 @@ export interface ListenOptions {
   maxConcurrentStreams?: number;
 }
 
-/** Starts serving on host:port for both HTTP versions. */
+/** Starts serving on the URL for both HTTP versions. */
 export async function listenClient(opts: ListenOptions): Promise<ClientListener> {
   const { log } = opts;
   // Deno's node:http server serves only one request on a socket handed to
@@ -58,11 +64,10 @@ export async function listenClient(opts: ListenOptions): Promise<ClientListener>
   });
   const h1Port = (h1.address() as net.AddressInfo).port;
 
-  const listener = Deno.listen({ hostname: opts.host, port: opts.port });
   const h2conns = new Set<H2Connection>();
-  const rawConns = new Set<Deno.TcpConn>();
+  const rawConns = new Set<StreamConn>();
 
-  const serveConn = async (conn: Deno.TcpConn) => {
+  const serveConn = async (conn: StreamConn) => {
     rawConns.add(conn);
     try {
       conn.setNoDelay(true);
@@ -87,45 +92,29 @@ export async function listenClient(opts: ListenOptions): Promise<ClientListener>
       log.debug("client connection error", { error: String(err) });
     } finally {
       rawConns.delete(conn);
-      try {
-        conn.close();
-      } catch { /* already closed */ }
+      conn.close();
     }
   };
 
-  const accepting = (async () => {
-    for (;;) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (err) {
-        if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
-          return;
-        }
-        log.warn("client listener error", { error: String(err) });
-        await new Promise((r) => setTimeout(r, 50));
-        continue;
-      }
-      serveConn(conn);
-    }
-  })();
-
-  const addr = listener.addr as Deno.NetAddr;
+  let listener: StreamListener;
+  try {
+    listener = await listenStreams(opts.url, {
+      tls: opts.tls,
+      // gRPC clients ask for h2; browsers and curl may take http/1.1.
+      alpn: ["h2", "http/1.1"],
+      log,
+      onConn: (c) => void serveConn(c),
+    });
+  } catch (err) {
+    h1.close();
+    throw err;
+  }
   return {
-    address: {
-      address: addr.hostname,
-      port: addr.port,
-      family: addr.hostname.includes(":") ? "IPv6" : "IPv4",
-    },
+    address: listener.address,
     async close() {
-      listener.close();
-      await accepting;
+      await listener.close();
       for (const c of h2conns) c.shutdown();
-      for (const c of rawConns) {
-        try {
-          c.close();
-        } catch { /* already closed */ }
-      }
+      for (const c of rawConns) c.close();
       await new Promise<void>((done) => h1.close(() => done()));
     },
   };
@@ -135,7 +124,7 @@ export async function listenClient(opts: ListenOptions): Promise<ClientListener>
  * Reads until the bytes seen either are the HTTP/2 preface or cannot be;
  * undefined when the peer closed first.
  */
-async function sniff(conn: Deno.Conn): Promise<{ isH2: boolean; bytes: Uint8Array } | undefined> {
+async function sniff(conn: ByteConn): Promise<{ isH2: boolean; bytes: Uint8Array } | undefined> {
   const buf = new Uint8Array(16 * 1024);
   let len = 0;
   for (;;) {
@@ -151,20 +140,33 @@ async function sniff(conn: Deno.Conn): Promise<{ isH2: boolean; bytes: Uint8Arra
 }
 
 /** Pipes an HTTP/1.x connection to the private loopback HTTP/1.1 server. */
-async function bridge(conn: Deno.Conn, first: Uint8Array, port: number): Promise<void> {
+async function bridge(conn: StreamConn, first: Uint8Array, port: number): Promise<void> {
   const upstream = await Deno.connect({ hostname: "127.0.0.1", port, transport: "tcp" });
   try {
     upstream.setNoDelay(true);
-    let off = 0;
-    while (off < first.length) off += await upstream.write(first.subarray(off));
+    await writeAll(upstream, first);
     // Either side ending ends the exchange: HTTP/1.1 clients do not half-close.
-    await Promise.race([
-      conn.readable.pipeTo(upstream.writable, { preventClose: true }).catch(() => {}),
-      upstream.readable.pipeTo(conn.writable, { preventClose: true }).catch(() => {}),
-    ]);
+    await Promise.race([pump(conn, upstream), pump(upstream, conn)]);
   } finally {
     try {
       upstream.close();
     } catch { /* already closed */ }
   }
+}
+
+/** Copies `from` into `to` until either ends or fails. */
+async function pump(from: ByteConn, to: ByteConn): Promise<void> {
+  const buf = new Uint8Array(64 * 1024);
+  try {
+    for (;;) {
+      const n = await from.read(buf);
+      if (n === null) return;
+      await writeAll(to, buf.subarray(0, n));
+    }
+  } catch { /* the other side went away */ }
+}
+
+async function writeAll(to: ByteConn, bytes: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await to.write(bytes.subarray(off));
 }

@@ -8,6 +8,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { type MemberRecord, MemberRecordSchema } from "../gen/cairn/internal_pb.ts";
+import type { Dialer } from "../http/net.ts";
 import { PeerClient } from "../transport/peer_client.ts";
 
 /** The membership as a member's peer port publishes it at `GET /members`. */
@@ -50,13 +51,14 @@ export interface JoinInfo {
 export async function discoverCluster(
   peerUrls: string[],
   selfPeerUrls: string[],
+  dial: Dialer,
   timeoutMs = 5000,
 ): Promise<JoinInfo> {
   const errors: string[] = [];
   const self = [...selfPeerUrls].sort().join(",");
   for (const url of peerUrls) {
     try {
-      const published = await getMembers(url, timeoutMs);
+      const published = await getMembers(url, dial, timeoutMs);
       const members = published.members.map((m) =>
         create(MemberRecordSchema, {
           id: BigInt(`0x${m.id}`),
@@ -79,8 +81,12 @@ export async function discoverCluster(
   throw new Error(`could not join the existing cluster: ${errors.join("; ")}`);
 }
 
-async function getMembers(base: string, timeoutMs: number): Promise<PublishedMembership> {
-  const client = new PeerClient();
+async function getMembers(
+  base: string,
+  dial: Dialer,
+  timeoutMs: number,
+): Promise<PublishedMembership> {
+  const client = new PeerClient(dial);
   try {
     const reply = await client.call(base, "/members", undefined, timeoutMs, "GET");
     if (reply.status !== 200) throw new Error(`GET /members answered ${reply.status}`);

@@ -57,7 +57,12 @@ import { ReadBarrier } from "./read_barrier.ts";
 import { publishMembership } from "./join.ts";
 import { recoverOrBootstrap, restoreStateSnapshot } from "./recover.ts";
 import { PeerLinks } from "./peer_links.ts";
-import { type PeerRouteHandler, Transport } from "../transport/transport.ts";
+import {
+  CLEARTEXT_PEERS,
+  type PeerNetwork,
+  type PeerRouteHandler,
+  Transport,
+} from "../transport/transport.ts";
 
 /** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */
 const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
@@ -114,11 +119,12 @@ export class Member {
     snaps: SnapshotStore;
     confState: ConfState;
     applied: number;
+    network: PeerNetwork;
   }) {
     this.#cfg = init.cfg;
     this.#log = init.log;
     this.id = init.id;
-    this.#peers = new PeerLinks(init.id);
+    this.#peers = new PeerLinks(init.id, init.network.dial);
     this.clusterId = init.clusterId;
     this.sm = init.sm;
     this.#raft = init.raft;
@@ -146,6 +152,7 @@ export class Member {
     cfg: Config,
     log: Logger,
     onFatal?: (err: Error, exitCode: number) => void,
+    network: PeerNetwork = CLEARTEXT_PEERS,
   ): Promise<Member> {
     const {
       snaps,
@@ -159,7 +166,7 @@ export class Member {
       alarms,
       applied,
       peers,
-    } = await recoverOrBootstrap(cfg, log);
+    } = await recoverOrBootstrap(cfg, log, network.dial);
 
     const electionTick = Math.max(2, Math.round(cfg.electionTimeoutMs / cfg.heartbeatIntervalMs));
     const raft = new RawNode({
@@ -186,6 +193,7 @@ export class Member {
       snaps,
       confState: { voters: membership.voterIds(), learners: membership.learnerIds() },
       applied,
+      network,
     });
     member.#fatal = onFatal;
     member.#transport = await Transport.start({
@@ -201,6 +209,8 @@ export class Member {
         member.#kick();
       },
       routes: (path, method) => member.#peers.route(path, method),
+      tls: network.tls,
+      dial: network.dial,
     });
     member.#peers.attach(member.#transport);
     member.addPeerRoute("GET", "/members", () => ({

@@ -9,19 +9,22 @@
  */
 import type { MemberRecord } from "../gen/cairn/internal_pb.ts";
 import { etcdErrorByMessage, EtcdErrors } from "../errors.ts";
-import { PeerClient } from "../transport/peer_client.ts";
+import type { Dialer } from "../http/net.ts";
+import { PeerClient, type PeerReply } from "../transport/peer_client.ts";
 import type { PeerRouteHandler, Transport } from "../transport/transport.ts";
 
 /** Peer connections, endpoints and leader calls of one member. */
 export class PeerLinks {
   /** The member's own peer-port endpoints, by "METHOD path". */
   readonly #routes = new Map<string, PeerRouteHandler>();
-  readonly #client = new PeerClient();
+  readonly #client: PeerClient;
   #known = new Set<bigint>();
   #transport: Transport | undefined;
 
-  /** `selfId` is never connected to. */
-  constructor(private readonly selfId: bigint) {}
+  /** `selfId` is never connected to; `dial` opens connections for leader calls. */
+  constructor(private readonly selfId: bigint, dial: Dialer) {
+    this.#client = new PeerClient(dial);
+  }
 
   /** The transport peers are set on (once it listens). */
   attach(transport: Transport): void {
@@ -82,6 +85,21 @@ export class PeerLinks {
         new Error(`leader answered ${path} with ${reply.status}: ${reply.error ?? ""}`);
     }
     return reply.body;
+  }
+
+  /**
+   * Calls `method path` on the peer at `url` over the member's peer
+   * connections (the corruption checks ask peers for HashKV this way);
+   * rejects on network failure or timeout, answers any status as is.
+   */
+  call(
+    url: string,
+    path: string,
+    body: Uint8Array,
+    timeoutMs: number,
+    method: string,
+  ): Promise<PeerReply> {
+    return this.#client.call(url, path, body, timeoutMs, method);
   }
 
   /** Stops the transport and closes leader-call connections. */

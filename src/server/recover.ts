@@ -5,21 +5,24 @@
  *
  * @module
  */
-import { fromBinary } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import type { Config } from "../config.ts";
-import { StateSnapshotSchema } from "../gen/cairn/internal_pb.ts";
+import { MemberRecordSchema, StateSnapshotSchema } from "../gen/cairn/internal_pb.ts";
 import { Lessor, minLeaseTtl } from "../lease/lessor.ts";
 import type { Logger } from "../log.ts";
 import { MvccStore } from "../mvcc/store.ts";
 import { MemoryStorage } from "../raft/storage.ts";
+import type { Entry, HardState } from "../raft/types.ts";
 import { openDataDir } from "../storage/data_dir.ts";
 import { SnapshotStore } from "../storage/snapshot.ts";
 import { Wal } from "../storage/wal.ts";
 import type { StateMachine } from "./apply.ts";
 import { bootstrapMetadata, readBootstrapMetadata } from "./bootstrap.ts";
 import { computeClusterId, urlString } from "./ids.ts";
+import type { Dialer } from "../http/net.ts";
 import { discoverCluster } from "./join.ts";
 import { Membership } from "./membership.ts";
+import { forceNewClusterLog } from "./standalone.ts";
 
 /** Everything a member needs to start its Raft node and state machine. */
 export interface StartingState {
@@ -53,9 +56,15 @@ export function restoreStateSnapshot(
 }
 
 /** Opens (or creates) the data directory and recovers, bootstraps or joins. */
-export async function recoverOrBootstrap(cfg: Config, log: Logger): Promise<StartingState> {
-  const dir = await openDataDir(cfg.dataDir);
+export async function recoverOrBootstrap(
+  cfg: Config,
+  log: Logger,
+  dial: Dialer,
+): Promise<StartingState> {
+  const dir = await openDataDir(cfg.dataDir, { walDir: cfg.walDir });
   const snaps = new SnapshotStore(dir.snapDir, { onWarning: (msg) => log.warn(msg) });
+  // No save can be under way yet: a temp file is what a crash left behind.
+  await snaps.removeTemps();
   const storage = new MemoryStorage();
   let wal: Wal;
   let id: bigint;
@@ -74,7 +83,7 @@ export async function recoverOrBootstrap(cfg: Config, log: Logger): Promise<Star
     const others = [...cfg.initialCluster.entries()]
       .filter(([name]) => name !== cfg.name)
       .flatMap(([, urls]) => urls.map(urlString));
-    const info = await discoverCluster(others, selfPeerUrls);
+    const info = await discoverCluster(others, selfPeerUrls, dial);
     membership = Membership.fromRecords(info.members);
     id = info.memberId;
     clusterId = info.clusterId;
@@ -120,11 +129,50 @@ export async function recoverOrBootstrap(cfg: Config, log: Logger): Promise<Star
     }
     // A snapshot only ever covers committed entries, while a commit-only
     // hard state may not have reached the WAL before a crash.
-    storage.setHardState({
+    let hardState: HardState = {
       ...replay.hardState,
       commit: Math.max(replay.hardState.commit, applied),
-    });
-    storage.append(replay.entries);
+    };
+    let entries: Entry[] = replay.entries;
+    if (cfg.forceNewCluster) {
+      // A snapshot file newer than the WAL's marker already holds the
+      // effect of the entries it covers.
+      entries = entries.filter((e) => e.index > applied);
+      const forced = forceNewClusterLog({
+        self: id,
+        selfRecord: membership.get(id) ?? create(MemberRecordSchema, {
+          id,
+          name: cfg.name,
+          peerUrls: cfg.initialAdvertisePeerUrls.map(urlString),
+          clientUrls: cfg.advertiseClientUrls.map(urlString),
+        }),
+        snapshotConf: snap?.meta.confState,
+        knownMembers: membership.records().map((r) => r.id),
+        entries,
+        hardState,
+        bootstrap: peers ? { voters: peers, learners: membership.learnerIds() } : undefined,
+      });
+      if (forced.discarded > 0) {
+        log.info("discarding uncommitted WAL entries", {
+          commit_index_from_wal: hardState.commit,
+          discarded_entries: forced.discarded,
+        });
+      }
+      // Durable before Raft sees them: the new entries count as committed.
+      await wal.save(forced.hardState, forced.appended);
+      log.info("forcing restart member", {
+        cluster_id: hex(clusterId),
+        local_member_id: hex(id),
+        wal_commit_index: hardState.commit,
+        commit_index: forced.hardState.commit,
+        removed_members: forced.removed.map(hex),
+      });
+      hardState = forced.hardState;
+      entries = forced.entries;
+      peers = undefined; // the log is no longer empty: nothing left to bootstrap
+    }
+    storage.setHardState(hardState);
+    storage.append(entries);
     log.info("recovered member from disk", {
       member_id: hex(id),
       cluster_id: hex(clusterId),

@@ -23,10 +23,10 @@
  */
 import CRC32C from "crc-32/crc32c.js";
 import { H2ClientConnection, type H2ClientStream } from "../http/h2/client.ts";
+import type { Dialer } from "../http/net.ts";
 import type { Logger } from "../log.ts";
 import type { Message } from "../raft/types.ts";
 import { approxSize, encodeFrame, encodeMessage, FRAME_HEADER } from "./codec.ts";
-import { peerAddress } from "./peer_client.ts";
 import {
   formatId,
   H_CLUSTER_ID,
@@ -73,6 +73,8 @@ export interface PeerContext {
   /** Deferred by the transport: never called from inside `send`. */
   onUnreachable(peer: bigint): void;
   onSnapshotStatus(peer: bigint, ok: boolean): void;
+  /** Opens connections to the peer's URLs (TLS when they are https). */
+  dial: Dialer;
 }
 
 /** Sends to one remote member. */
@@ -215,8 +217,7 @@ export class Peer {
       () => lost("no answer (timed out)"),
       this.#ctx.limits.connectTimeoutMs,
     );
-    const { hostname, port } = peerAddress(url);
-    H2ClientConnection.connect(hostname, port, { onClose: lost }).then(
+    this.#ctx.dial(url).then((conn) => H2ClientConnection.over(conn, { onClose: lost })).then(
       (session) => {
         if (gen !== this.#generation) return session.close("abandoned");
         this.#session = session;
@@ -383,8 +384,9 @@ export class Peer {
         idle = setTimeout(() => finish(false, "no progress (timed out)"), lim.snapshotIdleMs);
       };
       touch();
-      const { hostname, port } = peerAddress(url);
-      H2ClientConnection.connect(hostname, port, { onClose: (why) => finish(false, why) }).then(
+      this.#ctx.dial(url).then((conn) =>
+        H2ClientConnection.over(conn, { onClose: (why) => finish(false, why) })
+      ).then(
         (c) => {
           if (done || this.#closed) {
             // Given up meanwhile (timed out, or the transport stopped).

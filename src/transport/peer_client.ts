@@ -8,6 +8,8 @@
  * @module
  */
 import { H2ClientConnection } from "../http/h2/client.ts";
+import type { Dialer } from "../http/net.ts";
+import { createDialer } from "../http/tls/dial.ts";
 import { H_ERROR } from "./protocol.ts";
 
 /** A peer's answer. */
@@ -29,6 +31,12 @@ export function peerAddress(url: URL): { hostname: string; port: number } {
 /** Calls member endpoints on peers, reusing one connection per URL. */
 export class PeerClient {
   readonly #conns = new Map<string, Promise<H2ClientConnection>>();
+  readonly #dial: Dialer;
+
+  /** A client whose connections `dial` opens (default: cleartext or system-trusted TLS). */
+  constructor(dial: Dialer = createDialer(undefined)) {
+    this.#dial = dial;
+  }
 
   /**
    * Sends `method path` with `body` (none for GET) to the peer at `url`;
@@ -67,10 +75,9 @@ export class PeerClient {
   #connection(url: string): Promise<H2ClientConnection> {
     const cached = this.#conns.get(url);
     if (cached) return cached;
-    const { hostname, port } = peerAddress(new URL(url));
-    const opening = H2ClientConnection.connect(hostname, port, {
-      onClose: () => this.#forget(url, opening),
-    });
+    const opening = this.#dial(new URL(url)).then((conn) =>
+      H2ClientConnection.over(conn, { onClose: () => this.#forget(url, opening) })
+    );
     this.#conns.set(url, opening);
     opening.catch(() => this.#forget(url, opening));
     return opening;

@@ -1,12 +1,12 @@
 /**
- * The receiving half of the peer transport: a cleartext HTTP/2 server on
- * each `--listen-peer-urls` address, serving the two endpoints described in
+ * The receiving half of the peer transport: an HTTP/2 server (cleartext,
+ * or TLS with the peer certificate flags) on each `--listen-peer-urls` address, serving the two endpoints described in
  * protocol.ts. Received batches go to `onMessages` in the order the sender
  * wrote them; a snapshot is checked against its size and CRC-32C and
  * handed whole to `onSnapshot`.
  *
- * It runs cairn's own HTTP/2 server (src/http/h2) on `Deno.listen`, like
- * the client port; received stream data is handed back to the flow-control
+ * It runs cairn's own HTTP/2 server (src/http/h2) on the listeners of
+ * src/http/listen.ts, like the client port; received stream data is handed back to the flow-control
  * window as soon as it is handled.
  *
  * @module
@@ -16,6 +16,9 @@ import { H2Connection } from "../http/h2/connection.ts";
 import { ErrorCode } from "../http/h2/frames.ts";
 import { encodeHeaders } from "../http/h2/hpack.ts";
 import type { H2Stream } from "../http/h2/stream.ts";
+import { listenStreams, type StreamListener } from "../http/listen.ts";
+import type { StreamConn } from "../http/net.ts";
+import type { ServerTls } from "../http/tls/settings.ts";
 import type { Logger } from "../log.ts";
 import { type Message, MessageType } from "../raft/types.ts";
 import { decodeBatch, decodeMessage } from "./codec.ts";
@@ -67,6 +70,8 @@ export interface PeerServerOptions {
   routes?: (path: string, method: string) => PeerRouteHandler | undefined;
   /** Largest accepted snapshot. Default 16 GiB. */
   maxSnapshotBytes?: number;
+  /** Certificate and checks for https/unixs listen URLs. */
+  tls?: ServerTls;
 }
 
 /** A bound peer listener's address. */
@@ -87,16 +92,15 @@ const CONNECTION_WINDOW = 64 << 20;
 export class PeerServer {
   readonly #opts: PeerServerOptions;
   readonly #log: Logger;
-  readonly #listeners: Deno.TcpListener[] = [];
-  readonly #accepting: Promise<void>[] = [];
+  readonly #listeners: StreamListener[] = [];
   readonly #conns = new Set<H2Connection>();
-  readonly #sockets = new Set<Deno.TcpConn>();
+  readonly #sockets = new Set<StreamConn>();
   /**
    * The connection carrying each peer's message stream. A peer opens a new
    * one only after giving up on the old, which may be dead without our
    * knowing (a partition, a peer host that went away): the new one closes it.
    */
-  readonly #streamConns = new Map<bigint, { h2: H2Connection; socket: Deno.TcpConn }>();
+  readonly #streamConns = new Map<bigint, { h2: H2Connection; socket: StreamConn }>();
   /** The bound addresses, one per listen URL (ports resolved when 0 was asked for). */
   readonly addresses: PeerAddress[] = [];
 
@@ -109,7 +113,7 @@ export class PeerServer {
   static async start(opts: PeerServerOptions): Promise<PeerServer> {
     const s = new PeerServer(opts);
     try {
-      for (const url of opts.listenUrls) s.#listen(url);
+      for (const url of opts.listenUrls) await s.#listen(url);
     } catch (e) {
       await s.close();
       throw e;
@@ -117,41 +121,19 @@ export class PeerServer {
     return s;
   }
 
-  #listen(url: URL): void {
-    if (url.protocol !== "http:") {
-      throw new Error(`peer listen URL ${url.href}: only http:// (cleartext HTTP/2) is supported`);
-    }
-    const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
-    const port = url.port === "" ? 80 : Number(url.port);
-    const listener = Deno.listen({ hostname, port });
-    this.#listeners.push(listener);
-    const addr = listener.addr as Deno.NetAddr;
-    this.addresses.push({
-      address: addr.hostname,
-      port: addr.port,
-      family: addr.hostname.includes(":") ? "IPv6" : "IPv4",
+  async #listen(url: URL): Promise<void> {
+    const listener = await listenStreams(url, {
+      tls: this.#opts.tls,
+      alpn: ["h2"],
+      log: this.#log,
+      onConn: (conn) => void this.#serve(conn),
     });
-    this.#accepting.push(this.#accept(listener));
+    this.#listeners.push(listener);
+    const { address, port, family } = listener.address;
+    this.addresses.push({ address, port, family: family === "IPv6" ? "IPv6" : "IPv4" });
   }
 
-  async #accept(listener: Deno.TcpListener): Promise<void> {
-    for (;;) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (err) {
-        if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
-          return;
-        }
-        this.#log.warn("peer listener error", { error: String(err) });
-        await new Promise((r) => setTimeout(r, 50));
-        continue;
-      }
-      this.#serve(conn);
-    }
-  }
-
-  async #serve(conn: Deno.TcpConn): Promise<void> {
+  async #serve(conn: StreamConn): Promise<void> {
     this.#sockets.add(conn);
     const h2 = new H2Connection(conn, {
       onStream: (stream) => this.#route(stream, h2, conn),
@@ -214,7 +196,7 @@ export class PeerServer {
   }
 
   /** Checks who is calling, then dispatches by path. */
-  #route(stream: H2Stream, h2: H2Connection, socket: Deno.TcpConn): void {
+  #route(stream: H2Stream, h2: H2Connection, socket: StreamConn): void {
     const path = stream.path;
     const handler = this.#opts.routes?.(path, stream.method);
     if (handler) return this.#serveRoute(stream, handler);
@@ -253,9 +235,7 @@ export class PeerServer {
           "remote-peer-id": formatId(from),
         });
         old.h2.close("replaced by a newer connection from the same peer");
-        try {
-          old.socket.close();
-        } catch { /* already closed */ }
+        old.socket.close();
       }
       this.#streamConns.set(from, { h2, socket });
       this.#serveStream(stream, from);
@@ -374,20 +354,10 @@ export class PeerServer {
 
   /** Stops listening and drops every open peer connection. */
   async close(): Promise<void> {
-    for (const l of this.#listeners) {
-      try {
-        l.close();
-      } catch { /* already closed */ }
-    }
-    await Promise.all(this.#accepting);
+    await Promise.all(this.#listeners.map((l) => l.close().catch(() => {})));
     this.#listeners.length = 0;
-    this.#accepting.length = 0;
     for (const c of this.#conns) c.shutdown();
-    for (const s of this.#sockets) {
-      try {
-        s.close();
-      } catch { /* already closed */ }
-    }
+    for (const s of this.#sockets) s.close();
   }
 }
 

@@ -18,6 +18,9 @@
  *
  * @module
  */
+import type { Dialer } from "../http/net.ts";
+import { createDialer } from "../http/tls/dial.ts";
+import type { ServerTls } from "../http/tls/settings.ts";
 import type { Logger } from "../log.ts";
 import { type Message, MessageType } from "../raft/types.ts";
 import { Peer, type PeerLimits } from "./peer.ts";
@@ -53,7 +56,22 @@ export interface TransportOptions {
   maxFrameBytes?: number;
   /** The member's own peer endpoints (see PeerServerOptions.routes). */
   routes?: PeerServerOptions["routes"];
+  /** Certificate and checks for https/unixs listen URLs. */
+  tls?: ServerTls;
+  /** Opens connections to peers (default: cleartext TCP or system-trusted TLS). */
+  dial?: Dialer;
 }
+
+/** How a member meets its peers: TLS for its peer listeners, and how it dials them. */
+export interface PeerNetwork {
+  /** Certificate and checks for https/unixs peer listen URLs (none: cleartext only). */
+  tls?: ServerTls;
+  /** Opens connections to peer URLs. */
+  dial: Dialer;
+}
+
+/** Peers over cleartext (or system-trusted TLS when a peer URL is https). */
+export const CLEARTEXT_PEERS: PeerNetwork = { dial: createDialer(undefined) };
 
 /**
  * Default limits: roomy enough for bursts, small enough that a dead peer
@@ -84,6 +102,7 @@ export class Transport {
   readonly #log: Logger;
   readonly #server: PeerServer;
   readonly #limits: PeerLimits;
+  readonly #dial: Dialer;
   readonly #peers: Map<bigint, Peer>;
   #stopped = false;
 
@@ -93,6 +112,7 @@ export class Transport {
     this.#log = opts.log;
     this.#server = server;
     this.#limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.#dial = opts.dial ?? createDialer(undefined);
   }
 
   /** Listens on `listenUrls` (rejects if one cannot be bound); no peers yet. */
@@ -111,6 +131,7 @@ export class Transport {
       onSnapshot: opts.onSnapshot,
       maxFrameBytes: opts.maxFrameBytes,
       routes: opts.routes,
+      tls: opts.tls,
     });
     return new Transport(opts, server, peers);
   }
@@ -146,6 +167,7 @@ export class Transport {
         limits: this.#limits,
         onUnreachable: (p) => this.#safely(() => this.#opts.onUnreachable(p)),
         onSnapshotStatus: (p, ok) => this.#safely(() => this.#opts.onSnapshotStatus(p, ok)),
+        dial: this.#dial,
       }),
     );
     this.#log.info("added peer", { "remote-peer-id": formatId(id), "remote-peer-urls": urls });

@@ -166,7 +166,14 @@ export class H2ClientConnection {
     port: number,
     opts: H2ClientOptions = {},
   ): Promise<H2ClientConnection> {
-    const conn = await Deno.connect({ hostname, port });
+    return H2ClientConnection.over(await Deno.connect({ hostname, port }), opts);
+  }
+
+  /** Starts HTTP/2 on a connection already open (TCP, Unix or TLS), with no delay. */
+  static over(
+    conn: ByteConn & { setNoDelay(on: boolean): void },
+    opts: H2ClientOptions = {},
+  ): H2ClientConnection {
     conn.setNoDelay(true);
     const c = new H2ClientConnection(conn, opts);
     c.start();

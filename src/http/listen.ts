@@ -1,0 +1,260 @@
+/**
+ * Binds one listen URL (`http`, `https`, `unix`, `unixs`) and hands every
+ * accepted connection over as a {@link StreamConn}, TLS already done:
+ *
+ * - cleartext TCP and Unix sockets use Deno's own sockets;
+ * - TLS that needs nothing beyond a certificate uses `Deno.listenTls`
+ *   (rustls in Deno's core: about half the CPU per byte of `node:tls` here);
+ * - TLS that must ask for client certificates, restrict TLS versions or
+ *   serve a Unix socket uses `node:tls`, the only stack in Deno that can.
+ *
+ * Either way a handshake must finish within the configured time, and the
+ * remote certificate passes the port's {@link CertChecker} before the
+ * connection is handed on.
+ *
+ * @module
+ */
+import * as tls from "node:tls";
+import type { Logger } from "../log.ts";
+import { DenoStreamConn, hostPort, isTlsUrl, isUnixUrl, type StreamConn, unixPath } from "./net.ts";
+import { CertChecker, type HandshakeFacts } from "./tls/cert_policy.ts";
+import { NodeStreamConn } from "./tls/node_conn.ts";
+import type { ServerTls } from "./tls/settings.ts";
+
+/** The bound address of a listener. */
+export interface BoundAddress {
+  /** IP address, or the socket file of a Unix listener. */
+  address: string;
+  /** The bound port (0 for Unix sockets). */
+  port: number;
+  family: "IPv4" | "IPv6" | "unix";
+}
+
+/** A bound listen URL. */
+export interface StreamListener {
+  readonly address: BoundAddress;
+  /** Stops accepting; connections already handed on stay open. */
+  close(): Promise<void>;
+}
+
+/** Options for {@link listenStreams}. */
+export interface ListenStreamsOptions {
+  /** Required for `https` and `unixs` URLs. */
+  tls?: ServerTls;
+  /** ALPN protocols offered over TLS, most preferred first. */
+  alpn: string[];
+  log: Logger;
+  /** Receives each connection, ready for application bytes. */
+  onConn(conn: StreamConn): void;
+}
+
+/** Binds `url` and starts accepting; rejects when it cannot be bound. */
+export async function listenStreams(
+  url: URL,
+  opts: ListenStreamsOptions,
+): Promise<StreamListener> {
+  if (isTlsUrl(url)) {
+    if (!opts.tls) throw new Error(`${url.href}: TLS is not configured for this port`);
+    const native = !isUnixUrl(url) && !opts.tls.requireClientCert &&
+      opts.tls.minVersion === undefined && opts.tls.maxVersion === undefined &&
+      opts.tls.policy.cipherSuites.length === 0;
+    return native ? listenDenoTls(url, opts.tls, opts) : await listenNodeTls(url, opts.tls, opts);
+  }
+  if (url.protocol === "http:" || url.protocol === "unix:") return listenPlain(url, opts);
+  throw new Error(`unsupported listen URL scheme ${url.href}`);
+}
+
+function removeStaleSocket(path: string): void {
+  // etcd removes a leftover socket file before binding, or the bind fails.
+  try {
+    if (Deno.lstatSync(path).isSocket) Deno.removeSync(path);
+  } catch { /* none there */ }
+}
+
+function boundAddress(addr: Deno.Addr): BoundAddress {
+  if (addr.transport === "unix") return { address: addr.path, port: 0, family: "unix" };
+  const a = addr as Deno.NetAddr;
+  return { address: a.hostname, port: a.port, family: a.hostname.includes(":") ? "IPv6" : "IPv4" };
+}
+
+/** Runs `accept` until the listener closes; transient errors back off briefly. */
+function acceptLoop<C>(
+  accept: () => Promise<C>,
+  serve: (c: C) => void,
+  log: Logger,
+): Promise<void> {
+  return (async () => {
+    for (;;) {
+      let conn: C;
+      try {
+        conn = await accept();
+      } catch (err) {
+        if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
+          return;
+        }
+        log.warn("listener accept error", { error: String(err) });
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      serve(conn);
+    }
+  })();
+}
+
+function listenPlain(url: URL, opts: ListenStreamsOptions): StreamListener {
+  let listener: Deno.Listener;
+  if (url.protocol === "unix:") {
+    const path = unixPath(url);
+    removeStaleSocket(path);
+    listener = Deno.listen({ transport: "unix", path });
+  } else {
+    listener = Deno.listen(hostPort(url));
+  }
+  const accepting = acceptLoop(
+    () => listener.accept(),
+    (c) => opts.onConn(new DenoStreamConn(c)),
+    opts.log,
+  );
+  return {
+    address: boundAddress(listener.addr),
+    async close() {
+      listener.close();
+      await accepting;
+    },
+  };
+}
+
+function listenDenoTls(url: URL, cfg: ServerTls, opts: ListenStreamsOptions): StreamListener {
+  const listener = Deno.listenTls({
+    ...hostPort(url),
+    cert: cfg.cert,
+    key: cfg.key,
+    alpnProtocols: opts.alpn,
+  });
+  const pending = new Set<Deno.TlsConn>();
+  const serve = async (conn: Deno.TlsConn) => {
+    pending.add(conn);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        conn.handshake(),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`TLS handshake not finished in ${cfg.handshakeTimeoutMs} ms`)),
+            cfg.handshakeTimeoutMs,
+          );
+        }),
+      ]);
+    } catch (err) {
+      refuse(opts.log, remoteOf(conn), String(err));
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+      return;
+    } finally {
+      clearTimeout(timer);
+      pending.delete(conn);
+    }
+    opts.onConn(new DenoStreamConn(conn));
+  };
+  const accepting = acceptLoop(() => listener.accept(), serve, opts.log);
+  return {
+    address: boundAddress(listener.addr),
+    async close() {
+      listener.close();
+      await accepting;
+      for (const c of pending) {
+        try {
+          c.close();
+        } catch { /* already closed */ }
+      }
+    },
+  };
+}
+
+async function listenNodeTls(
+  url: URL,
+  cfg: ServerTls,
+  opts: ListenStreamsOptions,
+): Promise<StreamListener> {
+  const checker = new CertChecker(cfg.policy);
+  const server = tls.createServer({
+    cert: cfg.cert,
+    key: cfg.key,
+    ca: cfg.ca,
+    requestCert: cfg.requireClientCert,
+    rejectUnauthorized: cfg.requireClientCert,
+    ALPNProtocols: opts.alpn,
+    minVersion: cfg.minVersion,
+    maxVersion: cfg.maxVersion,
+    handshakeTimeout: cfg.handshakeTimeoutMs,
+  });
+  server.on("tlsClientError", (err, socket) => {
+    refuse(opts.log, socket.remoteAddress ?? "unix", err.message);
+    socket.destroy();
+  });
+  server.on("secureConnection", async (socket: tls.TLSSocket) => {
+    const raw = cfg.requireClientCert ? socket.getPeerCertificate()?.raw : undefined;
+    const der = raw && raw.length > 0 ? new Uint8Array(raw) : undefined;
+    const conn = new NodeStreamConn(socket, der);
+    if (!checker.idle) {
+      const facts: HandshakeFacts = {
+        peerCertificate: der,
+        remote: conn.remote,
+        protocol: socket.getProtocol() ?? undefined,
+        cipher: socket.getCipher()?.standardName,
+      };
+      let why: string | undefined;
+      try {
+        why = await checker.check(facts);
+      } catch (err) {
+        why = `certificate check failed: ${(err as Error).message}`;
+      }
+      if (why !== undefined) {
+        refuse(opts.log, conn.remote, why);
+        conn.close();
+        return;
+      }
+    }
+    opts.onConn(conn);
+  });
+  const unix = isUnixUrl(url);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    const done = () => {
+      server.off("error", reject);
+      resolve();
+    };
+    if (unix) {
+      const path = unixPath(url);
+      removeStaleSocket(path);
+      server.listen(path, done);
+    } else {
+      const { hostname, port } = hostPort(url);
+      server.listen(port, hostname, done);
+    }
+  });
+  server.on("error", (err) => opts.log.warn("TLS listener error", { error: String(err) }));
+  const a = server.address();
+  const address: BoundAddress = typeof a === "string" || a === null
+    ? { address: unix ? unixPath(url) : String(a), port: 0, family: "unix" }
+    : { address: a.address, port: a.port, family: a.family === "IPv6" ? "IPv6" : "IPv4" };
+  return {
+    address,
+    // node's close callback waits for every open connection to end; their
+    // owners close those, so only the listening socket is waited for here.
+    close: () => {
+      server.close();
+      return Promise.resolve();
+    },
+  };
+}
+
+function remoteOf(conn: Deno.Conn): string {
+  const a = conn.remoteAddr;
+  return a.transport === "tcp" ? `${a.hostname}:${a.port}` : "unix";
+}
+
+function refuse(log: Logger, remote: string, why: string): void {
+  log.warn("rejected connection", { "remote-addr": remote, error: why });
+}

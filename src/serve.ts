@@ -1,0 +1,123 @@
+/**
+ * The composition root under main.ts: resolves TLS for both ports, starts
+ * the member with its peer network, and serves clients on every client
+ * URL. It is the one place that knows every room (`src/server`,
+ * `src/api`, `src/http`), so none of them has to import a room above it.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { Config } from "./config.ts";
+import type { Logger } from "./log.ts";
+import { etcdServices } from "./api/routes.ts";
+import { createHttpApp } from "./http/app.ts";
+import { type ClientListener, listenClient } from "./http/client_listener.ts";
+import { createClientHandlers } from "./http/handler.ts";
+import { isTlsUrl, isUnixUrl } from "./http/net.ts";
+import { createDialer } from "./http/tls/dial.ts";
+import { type PortTls, resolvePortTls } from "./http/tls/settings.ts";
+import { Member } from "./server/member.ts";
+
+/** gRPC framing and header overhead etcd allows on top of --max-request-bytes. */
+const GRPC_OVERHEAD_BYTES = 512 * 1024;
+
+/** A running member with its listeners. */
+export interface RunningServer {
+  member: Member;
+  listeners: ClientListener[];
+  /** Resolves with an exit code when the member stops on its own (fatal error). */
+  done: Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** Recovers or bootstraps the member, then serves clients on every --listen-client-urls. */
+export async function startServer(cfg: Config, log: Logger): Promise<RunningServer> {
+  let fail: (code: number) => void = () => {};
+  const done = new Promise<number>((resolve) => (fail = resolve));
+  // Accepted for etcd compatibility but not acted on yet: say so plainly.
+  if (cfg.autoCompactionRetention > 0) {
+    log.warn("auto compaction is not implemented yet: --auto-compaction-retention is ignored");
+  }
+  const { client: clientTls, peer: peerTls } = await resolveTls(cfg, log);
+  const member = await Member.start(cfg, log, (_err, code) => fail(code), {
+    tls: peerTls?.server,
+    dial: createDialer(peerTls?.client),
+  });
+  const services = etcdServices(member);
+  const readMaxBytes = cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES;
+  const handlers = createClientHandlers({
+    routes: services.connect,
+    unary: services.unary,
+    bidi: services.bidi,
+    app: createHttpApp(member),
+    readMaxBytes,
+  });
+  const listeners: ClientListener[] = [];
+  try {
+    for (const url of [...cfg.listenClientUrls, ...cfg.listenClientHttpUrls]) {
+      const listener = await listenClient({
+        url,
+        tls: isTlsUrl(url) ? clientTls?.server : undefined,
+        onStream: handlers.http2,
+        http1: handlers.http1,
+        log,
+      });
+      listeners.push(listener);
+      const { address, port } = listener.address;
+      log.info("serving client traffic", {
+        address: isUnixUrl(url) ? address : `${address}:${port}`,
+        tls: isTlsUrl(url),
+      });
+    }
+  } catch (err) {
+    await Promise.all(listeners.map((l) => l.close()));
+    await member.stop();
+    throw err;
+  }
+  log.info("ready to serve client requests", { name: cfg.name, member_id: member.id.toString(16) });
+  return {
+    member,
+    listeners,
+    done,
+    async stop() {
+      await Promise.all(listeners.map((l) => l.close()));
+      await member.stop();
+    },
+  };
+}
+
+/** The TLS of both ports, from files or generated (`--auto-tls`) into the data dir as etcd does. */
+async function resolveTls(
+  cfg: Config,
+  log: Logger,
+): Promise<{ client?: PortTls; peer?: PortTls }> {
+  const common = {
+    cipherSuites: cfg.cipherSuites,
+    tlsMinVersion: cfg.tlsMinVersion,
+    tlsMaxVersion: cfg.tlsMaxVersion,
+    selfSignedCertValidityYears: cfg.selfSignedCertValidityYears,
+  };
+  const hosts = (urls: URL[]) =>
+    urls.map((u) => isUnixUrl(u) ? "localhost" : u.hostname.replace(/^\[(.*)\]$/, "$1"));
+  const client = await resolvePortTls(
+    cfg.clientTls,
+    common,
+    {
+      dir: join(cfg.dataDir, "fixtures", "client"),
+      hosts: hosts([...cfg.listenClientUrls, ...cfg.listenClientHttpUrls]),
+    },
+    false,
+    log,
+  );
+  const peer = await resolvePortTls(
+    cfg.peerTls,
+    common,
+    {
+      dir: join(cfg.dataDir, "fixtures", "peer"),
+      hosts: hosts(cfg.listenPeerUrls),
+    },
+    true,
+    log,
+  );
+  return { client, peer };
+}

@@ -43,6 +43,7 @@ import {
   type Ready,
   StateRole,
 } from "../raft/types.ts";
+import { FilePurger } from "../storage/purge.ts";
 import type { SnapshotStore } from "../storage/snapshot.ts";
 import type { Wal } from "../storage/wal.ts";
 import {
@@ -57,6 +58,13 @@ import { ReadBarrier } from "./read_barrier.ts";
 import { publishMembership } from "./join.ts";
 import { recoverOrBootstrap, restoreStateSnapshot } from "./recover.ts";
 import { PeerLinks } from "./peer_links.ts";
+import {
+  CorruptionMonitor,
+  hashKVRoute,
+  initialCorruptCheck,
+  PEER_HASHKV_PATH,
+  type PeerHashOptions,
+} from "./corrupt_check.ts";
 import {
   CLEARTEXT_PEERS,
   type PeerNetwork,
@@ -103,6 +111,7 @@ export class Member {
   #fatal: ((err: Error, exitCode: number) => void) | undefined;
   #removed = false;
   #transport: Transport | undefined;
+  #purger: FilePurger | undefined;
   readonly #peers: PeerLinks;
   /** Called after every applied membership change (the transport updates its peers). */
   onMembershipChange?: () => void;
@@ -168,6 +177,8 @@ export class Member {
       peers,
     } = await recoverOrBootstrap(cfg, log, network.dial);
 
+    // Whether the member restarts on data of its own (etcd's "member initialized").
+    const hadData = applied > 0 || storage.lastIndex() > 0;
     const electionTick = Math.max(2, Math.round(cfg.electionTimeoutMs / cfg.heartbeatIntervalMs));
     const raft = new RawNode({
       id,
@@ -196,6 +207,7 @@ export class Member {
       network,
     });
     member.#fatal = onFatal;
+    if (cfg.initialCorruptCheck && hadData) await member.#checkBeforeServing();
     member.#transport = await Transport.start({
       selfId: id,
       clusterId,
@@ -222,7 +234,10 @@ export class Member {
     }));
     member.#syncPeers();
     member.watchHub.attach(store);
+    member.addPeerRoute("GET", PEER_HASHKV_PATH, hashKVRoute(() => member.sm.store, log));
     member.#startTimers();
+    if (cfg.corruptCheckTimeMs > 0) member.#startCorruptionMonitor();
+    member.#startPurger();
     if (membership.voterIds().length === 1 && membership.voterIds()[0] === id) {
       // A cluster of one need not wait an election timeout to lead itself.
       raft.campaign();
@@ -354,8 +369,13 @@ export class Member {
     }
   }
 
-  /** For /health: a leader exists and a linearizable read goes through. */
+  /**
+   * For /health: no alarm is raised (etcd 3.5 reports "ALARM NOSPACE" or
+   * "ALARM CORRUPT"), a leader exists and a linearizable read goes through.
+   */
   async checkHealth(): Promise<void> {
+    const alarm = this.sm.alarms[0];
+    if (alarm) throw new Error(`ALARM ${AlarmType[alarm.alarm] ?? "UNKNOWN"}`);
     if (this.#leader === 0n) throw new Error("RAFT NO LEADER");
     await this.readBarrier();
   }
@@ -369,8 +389,69 @@ export class Member {
     this.#waiters.failAll(EtcdErrors.stopped());
     this.#reads.failAll(EtcdErrors.stopped());
     while (this.#readyRunning) await new Promise((r) => setTimeout(r, 5));
+    await this.#purger?.stop();
     await this.#peers.stop();
     await this.#wal.close();
+  }
+
+  /** How the corruption checks reach the peers' HashKV. */
+  #hashOptions(): PeerHashOptions {
+    return {
+      selfId: this.id,
+      log: this.#log,
+      call: (url, path, body, timeoutMs, method) =>
+        this.#peers.call(url, path, body, timeoutMs, method),
+      timeoutMs: this.#requestTimeoutMs(),
+    };
+  }
+
+  /**
+   * `--experimental-initial-corrupt-check`: first apply what the WAL holds
+   * as committed (etcd's backend already holds it at this point), then
+   * compare HashKV with the peers; on a mismatch, stop before Raft or any
+   * listener runs, with etcd's error.
+   */
+  async #checkBeforeServing(): Promise<void> {
+    this.#kick();
+    while (this.#readyRunning) await new Promise((r) => setTimeout(r, 1));
+    try {
+      await initialCorruptCheck(
+        this.#hashOptions(),
+        this.sm.store,
+        this.sm.membership.records(),
+      );
+    } catch (err) {
+      this.#log.error("checkInitialHashKV failed", { error: String((err as Error)?.message) });
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /** `--experimental-corrupt-check-time`: the leader compares hashes with its followers. */
+  #startCorruptionMonitor(): void {
+    const ms = this.#cfg.corruptCheckTimeMs;
+    this.#log.info("enabled corruption checking", {
+      "local-member-id": this.id,
+      interval: `${ms / 1000}s`,
+    });
+    const monitor = new CorruptionMonitor({
+      ...this.#hashOptions(),
+      store: () => this.sm.store,
+      peers: () => this.sm.membership.records(),
+      isLeader: () => this.#role === StateRole.Leader,
+      readBarrier: () => this.readBarrier(),
+      raiseCorrupt: (memberID) => {
+        this.propose({
+          case: "alarm",
+          value: create(AlarmRequestSchema, {
+            action: AlarmRequest_AlarmAction.ACTIVATE,
+            memberID,
+            alarm: AlarmType.CORRUPT,
+          }),
+        }).catch((err) => this.#log.warn("failed to raise CORRUPT alarm", { error: String(err) }));
+      },
+    });
+    this.#timers.push(setInterval(() => monitor.tick(), ms));
   }
 
   #requestTimeoutMs(): number {
@@ -392,6 +473,24 @@ export class Member {
       log: this.#log,
     });
     this.#timers.push(setInterval(() => leases.tick(), LEASE_TICK_MS));
+  }
+
+  /** `--max-wals` / `--max-snapshots`: old files are purged every 30 s, as etcd does. */
+  #startPurger(): void {
+    this.#purger = new FilePurger({
+      wal: this.#wal,
+      snaps: this.#snaps,
+      maxWals: this.#cfg.maxWals,
+      maxSnapshots: this.#cfg.maxSnapshots,
+      onPurged: (_kind, path) => this.#log.info("purged", { path }),
+      onError: (err) => {
+        // etcd exits when a purge fails (lg.Fatal).
+        this.#log.error("failed to purge old WAL or snapshot files", { error: String(err) });
+        this.#stopped = true;
+        this.#fatal?.(err, 1);
+      },
+    });
+    this.#purger.start();
   }
 
   #expireWaiters(): void {
@@ -691,8 +790,8 @@ export class Member {
     // catches up from the log rather than needing the whole snapshot.
     const compactTo = index - CATCH_UP_ENTRIES;
     if (compactTo > this.#storage.firstIndex()) this.#storage.compact(compactTo);
+    // Older segments become purgeable (--max-wals); the purger deletes them.
     await this.#wal.releaseTo(index);
-    await this.#snaps.purge(5);
     this.#snapshotIndex = index;
     this.#log.info("saved snapshot", { index, term, bytes: data.length });
   }
@@ -701,6 +800,7 @@ export class Member {
     const snap = rd.snapshot!;
     await this.#snaps.save(snap.meta, snap.data);
     await this.#wal.saveSnapshotMarker({ term: snap.meta.term, index: snap.meta.index });
+    await this.#wal.releaseTo(snap.meta.index);
     this.#storage.applySnapshot(snap);
     const state = restoreStateSnapshot(snap.data, this.sm.lessor);
     this.sm.store = state.store;

@@ -98,6 +98,10 @@ export async function openDataDir(path: string, opts: DataDirOptions = {}): Prom
     );
   }
 
+  // Checked before anything is created, so a refused start leaves no trace.
+  const exists = await hasSuffix(walDir, ".wal");
+  if (!exists) await checkNoWalElsewhere(walDir, defaultWalDir, snapDir);
+
   const fresh = found === undefined;
   const walIsNew = !(await isDir(walDir));
   for (const d of [dataDir, memberDir, walDir, snapDir]) {
@@ -116,8 +120,6 @@ export async function openDataDir(path: string, opts: DataDirOptions = {}): Prom
     await syncDir(dirname(walDir)); // the new directory's own entry
   }
 
-  const exists = await hasSuffix(walDir, ".wal");
-  if (!exists) await checkNoWalElsewhere(walDir, defaultWalDir, snapDir);
   return { exists, dataDir, memberDir, walDir, snapDir, versionFile };
 }
 

@@ -119,6 +119,7 @@ Deno.test("a WAL dir without a WAL beside snapshot files is refused", async () =
         e instanceof WalDirMismatchError && e.message.includes(dd.snapDir) &&
         e.message.includes("--wal-dir"),
     );
+    assert.deepEqual(await names(dd.memberDir), ["snap", "version"], "nothing was created");
     assert.equal((await openDataDir(join(root, "d"), { walDir })).exists, true);
   });
 });

@@ -6,6 +6,7 @@
  * @module
  */
 import { ConfigError, parseConfig, wantsConfigFile } from "./src/config.ts";
+import { configFromSrv } from "./src/discovery/bootstrap.ts";
 import { createLogger } from "./src/log.ts";
 import { startIdleGc } from "./src/server/idle_gc.ts";
 import { startServer } from "./src/serve.ts";
@@ -40,8 +41,11 @@ async function main(args: string[]): Promise<number> {
   }
   const log = createLogger(outcome.config.logLevel);
   for (const w of outcome.warnings) log.warn(w);
+  // --discovery-srv: a new member's initial cluster comes from DNS SRV records.
+  const config = await configFromSrv(outcome.config, log);
+  if (config === undefined) return 1;
   try {
-    const server = await startServer(outcome.config, log);
+    const server = await startServer(config, log);
     // Hands memory back after write bursts (src/server/idle_gc.ts says why).
     startIdleGc();
     const stop = async (signal: string) => {

@@ -17,7 +17,6 @@ import {
   type SrvResolver,
   urlsEqualResolved,
 } from "./srv.ts";
-import { systemResolver } from "./system_resolver.ts";
 
 /** True when the member's WAL already exists (etcd's isMemberInitialized). */
 export async function memberInitialized(
@@ -47,9 +46,11 @@ export async function memberInitialized(
 export async function resolveSrvBootstrap(
   config: Config,
   log: Logger,
-  resolver: SrvResolver = systemResolver(),
+  resolver?: SrvResolver,
 ): Promise<Config> {
   if (config.discoverySrv === "" || await memberInitialized(config)) return config;
+  // Loaded only here: members without --discovery-srv need no resolver code (node:dns).
+  resolver ??= (await import("./system_resolver.ts")).systemResolver();
   const cluster = await initialClusterFromSrv(resolver, {
     name: config.name,
     domain: config.discoverySrv,

@@ -53,26 +53,33 @@ export function applyRequest(sm: StateMachine, req: InternalRequest): ApplyResul
   let response: unknown;
   switch (r.case) {
     case "put":
+      refuseIfCorrupt(sm);
       if (hasNoSpaceAlarm(sm)) throw EtcdErrors.noSpace();
       response = store.put(r.value);
       break;
     case "deleteRange":
+      refuseIfCorrupt(sm);
       response = store.deleteRange(r.value);
       break;
     case "txn":
+      // etcd serves a read-only txn without the log, so CORRUPT never reaches it there.
+      if (txnWrites(r.value)) refuseIfCorrupt(sm);
       if (hasNoSpaceAlarm(sm) && txnWrites(r.value)) throw EtcdErrors.noSpace();
       response = store.txn(r.value);
       break;
     case "compaction":
+      refuseIfCorrupt(sm);
       store.compact(Number(r.value.revision));
       response = create(CompactionResponseSchema, {});
       break;
     case "leaseGrant":
+      refuseIfCorrupt(sm);
       // etcd's capped applier refuses new leases while NOSPACE is raised.
       if (hasNoSpaceAlarm(sm)) throw EtcdErrors.noSpace();
       response = applyLeaseGrant(sm.lessor, r.value);
       break;
     case "leaseRevoke":
+      refuseIfCorrupt(sm);
       response = applyLeaseRevoke(sm.lessor, store, r.value);
       break;
     case "leaseCheckpoint":
@@ -99,6 +106,18 @@ export function applyRequest(sm: StateMachine, req: InternalRequest): ApplyResul
       throw new Error(`cannot apply log entry of kind ${String(r.case)}`);
   }
   return { response, revision: store.currentRevision };
+}
+
+/**
+ * While a CORRUPT alarm is active, etcd's corrupt applier refuses puts,
+ * deletes, writing txns, compactions and lease grants and revokes with
+ * `etcdserver: corrupt cluster`, on every member alike. It ends when the
+ * last CORRUPT alarm is disarmed.
+ */
+function refuseIfCorrupt(sm: StateMachine): void {
+  if (sm.alarms.length > 0 && sm.alarms.some((a) => a.alarm === AlarmType.CORRUPT)) {
+    throw EtcdErrors.corrupt();
+  }
 }
 
 /** While a NOSPACE alarm is active, writes that could grow the store are refused (etcd's capped applier). */

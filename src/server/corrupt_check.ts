@@ -1,0 +1,439 @@
+/**
+ * etcd's data corruption checks, which compare HashKV across members:
+ *
+ * - `--experimental-initial-corrupt-check`: before a restarted member
+ *   serves anyone, it asks every peer for HashKV at its own revision and
+ *   refuses to start when a peer at the same compact revision has another
+ *   hash. Peers that do not answer, are behind, or have compacted past that
+ *   revision are skipped, as etcd skips them.
+ * - `--experimental-corrupt-check-time`: the leader periodically compares
+ *   its own HashKV with its followers' and raises a CORRUPT alarm through
+ *   the log, naming the member whose state departs from its own.
+ *
+ * Peers answer on the peer port at etcd's `GET /members/hashkv`, with the
+ * JSON etcd's handler speaks: `{"revision":N}` in, `{"header":{"revision":
+ * R},"hash":H,"compact_revision":C}` out, and 400 with mvcc's error text
+ * for a compacted or future revision.
+ *
+ * @module
+ */
+import { EtcdErrors, isEtcdError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { KVHash } from "../mvcc/hash.ts";
+import type { PeerReply } from "../transport/peer_client.ts";
+import type { PeerRouteAnswer, PeerRouteHandler } from "../transport/transport.ts";
+
+/** etcd's peer-port path for HashKV (`PeerHashKVPath`). */
+export const PEER_HASHKV_PATH = "/members/hashkv";
+
+/** mvcc's error text for a revision below the compact revision (etcd's `mvcc.ErrCompacted`). */
+export const MVCC_COMPACTED = "mvcc: required revision has been compacted";
+/** mvcc's error text for a revision above the current one (etcd's `mvcc.ErrFutureRev`). */
+export const MVCC_FUTURE_REV = "mvcc: required revision is a future revision";
+
+/** The part of the MVCC store the checks read. */
+export interface HashSource {
+  /** etcd's HashKV at `rev` (0 = current); throws etcd's compacted / future revision errors. */
+  hashKV(rev: number): KVHash;
+  /** The store's current revision. */
+  readonly currentRevision: number;
+}
+
+/** A peer's HashKV answer. */
+export interface PeerHashKV {
+  /** CRC-32C of its history up to the asked revision. */
+  hash: number;
+  /** Its compact revision (-1 before any compaction). */
+  compactRevision: number;
+  /** Its current revision (etcd puts it in the answer's header). */
+  revision: number;
+}
+
+/** Why a peer gave no hash. */
+export type PeerHashError =
+  | { kind: "compacted" }
+  | { kind: "future" }
+  | { kind: "failed"; message: string };
+
+/** One peer's outcome: an answer, or why there is none. */
+export interface PeerHashResult {
+  /** The peer's member id. */
+  id: bigint;
+  /** Its peer URLs, tried in order. */
+  urls: string[];
+  /** Its answer from the first URL that gave one. */
+  resp?: PeerHashKV;
+  /** The last URL's failure when none answered. */
+  err?: PeerHashError;
+}
+
+/** A peer as the membership knows it. */
+export interface PeerInfo {
+  id: bigint;
+  peerUrls: string[];
+}
+
+/** One call to a peer endpoint (PeerLinks.call). */
+export type PeerCall = (
+  url: string,
+  path: string,
+  body: Uint8Array,
+  timeoutMs: number,
+  method: string,
+) => Promise<PeerReply>;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The request body etcd sends: Go's JSON of HashKVRequest (a zero revision is omitted). */
+export function encodeHashKVRequest(revision: number): Uint8Array {
+  return encoder.encode(revision === 0 ? "{}" : JSON.stringify({ revision }));
+}
+
+/** Parses a HashKVRequest body; undefined when it is not one (etcd answers 400). */
+export function decodeHashKVRequest(body: Uint8Array): number | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(decoder.decode(body));
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+  const rev = (v as Record<string, unknown>).revision ?? 0;
+  return typeof rev === "number" && Number.isSafeInteger(rev) ? rev : undefined;
+}
+
+/** The answer body: Go's JSON of HashKVResponse as etcd's handler fills it (zero fields omitted). */
+export function encodeHashKVAnswer(a: PeerHashKV): Uint8Array {
+  const out: Record<string, unknown> = { header: a.revision === 0 ? {} : { revision: a.revision } };
+  if (a.hash !== 0) out.hash = a.hash;
+  if (a.compactRevision !== 0) out.compact_revision = a.compactRevision;
+  return encoder.encode(JSON.stringify(out));
+}
+
+/** Parses an answer body; throws on anything that is not one. */
+export function decodeHashKVAnswer(body: Uint8Array): PeerHashKV {
+  const v = JSON.parse(decoder.decode(body)) as Record<string, unknown>;
+  const header = (v?.header ?? {}) as Record<string, unknown>;
+  const num = (x: unknown, what: string): number => {
+    if (x === undefined) return 0;
+    if (typeof x !== "number" || !Number.isSafeInteger(x)) {
+      throw new Error(`malformed hashkv answer: ${what}`);
+    }
+    return x;
+  };
+  return {
+    hash: num(v.hash, "hash"),
+    compactRevision: num(v.compact_revision, "compact_revision"),
+    revision: num(header.revision, "header.revision"),
+  };
+}
+
+function textAnswer(status: number, text: string): PeerRouteAnswer {
+  // Go's http.Error ends the text with a newline.
+  return { status, contentType: "text/plain; charset=utf-8", body: encoder.encode(`${text}\n`) };
+}
+
+/**
+ * The peer-port handler for `GET /members/hashkv`: HashKV of the store
+ * `store()` returns at the asked revision (read at call time, since a
+ * snapshot install replaces the store).
+ */
+export function hashKVRoute(store: () => HashSource, log: Logger): PeerRouteHandler {
+  return (body) => {
+    const rev = decodeHashKVRequest(body);
+    if (rev === undefined) {
+      log.warn("failed to unmarshal request", { error: "not a HashKVRequest" });
+      return textAnswer(400, "error unmarshalling request");
+    }
+    const s = store();
+    let h: KVHash;
+    try {
+      h = s.hashKV(rev);
+    } catch (err) {
+      const why = isEtcdError(err, EtcdErrors.compacted)
+        ? MVCC_COMPACTED
+        : isEtcdError(err, EtcdErrors.futureRev)
+        ? MVCC_FUTURE_REV
+        : undefined;
+      if (why === undefined) throw err;
+      log.warn("failed to get hashKV", { "requested-revision": rev, error: why });
+      return textAnswer(400, why);
+    }
+    return {
+      status: 200,
+      contentType: "application/json",
+      body: encodeHashKVAnswer({
+        hash: h.hash,
+        compactRevision: h.compactRevision,
+        revision: s.currentRevision,
+      }),
+    };
+  };
+}
+
+/** Reads one peer's answer the way etcd's `HashByRev` client does. */
+export function interpretReply(reply: PeerReply): PeerHashKV | PeerHashError {
+  const text = decoder.decode(reply.body);
+  if (reply.status === 400) {
+    if (text.includes(MVCC_COMPACTED)) return { kind: "compacted" };
+    if (text.includes(MVCC_FUTURE_REV)) return { kind: "future" };
+  }
+  if (reply.status !== 200) {
+    return { kind: "failed", message: `unknown error: ${text || reply.error || reply.status}` };
+  }
+  try {
+    return decodeHashKVAnswer(reply.body);
+  } catch (err) {
+    return { kind: "failed", message: String((err as Error)?.message ?? err) };
+  }
+}
+
+/** What asking the peers for their hashes needs. */
+export interface PeerHashOptions {
+  selfId: bigint;
+  log: Logger;
+  call: PeerCall;
+  /** Per-URL request timeout (etcd's request timeout). */
+  timeoutMs: number;
+}
+
+/**
+ * Asks every peer but ourselves for HashKV at `rev`, trying each of its
+ * URLs in turn until one answers; peers are asked concurrently.
+ */
+export function fetchPeerHashes(
+  o: PeerHashOptions,
+  peers: Iterable<PeerInfo>,
+  rev: number,
+): Promise<PeerHashResult[]> {
+  const asks: Promise<PeerHashResult>[] = [];
+  for (const p of peers) {
+    if (p.id === o.selfId || p.peerUrls.length === 0) continue;
+    asks.push(askPeer(o, p, rev));
+  }
+  return Promise.all(asks);
+}
+
+async function askPeer(o: PeerHashOptions, p: PeerInfo, rev: number): Promise<PeerHashResult> {
+  let lastErr: PeerHashError = { kind: "failed", message: "no peer URL" };
+  for (const url of p.peerUrls) {
+    let got: PeerHashKV | PeerHashError;
+    try {
+      const reply = await o.call(
+        url,
+        PEER_HASHKV_PATH,
+        encodeHashKVRequest(rev),
+        o.timeoutMs,
+        "GET",
+      );
+      got = interpretReply(reply);
+    } catch (err) {
+      got = { kind: "failed", message: String((err as Error)?.message ?? err) };
+    }
+    if (!("kind" in got)) return { id: p.id, urls: p.peerUrls, resp: got };
+    lastErr = got;
+    o.log.warn("failed hash kv request", {
+      "local-member-id": o.selfId,
+      "requested-revision": rev,
+      "remote-peer-endpoint": url,
+      error: describe(got),
+    });
+  }
+  return { id: p.id, urls: p.peerUrls, err: lastErr };
+}
+
+function describe(e: PeerHashError): string {
+  if (e.kind === "compacted") return EtcdErrors.compacted().rawMessage;
+  if (e.kind === "future") return EtcdErrors.futureRev().rawMessage;
+  return e.message;
+}
+
+/** The initial check failed: this member's data differs from a peer's. */
+export class DataInconsistency extends Error {
+  /** etcd's wording, naming the local member. */
+  constructor(selfId: bigint) {
+    super(`${hex(selfId)} found data inconsistency with peers`);
+    this.name = "DataInconsistency";
+  }
+}
+
+/**
+ * etcd's initial corruption check: compares the local HashKV at the
+ * current revision with every peer's at that revision. Throws
+ * {@link DataInconsistency} when a peer with the same compact revision has
+ * a different hash; a different compact revision, a peer that is behind
+ * or has compacted past the revision, or one that does not answer is
+ * logged and skipped.
+ */
+export async function initialCorruptCheck(
+  o: PeerHashOptions,
+  local: HashSource,
+  peers: Iterable<PeerInfo>,
+): Promise<void> {
+  o.log.info("starting initial corruption check", {
+    "local-member-id": o.selfId,
+    timeout: `${o.timeoutMs / 1000}s`,
+  });
+  const h = local.hashKV(0);
+  const rev = h.hashRevision;
+  const mine = {
+    "local-member-id": o.selfId,
+    "local-member-revision": rev,
+    "local-member-compact-revision": h.compactRevision,
+    "local-member-hash": h.hash,
+  };
+  let mismatch = 0;
+  for (const p of await fetchPeerHashes(o, peers, rev)) {
+    const theirs = { "remote-peer-id": p.id, "remote-peer-endpoints": p.urls };
+    if (p.resp) {
+      if (p.resp.hash === h.hash) continue;
+      const fields = {
+        ...mine,
+        ...theirs,
+        "remote-peer-revision": p.resp.revision,
+        "remote-peer-compact-revision": p.resp.compactRevision,
+        "remote-peer-hash": p.resp.hash,
+      };
+      if (p.resp.compactRevision === h.compactRevision) {
+        o.log.warn("found different hash values from remote peer", fields);
+        mismatch++;
+      } else {
+        o.log.warn("found different compact revision values from remote peer", fields);
+      }
+    } else if (p.err?.kind === "future") {
+      o.log.warn("cannot fetch hash from slow remote peer", {
+        ...mine,
+        ...theirs,
+        error: describe(p.err),
+      });
+    } else if (p.err?.kind === "compacted") {
+      o.log.warn("cannot fetch hash from remote peer; local member is behind", {
+        ...mine,
+        ...theirs,
+        error: describe(p.err),
+      });
+    }
+  }
+  if (mismatch > 0) throw new DataInconsistency(o.selfId);
+  o.log.info("initial corruption checking passed; no corruption", { "local-member-id": o.selfId });
+}
+
+/** What the periodic check needs from its member. */
+export interface MonitorHost extends PeerHashOptions {
+  /** The member's store as of now (a snapshot install replaces it). */
+  store(): HashSource;
+  /** The current membership. */
+  peers(): Iterable<PeerInfo>;
+  /** Whether this member leads now. */
+  isLeader(): boolean;
+  /** Resolves once the member has applied everything committed when it was called. */
+  readBarrier(): Promise<void>;
+  /** Proposes AlarmRequest{ACTIVATE, CORRUPT, memberID} through the log. */
+  raiseCorrupt(memberId: bigint): void;
+}
+
+/**
+ * The leader's periodic check (`--experimental-corrupt-check-time`). Call
+ * {@link tick} on every interval: it runs one check when this member leads
+ * and no check is still running.
+ */
+export class CorruptionMonitor {
+  readonly #host: MonitorHost;
+  #running = false;
+
+  /** A monitor for `host`; nothing runs until {@link tick}. */
+  constructor(host: MonitorHost) {
+    this.#host = host;
+  }
+
+  /** Starts a check unless one is running or this member is not the leader. */
+  tick(): void {
+    if (this.#running || !this.#host.isLeader()) return;
+    this.#running = true;
+    this.check()
+      .catch((err) =>
+        this.#host.log.warn("failed to check hash KV", {
+          error: String((err as Error)?.message ?? err),
+        })
+      )
+      .finally(() => (this.#running = false));
+  }
+
+  /**
+   * One pass, as etcd's leader runs it: hash locally, ask the followers at
+   * that revision, hash again after a linearizable read barrier, then raise
+   * CORRUPT (at most once per pass) for the first member found wanting:
+   * itself if its own hash moved without a revision change, or a follower
+   * ahead of it, compacted further than it, or with another hash at the
+   * same compact revision.
+   */
+  async check(): Promise<void> {
+    const host = this.#host;
+    const log = host.log;
+    const h = host.store().hashKV(0);
+    const peers = await fetchPeerHashes(host, host.peers(), h.hashRevision);
+    await host.readBarrier();
+    const h2 = host.store().hashKV(0);
+
+    let alarmed = false;
+    const mismatch = (id: bigint) => {
+      if (alarmed) return;
+      alarmed = true;
+      host.raiseCorrupt(id);
+    };
+
+    if (
+      h2.hash !== h.hash && h2.hashRevision === h.hashRevision &&
+      h2.compactRevision === h.compactRevision
+    ) {
+      log.warn("found hash mismatch", {
+        "revision-1": h.hashRevision,
+        "compact-revision-1": h.compactRevision,
+        "hash-1": h.hash,
+        "revision-2": h2.hashRevision,
+        "compact-revision-2": h2.compactRevision,
+        "hash-2": h2.hash,
+      });
+      mismatch(host.selfId);
+    }
+
+    let checked = 0;
+    for (const p of peers) {
+      if (!p.resp) continue;
+      checked++;
+      const r = p.resp;
+      if (r.revision > h2.hashRevision) {
+        log.warn("revision from follower must be less than or equal to leader's", {
+          "leader-revision": h2.hashRevision,
+          "follower-revision": r.revision,
+          "follower-peer-id": p.id,
+        });
+        mismatch(p.id);
+      }
+      if (r.compactRevision > h2.compactRevision) {
+        log.warn("compact revision from follower must be less than or equal to leader's", {
+          "leader-compact-revision": h2.compactRevision,
+          "follower-compact-revision": r.compactRevision,
+          "follower-peer-id": p.id,
+        });
+        mismatch(p.id);
+      }
+      if (r.compactRevision === h.compactRevision && r.hash !== h.hash) {
+        log.warn("same compact revision then hashes must match", {
+          "leader-compact-revision": h2.compactRevision,
+          "leader-hash": h.hash,
+          "follower-compact-revision": r.compactRevision,
+          "follower-hash": r.hash,
+          "follower-peer-id": p.id,
+        });
+        mismatch(p.id);
+      }
+    }
+    log.info("finished peer corruption check", { "number-of-peers-checked": checked });
+  }
+}
+
+function hex(id: bigint): string {
+  return BigInt.asUintN(64, id).toString(16);
+}

@@ -1,0 +1,332 @@
+import assert from "node:assert/strict";
+import { create } from "@bufbuild/protobuf";
+import { type InternalRequest, InternalRequestSchema } from "../gen/cairn/internal_pb.ts";
+import {
+  AlarmRequest_AlarmAction,
+  AlarmRequestSchema,
+  AlarmType,
+  CompactionRequestSchema,
+  LeaseGrantRequestSchema,
+  LeaseRevokeRequestSchema,
+} from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { EtcdErrors, isEtcdError } from "../errors.ts";
+import { Lessor } from "../lease/lessor.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { MvccStore } from "../mvcc/store.ts";
+import { delReq, op, putReq, txnReq } from "../mvcc/test_helpers.ts";
+import type { PeerReply } from "../transport/peer_client.ts";
+import {
+  CorruptionMonitor,
+  DataInconsistency,
+  decodeHashKVAnswer,
+  decodeHashKVRequest,
+  encodeHashKVAnswer,
+  encodeHashKVRequest,
+  hashKVRoute,
+  initialCorruptCheck,
+  interpretReply,
+  MVCC_COMPACTED,
+  MVCC_FUTURE_REV,
+  PEER_HASHKV_PATH,
+  type PeerCall,
+  type PeerInfo,
+} from "./corrupt_check.ts";
+import { applyRequest, type StateMachine } from "./apply.ts";
+import { Membership } from "./membership.ts";
+
+const dec = new TextDecoder();
+
+/** A logger whose lines land in `lines` (parsed). */
+function captureLog(): { log: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  return { log: createLogger("debug", { writer: (l) => lines.push(JSON.parse(l)) }), lines };
+}
+
+/** A store with `n` puts of k<i>=v<i>, `value` replacing the value of the first one. */
+function storeWith(n: number, value = "v0"): MvccStore {
+  const s = new MvccStore();
+  for (let i = 0; i < n; i++) s.put(putReq(`k${i}`, i === 0 ? value : `v${i}`));
+  return s;
+}
+
+/**
+ * A cluster of stores reachable through their hashkv routes, as peer calls
+ * over the network would reach them. Members listed in `down` fail to answer.
+ */
+function network(stores: Map<bigint, MvccStore>, log: Logger, down = new Set<bigint>()) {
+  const peers: PeerInfo[] = [...stores.keys()].map((id) => ({
+    id,
+    peerUrls: [`http://m${id}:2380`],
+  }));
+  const asked: string[] = [];
+  const call: PeerCall = async (url, path, body, _timeout, method) => {
+    asked.push(`${method} ${url}${path}`);
+    const id = BigInt(new URL(url).hostname.slice(1));
+    if (down.has(id)) throw new Error(`connect ECONNREFUSED ${url}`);
+    assert.equal(path, PEER_HASHKV_PATH);
+    const answer = await hashKVRoute(() => stores.get(id)!, log)(body);
+    return { status: answer.status, body: answer.body };
+  };
+  return { peers, call, asked };
+}
+
+Deno.test("hashkv JSON: requests and answers in the shape etcd's handler uses", () => {
+  assert.equal(dec.decode(encodeHashKVRequest(0)), "{}");
+  assert.equal(dec.decode(encodeHashKVRequest(12)), `{"revision":12}`);
+  assert.equal(decodeHashKVRequest(encodeHashKVRequest(12)), 12);
+  assert.equal(decodeHashKVRequest(new TextEncoder().encode("{}")), 0);
+  for (const bad of ["", "[]", "null", `{"revision":"x"}`, `{"revision":1.5}`, "{"]) {
+    assert.equal(decodeHashKVRequest(new TextEncoder().encode(bad)), undefined, bad);
+  }
+  const a = { hash: 123456789, compactRevision: -1, revision: 9 };
+  assert.equal(
+    dec.decode(encodeHashKVAnswer(a)),
+    `{"header":{"revision":9},"hash":123456789,"compact_revision":-1}`,
+  );
+  assert.deepEqual(decodeHashKVAnswer(encodeHashKVAnswer(a)), a);
+  // Go omits zero fields; they read back as zero.
+  assert.deepEqual(decodeHashKVAnswer(new TextEncoder().encode(`{"header":{}}`)), {
+    hash: 0,
+    compactRevision: 0,
+    revision: 0,
+  });
+  assert.throws(() => decodeHashKVAnswer(new TextEncoder().encode(`{"hash":"x"}`)));
+});
+
+Deno.test("hashkv route: the store's HashKV, and etcd's 400s for compacted, future and bad requests", async () => {
+  const { log } = captureLog();
+  const store = storeWith(5);
+  store.compact(3);
+  const route = hashKVRoute(() => store, log);
+
+  const ok = await route(encodeHashKVRequest(0));
+  assert.equal(ok.status, 200);
+  const want = store.hashKV(0);
+  assert.deepEqual(decodeHashKVAnswer(ok.body), {
+    hash: want.hash,
+    compactRevision: 3,
+    revision: store.currentRevision,
+  });
+  const at5 = await route(encodeHashKVRequest(5));
+  assert.equal(decodeHashKVAnswer(at5.body).hash, store.hashKV(5).hash);
+
+  const compacted = await route(encodeHashKVRequest(2));
+  assert.equal(compacted.status, 400);
+  assert.equal(dec.decode(compacted.body), `${MVCC_COMPACTED}\n`);
+  assert.deepEqual(interpretReply(compacted), { kind: "compacted" });
+
+  const future = await route(encodeHashKVRequest(99));
+  assert.equal(future.status, 400);
+  assert.equal(dec.decode(future.body), `${MVCC_FUTURE_REV}\n`);
+  assert.deepEqual(interpretReply(future), { kind: "future" });
+
+  const bad = await route(new TextEncoder().encode("not json"));
+  assert.equal(bad.status, 400);
+  assert.equal(dec.decode(bad.body), "error unmarshalling request\n");
+  assert.deepEqual(interpretReply(bad), {
+    kind: "failed",
+    message: "unknown error: error unmarshalling request\n",
+  });
+});
+
+Deno.test("interpretReply: a refusal without a body keeps the peer's reason", () => {
+  const r: PeerReply = { status: 404, body: new Uint8Array(), error: "not found" };
+  assert.deepEqual(interpretReply(r), { kind: "failed", message: "unknown error: not found" });
+});
+
+Deno.test("initial check: passes when every peer has the same hash at our revision", async () => {
+  const { log, lines } = captureLog();
+  // Peers are ahead of us: they hash at our revision, not their own.
+  const stores = new Map([[1n, storeWith(5)], [2n, storeWith(8)], [3n, storeWith(6)]]);
+  const net = network(stores, log);
+  await initialCorruptCheck(
+    { selfId: 1n, log, call: net.call, timeoutMs: 1000 },
+    stores.get(1n)!,
+    net.peers,
+  );
+  assert.deepEqual(net.asked.sort(), [
+    "GET http://m2:2380/members/hashkv",
+    "GET http://m3:2380/members/hashkv",
+  ]);
+  assert.ok(lines.some((l) => l.msg === "initial corruption checking passed; no corruption"));
+});
+
+Deno.test("initial check: a peer at the same compact revision with another hash stops the member", async () => {
+  const { log, lines } = captureLog();
+  const stores = new Map([[1n, storeWith(5, "altered")], [2n, storeWith(5)], [3n, storeWith(5)]]);
+  const net = network(stores, log);
+  await assert.rejects(
+    initialCorruptCheck(
+      { selfId: 1n, log, call: net.call, timeoutMs: 1000 },
+      stores.get(1n)!,
+      net.peers,
+    ),
+    (err: Error) => {
+      assert.ok(err instanceof DataInconsistency);
+      assert.equal(err.message, "1 found data inconsistency with peers");
+      return true;
+    },
+  );
+  const found = lines.filter((l) => l.msg === "found different hash values from remote peer");
+  assert.equal(found.length, 2);
+  assert.equal(found[0]["local-member-id"], "1");
+  assert.equal(found[0]["local-member-revision"], 6);
+  assert.notEqual(found[0]["local-member-hash"], found[0]["remote-peer-hash"]);
+});
+
+Deno.test("initial check: unreachable, compacted-past and slow peers are skipped, as etcd skips them", async () => {
+  const { log, lines } = captureLog();
+  const behind = storeWith(2); // revision 3: our revision 6 is in its future
+  const compactedPast = storeWith(9);
+  compactedPast.compact(8);
+  const otherCompaction = storeWith(6, "whatever");
+  otherCompaction.compact(2); // same revision, another compact revision: not comparable
+  const stores = new Map([
+    [1n, storeWith(5, "altered")],
+    [2n, storeWith(5)],
+    [3n, behind],
+    [4n, compactedPast],
+    [5n, otherCompaction],
+  ]);
+  const net = network(stores, log, new Set([2n]));
+  await initialCorruptCheck(
+    { selfId: 1n, log, call: net.call, timeoutMs: 1000 },
+    stores.get(1n)!,
+    net.peers,
+  );
+  const msgs = lines.map((l) => l.msg);
+  assert.ok(msgs.includes("failed hash kv request"));
+  assert.ok(msgs.includes("cannot fetch hash from slow remote peer"));
+  assert.ok(msgs.includes("cannot fetch hash from remote peer; local member is behind"));
+  assert.ok(msgs.includes("found different compact revision values from remote peer"));
+  assert.ok(msgs.includes("initial corruption checking passed; no corruption"));
+});
+
+/** A monitor over `stores` as seen by member 1, the leader; returns the alarms it raised. */
+function monitorFor(stores: Map<bigint, MvccStore>, leader = true) {
+  const { log, lines } = captureLog();
+  const net = network(stores, log);
+  const raised: bigint[] = [];
+  let barriers = 0;
+  const monitor = new CorruptionMonitor({
+    selfId: 1n,
+    log,
+    call: net.call,
+    timeoutMs: 1000,
+    store: () => stores.get(1n)!,
+    peers: () => net.peers,
+    isLeader: () => leader,
+    readBarrier: () => {
+      barriers++;
+      return Promise.resolve();
+    },
+    raiseCorrupt: (id) => raised.push(id),
+  });
+  return { monitor, raised, lines, barriers: () => barriers };
+}
+
+Deno.test("periodic check: a follower whose hash differs is named in one CORRUPT alarm", async () => {
+  const stores = new Map([
+    [1n, storeWith(5)],
+    [2n, storeWith(5)],
+    [3n, storeWith(5, "altered")],
+    [4n, storeWith(5, "also altered")],
+  ]);
+  const { monitor, raised, lines, barriers } = monitorFor(stores);
+  await monitor.check();
+  assert.deepEqual(raised, [3n], "one alarm per pass, naming the first member found wanting");
+  assert.equal(barriers(), 1);
+  const warn = lines.find((l) => l.msg === "same compact revision then hashes must match");
+  assert.equal(warn?.["follower-peer-id"], "3");
+  assert.equal(lines.at(-1)?.msg, "finished peer corruption check");
+  assert.equal(lines.at(-1)?.["number-of-peers-checked"], 3);
+});
+
+Deno.test("periodic check: matching followers, and followers behind the leader, raise nothing", async () => {
+  const stores = new Map([[1n, storeWith(6)], [2n, storeWith(6)], [3n, storeWith(5)]]);
+  const { monitor, raised } = monitorFor(stores);
+  await monitor.check();
+  assert.deepEqual(raised, []);
+});
+
+Deno.test("periodic check: a follower ahead of the leader or compacted further is named", async () => {
+  const ahead = new Map([[1n, storeWith(5)], [2n, storeWith(5)]]);
+  // The follower applies a put the leader has not: its revision is beyond the leader's.
+  const { monitor, raised } = monitorFor(ahead);
+  ahead.get(2n)!.put(putReq("extra", "x"));
+  await monitor.check();
+  assert.deepEqual(raised, [2n]);
+
+  const compacted = new Map([[1n, storeWith(5)], [2n, storeWith(5)]]);
+  compacted.get(2n)!.compact(3);
+  const second = monitorFor(compacted);
+  await second.monitor.check();
+  assert.deepEqual(second.raised, [2n]);
+  assert.ok(
+    second.lines.some((l) =>
+      l.msg === "compact revision from follower must be less than or equal to leader's"
+    ),
+  );
+});
+
+Deno.test("periodic check: tick runs only on the leader and never two passes at once", async () => {
+  const stores = new Map([[1n, storeWith(3)], [2n, storeWith(3, "altered")]]);
+  const follower = monitorFor(stores, false);
+  follower.monitor.tick();
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(follower.barriers(), 0);
+
+  const leader = monitorFor(stores);
+  leader.monitor.tick();
+  leader.monitor.tick(); // still running: ignored
+  const deadline = Date.now() + 2000;
+  while (leader.raised.length === 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.deepEqual(leader.raised, [2n]);
+  assert.equal(leader.barriers(), 1);
+});
+
+Deno.test("apply under CORRUPT: writes, compaction, lease grant/revoke refused until disarmed; reads pass", () => {
+  const lessor = new Lessor({ minTtl: 2 });
+  const sm: StateMachine = {
+    store: new MvccStore(lessor.hooks),
+    membership: Membership.fromRecords([]),
+    alarms: [],
+    lessor,
+  };
+  const apply = (request: InternalRequest["request"]) =>
+    applyRequest(sm, create(InternalRequestSchema, { id: 1n, origin: 1n, request }));
+  const alarm = (action: AlarmRequest_AlarmAction) =>
+    apply({
+      case: "alarm",
+      value: create(AlarmRequestSchema, { action, memberID: 3n, alarm: AlarmType.CORRUPT }),
+    });
+  apply({ case: "put", value: putReq("a", "1") });
+  apply({ case: "leaseGrant", value: create(LeaseGrantRequestSchema, { ID: 7n, TTL: 10n }) });
+  alarm(AlarmRequest_AlarmAction.ACTIVATE);
+  assert.deepEqual(sm.alarms.map((a) => [a.memberID, a.alarm]), [[3n, AlarmType.CORRUPT]]);
+
+  const refused: InternalRequest["request"][] = [
+    { case: "put", value: putReq("a", "2") },
+    { case: "deleteRange", value: delReq("a") },
+    { case: "txn", value: txnReq([], [op.put("b")]) },
+    { case: "compaction", value: create(CompactionRequestSchema, { revision: 1n }) },
+    { case: "leaseGrant", value: create(LeaseGrantRequestSchema, { ID: 8n, TTL: 10n }) },
+    { case: "leaseRevoke", value: create(LeaseRevokeRequestSchema, { ID: 7n }) },
+  ];
+  const rev = sm.store.currentRevision;
+  for (const r of refused) {
+    assert.throws(() => apply(r), (err) => isEtcdError(err, EtcdErrors.corrupt), r.case);
+  }
+  assert.equal(sm.store.currentRevision, rev, "nothing refused changed the store");
+  assert.ok(sm.lessor.lookup(7n), "the lease was not revoked");
+  // A read-only txn is served (etcd answers it without the log).
+  const readOnly = txnReq([], [op.range("a")]);
+  assert.doesNotThrow(() => apply({ case: "txn", value: readOnly }));
+
+  alarm(AlarmRequest_AlarmAction.DEACTIVATE);
+  assert.equal(sm.alarms.length, 0);
+  apply({ case: "put", value: putReq("a", "3") });
+  assert.equal(sm.store.currentRevision, rev + 1);
+});

@@ -38,6 +38,7 @@ import {
   readWindowIncrement,
 } from "./reader.ts";
 import { H2Stream, type StreamHost } from "./stream.ts";
+import { IdlePinger, type KeepaliveOptions, PingPolicy } from "./keepalive.ts";
 
 /** The byte stream a connection runs on (a `Deno.Conn` fits). */
 export interface ByteConn {
@@ -50,8 +51,14 @@ export interface ByteConn {
 export interface H2Options {
   /** Called once a stream's request headers are complete. */
   onStream(stream: H2Stream): void;
-  /** SETTINGS_MAX_CONCURRENT_STREAMS we announce and enforce. */
+  /**
+   * SETTINGS_MAX_CONCURRENT_STREAMS we announce and enforce (a uint32, as
+   * etcd's --max-concurrent-streams). Default: unlimited (2^32-1), which,
+   * as in grpc-go, is not announced at all.
+   */
   maxConcurrentStreams?: number;
+  /** gRPC keepalive (server PINGs and client PING enforcement); off when absent. */
+  keepalive?: KeepaliveOptions;
   /** Receive window per stream we announce (bytes). */
   streamWindow?: number;
   /** Receive window of the whole connection (bytes). */
@@ -74,6 +81,10 @@ const OUT_HIGH_WATER = 512 * 1024;
  * keepalive timeout (gRPC's shortest is seconds), above a commit round.
  */
 const PING_ACK_DELAY_MS = 20;
+/** No limit on concurrent streams: grpc-go's default, never announced. */
+const UNLIMITED_STREAMS = 0xffffffff;
+/** Payload of the keepalive PINGs we send (grpc-go sends zeros too). */
+const KEEPALIVE_PING = new Uint8Array(8);
 
 /** One HTTP/2 connection; {@link H2Connection.run} serves it until it closes. */
 export class H2Connection implements StreamHost {
@@ -101,6 +112,9 @@ export class H2Connection implements StreamHost {
   readonly #waitingForSocket = new Set<H2Stream>();
   #closed = false;
   #peerGoaway = false;
+  /** gRPC keepalive: our PINGs to an idle peer, and limits on the peer's. */
+  readonly #pinger: IdlePinger | undefined;
+  readonly #pingPolicy: PingPolicy | undefined;
 
   constructor(conn: ByteConn, opts: H2Options) {
     this.#conn = conn;
@@ -109,7 +123,22 @@ export class H2Connection implements StreamHost {
       if (!this.#closed) opts.onError?.(err);
       this.close("write failed");
     });
-    this.#maxStreams = opts.maxConcurrentStreams ?? 2 ** 31 - 1;
+    this.#maxStreams = opts.maxConcurrentStreams ?? UNLIMITED_STREAMS;
+    const m = this.#maxStreams;
+    if (!Number.isInteger(m) || m < 0 || m > UNLIMITED_STREAMS) {
+      throw new RangeError(`maxConcurrentStreams ${m} is not a uint32`);
+    }
+    const ka = opts.keepalive;
+    if (ka) {
+      this.#pingPolicy = new PingPolicy(ka.minTimeMs, ka.permitWithoutStream);
+      this.#pinger = new IdlePinger(ka, {
+        sendPing: () => this.#send(frame(FrameType.PING, 0, 0, KEEPALIVE_PING)),
+        close: (reason) => {
+          opts.onError?.(new Error(reason));
+          this.close(reason);
+        },
+      });
+    }
     this.#streamWindow = opts.streamWindow ?? 1 << 20;
     this.#connWindow = opts.connectionWindow ?? 16 << 20;
     this.#reader = new FrameReader({
@@ -133,7 +162,7 @@ export class H2Connection implements StreamHost {
       [Setting.ENABLE_PUSH, 0],
       [Setting.INITIAL_WINDOW_SIZE, this.#streamWindow],
     ];
-    if (this.#maxStreams < 2 ** 31 - 1) {
+    if (this.#maxStreams !== UNLIMITED_STREAMS) {
       settings.push([Setting.MAX_CONCURRENT_STREAMS, this.#maxStreams]);
     }
     this.#send(settingsFrame(settings));
@@ -141,8 +170,10 @@ export class H2Connection implements StreamHost {
       this.#send(frameU32(FrameType.WINDOW_UPDATE, 0, this.#connWindow - DEFAULT_WINDOW));
     }
     let prefaceSeen = false;
+    this.#pinger?.start();
     try {
       await readLoop(this.#conn, initial, (buf, len) => {
+        this.#pinger?.read();
         let off = 0;
         if (!prefaceSeen) {
           if (len < CLIENT_PREFACE.length) return 0;
@@ -171,6 +202,7 @@ export class H2Connection implements StreamHost {
   close(reason = "connection closed"): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#pinger?.stop();
     for (const s of this.#streams.values()) s.abort(reason);
     this.#streams.clear();
     this.#blocked.clear();
@@ -229,6 +261,7 @@ export class H2Connection implements StreamHost {
           // beside 1,000 watchers halved).
           if (this.#hasOpenRequest()) this.#send(ack);
           else this.#writer.sendLazy(ack, PING_ACK_DELAY_MS);
+          this.#enforcePingPolicy();
         }
         return;
       case FrameType.GOAWAY:
@@ -240,6 +273,13 @@ export class H2Connection implements StreamHost {
       default:
         return; // unknown frame types are ignored (RFC 9113 §4.1)
     }
+  }
+
+  /** A client PING arrived: one too many (keepalive.ts) sends the client away. */
+  #enforcePingPolicy(): void {
+    if (!this.#pingPolicy?.ping(performance.now(), this.#streams.size)) return;
+    this.#opts.onError?.(new Error("got too many pings from the client"));
+    this.#goaway(ErrorCode.ENHANCE_YOUR_CALM, "too_many_pings");
   }
 
   /** Whether a stream's request side is still open (a client-streaming or bidi call). */
@@ -466,7 +506,9 @@ export class H2Connection implements StreamHost {
     if (this.#peerGoaway && this.#streams.size === 0) this.close("peer sent GOAWAY");
   }
 
+  /** Sends HEADERS, CONTINUATION or DATA (what forgives a client's PINGs, see keepalive.ts). */
   #sendFrame(type: number, flags: number, id: number, payload: Uint8Array): void {
+    this.#pingPolicy?.wrote();
     this.#writer.frame(type, flags, id, payload);
   }
 

@@ -152,10 +152,10 @@ export async function recoverOrBootstrap(
         hardState,
         bootstrap: peers ? { voters: peers, learners: membership.learnerIds() } : undefined,
       });
-      if (forced.discarded > 0) {
-        log.info("discarding uncommitted WAL entries", {
+      if (forced.pastCommit > 0) {
+        log.info("keeping WAL entries past the persisted commit index", {
           commit_index_from_wal: hardState.commit,
-          discarded_entries: forced.discarded,
+          entries: forced.pastCommit,
         });
       }
       // Durable before Raft sees them: the new entries count as committed.

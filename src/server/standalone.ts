@@ -1,12 +1,22 @@
 /**
  * `--force-new-cluster`: turn a member's recovered log into that of a
- * one-member cluster, as etcd's restartAsStandaloneNode does. Uncommitted
- * entries are discarded, then conf-change entries that remove every other
- * member (and add this one, should it be missing) are appended and taken
- * as committed. They go through the WAL and are applied like any other
- * entry (rule 1), so the membership, the Raft configuration, the WAL and
- * later snapshots all agree, and later restarts without the flag replay
- * the same log.
+ * one-member cluster, as etcd's restartAsStandaloneNode does: conf-change
+ * entries that remove every other member (and add this one, should it be
+ * missing) are appended and taken as committed. They go through the WAL and
+ * are applied like any other entry (rule 1), so the membership, the Raft
+ * configuration, the WAL and later snapshots all agree, and later restarts
+ * without the flag replay the same log.
+ *
+ * One deliberate difference: etcd first drops the entries past
+ * max(hard state commit, backend consistent index), both of which it keeps
+ * current on disk even across a SIGKILL. cairn does not write a hard state
+ * whose only change is the commit index (member.ts defers it to the next
+ * write), so its persisted commit lags what the member knew: dropping past
+ * it would drop writes clients were told succeeded (a follower that applied
+ * the last put lost it in tests/force_new_cluster_test.ts). The whole log is
+ * kept instead. That is the outcome Raft itself allows had this member won
+ * an election with its log; the only entries it can add are ones whose
+ * clients never got an answer.
  *
  * @module
  */
@@ -47,7 +57,7 @@ export interface StandaloneInput {
 
 /** The log to restart from. */
 export interface StandaloneLog {
-  /** Every entry after the snapshot: the committed ones kept, then `appended`. */
+  /** Every entry after the snapshot: the recovered ones, then `appended`. */
   entries: Entry[];
   /** The entries to write to the WAL. */
   appended: Entry[];
@@ -55,20 +65,22 @@ export interface StandaloneLog {
   hardState: HardState;
   /** Members the appended entries remove, ascending. */
   removed: bigint[];
-  /** How many uncommitted entries were dropped. */
-  discarded: number;
+  /** How many recovered entries were past the persisted commit index (now committed). */
+  pastCommit: number;
 }
 
 /** Builds the log of a one-member cluster from a member's recovered log. */
 export function forceNewClusterLog(input: StandaloneInput): StandaloneLog {
   const { self, hardState } = input;
   const commit = hardState.commit;
-  const kept = input.entries.filter((e) => e.index <= commit);
-  const discarded = input.entries.length - kept.length;
+  const kept = [...input.entries];
+  const pastCommit = kept.filter((e) => e.index > commit).length;
   const appended: Entry[] = [];
-  // Raft needs a term of at least 1 for real entries; a member that never
-  // wrote its bootstrap entries is still at term 0.
-  const term = Math.max(hardState.term, 1);
+  // Raft needs a term of at least 1 for real entries (a member that never
+  // wrote its bootstrap entries is still at term 0), and terms never go
+  // down along the log (a torn write can keep entries without the hard
+  // state written after them).
+  const term = Math.max(hardState.term, kept.at(-1)?.term ?? 0, 1);
   let next = (kept.at(-1)?.index ?? commit) + 1;
   const push = (cc: ConfChange) =>
     appended.push({ term, index: next++, type: EntryType.ConfChange, data: encodeConfChange(cc) });
@@ -114,7 +126,7 @@ export function forceNewClusterLog(input: StandaloneInput): StandaloneLog {
       commit: Math.max(commit, last),
     },
     removed,
-    discarded,
+    pastCommit,
   };
 }
 

@@ -50,7 +50,7 @@ const base: StandaloneInput = {
   hardState: { term: 2, vote: 1n, commit: 0 },
 };
 
-Deno.test("uncommitted entries go, the others are removed by committed conf changes", () => {
+Deno.test("the whole log is kept and the others are removed by committed conf changes", () => {
   const entries = [
     cc(1, ConfChangeType.AddNode, 1n),
     cc(2, ConfChangeType.AddNode, 2n),
@@ -61,16 +61,17 @@ Deno.test("uncommitted entries go, the others are removed by committed conf chan
     put(7),
   ];
   const out = forceNewClusterLog({ ...base, entries, hardState: { term: 2, vote: 1n, commit: 5 } });
-  assert.equal(out.discarded, 2);
+  // 6 and 7 may have been acknowledged: the persisted commit index lags.
+  assert.equal(out.pastCommit, 2);
   assert.deepEqual(out.removed, [1n, 3n]);
-  assert.deepEqual(out.appended.map((e) => [e.index, e.term]), [[6, 2], [7, 2]]);
+  assert.deepEqual(out.appended.map((e) => [e.index, e.term]), [[8, 2], [9, 2]]);
   assert.deepEqual(changes(out.appended), [
     [ConfChangeType.RemoveNode, 1n],
     [ConfChangeType.RemoveNode, 3n],
   ]);
-  assert.deepEqual(out.entries.map((e) => e.index), [1, 2, 3, 4, 5, 6, 7]);
-  assert.deepEqual(out.entries[5].data, out.appended[0].data, "the new 6 replaces the old one");
-  assert.deepEqual(out.hardState, { term: 2, vote: 1n, commit: 7 });
+  assert.deepEqual(out.entries.map((e) => e.index), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.deepEqual(out.entries.slice(0, 7), entries);
+  assert.deepEqual(out.hardState, { term: 2, vote: 1n, commit: 9 });
 });
 
 Deno.test("a snapshot's configuration and later conf changes decide who is removed", () => {
@@ -162,4 +163,17 @@ Deno.test("Raft restarted on the result has this member as its only voter and ca
   node.campaign();
   while (node.hasReady()) node.advance(node.ready());
   assert.equal(node.status().lead, SELF, "a quorum of one elects itself");
+});
+
+Deno.test("new entries never carry a lower term than the log's last one", () => {
+  const entries = [cc(1, ConfChangeType.AddNode, 2n), cc(2, ConfChangeType.AddNode, 3n), put(3, 4)];
+  // The hard state of term 4 was torn off after the entries that reached the disk.
+  const out = forceNewClusterLog({
+    ...base,
+    knownMembers: [2n, 3n],
+    entries,
+    hardState: { term: 3, vote: 3n, commit: 2 },
+  });
+  assert.deepEqual(out.appended.map((e) => [e.index, e.term]), [[4, 4]]);
+  assert.deepEqual(out.hardState, { term: 4, vote: 0n, commit: 4 });
 });

@@ -7,6 +7,7 @@
  * failed assertion never leaves a server behind.
  */
 
+import * as https from "node:https";
 import { freePort } from "./ports.ts";
 import { cairnCommand, etcdCommand } from "./tools.ts";
 
@@ -32,6 +33,18 @@ export interface MemberOptions {
   cluster?: { initialCluster: string; token: string; state?: "new" | "existing" };
   /** How long to wait for /health, in ms. Default 30000 (deno startup is slow). */
   healthTimeoutMs?: number;
+  /** Scheme of the client URL (default http); https members need TLS flags in extraArgs. */
+  clientScheme?: "http" | "https";
+  /** Scheme of the peer URL (default http); https members need peer TLS flags. */
+  peerScheme?: "http" | "https";
+  /**
+   * Client certificate and key (PEM file paths) presented by the health
+   * check of an https member started with --client-cert-auth. The server
+   * certificate itself is not verified by the health check.
+   */
+  healthClientCert?: { certFile: string; keyFile: string };
+  /** Working directory of the process (default: the test's). */
+  cwd?: string;
 }
 
 const live = new Set<Deno.ChildProcess>();
@@ -112,14 +125,14 @@ export class Member {
     return new Member(options, dir);
   }
 
-  /** `http://127.0.0.1:<clientPort>` */
+  /** `http://127.0.0.1:<clientPort>` (https with `clientScheme: "https"`) */
   get clientUrl(): string {
-    return `http://127.0.0.1:${this.clientPort}`;
+    return `${this.options.clientScheme ?? "http"}://127.0.0.1:${this.clientPort}`;
   }
 
-  /** `http://127.0.0.1:<peerPort>` */
+  /** `http://127.0.0.1:<peerPort>` (https with `peerScheme: "https"`) */
   get peerUrl(): string {
-    return `http://127.0.0.1:${this.peerPort}`;
+    return `${this.options.peerScheme ?? "http"}://127.0.0.1:${this.peerPort}`;
   }
 
   /** `127.0.0.1:<clientPort>`, the form etcdctl's `--endpoints` takes. */
@@ -167,6 +180,7 @@ export class Member {
     const child = new Deno.Command(cmd, {
       args,
       env,
+      cwd: this.options.cwd,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -197,10 +211,9 @@ export class Member {
         );
       }
       try {
-        const res = await fetch(`${this.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
-        const body = await res.text();
-        if (res.ok && JSON.parse(body).health === "true") return;
-        last = `HTTP ${res.status} ${body}`;
+        const { status, body } = await this.#getHealth();
+        if (status === 200 && JSON.parse(body).health === "true") return;
+        last = `HTTP ${status} ${body}`;
       } catch (err) {
         last = String(err);
       }
@@ -210,6 +223,31 @@ export class Member {
       `${this.options.kind} member ${this.name} not healthy after ${timeoutMs}ms ` +
         `(last: ${last})\n${await this.stderrTail()}`,
     );
+  }
+
+  /** GET /health over http, or over https without verifying the server (and with the client cert). */
+  async #getHealth(): Promise<{ status: number; body: string }> {
+    if (this.options.clientScheme !== "https") {
+      const res = await fetch(`${this.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
+      return { status: res.status, body: await res.text() };
+    }
+    const cert = this.options.healthClientCert;
+    return await new Promise((resolve, reject) => {
+      const req = https.get(`${this.clientUrl}/health`, {
+        rejectUnauthorized: false,
+        cert: cert ? Deno.readTextFileSync(cert.certFile) : undefined,
+        key: cert ? Deno.readTextFileSync(cert.keyFile) : undefined,
+        timeout: 1000,
+      }, (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (body += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on("error", reject);
+      });
+      req.on("timeout", () => req.destroy(new Error("timed out")));
+      req.on("error", reject);
+    });
   }
 
   /** Waits for the process to exit, up to timeoutMs; undefined if it is still running. */

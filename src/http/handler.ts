@@ -10,16 +10,22 @@
  * The connect-based handlers are loaded lazily (`connect_handlers.ts`):
  * a member serves its first gRPC request without waiting for them.
  *
+ * Every request except gRPC proper passes etcd's access checks first
+ * (`access.ts`: --host-whitelist on cleartext listeners, --cors, OPTIONS).
+ *
  * @module
  */
 import type { ConnectRouter } from "@connectrpc/connect";
+import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import type { Hono } from "hono";
+import { AccessControl, type AccessDecision, type AccessOptions, isNativeGrpc } from "./access.ts";
 import type { Http1Handler } from "./client_listener.ts";
 import type { ConnectHandlers } from "./connect_handlers.ts";
 import { type BidiRoutes, serveBidiGrpc } from "./grpc_bidi.ts";
 import { serveUnaryGrpc, type UnaryRoutes } from "./grpc_unary.ts";
 import type { H2Stream, StreamListener } from "./h2/stream.ts";
-import { serveFetch, serveUniversal } from "./h2/universal.ts";
+import { encodeHeaders } from "./h2/hpack.ts";
+import { type FetchHandler, serveFetch, serveUniversal } from "./h2/universal.ts";
 
 /** How long after start-up the connect-based handlers are loaded anyway. */
 const PRELOAD_DELAY_MS = 1000;
@@ -34,14 +40,25 @@ export interface HandlerOptions {
   app: Hono;
   /** Largest request message accepted before decoding (etcd: max-request-bytes + gRPC overhead). */
   readMaxBytes: number;
+  /** --cors and --host-whitelist; default etcd's ("*" for both). */
+  access?: AccessOptions;
 }
 
-/** The two entry points of the client port. */
-export interface ClientHandlers {
+/** etcd's defaults: every origin, every host. */
+const OPEN_ACCESS: AccessOptions = { cors: ["*"], hostWhitelist: ["*"] };
+
+/** The two entry points of a client listener. */
+export interface ListenerHandlers {
   /** For each HTTP/2 stream. */
   http2(stream: H2Stream): void;
   /** For HTTP/1.1 requests. */
   http1: Http1Handler;
+}
+
+/** The entry points of the client port: cleartext listeners, and TLS ones (no Host check). */
+export interface ClientHandlers extends ListenerHandlers {
+  /** For `https`/`unixs` listeners: etcd checks the Host header only without TLS. */
+  overTls: ListenerHandlers;
 }
 
 /** Combines the direct gRPC paths, the Connect services and the hono app. */
@@ -61,30 +78,87 @@ export function createClientHandlers(opts: HandlerOptions): ClientHandlers {
   const preload = setTimeout(load, PRELOAD_DELAY_MS);
   Deno.unrefTimer(preload);
 
-  const dispatch = (handlers: ConnectHandlers, stream: H2Stream) => {
+  /** `extra`: response headers the access checks add (CORS). */
+  const dispatch = (handlers: ConnectHandlers, stream: H2Stream, extra: HeaderPair[]) => {
     const q = stream.path.indexOf("?");
     const handler = handlers.paths.get(q < 0 ? stream.path : stream.path.slice(0, q));
-    if (handler) serveUniversal(stream, handler);
-    else serveFetch(stream, fetch);
+    if (handler) serveUniversal(stream, extra.length ? universalWith(handler, extra) : handler);
+    else serveFetch(stream, extra.length ? fetchWith(fetch, extra) : fetch);
+  };
+
+  const access = new AccessControl(opts.access ?? OPEN_ACCESS);
+  const http2 = (secure: boolean) => (stream: H2Stream) => {
+    if (serveUnaryGrpc(opts.unary, unaryOpts, stream)) return;
+    if (serveBidiGrpc(opts.bidi, unaryOpts, stream)) return;
+    let extra: HeaderPair[] = [];
+    if (!isNativeGrpc(stream.header("content-type"))) {
+      const decision = access.decide({
+        method: stream.method,
+        host: stream.header(":authority") ?? stream.header("host"),
+        origin: stream.header("origin"),
+        secure,
+      });
+      if (decision.kind !== "serve") return answer(stream, decision);
+      extra = decision.headers;
+    }
+    if (ready) return dispatch(ready, stream, extra);
+    // The request body may arrive while the handlers load: hold it.
+    const release = holdRequest(stream);
+    load().then((handlers) => {
+      if (stream.aborted) return;
+      dispatch(handlers, stream, extra);
+      release();
+    }, () => stream.reset());
+  };
+  const http1: Http1Handler = (req, res) => {
+    if (ready) return ready.http1(req, res);
+    load().then((handlers) => handlers.http1(req, res), () => res.destroy());
   };
 
   return {
-    http2(stream) {
-      if (serveUnaryGrpc(opts.unary, unaryOpts, stream)) return;
-      if (serveBidiGrpc(opts.bidi, unaryOpts, stream)) return;
-      if (ready) return dispatch(ready, stream);
-      // The request body may arrive while the handlers load: hold it.
-      const release = holdRequest(stream);
-      load().then((handlers) => {
-        if (stream.aborted) return;
-        dispatch(handlers, stream);
-        release();
-      }, () => stream.reset());
-    },
-    http1(req, res) {
-      if (ready) return ready.http1(req, res);
-      load().then((handlers) => handlers.http1(req, res), () => res.destroy());
-    },
+    http2: http2(false),
+    http1: access.wrapHttp1(http1, false),
+    overTls: { http2: http2(true), http1: access.wrapHttp1(http1, true) },
+  };
+}
+
+type HeaderPair = readonly [string, string];
+
+/** Answers a request the access checks stopped (421) or a preflight (200, no body). */
+function answer(stream: H2Stream, d: Exclude<AccessDecision, { kind: "serve" }>): void {
+  if (d.kind === "preflight") {
+    stream.respond(
+      encodeHeaders([[":status", "200"], ...d.headers, ["content-length", "0"]]),
+      true,
+    );
+    return;
+  }
+  const body = new TextEncoder().encode(d.body);
+  const fields: HeaderPair[] = [[":status", String(d.status)], ...d.headers];
+  stream.respond(encodeHeaders([...fields, ["content-length", String(body.length)]]));
+  stream.writeNow(body, true);
+}
+
+/** A universal handler whose responses carry `extra` headers too. */
+function universalWith(handler: UniversalHandler, extra: HeaderPair[]): UniversalHandler {
+  const wrapped = async (req: Parameters<UniversalHandler>[0]) => {
+    const res = await handler(req);
+    const header = new Headers(res.header);
+    for (const [name, value] of extra) header.set(name, value);
+    return { ...res, header };
+  };
+  // Keep the handler's description (method, path, protocols) on the wrapper.
+  return Object.assign(wrapped, handler);
+}
+
+/** A fetch handler whose responses carry `extra` headers too. */
+function fetchWith(handler: FetchHandler, extra: HeaderPair[]): FetchHandler {
+  return async (req) => {
+    const res = await handler(req);
+    // A fresh Response: headers of some responses are immutable.
+    const headers = new Headers(res.headers);
+    for (const [name, value] of extra) headers.set(name, value);
+    return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
   };
 }
 

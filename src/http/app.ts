@@ -6,6 +6,7 @@
  * @module
  */
 import { Hono } from "hono";
+import { registerPprof } from "./pprof.ts";
 
 /** etcd API version cairn implements; clients gate features on it. */
 export const SERVER_VERSION = "3.5.17";
@@ -18,9 +19,16 @@ export interface HealthSource {
   checkHealth(): Promise<void>;
 }
 
-/** Builds the hono app serving /health and /version. */
-export function createHttpApp(member: HealthSource): Hono {
+/** Options of {@link createHttpApp}. */
+export interface HttpAppOptions {
+  /** Serve CPU profiles under /debug/pprof (etcd: --enable-pprof, or --log-level debug). */
+  pprof?: boolean;
+}
+
+/** Builds the hono app serving /health and /version (and /debug/pprof when asked). */
+export function createHttpApp(member: HealthSource, opts: HttpAppOptions = {}): Hono {
   const app = new Hono();
+  if (opts.pprof) registerPprof(app);
   app.get("/version", (c) => c.json({ etcdserver: SERVER_VERSION, etcdcluster: CLUSTER_VERSION }));
   app.get("/health", async (c) => {
     try {

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { createLogger, isLogLevel, type LogLevel } from "./log.ts";
+import {
+  createLogger,
+  isLogLevel,
+  type LogLevel,
+  LogSetupError,
+  openLogOutputs,
+  setupLogger,
+} from "./log.ts";
 
 const fixed = new Date("2026-01-02T03:04:05.678Z");
 
@@ -107,4 +114,116 @@ Deno.test("log: a throwing writer does not throw to the caller", () => {
 Deno.test("log: isLogLevel", () => {
   assert.equal(isLogLevel("panic"), true);
   assert.equal(isLogLevel("trace"), false);
+});
+
+// --- --logger and --log-outputs ---
+
+function sinks() {
+  const out: string[] = [];
+  const err: string[] = [];
+  const dec = new TextDecoder();
+  return {
+    out,
+    err,
+    deps: {
+      stdout: (b: Uint8Array) => (out.push(dec.decode(b)), b.length),
+      stderr: (b: Uint8Array) => (err.push(dec.decode(b)), b.length),
+      journalSocket: "/nonexistent/journal.socket",
+    },
+  };
+}
+
+Deno.test("log outputs: default and stderr go to stderr, stdout to stdout, duplicates once", () => {
+  const s = sinks();
+  openLogOutputs(["default"], s.deps).writer("a\n");
+  openLogOutputs([], s.deps).writer("b\n");
+  openLogOutputs(["stderr", "stderr"], s.deps).writer("c\n");
+  openLogOutputs(["stdout"], s.deps).writer("d\n");
+  openLogOutputs(["stdout", "stderr"], s.deps).writer("e\n");
+  assert.deepEqual(s.err, ["a\n", "b\n", "c\n", "e\n"]);
+  assert.deepEqual(s.out, ["d\n", "e\n"]);
+});
+
+Deno.test("log outputs: files are appended to (several at once), /dev/null discards all", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const a = `${dir}/a.log`;
+    const b = `${dir}/b.log`;
+    Deno.writeTextFileSync(a, "old\n");
+    const s = sinks();
+    const outputs = openLogOutputs([a, `file://${b}`, "stderr"], s.deps);
+    outputs.writer("line1\n");
+    outputs.writer("line2\n");
+    outputs.close();
+    assert.equal(Deno.readTextFileSync(a), "old\nline1\nline2\n");
+    assert.equal(Deno.readTextFileSync(b), "line1\nline2\n");
+    assert.deepEqual(s.err, ["line1\n", "line2\n"]);
+    const quiet = sinks();
+    openLogOutputs(["stderr", "/dev/null", a], quiet.deps).writer("gone\n");
+    assert.deepEqual(quiet.err, []);
+    assert.equal(Deno.readTextFileSync(a), "old\nline1\nline2\n");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("log outputs: etcd 3.5's errors", () => {
+  const s = sinks();
+  const fails = (outputs: string[], message: string) =>
+    assert.throws(() => openLogOutputs(outputs, s.deps), (e: unknown) => {
+      assert.ok(e instanceof LogSetupError);
+      assert.equal(e.message, message);
+      return true;
+    });
+  fails(["default", "stderr"], 'multi logoutput for "default" is not supported yet');
+  fails(
+    ["/nonexistent/dir/x.log"],
+    'couldn\'t open sink "/nonexistent/dir/x.log": open /nonexistent/dir/x.log: no such file or directory',
+  );
+  fails(
+    ["http://example.com/log"],
+    'couldn\'t open sink "http://example.com/log": no sink found for scheme "http"',
+  );
+  fails(
+    ["systemd/journal"],
+    "can't find journal (dial unixgram /nonexistent/journal.socket: connect: no such file or directory)",
+  );
+  fails(
+    ["systemd/journal", "stderr"],
+    'running with systemd/journal but other \'--log-outputs\' values (["systemd/journal" "stderr"]) ' +
+      "are configured with 'default'; override 'default' value with something else",
+  );
+});
+
+Deno.test("log outputs: with journald's socket present, journal lines go to stderr with a warning", () => {
+  const dir = Deno.makeTempDirSync();
+  const path = `${dir}/journal.sock`;
+  const listener = Deno.listen({ transport: "unix", path });
+  try {
+    const s = sinks();
+    const out = openLogOutputs(["systemd/journal"], { ...s.deps, journalSocket: path });
+    out.writer("x\n");
+    assert.deepEqual(s.err, ["x\n"]);
+    assert.equal(out.warnings.length, 1);
+  } finally {
+    listener.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("setupLogger: capnslog is removed in 3.5, unknown loggers refused, zap writes to its outputs", () => {
+  const s = sinks();
+  assert.throws(
+    () => setupLogger({ logger: "capnslog", outputs: ["default"], level: "info" }, s.deps),
+    { name: "LogSetupError", message: "--logger=capnslog is removed in v3.5" },
+  );
+  assert.throws(
+    () => setupLogger({ logger: "bogus", outputs: ["default"], level: "info" }, s.deps),
+    { message: 'unknown logger option "bogus"' },
+  );
+  const { logger } = setupLogger({ logger: "zap", outputs: ["stdout"], level: "warn" }, s.deps);
+  logger.info("skipped");
+  logger.warn("kept");
+  assert.equal(s.out.length, 1);
+  assert.equal(JSON.parse(s.out[0]).msg, "kept");
 });

@@ -7,7 +7,7 @@
  */
 import { ConfigError, parseConfig, wantsConfigFile } from "./src/config.ts";
 import { configFromSrv } from "./src/discovery/bootstrap.ts";
-import { createLogger } from "./src/log.ts";
+import { createLogger, LogSetupError, setupLogger } from "./src/log.ts";
 import { startIdleGc } from "./src/server/idle_gc.ts";
 import { startServer } from "./src/serve.ts";
 
@@ -39,8 +39,18 @@ async function main(args: string[]): Promise<number> {
     console.log(`OS/Arch: ${Deno.build.os}/${Deno.build.arch}`);
     return 0;
   }
-  const log = createLogger(outcome.config.logLevel);
-  for (const w of outcome.warnings) log.warn(w);
+  let logging;
+  try {
+    const { logger, logOutputs, logLevel } = outcome.config;
+    logging = setupLogger({ logger, outputs: logOutputs, level: logLevel });
+  } catch (err) {
+    if (!(err instanceof LogSetupError)) throw err;
+    // etcd reports it on a default logger (stderr, info) and exits 1.
+    createLogger("info").warn("failed to verify flags", { error: err.message });
+    return 1;
+  }
+  const log = logging.logger;
+  for (const w of [...logging.warnings, ...outcome.warnings]) log.warn(w);
   // --discovery-srv: a new member's initial cluster comes from DNS SRV records.
   const config = await configFromSrv(outcome.config, log);
   if (config === undefined) return 1;

@@ -11,6 +11,8 @@ import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { etcdServices } from "./api/routes.ts";
 import { createHttpApp } from "./http/app.ts";
+import { keepaliveFromFlags } from "./http/h2/keepalive.ts";
+import { PPROF_PREFIX } from "./http/pprof.ts";
 import { type ClientListener, listenClient } from "./http/client_listener.ts";
 import { createClientHandlers } from "./http/handler.ts";
 import { isTlsUrl, isUnixUrl } from "./http/net.ts";
@@ -45,22 +47,34 @@ export async function startServer(cfg: Config, log: Logger): Promise<RunningServ
   });
   const services = etcdServices(member);
   const readMaxBytes = cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES;
+  // etcd serves pprof with --enable-pprof, and also at --log-level debug.
+  if (cfg.enablePprof) log.info("pprof is enabled", { path: PPROF_PREFIX });
   const handlers = createClientHandlers({
     routes: services.connect,
     unary: services.unary,
     bidi: services.bidi,
-    app: createHttpApp(member),
+    app: createHttpApp(member, { pprof: cfg.enablePprof || cfg.logLevel === "debug" }),
     readMaxBytes,
+    access: { cors: cfg.cors, hostWhitelist: cfg.hostWhitelist },
+  });
+  const keepalive = keepaliveFromFlags({
+    minTimeMs: cfg.grpcKeepaliveMinTimeMs,
+    intervalMs: cfg.grpcKeepaliveIntervalMs,
+    timeoutMs: cfg.grpcKeepaliveTimeoutMs,
   });
   const listeners: ClientListener[] = [];
   try {
     for (const url of [...cfg.listenClientUrls, ...cfg.listenClientHttpUrls]) {
+      // etcd checks the Host header of HTTP requests only without TLS.
+      const entry = isTlsUrl(url) ? handlers.overTls : handlers;
       const listener = await listenClient({
         url,
         tls: isTlsUrl(url) ? clientTls?.server : undefined,
-        onStream: handlers.http2,
-        http1: handlers.http1,
+        onStream: entry.http2,
+        http1: entry.http1,
         log,
+        maxConcurrentStreams: cfg.maxConcurrentStreams,
+        keepalive,
       });
       listeners.push(listener);
       const { address, port } = listener.address;

@@ -14,6 +14,7 @@ import type * as net from "node:net";
 import type { Logger } from "../log.ts";
 import { type ByteConn, H2Connection } from "./h2/connection.ts";
 import { CLIENT_PREFACE } from "./h2/frames.ts";
+import type { KeepaliveOptions } from "./h2/keepalive.ts";
 import type { H2Stream } from "./h2/stream.ts";
 import { type BoundAddress, listenStreams, type StreamListener } from "./listen.ts";
 import type { StreamConn } from "./net.ts";
@@ -43,6 +44,8 @@ export interface ListenOptions {
   log: Logger;
   /** Limits each HTTP/2 connection's concurrent streams (etcd: max-concurrent-streams). */
   maxConcurrentStreams?: number;
+  /** gRPC keepalive of each HTTP/2 connection (etcd: --grpc-keepalive-*); off when absent. */
+  keepalive?: KeepaliveOptions;
 }
 
 /** Starts serving on the URL for both HTTP versions. */
@@ -77,6 +80,7 @@ export async function listenClient(opts: ListenOptions): Promise<ClientListener>
         const h2 = new H2Connection(conn, {
           onStream: opts.onStream,
           maxConcurrentStreams: opts.maxConcurrentStreams,
+          keepalive: opts.keepalive,
           onError: (err) => log.debug("http2 connection error", { error: String(err) }),
         });
         h2conns.add(h2);

@@ -1,0 +1,119 @@
+import assert from "node:assert/strict";
+import { parse as parseYaml } from "yaml";
+import { ConfigError, parseConfig, type ParseOutcome } from "../config.ts";
+import { FLAG_EXAMPLES, type FlagExample } from "./examples.ts";
+import { allFlagNames, FLAGS, flagToEnv, LEGACY_IGNORED } from "./flags.ts";
+import { helpText } from "./help.ts";
+
+type Env = Record<string, string>;
+
+/** Flags handled by their own tests: they change what parseConfig does rather than a setting. */
+const SPECIAL = new Set(["config-file", "version"]);
+
+function settingsOf(name: string, e: FlagExample): [string, string][] {
+  return [[name, e.value], ...Object.entries(e.with ?? {})];
+}
+
+/** parseConfig's outcome, or the ConfigError it threw. */
+function attempt(args: string[], env: Env, file?: string): ParseOutcome | ConfigError {
+  try {
+    return parseConfig(args, env, () => file ?? "", parseYaml);
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+}
+
+function expectAccepted(name: string, how: string, out: ParseOutcome | ConfigError) {
+  const e = FLAG_EXAMPLES[name];
+  if (e.refused) {
+    assert.ok(out instanceof ConfigError, `${name} via ${how}: expected the refusal`);
+    assert.match(out.message, e.refused, `${name} via ${how}`);
+    return;
+  }
+  assert.ok(!(out instanceof ConfigError), `${name} via ${how}: ${(out as Error).message}`);
+  assert.equal(out.kind, "run", `${name} via ${how}`);
+}
+
+Deno.test("flags: every flag has an etcd-style example", () => {
+  const missing = Object.keys(FLAGS).filter((n) => !FLAG_EXAMPLES[n]);
+  assert.deepEqual(missing, []);
+  const stale = Object.keys(FLAG_EXAMPLES).filter((n) => !FLAGS[n]);
+  assert.deepEqual(stale, []);
+});
+
+Deno.test("flags: every flag accepts its example on the command line", () => {
+  for (const name of Object.keys(FLAGS)) {
+    if (SPECIAL.has(name)) continue;
+    const args = settingsOf(name, FLAG_EXAMPLES[name]).map(([k, v]) => `--${k}=${v}`);
+    expectAccepted(name, "flag", attempt(args, {}));
+  }
+});
+
+Deno.test("flags: every flag accepts its example as an ETCD_* variable", () => {
+  for (const name of Object.keys(FLAGS)) {
+    if (SPECIAL.has(name)) continue;
+    const env = Object.fromEntries(
+      settingsOf(name, FLAG_EXAMPLES[name]).map(([k, v]) => [flagToEnv(k), v]),
+    );
+    expectAccepted(name, flagToEnv(name), attempt([], env));
+  }
+});
+
+Deno.test("flags: every flag accepts its example as a config file key", () => {
+  for (const name of Object.keys(FLAGS)) {
+    if (SPECIAL.has(name)) continue;
+    const yaml = settingsOf(name, FLAG_EXAMPLES[name])
+      .map(([k, v]) => `${k}: ${JSON.stringify(v)}\n`)
+      .join("");
+    const out = attempt(["--config-file=etcd.yml"], {}, yaml);
+    expectAccepted(name, "config file", out);
+    if (out instanceof ConfigError) continue;
+    if (out.kind !== "run") continue;
+    const unknown = out.warnings.filter((w) => w.startsWith("unrecognized config file key"));
+    assert.deepEqual(unknown, [], name);
+  }
+});
+
+Deno.test("flags: a flag's variable is read even when the flag is set elsewhere to its default", () => {
+  // The environment and flags are separate sources: each name maps to exactly one variable.
+  const names = allFlagNames();
+  const vars = names.map(flagToEnv);
+  assert.equal(new Set(vars).size, names.length);
+});
+
+Deno.test("flags: the legacy names etcd ignores are accepted without a value and noted", () => {
+  for (const name of LEGACY_IGNORED) {
+    const out = attempt([`-${name}`, "--name=n1"], {});
+    assert.ok(!(out instanceof ConfigError), `${name}: ${(out as Error).message}`);
+    assert.equal(out.kind, "run");
+    if (out.kind !== "run") continue;
+    assert.equal(out.config.name, "n1", `-${name} must not swallow the next argument`);
+    assert.deepEqual(out.warnings, [
+      `--${name} is accepted for etcd compatibility but has no effect: ` +
+      "etcd no longer supports it either",
+    ]);
+  }
+});
+
+Deno.test("flags: each ignored flag that is set logs exactly one line naming it", () => {
+  for (const [name, spec] of Object.entries(FLAGS)) {
+    if (!spec.ignored) continue;
+    const e = FLAG_EXAMPLES[name];
+    const args = settingsOf(name, e).map(([k, v]) => `--${k}=${v}`);
+    const out = attempt(args, {});
+    if (out instanceof ConfigError || out.kind !== "run") continue; // refusals tested elsewhere
+    const lines = out.warnings.filter((w) => w.startsWith(`--${name}=`));
+    assert.equal(lines.length, e.value === spec.ignored.unless ? 0 : 1, `${name}: ${lines}`);
+    if (lines.length) assert.match(lines[0], /has no effect: \S/);
+  }
+});
+
+Deno.test("flags: --help lists every flag with its variable and default", () => {
+  const text = helpText();
+  for (const [name, spec] of Object.entries(FLAGS)) {
+    assert.ok(text.includes(`  --${name} '${spec.shownDef ?? spec.def}'\n`), name);
+    assert.ok(text.includes(`[$${flagToEnv(name)}]`), name);
+  }
+  for (const name of LEGACY_IGNORED) assert.ok(text.includes(`--${name}`), name);
+});

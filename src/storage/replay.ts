@@ -29,6 +29,7 @@ export class ReplayBuilder {
         if (this.snapshot === undefined || rec.snapshot.index >= this.snapshot.index) {
           this.snapshot = rec.snapshot;
           this.dropThrough(rec.snapshot.index);
+          this.dropOlderTerms(rec.snapshot.term);
         }
         return;
       case RecordType.Metadata:
@@ -51,6 +52,17 @@ export class ReplayBuilder {
     }
     if (ents.length === 0) this.runStart = { path, offset };
     ents.push(e);
+  }
+
+  /**
+   * Entries after a snapshot with a lower term than the snapshot's are a
+   * stale log the snapshot replaced (one received from the leader because
+   * ours diverged): a valid log never goes down in term. Nothing has
+   * overwritten them yet if the member stopped right after the install.
+   */
+  private dropOlderTerms(term: number): void {
+    const stale = this.ents.findIndex((e) => e.term < term);
+    if (stale >= 0) this.ents.length = stale;
   }
 
   private dropThrough(index: number): void {

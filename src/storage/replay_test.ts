@@ -34,6 +34,19 @@ Deno.test("entries up to the newest snapshot marker are dropped", () => {
   assert.deepEqual(b.snapshot, { term: 2, index: 10 });
 });
 
+Deno.test("entries of older terms after an installed snapshot's marker are dropped", () => {
+  const b = new ReplayBuilder();
+  // Our own log diverged at 4 (term 2), then the leader's snapshot at 5 (term 3) replaced it.
+  feed(b, [ent(1, 1), ent(2, 1), ent(3, 1), ent(4, 2), ent(5, 2), ent(6, 2), ent(7, 2)]);
+  b.add({ type: RecordType.Snapshot, snapshot: { term: 3, index: 5 } }, "seg", 0);
+  assert.deepEqual(b.finish(), [], "6 and 7 belonged to the replaced log");
+  // Entries after our own snapshot, from its term or later, stay.
+  const own = new ReplayBuilder();
+  feed(own, [ent(1, 1), ent(2, 2), ent(3, 2), ent(4, 3)]);
+  own.add({ type: RecordType.Snapshot, snapshot: { term: 2, index: 2 } }, "seg", 0);
+  assert.deepEqual(own.finish().map((e) => [e.index, e.term]), [[3, 2], [4, 3]]);
+});
+
 Deno.test("a gap after the snapshot marker is reported as corruption", () => {
   const b = new ReplayBuilder();
   feed(b, [ent(1, 1), ent(2, 1)]);

@@ -12,8 +12,9 @@
  *
  * Peers answer on the peer port at etcd's `GET /members/hashkv`, with the
  * JSON etcd's handler speaks: `{"revision":N}` in, `{"header":{"revision":
- * R},"hash":H,"compact_revision":C}` out, and 400 with mvcc's error text
- * for a compacted or future revision.
+ * R},"hash":H,"compact_revision":C}` out, 400 with mvcc's error text for a
+ * compacted or future revision, and 412 "cluster ID mismatch" when the
+ * caller's `X-Etcd-Cluster-ID` names another cluster (etcd 3.5.17).
  *
  * @module
  */
@@ -21,6 +22,7 @@ import { EtcdErrors, isEtcdError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { KVHash } from "../mvcc/hash.ts";
 import type { PeerReply } from "../transport/peer_client.ts";
+import { ERR_CLUSTER_MISMATCH, formatId } from "../transport/protocol.ts";
 import type { PeerRouteAnswer, PeerRouteHandler } from "../transport/transport.ts";
 
 /** etcd's peer-port path for HashKV (`PeerHashKVPath`). */
@@ -30,6 +32,9 @@ export const PEER_HASHKV_PATH = "/members/hashkv";
 export const MVCC_COMPACTED = "mvcc: required revision has been compacted";
 /** mvcc's error text for a revision above the current one (etcd's `mvcc.ErrFutureRev`). */
 export const MVCC_FUTURE_REV = "mvcc: required revision is a future revision";
+
+/** The header carrying the caller's cluster id (etcd's). */
+export const H_ETCD_CLUSTER_ID = "x-etcd-cluster-id";
 
 /** The part of the MVCC store the checks read. */
 export interface HashSource {
@@ -53,6 +58,7 @@ export interface PeerHashKV {
 export type PeerHashError =
   | { kind: "compacted" }
   | { kind: "future" }
+  | { kind: "clusterMismatch" }
   | { kind: "failed"; message: string };
 
 /** One peer's outcome: an answer, or why there is none. */
@@ -80,6 +86,7 @@ export type PeerCall = (
   body: Uint8Array,
   timeoutMs: number,
   method: string,
+  headers: [string, string][],
 ) => Promise<PeerReply>;
 
 const encoder = new TextEncoder();
@@ -137,10 +144,19 @@ function textAnswer(status: number, text: string): PeerRouteAnswer {
 /**
  * The peer-port handler for `GET /members/hashkv`: HashKV of the store
  * `store()` returns at the asked revision (read at call time, since a
- * snapshot install replaces the store).
+ * snapshot install replaces the store). A caller from another cluster is
+ * refused.
  */
-export function hashKVRoute(store: () => HashSource, log: Logger): PeerRouteHandler {
-  return (body) => {
+export function hashKVRoute(
+  store: () => HashSource,
+  clusterId: bigint,
+  log: Logger,
+): PeerRouteHandler {
+  return (body, header) => {
+    const theirs = header(H_ETCD_CLUSTER_ID);
+    if (theirs !== undefined && theirs !== "" && theirs !== formatId(clusterId)) {
+      return textAnswer(412, ERR_CLUSTER_MISMATCH);
+    }
     const rev = decodeHashKVRequest(body);
     if (rev === undefined) {
       log.warn("failed to unmarshal request", { error: "not a HashKVRequest" });
@@ -179,6 +195,9 @@ export function interpretReply(reply: PeerReply): PeerHashKV | PeerHashError {
     if (text.includes(MVCC_COMPACTED)) return { kind: "compacted" };
     if (text.includes(MVCC_FUTURE_REV)) return { kind: "future" };
   }
+  if (reply.status === 412 && text.includes(ERR_CLUSTER_MISMATCH)) {
+    return { kind: "clusterMismatch" };
+  }
   if (reply.status !== 200) {
     return { kind: "failed", message: `unknown error: ${text || reply.error || reply.status}` };
   }
@@ -192,6 +211,8 @@ export function interpretReply(reply: PeerReply): PeerHashKV | PeerHashError {
 /** What asking the peers for their hashes needs. */
 export interface PeerHashOptions {
   selfId: bigint;
+  /** Sent along so a member of another cluster refuses to answer. */
+  clusterId: bigint;
   log: Logger;
   call: PeerCall;
   /** Per-URL request timeout (etcd's request timeout). */
@@ -217,16 +238,15 @@ export function fetchPeerHashes(
 
 async function askPeer(o: PeerHashOptions, p: PeerInfo, rev: number): Promise<PeerHashResult> {
   let lastErr: PeerHashError = { kind: "failed", message: "no peer URL" };
+  const headers: [string, string][] = [
+    ["content-type", "application/json"],
+    [H_ETCD_CLUSTER_ID, formatId(o.clusterId)],
+  ];
   for (const url of p.peerUrls) {
     let got: PeerHashKV | PeerHashError;
     try {
-      const reply = await o.call(
-        url,
-        PEER_HASHKV_PATH,
-        encodeHashKVRequest(rev),
-        o.timeoutMs,
-        "GET",
-      );
+      const body = encodeHashKVRequest(rev);
+      const reply = await o.call(url, PEER_HASHKV_PATH, body, o.timeoutMs, "GET", headers);
       got = interpretReply(reply);
     } catch (err) {
       got = { kind: "failed", message: String((err as Error)?.message ?? err) };
@@ -246,6 +266,7 @@ async function askPeer(o: PeerHashOptions, p: PeerInfo, rev: number): Promise<Pe
 function describe(e: PeerHashError): string {
   if (e.kind === "compacted") return EtcdErrors.compacted().rawMessage;
   if (e.kind === "future") return EtcdErrors.futureRev().rawMessage;
+  if (e.kind === "clusterMismatch") return "etcdserver: cluster ID mismatch";
   return e.message;
 }
 
@@ -313,6 +334,8 @@ export async function initialCorruptCheck(
         ...theirs,
         error: describe(p.err),
       });
+    } else if (p.err?.kind === "clusterMismatch") {
+      o.log.warn("cluster ID mismatch", { ...mine, ...theirs, error: describe(p.err) });
     }
   }
   if (mismatch > 0) throw new DataInconsistency(o.selfId);
@@ -363,10 +386,12 @@ export class CorruptionMonitor {
   /**
    * One pass, as etcd's leader runs it: hash locally, ask the followers at
    * that revision, hash again after a linearizable read barrier, then raise
-   * CORRUPT (at most once per pass) for the first member found wanting:
-   * itself if its own hash moved without a revision change, or a follower
-   * ahead of it, compacted further than it, or with another hash at the
-   * same compact revision.
+   * CORRUPT (at most once per pass) when a member is found wanting: itself
+   * if its own hash moved without a revision change, or a follower ahead of
+   * it, compacted further than it, or with another hash at the same compact
+   * revision. The log names that member; the alarm names member 0, as etcd
+   * 3.4 and 3.5 raise it, since the leader cannot tell whether the follower
+   * or itself holds the bad copy.
    */
   async check(): Promise<void> {
     const host = this.#host;
@@ -377,10 +402,10 @@ export class CorruptionMonitor {
     const h2 = host.store().hashKV(0);
 
     let alarmed = false;
-    const mismatch = (id: bigint) => {
+    const mismatch = () => {
       if (alarmed) return;
       alarmed = true;
-      host.raiseCorrupt(id);
+      host.raiseCorrupt(0n);
     };
 
     if (
@@ -395,7 +420,7 @@ export class CorruptionMonitor {
         "compact-revision-2": h2.compactRevision,
         "hash-2": h2.hash,
       });
-      mismatch(host.selfId);
+      mismatch();
     }
 
     let checked = 0;
@@ -409,7 +434,7 @@ export class CorruptionMonitor {
           "follower-revision": r.revision,
           "follower-peer-id": p.id,
         });
-        mismatch(p.id);
+        mismatch();
       }
       if (r.compactRevision > h2.compactRevision) {
         log.warn("compact revision from follower must be less than or equal to leader's", {
@@ -417,7 +442,7 @@ export class CorruptionMonitor {
           "follower-compact-revision": r.compactRevision,
           "follower-peer-id": p.id,
         });
-        mismatch(p.id);
+        mismatch();
       }
       if (r.compactRevision === h.compactRevision && r.hash !== h.hash) {
         log.warn("same compact revision then hashes must match", {
@@ -427,7 +452,7 @@ export class CorruptionMonitor {
           "follower-hash": r.hash,
           "follower-peer-id": p.id,
         });
-        mismatch(p.id);
+        mismatch();
       }
     }
     log.info("finished peer corruption check", { "number-of-peers-checked": checked });

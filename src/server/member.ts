@@ -234,7 +234,11 @@ export class Member {
     }));
     member.#syncPeers();
     member.watchHub.attach(store);
-    member.addPeerRoute("GET", PEER_HASHKV_PATH, hashKVRoute(() => member.sm.store, log));
+    member.addPeerRoute(
+      "GET",
+      PEER_HASHKV_PATH,
+      hashKVRoute(() => member.sm.store, clusterId, log),
+    );
     member.#startTimers();
     if (cfg.corruptCheckTimeMs > 0) member.#startCorruptionMonitor();
     member.#startPurger();
@@ -398,9 +402,10 @@ export class Member {
   #hashOptions(): PeerHashOptions {
     return {
       selfId: this.id,
+      clusterId: this.clusterId,
       log: this.#log,
-      call: (url, path, body, timeoutMs, method) =>
-        this.#peers.call(url, path, body, timeoutMs, method),
+      call: (url, path, body, timeoutMs, method, headers) =>
+        this.#peers.call(url, path, body, timeoutMs, method, headers),
       timeoutMs: this.#requestTimeoutMs(),
     };
   }

@@ -98,8 +98,9 @@ export class PeerLinks {
     body: Uint8Array,
     timeoutMs: number,
     method: string,
+    headers: [string, string][] = [],
   ): Promise<PeerReply> {
-    return this.#client.call(url, path, body, timeoutMs, method);
+    return this.#client.call(url, path, body, timeoutMs, method, headers);
   }
 
   /** Stops the transport and closes leader-call connections. */

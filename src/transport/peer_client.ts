@@ -39,8 +39,9 @@ export class PeerClient {
   }
 
   /**
-   * Sends `method path` with `body` (none for GET) to the peer at `url`;
-   * rejects on network failure or when no answer came within `timeoutMs`.
+   * Sends `method path` with `body` (none for GET) and any extra `headers`
+   * to the peer at `url`; rejects on network failure or when no answer came
+   * within `timeoutMs`.
    */
   async call(
     url: string,
@@ -48,6 +49,7 @@ export class PeerClient {
     body: Uint8Array | undefined,
     timeoutMs: number,
     method = "POST",
+    headers: [string, string][] = [],
   ): Promise<PeerReply> {
     const deadline = performance.now() + timeoutMs;
     const late = () => new Error(`peer ${url} did not answer ${path} within ${timeoutMs} ms`);
@@ -63,7 +65,8 @@ export class PeerClient {
         }, timeoutMs);
       }),
     ]).finally(() => clearTimeout(timer));
-    return await exchange(conn, url, method, path, body, deadline - performance.now(), late);
+    const left = deadline - performance.now();
+    return await exchange(conn, url, method, path, body, headers, left, late);
   }
 
   /** Closes every connection. */
@@ -98,6 +101,7 @@ function exchange(
   method: string,
   path: string,
   body: Uint8Array | undefined,
+  headers: [string, string][],
   timeoutMs: number,
   late: () => Error,
 ): Promise<PeerReply> {
@@ -109,6 +113,7 @@ function exchange(
       [":scheme", "http"],
       [":authority", u.host],
       [":path", path],
+      ...headers,
     ], body === undefined);
     let status = 0;
     let error: string | undefined;

@@ -45,8 +45,11 @@ export interface PeerRouteAnswer {
   body: Uint8Array;
 }
 
-/** Serves one request to a member endpoint, given its whole body. */
-export type PeerRouteHandler = (body: Uint8Array) => Promise<PeerRouteAnswer> | PeerRouteAnswer;
+/** Serves one request to a member endpoint, given its whole body and its request headers. */
+export type PeerRouteHandler = (
+  body: Uint8Array,
+  header: (name: string) => string | undefined,
+) => Promise<PeerRouteAnswer> | PeerRouteAnswer;
 
 /** Largest body accepted on a member endpoint (they carry small requests). */
 const MAX_ROUTE_BODY = 4 * 1024 * 1024;
@@ -174,7 +177,7 @@ export class PeerServer {
         if (size > MAX_ROUTE_BODY) return;
         let answer: PeerRouteAnswer;
         try {
-          answer = await handler(Buffer.concat(chunks));
+          answer = await handler(Buffer.concat(chunks), (name) => stream.header(name));
         } catch (err) {
           // Connect errors keep etcd's bare message in rawMessage.
           const raw = (err as { rawMessage?: unknown })?.rawMessage;

@@ -178,6 +178,7 @@ async function listenNodeTls(
   opts: ListenStreamsOptions,
 ): Promise<StreamListener> {
   const checker = new CertChecker(cfg.policy);
+  const unix = isUnixUrl(url);
   const server = tls.createServer({
     cert: cfg.cert,
     key: cfg.key,
@@ -189,8 +190,18 @@ async function listenNodeTls(
     maxVersion: cfg.maxVersion,
     handshakeTimeout: cfg.handshakeTimeoutMs,
   });
+  // The address is read when the TCP connection arrives: by the time a
+  // handshake fails, the TLS socket no longer knows it.
+  const remotes = new WeakMap<object, string>();
+  server.on("connection", (raw) => {
+    remotes.set(raw, raw.remoteAddress ? `${raw.remoteAddress}:${raw.remotePort}` : "unix");
+  });
   server.on("tlsClientError", (err, socket) => {
-    refuse(opts.log, socket.remoteAddress ?? "unix", err.message);
+    const parent = (socket as unknown as { _parent?: object })._parent;
+    const remote = remotes.get(socket) ?? (parent && remotes.get(parent)) ?? "unknown";
+    // Deno's node:tls reports a client certificate that fails verification
+    // only as "socket hang up".
+    refuse(opts.log, remote, `TLS handshake failed: ${err.message}`);
     socket.destroy();
   });
   server.on("secureConnection", async (socket: tls.TLSSocket) => {
@@ -218,7 +229,6 @@ async function listenNodeTls(
     }
     opts.onConn(conn);
   });
-  const unix = isUnixUrl(url);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     const done = () => {

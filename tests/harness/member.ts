@@ -329,17 +329,28 @@ export class Member {
   }
 }
 
-/** Copies a child's output stream to the end of a file; finishes when the stream closes. */
+/**
+ * Copies a child's output stream to the end of a file as it arrives (so a
+ * test can read what a running member logged); finishes when the stream
+ * closes. Chunks are written one by one rather than through `pipeTo`, which
+ * was seen leaving the file empty until the child exited.
+ */
 async function appendStream(stream: ReadableStream<Uint8Array>, path: string): Promise<void> {
   const file = await Deno.open(path, { create: true, append: true });
+  const reader = stream.getReader();
   try {
-    await stream.pipeTo(file.writable);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      for (let off = 0; off < value.length;) off += await file.write(value.subarray(off));
+    }
   } catch {
     // the child died mid-write; what reached the file is what we have
+  } finally {
     try {
       file.close();
     } catch {
-      // pipeTo already closed it
+      // already closed
     }
   }
 }

@@ -218,6 +218,9 @@ async function periodicCheckScenario(kind: MemberKind): Promise<void> {
     assert.match(del.stderr, /etcdserver: corrupt cluster/);
     const read = await etcdctlOk(leader.endpoint, ["get", "k0", "--print-value-only"]);
     assert.equal(read.trim(), "v0");
+    // Status lists the alarm among its errors, in etcd's text form.
+    const status = await etcdctlOk(leader.endpoint, ["endpoint", "status", "-w", "json"]);
+    assert.match(status, /"errors":\["alarm:CORRUPT "\]/);
 
     if (kind === "cairn" && !cairnIsEtcd()) {
       // etcd 3.5's /health reports the alarm (3.4's says only "false").

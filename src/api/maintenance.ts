@@ -47,8 +47,11 @@ export function maintenanceService(
         raftTerm: BigInt(member.term),
         raftAppliedIndex: BigInt(member.appliedIndex),
         isLearner: member.isLearner,
+        // etcd prints each alarm in protobuf text form, zero fields left
+        // out: a CORRUPT alarm for member 0 reads "alarm:CORRUPT ".
         errors: member.sm.alarms.map((a) =>
-          `memberID:${a.memberID.toString(10)} alarm:${AlarmType[a.alarm]} `
+          (a.memberID === 0n ? "" : `memberID:${a.memberID.toString(10)} `) +
+          (a.alarm === AlarmType.NONE ? "" : `alarm:${AlarmType[a.alarm]} `)
         ),
       });
     },

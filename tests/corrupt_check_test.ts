@@ -111,9 +111,8 @@ async function writeData(leader: Member, follower: Member): Promise<void> {
 }
 
 /**
- * Stops `m` and asserts its stderr (from byte `from`) matches `re`. The
- * harness's copy of a child's stderr reaches the file only once the child
- * exits (Deno's FsFile.writable holds what is piped into it until closed).
+ * Stops `m`, so that all it wrote has reached its log file, and asserts
+ * its stderr (from byte `from`) matches `re`.
  */
 async function logged(m: Member, re: RegExp, from = 0): Promise<void> {
   await m.stop();

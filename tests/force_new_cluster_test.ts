@@ -5,7 +5,11 @@
  * disaster-recovery procedure promises; a later restart without the flag
  * keeps working.
  *
- * `CAIRN_CMD=etcd` runs the same scenario against etcd itself.
+ * `CAIRN_CMD=etcd` runs the same scenario against etcd itself; etcd 3.4
+ * often fails it by losing the last acknowledged put: it drops the entries
+ * past the commit index in its WAL, which on a follower lags what it had
+ * applied (later etcd versions also take the backend's applied index into
+ * account). cairn keeps the whole recovered log (src/server/standalone.ts).
  */
 import assert from "node:assert/strict";
 import { destroyAll, startCluster, waitForLeader } from "./harness/cluster.ts";
@@ -61,77 +65,94 @@ async function assertOldData(m: Member, context: string): Promise<void> {
   for (let i = 0; i < KEYS; i++) assert.equal(values.get(`data/${i}`), `v${i}`, context);
 }
 
+/**
+ * The whole scenario; `extraArgs` for every member. With a small
+ * --snapshot-count the survivor recovers from a snapshot plus the entries
+ * after it; without, from the bootstrap membership and the whole log.
+ */
+async function survivorScenario(extraArgs: string[], expectSnapshot: boolean): Promise<void> {
+  const members = await startCluster(3, extraArgs);
+  try {
+    const leader = await waitForLeader(members);
+    const client = new GrpcClient(leader.clientUrl);
+    try {
+      for (let i = 0; i < KEYS; i++) await client.put(`data/${i}`, `v${i}`);
+    } finally {
+      await client.close();
+    }
+    // The survivor is a follower, so it has to take over leadership too.
+    const survivor = members.find((m) => m !== leader)!;
+    await waitFor("the survivor to apply every write", async () => {
+      const v = await localValues(survivor, "data/");
+      return v.size === KEYS ? true : undefined;
+    });
+    const before = await memberList(survivor);
+    assert.equal(before.length, 3);
+    const self = before.find((m) => m.name === survivor.name)!;
+
+    // Disaster: the other two are gone for good, the survivor crashed.
+    for (const m of members) await m.kill();
+    const snaps = [...Deno.readDirSync(`${survivor.dataDir}/member/snap`)]
+      .filter((e) => e.name.endsWith(".snap"));
+    assert.equal(snaps.length > 0, expectSnapshot, `survivor's snapshot files: ${snaps.length}`);
+    const others = members.filter((m) => m !== survivor);
+
+    survivor.options.extraArgs = [...(survivor.options.extraArgs ?? []), "--force-new-cluster"];
+    survivor.launch();
+    await survivor.waitHealthy(30_000);
+
+    assert.deepEqual(await memberList(survivor), [self], "only the survivor is left");
+    await assertOldData(survivor, "after --force-new-cluster");
+    await etcdctlOk(survivor.endpoint, ["put", "after/force", "yes"]);
+    const got = await etcdctlOk(survivor.endpoint, ["get", "after/force", "--print-value-only"]);
+    assert.equal(got.trim(), "yes");
+    const status = await etcdctlOk(survivor.endpoint, ["endpoint", "status", "-w", "json"]);
+    const leaderId = /"leader":(\d+)/.exec(status)?.[1];
+    assert.equal(leaderId, self.id, "it leads itself");
+
+    // The removed members stay removed: a restart without the flag (after
+    // a crash) replays the same log and still has one member.
+    survivor.options.extraArgs = survivor.options.extraArgs!.filter((a) =>
+      a !== "--force-new-cluster"
+    );
+    await survivor.restart(true);
+    assert.deepEqual(await memberList(survivor), [self]);
+    await assertOldData(survivor, "after a restart without the flag");
+    const again = await etcdctl(survivor.endpoint, ["get", "after/force", "--print-value-only"]);
+    assert.equal(again.stdout.trim(), "yes");
+    await etcdctlOk(survivor.endpoint, ["put", "after/restart", "ok"]);
+
+    // And it keeps working across a snapshot taken after the change (when
+    // the snapshot count is small).
+    const c2 = new GrpcClient(survivor.clientUrl);
+    try {
+      for (let i = 0; i < 30; i++) await c2.put(`later/${i}`, `${i}`);
+    } finally {
+      await c2.close();
+    }
+    await survivor.restart(true);
+    assert.deepEqual(await memberList(survivor), [self]);
+    await assertOldData(survivor, "after a snapshot and another restart");
+    assert.equal((await localValues(survivor, "later/")).size, 30);
+    for (const m of others) assert.equal(m.running, false);
+  } finally {
+    await destroyAll(members);
+  }
+}
+
 Deno.test({
   name:
-    "force-new-cluster: the survivor of a 3-member cluster becomes a 1-member cluster with its data",
+    "force-new-cluster: the survivor of a 3-member cluster becomes a 1-member cluster with its data (recovered from a snapshot)",
   ignore: skip,
   sanitizeOps: false,
   sanitizeResources: false,
-  async fn() {
-    // A small snapshot count: the survivor recovers from a snapshot plus
-    // the entries after it, the path that has to rebuild the membership.
-    const members = await startCluster(3, ["--snapshot-count=25"]);
-    try {
-      const leader = await waitForLeader(members);
-      const client = new GrpcClient(leader.clientUrl);
-      try {
-        for (let i = 0; i < KEYS; i++) await client.put(`data/${i}`, `v${i}`);
-      } finally {
-        await client.close();
-      }
-      // The survivor is a follower, so it has to take over leadership too.
-      const survivor = members.find((m) => m !== leader)!;
-      await waitFor("the survivor to apply every write", async () => {
-        const v = await localValues(survivor, "data/");
-        return v.size === KEYS ? true : undefined;
-      });
-      const before = await memberList(survivor);
-      assert.equal(before.length, 3);
-      const self = before.find((m) => m.name === survivor.name)!;
+  fn: () => survivorScenario(["--snapshot-count=25"], true),
+});
 
-      // Disaster: the other two are gone for good, the survivor crashed.
-      for (const m of members) await m.kill();
-      const others = members.filter((m) => m !== survivor);
-
-      survivor.options.extraArgs = [...(survivor.options.extraArgs ?? []), "--force-new-cluster"];
-      survivor.launch();
-      await survivor.waitHealthy(30_000);
-
-      assert.deepEqual(await memberList(survivor), [self], "only the survivor is left");
-      await assertOldData(survivor, "after --force-new-cluster");
-      await etcdctlOk(survivor.endpoint, ["put", "after/force", "yes"]);
-      const got = await etcdctlOk(survivor.endpoint, ["get", "after/force", "--print-value-only"]);
-      assert.equal(got.trim(), "yes");
-      const status = await etcdctlOk(survivor.endpoint, ["endpoint", "status", "-w", "json"]);
-      const leaderId = /"leader":(\d+)/.exec(status)?.[1];
-      assert.equal(leaderId, self.id, "it leads itself");
-
-      // The removed members stay removed: a restart without the flag (after
-      // a crash) replays the same log and still has one member.
-      survivor.options.extraArgs = survivor.options.extraArgs!.filter((a) =>
-        a !== "--force-new-cluster"
-      );
-      await survivor.restart(true);
-      assert.deepEqual(await memberList(survivor), [self]);
-      await assertOldData(survivor, "after a restart without the flag");
-      const again = await etcdctl(survivor.endpoint, ["get", "after/force", "--print-value-only"]);
-      assert.equal(again.stdout.trim(), "yes");
-      await etcdctlOk(survivor.endpoint, ["put", "after/restart", "ok"]);
-
-      // And it keeps working across a snapshot taken after the change.
-      const c2 = new GrpcClient(survivor.clientUrl);
-      try {
-        for (let i = 0; i < 30; i++) await c2.put(`later/${i}`, `${i}`);
-      } finally {
-        await c2.close();
-      }
-      await survivor.restart(true);
-      assert.deepEqual(await memberList(survivor), [self]);
-      await assertOldData(survivor, "after a snapshot and another restart");
-      assert.equal((await localValues(survivor, "later/")).size, 30);
-      for (const m of others) assert.equal(m.running, false);
-    } finally {
-      await destroyAll(members);
-    }
-  },
+Deno.test({
+  name: "force-new-cluster: the same with no snapshot (membership from the bootstrap and the log)",
+  ignore: skip,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () => survivorScenario([], false),
 });

@@ -146,6 +146,9 @@ export function buildConfig(settings: Settings, warnings: string[]): Config {
       const shown = spec.kind === "legacy" ? `--${name}` : `--${name}=${raw.value}`;
       warnings.push(`${shown} is accepted for etcd compatibility but has no effect: ${ig.reason}`);
     }
+    if (spec.notYet && !sameValue(spec, raw.value, spec.def)) {
+      warnings.push(`--${name}=${raw.value} has no effect yet: ${spec.notYet}`);
+    }
   }
 
   const name = r.str("name");
@@ -323,6 +326,23 @@ export function buildConfig(settings: Settings, warnings: string[]): Config {
     );
   }
   return config;
+}
+
+/** True when two texts of a flag mean the same value ("0" and "false" for a bool, "60s" and "1m"). */
+function sameValue(spec: FlagSpec, a: string, b: string): boolean {
+  const raw = (value: string): Raw => ({ value, where: "" });
+  switch (spec.kind) {
+    case "bool":
+      return toBool(raw(a)) === toBool(raw(b));
+    case "duration":
+      return toDurationMs(raw(a)) === toDurationMs(raw(b));
+    case "uint":
+    case "uint32":
+    case "int":
+      return toInt(raw(a)) === toInt(raw(b));
+    default:
+      return a === b;
+  }
 }
 
 /** etcd's Validate on the Raft timing flags. */

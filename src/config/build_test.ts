@@ -203,12 +203,10 @@ Deno.test("build: numbers are range-checked like Go's flag types", () => {
 Deno.test("build: logger, log outputs and rotation follow etcd's checks", () => {
   fails(["--logger=glog"], 'unknown logger option "glog"');
   fails(["--log-outputs=default,stdout"], 'multi logoutput for "default" is not supported yet');
+  // Parsed (etcd 3.4's checks apply); src/log.ts refuses it at start-up as etcd 3.5 does.
   const capn = run(["--logger=capnslog", "--log-outputs=stdout"]);
   assert.equal(capn.config.logger, "capnslog");
-  assert.deepEqual(capn.warnings, [
-    "--logger=capnslog is accepted for etcd compatibility but has no effect: " +
-    "cairn always writes zap-style JSON logs",
-  ]);
+  assert.deepEqual(capn.warnings, []);
   fails(
     ["--logger=capnslog", "--log-outputs=stdout,stderr"],
     `--logger=capnslog supports only 1 value in '--log-outputs', got ["stdout" "stderr"]`,
@@ -267,7 +265,7 @@ Deno.test("build: experimental settings with etcd's cross-checks", () => {
   );
   const cp = run(["--experimental-enable-lease-checkpoint"]);
   assert.equal(cp.config.leaseCheckpoint, true);
-  assert.match(cp.warnings[0], /checkpointing is enabled without persistence/);
+  assert.ok(cp.warnings.some((w) => /checkpointing is enabled without persistence/.test(w)));
   fails(
     ["--experimental-compact-hash-check-time=0"],
     "--experimental-compact-hash-check-time must be >0 (set to 0s)",
@@ -290,7 +288,7 @@ Deno.test("build: experimental settings with etcd's cross-checks", () => {
   assert.ok(raft.warnings.includes("raft-read-timeout increased to minimum value: 5s"));
   const bcrypt = run(["--bcrypt-cost=3"]);
   assert.equal(bcrypt.config.bcryptCost, 10);
-  assert.match(bcrypt.warnings[0], /use default bcrypt cost instead of the invalid given cost/);
+  assert.ok(bcrypt.warnings.some((w) => /use default bcrypt cost instead of the invalid/.test(w)));
   const metrics = run(["--metrics=verbose"]);
   assert.equal(metrics.config.metrics, "basic");
   fails(["--auto-compaction-mode=hourly"], 'unknown auto-compaction-mode "hourly"');

@@ -101,7 +101,7 @@ export const FLAG_EXAMPLES: Readonly<Record<string, FlagExample>> = {
   "tls-min-version": ex("TLS1.2"),
   "tls-max-version": ex("TLS1.3"),
   "experimental-peer-skip-client-san-verification": ex("true"),
-  "auth-token": ex("simple"),
+  "auth-token": ex("jwt,pub-key=/etc/etcd/jwt.pub,priv-key=/etc/etcd/jwt.key,sign-method=RS256"),
   "bcrypt-cost": ex("12"),
   "auth-token-ttl": ex("600"),
   "enable-pprof": ex("true"),

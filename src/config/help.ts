@@ -29,7 +29,8 @@ export function helpText(): string {
     "ETCD_INITIAL_CLUSTER_TOKEN. Setting a flag and its variable together is an error.",
     "With --config-file (or ETCD_CONFIG_FILE), settings come only from that YAML file,",
     "whose keys are the flag names, e.g. 'listen-client-urls: http://10.0.0.1:2379'.",
-    "Flags marked [no effect] are accepted for etcd compatibility; setting one logs why.",
+    "Flags marked [no effect] are accepted for etcd compatibility, and those marked",
+    "[no effect yet] are parsed but not acted on yet; setting either logs why.",
   ];
   let group = "";
   for (const [name, spec] of Object.entries(FLAGS)) {
@@ -45,7 +46,11 @@ export function helpText(): string {
       : ig.unless
       ? ` [cairn behaves as '${ig.unless}': ${ig.reason}]`
       : ` [no effect: ${ig.reason}]`;
-    lines.push(`  --${name} '${shown}'`, `    ${spec.help}${since}${note} [$${flagToEnv(name)}]`);
+    const later = spec.notYet ? ` [no effect yet: ${spec.notYet}]` : "";
+    lines.push(
+      `  --${name} '${shown}'`,
+      `    ${spec.help}${since}${note}${later} [$${flagToEnv(name)}]`,
+    );
   }
   lines.push(
     "",

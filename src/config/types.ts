@@ -107,7 +107,7 @@ export interface Config {
   discoverySrvName: string;
   /** `--enable-pprof` */
   enablePprof: boolean;
-  /** `--logger` ("zap", the default, or etcd 3.4's "capnslog"). */
+  /** `--logger` ("zap", the default, or etcd 3.4's "capnslog", which src/log.ts refuses as etcd 3.5 does). */
   logger: "zap" | "capnslog";
   /** `--log-outputs` (default ["default"], i.e. stderr; also "stderr", "stdout", file paths). */
   logOutputs: string[];

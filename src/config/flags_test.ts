@@ -75,8 +75,7 @@ Deno.test("flags: every flag accepts its example as a config file key", () => {
   }
 });
 
-Deno.test("flags: a flag's variable is read even when the flag is set elsewhere to its default", () => {
-  // The environment and flags are separate sources: each name maps to exactly one variable.
+Deno.test("flags: every flag has its own ETCD_* variable", () => {
   const names = allFlagNames();
   const vars = names.map(flagToEnv);
   assert.equal(new Set(vars).size, names.length);

@@ -185,8 +185,14 @@ export function readConfigFile(
   }
   const set: Settings = new Map();
   const put = (name: string, key: string, v: unknown) => {
-    const value = yamlToString(key, v, lookupFlag(name)?.kind === "duration");
-    if (value !== undefined) set.set(name, { value, where: `config key ${key}` });
+    const kind = lookupFlag(name)?.kind;
+    const value = yamlToString(key, v, kind === "duration");
+    if (value === undefined) return;
+    // etcd reads these keys as strings and keeps its default when one is empty.
+    const emptyIsUnset = kind === "urls" || kind === "bindurls" || name === "cors" ||
+      name === "host-whitelist";
+    if (value === "" && emptyIsUnset) return;
+    set.set(name, { value, where: `config key ${key}` });
   };
   for (const [key, v] of Object.entries(doc as Record<string, unknown>)) {
     const section = Object.hasOwn(SECTIONS, key) ? SECTIONS[key] : undefined;

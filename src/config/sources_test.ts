@@ -128,3 +128,11 @@ Deno.test("sources: an empty transport-security section is no setting", () => {
   assert.equal(set.size, 0);
   assert.deepEqual(warnings, []);
 });
+
+Deno.test("sources: empty URL, cors and host-whitelist keys keep etcd's defaults", () => {
+  const { config: c } = fromFile(
+    "listen-client-urls: ''\nadvertise-client-urls: ''\ncors: ''\nhost-whitelist: ''\n",
+  );
+  assert.equal(c.listenClientUrls.length, 1);
+  assert.deepEqual([c.cors, c.hostWhitelist], [["*"], ["*"]]);
+});

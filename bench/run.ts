@@ -12,7 +12,7 @@
  * ETCD_CMD (default `etcd`), BENCH_DIR (parent of the temp data dirs,
  * default /tmp), BENCH_SCALE (multiplies request totals, e.g. 0.1 for a
  * quick check), BENCH_KEYS (keys for the memory row, default 100000),
- * BENCH_ROUNDS, BENCH_CLUSTER_ROUNDS, BENCH_WATCH_ROUNDS (rounds of each kind),
+ * BENCH_ROUNDS, BENCH_CLUSTER_ROUNDS, BENCH_WATCH_ROUNDS, BENCH_TLS_ROUNDS (rounds of each kind),
  * BENCH_KEEP=1 (keep data dirs and logs), KVBENCH, KVTOOL, KVBENCH_SRC,
  * ETCDCTL (finds the cluster's leader).
  *
@@ -32,8 +32,9 @@ import {
 } from "./lib/report.ts";
 import type { ClusterOutcome, WatchOutcome } from "./lib/report_extra.ts";
 import { type RoundKind, runRounds } from "./lib/rounds.ts";
-import { kvbenchArgs, type Scenario, SCENARIOS, WARMUP } from "./lib/scenarios.ts";
-import { type Server, type ServerSpec, startServer } from "./lib/server.ts";
+import { makeBenchCerts } from "./lib/certs.ts";
+import { kvbenchArgs, type Scenario, SCENARIOS, TLS_SCENARIOS, WARMUP } from "./lib/scenarios.ts";
+import { kvtoolTlsArgs, type Server, type ServerSpec, startServer } from "./lib/server.ts";
 import { ensureKvbench, ensureKvtool, repoRoot, runJson } from "./lib/tools.ts";
 import { WATCH, watchArgs, type WatchResult, type WatchWorkload } from "./lib/watch.ts";
 
@@ -55,6 +56,8 @@ const ROUNDS = Number(env("BENCH_ROUNDS") ?? 3);
  * it gets as many rounds as the scenarios; a round costs about 30 s.
  */
 const CLUSTER_ROUNDS = Number(env("BENCH_CLUSTER_ROUNDS") ?? 3);
+/** TLS rounds per server (fresh single member with an https client URL each). */
+const TLS_ROUNDS = Number(env("BENCH_TLS_ROUNDS") ?? 3);
 /** Watch rounds per server (fresh single member each); 40-60 s a round on cairn today. */
 const WATCH_ROUNDS = Number(env("BENCH_WATCH_ROUNDS") ?? 2);
 const WATCH_TIMEOUT_S = 120;
@@ -115,7 +118,8 @@ async function withServer(
   use: (s: Server) => Promise<void>,
 ): Promise<void> {
   const server = await startServer(spec, workDir, id, kvtool, STARTUP_TIMEOUT_MS);
-  run.startupMs.push(server.startupMs);
+  // A TLS start is not a start-up sample: the cleartext starts are compared.
+  if (!spec.tls) run.startupMs.push(server.startupMs);
   console.error(`${spec.name}[${id}]: served after ${server.startupMs.toFixed(0)} ms`);
   try {
     await use(server);
@@ -124,15 +128,20 @@ async function withServer(
   }
 }
 
+/**
+ * Runs one scenario with kvbench, or, for a TLS server, with kvtool's kv
+ * mode (the same load, with -cacert): `tool` says which.
+ */
 async function runScenario(
-  kvbench: string,
+  tool: { bin: string; tls?: ServerSpec["tls"] },
   s: Scenario,
   server: Pick<Server, "endpoint" | "exited" | "logFile">,
   label: string,
 ) {
+  const args = kvbenchArgs(s, server.endpoint, SCENARIO_TIMEOUT_S, label);
   const r = await runJson<KvbenchResult>(
-    kvbench,
-    kvbenchArgs(s, server.endpoint, SCENARIO_TIMEOUT_S, label),
+    tool.bin,
+    tool.tls ? ["-mode", "kv", ...args, ...kvtoolTlsArgs(tool.tls)] : args,
     (SCENARIO_TIMEOUT_S + 15) * 1000,
   );
   let error: string | undefined;
@@ -154,6 +163,8 @@ interface Side {
   run: SystemRun;
   /** Set when it failed to start: its later phases are skipped. */
   dead: boolean;
+  /** The same server with an https client URL (the TLS rows). */
+  tlsSpec?: ServerSpec;
 }
 
 /** Runs one phase on a fresh server; a failure to start retires the side, never throws. */
@@ -211,11 +222,16 @@ async function loadAndMeasure(side: Side, s: Server, kvtool: string): Promise<vo
 }
 
 /** One round: every scenario in order on one server. */
-async function scenarioRound(side: Side, s: Server, kvbench: string): Promise<void> {
-  await runScenario(kvbench, scaled(WARMUP), s, `${side.spec.name}/warmup`);
-  for (const sc of SCENARIOS.map(scaled)) {
+async function scenarioRound(
+  side: Side,
+  s: Server,
+  tool: { bin: string; tls?: ServerSpec["tls"] },
+  scenarios: readonly Scenario[],
+): Promise<void> {
+  await runScenario(tool, scaled(WARMUP), s, `${side.spec.name}/warmup`);
+  for (const sc of scenarios.map(scaled)) {
     if (aborted || s.exited()) break;
-    const o = await runScenario(kvbench, sc, s, `${side.spec.name}/${sc.id}`);
+    const o = await runScenario(tool, sc, s, `${side.spec.name}/${sc.id}`);
     (side.run.rounds[sc.id] ??= []).push(o);
     console.error(
       `${side.spec.name} ${sc.id}: ` +
@@ -239,8 +255,9 @@ async function clusterRound(side: Side, id: string, workDir: string, kvbench: st
     console.error(`${side.spec.name}[${id}]: leader ${c.leader} after ${c.readyMs.toFixed(0)} ms`);
     try {
       const target = { endpoint: c.leader, exited: c.exited, logFile: c.logFiles.join(", ") };
-      await runScenario(kvbench, scaled(WARMUP), target, `${side.spec.name}/${id}/warmup`);
-      const o = await runScenario(kvbench, scaled(CLUSTER_PUT), target, `${side.spec.name}/${id}`);
+      const tool = { bin: kvbench };
+      await runScenario(tool, scaled(WARMUP), target, `${side.spec.name}/${id}/warmup`);
+      const o = await runScenario(tool, scaled(CLUSTER_PUT), target, `${side.spec.name}/${id}`);
       outcome.result = o.result;
       outcome.error = o.error;
       outcome.rss = c.rss();
@@ -297,8 +314,13 @@ async function measureBoth(
   kvtool: string,
   began: number,
 ): Promise<SystemRun[]> {
+  const tls = await makeBenchCerts(workDir).catch((e) => {
+    console.error(`no TLS rows: ${errorText(e)}`);
+    return undefined;
+  });
   const sides: Side[] = specs.map((spec) => ({
     spec,
+    tlsSpec: tls ? { ...spec, tls } : undefined,
     dead: false,
     run: {
       label: spec.name,
@@ -329,7 +351,13 @@ async function measureBoth(
       rounds: ROUNDS,
       run: async (r) => {
         for (const side of sides) {
-          await phase(side, `round${r}`, workDir, kvtool, (s) => scenarioRound(side, s, kvbench));
+          await phase(
+            side,
+            `round${r}`,
+            workDir,
+            kvtool,
+            (s) => scenarioRound(side, s, { bin: kvbench }, SCENARIOS),
+          );
         }
       },
     },
@@ -338,6 +366,23 @@ async function measureBoth(
       rounds: CLUSTER_ROUNDS,
       run: async (r) => {
         for (const side of sides) await clusterRound(side, `cluster${r}`, workDir, kvbench);
+      },
+    },
+    {
+      name: "tls",
+      rounds: TLS_ROUNDS,
+      run: async (r) => {
+        for (const side of sides) {
+          const spec = side.tlsSpec;
+          if (!spec) continue;
+          await phase(
+            { ...side, spec },
+            `tls${r}`,
+            workDir,
+            kvtool,
+            (s) => scenarioRound(side, s, { bin: kvtool, tls: spec.tls }, TLS_SCENARIOS),
+          );
+        }
       },
     },
     {
@@ -375,6 +420,7 @@ function exactCommand(repo: string): string {
     "BENCH_ROUNDS",
     "BENCH_CLUSTER_ROUNDS",
     "BENCH_WATCH_ROUNDS",
+    "BENCH_TLS_ROUNDS",
     "ETCDCTL",
     "BENCH_DEADLINE_S",
     "KVBENCH",
@@ -449,7 +495,7 @@ async function main(): Promise<number> {
         dataDir: workDir,
         elapsedSeconds: (performance.now() - began) / 1000,
       },
-      SCENARIOS.map(scaled),
+      [...SCENARIOS, ...TLS_SCENARIOS].map(scaled),
       etcd,
       cairn,
       extras,

@@ -10,6 +10,10 @@
 //	    then checks with a count-only Range that all n are there; a failed
 //	    check is reported as "count_error" (exit 0: the keys were written).
 //
+//	kvtool -mode kv -endpoint 127.0.0.1:P -op put|get|getser|txn -clients 100 -conns 10 \
+//	       -total 30000 -keys 1000 [-cacert ca.pem [-cert c.pem -key c.key]]
+//	    kvbench's load over TLS (-cacert, -cert and -key work in every mode).
+//
 //	kvtool -mode watch -endpoint 127.0.0.1:P -watchers 1000 -wconns 10 -latputs 200 \
 //	       -clients 100 -conns 10 -total 5000
 //	    Opens the watchers on one prefix, then measures put -> event latency
@@ -35,7 +39,7 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "probe", "probe | load | watch")
+	mode := flag.String("mode", "probe", "probe | load | watch | kv")
 	endpoint := flag.String("endpoint", "127.0.0.1:2379", "server address")
 	timeout := flag.Duration("timeout", 60*time.Second, "bound on the whole run")
 	n := flag.Int("n", 100000, "load: distinct keys to write")
@@ -49,7 +53,17 @@ func main() {
 	total := flag.Int("total", 5000, "watch: puts of the throughput phase")
 	keys := flag.Int("keys", 1000, "watch: distinct keys of the throughput phase")
 	drain := flag.Duration("drain", 20*time.Second, "watch: bound on waiting for the last events")
+	op := flag.String("op", "put", "kv: put | get | getser | txn")
+	label := flag.String("label", "", "kv: label printed with the result")
+	caFile := flag.String("cacert", "", "all: CA bundle; dial over TLS")
+	certFile := flag.String("cert", "", "all: client certificate for mutual TLS")
+	keyFile := flag.String("key", "", "all: client key for mutual TLS")
 	flag.Parse()
+	var tlsErr error
+	if clientTLS, tlsErr = loadClientTLS(*caFile, *certFile, *keyFile); tlsErr != nil {
+		fmt.Fprintln(os.Stderr, "tls:", tlsErr)
+		os.Exit(2)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
@@ -65,6 +79,11 @@ func main() {
 			endpoint: *endpoint, watchers: *watchers, wconns: *wconns, latPuts: *latPuts,
 			clients: *clients, conns: *conns, total: *total, keys: *keys, valSize: *valSize,
 			drainLimit: *drain,
+		})
+	case "kv":
+		out, err = kvBench(ctx, kvOpts{
+			endpoint: *endpoint, op: *op, label: *label, total: *total, clients: *clients,
+			conns: *conns, keys: *keys, valSize: *valSize,
 		})
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
@@ -127,10 +146,9 @@ func tryGet(ctx context.Context, endpoint string) error {
 		Backoff:           backoff.Config{BaseDelay: 5 * time.Millisecond, Multiplier: 1.2, MaxDelay: 50 * time.Millisecond},
 		MinConnectTimeout: 10 * time.Second,
 	})
-	c, err := clientv3.New(clientv3.Config{
-		Endpoints: []string{endpoint}, DialTimeout: 10 * time.Second,
-		DialOptions: []grpc.DialOption{fast},
-	})
+	c, err := clientv3.New(clientConfig(endpoint, clientv3.Config{
+		DialTimeout: 10 * time.Second, DialOptions: []grpc.DialOption{fast},
+	}))
 	if err != nil {
 		return err
 	}
@@ -144,7 +162,7 @@ func tryGet(ctx context.Context, endpoint string) error {
 func load(ctx context.Context, endpoint string, n, valSize, clients, conns int, prefix string) (map[string]interface{}, error) {
 	cs := make([]*clientv3.Client, conns)
 	for i := range cs {
-		c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
+		c, err := clientv3.New(clientConfig(endpoint, clientv3.Config{DialTimeout: 5 * time.Second}))
 		if err != nil {
 			return nil, fmt.Errorf("dial: %v", err)
 		}

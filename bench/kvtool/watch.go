@@ -57,7 +57,7 @@ type watchState struct {
 func dialAll(n int, endpoint string) ([]*clientv3.Client, error) {
 	cs := make([]*clientv3.Client, 0, n)
 	for i := 0; i < n; i++ {
-		c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
+		c, err := clientv3.New(clientConfig(endpoint, clientv3.Config{DialTimeout: 5 * time.Second}))
 		if err != nil {
 			closeAll(cs)
 			return nil, fmt.Errorf("dial: %v", err)

@@ -74,6 +74,22 @@ export const SCENARIOS: readonly Scenario[] = [
 ];
 
 /**
+ * The TLS rows: the same loads with the server's client URL on https and
+ * the same certificate for etcd and cairn, driven by kvtool's kv mode
+ * (kvbench has no TLS options). Only the server certificate: the clients
+ * verify it against the test CA and present none.
+ */
+export const TLS_SCENARIOS: readonly Scenario[] = [
+  { ...SCENARIOS[0], id: "tls-put1", title: "TLS: put, 1 client / 1 conn" },
+  { ...SCENARIOS[1], id: "tls-put100", title: "TLS: put, 100 clients / 10 conns" },
+  {
+    ...SCENARIOS[2],
+    id: "tls-get100",
+    title: "TLS: linearizable get of one key, 100 clients / 10 conns",
+  },
+];
+
+/**
  * Unmeasured load every server gets right before its measured scenarios (and
  * before the cluster row): the same for etcd and cairn. Without it the first
  * row measures a cold process: cairn's JIT compiler has not yet optimised the

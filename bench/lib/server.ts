@@ -21,11 +21,33 @@ export function freePort(avoid: Set<number> = new Set()): number {
   }
 }
 
-/** The etcd member flags for a single-member cluster on loopback. */
-export function memberFlags(name: string, dataDir: string, client: number, peer: number): string[] {
-  const c = `http://127.0.0.1:${client}`;
+/** Certificates for a server whose client URL is https (the TLS rows). */
+export interface BenchTls {
+  /** Server certificate and key (`--cert-file`, `--key-file`). */
+  certFile: string;
+  keyFile: string;
+  /** The CA that signed it: kvtool's `-cacert`. */
+  caFile: string;
+}
+
+/** kvtool's TLS arguments for a server spec (none for cleartext). */
+export function kvtoolTlsArgs(tls: BenchTls | undefined): string[] {
+  return tls ? ["-cacert", tls.caFile] : [];
+}
+
+/** The etcd member flags for a single-member cluster on loopback (https clients with `tls`). */
+export function memberFlags(
+  name: string,
+  dataDir: string,
+  client: number,
+  peer: number,
+  tls?: BenchTls,
+): string[] {
+  const c = `${tls ? "https" : "http"}://127.0.0.1:${client}`;
   const p = `http://127.0.0.1:${peer}`;
+  const tlsFlags = tls ? ["--cert-file", tls.certFile, "--key-file", tls.keyFile] : [];
   return [
+    ...tlsFlags,
     "--name",
     name,
     "--data-dir",
@@ -67,6 +89,8 @@ export interface ServerSpec {
   name: string;
   /** Executable and leading arguments, e.g. ["deno", "run", "-A", "main.ts"]. */
   argv: string[];
+  /** Serve clients over TLS with these certificates. */
+  tls?: BenchTls;
 }
 
 interface ProbeResult {
@@ -96,7 +120,15 @@ export async function startServer(
 
   const probe = spawnTracked(
     new Deno.Command(kvtool, {
-      args: ["-mode", "probe", "-endpoint", endpoint, "-timeout", `${timeoutMs}ms`],
+      args: [
+        "-mode",
+        "probe",
+        "-endpoint",
+        endpoint,
+        "-timeout",
+        `${timeoutMs}ms`,
+        ...kvtoolTlsArgs(spec.tls),
+      ],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -108,7 +140,7 @@ export async function startServer(
 
   const t0 = performance.now();
   const child = spawnLogged(
-    [...spec.argv, ...memberFlags(spec.name, dataDir, client, peer)],
+    [...spec.argv, ...memberFlags(spec.name, dataDir, client, peer, spec.tls)],
     logFile,
   );
   let done = false;

@@ -17,9 +17,9 @@ import (
 )
 
 type kvOpts struct {
-	endpoint, op, label           string
-	total, clients, conns, keys   int
-	valSize                       int
+	endpoint, op, label         string
+	total, clients, conns, keys int
+	valSize                     int
 }
 
 func kvBench(ctx context.Context, o kvOpts) (map[string]interface{}, error) {

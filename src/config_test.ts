@@ -395,7 +395,7 @@ Deno.test("config: compatibility flags log one line each, naming the flag and th
     "it tunes etcd's bbolt backend; cairn keeps its store in memory, persisted by its WAL " +
     "and snapshots",
   ]);
-  fails(["--logger", "glog"], 'unknown logger option "glog"');
+  fails(["--logger", "glog"], '--logger: unknown logger option "glog"');
 });
 
 Deno.test("config: auto compaction retention", () => {

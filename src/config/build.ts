@@ -321,7 +321,8 @@ export function buildConfig(settings: Settings, warnings: string[]): Config {
   );
   if ((config.peerClientCertFile === "") !== (config.peerClientKeyFile === "")) {
     throw new ConfigError(
-      `ClientKeyFile and ClientCertFile must both be present or both absent: ` +
+      `--peer-client-cert-file, --peer-client-key-file: ClientKeyFile and ClientCertFile ` +
+        `must both be present or both absent: ` +
         `key: ${config.peerClientKeyFile}, cert: ${config.peerClientCertFile}]`,
     );
   }
@@ -504,5 +505,10 @@ function checkTracing(r: Reader): void {
     reason = `tracing sampling rate must be less than ${MAX_SAMPLING_RATE_PER_MILLION}`;
   }
   // "configurition" is etcd's spelling; operators may grep for it.
-  if (reason) throw new ConfigError(`distributed tracing configurition is not valid: (${reason})`);
+  if (reason) {
+    throw new ConfigError(
+      `--experimental-distributed-tracing-sampling-rate: distributed tracing configurition ` +
+        `is not valid: (${reason})`,
+    );
+  }
 }

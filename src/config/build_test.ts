@@ -120,11 +120,12 @@ Deno.test("build: TLS settings are refused with etcd's wording, naming the flag"
   );
   fails(
     ["--tls-min-version=TLS1.3", "--tls-max-version=TLS1.2"],
-    "min version (TLS1.3) is greater than max version (TLS1.2)",
+    "--tls-min-version, --tls-max-version: min version (TLS1.3) is greater than max version (TLS1.2)",
   );
   fails(
     ["--tls-min-version=TLS1.3", "--cipher-suites=TLS_AES_128_GCM_SHA256"],
-    "cipher suites cannot be configured when only TLS1.3 is enabled",
+    "--cipher-suites, --tls-min-version: cipher suites cannot be configured when only TLS1.3 " +
+      "is enabled",
   );
   // Only TLS 1.3 allowed is fine without cipher suites; max alone is fine with them.
   run(["--tls-min-version=TLS1.3"]);
@@ -144,7 +145,7 @@ Deno.test("build: https and unixs listeners need a key pair or auto TLS", () => 
   );
   fails(
     [...client("https://127.0.0.1:2379"), "--cert-file=s.crt"],
-    "KeyFile and CertFile must both be present[key: , cert: s.crt]",
+    "--cert-file, --key-file: KeyFile and CertFile must both be present[key: , cert: s.crt]",
   );
   const both = run([...client("https://127.0.0.1:2379"), "--cert-file=s.crt", "--key-file=s.key"]);
   assert.deepEqual(both.warnings, []);
@@ -160,7 +161,8 @@ Deno.test("build: https and unixs listeners need a key pair or auto TLS", () => 
   run(["--cert-file=s.crt"]);
   fails(
     ["--peer-client-cert-file=c.crt"],
-    "ClientKeyFile and ClientCertFile must both be present or both absent: key: , cert: c.crt]",
+    "--peer-client-cert-file, --peer-client-key-file: ClientKeyFile and ClientCertFile must " +
+      "both be present or both absent: key: , cert: c.crt]",
   );
 });
 
@@ -201,8 +203,11 @@ Deno.test("build: numbers are range-checked like Go's flag types", () => {
 });
 
 Deno.test("build: logger, log outputs and rotation follow etcd's checks", () => {
-  fails(["--logger=glog"], 'unknown logger option "glog"');
-  fails(["--log-outputs=default,stdout"], 'multi logoutput for "default" is not supported yet');
+  fails(["--logger=glog"], '--logger: unknown logger option "glog"');
+  fails(
+    ["--log-outputs=default,stdout"],
+    '--log-outputs: multi logoutput for "default" is not supported yet',
+  );
   // Parsed (etcd 3.4's checks apply); src/log.ts refuses it at start-up as etcd 3.5 does.
   const capn = run(["--logger=capnslog", "--log-outputs=stdout"]);
   assert.equal(capn.config.logger, "capnslog");
@@ -213,7 +218,7 @@ Deno.test("build: logger, log outputs and rotation follow etcd's checks", () => 
   );
   fails(
     ["--logger=capnslog", "--log-outputs=/tmp/f"],
-    'unknown log-output "/tmp/f" (only supports "default", "stderr", "stdout")',
+    '--log-outputs: unknown log-output "/tmp/f" (only supports "default", "stderr", "stdout")',
   );
   const rot = run([
     "--enable-log-rotation",
@@ -233,11 +238,12 @@ Deno.test("build: logger, log outputs and rotation follow etcd's checks", () => 
   fails(["--enable-log-rotation", "--log-outputs=/a,/b"], needFile);
   fails(
     ["--enable-log-rotation", "--log-outputs=/a", "--log-rotation-config-json={"],
-    /^improperly formatted log rotation config: /,
+    /^--log-rotation-config-json: improperly formatted log rotation config: /,
   );
   fails(
     ["--enable-log-rotation", "--log-outputs=/a", '--log-rotation-config-json={"maxsize":"1"}'],
-    "invalid log rotation config: json: cannot unmarshal string into Go struct field " +
+    "--log-rotation-config-json: invalid log rotation config: json: cannot unmarshal string " +
+      "into Go struct field " +
       "logRotationConfig.maxsize of type int",
   );
   // Without rotation the JSON is not read, as in etcd.
@@ -279,7 +285,8 @@ Deno.test("build: experimental settings with etcd's cross-checks", () => {
       "--experimental-enable-distributed-tracing",
       "--experimental-distributed-tracing-sampling-rate=-1",
     ],
-    "distributed tracing configurition is not valid: (tracing sampling rate must be positive)",
+    "--experimental-distributed-tracing-sampling-rate: distributed tracing configurition is " +
+      "not valid: (tracing sampling rate must be positive)",
   );
   // Tracing off: the rate is not checked, as in etcd.
   run(["--experimental-distributed-tracing-sampling-rate=-1"]);

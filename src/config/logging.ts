@@ -44,14 +44,18 @@ export function checkLogOutputs(logger: string, outputs: readonly string[]): voi
     }
     if (!STREAMS.has(outputs[0])) {
       throw new ConfigError(
-        `unknown log-output "${outputs[0]}" (only supports "default", "stderr", "stdout")`,
+        `--log-outputs: unknown log-output "${
+          outputs[0]
+        }" (only supports "default", "stderr", "stdout")`,
       );
     }
     return;
   }
-  if (logger !== "zap") throw new ConfigError(`unknown logger option "${logger}"`);
+  if (logger !== "zap") throw new ConfigError(`--logger: unknown logger option "${logger}"`);
   if (outputs.length > 1 && outputs.includes(DEFAULT_LOG_OUTPUT)) {
-    throw new ConfigError(`multi logoutput for "${DEFAULT_LOG_OUTPUT}" is not supported yet`);
+    throw new ConfigError(
+      `--log-outputs: multi logoutput for "${DEFAULT_LOG_OUTPUT}" is not supported yet`,
+    );
   }
 }
 
@@ -80,7 +84,11 @@ export function parseLogRotation(outputs: readonly string[], json: string): LogR
   try {
     doc = JSON.parse(json);
   } catch (e) {
-    throw new ConfigError(`improperly formatted log rotation config: ${(e as Error).message}`);
+    throw new ConfigError(
+      `--log-rotation-config-json: improperly formatted log rotation config: ${
+        (e as Error).message
+      }`,
+    );
   }
   const out: LogRotation = {
     maxSizeMb: 100,
@@ -92,7 +100,7 @@ export function parseLogRotation(outputs: readonly string[], json: string): LogR
   if (doc === null) return out;
   if (typeof doc !== "object" || Array.isArray(doc)) {
     throw new ConfigError(
-      `invalid log rotation config: json: cannot unmarshal ${
+      `--log-rotation-config-json: invalid log rotation config: json: cannot unmarshal ${
         Array.isArray(doc) ? "array" : typeof doc
       } into Go value of type embed.logRotationConfig`,
     );
@@ -108,7 +116,7 @@ export function parseLogRotation(outputs: readonly string[], json: string): LogR
       const goType = type === "boolean" ? "bool" : "int";
       const got = Array.isArray(value) ? "array" : typeof value;
       throw new ConfigError(
-        `invalid log rotation config: json: cannot unmarshal ${got} into Go struct field ` +
+        `--log-rotation-config-json: invalid log rotation config: json: cannot unmarshal ${got} into Go struct field ` +
           `logRotationConfig.${key.toLowerCase()} of type ${goType}`,
       );
     }

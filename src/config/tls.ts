@@ -79,9 +79,9 @@ export function parseTlsVersion(text: string): TlsVersion | Error {
 }
 
 /**
- * etcd's checks across the TLS settings (embed.Config.Validate and
- * updateCipherSuites): the cipher suite names, min not above max, and no
- * cipher suites when only TLS 1.3 is allowed (Go cannot restrict those).
+ * etcd's checks across the TLS settings (embed.Config.Validate): min not
+ * above max, and no cipher suites when only TLS 1.3 is allowed (Go cannot
+ * restrict those). Messages are etcd's, prefixed with the flags concerned.
  * @throws {ConfigError}
  */
 export function checkTlsSettings(
@@ -91,10 +91,14 @@ export function checkTlsSettings(
 ): void {
   const order = { "": 0, "TLS1.2": 1, "TLS1.3": 2 };
   if (max !== "" && order[min] > order[max]) {
-    throw new ConfigError(`min version (${min}) is greater than max version (${max})`);
+    throw new ConfigError(
+      `--tls-min-version, --tls-max-version: min version (${min}) is greater than max version (${max})`,
+    );
   }
   if (min === "TLS1.3" && cipherSuites.length > 0) {
-    throw new ConfigError("cipher suites cannot be configured when only TLS1.3 is enabled");
+    throw new ConfigError(
+      "--cipher-suites, --tls-min-version: cipher suites cannot be configured when only TLS1.3 is enabled",
+    );
   }
 }
 
@@ -132,7 +136,7 @@ export function checkListenerTls(family: ListenerTls): string[] {
   }
   if (hasFiles && (tls.certFile === "" || tls.keyFile === "")) {
     throw new ConfigError(
-      `KeyFile and CertFile must both be present[key: ${tls.keyFile}, cert: ${tls.certFile}]`,
+      `${flags}: KeyFile and CertFile must both be present[key: ${tls.keyFile}, cert: ${tls.certFile}]`,
     );
   }
   return warnings;

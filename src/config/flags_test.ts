@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import { ConfigError, parseConfig, type ParseOutcome } from "../config.ts";
 import { FLAG_EXAMPLES, type FlagExample } from "./examples.ts";
-import { allFlagNames, FLAGS, flagToEnv, LEGACY_IGNORED } from "./flags.ts";
+import { allFlagNames, FLAGS, flagToEnv, LEGACY_IGNORED, lookupFlag } from "./flags.ts";
 import { helpText } from "./help.ts";
 
 type Env = Record<string, string>;
@@ -34,6 +34,131 @@ function expectAccepted(name: string, how: string, out: ParseOutcome | ConfigErr
   assert.ok(!(out instanceof ConfigError), `${name} via ${how}: ${(out as Error).message}`);
   assert.equal(out.kind, "run", `${name} via ${how}`);
 }
+
+/**
+ * Every flag etcd 3.5 defines: the names in release-3.5's
+ * server/etcdmain/help.go and config.go, and in v3.5.0's (the 3.4 list comes
+ * from the installed etcd in tests/flag_surface_test.ts).
+ */
+const ETCD_35_FLAGS = [
+  "advertise-client-urls",
+  "auth-token",
+  "auth-token-ttl",
+  "auto-compaction-mode",
+  "auto-compaction-retention",
+  "auto-tls",
+  "backend-batch-interval",
+  "backend-batch-limit",
+  "backend-bbolt-freelist-type",
+  "bcrypt-cost",
+  "cert-file",
+  "cipher-suites",
+  "client-cert-allowed-hostname",
+  "client-cert-auth",
+  "client-cert-file",
+  "client-crl-file",
+  "client-key-file",
+  "config-file",
+  "cors",
+  "data-dir",
+  "discovery",
+  "discovery-fallback",
+  "discovery-proxy",
+  "discovery-srv",
+  "discovery-srv-name",
+  "election-timeout",
+  "enable-grpc-gateway",
+  "enable-log-rotation",
+  "enable-pprof",
+  "enable-v2",
+  "experimental-bootstrap-defrag-threshold-megabytes",
+  "experimental-compact-hash-check-enabled",
+  "experimental-compact-hash-check-time",
+  "experimental-compaction-batch-limit",
+  "experimental-compaction-sleep-interval",
+  "experimental-corrupt-check-time",
+  "experimental-distributed-tracing-address",
+  "experimental-distributed-tracing-instance-id",
+  "experimental-distributed-tracing-sampling-rate",
+  "experimental-distributed-tracing-service-name",
+  "experimental-downgrade-check-time",
+  "experimental-enable-distributed-tracing",
+  "experimental-enable-lease-checkpoint",
+  "experimental-enable-lease-checkpoint-persist",
+  "experimental-enable-v2v3",
+  "experimental-initial-corrupt-check",
+  "experimental-memory-mlock",
+  "experimental-peer-skip-client-san-verification",
+  "experimental-snapshot-catchup-entries",
+  "experimental-stop-grpc-service-on-defrag",
+  "experimental-txn-mode-write-with-shared-buffer",
+  "experimental-warning-apply-duration",
+  "experimental-watch-progress-notify-interval",
+  "force-new-cluster",
+  "grpc-keepalive-interval",
+  "grpc-keepalive-min-time",
+  "grpc-keepalive-timeout",
+  "heartbeat-interval",
+  "host-whitelist",
+  "initial-advertise-peer-urls",
+  "initial-cluster",
+  "initial-cluster-state",
+  "initial-cluster-token",
+  "initial-election-tick-advance",
+  "key-file",
+  "listen-client-http-urls",
+  "listen-client-urls",
+  "listen-metrics-urls",
+  "listen-peer-urls",
+  "log-level",
+  "log-outputs",
+  "log-rotation-config-json",
+  "logger",
+  "max-concurrent-streams",
+  "max-request-bytes",
+  "max-snapshots",
+  "max-txn-ops",
+  "max-wals",
+  "metrics",
+  "name",
+  "peer-auto-tls",
+  "peer-cert-allowed-cn",
+  "peer-cert-allowed-hostname",
+  "peer-cert-file",
+  "peer-client-cert-auth",
+  "peer-client-cert-file",
+  "peer-client-key-file",
+  "peer-crl-file",
+  "peer-key-file",
+  "peer-trusted-ca-file",
+  "pre-vote",
+  "proxy",
+  "proxy-dial-timeout",
+  "proxy-failure-wait",
+  "proxy-read-timeout",
+  "proxy-refresh-interval",
+  "proxy-write-timeout",
+  "quota-backend-bytes",
+  "raft-read-timeout",
+  "raft-write-timeout",
+  "self-signed-cert-validity",
+  "snapshot-count",
+  "socket-reuse-address",
+  "socket-reuse-port",
+  "strict-reconfig-check",
+  "tls-max-version",
+  "tls-min-version",
+  "trusted-ca-file",
+  "unsafe-no-fsync",
+  "v2-deprecation",
+  "version",
+  "wal-dir",
+];
+
+Deno.test("flags: every etcd 3.5 flag is accepted", () => {
+  const missing = ETCD_35_FLAGS.filter((n) => lookupFlag(n) === undefined);
+  assert.deepEqual(missing, []);
+});
 
 Deno.test("flags: every flag has an etcd-style example", () => {
   const missing = Object.keys(FLAGS).filter((n) => !FLAG_EXAMPLES[n]);

@@ -132,6 +132,7 @@ async function resolveTls(
     },
     true,
     log,
+    cfg.peerSkipClientSanVerification,
   );
   return { client, peer };
 }

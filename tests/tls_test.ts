@@ -167,3 +167,95 @@ for (const kind of ["cairn", "etcd"] as MemberKind[]) {
     },
   });
 }
+
+/** `openssl s_client` with `args`: the /health body when a request got through, else "refused". */
+async function sClientHealth(port: number, args: string[]): Promise<string> {
+  const child = new Deno.Command("openssl", {
+    args: ["s_client", "-connect", `127.0.0.1:${port}`, "-quiet", "-ign_eof", ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(10_000),
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(
+    new TextEncoder().encode("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+  );
+  await w.close();
+  const out = new TextDecoder().decode((await child.output()).stdout);
+  return /"health":"true"/.test(out) ? "served" : "refused";
+}
+
+for (const kind of ["cairn", "etcd"] as MemberKind[]) {
+  Deno.test({
+    name: `tls (${kind}): --cipher-suites: a TLS 1.2 client offering only a listed suite ` +
+      `is served, one offering only another suite is not`,
+    ignore: skip,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      const p = await certificates();
+      const m = await Member.start({
+        kind,
+        clientScheme: "https",
+        extraArgs: [
+          `--cert-file=${p.server.certFile}`,
+          `--key-file=${p.server.keyFile}`,
+          "--cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        ],
+      });
+      try {
+        const v12 = ["-tls1_2", "-CAfile", p.ca.certFile];
+        assert.equal(
+          await sClientHealth(m.clientPort, [...v12, "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"]),
+          "served",
+        );
+        assert.equal(
+          await sClientHealth(m.clientPort, [...v12, "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"]),
+          "refused",
+        );
+      } finally {
+        await m.destroy();
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "tls (cairn): --tls-min-version TLS1.3 refuses TLS 1.2 clients; " +
+    "--client-cert-allowed-hostname refuses certificates for other hosts",
+  ignore: skip,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const p = await certificates();
+    const elsewhere = await p.ca.issue("elsewhere", "elsewhere", "DNS:db.elsewhere");
+    const m = await Member.start({
+      kind: "cairn",
+      clientScheme: "https",
+      healthClientCert: p.client,
+      extraArgs: [
+        `--cert-file=${p.server.certFile}`,
+        `--key-file=${p.server.keyFile}`,
+        `--trusted-ca-file=${p.ca.certFile}`,
+        "--client-cert-auth",
+        "--client-cert-allowed-hostname=localhost",
+        "--tls-min-version=TLS1.3",
+      ],
+    });
+    try {
+      const as = (
+        c: CertPair,
+      ) => ["-CAfile", p.ca.certFile, "-cert", c.certFile, "-key", c.keyFile];
+      assert.equal(await sClientHealth(m.clientPort, [...as(p.client), "-tls1_3"]), "served");
+      assert.equal(await sClientHealth(m.clientPort, [...as(p.client), "-tls1_2"]), "refused");
+      assert.equal(await sClientHealth(m.clientPort, [...as(elsewhere), "-tls1_3"]), "refused");
+      const ca = [`--cacert=${p.ca.certFile}`];
+      const withCert = (c: CertPair) => [...ca, `--cert=${c.certFile}`, `--key=${c.keyFile}`];
+      assert.equal(await ctl(m, withCert(p.client), ["put", "h", "1"]), "ok:OK");
+      assert.equal(await ctl(m, withCert(elsewhere), ["get", "h"]), "refused");
+    } finally {
+      await m.destroy();
+    }
+  },
+});

@@ -7,9 +7,11 @@
  *   etcd reads it for every connection. (Deno's `node:tls` accepts a `crl`
  *   option but ignores it: a revoked certificate completed the handshake in
  *   a test, so the check is made here.)
- * - `--peer-cert-allowed-cn`: the leaf's Common Name must equal it.
+ * - `--peer-cert-allowed-cn`: the leaf's Common Name must be one of them
+ *   (etcd 3.5 takes a comma-separated list).
  * - `--client-cert-allowed-hostname` / `--peer-cert-allowed-hostname`: the
- *   leaf must be valid for that host name (SANs, as Go's VerifyHostname).
+ *   leaf must be valid for one of those host names (SANs, as Go's
+ *   VerifyHostname).
  * - On the peer port, the leaf's SANs must cover the address the peer
  *   connects from (etcd's checkSAN, skipped with
  *   `--experimental-peer-skip-client-san-verification`).
@@ -33,8 +35,8 @@ async function lib(): Promise<X509Module> {
 /** What to check; empty strings and lists switch a check off. */
 export interface CertPolicy {
   crlFile: string;
-  allowedCn: string;
-  allowedHostname: string;
+  allowedCns: string[];
+  allowedHostnames: string[];
   /** Check that the remote certificate's SANs cover its address (peer port). */
   checkRemoteSan: boolean;
   /** IANA names of the TLS 1.2 suites allowed. */
@@ -70,7 +72,7 @@ export class CertChecker {
   /** True when no check applies, so connections need not wait for one. */
   get idle(): boolean {
     const p = this.#policy;
-    return p.crlFile === "" && p.allowedCn === "" && p.allowedHostname === "" &&
+    return p.crlFile === "" && p.allowedCns.length === 0 && p.allowedHostnames.length === 0 &&
       !p.checkRemoteSan && p.cipherSuites.length === 0;
   }
 
@@ -96,12 +98,17 @@ export class CertChecker {
         return `certificate with serial ${cert.serialNumber} is revoked by ${p.crlFile}`;
       }
     }
-    if (p.allowedCn !== "") {
+    if (p.allowedCns.length > 0) {
       const cn = commonName(cert);
-      if (cn !== p.allowedCn) return `CommonName authentication failed (got ${JSON.stringify(cn)})`;
+      if (!p.allowedCns.includes(cn)) {
+        return `CommonName authentication failed (got ${JSON.stringify(cn)})`;
+      }
     }
-    if (p.allowedHostname !== "" && !coversHost(x509, cert, p.allowedHostname)) {
-      return `certificate is not valid for ${p.allowedHostname}`;
+    if (
+      p.allowedHostnames.length > 0 &&
+      !p.allowedHostnames.some((h) => coversHost(x509, cert, h))
+    ) {
+      return `certificate is not valid for ${p.allowedHostnames.join(", ")}`;
     }
     if (p.checkRemoteSan) return await this.#checkSan(x509, cert, facts.remote);
     return undefined;

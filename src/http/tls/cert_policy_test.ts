@@ -5,8 +5,8 @@ import { x509 } from "./x509.ts";
 
 const NONE: CertPolicy = {
   crlFile: "",
-  allowedCn: "",
-  allowedHostname: "",
+  allowedCns: [],
+  allowedHostnames: [],
   checkRemoteSan: false,
   cipherSuites: [],
 };
@@ -61,15 +61,15 @@ Deno.test("CertChecker: allowed CN, allowed hostname and the TLS 1.2 cipher list
   assert.equal(await new CertChecker(NONE).check(facts), undefined);
   // The generated certificate has no CN at all.
   assert.match(
-    String(await new CertChecker({ ...NONE, allowedCn: "m1" }).check(facts)),
+    String(await new CertChecker({ ...NONE, allowedCns: ["m1", "m2"] }).check(facts)),
     /CommonName authentication failed/,
   );
   assert.equal(
-    await new CertChecker({ ...NONE, allowedHostname: "127.0.0.1" }).check(facts),
+    await new CertChecker({ ...NONE, allowedHostnames: ["db.local", "127.0.0.1"] }).check(facts),
     undefined,
   );
   assert.match(
-    String(await new CertChecker({ ...NONE, allowedHostname: "db.local" }).check(facts)),
+    String(await new CertChecker({ ...NONE, allowedHostnames: ["db.local"] }).check(facts)),
     /not valid for db.local/,
   );
   const suites = { ...NONE, cipherSuites: ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"] };

@@ -135,8 +135,8 @@ export async function resolvePortTls(
       maxVersion,
       policy: {
         crlFile: flags.crlFile,
-        allowedCn: peer ? flags.allowedCn : "",
-        allowedHostname: flags.allowedHostname,
+        allowedCns: peer ? list(flags.allowedCn) : [],
+        allowedHostnames: list(flags.allowedHostname),
         checkRemoteSan: peer && flags.clientCertAuth && !skipRemoteSanCheck,
         cipherSuites: suites,
       },
@@ -144,6 +144,11 @@ export async function resolvePortTls(
     },
     client: { cert, key, ca, insecure: selfSigned, minVersion, maxVersion },
   };
+}
+
+/** etcd 3.5 reads the allowed CN and host name flags as comma-separated lists. */
+function list(flag: string): string[] {
+  return flag.split(",").map((s) => s.trim()).filter((s) => s !== "");
 }
 
 function readPem(path: string, flag: string): string {

@@ -519,7 +519,6 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
     "false",
     "Security",
     "Skip verification of SAN field in client certificate for peer connections.",
-    notYet("peer TLS does not read it yet"),
   ),
 
   // Auth

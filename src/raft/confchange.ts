@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { ConfChange, ConfChangeType } from "./types.ts";
+import { InvariantViolation } from "./errors.ts";
+import { type ConfChange, ConfChangeType } from "./types.ts";
 
 /** Serializes a conf change for an entry of type `EntryType.ConfChange`. */
 export function encodeConfChange(cc: ConfChange): Uint8Array {
@@ -18,12 +19,23 @@ export function encodeConfChange(cc: ConfChange): Uint8Array {
   return out;
 }
 
-/** Parses the data of a ConfChange entry; throws on truncated input. */
+/**
+ * Parses the data of a ConfChange entry. Such data only ever comes from a
+ * log entry (committed, or replayed from the WAL), so a truncated one or an
+ * unknown change type throws InvariantViolation: silently skipping it would
+ * let members' configurations diverge.
+ */
 export function decodeConfChange(data: Uint8Array): ConfChange {
-  if (data.length < 9) throw new Error(`raft: conf change too short (${data.length} bytes)`);
+  if (data.length < 9) {
+    throw new InvariantViolation(`raft: conf change entry too short (${data.length} bytes)`);
+  }
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const type = view.getUint8(0);
+  if (ConfChangeType[type] === undefined) {
+    throw new InvariantViolation(`raft: unknown conf change type ${type} in a log entry`);
+  }
   return {
-    type: view.getUint8(0) as ConfChangeType,
+    type: type as ConfChangeType,
     nodeId: view.getBigUint64(1),
     context: data.slice(9),
   };

@@ -49,3 +49,32 @@ export class ErrSnapshotTemporarilyUnavailable extends Error {
     this.name = "ErrSnapshotTemporarilyUnavailable";
   }
 }
+
+/**
+ * A safety property of Raft or of the member's log no longer holds: an
+ * entry conflicting with a committed one, a commit index beyond the log, a
+ * gap in the log, a committed entry that cannot be decoded. The member's
+ * state can no longer be trusted, so whoever catches this must stop the
+ * member at once (etcd panics) instead of carrying on half-stepped. Never
+ * caught to log and continue.
+ */
+export class InvariantViolation extends Error {
+  /** @param invariant what was violated, with the values involved (it names the invariant in logs). */
+  constructor(readonly invariant: string) {
+    super(invariant);
+    this.name = "InvariantViolation";
+  }
+}
+
+/**
+ * A message Raft cannot take from a peer (a local-only type, an empty
+ * proposal): bad input, refused without changing any state. The member
+ * drops it and lives.
+ */
+export class InvalidMessage extends Error {
+  /** @param reason why the message was refused. */
+  constructor(reason: string) {
+    super(reason);
+    this.name = "InvalidMessage";
+  }
+}

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ErrCompacted, ProposalDropped } from "./errors.ts";
+import { ErrCompacted, InvalidMessage, ProposalDropped } from "./errors.ts";
 import { ProgressState } from "./progress.ts";
 import type { Raft } from "./raft.ts";
 import {
@@ -126,7 +126,7 @@ function sendTimeoutNow(r: Raft, to: NodeId): void {
 }
 
 function propose(r: Raft, m: Message): void {
-  if (m.entries.length === 0) throw new Error("raft: stepped empty proposal");
+  if (m.entries.length === 0) throw new InvalidMessage("raft: stepped empty proposal");
   if (!r.trk.progress.has(r.id)) throw new ProposalDropped("raft: leader was removed");
   if (r.leadTransferee !== NONE) throw new ProposalDropped("raft: leadership transfer in progress");
   for (let i = 0; i < m.entries.length; i++) {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ErrCompacted, ErrUnavailable } from "./errors.ts";
+import { ErrCompacted, ErrUnavailable, InvariantViolation } from "./errors.ts";
 import { limitSize, type MemoryStorage } from "./storage.ts";
 import type { Entry, Snapshot } from "./types.ts";
 
@@ -161,12 +161,16 @@ export class RaftLog {
     if (!this.matchTerm(index, logTerm)) return null;
     const lastNew = index + ents.length;
     const ci = this.findConflict(ents);
-    if (ci !== 0) {
-      if (ci <= this.committed) {
-        throw new Error(`raft: entry ${ci} conflicts with committed entry ${this.committed}`);
-      }
-      this.append(ents.slice(ci - (index + 1)));
+    // Both checks come before anything changes: a leader that breaks them
+    // is broken or forged, and this log must stay as it was for the
+    // post-mortem (etcd panics on the first; the second would leave a gap).
+    if (ci !== 0 && ci <= this.committed) {
+      throw new InvariantViolation(
+        `raft: entry ${ci} conflicts with committed entry [committed(${this.committed})]`,
+      );
     }
+    checkFollows(index, logTerm, ents);
+    if (ci !== 0) this.append(ents.slice(ci - (index + 1)));
     this.commitTo(Math.min(committed, lastNew));
     return lastNew;
   }
@@ -176,7 +180,9 @@ export class RaftLog {
     if (ents.length === 0) return this.lastIndex();
     const after = ents[0].index - 1;
     if (after < this.committed) {
-      throw new Error(`raft: append after(${after}) is below committed(${this.committed})`);
+      throw new InvariantViolation(
+        `raft: append after(${after}) is below committed(${this.committed})`,
+      );
     }
     this.unstable.truncateAndAppend(ents);
     return this.lastIndex();
@@ -207,7 +213,9 @@ export class RaftLog {
   commitTo(to: number): void {
     if (this.committed < to) {
       if (this.lastIndex() < to) {
-        throw new Error(`raft: commit ${to} is out of range [lastIndex ${this.lastIndex()}]`);
+        throw new InvariantViolation(
+          `raft: commit ${to} is out of range [lastIndex ${this.lastIndex()}]`,
+        );
       }
       this.committed = to;
     }
@@ -217,7 +225,9 @@ export class RaftLog {
   appliedTo(i: number): void {
     if (i === 0) return;
     if (this.committed < i || i < this.applied) {
-      throw new Error(`raft: applied(${i}) out of range [${this.applied}, ${this.committed}]`);
+      throw new InvariantViolation(
+        `raft: applied(${i}) out of range [${this.applied}, ${this.committed}]`,
+      );
     }
     this.applied = i;
   }
@@ -269,7 +279,9 @@ export class RaftLog {
   slice(lo: number, hi: number, maxBytes = Infinity): Entry[] {
     if (lo < this.firstIndex()) throw new ErrCompacted();
     if (hi > this.lastIndex() + 1) {
-      throw new Error(`raft: slice[${lo},${hi}) out of bound lastIndex ${this.lastIndex()}`);
+      throw new InvariantViolation(
+        `raft: slice[${lo},${hi}) out of bound lastIndex ${this.lastIndex()}`,
+      );
     }
     if (lo >= hi) return [];
     let ents: Entry[] = [];
@@ -295,5 +307,25 @@ export class RaftLog {
   restore(s: Snapshot): void {
     this.committed = s.meta.index;
     this.unstable.restore(s);
+  }
+}
+
+/**
+ * Log matching: entries appended after (index, logTerm) must be numbered
+ * index+1, index+2, ... with terms that never go down, starting no lower
+ * than logTerm. A leader cannot send anything else, so anything else is an
+ * invariant violation, not a message to drop.
+ */
+function checkFollows(index: number, logTerm: number, ents: Entry[]): void {
+  let term = logTerm;
+  for (let i = 0; i < ents.length; i++) {
+    const e = ents[i];
+    if (e.index !== index + 1 + i || e.term < term) {
+      throw new InvariantViolation(
+        `raft: log matching violated: entry ${e.index} (term ${e.term}) cannot follow ` +
+          `${i === 0 ? index : ents[i - 1].index} (term ${term})`,
+      );
+    }
+    term = e.term;
   }
 }

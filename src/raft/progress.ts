@@ -5,6 +5,8 @@
  * @module
  */
 
+import { InvariantViolation } from "./errors.ts";
+
 /** How the leader is currently talking to a follower. */
 export enum ProgressState {
   /** Unknown match: send one append at a time and wait for the answer. */
@@ -28,7 +30,7 @@ export class Inflights {
 
   /** Records an append whose last entry is `index`. */
   add(index: number): void {
-    if (this.full()) throw new Error("raft: cannot add into a full inflights");
+    if (this.full()) throw new InvariantViolation("raft: cannot add into a full inflights");
     this.#buf.push(index);
   }
 

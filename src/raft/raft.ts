@@ -8,6 +8,7 @@
  */
 
 import { decodeConfChange, encodeConfChange } from "./confchange.ts";
+import { InvariantViolation } from "./errors.ts";
 import {
   bcastAppend,
   bcastHeartbeat,
@@ -179,7 +180,7 @@ export class Raft {
 
   #loadState(hs: HardState): void {
     if (hs.commit < this.log.committed || hs.commit > this.log.lastIndex()) {
-      throw new Error(
+      throw new InvariantViolation(
         `raft: commit ${hs.commit} is out of range [${this.log.committed}, ${this.log.lastIndex()}]`,
       );
     }
@@ -206,7 +207,9 @@ export class Raft {
       t === MessageType.Vote || t === MessageType.VoteResp || t === MessageType.PreVote ||
       t === MessageType.PreVoteResp
     ) {
-      if (m.term === 0) throw new Error(`raft: term should be set when sending ${MessageType[t]}`);
+      if (m.term === 0) {
+        throw new InvariantViolation(`raft: term should be set when sending ${MessageType[t]}`);
+      }
     } else if (t !== MessageType.Prop && t !== MessageType.ReadIndex) {
       // Proposals and read requests forwarded to the leader carry no term (local messages).
       m.term = this.term;
@@ -250,7 +253,9 @@ export class Raft {
 
   /** Starts an election in the next term, voting for itself. */
   becomeCandidate(): void {
-    if (this.role === StateRole.Leader) throw new Error("raft: leader cannot become candidate");
+    if (this.role === StateRole.Leader) {
+      throw new InvariantViolation("raft: leader cannot become candidate");
+    }
     this.#reset(this.term + 1);
     this.vote = this.id;
     this.role = StateRole.Candidate;
@@ -258,7 +263,9 @@ export class Raft {
 
   /** Starts a pre-election: the term does not change until a quorum would vote for us. */
   becomePreCandidate(): void {
-    if (this.role === StateRole.Leader) throw new Error("raft: leader cannot become pre-candidate");
+    if (this.role === StateRole.Leader) {
+      throw new InvariantViolation("raft: leader cannot become pre-candidate");
+    }
     this.trk.resetVotes();
     this.lead = NONE;
     this.role = StateRole.PreCandidate;
@@ -266,7 +273,9 @@ export class Raft {
 
   /** Takes leadership of the current term and appends the empty entry of the term. */
   becomeLeader(): void {
-    if (this.role === StateRole.Follower) throw new Error("raft: follower cannot become leader");
+    if (this.role === StateRole.Follower) {
+      throw new InvariantViolation("raft: follower cannot become leader");
+    }
     this.#reset(this.term);
     this.lead = this.id;
     this.role = StateRole.Leader;

@@ -21,7 +21,7 @@
  */
 
 import { encodeConfChange } from "./confchange.ts";
-import { ProposalDropped } from "./errors.ts";
+import { InvalidMessage, ProposalDropped } from "./errors.ts";
 import { ProgressState } from "./progress.ts";
 import { Raft, type RaftConfig } from "./raft.ts";
 import {
@@ -116,7 +116,9 @@ export class RawNode {
 
   /** Processes a message from a peer. Local-only message types are refused. */
   step(m: Message): void {
-    if (LOCAL_TYPES.has(m.type)) throw new Error(`raft: cannot step local message ${m.type}`);
+    if (LOCAL_TYPES.has(m.type)) {
+      throw new InvalidMessage(`raft: cannot step local message ${MessageType[m.type]}`);
+    }
     // Responses from members we no longer track are meaningless.
     if (RESPONSE_TYPES.has(m.type) && !this.raft.trk.progress.has(m.from)) return;
     try {

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { ErrCompacted, ErrSnapOutOfDate, ErrUnavailable } from "./errors.ts";
+import { ErrCompacted, ErrSnapOutOfDate, ErrUnavailable, InvariantViolation } from "./errors.ts";
 import type { ConfState, Entry, HardState, Snapshot } from "./types.ts";
 import { EMPTY_BYTES, EntryType, NONE } from "./types.ts";
 
@@ -66,7 +66,9 @@ export class MemoryStorage {
     const offset = this.#ents[0].index;
     if (lo <= offset) throw new ErrCompacted();
     if (hi > this.lastIndex() + 1) {
-      throw new Error(`raft: entries hi(${hi}) out of bound lastIndex(${this.lastIndex()})`);
+      throw new InvariantViolation(
+        `raft: entries hi(${hi}) out of bound lastIndex(${this.lastIndex()})`,
+      );
     }
     if (lo >= hi) return [];
     return limitSize(this.#ents.slice(lo - offset, hi - offset), maxBytes);
@@ -111,7 +113,9 @@ export class MemoryStorage {
   createSnapshot(i: number, cs: ConfState, data: Uint8Array): Snapshot {
     if (i <= this.#snapshot.meta.index) throw new ErrSnapOutOfDate();
     if (i > this.lastIndex()) {
-      throw new Error(`raft: snapshot ${i} is out of bound lastIndex(${this.lastIndex()})`);
+      throw new InvariantViolation(
+        `raft: snapshot ${i} is out of bound lastIndex(${this.lastIndex()})`,
+      );
     }
     const term = this.#ents[i - this.#ents[0].index].term;
     this.#snapshot = { meta: { index: i, term, confState: copyConfState(cs) }, data };
@@ -123,7 +127,7 @@ export class MemoryStorage {
     const offset = this.#ents[0].index;
     if (compactIndex <= offset) throw new ErrCompacted();
     if (compactIndex > this.lastIndex()) {
-      throw new Error(
+      throw new InvariantViolation(
         `raft: compact ${compactIndex} is out of bound lastIndex(${this.lastIndex()})`,
       );
     }
@@ -153,7 +157,7 @@ export class MemoryStorage {
       this.#ents.length = offset;
       for (const e of entries) this.#ents.push(e);
     } else {
-      throw new Error(
+      throw new InvariantViolation(
         `raft: missing log entry [last: ${this.lastIndex()}, append at: ${entries[0].index}]`,
       );
     }

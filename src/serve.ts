@@ -133,6 +133,7 @@ async function resolveTls(
     true,
     log,
     cfg.peerSkipClientSanVerification,
+    { certFile: cfg.peerClientCertFile, keyFile: cfg.peerClientKeyFile },
   );
   return { client, peer };
 }

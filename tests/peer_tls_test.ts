@@ -2,7 +2,10 @@
  * TLS on the peer port: a 3-member cluster whose members talk over
  * `https://` peer URLs with mutual TLS replicates, elects a new leader when
  * the leader is SIGKILLed, adds a member that catches up from a snapshot,
- * and keeps out a member whose peer certificate it does not trust.
+ * and keeps out a member whose peer certificate it does not trust. Every
+ * member accepts only the client CNs of `--peer-cert-allowed-cn`, and m2
+ * dials with a certificate of its own (`--peer-client-cert-file`) whose CN
+ * is the only one of m2's that list allows.
  */
 import assert from "node:assert/strict";
 import { waitForLeader } from "./harness/cluster.ts";
@@ -20,10 +23,14 @@ function peerFlags(ca: TestCa, pair: CertPair): string[] {
     `--peer-key-file=${pair.keyFile}`,
     `--peer-trusted-ca-file=${ca.certFile}`,
     "--peer-client-cert-auth",
+    `--peer-cert-allowed-cn=${ALLOWED_CNS}`,
     // Small, so that the joining member below is sent a snapshot.
     "--snapshot-count=500",
   ];
 }
+
+/** Client CNs the members accept: m2's own CN is not among them, its dialling cert's is. */
+const ALLOWED_CNS = "m1,m2-dialer,m3,m4";
 
 async function putMany(m: Member, prefix: string, n: number): Promise<void> {
   const client = new GrpcClient(m.clientUrl);
@@ -66,12 +73,20 @@ Deno.test({
     try {
       for (let i = 1; i <= 3; i++) {
         const pair = await ca.issue(`m${i}`, `m${i}`);
+        const extra = [];
+        if (i === 2) {
+          const dialer = await ca.issue("m2-dialer", "m2-dialer");
+          extra.push(
+            `--peer-client-cert-file=${dialer.certFile}`,
+            `--peer-client-key-file=${dialer.keyFile}`,
+          );
+        }
         members.push(
           await Member.create({
             kind: "cairn",
             name: `m${i}`,
             peerScheme: "https",
-            extraArgs: peerFlags(ca, pair),
+            extraArgs: [...peerFlags(ca, pair), ...extra],
           }),
         );
       }
@@ -81,8 +96,11 @@ Deno.test({
       for (const m of members) m.launch();
       await Promise.all(members.map((m) => m.waitHealthy()));
 
-      // Replication over TLS.
+      // Replication over TLS. A put through m2 needs m2's own connections
+      // (forwarding to the leader, or appends when it leads): they present
+      // its dialling certificate, the only one of its CNs the others allow.
       const leader = await waitForLeader(members);
+      await etcdctlOk(members[1].endpoint, ["put", "via-m2", "ok"]);
       await etcdctlOk(leader.endpoint, ["put", "first", "1"]);
       for (const m of members) {
         await waitFor(

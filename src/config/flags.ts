@@ -457,14 +457,14 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
     "",
     "Security",
     "Path to an explicit peer client TLS cert file (default: --peer-cert-file).",
-    { since: "3.5", ...notYet("peer connections present --peer-cert-file") },
+    { since: "3.5" },
   ),
   "peer-client-key-file": flag(
     "string",
     "",
     "Security",
     "Path to an explicit peer client TLS key file (default: --peer-key-file).",
-    { since: "3.5", ...notYet("peer connections present --peer-key-file") },
+    { since: "3.5" },
   ),
   "self-signed-cert-validity": flag(
     "uint",

@@ -54,6 +54,12 @@ export interface PortTlsFlags {
   allowedHostname: string;
 }
 
+/** `--peer-client-cert-file`/`--peer-client-key-file`: what peers present when they dial. */
+export interface DialCertFlags {
+  certFile: string;
+  keyFile: string;
+}
+
 /** Flags shared by both ports. */
 export interface CommonTlsFlags {
   /** IANA/Go suite names from `--cipher-suites`. */
@@ -94,6 +100,7 @@ export async function resolvePortTls(
   peer: boolean,
   log: Logger,
   skipRemoteSanCheck = false,
+  dialCert?: DialCertFlags,
 ): Promise<PortTls | undefined> {
   let certFile = flags.certFile;
   let keyFile = flags.keyFile;
@@ -142,7 +149,15 @@ export async function resolvePortTls(
       },
       handshakeTimeoutMs: TLS_HANDSHAKE_TIMEOUT_MS,
     },
-    client: { cert, key, ca, insecure: selfSigned, minVersion, maxVersion },
+    client: {
+      // etcd 3.5 lets peers present a certificate of their own when dialling.
+      cert: dialCert?.certFile ? readPem(dialCert.certFile, "--peer-client-cert-file") : cert,
+      key: dialCert?.keyFile ? readPem(dialCert.keyFile, "--peer-client-key-file") : key,
+      ca,
+      insecure: selfSigned,
+      minVersion,
+      maxVersion,
+    },
   };
 }
 

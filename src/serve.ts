@@ -10,7 +10,9 @@ import { join } from "node:path";
 import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { etcdServices } from "./api/routes.ts";
-import { createHttpApp } from "./http/app.ts";
+import { createHttpApp, createMetricsApp } from "./http/app.ts";
+import { BidiRoutes } from "./http/grpc_bidi.ts";
+import { UnaryRoutes } from "./http/grpc_unary.ts";
 import { keepaliveFromFlags } from "./http/h2/keepalive.ts";
 import { PPROF_PREFIX } from "./http/pprof.ts";
 import { type ClientListener, listenClient } from "./http/client_listener.ts";
@@ -88,6 +90,13 @@ export async function startServer(cfg: Config, log: Logger): Promise<RunningServ
     await member.stop();
     throw err;
   }
+  try {
+    listeners.push(...await serveMetricsUrls(cfg, member, clientTls, log));
+  } catch (err) {
+    await Promise.all(listeners.map((l) => l.close()));
+    await member.stop();
+    throw err;
+  }
   log.info("ready to serve client requests", { name: cfg.name, member_id: member.id.toString(16) });
   return {
     member,
@@ -98,6 +107,47 @@ export async function startServer(cfg: Config, log: Logger): Promise<RunningServ
       await member.stop();
     },
   };
+}
+
+/**
+ * Listeners on `--listen-metrics-urls`: plain HTTP endpoints beside the
+ * client port (https ones with the client certificate, as etcd does). They
+ * serve no gRPC, and of etcd's /metrics and /health only /health exists yet.
+ */
+async function serveMetricsUrls(
+  cfg: Config,
+  member: Member,
+  clientTls: PortTls | undefined,
+  log: Logger,
+): Promise<ClientListener[]> {
+  if (cfg.listenMetricsUrls.length === 0) return [];
+  log.warn("--listen-metrics-urls serves /health only: /metrics is not implemented yet");
+  const handlers = createClientHandlers({
+    routes: () => {},
+    unary: new UnaryRoutes(),
+    bidi: new BidiRoutes(),
+    app: createMetricsApp(member),
+    readMaxBytes: 64 * 1024,
+  });
+  const out: ClientListener[] = [];
+  try {
+    for (const url of cfg.listenMetricsUrls) {
+      const entry = isTlsUrl(url) ? handlers.overTls : handlers;
+      const l = await listenClient({
+        url,
+        tls: isTlsUrl(url) ? clientTls?.server : undefined,
+        onStream: entry.http2,
+        http1: entry.http1,
+        log,
+      });
+      out.push(l);
+      log.info("serving metrics", { address: `${l.address.address}:${l.address.port}` });
+    }
+  } catch (err) {
+    await Promise.all(out.map((l) => l.close()));
+    throw err;
+  }
+  return out;
 }
 
 /** The TLS of both ports, from files or generated (`--auto-tls`) into the data dir as etcd does. */

@@ -30,6 +30,21 @@ export function createHttpApp(member: HealthSource, opts: HttpAppOptions = {}): 
   const app = new Hono();
   if (opts.pprof) registerPprof(app);
   app.get("/version", (c) => c.json({ etcdserver: SERVER_VERSION, etcdcluster: CLUSTER_VERSION }));
+  registerHealth(app, member);
+  return app;
+}
+
+/**
+ * The app of a `--listen-metrics-urls` listener: etcd serves only /metrics
+ * and /health there. cairn has no /metrics yet, so it answers /health.
+ */
+export function createMetricsApp(member: HealthSource): Hono {
+  const app = new Hono();
+  registerHealth(app, member);
+  return app;
+}
+
+function registerHealth(app: Hono, member: HealthSource): void {
   app.get("/health", async (c) => {
     try {
       await member.checkHealth();
@@ -41,5 +56,4 @@ export function createHttpApp(member: HealthSource, opts: HttpAppOptions = {}): 
       );
     }
   });
-  return app;
 }

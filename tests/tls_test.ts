@@ -259,3 +259,56 @@ Deno.test({
     }
   },
 });
+
+/** Opens a TCP connection, sends nothing, and returns how long until the server closed it. */
+async function silentConnectionLifetime(port: number, limitMs: number): Promise<number> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const t0 = performance.now();
+  const timer = setTimeout(() => conn.close(), limitMs);
+  try {
+    await conn.read(new Uint8Array(1024)).catch(() => null);
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch { /* closed by the timer */ }
+  }
+  return performance.now() - t0;
+}
+
+Deno.test({
+  name: "tls (cairn): a connection that never starts its handshake is dropped within the bound, " +
+    "with and without client certificates",
+  ignore: skip,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const p = await certificates();
+    const certs = [`--cert-file=${p.server.certFile}`, `--key-file=${p.server.keyFile}`];
+    // One member asks for client certificates, the other does not.
+    const plain = await Member.start({ kind: "cairn", clientScheme: "https", extraArgs: certs });
+    const mutual = await Member.start({
+      kind: "cairn",
+      clientScheme: "https",
+      healthClientCert: p.client,
+      extraArgs: [...certs, `--trusted-ca-file=${p.ca.certFile}`, "--client-cert-auth"],
+    });
+    try {
+      const limit = 20_000;
+      const lifetimes = await Promise.all(
+        [plain, mutual].map((m) => silentConnectionLifetime(m.clientPort, limit)),
+      );
+      for (const ms of lifetimes) {
+        assert.ok(ms < 15_000, `the silent connection lived ${ms.toFixed(0)} ms (bound: 10 s)`);
+        assert.ok(ms > 5_000, `closed after ${ms.toFixed(0)} ms: too early for a handshake bound`);
+      }
+      // Both still serve.
+      assert.equal(
+        await ctl(plain, [`--cacert=${p.ca.certFile}`], ["put", "after", "1"]),
+        "ok:OK",
+      );
+    } finally {
+      await Promise.all([plain.destroy(), mutual.destroy()]);
+    }
+  },
+});

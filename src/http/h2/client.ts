@@ -1,9 +1,10 @@
 /**
  * The client side of HTTP/2 (RFC 9113) on a byte stream, for the peer port:
- * requests with streamed bodies in both directions, flow control in both
- * directions, PING, SETTINGS, RST_STREAM and GOAWAY. It shares frames,
- * HPACK and the gathering writer with the server (connection.ts), so a Raft
- * batch queued in one turn leaves in one socket write whatever its size.
+ * requests with streamed bodies in both directions, PING, RST_STREAM and
+ * GOAWAY. Frame handling, flow control and limits are the ones the server
+ * uses ({@link H2Session} in session.ts), and so are HPACK and the
+ * gathering writer: a Raft batch queued in one turn leaves in one socket
+ * write whatever its size.
  *
  * Written here rather than taken from `node:http2` because Deno's client
  * there cost most of a busy leader's transport time (16 KiB DATA frames
@@ -22,31 +23,15 @@
  */
 import {
   CLIENT_PREFACE,
-  ConnectionError,
-  DEFAULT_MAX_FRAME,
-  DEFAULT_WINDOW,
   ErrorCode,
   Flag,
   frame,
   FrameType,
   frameU32,
-  goawayFrame,
-  MAX_WINDOW,
-  Setting,
-  settingsFrame,
-  unpad,
+  LimitError,
 } from "./frames.ts";
 import { encodeHeaders, type HeaderField } from "./hpack.ts";
-import { FrameWriter } from "./writer.ts";
-import {
-  FrameReader,
-  type PeerSettings,
-  readLoop,
-  readSettings,
-  readU32,
-  readWindowIncrement,
-} from "./reader.ts";
-import type { ByteConn } from "./connection.ts";
+import { type ByteConn, FlowStream, H2Session } from "./session.ts";
 
 /** What a request's owner hears; set the listener right after `request`. */
 export interface ClientStreamListener {
@@ -72,17 +57,14 @@ export interface H2ClientOptions {
   highWater?: number;
   /** The connection ended (socket closed, protocol error or GOAWAY); called once. */
   onClose?(reason: string): void;
+  /** A limit crossed or a connection error, for logging (onClose follows if it ends it). */
+  onError?(err: Error): void;
 }
 
-/** One request and its response. */
-export class H2ClientStream {
+/** One request and its response (its flow-control state is the {@link FlowStream} part). */
+export class H2ClientStream extends FlowStream {
   /** Owner's callbacks. */
   listener: ClientStreamListener = {};
-  /** Bytes we may still send on this stream (the server's window). */
-  sendWindow: number;
-  /** Request body waiting for window: [bytes, offset]. */
-  readonly queue: Array<{ data: Uint8Array; offset: number }> = [];
-  queuedBytes = 0;
   /** END_STREAM requested by the owner (sent after the queue). */
   ending = false;
   localEnded = false;
@@ -90,16 +72,14 @@ export class H2ClientStream {
   gotHeaders = false;
   done = false;
   wantsDrain = false;
-  /** Receive bytes not yet returned with WINDOW_UPDATE. */
-  unacked = 0;
 
   constructor(
-    /** The stream id (odd: client-initiated). */
-    readonly id: number,
+    id: number,
     initialSendWindow: number,
+    initialRecvWindow: number,
     private readonly conn: H2ClientConnection,
   ) {
-    this.sendWindow = initialSendWindow;
+    super(id, initialSendWindow, initialRecvWindow);
   }
 
   /**
@@ -112,7 +92,7 @@ export class H2ClientStream {
 
   /** Ends the request, after `data` if given. */
   end(data?: Uint8Array): void {
-    this.conn.writeStream(this, data ?? new Uint8Array(0), true);
+    this.conn.writeStream(this, data ?? EMPTY, true);
   }
 
   /** Abandons the exchange with RST_STREAM (no further callbacks). */
@@ -121,43 +101,31 @@ export class H2ClientStream {
   }
 }
 
+const EMPTY = new Uint8Array(0);
+
 /** A client HTTP/2 connection. */
-export class H2ClientConnection {
-  readonly #conn: ByteConn;
+export class H2ClientConnection extends H2Session<H2ClientStream> {
   readonly #opts: H2ClientOptions;
-  readonly #writer: FrameWriter;
-  readonly #streams = new Map<number, H2ClientStream>();
-  readonly #streamWindow: number;
-  readonly #connWindow: number;
   readonly #highWater: number;
   #nextId = 1;
-  #peerInitialWindow = DEFAULT_WINDOW;
-  #peerMaxFrame = DEFAULT_MAX_FRAME;
-  #connSendWindow = DEFAULT_WINDOW;
-  #connUnacked = 0;
-  /** Streams with data waiting for connection window. */
-  readonly #blocked = new Set<H2ClientStream>();
-  readonly #reader: FrameReader;
   readonly #pings: Array<{ payload: Uint8Array; resolve: () => void; reject: (e: Error) => void }> =
     [];
   #pingSeq = 0;
-  #closed = false;
   #goaway = false;
   #goawayReason = "server sent GOAWAY";
 
   /** Wraps an open byte stream; call {@link start} (or use {@link connect}). */
   constructor(conn: ByteConn, opts: H2ClientOptions = {}) {
-    this.#conn = conn;
-    this.#opts = opts;
-    this.#streamWindow = opts.streamWindow ?? 1 << 20;
-    this.#connWindow = opts.connectionWindow ?? 16 << 20;
-    this.#highWater = opts.highWater ?? 1 << 20;
-    this.#writer = new FrameWriter(conn, () => this.#drained(), () => this.close("write failed"));
-    this.#reader = new FrameReader({
-      frame: (type, flags, id, b, start, end) => this.#frame(type, flags, id, b, start, end),
-      headers: (id, flags, fields) => this.#headers(id, flags, fields),
-      isClosed: () => this.#closed,
+    super(conn, {
+      streamWindow: opts.streamWindow ?? 1 << 20,
+      connectionWindow: opts.connectionWindow ?? 16 << 20,
+      // Responses are consumed as they arrive, and a Raft batch leaves in
+      // one write whatever its size: no backpressure on our own sending.
+      streamBacklog: Infinity,
+      outHighWater: Infinity,
     });
+    this.#opts = opts;
+    this.#highWater = opts.highWater ?? 1 << 20;
   }
 
   /** Opens a TCP connection (no delay) and starts HTTP/2 on it; rejects when refused. */
@@ -182,19 +150,13 @@ export class H2ClientConnection {
 
   /** True once the connection ended or the server sent GOAWAY: no new requests. */
   get closed(): boolean {
-    return this.#closed || this.#goaway;
+    return this.isClosed || this.#goaway;
   }
 
   /** Sends the preface and our SETTINGS, then reads until the connection ends. */
   start(): void {
-    this.#writer.send(CLIENT_PREFACE);
-    this.#writer.send(settingsFrame([
-      [Setting.ENABLE_PUSH, 0],
-      [Setting.INITIAL_WINDOW_SIZE, this.#streamWindow],
-    ]));
-    if (this.#connWindow > DEFAULT_WINDOW) {
-      this.#writer.send(frameU32(FrameType.WINDOW_UPDATE, 0, this.#connWindow - DEFAULT_WINDOW));
-    }
+    this.writer.send(CLIENT_PREFACE);
+    this.sendPreamble();
     this.#readLoop();
   }
 
@@ -203,21 +165,21 @@ export class H2ClientConnection {
     if (this.closed) throw new Error("HTTP/2 connection is closed");
     const id = this.#nextId;
     this.#nextId += 2;
-    const stream = new H2ClientStream(id, this.#peerInitialWindow, this);
-    this.#streams.set(id, stream);
-    this.#sendHeaderBlock(id, encodeHeaders(fields), endStream);
+    const stream = new H2ClientStream(id, this.peerInitialWindow, this.initialRecvWindow(), this);
+    this.streams.set(id, stream);
+    this.sendHeaderBlock(id, encodeHeaders(fields), endStream);
     if (endStream) stream.localEnded = true;
     return stream;
   }
 
   /** Sends a PING; resolves on its ACK, rejects if the connection ends first. */
   ping(): Promise<void> {
-    if (this.#closed) return Promise.reject(new Error("HTTP/2 connection is closed"));
+    if (this.isClosed) return Promise.reject(new Error("HTTP/2 connection is closed"));
     const payload = new Uint8Array(8);
     new DataView(payload.buffer).setFloat64(0, ++this.#pingSeq);
     return new Promise((resolve, reject) => {
       this.#pings.push({ payload, resolve, reject });
-      this.#writer.send(frame(FrameType.PING, 0, 0, payload));
+      this.writer.send(frame(FrameType.PING, 0, 0, payload));
     });
   }
 
@@ -226,20 +188,20 @@ export class H2ClientConnection {
    * Frames still queued are dropped: a peer we give up on may be one whose
    * network went silent, and waiting for a write into a full socket would
    * hold the connection open until TCP gives up, many minutes later.
-   * `flush` writes what is queued first (a GOAWAY after a protocol error).
+   * `flush` writes what is queued first (a GOAWAY after a protocol error),
+   * for a bounded time.
    */
   close(reason = "connection closed", flush = false): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    const streams = [...this.#streams.values()];
-    this.#streams.clear();
-    this.#blocked.clear();
+    if (this.isClosed) return;
+    this.markClosed();
+    const streams = [...this.streams.values()];
     for (const s of streams) this.#abort(s, reason);
+    this.streams.clear();
     for (const p of this.#pings.splice(0)) p.reject(new Error(reason));
-    this.#writer.end();
+    this.writer.end();
     if (!flush) {
       try {
-        this.#conn.close();
+        this.conn.close();
       } catch { /* already closed */ }
     }
     this.#opts.onClose?.(reason);
@@ -250,13 +212,13 @@ export class H2ClientConnection {
   /** @internal Queues body bytes of `s`; see {@link H2ClientStream.write}. */
   writeStream(s: H2ClientStream, data: Uint8Array, end: boolean): boolean {
     if (s.done || s.localEnded || s.ending) return false;
-    if (data.length > 0) {
-      s.queue.push({ data, offset: 0 });
+    if (data.length > 0 || end) {
+      s.queue.push({ data, offset: 0, end });
       s.queuedBytes += data.length;
     }
     if (end) s.ending = true;
-    this.#pump(s);
-    const ok = s.queuedBytes + this.#writer.backlog < this.#highWater;
+    this.pump(s);
+    const ok = s.queuedBytes + this.writer.backlog < this.#highWater;
     if (!ok) s.wantsDrain = true;
     return ok;
   }
@@ -265,66 +227,14 @@ export class H2ClientConnection {
   resetStream(s: H2ClientStream, code: number): void {
     if (s.done) return;
     this.#forget(s);
-    if (!this.#closed) this.#writer.send(frameU32(FrameType.RST_STREAM, s.id, code));
-  }
-
-  /** Frames as much of the stream's queue as the windows allow. */
-  #pump(s: H2ClientStream): void {
-    if (this.#closed || s.done) return;
-    while (s.queue.length > 0) {
-      const item = s.queue[0];
-      const remaining = item.data.length - item.offset;
-      const n = Math.min(remaining, s.sendWindow, this.#connSendWindow, this.#peerMaxFrame);
-      if (n <= 0) {
-        if (this.#connSendWindow <= 0) this.#blocked.add(s);
-        return;
-      }
-      const last = n === remaining && s.queue.length === 1 && s.ending;
-      this.#writer.frame(
-        FrameType.DATA,
-        last ? Flag.END_STREAM : 0,
-        s.id,
-        item.data.subarray(item.offset, item.offset + n),
-      );
-      s.sendWindow -= n;
-      this.#connSendWindow -= n;
-      s.queuedBytes -= n;
-      item.offset += n;
-      if (item.offset === item.data.length) s.queue.shift();
-      if (last) return this.#localEnd(s);
-    }
-    if (s.ending && !s.localEnded) {
-      this.#writer.frame(FrameType.DATA, Flag.END_STREAM, s.id, new Uint8Array(0));
-      this.#localEnd(s);
-    }
-  }
-
-  #localEnd(s: H2ClientStream): void {
-    s.localEnded = true;
-    if (s.remoteEnded) this.#forget(s);
-  }
-
-  #sendHeaderBlock(id: number, block: Uint8Array, endStream: boolean): void {
-    const max = this.#peerMaxFrame;
-    let flags = endStream ? Flag.END_STREAM : 0;
-    let type: number = FrameType.HEADERS;
-    let off = 0;
-    do {
-      const end = Math.min(off + max, block.length);
-      if (end === block.length) flags |= Flag.END_HEADERS;
-      this.#writer.frame(type, flags, id, block.subarray(off, end));
-      type = FrameType.CONTINUATION;
-      flags = 0;
-      off = end;
-    } while (off < block.length);
+    if (!this.isClosed) this.control(frameU32(FrameType.RST_STREAM, s.id, code));
   }
 
   #forget(s: H2ClientStream): void {
     s.done = true;
-    this.#streams.delete(s.id);
-    this.#blocked.delete(s);
+    this.dropStream(s);
     // After a GOAWAY no stream can open here again: close once the last one ends.
-    if (this.#goaway && this.#streams.size === 0) {
+    if (this.#goaway && this.streams.size === 0) {
       queueMicrotask(() => this.close(this.#goawayReason));
     }
   }
@@ -335,126 +245,100 @@ export class H2ClientConnection {
     if (!wasDone) s.listener.abort?.(reason);
   }
 
-  /** A socket write finished: streams that said "wait" may go on. */
-  #drained(): void {
-    if (this.#closed) return;
-    for (const s of this.#streams.values()) {
-      if (s.wantsDrain && s.queuedBytes + this.#writer.backlog < this.#highWater) {
+  async #readLoop(): Promise<void> {
+    const err = await this.readFrames(EMPTY, undefined);
+    this.close(err === undefined ? "connection closed by the server" : String(err));
+  }
+
+  // --- H2Session: the client's side of frame handling ---
+
+  /** @inheritdoc */
+  protected override onDrained(): void {
+    for (const s of this.streams.values()) {
+      if (s.wantsDrain && s.queuedBytes + this.writer.backlog < this.#highWater) {
         s.wantsDrain = false;
         s.listener.drain?.();
       }
     }
   }
 
-  // --- reading ---
-
-  async #readLoop(): Promise<void> {
-    let reason = "connection closed by the server";
-    let flush = false;
-    try {
-      await readLoop(
-        this.#conn,
-        new Uint8Array(0),
-        (buf, len) => this.#reader.parse(buf, 0, len),
-        () => this.#closed,
-      );
-    } catch (err) {
-      if (err instanceof ConnectionError) {
-        reason = `protocol error: ${err.message}`;
-        if (!this.#closed) this.#writer.send(goawayFrame(0, err.code, err.message));
-        flush = true;
-      } else {
-        reason = String(err);
-      }
-    }
-    this.close(reason, flush);
+  /** @inheritdoc */
+  protected onQueueDrained(s: H2ClientStream): void {
+    if (!s.ending || s.localEnded) return;
+    s.localEnded = true;
+    if (s.remoteEnded) this.#forget(s);
   }
 
-  #frame(type: number, flags: number, id: number, b: Uint8Array, start: number, end: number): void {
-    switch (type) {
-      case FrameType.DATA:
-        return this.#onData(flags, id, b, start, end);
-      case FrameType.RST_STREAM: {
-        if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on stream 0");
-        if (end - start !== 4) {
-          throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "RST_STREAM length");
-        }
-        const s = this.#streams.get(id);
-        const code = readU32(b, start);
-        if (s) {
-          // NO_ERROR after a complete response: the server needs no more of the request.
-          if (code === ErrorCode.NO_ERROR && s.remoteEnded) this.#forget(s);
-          else this.#abort(s, `stream reset by the server (code ${code})`);
-        }
-        return;
-      }
-      case FrameType.SETTINGS:
-        return this.#onSettings(readSettings(flags, id, b, start, end));
-      case FrameType.PUSH_PROMISE:
-        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "PUSH_PROMISE though disabled");
-      case FrameType.PING:
-        if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "PING on a stream");
-        if (end - start !== 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "PING length");
-        if (flags & Flag.ACK) return this.#onPingAck(b.subarray(start, end));
-        this.#writer.send(frame(FrameType.PING, Flag.ACK, 0, b.slice(start, end)));
-        return;
-      case FrameType.GOAWAY: {
-        if (end - start < 8) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "GOAWAY");
-        const last = readU32(b, start) & 0x7fffffff;
-        const code = readU32(b, start + 4);
-        this.#goaway = true;
-        const why = `server sent GOAWAY (code ${code})`;
-        this.#goawayReason = why;
-        for (const s of [...this.#streams.values()]) if (s.id > last) this.#abort(s, why);
-        if (this.#streams.size === 0) this.close(why);
-        return;
-      }
-      case FrameType.WINDOW_UPDATE:
-        return this.#onWindowUpdate(id, b, start, end);
-      default:
-        return; // PRIORITY and unknown types are ignored (RFC 9113 §4.1, §5.3.2)
-    }
+  /** @inheritdoc */
+  protected onPeerReset(s: H2ClientStream, code: number): void {
+    // NO_ERROR after a complete response: the server needs no more of the request.
+    if (code === ErrorCode.NO_ERROR && s.remoteEnded) this.#forget(s);
+    else this.#abort(s, `stream reset by the server (code ${code})`);
   }
 
-  #onData(flags: number, id: number, b: Uint8Array, start: number, end: number): void {
-    if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "DATA on stream 0");
-    const flowLen = end - start;
-    this.#connUnacked += flowLen;
-    if (this.#connUnacked >= this.#connWindow / 2) {
-      this.#writer.send(frameU32(FrameType.WINDOW_UPDATE, 0, this.#connUnacked));
-      this.#connUnacked = 0;
-    }
-    [start, end] = unpad(flags, b, start, end);
-    const s = this.#streams.get(id);
-    if (!s || s.remoteEnded) return; // reset by us meanwhile: drop
+  /** @inheritdoc */
+  protected onPing(b: Uint8Array, start: number): void {
+    this.control(this.pingAck(b, start));
+  }
+
+  /** @inheritdoc */
+  protected onPingAck(b: Uint8Array, start: number): void {
+    const i = this.#pings.findIndex((p) => p.payload.every((v, j) => v === b[start + j]));
+    if (i < 0) return;
+    // An ACK answers its PING and every one sent before it.
+    for (const p of this.#pings.splice(0, i + 1)) p.resolve();
+  }
+
+  /** @inheritdoc */
+  protected onGoaway(last: number, code: number): void {
+    this.#goaway = true;
+    const why = `server sent GOAWAY (code ${code})`;
+    this.#goawayReason = why;
+    for (const s of [...this.streams.values()]) if (s.id > last) this.#abort(s, why);
+    if (this.streams.size === 0) this.close(why);
+  }
+
+  /** @inheritdoc */
+  protected onUnknownData(): void {
+    // A stream we reset meanwhile: the data is dropped.
+  }
+
+  /** @inheritdoc */
+  protected onData(
+    s: H2ClientStream,
+    b: Uint8Array,
+    start: number,
+    end: number,
+    last: boolean,
+  ): void {
+    if (s.remoteEnded) return this.consume(s, end - start);
     if (!s.gotHeaders) {
       this.#abort(s, "DATA before response headers");
-      this.#writer.send(frameU32(FrameType.RST_STREAM, id, ErrorCode.PROTOCOL_ERROR));
+      this.control(frameU32(FrameType.RST_STREAM, s.id, ErrorCode.PROTOCOL_ERROR));
       return;
     }
-    const endStream = (flags & Flag.END_STREAM) !== 0;
-    if (!endStream) {
-      // Responses are consumed as they arrive: return the window at once.
-      s.unacked += flowLen;
-      if (s.unacked >= this.#streamWindow / 2) {
-        this.#writer.send(frameU32(FrameType.WINDOW_UPDATE, id, s.unacked));
-        s.unacked = 0;
-      }
-    }
+    if (last) s.remoteEnded = true;
+    // Responses are consumed as they arrive: the window goes back at once.
+    this.consume(s, end - start);
     if (end > start) s.listener.data?.(b.slice(start, end));
-    if (endStream) this.#remoteEnd(s, undefined);
+    if (last) this.#remoteEnd(s, undefined);
   }
 
-  #headers(id: number, flags: number, fields: HeaderField[]): void {
-    const s = this.#streams.get(id);
+  /** @inheritdoc */
+  protected onHeaders(id: number, flags: number, fields: HeaderField[] | undefined): void {
+    const s = this.streams.get(id);
     if (!s || s.remoteEnded) return;
+    if (fields === undefined) {
+      const why = `response headers of stream ${id} larger than the header list limit`;
+      this.report(new LimitError(ErrorCode.ENHANCE_YOUR_CALM, why, id));
+      return this.streamError(s, ErrorCode.ENHANCE_YOUR_CALM, why);
+    }
     const endStream = (flags & Flag.END_STREAM) !== 0;
     if (s.gotHeaders) {
       if (!endStream) {
-        this.#abort(s, "trailers without END_STREAM");
-        this.#writer.send(frameU32(FrameType.RST_STREAM, id, ErrorCode.PROTOCOL_ERROR));
-        return;
+        return this.streamError(s, ErrorCode.PROTOCOL_ERROR, "trailers without END_STREAM");
       }
+      s.remoteEnded = true;
       return this.#remoteEnd(s, fields);
     }
     let status = 0;
@@ -462,56 +346,46 @@ export class H2ClientConnection {
     if (status >= 100 && status < 200) return; // informational: the real response follows
     s.gotHeaders = true;
     s.listener.response?.(status, fields);
-    if (endStream && !s.done) this.#remoteEnd(s, undefined);
+    if (endStream && !s.done) {
+      s.remoteEnded = true;
+      this.#remoteEnd(s, undefined);
+    }
   }
 
+  /** The response ended (`remoteEnded` already set). */
   #remoteEnd(s: H2ClientStream, trailers: HeaderField[] | undefined): void {
-    s.remoteEnded = true;
     if (s.localEnded) this.#forget(s);
     s.listener.end?.(trailers);
   }
 
-  #onSettings(settings: PeerSettings | undefined): void {
-    if (settings === undefined) return; // our SETTINGS were acknowledged
-    if (settings.initialWindow !== undefined) {
-      const delta = settings.initialWindow - this.#peerInitialWindow;
-      this.#peerInitialWindow = settings.initialWindow;
-      for (const s of this.#streams.values()) s.sendWindow += delta;
-      if (delta > 0) { for (const s of [...this.#streams.values()]) this.#pump(s); }
-    }
-    if (settings.maxFrame !== undefined) this.#peerMaxFrame = settings.maxFrame;
-    // The server's MAX_CONCURRENT_STREAMS is far above the few streams we open.
-    this.#writer.send(frame(FrameType.SETTINGS, Flag.ACK, 0));
+  /** @inheritdoc */
+  protected streamError(s: H2ClientStream, code: number, why: string): void {
+    this.#abort(s, why);
+    this.control(frameU32(FrameType.RST_STREAM, s.id, code));
   }
 
-  #onWindowUpdate(id: number, b: Uint8Array, start: number, end: number): void {
-    const inc = readWindowIncrement(b, start, end);
-    if (id === 0) {
-      if (inc === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "zero WINDOW_UPDATE");
-      this.#connSendWindow += inc;
-      if (this.#connSendWindow > MAX_WINDOW) {
-        throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "connection window overflow");
-      }
-      const waiting = [...this.#blocked];
-      this.#blocked.clear();
-      for (const s of waiting) this.#pump(s);
-      return;
-    }
-    const s = this.#streams.get(id);
-    if (!s) return;
-    s.sendWindow += inc;
-    if (inc === 0 || s.sendWindow > MAX_WINDOW) {
-      this.#abort(s, "bad WINDOW_UPDATE from the server");
-      this.#writer.send(frameU32(FrameType.RST_STREAM, id, ErrorCode.FLOW_CONTROL_ERROR));
-      return;
-    }
-    this.#pump(s);
+  /** @inheritdoc */
+  protected receiving(s: H2ClientStream): boolean {
+    return !s.remoteEnded;
   }
 
-  #onPingAck(payload: Uint8Array): void {
-    const i = this.#pings.findIndex((p) => p.payload.every((v, j) => v === payload[j]));
-    if (i < 0) return;
-    // An ACK answers its PING and every one sent before it.
-    for (const p of this.#pings.splice(0, i + 1)) p.resolve();
+  /** @inheritdoc */
+  protected lastPeerStreamId(): number {
+    return 0;
+  }
+
+  /** @inheritdoc */
+  protected closeAfterGoaway(reason: string): void {
+    this.close(`protocol error: ${reason}`, true);
+  }
+
+  /** @inheritdoc */
+  protected report(err: Error): void {
+    this.#opts.onError?.(err);
+  }
+
+  /** @inheritdoc */
+  protected writeFailed(): void {
+    this.close("write failed");
   }
 }

@@ -74,6 +74,18 @@ export class ConnectionError extends Error {
   }
 }
 
+/**
+ * The peer crossed one of the bounds in limits.ts. `streamId` is set when
+ * only that stream was refused; otherwise the connection ends with GOAWAY
+ * carrying `code`. Listeners log these as warnings: they are what an
+ * attack (or a badly broken client) looks like.
+ */
+export class LimitError extends ConnectionError {
+  constructor(code: number, message: string, readonly streamId?: number) {
+    super(code, message);
+  }
+}
+
 /** Writes a frame header at `off` of `buf`. */
 export function writeFrameHeader(
   buf: Uint8Array,

@@ -3,12 +3,11 @@
  * dynamic table the peer's encoder drives, and a stateless encoder (static
  * table references and literals that are never added to the dynamic table,
  * so the server keeps no encoder state at all). The static table and the
- * Huffman code come from the `hpack.js` package's tables.
+ * Huffman code are in `hpack_tables.ts`.
  *
  * @module
  */
-import huffman from "hpack.js/lib/hpack/huffman.js";
-import staticTable from "hpack.js/lib/hpack/static-table.js";
+import { HUFFMAN_CODE_LENGTHS, HUFFMAN_CODES, HUFFMAN_EOS, STATIC_TABLE } from "./hpack_tables.ts";
 
 /** One header field as it appeared on the wire (names are lowercase in HTTP/2). */
 export type HeaderField = [name: string, value: string];
@@ -16,12 +15,10 @@ export type HeaderField = [name: string, value: string];
 /** A malformed header block: the connection must end with COMPRESSION_ERROR. */
 export class HpackError extends Error {}
 
-const STATIC: ReadonlyArray<HeaderField> = (staticTable as {
-  table: Array<{ name: string; value: string }>;
-}).table.map((e) => [e.name, e.value]);
+const STATIC: ReadonlyArray<HeaderField> = STATIC_TABLE.map(([n, v]) => [n, v]);
 
-/** Per-entry overhead counted in the table size (RFC 7541 §4.1). */
-const ENTRY_OVERHEAD = 32;
+/** Per-entry overhead counted in the table size and the header list size (RFC 7541 §4.1). */
+export const ENTRY_OVERHEAD = 32;
 
 /**
  * The Huffman code as a binary tree in one array: node n has children at
@@ -29,10 +26,10 @@ const ENTRY_OVERHEAD = 32;
  * node, a negative value -(symbol + 1) is a leaf.
  */
 const HUFFMAN_TREE: Int32Array = (() => {
-  const codes = (huffman as { encode: Array<[number, number]> }).encode;
   const tree = new Int32Array(2 * 2 * 257).fill(0);
   let nodes = 1;
-  codes.forEach(([bits, code], symbol) => {
+  HUFFMAN_CODE_LENGTHS.forEach((bits, symbol) => {
+    const code = HUFFMAN_CODES[symbol];
     let node = 0;
     for (let i = bits - 1; i >= 0; i--) {
       const slot = 2 * node + ((code >>> i) & 1);
@@ -47,7 +44,7 @@ const HUFFMAN_TREE: Int32Array = (() => {
   return tree;
 })();
 
-const EOS = 256;
+const EOS = HUFFMAN_EOS;
 
 /** Decodes a Huffman-coded string (RFC 7541 §5.2) to a latin1 string. */
 export function huffmanDecode(b: Uint8Array, start: number, end: number): string {
@@ -86,34 +83,65 @@ export class HpackDecoder {
   #size = 0;
   #limit: number;
   #pos = 0;
+  #end = 0;
 
   /** `maxTableSize`: the SETTINGS_HEADER_TABLE_SIZE we announced (default 4096). */
   constructor(private readonly maxTableSize = 4096) {
     this.#limit = maxTableSize;
   }
 
-  /** Decodes a complete header block, updating the dynamic table. */
-  decode(block: Uint8Array): HeaderField[] {
-    const fields: HeaderField[] = [];
-    this.#pos = 0;
-    while (this.#pos < block.length) {
-      const first = block[this.#pos];
+  /** Decodes the complete header block block[start, end), updating the dynamic table. */
+  decode(block: Uint8Array, start = 0, end: number = block.length): HeaderField[] {
+    return this.#decode(block, start, end, Infinity)!;
+  }
+
+  /**
+   * Like {@link decode}, but undefined once the decoded header list would
+   * exceed `maxListSize` octets (name + value + 32 per field, RFC 9113
+   * §6.5.2). The rest of the block is still decoded without keeping the
+   * fields, so the dynamic table stays in step with the peer's encoder and
+   * the connection can go on; the cost is bounded by the block's size, never
+   * by what it expands to (an "HPACK bomb" of repeated table references).
+   */
+  decodeLimited(
+    block: Uint8Array,
+    start: number,
+    end: number,
+    maxListSize: number,
+  ): HeaderField[] | undefined {
+    return this.#decode(block, start, end, maxListSize);
+  }
+
+  #decode(b: Uint8Array, start: number, end: number, max: number): HeaderField[] | undefined {
+    let fields: HeaderField[] | undefined = [];
+    let listSize = 0;
+    let seenField = false;
+    this.#pos = start;
+    this.#end = end;
+    while (this.#pos < end) {
+      const first = b[this.#pos];
+      let field: HeaderField;
       if (first & 0x80) {
-        fields.push(this.#lookup(this.#int(block, 7)));
+        field = this.#lookup(this.#int(b, 7));
       } else if (first & 0x40) {
-        const field = this.#literal(block, 6);
+        field = this.#literal(b, 6);
         this.#insert(field);
-        fields.push(field);
       } else if (first & 0x20) {
-        const size = this.#int(block, 5);
+        const size = this.#int(b, 5);
         if (size > this.maxTableSize) throw new HpackError("table size update above the limit");
-        if (fields.length > 0) throw new HpackError("table size update after a header field");
+        if (seenField) throw new HpackError("table size update after a header field");
         this.#limit = size;
         this.#evict(0);
+        continue;
       } else {
         // Literal without indexing (0000) or never indexed (0001): same layout.
-        fields.push(this.#literal(block, 4));
+        field = this.#literal(b, 4);
       }
+      seenField = true;
+      if (fields === undefined) continue;
+      listSize += field[0].length + field[1].length + ENTRY_OVERHEAD;
+      if (listSize > max) fields = undefined;
+      else fields.push(field);
     }
     return fields;
   }
@@ -150,13 +178,13 @@ export class HpackDecoder {
   }
 
   #int(b: Uint8Array, prefixBits: number): number {
-    if (this.#pos >= b.length) throw new HpackError("truncated header block");
+    if (this.#pos >= this.#end) throw new HpackError("truncated header block");
     const max = (1 << prefixBits) - 1;
     let value = b[this.#pos++] & max;
     if (value < max) return value;
     let shift = 0;
     for (;;) {
-      if (this.#pos >= b.length) throw new HpackError("truncated integer");
+      if (this.#pos >= this.#end) throw new HpackError("truncated integer");
       const byte = b[this.#pos++];
       value += (byte & 0x7f) * 2 ** shift;
       shift += 7;
@@ -166,12 +194,12 @@ export class HpackDecoder {
   }
 
   #string(b: Uint8Array): string {
-    if (this.#pos >= b.length) throw new HpackError("truncated header block");
+    if (this.#pos >= this.#end) throw new HpackError("truncated header block");
     const huff = (b[this.#pos] & 0x80) !== 0;
     const len = this.#int(b, 7);
     const start = this.#pos;
     const end = start + len;
-    if (end > b.length) throw new HpackError("truncated string");
+    if (end > this.#end) throw new HpackError("truncated string");
     this.#pos = end;
     if (huff) return huffmanDecode(b, start, end);
     let s = "";

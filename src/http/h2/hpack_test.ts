@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
-import HpackCompressor from "hpack.js/lib/hpack/compressor.js";
-import HpackDecompressor from "hpack.js/lib/hpack/decompressor.js";
-import { encodeHeaders, type HeaderField, HpackDecoder, HpackError } from "./hpack.ts";
+import { encodeHeaders, type HeaderField, HpackDecoder, HpackError, pushInt } from "./hpack.ts";
+import { HUFFMAN_CODE_LENGTHS, HUFFMAN_CODES, HUFFMAN_EOS, STATIC_TABLE } from "./hpack_tables.ts";
 
-/** A field as hpack.js takes it (huffman, incremental and neverIndex are per field). */
+/** A field as the test encoder takes it (huffman, incremental and neverIndex are per field). */
 interface JsField {
   name: string;
   value: string;
@@ -20,28 +19,96 @@ function hex(dump: string): Uint8Array {
   return out;
 }
 
-/** One header block from hpack.js's compressor (which keeps its dynamic table across calls). */
-function compress(c: ReturnType<typeof HpackCompressor.create>, fields: JsField[]): Uint8Array {
-  c.write(fields);
-  const chunks: Uint8Array[] = [];
-  let chunk;
-  while ((chunk = c.read())) chunks.push(chunk);
-  return Buffer.concat(chunks);
+/** Huffman-encodes latin1 `s` (RFC 7541 §5.2), padded with the most significant bits of EOS. */
+function huffmanEncode(s: string): number[] {
+  const out: number[] = [];
+  let acc = 0;
+  let bits = 0;
+  for (let i = 0; i < s.length; i++) {
+    const sym = s.charCodeAt(i);
+    const len = HUFFMAN_CODE_LENGTHS[sym];
+    const code = HUFFMAN_CODES[sym];
+    for (let b = len - 1; b >= 0; b--) {
+      acc = (acc << 1) | ((code >>> b) & 1);
+      if (++bits === 8) {
+        out.push(acc);
+        acc = 0;
+        bits = 0;
+      }
+    }
+  }
+  if (bits > 0) out.push(((acc << (8 - bits)) | (0xff >> bits)) & 0xff);
+  return out;
 }
 
-function decompress(
-  d: ReturnType<typeof HpackDecompressor.create>,
-  block: Uint8Array,
-): HeaderField[] {
-  d.write(Buffer.from(block));
-  let failure: unknown;
-  d.once("error", (err: unknown) => (failure = err));
-  d.execute();
-  if (failure) throw failure;
-  const out: HeaderField[] = [];
-  let h;
-  while ((h = d.read())) out.push([h.name, h.value]);
-  return out;
+/**
+ * A small HPACK encoder with a dynamic table, for tests only: it plays the
+ * peer whose blocks the decoder must follow (indexed fields, incremental
+ * indexing, never-indexed literals, Huffman strings, table size updates).
+ */
+class TestEncoder {
+  readonly #table: HeaderField[] = [];
+  #size = 0;
+  #pendingUpdates: number[] = [];
+
+  constructor(private limit = 4096) {}
+
+  /** Queues dynamic table size updates that start the next block. */
+  resize(...sizes: number[]): void {
+    this.#pendingUpdates.push(...sizes);
+  }
+
+  encode(fields: JsField[]): Uint8Array {
+    const out: number[] = [];
+    for (const size of this.#pendingUpdates.splice(0)) {
+      pushInt(out, size, 5, 0x20);
+      this.limit = size;
+      this.#evict(0);
+    }
+    for (const f of fields) {
+      const exact = this.#find(f.name, f.value);
+      if (exact > 0 && !f.neverIndex) {
+        pushInt(out, exact, 7, 0x80);
+        continue;
+      }
+      const nameIndex = this.#find(f.name);
+      const incremental = !f.neverIndex && f.incremental !== false;
+      if (incremental) pushInt(out, nameIndex, 6, 0x40);
+      else pushInt(out, nameIndex, 4, f.neverIndex ? 0x10 : 0x00);
+      if (nameIndex === 0) this.#string(out, f.name, f.huffman);
+      this.#string(out, f.value, f.huffman);
+      if (incremental) this.#insert([f.name, f.value]);
+    }
+    return Uint8Array.from(out);
+  }
+
+  /** Index of name+value (or of the name alone without `value`), 0 when absent. */
+  #find(name: string, value?: string): number {
+    const all = [...STATIC_TABLE, ...this.#table];
+    const i = all.findIndex(([n, v]) => n === name && (value === undefined || v === value));
+    return i + 1;
+  }
+
+  #string(out: number[], s: string, huffman = false): void {
+    const bytes = huffman ? huffmanEncode(s) : [...s].map((c) => c.charCodeAt(0));
+    pushInt(out, bytes.length, 7, huffman ? 0x80 : 0);
+    out.push(...bytes);
+  }
+
+  #insert(field: HeaderField): void {
+    const size = field[0].length + field[1].length + 32;
+    this.#evict(size);
+    if (size > this.limit) return;
+    this.#table.unshift(field);
+    this.#size += size;
+  }
+
+  #evict(room: number): void {
+    while (this.#table.length > 0 && this.#size + room > this.limit) {
+      const [n, v] = this.#table.pop()!;
+      this.#size -= n.length + v.length + 32;
+    }
+  }
 }
 
 const pairs = (fields: JsField[]): HeaderField[] => fields.map((f) => [f.name, f.value]);
@@ -150,7 +217,48 @@ Deno.test("RFC 7541 C.5: response examples evict from a 256-octet table", () => 
   assertTable(d, [["set-cookie", cookie], ["content-encoding", "gzip"], ["date", date22]]);
 });
 
-// --- against hpack.js's compressor ---
+// --- the tables ---
+
+Deno.test("the static table is RFC 7541 Appendix A (spot checks at both ends and between)", () => {
+  assert.equal(STATIC_TABLE.length, 61);
+  assert.deepEqual(STATIC_TABLE[0], [":authority", ""]);
+  assert.deepEqual(STATIC_TABLE[7], [":status", "200"]);
+  assert.deepEqual(STATIC_TABLE[15], ["accept-encoding", "gzip, deflate"]);
+  assert.deepEqual(STATIC_TABLE[30], ["content-type", ""]);
+  assert.deepEqual(STATIC_TABLE[60], ["www-authenticate", ""]);
+});
+
+Deno.test("Huffman codes rebuilt from the lengths match RFC 7541 Appendix B", () => {
+  // [symbol, code (hex), bits] as printed in Appendix B.
+  const appendixB: Array<[number, number, number]> = [
+    [0, 0x1ff8, 13],
+    [32, 0x14, 6],
+    [48, 0x0, 5],
+    [65, 0x21, 6],
+    [97, 0x3, 5],
+    [126, 0x1ffd, 13],
+    [255, 0x3ffffee, 26],
+    [HUFFMAN_EOS, 0x3fffffff, 30],
+  ];
+  for (const [sym, code, bits] of appendixB) {
+    assert.equal(HUFFMAN_CODE_LENGTHS[sym], bits, `length of ${sym}`);
+    assert.equal(HUFFMAN_CODES[sym], code, `code of ${sym}`);
+  }
+  // A complete prefix code: the 257 codes fill the code space exactly once.
+  let kraft = 0;
+  for (const len of HUFFMAN_CODE_LENGTHS) kraft += 2 ** (30 - len);
+  assert.equal(kraft, 2 ** 30);
+  assert.equal(HUFFMAN_CODE_LENGTHS.length, 257);
+});
+
+Deno.test("every octet survives a Huffman round trip", () => {
+  const all = String.fromCharCode(...Array.from({ length: 256 }, (_, i) => i));
+  const d = new HpackDecoder();
+  const block = new TestEncoder().encode([{ name: "x-all", value: all, huffman: true }]);
+  assert.deepEqual(d.decode(block), [["x-all", all]]);
+});
+
+// --- against a peer's encoder with a dynamic table ---
 
 const requests = (i: number): JsField[] => [
   { name: ":method", value: "POST" },
@@ -164,13 +272,13 @@ const requests = (i: number): JsField[] => [
 ];
 
 for (const huffman of [true, false]) {
-  Deno.test(`hpack.js blocks decode over many requests (huffman ${huffman}, 4096 table)`, () => {
-    const c = HpackCompressor.create({ table: { maxSize: 4096 } });
+  Deno.test(`indexed blocks decode over many requests (huffman ${huffman}, 4096 table)`, () => {
+    const c = new TestEncoder(4096);
     const d = new HpackDecoder();
     let sawIndexedDynamic = false;
     for (let i = 0; i < 60; i++) {
       const fields = requests(i).map((f) => ({ ...f, huffman }));
-      const block = compress(c, fields);
+      const block = c.encode(fields);
       // Indexed references past the static table prove the dynamic table is in use.
       if (block.some((b) => b >= 0x80 + 62)) sawIndexedDynamic = true;
       assert.deepEqual(d.decode(block), pairs(fields), `request ${i}`);
@@ -178,25 +286,25 @@ for (const huffman of [true, false]) {
     assert.ok(sawIndexedDynamic);
   });
 
-  Deno.test(`hpack.js blocks decode with a small table that evicts (huffman ${huffman})`, () => {
-    const c = HpackCompressor.create({ table: { maxSize: 150 } });
+  Deno.test(`indexed blocks decode with a small table that evicts (huffman ${huffman})`, () => {
+    const c = new TestEncoder(150);
     const d = new HpackDecoder(150);
     for (let i = 0; i < 200; i++) {
       const fields = requests(i).map((f) => ({ ...f, huffman }));
-      assert.deepEqual(d.decode(compress(c, fields)), pairs(fields), `request ${i}`);
+      assert.deepEqual(d.decode(c.encode(fields)), pairs(fields), `request ${i}`);
     }
   });
 }
 
 Deno.test("literals without indexing and never-indexed literals stay out of the table", () => {
-  const c = HpackCompressor.create({ table: { maxSize: 4096 } });
+  const c = new TestEncoder(4096);
   const d = new HpackDecoder();
   const first: JsField[] = [
     { name: "authorization", value: "secret-token", neverIndex: true },
     { name: "x-once", value: "one", incremental: false },
     { name: "x-kept", value: "kept" },
   ];
-  const block = compress(c, first);
+  const block = c.encode(first);
   assert.equal(block[0] & 0xf0, 0x10, "never-indexed representation first");
   assert.deepEqual(d.decode(block), pairs(first));
   // Only x-kept entered the table: index 62 is it, 63 is out of range.
@@ -206,7 +314,7 @@ Deno.test("literals without indexing and never-indexed literals stay out of the 
     value: "secret-token",
     neverIndex: true,
   }];
-  const block2 = compress(c, second);
+  const block2 = c.encode(second);
   assert.equal(block2[0], 0x80 | 62);
   assert.deepEqual(d.decode(block2), pairs(second));
 });
@@ -243,19 +351,55 @@ Deno.test("a dynamic table size update evicts and later blocks rebuild the table
   assertTable(d, [["e", "5"]]);
 });
 
-Deno.test("hpack.js's table size update is honoured", () => {
-  const c = HpackCompressor.create({ table: { maxSize: 4096 } });
+Deno.test("a peer's table size updates (0, then 4096) are honoured", () => {
+  const c = new TestEncoder(4096);
   const d = new HpackDecoder();
   const fields: JsField[] = [{ name: "x-a", value: "1" }, { name: "x-b", value: "2" }];
-  assert.deepEqual(d.decode(compress(c, fields)), pairs(fields));
-  c.reset(); // emits size updates 0 and 4096, evicting everything on both sides
-  const chunks: Uint8Array[] = [];
-  let chunk;
-  while ((chunk = c.read())) chunks.push(chunk);
-  const block = Buffer.concat([...chunks, compress(c, fields)]);
+  assert.deepEqual(d.decode(c.encode(fields)), pairs(fields));
+  c.resize(0, 4096); // evicts everything on both sides
+  const block = c.encode(fields);
   assert.equal(block[0], 0x20);
   assert.deepEqual(d.decode(block), pairs(fields));
   assertTable(d, [["x-b", "2"], ["x-a", "1"]]);
+});
+
+// --- the header list limit ---
+
+Deno.test("decodeLimited refuses an HPACK bomb yet keeps the table in step", () => {
+  const c = new TestEncoder(4096);
+  const d = new HpackDecoder();
+  const big = "b".repeat(4000);
+  // One 4 KiB entry, then 300 one-byte references to it: 1.2 MB from 4 KB.
+  const first = c.encode([{ name: "x-big", value: big }]);
+  const bomb = Uint8Array.from([...first, ...new Array(300).fill(0x80 | 62)]);
+  assert.equal(d.decodeLimited(bomb, 0, bomb.length, 1 << 20), undefined);
+  // The entry was still inserted: the peer's next block refers to it.
+  const next = c.encode([{ name: "x-big", value: big }, { name: "x-new", value: "n" }]);
+  assert.deepEqual(d.decode(next), [["x-big", big], ["x-new", "n"]]);
+  assertTable(d, [["x-new", "n"], ["x-big", big]]);
+});
+
+Deno.test("decodeLimited: a list exactly at the limit passes, one octet more does not", () => {
+  const block = new TestEncoder(0).encode([{ name: "x", value: "y".repeat(100) }]);
+  const size = 1 + 100 + 32;
+  assert.deepEqual(new HpackDecoder().decodeLimited(block, 0, block.length, size), [[
+    "x",
+    "y".repeat(100),
+  ]]);
+  assert.equal(new HpackDecoder().decodeLimited(block, 0, block.length, size - 1), undefined);
+});
+
+Deno.test("decode reads only block[start, end)", () => {
+  const inner = encodeHeaders([[":status", "200"], ["x-a", "b"]]);
+  const buf = Uint8Array.from([0xff, 0xff, ...inner, 0x80]);
+  assert.deepEqual(new HpackDecoder().decode(buf, 2, 2 + inner.length), [
+    [":status", "200"],
+    ["x-a", "b"],
+  ]);
+  // A literal whose length runs past `end` is truncated even though bytes follow.
+  const lit = Uint8Array.from([0x40, 0x01, 0x61, 0x05, 0x61, 0x62, 0x63, 0x64, 0x65]);
+  assert.deepEqual(new HpackDecoder().decode(lit), [["a", "abcde"]]);
+  assert.throws(() => new HpackDecoder().decode(lit, 0, 6), /truncated/);
 });
 
 // --- errors ---
@@ -298,7 +442,7 @@ Deno.test("bad Huffman padding and EOS throw HpackError", () => {
 
 // --- encodeHeaders ---
 
-Deno.test("encodeHeaders output decodes the same with hpack.js and HpackDecoder", () => {
+Deno.test("encodeHeaders output decodes to the fields, as octets, without using the table", () => {
   const long = "x".repeat(300); // length needs a multi-byte integer
   const utf8 = "héllo ☃ wörld";
   const fields: Array<[string, string]> = [
@@ -314,7 +458,7 @@ Deno.test("encodeHeaders output decodes the same with hpack.js and HpackDecoder"
   ];
   const block = encodeHeaders(fields);
   assert.equal(block[0], 0x88, ":status 200 is static index 8");
-  // Octets as latin1: what both decoders return for UTF-8 bytes on the wire.
+  // Octets as latin1: what a decoder returns for UTF-8 bytes on the wire.
   const asOctets = (s: string) => Buffer.from(s, "utf8").toString("latin1");
   const expected: HeaderField[] = [
     [":status", "200"],
@@ -329,13 +473,11 @@ Deno.test("encodeHeaders output decodes the same with hpack.js and HpackDecoder"
   ];
   const ours = new HpackDecoder();
   assert.deepEqual(ours.decode(block), expected);
-  const theirs = HpackDecompressor.create({ table: { maxSize: 4096 } });
-  assert.deepEqual(decompress(theirs, block), expected);
   assert.equal(new TextDecoder().decode(Buffer.from(expected[3][1], "latin1")), utf8);
   // Stateless: nothing entered the decoder's dynamic table.
   assertTable(ours, []);
   // The same block twice decodes the same (no state on either side).
-  assert.deepEqual(decompress(theirs, block), expected);
+  assert.deepEqual(ours.decode(block), expected);
 });
 
 Deno.test("encodeHeaders uses static exact matches, static names and literal names", () => {

@@ -1,9 +1,9 @@
 /**
  * The reading half both HTTP/2 ends share: the socket read loop, cutting
  * bytes into frames, reassembling header blocks split over CONTINUATION
- * frames, and checking SETTINGS and WINDOW_UPDATE payloads. What a frame
- * means is left to the connection (server: connection.ts, client:
- * client.ts).
+ * frames (bounded in size and frame count, decoded lists bounded too), and
+ * checking SETTINGS and WINDOW_UPDATE payloads. What a frame means is left
+ * to the session (session.ts).
  *
  * @module
  */
@@ -14,6 +14,7 @@ import {
   Flag,
   FRAME_HEADER_SIZE,
   FrameType,
+  LimitError,
   MAX_WINDOW,
   Setting,
   unpad,
@@ -26,24 +27,41 @@ export interface FrameSink {
   frame(type: number, flags: number, id: number, b: Uint8Array, start: number, end: number): void;
   /**
    * The fields of a complete header block, with the flags of the HEADERS
-   * frame that began it. Every block is decoded, even one for a stream
-   * about to be refused or already dropped: the HPACK table must stay in
-   * step with the peer's.
+   * frame that began it; undefined when the decoded list is larger than
+   * the limit (the block was decoded to its end, but nothing of it kept).
+   * Every block is decoded, even one for a stream about to be refused or
+   * already dropped: the HPACK table must stay in step with the peer's.
    */
-  headers(id: number, flags: number, fields: HeaderField[]): void;
+  headers(id: number, flags: number, fields: HeaderField[] | undefined): void;
   /** True once the connection closed: frames still buffered are dropped. */
   isClosed(): boolean;
 }
 
+/** Bounds on header blocks (see limits.ts). */
+export interface HeaderLimits {
+  /** Largest encoded block, HEADERS and CONTINUATIONs together (bytes). */
+  maxHeaderBlock: number;
+  /** Largest decoded header list (RFC 9113 §6.5.2 octets). */
+  maxHeaderListSize: number;
+  /** Most CONTINUATION frames in one block. */
+  maxContinuations: number;
+}
+
+/** A header block spread over CONTINUATION frames, gathered in one growing buffer. */
+interface PartialBlock {
+  streamId: number;
+  flags: number;
+  buf: Uint8Array;
+  size: number;
+  frames: number;
+}
+
 /** Cuts bytes into frames for a {@link FrameSink}. */
 export class FrameReader {
-  /** A header block spread over CONTINUATION frames. */
-  #continuation: { streamId: number; flags: number; parts: Uint8Array[]; size: number } | undefined;
-
+  #continuation: PartialBlock | undefined;
   readonly #decoder = new HpackDecoder();
 
-  /** `maxHeaderBlock` bounds a reassembled header block (bytes, before decoding). */
-  constructor(private readonly sink: FrameSink, private readonly maxHeaderBlock = 1 << 20) {}
+  constructor(private readonly sink: FrameSink, private readonly limits: HeaderLimits) {}
 
   /**
    * Handles every complete frame in buf[off, len); returns the offset after
@@ -78,12 +96,16 @@ export class FrameReader {
 
   #headers(flags: number, id: number, b: Uint8Array, start: number, end: number): void {
     if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "HEADERS on stream 0");
-    [start, end] = unpad(flags, b, start, end);
+    if (flags & Flag.PADDED) [start, end] = unpad(flags, b, start, end);
     if (flags & Flag.PRIORITY) start += 5;
     if (start > end) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "short HEADERS");
-    const block = b.slice(start, end);
-    if (flags & Flag.END_HEADERS) return this.#decode(id, flags, block);
-    this.#continuation = { streamId: id, flags, parts: [block], size: block.length };
+    const size = end - start;
+    this.#checkBlockSize(size);
+    // A whole block is decoded where it lies: the fields are strings, not views.
+    if (flags & Flag.END_HEADERS) return this.#decode(id, flags, b, start, end);
+    const buf = new Uint8Array(Math.min(Math.max(2 * size, 1024), this.limits.maxHeaderBlock));
+    buf.set(b.subarray(start, end));
+    this.#continuation = { streamId: id, flags, buf, size, frames: 0 };
   }
 
   #continue(flags: number, id: number, b: Uint8Array, start: number, end: number): void {
@@ -91,26 +113,39 @@ export class FrameReader {
     if (!c || c.streamId !== id) {
       throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "unexpected CONTINUATION");
     }
-    c.parts.push(b.slice(start, end));
-    c.size += end - start;
-    if (c.size > this.maxHeaderBlock) {
-      throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "header block too large");
+    if (++c.frames > this.limits.maxContinuations) {
+      throw new LimitError(
+        ErrorCode.ENHANCE_YOUR_CALM,
+        `more than ${this.limits.maxContinuations} CONTINUATION frames in one header block`,
+      );
     }
+    const size = c.size + end - start;
+    this.#checkBlockSize(size);
+    if (size > c.buf.length) {
+      const bigger = new Uint8Array(Math.min(2 * size, this.limits.maxHeaderBlock));
+      bigger.set(c.buf.subarray(0, c.size));
+      c.buf = bigger;
+    }
+    c.buf.set(b.subarray(start, end), c.size);
+    c.size = size;
     if (!(flags & Flag.END_HEADERS)) return;
     this.#continuation = undefined;
-    const block = new Uint8Array(c.size);
-    let off = 0;
-    for (const p of c.parts) {
-      block.set(p, off);
-      off += p.length;
-    }
-    this.#decode(id, c.flags, block);
+    this.#decode(id, c.flags, c.buf, 0, c.size);
   }
 
-  #decode(id: number, flags: number, block: Uint8Array): void {
-    let fields: HeaderField[];
+  #checkBlockSize(size: number): void {
+    if (size > this.limits.maxHeaderBlock) {
+      throw new LimitError(
+        ErrorCode.ENHANCE_YOUR_CALM,
+        `header block larger than ${this.limits.maxHeaderBlock} bytes`,
+      );
+    }
+  }
+
+  #decode(id: number, flags: number, b: Uint8Array, start: number, end: number): void {
+    let fields: HeaderField[] | undefined;
     try {
-      fields = this.#decoder.decode(block);
+      fields = this.#decoder.decodeLimited(b, start, end, this.limits.maxHeaderListSize);
     } catch (err) {
       if (err instanceof HpackError) {
         throw new ConnectionError(ErrorCode.COMPRESSION_ERROR, err.message);
@@ -121,8 +156,16 @@ export class FrameReader {
   }
 }
 
-/** Bytes asked of the socket per read. */
+/**
+ * Read buffer of a new connection. Idle connections are the many ones (up
+ * to the listener's cap), so they start small; a read that fills the
+ * buffer means a busy peer, whose buffer grows to {@link READ_CHUNK}.
+ */
+const INITIAL_READ = 16 * 1024;
+/** Bytes asked of the socket per read on a busy connection. */
 const READ_CHUNK = 64 * 1024;
+/** Room below which the buffer grows before the next read (a partial frame fills it). */
+const MIN_ROOM = 4 * 1024;
 
 /**
  * Reads `conn` until it ends, handing what has arrived to `consume`, which
@@ -135,9 +178,14 @@ export async function readLoop(
   consume: (buf: Uint8Array, len: number) => number,
   stopped: () => boolean,
 ): Promise<void> {
-  let buf = new Uint8Array(Math.max(READ_CHUNK, initial.length * 2));
+  let buf = new Uint8Array(Math.max(INITIAL_READ, initial.length * 2));
   buf.set(initial);
   let len = initial.length;
+  const grow = (size: number) => {
+    const bigger = new Uint8Array(size);
+    bigger.set(buf.subarray(0, len));
+    buf = bigger;
+  };
   for (;;) {
     const used = consume(buf, len);
     if (used > 0) {
@@ -145,14 +193,12 @@ export async function readLoop(
       len -= used;
     }
     if (stopped()) return;
-    if (buf.length - len < READ_CHUNK / 4) {
-      const bigger = new Uint8Array(Math.max(buf.length * 2, len + READ_CHUNK));
-      bigger.set(buf.subarray(0, len));
-      buf = bigger;
-    }
+    if (buf.length - len < MIN_ROOM) grow(Math.max(buf.length * 2, len + INITIAL_READ));
+    const room = buf.length - len;
     const n = await conn.read(buf.subarray(len));
     if (n === null) return;
     len += n;
+    if (n === room && buf.length < READ_CHUNK) grow(READ_CHUNK);
   }
 }
 
@@ -180,7 +226,10 @@ export function readSettings(
   end: number,
 ): PeerSettings | undefined {
   if (id !== 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "SETTINGS on a stream");
-  if (flags & Flag.ACK) return undefined;
+  if (flags & Flag.ACK) {
+    if (end !== start) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS ACK length");
+    return undefined;
+  }
   if ((end - start) % 6 !== 0) {
     throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS length");
   }

@@ -7,6 +7,9 @@
  */
 import { ErrorCode } from "./frames.ts";
 import type { HeaderField } from "./hpack.ts";
+import { FlowStream } from "./session.ts";
+
+export type { Outgoing } from "./session.ts";
 
 /** What a stream needs from its connection. */
 export interface StreamHost {
@@ -16,20 +19,10 @@ export interface StreamHost {
   pump(stream: H2Stream): void;
   /** Sends RST_STREAM and forgets the stream. */
   reset(stream: H2Stream, code: number): void;
-  /** Grants the peer `bytes` more of this stream's receive window. */
+  /** `bytes` of the request body were consumed: the peer may send as many more. */
   consumed(stream: H2Stream, bytes: number): void;
   /** The stream finished in both directions. */
   closed(stream: H2Stream): void;
-}
-
-/** A queued piece of response body, or the trailers that end it. */
-export interface Outgoing {
-  data?: Uint8Array;
-  /** Sent at `data`'s offset onwards. */
-  offset: number;
-  trailers?: Uint8Array;
-  end: boolean;
-  done?: () => void;
 }
 
 /** The request side's listeners: set them synchronously when the stream is handed over. */
@@ -40,8 +33,8 @@ export interface StreamListener {
   abort?(reason: string): void;
 }
 
-/** A server-side HTTP/2 stream. */
-export class H2Stream {
+/** A server-side HTTP/2 stream (its flow-control state is the {@link FlowStream} part). */
+export class H2Stream extends FlowStream {
   /** Request header fields in wire order. */
   readonly fields: HeaderField[];
   /** The request's `:path`. */
@@ -50,10 +43,6 @@ export class H2Stream {
   readonly method: string;
   /** Listener for request body, end and abort. */
   listener: StreamListener = {};
-  /** Peer's window for this stream (bytes we may still send). */
-  sendWindow: number;
-  /** Response pieces waiting for window. */
-  readonly queue: Outgoing[] = [];
   #remoteEnded = false;
   #localEnded = false;
   #headersSent = false;
@@ -61,15 +50,16 @@ export class H2Stream {
   #controller: AbortController | undefined;
 
   constructor(
-    readonly id: number,
+    id: number,
     fields: HeaderField[],
     initialSendWindow: number,
+    initialRecvWindow: number,
     private readonly host: StreamHost,
     /** The request's HEADERS carried END_STREAM (endRemote follows the handler's setup). */
     private readonly bodyless = false,
   ) {
+    super(id, initialSendWindow, initialRecvWindow);
     this.fields = fields;
-    this.sendWindow = initialSendWindow;
     let path = "";
     let method = "";
     for (const [n, v] of fields) {
@@ -129,6 +119,7 @@ export class H2Stream {
   write(data: Uint8Array, end = false): Promise<void> {
     if (this.#localEnded) return Promise.resolve();
     if (end) this.#localEnded = true;
+    this.queuedBytes += data.length;
     const p = new Promise<void>((done) => this.queue.push({ data, offset: 0, end, done }));
     this.host.pump(this);
     return p;
@@ -138,6 +129,7 @@ export class H2Stream {
   writeNow(data: Uint8Array, end = false): void {
     if (this.#localEnded) return;
     if (end) this.#localEnded = true;
+    this.queuedBytes += data.length;
     this.queue.push({ data, offset: 0, end });
     this.host.pump(this);
   }
@@ -162,9 +154,13 @@ export class H2Stream {
     this.host.reset(this, code);
   }
 
-  /** Tells the connection `bytes` of request body were consumed (window update). */
+  /**
+   * Tells the connection `bytes` of request body were consumed: the client
+   * may send that many more (flow control). Body not consumed holds the
+   * client back, which is how a slow handler limits what it is sent.
+   */
   consumed(bytes: number): void {
-    if (bytes > 0 && !this.#remoteEnded) this.host.consumed(this, bytes);
+    if (bytes > 0) this.host.consumed(this, bytes);
   }
 
   /** Connection side: body bytes arrived. */
@@ -190,6 +186,7 @@ export class H2Stream {
     this.#remoteEnded = true;
     for (const o of this.queue) o.done?.();
     this.queue.length = 0;
+    this.queuedBytes = 0;
     this.#controller?.abort();
     this.listener.abort?.(reason);
   }

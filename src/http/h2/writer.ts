@@ -5,9 +5,14 @@
  * stream's memory garbage waiting for collection). One write is in flight
  * at a time; what is queued meanwhile follows it.
  *
+ * The writer counts the control frames it holds (acknowledgements, resets,
+ * window updates: frames the peer provokes), so the connection can bound
+ * them, and gives a closing socket a limited time to take its last frames.
+ *
  * @module
  */
 import { FRAME_HEADER_SIZE, writeFrameHeader } from "./frames.ts";
+import { CLOSE_GRACE_MS } from "./limits.ts";
 
 /** What the writer writes to (a `Deno.Conn` fits). */
 export interface WritableConn {
@@ -22,6 +27,10 @@ const WRITE_BUFFER = 256 * 1024;
 export class FrameWriter {
   #out: Uint8Array[] = [];
   #outBytes = 0;
+  /** Control frames in #out, and in the write in flight. */
+  #outControl = 0;
+  #flightControl = 0;
+  #graceTimer: ReturnType<typeof setTimeout> | undefined;
   #scheduled = false;
   #writing = false;
   #ending = false;
@@ -48,6 +57,11 @@ export class FrameWriter {
     return this.#outBytes;
   }
 
+  /** Control frames queued or being written (see {@link control}). */
+  get controlBacklog(): number {
+    return this.#outControl + this.#flightControl;
+  }
+
   /**
    * Queues a frame. The payload is referenced, not copied: callers hand
    * over buffers they no longer change (encoded messages, constant header
@@ -71,14 +85,22 @@ export class FrameWriter {
     }
   }
 
+  /** Queues a whole control frame, counted in {@link controlBacklog}. */
+  control(bytes: Uint8Array): void {
+    if (this.#ending && !this.#writing && this.#out.length === 0) return;
+    this.#outControl++;
+    this.send(bytes);
+  }
+
   /**
-   * Queues bytes that may wait up to `maxDelayMs` for company: they leave
-   * with the next write, or on their own once that long has passed. For
-   * answers nobody waits on urgently (a PING ACK), so they do not cost a
-   * socket write, and the peer a wake-up, of their own.
+   * Queues a control frame that may wait up to `maxDelayMs` for company:
+   * it leaves with the next write, or on its own once that long has passed.
+   * For answers nobody waits on urgently (a PING ACK), so they do not cost
+   * a socket write, and the peer a wake-up, of their own.
    */
-  sendLazy(bytes: Uint8Array, maxDelayMs: number): void {
-    if (this.#ending) return this.send(bytes);
+  controlLazy(bytes: Uint8Array, maxDelayMs: number): void {
+    if (this.#ending) return this.control(bytes);
+    this.#outControl++;
     this.#out.push(bytes);
     this.#outBytes += bytes.length;
     if (!this.#scheduled && !this.#writing && this.#lazyTimer === undefined) {
@@ -86,17 +108,34 @@ export class FrameWriter {
     }
   }
 
-  /** Writes what is queued, then closes the socket. */
-  end(): void {
+  /**
+   * Drops every frame queued and not yet being written (whole frames: a
+   * write takes all of the queue at once). For a connection that ends
+   * because its peer does not read: its GOAWAY should not wait behind them.
+   */
+  discardQueued(): void {
+    this.#out = [];
+    this.#outBytes = 0;
+    this.#outControl = 0;
+  }
+
+  /**
+   * Writes what is queued, then closes the socket; after `graceMs` the
+   * socket is closed even if the peer has not taken everything.
+   */
+  end(graceMs = CLOSE_GRACE_MS): void {
     if (this.#ending) return;
     this.#ending = true;
-    if (!this.#writing && this.#out.length === 0) this.#closeSocket();
-    else this.#flush();
+    if (!this.#writing && this.#out.length === 0) return this.#closeSocket();
+    this.#graceTimer = setTimeout(() => this.#closeSocket(), graceMs);
+    this.#flush();
   }
 
   #closeSocket(): void {
     clearTimeout(this.#lazyTimer);
     this.#lazyTimer = undefined;
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
     try {
       this.conn.close();
     } catch { /* already closed */ }
@@ -111,12 +150,15 @@ export class FrameWriter {
         const parts = this.#out;
         this.#out = [];
         this.#outBytes = 0;
+        this.#flightControl = this.#outControl;
+        this.#outControl = 0;
         await this.#writeParts(parts);
+        this.#flightControl = 0;
         if (!this.#ending) this.onDrained();
       }
     } catch (err) {
-      this.#out = [];
-      this.#outBytes = 0;
+      this.discardQueued();
+      this.#flightControl = 0;
       this.#writing = false;
       this.#ending = true;
       this.onError(err as Error);

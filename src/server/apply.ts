@@ -7,6 +7,7 @@
  * @module
  */
 import { create, toBinary } from "@bufbuild/protobuf";
+import { InvariantViolation } from "../raft/errors.ts";
 import { type ConfChange, ConfChangeType } from "../raft/types.ts";
 import {
   type InternalRequest,
@@ -45,7 +46,10 @@ export interface ApplyResult {
 
 /**
  * Applies one committed request. Throws an etcd error (from `src/errors.ts`)
- * when the request fails; a failed request changes nothing.
+ * when the request fails; a failed request changes nothing. Anything else
+ * it throws (InvariantViolation for a request kind this version does not
+ * know) means the state machine cannot follow the log: the caller stops
+ * the member.
  */
 export function applyRequest(sm: StateMachine, req: InternalRequest): ApplyResult {
   const { store } = sm;
@@ -103,7 +107,7 @@ export function applyRequest(sm: StateMachine, req: InternalRequest): ApplyResul
     default:
       // A request kind this version does not know: applying nothing would
       // let members diverge silently, so stop loudly instead.
-      throw new Error(`cannot apply log entry of kind ${String(r.case)}`);
+      throw new InvariantViolation(`cannot apply log entry of kind ${String(r.case)}`);
   }
   return { response, revision: store.currentRevision };
 }

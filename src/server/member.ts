@@ -25,7 +25,7 @@ import type { Logger } from "../log.ts";
 import { LEASE_TICK_MS, LeaseDriver } from "../lease/driver.ts";
 import { WatchHub } from "../watch/hub.ts";
 import { decodeConfChange } from "../raft/confchange.ts";
-import { ProposalDropped } from "../raft/errors.ts";
+import { InvariantViolation, ProposalDropped } from "../raft/errors.ts";
 import { decodeInternalRequest, encodeInternalRequest } from "../fast_codec.ts";
 import { Waiters } from "./waiters.ts";
 import { RawNode } from "../raft/raw_node.ts";
@@ -71,6 +71,8 @@ import {
   type PeerRouteHandler,
   Transport,
 } from "../transport/transport.ts";
+import { frameLimit, snapshotLimit } from "../transport/protocol.ts";
+import { fatalExitCode, isClientRejection, isRefusedPeerInput, logFatal } from "./fatal.ts";
 
 /** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */
 const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
@@ -110,6 +112,10 @@ export class Member {
   #timers: ReturnType<typeof setInterval>[] = [];
   #fatal: ((err: Error, exitCode: number) => void) | undefined;
   #removed = false;
+  /** Set when a broken invariant stopped the member: nothing may be acknowledged after it. */
+  #halted = false;
+  /** Members removed while this process ran (their peer requests get 410, as etcd's). */
+  readonly #removedIds = new Set<bigint>();
   #transport: Transport | undefined;
   #purger: FilePurger | undefined;
   readonly #peers: PeerLinks;
@@ -213,6 +219,12 @@ export class Member {
       clusterId,
       listenUrls: cfg.listenPeerUrls,
       log,
+      // Only members of the current configuration are heard on the peer port.
+      isMember: (peer) => member.sm.membership.get(peer) !== undefined,
+      isRemoved: (peer) => member.#removedIds.has(peer),
+      onRemoved: (by) => member.#removedByPeer(by),
+      maxFrameBytes: frameLimit(cfg.maxRequestBytes),
+      maxSnapshotBytes: snapshotLimit(cfg.quotaBackendBytes),
       onMessages: (msgs) => member.#receive(msgs),
       onSnapshot: (msg) => member.#receive([msg]),
       onUnreachable: (peer) => member.#raft.reportUnreachable(peer),
@@ -305,6 +317,7 @@ export class Member {
       try {
         this.#raft.propose(data);
       } catch (err) {
+        if (err instanceof InvariantViolation) this.#halt("propose", err);
         reject(err instanceof ProposalDropped ? EtcdErrors.noLeader() : err as Error);
         return;
       }
@@ -466,7 +479,12 @@ export class Member {
 
   #startTimers(): void {
     this.#timers.push(setInterval(() => {
-      this.#raft.tick();
+      if (this.#halted) return;
+      try {
+        this.#raft.tick();
+      } catch (err) {
+        return this.#halt("raft tick", err);
+      }
       this.#kick();
     }, this.#cfg.heartbeatIntervalMs));
     // One sweeper for all deadlines instead of a timer per request.
@@ -526,9 +544,7 @@ export class Member {
         }
       } while (this.#readyAgain && !this.#stopped);
     } catch (err) {
-      this.#log.error("fatal error in raft loop", { error: String((err as Error)?.stack ?? err) });
-      this.#stopped = true;
-      this.#fatal?.(err as Error, 1);
+      this.#halt("raft loop", err);
     } finally {
       this.#readyRunning = false;
     }
@@ -577,11 +593,14 @@ export class Member {
     // Persist first (rule 3): one write and one fdatasync for the whole Ready.
     if (rd.snapshot) {
       await this.#installSnapshot(rd);
+      if (this.#halted) return;
     }
     if (rd.entries.length > 0 || rd.mustSync) {
       const hs = rd.hardState ?? this.#deferredHardState;
       this.#deferredHardState = undefined;
       await this.#wal.save(hs, rd.entries, overlap);
+      // A broken invariant found meanwhile: acknowledge nothing of this Ready.
+      if (this.#halted) return;
     } else if (rd.hardState) {
       // Only the commit index moved: it can be recomputed after a crash, so
       // it rides along with the next write instead of costing an fsync.
@@ -610,6 +629,7 @@ export class Member {
 
   #applyEntries(entries: Entry[]): void {
     for (const e of entries) {
+      if (this.#halted) return;
       if (e.index <= this.#applied) continue;
       if (e.type === EntryType.ConfChange) {
         const cc = decodeConfChange(e.data);
@@ -617,8 +637,11 @@ export class Member {
         this.#confState = this.#raft.applyConfChange(cc);
         this.#applyMemberChange(cc);
         if (wasAlone && !this.#alone()) this.#snapshotForNewPeers(e.index);
+      } else if (e.type !== EntryType.Normal) {
+        // etcd panics on an entry type it does not know: applying nothing would diverge.
+        throw new InvariantViolation(`unknown type ${e.type} of committed entry ${e.index}`);
       } else if (e.data.length > 0) {
-        this.#applyNormal(e.data);
+        this.#applyNormal(e.data, e.index);
       } else if (this.#role === StateRole.Leader && e.term === this.#term) {
         // The leader's empty entry of its term: everything of earlier terms is
         // applied, so the lessor knows every lease (etcd promotes here too).
@@ -642,6 +665,8 @@ export class Member {
   #applyMemberChange(cc: ConfChange): void {
     const ctx = cc.context.length > 0 ? fromBinary(ConfChangeContextSchema, cc.context) : undefined;
     applyMembershipChange(this.sm, cc, ctx?.member);
+    if (cc.type === ConfChangeType.RemoveNode) this.#removedIds.add(cc.nodeId);
+    else if (cc.type !== ConfChangeType.UpdateNode) this.#removedIds.delete(cc.nodeId);
     this.#syncPeers();
     this.onMembershipChange?.();
     if (ctx && ctx.origin === this.id) {
@@ -687,21 +712,55 @@ export class Member {
     return this.#raft.status().progress;
   }
 
-  /** Steps messages from peers into Raft; a message Raft refuses is dropped, as the network may. */
+  /**
+   * Steps messages from peers into Raft. A message Raft refuses as bad
+   * input is dropped, as the network may; anything else it throws is a
+   * broken invariant, and the member stops before acknowledging more.
+   */
   #receive(msgs: Message[]): void {
     if (this.#stopped) return;
     for (const m of msgs) {
       try {
         this.#raft.step(m);
       } catch (err) {
-        this.#log.debug("dropped peer message", {
-          type: m.type,
+        if (!isRefusedPeerInput(err)) return this.#halt("stepping a peer message", err);
+        this.#log.warn("dropped peer message", {
+          type: MessageType[m.type] ?? m.type,
           from: hex(m.from),
           error: String(err),
         });
       }
     }
     this.#kick();
+  }
+
+  /**
+   * Fail-stop: a broken invariant (or an unexpected failure of the Raft
+   * loop) leaves this member's state untrustworthy. Log it, stop stepping,
+   * persisting, sending and applying at once, and exit: nothing more may be
+   * acknowledged (etcd panics here). Never returns to normal operation.
+   */
+  #halt(where: string, err: unknown): void {
+    if (this.#halted) return;
+    this.#halted = true;
+    this.#stopped = true;
+    logFatal(this.#log, where, err);
+    for (const t of this.#timers) clearInterval(t);
+    // Not a word more to the peers: our acknowledgements ride on these connections.
+    this.#transport?.stop().catch(() => {});
+    const error = err instanceof Error ? err : new Error(String(err));
+    this.#fatal?.(error, fatalExitCode(err));
+  }
+
+  /** A peer answered 410: this member was removed from the cluster and stops for good (exit 0). */
+  #removedByPeer(by: bigint): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    const err = new Error("the member has been permanently removed from the cluster");
+    this.#log.warn("server error", { error: err.message, "remote-peer-id": hex(by) });
+    this.#log.warn("data-dir used by this member must be removed");
+    for (const t of this.#timers) clearInterval(t);
+    this.#fatal?.(err, 0);
   }
 
   /** Points the transport at every other member's peer URLs. */
@@ -748,14 +807,27 @@ export class Member {
     this.#storage.compact(this.#applied);
   }
 
-  #applyNormal(data: Uint8Array): void {
-    const req = decodeInternalRequest(data);
+  /**
+   * Applies one committed request. An etcd error is the request's answer
+   * (the same on every member); anything else thrown, or a committed entry
+   * that does not decode, is a broken invariant that stops the member.
+   */
+  #applyNormal(data: Uint8Array, index: number): void {
+    let req: InternalRequest;
+    try {
+      req = decodeInternalRequest(data);
+    } catch (err) {
+      throw new InvariantViolation(
+        `committed entry ${index} does not decode: ${(err as Error)?.message ?? err}`,
+      );
+    }
     const mine = req.origin === this.id;
     const waiter = mine ? this.#waiters.take(Number(req.id)) : undefined;
     let result: ApplyResult;
     try {
       result = applyRequest(this.sm, req);
     } catch (err) {
+      if (!isClientRejection(err)) throw err;
       waiter?.reject(err as Error);
       return;
     }

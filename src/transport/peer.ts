@@ -29,6 +29,7 @@ import type { Message } from "../raft/types.ts";
 import { approxSize, encodeFrame, encodeMessage, FRAME_HEADER } from "./codec.ts";
 import {
   formatId,
+  FRAME_TARGET_BYTES,
   H_CLUSTER_ID,
   H_ERROR,
   H_FROM,
@@ -73,6 +74,8 @@ export interface PeerContext {
   /** Deferred by the transport: never called from inside `send`. */
   onUnreachable(peer: bigint): void;
   onSnapshotStatus(peer: bigint, ok: boolean): void;
+  /** The peer answered 410: it knows this member as removed from the cluster. */
+  onRemoved(peer: bigint): void;
   /** Opens connections to the peer's URLs (TLS when they are https). */
   dial: Dialer;
 }
@@ -157,16 +160,35 @@ export class Peer {
     return true;
   }
 
-  /** Writes everything queued as one frame, unless the stream is backed up. */
+  /**
+   * Writes everything queued, unless the stream is backed up: one frame
+   * per FRAME_TARGET_BYTES or so (receivers bound a frame's size, see
+   * protocol.ts), usually just one.
+   */
   #flush = (): void => {
     this.#flushScheduled = false;
     const stream = this.#stream;
     if (!this.#active || this.#backedUp || this.#queue.length === 0 || stream === undefined) return;
     const msgs = this.#queue;
+    const total = this.#queuedBytes;
     this.#queue = [];
     this.#queuedBytes = 0;
+    let ok = true;
+    if (total <= FRAME_TARGET_BYTES) ok = stream.write(encodeFrame(msgs));
+    else {
+      let from = 0;
+      let bytes = 0;
+      for (let i = 0; i < msgs.length; i++) {
+        bytes += approxSize(msgs[i]);
+        if (bytes >= FRAME_TARGET_BYTES || i === msgs.length - 1) {
+          ok = stream.write(encodeFrame(msgs.slice(from, i + 1))) && ok;
+          from = i + 1;
+          bytes = 0;
+        }
+      }
+    }
     // A full stream says so and calls drain once it has room again.
-    if (!stream.write(encodeFrame(msgs))) this.#backedUp = true;
+    if (!ok) this.#backedUp = true;
   };
 
   /**
@@ -251,7 +273,10 @@ export class Peer {
         if (status !== 200) {
           const why = fields.find(([n]) => n === H_ERROR)?.[1] ?? `status ${status}`;
           this.#log.error("peer refused the message stream", { "peer-url": url, error: why });
-          return lost(why);
+          lost(why);
+          // etcd's sender takes 410 Gone as its own removal (errMemberRemoved).
+          if (status === 410 && !this.#closed) this.#ctx.onRemoved(this.id);
+          return;
         }
         this.#active = true;
         this.#startPings(session, gen);

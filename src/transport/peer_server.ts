@@ -9,6 +9,15 @@
  * src/http/listen.ts, like the client port; received stream data is handed back to the flow-control
  * window as soon as it is handled.
  *
+ * Who is heard: a message stream or snapshot is taken only from a member of
+ * the current configuration (voter or learner) of this cluster, addressed
+ * to this member, and, on a TLS listener with client certificates on, over
+ * a connection that presented a verified one. Every message must name that
+ * sender (validate.ts). What it may cost: one message stream and one
+ * snapshot per sender at a time, a frame of at most `maxFrameBytes` and a
+ * snapshot of at most `maxSnapshotBytes`, buffers that grow only as bytes
+ * arrive. Anything else is refused, logged, and costs the member nothing.
+ *
  * @module
  */
 import CRC32C from "crc-32/crc32c.js";
@@ -17,16 +26,21 @@ import { ErrorCode } from "../http/h2/frames.ts";
 import { encodeHeaders } from "../http/h2/hpack.ts";
 import type { H2Stream } from "../http/h2/stream.ts";
 import { listenStreams, type StreamListener } from "../http/listen.ts";
-import type { StreamConn } from "../http/net.ts";
+import { isTlsUrl, type StreamConn } from "../http/net.ts";
 import type { ServerTls } from "../http/tls/settings.ts";
 import type { Logger } from "../log.ts";
-import { type Message, MessageType } from "../raft/types.ts";
+import type { Message } from "../raft/types.ts";
 import { decodeBatch, decodeMessage } from "./codec.ts";
 import {
   ERR_CLUSTER_MISMATCH,
   ERR_MEMBER_MISMATCH,
+  ERR_NO_CERTIFICATE,
+  ERR_REMOVED_MEMBER,
+  ERR_SENDER_NOT_FOUND,
   formatId,
+  frameLimit,
   FrameSplitter,
+  GrowingBuffer,
   H_CLUSTER_ID,
   H_ERROR,
   H_FROM,
@@ -36,7 +50,9 @@ import {
   parseId,
   PATH_SNAPSHOT,
   PATH_STREAM,
+  snapshotLimit,
 } from "./protocol.ts";
+import { checkPeerBatch, checkPeerMessage } from "./validate.ts";
 
 /** A complete answer to a request on one of the member's own peer endpoints. */
 export interface PeerRouteAnswer {
@@ -60,18 +76,25 @@ export interface PeerServerOptions {
   clusterId: bigint;
   listenUrls: URL[];
   log: Logger;
+  /**
+   * Whether `id` is a member (voter or learner) of the current
+   * configuration: only members' streams and snapshots are accepted.
+   */
+  isMember(id: bigint): boolean;
+  /** Whether `id` was removed from the cluster (answered 410 instead of 404). */
+  isRemoved?(id: bigint): boolean;
   /** One received batch from member `from`, in sender order. Exceptions are logged, not fatal. */
   onMessages(msgs: Message[], from: bigint): void;
   /** A Snap message whose `snapshot.data` holds the complete, verified data. */
   onSnapshot(msg: Message): void;
-  /** Largest accepted batch frame. Default 256 MiB. */
+  /** Largest accepted batch frame. Default: frameLimit of etcd's default --max-request-bytes. */
   maxFrameBytes?: number;
   /**
    * Other endpoints the member serves on its peer port (etcd's GET
    * /members for joining members): asked first for every request.
    */
   routes?: (path: string, method: string) => PeerRouteHandler | undefined;
-  /** Largest accepted snapshot. Default 16 GiB. */
+  /** Largest accepted snapshot. Default: snapshotLimit of etcd's default quota. */
   maxSnapshotBytes?: number;
   /** Certificate and checks for https/unixs listen URLs. */
   tls?: ServerTls;
@@ -91,6 +114,9 @@ export interface PeerAddress {
 const STREAM_WINDOW = 16 << 20;
 const CONNECTION_WINDOW = 64 << 20;
 
+/** etcd's default --max-request-bytes (1.5 MiB), for the default frame limit. */
+const DEFAULT_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
+
 /** HTTP/2 servers on the peer listen URLs. */
 export class PeerServer {
   readonly #opts: PeerServerOptions;
@@ -103,13 +129,22 @@ export class PeerServer {
    * one only after giving up on the old, which may be dead without our
    * knowing (a partition, a peer host that went away): the new one closes it.
    */
-  readonly #streamConns = new Map<bigint, { h2: H2Connection; socket: StreamConn }>();
+  readonly #streamConns = new Map<
+    bigint,
+    { h2: H2Connection; socket: StreamConn; stream: H2Stream }
+  >();
+  /** The snapshot being received from each sender: a newer one replaces it. */
+  readonly #snapshotsIn = new Map<bigint, H2Stream>();
+  readonly #maxFrame: number;
+  readonly #maxSnapshot: number;
   /** The bound addresses, one per listen URL (ports resolved when 0 was asked for). */
   readonly addresses: PeerAddress[] = [];
 
   private constructor(opts: PeerServerOptions) {
     this.#opts = opts;
     this.#log = opts.log;
+    this.#maxFrame = opts.maxFrameBytes ?? frameLimit(DEFAULT_MAX_REQUEST_BYTES);
+    this.#maxSnapshot = opts.maxSnapshotBytes ?? snapshotLimit(0);
   }
 
   /** Listens on every URL; rejects (closing what was opened) if one cannot be bound. */
@@ -125,21 +160,23 @@ export class PeerServer {
   }
 
   async #listen(url: URL): Promise<void> {
+    // Client certificates are asked for on TLS listeners only (as etcd's).
+    const needCert = isTlsUrl(url) && (this.#opts.tls?.requireClientCert ?? false);
     const listener = await listenStreams(url, {
       tls: this.#opts.tls,
       alpn: ["h2"],
       log: this.#log,
-      onConn: (conn) => void this.#serve(conn),
+      onConn: (conn) => void this.#serve(conn, needCert),
     });
     this.#listeners.push(listener);
     const { address, port, family } = listener.address;
     this.addresses.push({ address, port, family: family === "IPv6" ? "IPv6" : "IPv4" });
   }
 
-  async #serve(conn: StreamConn): Promise<void> {
+  async #serve(conn: StreamConn, needCert: boolean): Promise<void> {
     this.#sockets.add(conn);
     const h2 = new H2Connection(conn, {
-      onStream: (stream) => this.#route(stream, h2, conn),
+      onStream: (stream) => this.#route(stream, h2, conn, needCert),
       streamWindow: STREAM_WINDOW,
       connectionWindow: CONNECTION_WINDOW,
       onError: (err) => this.#log.debug("peer connection error", { error: String(err) }),
@@ -199,7 +236,7 @@ export class PeerServer {
   }
 
   /** Checks who is calling, then dispatches by path. */
-  #route(stream: H2Stream, h2: H2Connection, socket: StreamConn): void {
+  #route(stream: H2Stream, h2: H2Connection, socket: StreamConn, needCert: boolean): void {
     const path = stream.path;
     const handler = this.#opts.routes?.(path, stream.method);
     if (handler) return this.#serveRoute(stream, handler);
@@ -231,6 +268,17 @@ export class PeerServer {
       });
       return refuse(stream, 412, ERR_MEMBER_MISMATCH);
     }
+    const why = this.#unauthorized(from, socket, needCert);
+    if (why !== undefined) {
+      this.#log.warn("rejected peer request", {
+        "local-member-id": formatId(selfId),
+        "remote-peer-id": formatId(from),
+        "remote-addr": socket.remote,
+        path,
+        error: why.text,
+      });
+      return refuse(stream, why.status, why.text);
+    }
     if (path === PATH_STREAM) {
       const old = this.#streamConns.get(from);
       if (old !== undefined && old.h2 !== h2) {
@@ -239,42 +287,82 @@ export class PeerServer {
         });
         old.h2.close("replaced by a newer connection from the same peer");
         old.socket.close();
+      } else if (old !== undefined) {
+        // One stream per sender: a second one on the same connection replaces the first.
+        old.stream.reset(ErrorCode.CANCEL);
       }
-      this.#streamConns.set(from, { h2, socket });
+      this.#streamConns.set(from, { h2, socket, stream });
       this.#serveStream(stream, from);
-    } else this.#serveSnapshot(stream, from);
+    } else {
+      this.#snapshotsIn.get(from)?.reset(ErrorCode.CANCEL);
+      this.#snapshotsIn.set(from, stream);
+      this.#serveSnapshot(stream, from);
+    }
+  }
+
+  /**
+   * Why `from` may not send Raft traffic on `socket` (undefined: it may):
+   * it must be a current member, and present a verified certificate where
+   * one is required. etcd answers a removed member 410 and an unknown one
+   * 404 with these words.
+   */
+  #unauthorized(
+    from: bigint,
+    socket: StreamConn,
+    needCert: boolean,
+  ): { status: number; text: string } | undefined {
+    if (needCert && socket.peerCertificate === undefined) {
+      return { status: 403, text: ERR_NO_CERTIFICATE };
+    }
+    if (this.#opts.isMember(from)) return undefined;
+    if (this.#opts.isRemoved?.(from)) return { status: 410, text: ERR_REMOVED_MEMBER };
+    return { status: 404, text: ERR_SENDER_NOT_FOUND };
   }
 
   /** A message stream: answer 200 at once, then deliver every frame as it completes. */
   #serveStream(stream: H2Stream, from: bigint): void {
     const log = this.#log;
     const onMessages = this.#opts.onMessages;
+    const selfId = this.#opts.selfId;
     stream.respond(STATUS_200);
     log.debug("peer stream opened", { "remote-peer-id": formatId(from) });
     const splitter = new FrameSplitter((body) => {
+      // Throws CodecError or BadPeerMessage: the whole batch is refused.
       const msgs = decodeBatch(body);
+      checkPeerBatch(msgs, from, selfId);
       try {
         onMessages(msgs, from);
       } catch (e) {
         log.error("handling received raft messages failed", { error: String(e) });
       }
-    }, this.#opts.maxFrameBytes ?? 256 * 1024 * 1024);
+    }, this.#maxFrame);
+    const forget = () => {
+      const cur = this.#streamConns.get(from);
+      if (cur?.stream === stream) this.#streamConns.delete(from);
+    };
     stream.listener = {
       data: (chunk) => {
         try {
           splitter.push(chunk);
         } catch (e) {
-          log.warn("bad frame on peer stream; closing it", {
+          log.warn("refused a frame on a peer stream; closing it", {
             "remote-peer-id": formatId(from),
             error: String(e),
           });
+          forget();
           return stream.reset(ErrorCode.PROTOCOL_ERROR);
         }
         // Handled: the sender may fill this room again.
         stream.consumed(chunk.length);
       },
-      end: () => stream.end(),
-      abort: (why) => log.debug("peer stream ended", { "remote-peer-id": formatId(from), why }),
+      end: () => {
+        forget();
+        stream.end();
+      },
+      abort: (why) => {
+        forget();
+        log.debug("peer stream ended", { "remote-peer-id": formatId(from), why });
+      },
     };
   }
 
@@ -284,32 +372,38 @@ export class PeerServer {
     const sizeHeader = stream.header(H_SNAPSHOT_SIZE);
     const size = Number(sizeHeader);
     const crc = Number(stream.header(H_SNAPSHOT_CRC));
-    const max = this.#opts.maxSnapshotBytes ?? 16 * 1024 ** 3;
+    const max = this.#maxSnapshot;
+    const forget = () => {
+      if (this.#snapshotsIn.get(from) === stream) this.#snapshotsIn.delete(from);
+    };
     if (
-      sizeHeader === undefined || !Number.isSafeInteger(size) || size < 0 || size > max ||
-      !Number.isSafeInteger(crc)
+      sizeHeader === undefined || !/^[0-9]+$/.test(sizeHeader) || !Number.isSafeInteger(size) ||
+      !Number.isSafeInteger(crc) || crc < 0 || crc > 0xffffffff
     ) {
+      forget();
       log.warn("refused snapshot: bad size or checksum header", { size: sizeHeader });
       return refuse(stream, 400, "bad snapshot size or checksum header");
     }
-    let msg: Message | undefined;
-    let data: Uint8Array;
-    try {
-      data = new Uint8Array(size);
-    } catch (e) {
-      log.warn("refused snapshot: cannot allocate it", { size, error: String(e) });
-      return refuse(stream, 413, "snapshot too large");
+    if (size > max) {
+      forget();
+      log.warn("refused snapshot: larger than the limit", { size, limit: max });
+      return refuse(stream, 413, `snapshot of ${size} bytes exceeds the limit of ${max}`);
     }
-    let fill = 0;
+    let msg: Message | undefined;
+    // Grows as the data arrives: the size header is a claim, not an allocation.
+    const data = new GrowingBuffer(size);
     let running = 0;
     let failed = false;
-    const fail = (why: string) => {
+    const fail = (why: string, status = 400) => {
       failed = true;
+      forget();
       log.warn("receiving snapshot failed", { error: why });
-      refuse(stream, 400, why);
+      refuse(stream, status, why);
     };
     const head = new FrameSplitter((body) => {
-      msg = decodeMessage(body);
+      const m = decodeMessage(body);
+      checkPeerMessage(m, from, this.#opts.selfId, "snapshot");
+      msg = m;
     }, 1024 * 1024);
     stream.listener = {
       data: (chunk) => {
@@ -326,22 +420,20 @@ export class PeerServer {
           }
           rest = rest.subarray(used);
         }
-        if (fill + rest.length > size) return fail("snapshot data longer than announced");
-        data.set(rest, fill);
-        fill += rest.length;
+        if (rest.length === 0) return;
+        if (data.length + rest.length > size) return fail("snapshot data longer than announced");
+        data.push(rest);
         running = CRC32C.buf(rest, running);
       },
       end: () => {
         if (failed) return;
+        forget();
         if (msg === undefined) return fail("snapshot message missing");
-        if (fill !== size) return fail(`snapshot data truncated: ${fill} of ${size} bytes`);
+        if (!data.full) return fail(`snapshot data truncated: ${data.length} of ${size} bytes`);
         if (running >>> 0 !== crc) return fail("snapshot checksum mismatch");
-        if (msg.type !== MessageType.Snap || msg.snapshot === undefined) {
-          return fail("snapshot endpoint got a message that is not a snapshot");
-        }
-        msg.snapshot.data = data;
+        msg.snapshot!.data = data.take();
         log.info("received database snapshot", {
-          "snapshot-index": msg.snapshot.meta.index,
+          "snapshot-index": msg.snapshot!.meta.index,
           "snapshot-size": size,
         });
         try {
@@ -352,6 +444,7 @@ export class PeerServer {
         }
         stream.respond(STATUS_204, true);
       },
+      abort: () => forget(),
     };
   }
 

@@ -1,12 +1,15 @@
 /**
  * Helpers for the transport tests: a transport whose callbacks record
- * everything, a log that keeps its lines, and polling.
+ * everything, a log that keeps its lines, polling, and raw requests to a
+ * peer port (also used by the real-process tests in tests/).
  *
  * @module
  */
 import * as net from "node:net";
 import { createLogger, type Logger } from "../log.ts";
 import { type Message, MessageType, newMessage } from "../raft/types.ts";
+import { H2ClientConnection, type H2ClientStream } from "../http/h2/client.ts";
+import { formatId, H_CLUSTER_ID, H_ERROR, H_FROM, H_TO } from "./protocol.ts";
 import { Transport, type TransportOptions } from "./transport.ts";
 
 /** A transport plus everything its callbacks were told. */
@@ -55,6 +58,8 @@ export async function startHarness(
     clusterId: opts.clusterId ?? 0xc1057e7n,
     listenUrls: [new URL(`http://127.0.0.1:${opts.port ?? 0}`)],
     log: memoryLog(logs),
+    // Every test peer counts as a member unless a test says otherwise.
+    isMember: () => true,
     onMessages: (msgs) => {
       h.batches.push(msgs.length);
       h.received.push(...msgs);
@@ -101,4 +106,58 @@ export async function freePort(): Promise<number> {
   const port = (srv.address() as net.AddressInfo).port;
   await new Promise<void>((r) => srv.close(() => r()));
   return port;
+}
+
+/** What a raw peer request (see {@link rawPeerRequest}) heard back. */
+export interface RawPeerCall {
+  conn: H2ClientConnection;
+  stream: H2ClientStream;
+  /** The response headers: status and `x-cairn-error`. */
+  response: Promise<{ status: number; error?: string }>;
+  /** Why the exchange ended: "end", or the reset/abort reason. */
+  ended: Promise<string>;
+  /** Closes the connection. */
+  close(): void;
+}
+
+/**
+ * Opens a request on a member's peer port with cairn's own HTTP/2 client,
+ * as an attacker (or a test) writes it: any headers, any body bytes after.
+ */
+export async function rawPeerRequest(
+  baseUrl: string,
+  path: string,
+  headers: [string, string][],
+): Promise<RawPeerCall> {
+  const u = new URL(baseUrl);
+  const conn = await H2ClientConnection.connect(u.hostname, Number(u.port), {
+    onClose: () => {},
+  });
+  const stream = conn.request([
+    [":method", "POST"],
+    [":scheme", "http"],
+    [":authority", u.host],
+    [":path", path],
+    ...headers,
+  ], false);
+  let onResponse!: (r: { status: number; error?: string }) => void;
+  let onEnded!: (why: string) => void;
+  const response = new Promise<{ status: number; error?: string }>((r) => (onResponse = r));
+  const ended = new Promise<string>((r) => (onEnded = r));
+  stream.listener = {
+    response: (status, fields) =>
+      onResponse({ status, error: fields.find(([n]) => n === H_ERROR)?.[1] }),
+    end: () => onEnded("end"),
+    abort: (why) => onEnded(why),
+  };
+  return { conn, stream, response, ended, close: () => conn.close("test done") };
+}
+
+/** The identifying headers of a peer request from `from` to `to` in `cluster`. */
+export function peerHeaders(cluster: bigint, from: bigint, to: bigint): [string, string][] {
+  return [
+    [H_CLUSTER_ID, formatId(cluster)],
+    [H_FROM, formatId(from)],
+    [H_TO, formatId(to)],
+  ];
 }

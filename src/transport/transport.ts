@@ -42,6 +42,19 @@ export interface TransportOptions {
   /** Peer listen URLs (`--listen-peer-urls`); port 0 picks a free port. */
   listenUrls: URL[];
   log: Logger;
+  /**
+   * Whether `id` is a member (voter or learner) of the current
+   * configuration: streams and snapshots from anyone else are refused.
+   */
+  isMember(id: bigint): boolean;
+  /** Whether `id` was removed from the cluster (it is told so with 410, as etcd tells it). */
+  isRemoved?(id: bigint): boolean;
+  /**
+   * A peer answered 410: this member was removed from the cluster (etcd's
+   * "the member has been permanently removed from the cluster"). Called
+   * once per peer that says so.
+   */
+  onRemoved?(by: bigint): void;
   /** Received messages, in the order their sender sent them (call raw.step for each). */
   onMessages(msgs: Message[]): void;
   /** A received Snap message whose snapshot includes its verified data. */
@@ -52,8 +65,10 @@ export interface TransportOptions {
   onSnapshotStatus(peer: bigint, ok: boolean): void;
   /** Overrides of the queue bounds and timings (tests use small ones). */
   limits?: Partial<PeerLimits>;
-  /** Largest accepted incoming batch frame. Default 256 MiB. */
+  /** Largest accepted incoming batch frame (see protocol.ts frameLimit). */
   maxFrameBytes?: number;
+  /** Largest accepted incoming snapshot (see protocol.ts snapshotLimit). */
+  maxSnapshotBytes?: number;
   /** The member's own peer endpoints (see PeerServerOptions.routes). */
   routes?: PeerServerOptions["routes"];
   /** Certificate and checks for https/unixs listen URLs. */
@@ -123,6 +138,8 @@ export class Transport {
       clusterId: opts.clusterId,
       listenUrls: opts.listenUrls,
       log: opts.log,
+      isMember: opts.isMember,
+      isRemoved: opts.isRemoved,
       onMessages: (msgs, from) => {
         // The peer reaches us: our own connection to it may be stuck from a partition.
         peers.get(from)?.heard();
@@ -130,6 +147,7 @@ export class Transport {
       },
       onSnapshot: opts.onSnapshot,
       maxFrameBytes: opts.maxFrameBytes,
+      maxSnapshotBytes: opts.maxSnapshotBytes,
       routes: opts.routes,
       tls: opts.tls,
     });
@@ -167,6 +185,7 @@ export class Transport {
         limits: this.#limits,
         onUnreachable: (p) => this.#safely(() => this.#opts.onUnreachable(p)),
         onSnapshotStatus: (p, ok) => this.#safely(() => this.#opts.onSnapshotStatus(p, ok)),
+        onRemoved: (p) => this.#safely(() => this.#opts.onRemoved?.(p)),
         dial: this.#dial,
       }),
     );

@@ -51,6 +51,7 @@ async function run(s: Shape, seconds: number): Promise<void> {
     clusterId: 7n,
     listenUrls: [new URL("http://127.0.0.1:0")],
     log: memoryLog(logs),
+    isMember: () => true,
     onSnapshot() {},
     onUnreachable() {
       throw new Error("dropped: the window is too large");
@@ -113,6 +114,7 @@ async function pingPong(seconds: number): Promise<void> {
         clusterId: 7n,
         listenUrls: [new URL("http://127.0.0.1:0")],
         log: memoryLog(logs),
+        isMember: () => true,
         onMessages(msgs) {
           for (const m of msgs) {
             if (m.type === MessageType.App) {

@@ -163,6 +163,9 @@ Deno.test("transport: a corrupt snapshot is refused; an unreachable one fails", 
     const { encodeMessage } = await import("./codec.ts");
     const head = encodeMessage(newMessage({
       type: MessageType.Snap,
+      from: 1n,
+      to: 2n,
+      term: 1,
       snapshot: {
         meta: { index: 1, term: 1, confState: { voters: [], learners: [] } },
         data: new Uint8Array(),

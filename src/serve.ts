@@ -15,8 +15,8 @@ import { BidiRoutes } from "./http/grpc_bidi.ts";
 import { UnaryRoutes } from "./http/grpc_unary.ts";
 import { keepaliveFromFlags } from "./http/h2/keepalive.ts";
 import { PPROF_PREFIX } from "./http/pprof.ts";
-import { type ClientListener, listenClient } from "./http/client_listener.ts";
-import { createClientHandlers } from "./http/handler.ts";
+import { type ClientListener, listenClient, type ListenOptions } from "./http/client_listener.ts";
+import { type ClientHandlers, createClientHandlers } from "./http/handler.ts";
 import { isTlsUrl, isUnixUrl } from "./http/net.ts";
 import { createDialer } from "./http/tls/dial.ts";
 import { type PortTls, resolvePortTls } from "./http/tls/settings.ts";
@@ -66,32 +66,21 @@ export async function startServer(cfg: Config, log: Logger): Promise<RunningServ
   });
   const listeners: ClientListener[] = [];
   try {
-    for (const url of [...cfg.listenClientUrls, ...cfg.listenClientHttpUrls]) {
-      // etcd checks the Host header of HTTP requests only without TLS.
-      const entry = isTlsUrl(url) ? handlers.overTls : handlers;
-      const listener = await listenClient({
-        url,
-        tls: isTlsUrl(url) ? clientTls?.server : undefined,
-        onStream: entry.http2,
-        http1: entry.http1,
+    const client = { maxConcurrentStreams: cfg.maxConcurrentStreams, keepalive };
+    const clientUrls = [...cfg.listenClientUrls, ...cfg.listenClientHttpUrls];
+    await listenAll(clientUrls, handlers, clientTls, log, "client traffic", client, listeners);
+    if (cfg.listenMetricsUrls.length > 0) {
+      log.warn("--listen-metrics-urls serves /health only: /metrics is not implemented yet");
+      await listenAll(
+        cfg.listenMetricsUrls,
+        metricsHandlers(member),
+        clientTls,
         log,
-        maxConcurrentStreams: cfg.maxConcurrentStreams,
-        keepalive,
-      });
-      listeners.push(listener);
-      const { address, port } = listener.address;
-      log.info("serving client traffic", {
-        address: isUnixUrl(url) ? address : `${address}:${port}`,
-        tls: isTlsUrl(url),
-      });
+        "metrics",
+        {},
+        listeners,
+      );
     }
-  } catch (err) {
-    await Promise.all(listeners.map((l) => l.close()));
-    await member.stop();
-    throw err;
-  }
-  try {
-    listeners.push(...await serveMetricsUrls(cfg, member, clientTls, log));
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
     await member.stop();
@@ -110,44 +99,51 @@ export async function startServer(cfg: Config, log: Logger): Promise<RunningServ
 }
 
 /**
- * Listeners on `--listen-metrics-urls`: plain HTTP endpoints beside the
- * client port (https ones with the client certificate, as etcd does). They
- * serve no gRPC, and of etcd's /metrics and /health only /health exists yet.
+ * Serves `handlers` on every URL (https and unixs ones with the client
+ * certificate), adding each listener to `into` as it binds so the caller
+ * can close them all if a later one fails.
  */
-async function serveMetricsUrls(
-  cfg: Config,
-  member: Member,
+async function listenAll(
+  urls: URL[],
+  handlers: ClientHandlers,
   clientTls: PortTls | undefined,
   log: Logger,
-): Promise<ClientListener[]> {
-  if (cfg.listenMetricsUrls.length === 0) return [];
-  log.warn("--listen-metrics-urls serves /health only: /metrics is not implemented yet");
-  const handlers = createClientHandlers({
+  what: string,
+  extra: Pick<ListenOptions, "maxConcurrentStreams" | "keepalive">,
+  into: ClientListener[],
+): Promise<void> {
+  for (const url of urls) {
+    // etcd checks the Host header of HTTP requests only without TLS.
+    const entry = isTlsUrl(url) ? handlers.overTls : handlers;
+    const listener = await listenClient({
+      url,
+      tls: isTlsUrl(url) ? clientTls?.server : undefined,
+      onStream: entry.http2,
+      http1: entry.http1,
+      log,
+      ...extra,
+    });
+    into.push(listener);
+    const { address, port } = listener.address;
+    log.info(`serving ${what}`, {
+      address: isUnixUrl(url) ? address : `${address}:${port}`,
+      tls: isTlsUrl(url),
+    });
+  }
+}
+
+/**
+ * What `--listen-metrics-urls` listeners serve: etcd serves /metrics and
+ * /health there and no gRPC. cairn has no /metrics yet, so only /health.
+ */
+function metricsHandlers(member: Member): ClientHandlers {
+  return createClientHandlers({
     routes: () => {},
     unary: new UnaryRoutes(),
     bidi: new BidiRoutes(),
     app: createMetricsApp(member),
     readMaxBytes: 64 * 1024,
   });
-  const out: ClientListener[] = [];
-  try {
-    for (const url of cfg.listenMetricsUrls) {
-      const entry = isTlsUrl(url) ? handlers.overTls : handlers;
-      const l = await listenClient({
-        url,
-        tls: isTlsUrl(url) ? clientTls?.server : undefined,
-        onStream: entry.http2,
-        http1: entry.http1,
-        log,
-      });
-      out.push(l);
-      log.info("serving metrics", { address: `${l.address.address}:${l.address.port}` });
-    }
-  } catch (err) {
-    await Promise.all(out.map((l) => l.close()));
-    throw err;
-  }
-  return out;
 }
 
 /** The TLS of both ports, from files or generated (`--auto-tls`) into the data dir as etcd does. */

@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,17 +84,11 @@ func kvBench(ctx context.Context, o kvOpts) (map[string]interface{}, error) {
 	for _, l := range lat {
 		all = append(all, l...)
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	at := func(p float64) float64 {
-		if len(all) == 0 {
-			return 0
-		}
-		return ms(all[int(p*float64(len(all)-1))])
-	}
+	p50, p90, p99, _ := percentiles(all)
 	out := map[string]interface{}{
 		"label": o.label, "op": o.op, "clients": o.clients, "conns": o.conns, "ok": len(all),
 		"errors": errs, "seconds": elapsed.Seconds(), "rps": float64(len(all)) / elapsed.Seconds(),
-		"p50_ms": at(0.5), "p90_ms": at(0.9), "p99_ms": at(0.99),
+		"p50_ms": p50, "p90_ms": p90, "p99_ms": p99,
 	}
 	if errs > 0 {
 		return out, fmt.Errorf("%d requests failed", errs)

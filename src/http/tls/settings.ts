@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { TlsFiles } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import { type CertPolicy, loadCrl } from "./cert_policy.ts";
 import { ensureSelfSignedCert } from "./auto_cert.ts";
@@ -43,16 +44,7 @@ export interface ClientTls {
 }
 
 /** The TLS flags of one port, as Config holds them. */
-export interface PortTlsFlags {
-  certFile: string;
-  keyFile: string;
-  trustedCaFile: string;
-  clientCertAuth: boolean;
-  crlFile: string;
-  autoTls: boolean;
-  allowedCn: string;
-  allowedHostname: string;
-}
+export type PortTlsFlags = TlsFiles;
 
 /** `--peer-client-cert-file`/`--peer-client-key-file`: what peers present when they dial. */
 export interface DialCertFlags {

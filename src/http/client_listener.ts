@@ -12,8 +12,10 @@
 import * as http from "node:http";
 import type * as net from "node:net";
 import type { Logger } from "../log.ts";
+import { ConnectionCap } from "./h2/conn_cap.ts";
 import { type ByteConn, H2Connection } from "./h2/connection.ts";
-import { CLIENT_PREFACE } from "./h2/frames.ts";
+import { CLIENT_PREFACE, ErrorCode, LimitError } from "./h2/frames.ts";
+import { SNIFF_TIMEOUT_MS } from "./h2/limits.ts";
 import type { KeepaliveOptions } from "./h2/keepalive.ts";
 import type { H2Stream } from "./h2/stream.ts";
 import { type BoundAddress, listenStreams, type StreamListener } from "./listen.ts";
@@ -69,19 +71,45 @@ export async function listenClient(opts: ListenOptions): Promise<ClientListener>
 
   const h2conns = new Set<H2Connection>();
   const rawConns = new Set<StreamConn>();
+  // At the cap, an idle connection (sniffing, or HTTP/2 without streams) makes room.
+  const cap = new ConnectionCap();
 
   const serveConn = async (conn: StreamConn) => {
+    let h2: H2Connection | undefined;
+    let bridged = false;
+    const slot = {
+      idle: () => !bridged && (h2 === undefined || h2.openStreams === 0),
+      evict: () => h2 ? h2.goAway(ErrorCode.NO_ERROR, "too many connections") : conn.close(),
+    };
+    if (!cap.admit(slot)) {
+      log.warn("rejected connection", {
+        "remote-addr": conn.remote,
+        error: "too many connections",
+      });
+      conn.close();
+      return;
+    }
     rawConns.add(conn);
     try {
       conn.setNoDelay(true);
-      const first = await sniff(conn);
+      const timer = setTimeout(() => {
+        log.warn("rejected connection", {
+          "remote-addr": conn.remote,
+          error: `protocol not shown within ${SNIFF_TIMEOUT_MS} ms`,
+        });
+        conn.close();
+      }, SNIFF_TIMEOUT_MS);
+      const first = await sniff(conn).finally(() => clearTimeout(timer));
       if (first === undefined) return;
       if (first.isH2) {
-        const h2 = new H2Connection(conn, {
+        h2 = new H2Connection(conn, {
           onStream: opts.onStream,
           maxConcurrentStreams: opts.maxConcurrentStreams,
           keepalive: opts.keepalive,
-          onError: (err) => log.debug("http2 connection error", { error: String(err) }),
+          onError: (err) =>
+            err instanceof LimitError
+              ? log.warn("http2 limit exceeded", { "remote-addr": conn.remote, error: err.message })
+              : log.debug("http2 connection error", { error: String(err) }),
         });
         h2conns.add(h2);
         try {
@@ -90,11 +118,13 @@ export async function listenClient(opts: ListenOptions): Promise<ClientListener>
           h2conns.delete(h2);
         }
       } else {
+        bridged = true;
         await bridge(conn, first.bytes, h1Port);
       }
     } catch (err) {
       log.debug("client connection error", { error: String(err) });
     } finally {
+      cap.release(slot);
       rawConns.delete(conn);
       conn.close();
     }
@@ -129,7 +159,8 @@ export async function listenClient(opts: ListenOptions): Promise<ClientListener>
  * undefined when the peer closed first.
  */
 async function sniff(conn: ByteConn): Promise<{ isH2: boolean; bytes: Uint8Array } | undefined> {
-  const buf = new Uint8Array(16 * 1024);
+  // Small: the preface alone decides, and every connection not yet decided holds one.
+  const buf = new Uint8Array(1024);
   let len = 0;
   for (;;) {
     const n = await conn.read(buf.subarray(len));

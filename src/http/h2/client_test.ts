@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import * as http2 from "node:http2";
 import { type ClientStreamListener, H2ClientConnection, type H2ClientStream } from "./client.ts";
-import { encodeHeaders, type HeaderField } from "./hpack.ts";
+import { encodeHeaders, type HeaderField, pushInt } from "./hpack.ts";
 import type { H2Options } from "./connection.ts";
 import type { H2Stream } from "./stream.ts";
 import { startTestH2Server } from "./test_server.ts";
@@ -737,6 +737,70 @@ Deno.test("client: DATA before headers or trailers without END_STREAM reset that
       assert.equal(readU32(rst.payload), PROTOCOL_ERROR);
     }
     assert.equal(c.closed, false);
+    assert.deepEqual(reasons, []);
+  } finally {
+    c.close();
+    await server.close();
+  }
+});
+
+Deno.test("client: the limits are the server's: a bad PING length is FRAME_SIZE_ERROR", async () => {
+  const { server, peer, c, closed } = await rawSetup();
+  try {
+    await peer.write(rawFrame(T.SETTINGS, 0, 0), rawFrame(T.PING, 0, 0, new Uint8Array(4)));
+    assert.match(await within(closed, 2000, "onClose"), /PING length/);
+    const goaway = await peer.until((f) => f.type === T.GOAWAY, 2000);
+    assert.equal(readU32(goaway.payload, 4), FRAME_SIZE_ERROR);
+  } finally {
+    c.close();
+    await server.close();
+  }
+});
+
+Deno.test("client: response DATA beyond the window it announced is FLOW_CONTROL_ERROR", async () => {
+  const { server, peer, c, closed } = await rawSetup({ streamWindow: 1000 });
+  try {
+    const r = record(c.request(req(), true));
+    await peer.requestHeaders(1);
+    // Once the server ACKs the client's SETTINGS, the 1,000-byte window applies.
+    await peer.write(
+      rawFrame(T.SETTINGS, 0, 0),
+      rawFrame(T.SETTINGS, ACK, 0),
+      headersFrame(1, [[":status", "200"]]),
+      rawFrame(T.DATA, 0, 1, pattern(1001, 1)),
+    );
+    assert.match(await within(closed, 2000, "onClose"), /beyond the window/);
+    await within(r.done, 1000, "abort");
+    const goaway = await peer.until((f) => f.type === T.GOAWAY, 2000);
+    assert.equal(readU32(goaway.payload, 4), FLOW_CONTROL_ERROR);
+  } finally {
+    c.close();
+    await server.close();
+  }
+});
+
+Deno.test("client: a response header list over the limit resets that stream alone", async () => {
+  const { server, peer, c, reasons } = await rawSetup();
+  try {
+    const big = record(c.request(req("/1"), true));
+    const fine = record(c.request(req("/3"), true));
+    await peer.requestHeaders(3);
+    // An HPACK bomb: one 4,000-byte entry, then 300 one-byte references to it.
+    const entry = [0x40, 5, ...enc.encode("x-big")];
+    pushInt(entry, 4000, 7, 0);
+    const block = Uint8Array.from([
+      ...encodeHeaders([[":status", "200"]]),
+      ...entry,
+      ...new Uint8Array(4000).fill(0x68),
+      ...new Array(300).fill(0x80 | 62),
+    ]);
+    const frames = [rawFrame(T.HEADERS, END_HEADERS, 1, block)];
+    await peer.write(...frames, headersFrame(3, [[":status", "200"]], END_HEADERS | END_STREAM));
+    await within(Promise.all([big.done, fine.done]), 2000, "streams");
+    assert.match(big.seen.aborted ?? "", /header list limit/);
+    assert.deepEqual(fine.seen.events, ["response", "end"]);
+    const rst = await peer.until((f) => f.type === T.RST_STREAM && f.streamId === 1);
+    assert.equal(readU32(rst.payload), 11, "ENHANCE_YOUR_CALM");
     assert.deepEqual(reasons, []);
   } finally {
     c.close();

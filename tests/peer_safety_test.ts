@@ -40,7 +40,7 @@ import {
 import { peerHeaders, rawPeerRequest } from "../src/transport/test_util.ts";
 import { destroyAll, startCluster, waitForLeader } from "./harness/cluster.ts";
 import { etcdctl, etcdctlOk } from "./harness/etcdctl.ts";
-import { type Member, sleep } from "./harness/member.ts";
+import { Member, sleep } from "./harness/member.ts";
 import { cairnIsEtcd, skipIfToolsMissing } from "./harness/tools.ts";
 
 const skip = skipIfToolsMissing("peer_safety_test.ts") || cairnIsEtcd();
@@ -259,6 +259,60 @@ Deno.test({
         assert.equal(put.code, 0, put.stderr);
       },
     );
+  } finally {
+    await destroyAll(members);
+  }
+});
+
+Deno.test({
+  name: "peer safety: a member that missed a membership change still hears the new leader",
+  ignore: skip,
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  // m3 is down while m4 joins and takes the lead: restarted, m3 does not
+  // know m4, whose stream it refuses at first, until m1 or m2 vouch for it.
+  const members = await startCluster(3);
+  const [m1, m2, m3] = members;
+  const m4 = await Member.create({ kind: "cairn", name: "m4" });
+  members.push(m4);
+  try {
+    const token = m1.options.cluster!.token;
+    await m3.stop();
+    await waitForLeader([m1, m2]);
+    const both = `${m1.endpoint},${m2.endpoint}`;
+    await etcdctlOk(both, ["member", "add", "m4", `--peer-urls=${m4.peerUrl}`]);
+    m4.options.cluster = {
+      initialCluster: members.map((m) => `${m.name}=${m.peerUrl}`).join(","),
+      token,
+      state: "existing",
+    };
+    m4.launch();
+    await m4.waitHealthy(30_000);
+    const m4Id = (await status(m4)).memberId;
+    await waitUntil(async () => {
+      const res = await etcdctl(`${both},${m4.endpoint}`, ["move-leader", formatId(m4Id)]);
+      return res.code === 0 || /already the leader/.test(res.stdout + res.stderr);
+    }, "leadership to move to m4");
+    assert.equal(await waitForLeader([m1, m2, m4]), m4);
+    await etcdctlOk(m4.endpoint, ["put", "while-m3-was-down", "written-under-m4"]);
+
+    m3.launch();
+    await m3.waitHealthy(30_000);
+    await waitUntil(async () => {
+      const res = await etcdctl(m3.endpoint, [
+        "get",
+        "while-m3-was-down",
+        "--print-value-only",
+        "--consistency=s",
+      ]);
+      return res.stdout.trim() === "written-under-m4";
+    }, "m3 to catch up from m4");
+    const log = await m3.stderrText();
+    assert.match(log, /rejected peer request.*error sender not found/, "m4 was unknown at first");
+    assert.match(log, /admitting a member that peers list/);
+    // And once caught up it knows m4 itself, as a member of the configuration.
+    assert.match(await etcdctlOk(m3.endpoint, ["member", "list"]), /m4/);
   } finally {
     await destroyAll(members);
   }

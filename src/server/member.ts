@@ -28,6 +28,8 @@ import { decodeConfChange } from "../raft/confchange.ts";
 import { InvariantViolation, ProposalDropped } from "../raft/errors.ts";
 import { decodeInternalRequest, encodeInternalRequest } from "../fast_codec.ts";
 import { Waiters } from "./waiters.ts";
+import { ServerMetrics } from "../metrics/etcd.ts";
+import { CLUSTER_VERSION, SERVER_VERSION } from "../version.ts";
 import { RawNode } from "../raft/raw_node.ts";
 import type { MemoryStorage } from "../raft/storage.ts";
 import {
@@ -73,6 +75,7 @@ import {
 } from "../transport/transport.ts";
 import { frameLimit, snapshotLimit } from "../transport/protocol.ts";
 import { fatalExitCode, isClientRejection, isRefusedPeerInput, logFatal } from "./fatal.ts";
+import { Vouching } from "./vouch.ts";
 
 /** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */
 const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
@@ -98,6 +101,8 @@ export class Member {
   readonly #snaps: SnapshotStore;
   readonly #waiters = new Waiters<ApplyResult>();
   readonly #reads: ReadBarrier;
+  /** etcd's metric families of this member (served on /metrics). */
+  readonly metrics: ServerMetrics;
   #nextRequestId: number;
   #confState: ConfState;
   #applied: number;
@@ -116,6 +121,8 @@ export class Member {
   #halted = false;
   /** Members removed while this process ran (their peer requests get 410, as etcd's). */
   readonly #removedIds = new Set<bigint>();
+  /** Members this one does not know yet but its peers list (it fell behind a membership change). */
+  readonly #vouching: Vouching;
   #transport: Transport | undefined;
   #purger: FilePurger | undefined;
   readonly #peers: PeerLinks;
@@ -141,6 +148,17 @@ export class Member {
     this.id = init.id;
     this.#peers = new PeerLinks(init.id, init.network.dial);
     this.clusterId = init.clusterId;
+    this.#vouching = new Vouching({
+      selfId: init.id,
+      clusterId: init.clusterId,
+      log: init.log,
+      peers: () => this.sm.membership.records(),
+      // Raft's answers must reach it too, before the membership change is applied here.
+      onAdmit: (id, urls) => this.#transport?.setPeer(id, urls),
+      get: (url, path, timeoutMs) =>
+        this.#peers.call(url, path, new Uint8Array(0), timeoutMs, "GET"),
+      timeoutMs: 1000,
+    });
     this.sm = init.sm;
     this.#raft = init.raft;
     this.#storage = init.storage;
@@ -149,6 +167,11 @@ export class Member {
     this.#confState = init.confState;
     this.#applied = init.applied;
     this.#snapshotIndex = init.applied;
+    this.metrics = new ServerMetrics({
+      extensive: init.cfg.metrics === "extensive",
+      serverVersion: SERVER_VERSION,
+      clusterVersion: CLUSTER_VERSION.split(".").slice(0, 2).join("."),
+    });
     // Request ids only need to be unique among this member's proposals that
     // may still be in the log: start from the clock so a restart never
     // reuses an id of an entry replayed from the WAL.
@@ -213,6 +236,7 @@ export class Member {
       network,
     });
     member.#fatal = onFatal;
+    member.#attachMetrics();
     if (cfg.initialCorruptCheck && hadData) await member.#checkBeforeServing();
     member.#transport = await Transport.start({
       selfId: id,
@@ -220,8 +244,10 @@ export class Member {
       listenUrls: cfg.listenPeerUrls,
       log,
       // Only members of the current configuration are heard on the peer port.
-      isMember: (peer) => member.sm.membership.get(peer) !== undefined,
+      isMember: (peer) =>
+        member.sm.membership.get(peer) !== undefined || member.#vouching.has(peer),
       isRemoved: (peer) => member.#removedIds.has(peer),
+      onUnknownSender: (peer) => member.#vouching.ask(peer),
       onRemoved: (by) => member.#removedByPeer(by),
       maxFrameBytes: frameLimit(cfg.maxRequestBytes),
       maxSnapshotBytes: snapshotLimit(cfg.quotaBackendBytes),
@@ -318,6 +344,7 @@ export class Member {
         this.#raft.propose(data);
       } catch (err) {
         if (err instanceof InvariantViolation) this.#halt("propose", err);
+        this.metrics.proposalsFailed.inc();
         reject(err instanceof ProposalDropped ? EtcdErrors.noLeader() : err as Error);
         return;
       }
@@ -516,13 +543,63 @@ export class Member {
     this.#purger.start();
   }
 
+  /** Points the scrape-time gauges at this member and times the WAL's syncs. */
+  #attachMetrics(): void {
+    const m = this.metrics;
+    m.attach(this.id, {
+      commitIndex: () => this.#raft.status().commit,
+      appliedIndex: () => this.#applied,
+      pendingProposals: () => this.#waiters.size,
+      isLearner: () => this.isLearner,
+      dbSizeBytes: () => this.sm.store.approximateSize(),
+      dbSizeInUseBytes: () => this.sm.store.approximateSize(),
+      quotaBytes: () =>
+        this.#cfg.quotaBackendBytes > 0 ? this.#cfg.quotaBackendBytes : DEFAULT_QUOTA_BYTES,
+      keys: () => this.sm.store.liveKeyCount(),
+      currentRevision: () => this.sm.store.currentRevision,
+      compactRevision: () => this.sm.store.compactRevision,
+      watchers: () => this.watchHub.counts.synced + this.watchHub.counts.unsynced,
+      watchStreams: () => this.watchHub.streams,
+      slowWatchers: () => this.watchHub.counts.unsynced,
+    });
+    this.#wal.onSync = (seconds) => m.walFsync.observe(seconds);
+    this.#wal.onWrite = (bytes) => m.walWriteBytes.inc(bytes);
+  }
+
+  /** etcd's leader gauges; a change to a known leader counts as a leader change. */
+  #countLeader(changed: boolean): void {
+    const m = this.metrics;
+    if (changed && this.#leader !== 0n) m.leaderChanges.inc();
+    m.hasLeader.set(this.#leader === 0n ? 0 : 1);
+    m.isLeader.set(this.#role === StateRole.Leader ? 1 : 0);
+  }
+
+  /**
+   * Applies a batch of committed entries, timing the batch as a whole (a
+   * clock read per entry would cost the put path): a batch slower than
+   * --experimental-warning-apply-duration counts as a slow apply and is
+   * logged with etcd's message.
+   */
+  #applyTimed(entries: Entry[]): void {
+    const started = performance.now();
+    this.#applyEntries(entries);
+    const took = performance.now() - started;
+    if (took <= this.#cfg.warningApplyDurationMs) return;
+    this.metrics.slowApplies.inc();
+    this.#log.warn("apply request took too long", {
+      took: `${took.toFixed(1)}ms`,
+      "expected-duration": `${this.#cfg.warningApplyDurationMs}ms`,
+      entries: entries.length,
+    });
+  }
+
   #expireWaiters(): void {
     const now = Date.now();
-    this.#waiters.expire(
+    this.metrics.proposalsFailed.inc(this.#waiters.expire(
       now,
       () => this.#leader === 0n ? EtcdErrors.timeoutDueToLeaderFail() : EtcdErrors.timeout(),
-    );
-    this.#reads.expire(now, EtcdErrors.timeout());
+    ));
+    this.metrics.readIndexesFailed.inc(this.#reads.expire(now, EtcdErrors.timeout()));
   }
 
   /** Schedules a Ready round; concurrent calls coalesce so proposals group-commit. */
@@ -556,6 +633,7 @@ export class Member {
       const changed = rd.softState.leader !== this.#leader;
       this.#leader = rd.softState.leader;
       this.#role = rd.softState.role;
+      this.#countLeader(changed);
       // Only the leader tracks lease expiry (it is promoted once it applies its own first entry).
       if (this.#role !== StateRole.Leader && this.sm.lessor.isPrimary) this.sm.lessor.demote();
       if (changed) {
@@ -612,7 +690,7 @@ export class Member {
     // The rest go out only after the state they carry is durable.
     if (late.length > 0) this.#transport?.send(late);
 
-    if (rd.committedEntries.length > 0) this.#applyEntries(rd.committedEntries);
+    if (rd.committedEntries.length > 0) this.#applyTimed(rd.committedEntries);
     for (const rs of rd.readStates) this.#reads.onReadState(rs.requestCtx, rs.index);
     this.#raft.advance(rd);
     this.#reads.onApplied(this.#applied);
@@ -665,8 +743,10 @@ export class Member {
   #applyMemberChange(cc: ConfChange): void {
     const ctx = cc.context.length > 0 ? fromBinary(ConfChangeContextSchema, cc.context) : undefined;
     applyMembershipChange(this.sm, cc, ctx?.member);
-    if (cc.type === ConfChangeType.RemoveNode) this.#removedIds.add(cc.nodeId);
-    else if (cc.type !== ConfChangeType.UpdateNode) this.#removedIds.delete(cc.nodeId);
+    if (cc.type === ConfChangeType.RemoveNode) {
+      this.#removedIds.add(cc.nodeId);
+      this.#vouching.forget(cc.nodeId);
+    } else if (cc.type !== ConfChangeType.UpdateNode) this.#removedIds.delete(cc.nodeId);
     this.#syncPeers();
     this.onMembershipChange?.();
     if (ctx && ctx.origin === this.id) {
@@ -856,9 +936,11 @@ export class Member {
     if (this.#applied - this.#snapshotIndex < this.#cfg.snapshotCount) return;
     const index = this.#applied;
     const term = this.#storage.term(index);
+    const started = performance.now();
     const data = encodeStateSnapshot(this.sm);
     const meta = { index, term, confState: this.#confState };
     await this.#snaps.save(meta, data);
+    this.metrics.backendCommit.observe((performance.now() - started) / 1000);
     await this.#wal.saveSnapshotMarker({ term, index });
     // The in-memory copy exists only to be sent to members that fall too
     // far behind; a cluster of one has none, so it keeps just the position.

@@ -83,6 +83,8 @@ export interface PeerServerOptions {
   isMember(id: bigint): boolean;
   /** Whether `id` was removed from the cluster (answered 410 instead of 404). */
   isRemoved?(id: bigint): boolean;
+  /** A sender was refused as unknown (404): the member may look it up at its peers. */
+  onUnknownSender?(id: bigint): void;
   /** One received batch from member `from`, in sender order. Exceptions are logged, not fatal. */
   onMessages(msgs: Message[], from: bigint): void;
   /** A Snap message whose `snapshot.data` holds the complete, verified data. */
@@ -316,6 +318,7 @@ export class PeerServer {
     }
     if (this.#opts.isMember(from)) return undefined;
     if (this.#opts.isRemoved?.(from)) return { status: 410, text: ERR_REMOVED_MEMBER };
+    this.#opts.onUnknownSender?.(from);
     return { status: 404, text: ERR_SENDER_NOT_FOUND };
   }
 

@@ -49,6 +49,8 @@ export interface TransportOptions {
   isMember(id: bigint): boolean;
   /** Whether `id` was removed from the cluster (it is told so with 410, as etcd tells it). */
   isRemoved?(id: bigint): boolean;
+  /** A stream or snapshot from an id that is no member was refused (see PeerServerOptions). */
+  onUnknownSender?(id: bigint): void;
   /**
    * A peer answered 410: this member was removed from the cluster (etcd's
    * "the member has been permanently removed from the cluster"). Called
@@ -140,6 +142,7 @@ export class Transport {
       log: opts.log,
       isMember: opts.isMember,
       isRemoved: opts.isRemoved,
+      onUnknownSender: opts.onUnknownSender,
       onMessages: (msgs, from) => {
         // The peer reaches us: our own connection to it may be stuck from a partition.
         peers.get(from)?.heard();

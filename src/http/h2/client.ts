@@ -121,7 +121,7 @@ export class H2ClientConnection extends H2Session<H2ClientStream> {
       connectionWindow: opts.connectionWindow ?? 16 << 20,
       // Responses are consumed as they arrive, and a Raft batch leaves in
       // one write whatever its size: no backpressure on our own sending.
-      streamBacklog: Infinity,
+      holdWhileBlocked: false,
       outHighWater: Infinity,
     });
     this.#opts = opts;

@@ -27,7 +27,7 @@ import {
   Setting,
 } from "./frames.ts";
 import { encodeHeaders, type HeaderField } from "./hpack.ts";
-import { IDLE_TIMEOUT_MS, OUT_HIGH_WATER, STREAM_BACKLOG_LIMIT } from "./limits.ts";
+import { IDLE_TIMEOUT_MS, OUT_HIGH_WATER } from "./limits.ts";
 import { type ByteConn, H2Session } from "./session.ts";
 import { H2Stream, type StreamHost } from "./stream.ts";
 import { IdlePinger, type KeepaliveOptions, PingPolicy } from "./keepalive.ts";
@@ -104,7 +104,7 @@ export class H2Connection extends H2Session<H2Stream> implements StreamHost {
       maxHeaderBlock: opts.maxHeaderBlock,
       maxHeaderListSize: opts.maxHeaderListSize,
       settingsAckTimeoutMs: opts.settingsAckTimeoutMs,
-      streamBacklog: STREAM_BACKLOG_LIMIT,
+      holdWhileBlocked: true,
       outHighWater: OUT_HIGH_WATER,
       extraSettings: maxStreams === UNLIMITED_STREAMS
         ? []

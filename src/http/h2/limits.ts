@@ -85,14 +85,6 @@ export const IDLE_TIMEOUT_MS = 3 * 60 * 1000;
 export const MAX_CONNECTIONS_PER_LISTENER = 10_000;
 
 /**
- * Response bytes queued on one server stream beyond which the request
- * bytes it consumes are not returned to the peer as window: a client that
- * keeps asking (watch creates, keep-alives) but does not read the answers
- * stops being able to ask, as with Go's HTTP/2 server, until they drain.
- */
-export const STREAM_BACKLOG_LIMIT = 256 * 1024;
-
-/**
  * Response bytes a connection may hold beyond what the socket took. The
  * peer's flow-control windows can be many megabytes (Go clients grow them
  * to 16 MiB), so without this a slow reader would make every watch stream

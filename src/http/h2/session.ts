@@ -7,11 +7,12 @@
  *
  * Flow control, receiving: every DATA frame is checked against the
  * windows we announced (FLOW_CONTROL_ERROR past them). Bytes come back to
- * the peer as window only when the stream's owner consumed them, and not
- * while that stream has more than {@link STREAM_BACKLOG_LIMIT} of answers
- * queued or the socket is not taking what we write: window updates are
- * backpressure, not an echo. So a peer can make us hold at most a
- * stream window per stream and a connection window per connection.
+ * the peer as window only when the stream's owner consumed them, and (on
+ * the server) not while that stream has answers waiting for the peer's
+ * window or the socket is not taking what we write: window updates are
+ * backpressure, not an echo. So a peer can make us hold, or make our
+ * handlers work on without reading the answers, at most a stream window
+ * per stream and a connection window per connection.
  *
  * Flow control, sending: each stream's queued body leaves as the peer's
  * windows, its frame size and our socket allow.
@@ -108,8 +109,12 @@ export interface SessionOptions {
   maxHeaderBlock?: number;
   /** How long the peer has to ACK our SETTINGS. */
   settingsAckTimeoutMs?: number;
-  /** Queued answer bytes of a stream past which its consumed bytes are not returned. */
-  streamBacklog: number;
+  /**
+   * Whether consumed bytes of a stream whose answers cannot leave (its
+   * queue waits for window or for the socket) are held back: the server's
+   * backpressure on a peer that asks without reading.
+   */
+  holdWhileBlocked: boolean;
   /** Unwritten bytes past which streams wait for the socket and no window is returned. */
   outHighWater: number;
   /** Settings announced besides ENABLE_PUSH, INITIAL_WINDOW_SIZE, MAX_HEADER_LIST_SIZE. */
@@ -135,7 +140,7 @@ export abstract class H2Session<S extends FlowStream> {
   readonly #connWindow: number;
   readonly #maxHeaderListSize: number;
   readonly #settingsAckTimeoutMs: number;
-  readonly #streamBacklog: number;
+  readonly #holdWhileBlocked: boolean;
   readonly #outHighWater: number;
   readonly #extraSettings: ReadonlyArray<readonly [number, number]>;
   #connSendWindow = DEFAULT_WINDOW;
@@ -161,7 +166,7 @@ export abstract class H2Session<S extends FlowStream> {
     this.#connRecvWindow = this.#connWindow;
     this.#maxHeaderListSize = opts.maxHeaderListSize ?? MAX_HEADER_LIST_SIZE;
     this.#settingsAckTimeoutMs = opts.settingsAckTimeoutMs ?? SETTINGS_ACK_TIMEOUT_MS;
-    this.#streamBacklog = opts.streamBacklog;
+    this.#holdWhileBlocked = opts.holdWhileBlocked;
     this.#outHighWater = opts.outHighWater;
     this.#extraSettings = opts.extraSettings ?? [];
     this.writer = new FrameWriter(conn, () => this.#drained(), (err) => this.writeFailed(err));
@@ -510,8 +515,16 @@ export abstract class H2Session<S extends FlowStream> {
     this.#credit(s, n);
   }
 
+  /**
+   * True while `s` has answers that cannot leave: what remains queued after
+   * a pump waits for the peer's window or for the socket. A peer reading
+   * its answers never sees this for long; one that does not read stops
+   * getting window, as Go's server stops reading a stream whose handler
+   * is blocked sending.
+   */
   #backpressured(s: S): boolean {
-    return s.queuedBytes > this.#streamBacklog || this.writer.backlog >= this.#outHighWater;
+    return this.#holdWhileBlocked &&
+      (s.queue.length > 0 || this.writer.backlog >= this.#outHighWater);
   }
 
   #credit(s: S, n: number): void {

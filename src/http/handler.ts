@@ -82,8 +82,14 @@ export function createClientHandlers(opts: HandlerOptions): ClientHandlers {
   const dispatch = (handlers: ConnectHandlers, stream: H2Stream, extra: HeaderPair[]) => {
     const q = stream.path.indexOf("?");
     const handler = handlers.paths.get(q < 0 ? stream.path : stream.path.slice(0, q));
-    if (handler) serveUniversal(stream, extra.length ? universalWith(handler, extra) : handler);
-    else serveFetch(stream, extra.length ? fetchWith(fetch, extra) : fetch);
+    const served = handler
+      ? serveUniversal(stream, extra.length ? universalWith(handler, extra) : handler)
+      : serveFetch(stream, extra.length ? fetchWith(fetch, extra) : fetch);
+    // A request the web Request/URL types cannot represent (a method fetch
+    // forbids, such as TRACE or CONNECT, or an :authority that is no host)
+    // rejects before any answer. Unhandled, that rejection ended the whole
+    // process (found by tests/fuzz/h2_frames_fuzz_test.ts): answer 400.
+    served.catch(() => badRequest(stream));
   };
 
   const access = new AccessControl(opts.access ?? OPEN_ACCESS);
@@ -137,6 +143,13 @@ function answer(stream: H2Stream, d: Exclude<AccessDecision, { kind: "serve" }>)
   const fields: HeaderPair[] = [[":status", String(d.status)], ...d.headers];
   stream.respond(encodeHeaders([...fields, ["content-length", String(body.length)]]));
   stream.writeNow(body, true);
+}
+
+/** Answers 400 on a stream nothing was sent on yet, else resets it (never throws). */
+function badRequest(stream: H2Stream): void {
+  if (stream.aborted || stream.localEnded) return;
+  if (stream.headersSent) return stream.reset();
+  stream.respond(encodeHeaders([[":status", "400"], ["content-length", "0"]]), true);
 }
 
 /** A universal handler whose responses carry `extra` headers too. */

@@ -74,6 +74,7 @@ import {
 import { frameLimit, snapshotLimit } from "../transport/protocol.ts";
 import { fatalExitCode, isClientRejection, isRefusedPeerInput, logFatal } from "./fatal.ts";
 import { Vouching } from "./vouch.ts";
+import { checkPersistable } from "./persist_check.ts";
 
 /** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */
 const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
@@ -612,6 +613,8 @@ export class Member {
       if (this.#halted) return;
     }
     if (rd.entries.length > 0 || rd.mustSync) {
+      // Nothing that breaks the log reaches the disk, where it would outlive us.
+      checkPersistable(rd.entries, this.#storage);
       const hs = rd.hardState ?? this.#deferredHardState;
       this.#deferredHardState = undefined;
       await this.#wal.save(hs, rd.entries, overlap);

@@ -317,3 +317,68 @@ Deno.test({
     await destroyAll(members);
   }
 });
+
+Deno.test({
+  name: "peer safety: a committed entry the state machine cannot apply stops the member (exit 2)",
+  ignore: skip,
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const members = await startCluster(3);
+  try {
+    const leader = await waitForLeader(members);
+    const target = members.find((m) => m !== leader)!;
+    await etcdctlOk(leader.endpoint, ["put", "acked", "before"]);
+    const ls = await status(leader);
+    // A quiet cluster: the target holds exactly the committed log.
+    let ts = await status(target);
+    await waitUntil(async () => {
+      const [l, t] = await Promise.all([status(leader), status(target)]);
+      const settled = l.commit === t.commit && t.commit === ts.commit && l.term === t.term;
+      ts = t;
+      return settled;
+    }, "the target to settle at the leader's commit");
+    // A well-formed append of the next entry, committed at once, whose
+    // request names no kind of change (id 1, origin 1, nothing else).
+    const call = await rawPeerRequest(
+      target.peerUrl,
+      PATH_STREAM,
+      peerHeaders(ls.clusterId, ls.memberId, ts.memberId),
+    );
+    try {
+      assert.equal((await call.response).status, 200);
+      call.stream.write(encodeFrame([newMessage({
+        type: MessageType.App,
+        from: ls.memberId,
+        to: ts.memberId,
+        term: ts.term,
+        index: ts.commit,
+        logTerm: ts.term,
+        commit: ts.commit + 1,
+        entries: [{
+          index: ts.commit + 1,
+          term: ts.term,
+          type: EntryType.Normal,
+          data: new Uint8Array([0x08, 0x01, 0x10, 0x01]),
+        }],
+      })]));
+      const exit = await target.waitExit(10_000);
+      assert.ok(exit, "the target stopped");
+      assert.equal(exit.code, 2);
+    } finally {
+      call.close();
+    }
+    assert.match(
+      await target.stderrText(),
+      /"invariant":"cannot apply log entry of kind undefined"/,
+    );
+    const survivors = members.filter((m) => m !== target);
+    await waitForLeader(survivors);
+    await etcdctlOk(leader.endpoint, ["put", "after", "ok"]);
+    for (const m of survivors) {
+      assert.match(await etcdctlOk(m.endpoint, ["get", "acked"]), /before/);
+    }
+  } finally {
+    await destroyAll(members);
+  }
+});

@@ -19,6 +19,7 @@ import {
 } from "./protocol.ts";
 import { app, peerHeaders, rawPeerRequest, startHarness, waitFor } from "./test_util.ts";
 import { MessageType, newMessage } from "../raft/types.ts";
+import { within } from "../http/h2/test_raw_client.ts";
 
 const CLUSTER = 0xc1057e7n;
 
@@ -243,6 +244,57 @@ Deno.test("peer sender: a large backlog leaves in frames of about FRAME_TARGET_B
     assert.ok(b.batches.every((k) => k <= perFrame), `batches ${b.batches}`);
   } finally {
     await a.t.stop();
+    await b.t.stop();
+  }
+});
+
+Deno.test("peer endpoints: one connection cannot buffer more than 16 MiB of request bodies", async () => {
+  const b = await startHarness(2n, {
+    routes: (path) =>
+      path === "/echo-size"
+        ? (body) => ({
+          status: 200,
+          contentType: "text/plain",
+          body: new TextEncoder().encode(String(body.length)),
+        })
+        : undefined,
+  });
+  const first = await rawPeerRequest(b.url, "/echo-size", []);
+  const conn = first.conn;
+  const open = (): typeof first => {
+    const stream = conn.request([
+      [":method", "POST"],
+      [":scheme", "http"],
+      [":authority", new URL(b.url).host],
+      [":path", "/echo-size"],
+    ], false);
+    let onResponse!: (r: { status: number; error?: string }) => void;
+    const response = new Promise<{ status: number; error?: string }>((r) => (onResponse = r));
+    stream.listener = {
+      response: (status, fields) =>
+        onResponse({ status, error: fields.find(([n]) => n === "x-cairn-error")?.[1] }),
+    };
+    return { ...first, stream, response };
+  };
+  const body = new Uint8Array(4 * 1024 * 1024);
+  try {
+    // Four bodies of the largest size, none ended yet: 16 MiB held.
+    const held = [first, open(), open(), open()];
+    for (const c of held) c.stream.write(body);
+    const fifth = open();
+    fifth.stream.write(new Uint8Array(1024));
+    // Bounded: without the budget the fifth would wait for its end forever.
+    const r = await within(fifth.response, 5000, "the fifth request's answer");
+    assert.equal(r.status, 413);
+    assert.equal(r.error, "too many request bytes buffered on this connection");
+    // Once one of them is answered its bytes are free again.
+    held[0].stream.end();
+    assert.equal((await held[0].response).status, 200);
+    const sixth = open();
+    sixth.stream.end(new Uint8Array(1024));
+    assert.equal((await sixth.response).status, 200);
+  } finally {
+    conn.close();
     await b.t.stop();
   }
 });

@@ -69,6 +69,17 @@ export type PeerRouteHandler = (
 
 /** Largest body accepted on a member endpoint (they carry small requests). */
 const MAX_ROUTE_BODY = 4 * 1024 * 1024;
+/**
+ * Most member-endpoint body bytes one connection may have buffered at once
+ * across its streams (anyone may call those endpoints, so without this a
+ * connection could hold MAX_ROUTE_BODY per concurrent stream).
+ */
+const MAX_CONN_ROUTE_BYTES = 16 * 1024 * 1024;
+
+/** What one connection holds in request bodies not yet handled. */
+interface ConnBudget {
+  routeBytes: number;
+}
 
 /** What the server needs to know and whom it tells. */
 export interface PeerServerOptions {
@@ -177,8 +188,9 @@ export class PeerServer {
 
   async #serve(conn: StreamConn, needCert: boolean): Promise<void> {
     this.#sockets.add(conn);
+    const budget: ConnBudget = { routeBytes: 0 };
     const h2 = new H2Connection(conn, {
-      onStream: (stream) => this.#route(stream, h2, conn, needCert),
+      onStream: (stream) => this.#route(stream, h2, conn, needCert, budget),
       streamWindow: STREAM_WINDOW,
       connectionWindow: CONNECTION_WINDOW,
       onError: (err) => this.#log.debug("peer connection error", { error: String(err) }),
@@ -202,22 +214,43 @@ export class PeerServer {
   }
 
   /** Collects the body, runs the member's handler, and answers (never throws). */
-  #serveRoute(stream: H2Stream, handler: PeerRouteHandler): void {
+  #serveRoute(stream: H2Stream, handler: PeerRouteHandler, budget: ConnBudget): void {
     const chunks: Uint8Array[] = [];
     let size = 0;
+    let held = 0;
+    let refused = false;
+    const release = () => {
+      budget.routeBytes -= held;
+      held = 0;
+    };
+    const refuseBody = (why: string) => {
+      refused = true;
+      chunks.length = 0;
+      release();
+      this.#log.warn("refused a request on the peer port", { path: stream.path, error: why });
+      refuse(stream, 413, why);
+    };
     stream.listener = {
       data: (c) => {
+        if (refused) return;
         size += c.length;
         stream.consumed(c.length);
-        if (size > MAX_ROUTE_BODY) return refuse(stream, 413, "request too large");
+        if (size > MAX_ROUTE_BODY) return refuseBody("request too large");
+        if (budget.routeBytes + c.length > MAX_CONN_ROUTE_BYTES) {
+          return refuseBody("too many request bytes buffered on this connection");
+        }
         chunks.push(c);
+        held += c.length;
+        budget.routeBytes += c.length;
       },
+      abort: () => release(),
       end: async () => {
-        if (size > MAX_ROUTE_BODY) return;
+        if (refused) return;
         let answer: PeerRouteAnswer;
         try {
           answer = await handler(Buffer.concat(chunks), (name) => stream.header(name));
         } catch (err) {
+          release();
           // Connect errors keep etcd's bare message in rawMessage.
           const raw = (err as { rawMessage?: unknown })?.rawMessage;
           const why = typeof raw === "string"
@@ -227,6 +260,7 @@ export class PeerServer {
             : String(err);
           return refuse(stream, 500, why);
         }
+        release();
         if (stream.aborted) return;
         stream.respond(encodeHeaders([
           [":status", String(answer.status)],
@@ -238,10 +272,16 @@ export class PeerServer {
   }
 
   /** Checks who is calling, then dispatches by path. */
-  #route(stream: H2Stream, h2: H2Connection, socket: StreamConn, needCert: boolean): void {
+  #route(
+    stream: H2Stream,
+    h2: H2Connection,
+    socket: StreamConn,
+    needCert: boolean,
+    budget: ConnBudget,
+  ): void {
     const path = stream.path;
     const handler = this.#opts.routes?.(path, stream.method);
-    if (handler) return this.#serveRoute(stream, handler);
+    if (handler) return this.#serveRoute(stream, handler, budget);
     if (stream.method !== "POST" || (path !== PATH_STREAM && path !== PATH_SNAPSHOT)) {
       return refuse(stream, 404, "not found");
     }

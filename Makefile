@@ -11,12 +11,12 @@ SYSTEM_DENO := $(shell command -v deno 2>/dev/null)
 DENO := $(if $(SYSTEM_DENO),$(SYSTEM_DENO),$(TOOLS_BIN)/deno)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: run test test-unit test-integration build gen gen-check fmt lint check bench deps etcd-tools
+.PHONY: run test test-unit test-integration build gen gen-check fmt lint check bench deps etcd-tools prom-tools
 
 run: $(DENO)
 	$(DENO) run -A main.ts $(ARGS)
 
-test: $(DENO) etcd-tools gen-check
+test: $(DENO) etcd-tools prom-tools gen-check
 	$(DENO) fmt --check
 	$(DENO) lint
 	$(DENO) check main.ts src tests bench
@@ -60,4 +60,16 @@ etcd-tools:
 	  echo "installing etcd-server and etcd-client from Debian"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq etcd-server etcd-client >/dev/null; \
+	fi
+
+# promtool (from Debian's prometheus package) checks the /metrics text in
+# tests/metrics_test.ts. Only the package's files are unpacked into .tools:
+# installing it would also start a Prometheus server.
+prom-tools:
+	@if ! command -v promtool >/dev/null 2>&1 && [ ! -x $(TOOLS)/prometheus/usr/bin/promtool ]; then \
+	  echo "unpacking promtool from Debian's prometheus package"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && mkdir -p $(TOOLS)/deb && \
+	  (cd $(TOOLS)/deb && timeout 600 apt-get download -qq prometheus) && \
+	  dpkg-deb -x $(TOOLS)/deb/prometheus_*.deb $(TOOLS)/prometheus && rm -rf $(TOOLS)/deb; \
 	fi

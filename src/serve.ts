@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { etcdServices } from "./api/routes.ts";
-import { createHttpApp, createMetricsApp } from "./http/app.ts";
+import { createHttpApp, createMetricsApp, type HttpSources } from "./http/app.ts";
 import { BidiRoutes } from "./http/grpc_bidi.ts";
 import { UnaryRoutes } from "./http/grpc_unary.ts";
 import { keepaliveFromFlags } from "./http/h2/keepalive.ts";
@@ -21,6 +21,20 @@ import { isTlsUrl, isUnixUrl } from "./http/net.ts";
 import { createDialer } from "./http/tls/dial.ts";
 import { type PortTls, resolvePortTls } from "./http/tls/settings.ts";
 import { Member } from "./server/member.ts";
+import { Compactor } from "./server/compactor.ts";
+import { HealthChecker } from "./server/health.ts";
+import { create } from "@bufbuild/protobuf";
+import {
+  Auth,
+  Cluster,
+  CompactionRequestSchema,
+  KV,
+  Lease,
+  Maintenance,
+  RangeRequestSchema,
+  Watch,
+} from "./gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { grpcMetricsInterceptor } from "./http/grpc_metrics.ts";
 
 /** gRPC framing and header overhead etcd allows on top of --max-request-bytes. */
 const GRPC_OVERHEAD_BYTES = 512 * 1024;
@@ -38,16 +52,18 @@ export interface RunningServer {
 export async function startServer(cfg: Config, log: Logger): Promise<RunningServer> {
   let fail: (code: number) => void = () => {};
   const done = new Promise<number>((resolve) => (fail = resolve));
-  // Accepted for etcd compatibility but not acted on yet: say so plainly.
-  if (cfg.autoCompactionRetention > 0) {
-    log.warn("auto compaction is not implemented yet: --auto-compaction-retention is ignored");
-  }
   const { client: clientTls, peer: peerTls } = await resolveTls(cfg, log);
   const member = await Member.start(cfg, log, (_err, code) => fail(code), {
     tls: peerTls?.server,
     dial: createDialer(peerTls?.client),
   });
   const services = etcdServices(member);
+  // Every method's series exist from the start, at 0, as etcd initializes them.
+  const grpcMetrics = member.metrics.grpc;
+  for (const svc of [KV, Watch, Lease, Cluster, Maintenance, Auth]) grpcMetrics.initService(svc);
+  services.unary.instrument(grpcMetrics);
+  services.bidi.instrument(grpcMetrics);
+  const http = { health: healthChecker(member, log), metrics: member.metrics };
   const readMaxBytes = cfg.maxRequestBytes + GRPC_OVERHEAD_BYTES;
   // etcd serves pprof with --enable-pprof, and also at --log-level debug.
   if (cfg.enablePprof) log.info("pprof is enabled", { path: PPROF_PREFIX });
@@ -55,7 +71,11 @@ export async function startServer(cfg: Config, log: Logger): Promise<RunningServ
     routes: services.connect,
     unary: services.unary,
     bidi: services.bidi,
-    app: createHttpApp(member, { pprof: cfg.enablePprof || cfg.logLevel === "debug" }),
+    app: createHttpApp(http, {
+      pprof: cfg.enablePprof || cfg.logLevel === "debug",
+      gateway: { services: services.gateway, readMaxBytes },
+    }),
+    interceptors: [grpcMetricsInterceptor(grpcMetrics)],
     readMaxBytes,
     access: { cors: cfg.cors, hostWhitelist: cfg.hostWhitelist },
   });
@@ -70,10 +90,9 @@ export async function startServer(cfg: Config, log: Logger): Promise<RunningServ
     const clientUrls = [...cfg.listenClientUrls, ...cfg.listenClientHttpUrls];
     await listenAll(clientUrls, handlers, clientTls, log, "client traffic", client, listeners);
     if (cfg.listenMetricsUrls.length > 0) {
-      log.warn("--listen-metrics-urls serves /health only: /metrics is not implemented yet");
       await listenAll(
         cfg.listenMetricsUrls,
-        metricsHandlers(member),
+        metricsHandlers(http),
         clientTls,
         log,
         "metrics",
@@ -87,11 +106,13 @@ export async function startServer(cfg: Config, log: Logger): Promise<RunningServ
     throw err;
   }
   log.info("ready to serve client requests", { name: cfg.name, member_id: member.id.toString(16) });
+  const compactor = startCompactor(member, cfg, log);
   return {
     member,
     listeners,
     done,
     async stop() {
+      await compactor.stop();
       await Promise.all(listeners.map((l) => l.close()));
       await member.stop();
     },
@@ -134,16 +155,54 @@ async function listenAll(
 
 /**
  * What `--listen-metrics-urls` listeners serve: etcd serves /metrics and
- * /health there and no gRPC. cairn has no /metrics yet, so only /health.
+ * the health endpoints there, and no gRPC.
  */
-function metricsHandlers(member: Member): ClientHandlers {
+function metricsHandlers(http: HttpSources): ClientHandlers {
   return createClientHandlers({
     routes: () => {},
     unary: new UnaryRoutes(),
     bidi: new BidiRoutes(),
-    app: createMetricsApp(member),
+    app: createMetricsApp(http),
     readMaxBytes: 64 * 1024,
   });
+}
+
+/** etcd's health checks, reading the member as etcd's handlers read the server. */
+function healthChecker(member: Member, log: Logger): HealthChecker {
+  // etcd's probe: a Range of one key, keys only.
+  const probe = create(RangeRequestSchema, { key: new Uint8Array([0]), keysOnly: true, limit: 1n });
+  return new HealthChecker(
+    {
+      alarms: () => member.sm.alarms,
+      leader: () => member.leader,
+      isLearner: () => member.isLearner,
+      read: async (serializable) => {
+        if (!serializable) await member.readBarrier();
+        member.sm.store.range(probe);
+      },
+    },
+    log,
+    member.metrics,
+  );
+}
+
+/** Auto-compaction on the leader, proposing Compact as a client would. */
+function startCompactor(member: Member, cfg: Config, log: Logger): Compactor {
+  const compactor = new Compactor({
+    mode: cfg.autoCompactionMode,
+    retention: cfg.autoCompactionRetention,
+    log,
+    revision: () => member.sm.store.currentRevision,
+    isLeader: () => member.leader === member.id,
+    compact: async (rev) => {
+      await member.propose({
+        case: "compaction",
+        value: create(CompactionRequestSchema, { revision: BigInt(rev) }),
+      });
+    },
+  });
+  compactor.start();
+  return compactor;
 }
 
 /** The TLS of both ports, from files or generated (`--auto-tls`) into the data dir as etcd does. */

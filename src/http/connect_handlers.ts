@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { type ConnectRouter, createConnectRouter } from "@connectrpc/connect";
+import { type ConnectRouter, createConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
 import { getRequestListener } from "@hono/node-server";
@@ -20,6 +20,8 @@ export interface ConnectHandlerOptions {
   routes: (router: ConnectRouter) => void;
   app: Hono;
   readMaxBytes: number;
+  /** Run around every call (the gRPC metrics). */
+  interceptors?: Interceptor[];
 }
 
 /** The built handlers. */
@@ -33,7 +35,12 @@ export interface ConnectHandlers {
 /** Builds the router and the adapter once. */
 export function buildConnectHandlers(opts: ConnectHandlerOptions): ConnectHandlers {
   const acceptCompression = [compressionGzip, compressionBrotli];
-  const router = createConnectRouter({ readMaxBytes: opts.readMaxBytes, acceptCompression });
+  const interceptors = opts.interceptors;
+  const router = createConnectRouter({
+    readMaxBytes: opts.readMaxBytes,
+    acceptCompression,
+    interceptors,
+  });
   opts.routes(router);
   const paths = new Map<string, UniversalHandler>();
   for (const h of router.handlers) paths.set(h.requestPath, h);
@@ -42,6 +49,7 @@ export function buildConnectHandlers(opts: ConnectHandlerOptions): ConnectHandle
     routes: opts.routes,
     readMaxBytes: opts.readMaxBytes,
     acceptCompression,
+    interceptors,
     fallback: honoListener as unknown as Parameters<typeof connectNodeAdapter>[0]["fallback"],
   });
   return { paths, http1: adapter as unknown as Http1Handler };

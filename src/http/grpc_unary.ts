@@ -20,6 +20,7 @@ import {
   trailersOnly,
 } from "./grpc_common.ts";
 import type { H2Stream } from "./h2/stream.ts";
+import type { GrpcMethodStats, GrpcServerMetrics } from "../metrics/grpc.ts";
 import { gunzipSync } from "node:zlib";
 
 /** A unary method implementation, as the Connect services implement it. */
@@ -39,6 +40,8 @@ interface Route {
   impl: (req: unknown) => Promise<unknown> | unknown;
   /** Encodes a response; `toBinary` unless a faster encoder was set. */
   encode: (resp: unknown) => Uint8Array;
+  /** The method's metric series, bound once by {@link UnaryRoutes.instrument}. */
+  stats?: GrpcMethodStats;
 }
 
 /** Maps `/package.Service/Method` paths to unary implementations. */
@@ -84,6 +87,14 @@ export class UnaryRoutes {
   get(path: string): Route | undefined {
     return this.#routes.get(path);
   }
+
+  /** Binds every route to its series of `metrics` (grpc_server_* and the byte counters). */
+  instrument(metrics: GrpcServerMetrics): void {
+    for (const [path, route] of this.#routes) {
+      const [, service, method] = path.split("/");
+      route.stats = metrics.method("unary", service, method);
+    }
+  }
 }
 
 /** Options for {@link serveUnaryGrpc}. */
@@ -107,6 +118,9 @@ export function serveUnaryGrpc(
 
   const encoding = stream.header("grpc-encoding");
   const timeoutMs = parseGrpcTimeout(stream.header("grpc-timeout"));
+  const stats = route.stats;
+  const startMs = stats?.handling ? performance.now() : 0;
+  stats?.started.inc();
   let deadline: Deadline | undefined;
   let finished = false;
   /** Ends the call: with the response body, or with the status of `err` (trailers-only). */
@@ -114,6 +128,13 @@ export function serveUnaryGrpc(
     if (finished) return;
     finished = true;
     deadline?.cancel();
+    if (stats) {
+      if (body) stats.sentMessages(1, body.length - 5);
+      stats.finished(
+        body ? 0 : stream.aborted ? Code.Canceled : ConnectError.from(err).code,
+        startMs,
+      );
+    }
     if (stream.aborted) return;
     if (body) {
       stream.respond(RESPONSE_HEADERS);
@@ -136,6 +157,7 @@ export function serveUnaryGrpc(
   const onEnd = () => {
     if (finished) return;
     let input: unknown;
+    stats?.receivedMessage(size - 5);
     try {
       input = decodeEnvelope(route.input, concat(chunks, size), encoding, opts.readMaxBytes);
     } catch (err) {
@@ -185,6 +207,7 @@ export function serveUnaryGrpc(
     },
     end: onEnd,
     abort() {
+      if (!finished) stats?.finished(Code.Canceled, startMs);
       finished = true;
       deadline?.cancel();
     },

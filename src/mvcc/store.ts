@@ -128,6 +128,26 @@ export class MvccStore {
     return v === undefined ? undefined : kvOf(v);
   }
 
+  /**
+   * How many keys are live at the current revision (etcd's keys_total
+   * gauge). It walks the index, so it is cached per revision: scrapes
+   * between writes cost nothing.
+   */
+  liveKeyCount(): number {
+    if (this.#liveKeysAt === this.#rev && this.#index === this.#liveKeysIndex) {
+      return this.#liveKeys;
+    }
+    let n = 0;
+    for (const hist of this.#index.tree.values()) if (latestLive(hist) !== undefined) n++;
+    this.#liveKeys = n;
+    this.#liveKeysAt = this.#rev;
+    this.#liveKeysIndex = this.#index;
+    return n;
+  }
+  #liveKeys = 0;
+  #liveKeysAt = -1;
+  #liveKeysIndex: KeyIndex | undefined;
+
   /** Live keys that carry a lease, with it (for rebuilding a lessor). */
   leasedKeys(): { key: Uint8Array; lease: bigint }[] {
     const out: { key: Uint8Array; lease: bigint }[] = [];

@@ -28,6 +28,9 @@ import { decodeConfChange } from "../raft/confchange.ts";
 import { InvariantViolation, ProposalDropped } from "../raft/errors.ts";
 import { decodeInternalRequest, encodeInternalRequest } from "../fast_codec.ts";
 import { Waiters } from "./waiters.ts";
+import { ServerMetrics } from "../metrics/etcd.ts";
+import { PROBE_INTERVAL_MS, probePeers, PROBING_PATH, probingRoute } from "./peer_prober.ts";
+import { CLUSTER_VERSION, SERVER_VERSION } from "../version.ts";
 import { RawNode } from "../raft/raw_node.ts";
 import type { MemoryStorage } from "../raft/storage.ts";
 import {
@@ -100,6 +103,8 @@ export class Member {
   readonly #snaps: SnapshotStore;
   readonly #waiters = new Waiters<ApplyResult>();
   readonly #reads: ReadBarrier;
+  /** etcd's metric families of this member (served on /metrics). */
+  readonly metrics: ServerMetrics;
   #nextRequestId: number;
   #confState: ConfState;
   #applied: number;
@@ -164,6 +169,11 @@ export class Member {
     this.#confState = init.confState;
     this.#applied = init.applied;
     this.#snapshotIndex = init.applied;
+    this.metrics = new ServerMetrics({
+      extensive: init.cfg.metrics === "extensive",
+      serverVersion: SERVER_VERSION,
+      clusterVersion: CLUSTER_VERSION.split(".").slice(0, 2).join("."),
+    });
     // Request ids only need to be unique among this member's proposals that
     // may still be in the log: start from the clock so a restart never
     // reuses an id of an entry replayed from the WAL.
@@ -228,6 +238,7 @@ export class Member {
       network,
     });
     member.#fatal = onFatal;
+    member.#attachMetrics();
     if (cfg.initialCorruptCheck && hadData) await member.#checkBeforeServing();
     member.#transport = await Transport.start({
       selfId: id,
@@ -245,6 +256,7 @@ export class Member {
       onMessages: (msgs) => member.#receive(msgs),
       onSnapshot: (msg) => member.#receive([msg]),
       onUnreachable: (peer) => member.#raft.reportUnreachable(peer),
+      onSendFailed: (peer, type) => member.#sendFailed(peer, type),
       onSnapshotStatus: (peer, ok) => {
         member.#raft.reportSnapshot(peer, ok);
         member.#kick();
@@ -335,6 +347,7 @@ export class Member {
         this.#raft.propose(data);
       } catch (err) {
         if (err instanceof InvariantViolation) this.#halt("propose", err);
+        this.metrics.proposalsFailed.inc();
         reject(err instanceof ProposalDropped ? EtcdErrors.noLeader() : err as Error);
         return;
       }
@@ -533,13 +546,84 @@ export class Member {
     this.#purger.start();
   }
 
+  /** Points the scrape-time gauges at this member and times the WAL's syncs. */
+  #attachMetrics(): void {
+    const m = this.metrics;
+    m.attach(this.id, {
+      commitIndex: () => this.#raft.status().commit,
+      appliedIndex: () => this.#applied,
+      pendingProposals: () => this.#waiters.size,
+      isLearner: () => this.isLearner,
+      dbSizeBytes: () => this.sm.store.approximateSize(),
+      dbSizeInUseBytes: () => this.sm.store.approximateSize(),
+      quotaBytes: () =>
+        this.#cfg.quotaBackendBytes > 0 ? this.#cfg.quotaBackendBytes : DEFAULT_QUOTA_BYTES,
+      keys: () => this.sm.store.liveKeyCount(),
+      currentRevision: () => this.sm.store.currentRevision,
+      compactRevision: () => this.sm.store.compactRevision,
+      watchers: () => this.watchHub.counts.synced + this.watchHub.counts.unsynced,
+      slowWatchers: () => this.watchHub.counts.unsynced,
+    });
+    this.#wal.onSync = (seconds) => m.walFsync.observe(seconds);
+    this.#wal.onWrite = (bytes) => m.walWriteBytes.inc(bytes);
+    m.registry.beforeCollect(() => {
+      m.activePeers.reset();
+      for (const r of this.sm.membership.records()) {
+        if (r.id === this.id) continue;
+        m.activePeers.labels(hex(this.id), hex(r.id)).set(this.isPeerActive(r.id) ? 1 : 0);
+      }
+    });
+    this.addPeerRoute("GET", PROBING_PATH, probingRoute);
+    const probe = () =>
+      probePeers({
+        selfId: this.id,
+        peers: () => this.sm.membership.records(),
+        get: (url, path, timeoutMs) => this.#peers.call(url, path, EMPTY_BYTES, timeoutMs, "GET"),
+        rtt: (id) => m.peerRtt.labels(hex(id)),
+      });
+    this.#timers.push(setInterval(probe, PROBE_INTERVAL_MS));
+  }
+
+  /** A Raft message could not be queued for `peer` (etcd counts both of these). */
+  #sendFailed(peer: bigint, type: MessageType): void {
+    this.metrics.peerSentFailures.labels(hex(peer)).inc();
+    if (type === MessageType.Heartbeat) this.metrics.heartbeatSendFailures.inc();
+  }
+
+  /** etcd's leader gauges; a change to a known leader counts as a leader change. */
+  #countLeader(changed: boolean): void {
+    const m = this.metrics;
+    if (changed && this.#leader !== 0n) m.leaderChanges.inc();
+    m.hasLeader.set(this.#leader === 0n ? 0 : 1);
+    m.isLeader.set(this.#role === StateRole.Leader ? 1 : 0);
+  }
+
+  /**
+   * Applies a batch of committed entries, timing the batch as a whole (a
+   * clock read per entry would cost the put path): a batch slower than
+   * --experimental-warning-apply-duration counts as a slow apply and is
+   * logged with etcd's message.
+   */
+  #applyTimed(entries: Entry[]): void {
+    const started = performance.now();
+    this.#applyEntries(entries);
+    const took = performance.now() - started;
+    if (took <= this.#cfg.warningApplyDurationMs) return;
+    this.metrics.slowApplies.inc();
+    this.#log.warn("apply request took too long", {
+      took: `${took.toFixed(1)}ms`,
+      "expected-duration": `${this.#cfg.warningApplyDurationMs}ms`,
+      entries: entries.length,
+    });
+  }
+
   #expireWaiters(): void {
     const now = Date.now();
-    this.#waiters.expire(
+    this.metrics.proposalsFailed.inc(this.#waiters.expire(
       now,
       () => this.#leader === 0n ? EtcdErrors.timeoutDueToLeaderFail() : EtcdErrors.timeout(),
-    );
-    this.#reads.expire(now, EtcdErrors.timeout());
+    ));
+    this.metrics.readIndexesFailed.inc(this.#reads.expire(now, EtcdErrors.timeout()));
   }
 
   /** Schedules a Ready round; concurrent calls coalesce so proposals group-commit. */
@@ -573,6 +657,7 @@ export class Member {
       const changed = rd.softState.leader !== this.#leader;
       this.#leader = rd.softState.leader;
       this.#role = rd.softState.role;
+      this.#countLeader(changed);
       // Only the leader tracks lease expiry (it is promoted once it applies its own first entry).
       if (this.#role !== StateRole.Leader && this.sm.lessor.isPrimary) this.sm.lessor.demote();
       if (changed) {
@@ -631,7 +716,7 @@ export class Member {
     // The rest go out only after the state they carry is durable.
     if (late.length > 0) this.#transport?.send(late);
 
-    if (rd.committedEntries.length > 0) this.#applyEntries(rd.committedEntries);
+    if (rd.committedEntries.length > 0) this.#applyTimed(rd.committedEntries);
     for (const rs of rd.readStates) this.#reads.onReadState(rs.requestCtx, rs.index);
     this.#raft.advance(rd);
     this.#reads.onApplied(this.#applied);
@@ -877,9 +962,11 @@ export class Member {
     if (this.#applied - this.#snapshotIndex < this.#cfg.snapshotCount) return;
     const index = this.#applied;
     const term = this.#storage.term(index);
+    const started = performance.now();
     const data = encodeStateSnapshot(this.sm);
     const meta = { index, term, confState: this.#confState };
     await this.#snaps.save(meta, data);
+    this.metrics.backendCommit.observe((performance.now() - started) / 1000);
     await this.#wal.saveSnapshotMarker({ term, index });
     // The in-memory copy exists only to be sent to members that fall too
     // far behind; a cluster of one has none, so it keeps just the position.

@@ -113,12 +113,14 @@ export class ReadBarrier {
   /**
    * Called periodically: fails reads whose deadline passed (a stuck round is
    * abandoned so later reads get a new one) and sends again a round left
-   * unanswered for `retryMs`.
+   * unanswered for `retryMs`. Returns how many reads failed.
    */
-  expire(now: number, err: Error): void {
+  expire(now: number, err: Error): number {
+    let failed = 0;
     const expired = (r: PendingRead) => r.deadline <= now;
     if (this.#inFlight && this.#inFlight.deadline <= now) {
       for (const r of this.#inFlight.reads) r.reject(err);
+      failed += this.#inFlight.reads.length;
       this.#inFlight = undefined;
     } else if (this.#inFlight && now - this.#inFlight.sentAt >= this.#retryMs) {
       this.#resend(this.#inFlight);
@@ -126,13 +128,17 @@ export class ReadBarrier {
     this.#waitingApply = this.#waitingApply.filter((b) => {
       if (b.deadline > now) return true;
       for (const r of b.reads) r.reject(err);
+      failed += b.reads.length;
       return false;
     });
     if (this.#queued.some(expired)) {
-      for (const r of this.#queued.filter(expired)) r.reject(err);
+      const late = this.#queued.filter(expired);
+      for (const r of late) r.reject(err);
+      failed += late.length;
       this.#queued = this.#queued.filter((r) => !expired(r));
     }
     this.#schedule();
+    return failed;
   }
 
   /** Fails every waiting read (the member is stopping). */

@@ -29,13 +29,21 @@ export class Waiters<T> {
     return w;
   }
 
-  /** Rejects every waiter whose deadline passed, with `error()`. */
-  expire(now: number, error: () => Error): void {
+  /** Rejects every waiter whose deadline passed, with `error()`; returns how many. */
+  expire(now: number, error: () => Error): number {
+    let n = 0;
     for (const [id, w] of this.#pending) {
       if (w.deadline > now) continue;
       this.#pending.delete(id);
       w.reject(error());
+      n++;
     }
+    return n;
+  }
+
+  /** How many proposals are waiting. */
+  get size(): number {
+    return this.#pending.size;
   }
 
   /** Rejects every waiter with `err` (the member stops). */

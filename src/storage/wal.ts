@@ -96,6 +96,10 @@ export class Wal {
   private queue: Promise<unknown> = Promise.resolve();
   private failure: unknown;
   private closed = false;
+  /** Told the duration of every fdatasync, in seconds (etcd_disk_wal_fsync_duration_seconds). */
+  onSync?: (seconds: number) => void;
+  /** Told the size of every write (etcd_disk_wal_write_bytes_total). */
+  onWrite?: (bytes: number) => void;
 
   private constructor(
     readonly dir: string,
@@ -241,7 +245,9 @@ export class Wal {
           (hardState.term !== this.hardState.term || hardState.vote !== this.hardState.vote));
       if (mustSync && (overlap || !this.blocking)) {
         this.writeRaw(w.finish(), false);
+        const started = performance.now();
         await this.guard(() => this.file!.syncData());
+        this.onSync?.((performance.now() - started) / 1000);
       } else {
         this.writeRaw(w.finish(), mustSync);
       }
@@ -350,7 +356,12 @@ export class Wal {
   private writeRaw(bytes: Uint8Array, sync: boolean): void {
     try {
       writeAllSync(this.file!, bytes);
-      if (sync) this.file!.syncDataSync();
+      this.onWrite?.(bytes.length);
+      if (sync) {
+        const started = performance.now();
+        this.file!.syncDataSync();
+        this.onSync?.((performance.now() - started) / 1000);
+      }
     } catch (err) {
       this.failure = err;
       throw err;

@@ -63,6 +63,8 @@ export interface TransportOptions {
   onSnapshot(msg: Message): void;
   /** Messages to `peer` were dropped or its connection broke (raw.reportUnreachable). */
   onUnreachable(peer: bigint): void;
+  /** A message of `type` to `peer` could not be queued (for etcd's send-failure metrics). */
+  onSendFailed?(peer: bigint, type: MessageType): void;
   /** Outcome of sending a snapshot to `peer` (raw.reportSnapshot). */
   onSnapshotStatus(peer: bigint, ok: boolean): void;
   /** Overrides of the queue bounds and timings (tests use small ones). */
@@ -228,7 +230,10 @@ export class Transport {
       }
       try {
         if (m.type === MessageType.Snap) peer.sendSnapshot(m);
-        else if (!peer.enqueue(m)) (unreachable ??= new Set()).add(m.to);
+        else if (!peer.enqueue(m)) {
+          (unreachable ??= new Set()).add(m.to);
+          this.#opts.onSendFailed?.(m.to, m.type);
+        }
       } catch (e) {
         // A malformed message must not stop the member's Ready loop.
         this.#log.error("dropped a message that cannot be sent", { error: String(e) });

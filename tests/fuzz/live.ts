@@ -96,6 +96,33 @@ export class LiveTarget {
     return `${lost.length} of ${this.acked.length} acknowledged writes lost:\n${show.join("\n")}`;
   }
 
+  /**
+   * After a batch of cases ended with the member dead: restarts it and
+   * replays the cases one at a time, each followed by a short wait, to
+   * name the one that kills it. Undefined when none does alone (or the
+   * member does not come back).
+   */
+  async culprit(
+    from: number,
+    to: number,
+    replay: (index: number) => Promise<unknown>,
+  ): Promise<number | undefined> {
+    const m = this.member;
+    for (let i = from; i <= to; i++) {
+      if (!m.running) {
+        try {
+          m.launch();
+          await m.waitHealthy();
+        } catch {
+          return undefined;
+        }
+      }
+      await replay(i).catch(() => {});
+      if (await m.waitExit(200)) return i;
+    }
+    return undefined;
+  }
+
   /** Checks the acknowledged writes, SIGKILLs the member, restarts it and checks them again. */
   async durabilityProblem(): Promise<string | undefined> {
     const before = await this.lostWrites();

@@ -1,0 +1,262 @@
+/**
+ * The metric families of one member, with etcd 3.5's names, types and
+ * labels (server/etcdserver/metrics.go, mvcc, wal, rafthttp, etcdhttp),
+ * so that etcd's Grafana dashboard and alerts (contrib/mixin) find every
+ * series they query. Values that already live in the member (indexes,
+ * sizes, counts) are read at scrape time through {@link MemberGauges};
+ * events are counted where they happen, on pre-bound series.
+ *
+ * Two of etcd's families are gauges although their names end in `_total`
+ * (`etcd_server_proposals_committed_total`, `..._applied_total`): etcd
+ * sets them to Raft indexes, and so does cairn.
+ *
+ * @module
+ */
+import { GrpcServerMetrics } from "./grpc.ts";
+import { registerProcessMetrics } from "./process.ts";
+import {
+  Counter,
+  exponentialBuckets,
+  Gauge,
+  Histogram,
+  type HistogramChild,
+  Registry,
+} from "./registry.ts";
+
+/** Values read from the member at each scrape. */
+export interface MemberGauges {
+  commitIndex(): number;
+  appliedIndex(): number;
+  pendingProposals(): number;
+  isLearner(): boolean;
+  dbSizeBytes(): number;
+  dbSizeInUseBytes(): number;
+  quotaBytes(): number;
+  keys(): number;
+  currentRevision(): number;
+  compactRevision(): number;
+  watchers(): number;
+  slowWatchers(): number;
+}
+
+/** What the metrics are made with. */
+export interface ServerMetricsOptions {
+  /** `--metrics extensive` adds grpc_server_handling_seconds. */
+  extensive?: boolean;
+  /** The etcd API version reported by etcd_server_version. */
+  serverVersion: string;
+  /** The cluster version reported by etcd_cluster_version (major.minor). */
+  clusterVersion: string;
+  /** Leave out the process families (several members in one test process). */
+  withoutProcess?: boolean;
+}
+
+/** Every series of one member. */
+export class ServerMetrics {
+  readonly registry: Registry = new Registry();
+  readonly grpc: GrpcServerMetrics;
+
+  readonly hasLeader: Gauge;
+  readonly isLeader: Gauge;
+  readonly leaderChanges: Counter;
+  readonly proposalsFailed: Counter;
+  readonly slowApplies: Counter;
+  readonly heartbeatSendFailures: Counter;
+  readonly readIndexesFailed: Counter;
+  readonly snapshotApplyInProgress: Gauge;
+  readonly healthSuccess: Counter;
+  readonly healthFailures: Counter;
+  readonly healthCheck: Gauge;
+  readonly healthChecks: Counter;
+  readonly walFsync: HistogramChild;
+  readonly walWriteBytes: Gauge;
+  readonly backendCommit: HistogramChild;
+  readonly leaseExpired: Counter;
+  readonly peerRtt: Histogram;
+  readonly peerSentFailures: Counter;
+  readonly activePeers: Gauge;
+  readonly #serverId: Gauge;
+  #gauges: MemberGauges | undefined;
+
+  constructor(opts: ServerMetricsOptions) {
+    const reg = this.registry;
+    const g = () => this.#gauges;
+    this.grpc = new GrpcServerMetrics(reg, opts.extensive ?? false);
+    if (!opts.withoutProcess) registerProcessMetrics(reg);
+
+    this.hasLeader = new Gauge(reg, {
+      name: "etcd_server_has_leader",
+      help: "1 when a leader exists, 0 when none is known.",
+    });
+    this.isLeader = new Gauge(reg, {
+      name: "etcd_server_is_leader",
+      help: "1 when this member is the leader, 0 otherwise.",
+    });
+    new Gauge(reg, {
+      name: "etcd_server_is_learner",
+      help: "1 when this member is a learner, 0 otherwise.",
+      read: () => g()?.isLearner() ? 1 : 0,
+    });
+    this.leaderChanges = new Counter(reg, {
+      name: "etcd_server_leader_changes_seen_total",
+      help: "Leader changes this member has seen.",
+    });
+    this.heartbeatSendFailures = new Counter(reg, {
+      name: "etcd_server_heartbeat_send_failures_total",
+      help: "Leader heartbeats that could not be sent (peer down or its queue full).",
+    });
+    this.slowApplies = new Counter(reg, {
+      name: "etcd_server_slow_apply_total",
+      help: "Applies that took longer than --experimental-warning-apply-duration.",
+    });
+    this.snapshotApplyInProgress = new Gauge(reg, {
+      name: "etcd_server_snapshot_apply_in_progress_total",
+      help: "1 while a snapshot received from the leader is being installed.",
+    });
+    new Gauge(reg, {
+      name: "etcd_server_proposals_committed_total",
+      help: "Index of the last committed Raft entry.",
+      read: () => g()?.commitIndex() ?? 0,
+    });
+    new Gauge(reg, {
+      name: "etcd_server_proposals_applied_total",
+      help: "Index of the last applied Raft entry.",
+      read: () => g()?.appliedIndex() ?? 0,
+    });
+    new Gauge(reg, {
+      name: "etcd_server_proposals_pending",
+      help: "Proposals of this member waiting to be committed and applied.",
+      read: () => g()?.pendingProposals() ?? 0,
+    });
+    this.proposalsFailed = new Counter(reg, {
+      name: "etcd_server_proposals_failed_total",
+      help: "Proposals that failed (dropped, timed out, or cut short by a stop).",
+    });
+    this.readIndexesFailed = new Counter(reg, {
+      name: "etcd_server_read_indexes_failed_total",
+      help: "Linearizable reads whose read index round failed or timed out.",
+    });
+    new Gauge(reg, {
+      name: "etcd_server_quota_backend_bytes",
+      help: "The backend quota in bytes (--quota-backend-bytes, 2 GiB by default).",
+      read: () => g()?.quotaBytes() ?? 0,
+    });
+    new Gauge(reg, {
+      name: "etcd_server_version",
+      help: "1 for the etcd API version this member serves (server_version label).",
+      labelNames: ["server_version"],
+    }).labels(opts.serverVersion).set(1);
+    new Gauge(reg, {
+      name: "etcd_cluster_version",
+      help: "1 for the cluster version (cluster_version label).",
+      labelNames: ["cluster_version"],
+    }).labels(opts.clusterVersion).set(1);
+    this.#serverId = new Gauge(reg, {
+      name: "etcd_server_id",
+      help: "1 for this member's id in hexadecimal (server_id label).",
+      labelNames: ["server_id"],
+    });
+    this.healthSuccess = new Counter(reg, {
+      name: "etcd_server_health_success",
+      help: "Successful /health checks.",
+    });
+    this.healthFailures = new Counter(reg, {
+      name: "etcd_server_health_failures",
+      help: "Failed /health checks.",
+    });
+    this.healthCheck = new Gauge(reg, {
+      name: "etcd_server_healthcheck",
+      help: "Result of the last /livez or /readyz check of each name: 1 ok, 0 failed.",
+      labelNames: ["type", "name"],
+    });
+    this.healthChecks = new Counter(reg, {
+      name: "etcd_server_healthchecks_total",
+      help: "/livez and /readyz checks run, by name and outcome.",
+      labelNames: ["type", "name", "status"],
+    });
+    this.leaseExpired = new Counter(reg, {
+      name: "etcd_debugging_server_lease_expired_total",
+      help: "Leases revoked because they expired.",
+    });
+
+    this.walFsync = new Histogram(reg, {
+      name: "etcd_disk_wal_fsync_duration_seconds",
+      help: "Duration of the WAL's fdatasync calls, in seconds.",
+      buckets: exponentialBuckets(0.001, 2, 14),
+    }).series;
+    this.walWriteBytes = new Gauge(reg, {
+      name: "etcd_disk_wal_write_bytes_total",
+      help: "Bytes written to the WAL.",
+    });
+    // cairn's state machine has no bbolt: what it commits to disk besides
+    // the WAL is the state snapshot, so that is what this one measures.
+    this.backendCommit = new Histogram(reg, {
+      name: "etcd_disk_backend_commit_duration_seconds",
+      help: "Duration of writing the state machine to disk (a snapshot file), in seconds.",
+      buckets: exponentialBuckets(0.001, 2, 14),
+    }).series;
+
+    const size = (name: string, help: string, read: () => number) =>
+      new Gauge(reg, { name, help, read });
+    size(
+      "etcd_mvcc_db_total_size_in_bytes",
+      "Bytes the key-value state takes (what the quota is checked against).",
+      () => g()?.dbSizeBytes() ?? 0,
+    );
+    size(
+      "etcd_mvcc_db_total_size_in_use_in_bytes",
+      "Bytes of the key-value state in use.",
+      () => g()?.dbSizeInUseBytes() ?? 0,
+    );
+    size(
+      "etcd_debugging_mvcc_db_total_size_in_bytes",
+      "Bytes the key-value state takes (etcd's older name).",
+      () => g()?.dbSizeBytes() ?? 0,
+    );
+    size("etcd_debugging_mvcc_keys_total", "Live keys.", () => g()?.keys() ?? 0);
+    size(
+      "etcd_debugging_mvcc_current_revision",
+      "The store's current revision.",
+      () => g()?.currentRevision() ?? 0,
+    );
+    size(
+      "etcd_debugging_mvcc_compact_revision",
+      "The revision of the last compaction (-1 before any).",
+      () => g()?.compactRevision() ?? -1,
+    );
+    size("etcd_debugging_mvcc_watcher_total", "Watchers.", () => g()?.watchers() ?? 0);
+    size(
+      "etcd_debugging_mvcc_slow_watcher_total",
+      "Watchers still catching up (unsynced).",
+      () => g()?.slowWatchers() ?? 0,
+    );
+
+    this.peerRtt = new Histogram(reg, {
+      name: "etcd_network_peer_round_trip_time_seconds",
+      help: "Round trip time of probes to each peer, in seconds.",
+      labelNames: ["To"],
+      buckets: exponentialBuckets(0.0001, 2, 16),
+    });
+    this.peerSentFailures = new Counter(reg, {
+      name: "etcd_network_peer_sent_failures_total",
+      help: "Raft messages to each peer that could not be sent.",
+      labelNames: ["To"],
+    });
+    this.activePeers = new Gauge(reg, {
+      name: "etcd_network_active_peers",
+      help: "1 while the message stream to a peer is up.",
+      labelNames: ["Local", "Remote"],
+    });
+  }
+
+  /** Connects the scrape-time gauges to a member and labels its id. */
+  attach(memberId: bigint, gauges: MemberGauges): void {
+    this.#gauges = gauges;
+    this.#serverId.labels(memberId.toString(16)).set(1);
+  }
+
+  /** The Prometheus text of every family. */
+  render(): Promise<string> {
+    return this.registry.render();
+  }
+}

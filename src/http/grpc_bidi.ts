@@ -23,6 +23,7 @@ import {
 import { decodeEnvelope, parseGrpcTimeout } from "./grpc_unary.ts";
 import { encodeHeaders } from "./h2/hpack.ts";
 import type { H2Stream } from "./h2/stream.ts";
+import type { GrpcMethodStats, GrpcServerMetrics } from "../metrics/grpc.ts";
 
 /** Where a session sends its responses. */
 export interface BidiSender<O extends DescMessage> {
@@ -54,6 +55,8 @@ interface Route {
   input: DescMessage;
   output: DescMessage;
   open: BidiOpen<DescMessage, DescMessage>;
+  /** The method's metric series, bound once by {@link BidiRoutes.instrument}. */
+  stats?: GrpcMethodStats;
 }
 
 /** Maps `/package.Service/Method` paths to bidi-streaming implementations. */
@@ -76,6 +79,14 @@ export class BidiRoutes {
   get(path: string): Route | undefined {
     return this.#routes.get(path);
   }
+
+  /** Binds every route to its series of `metrics`. */
+  instrument(metrics: GrpcServerMetrics): void {
+    for (const [path, route] of this.#routes) {
+      const [, service, method] = path.split("/");
+      route.stats = metrics.method("bidi_stream", service, method);
+    }
+  }
 }
 
 /**
@@ -91,11 +102,15 @@ export function serveBidiGrpc(
   if (!route || !isGrpcPost(stream)) return false;
 
   const encoding = stream.header("grpc-encoding");
+  const stats = route.stats;
+  const startMs = stats?.handling ? performance.now() : 0;
+  stats?.started.inc();
   let finished = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const sender: BidiSender<DescMessage> = {
     sendFramed(framed) {
       if (finished || stream.aborted || framed.length === 0) return Promise.resolve();
+      if (stats) countFramed(stats, framed);
       if (!stream.headersSent) stream.respond(RESPONSE_HEADERS);
       return stream.write(framed);
     },
@@ -117,6 +132,7 @@ export function serveBidiGrpc(
     finish(error) {
       if (finished) return;
       finished = true;
+      stats?.finished(error === undefined ? 0 : ConnectError.from(error).code, startMs);
       if (timer !== undefined) clearTimeout(timer);
       if (stream.aborted) return;
       if (error === undefined) {
@@ -185,6 +201,7 @@ export function serveBidiGrpc(
           return;
         }
         off += 5 + len;
+        stats?.receivedMessage(len);
         session.message(msg);
       }
       if (off < buf.length) pending = buf.slice(off);
@@ -199,10 +216,24 @@ export function serveBidiGrpc(
       session.end();
     },
     abort() {
+      if (!finished) stats?.finished(Code.Canceled, startMs);
       finished = true;
       if (timer !== undefined) clearTimeout(timer);
       session.abort();
     },
   };
   return true;
+}
+
+/** Counts the messages of a batch of length-prefixed frames and their bytes. */
+function countFramed(stats: GrpcMethodStats, framed: Uint8Array): void {
+  let count = 0;
+  let off = 0;
+  while (off + 5 <= framed.length) {
+    const len = ((framed[off + 1] << 24) >>> 0) + (framed[off + 2] << 16) +
+      (framed[off + 3] << 8) + framed[off + 4];
+    count++;
+    off += 5 + len;
+  }
+  stats.sentMessages(count, framed.length - 5 * count);
 }

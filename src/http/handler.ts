@@ -15,7 +15,7 @@
  *
  * @module
  */
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import type { Hono } from "hono";
 import { AccessControl, type AccessDecision, type AccessOptions, isNativeGrpc } from "./access.ts";
@@ -42,6 +42,8 @@ export interface HandlerOptions {
   readMaxBytes: number;
   /** --cors and --host-whitelist; default etcd's ("*" for both). */
   access?: AccessOptions;
+  /** Run around every call connect's handlers serve (the gRPC metrics). */
+  interceptors?: Interceptor[];
 }
 
 /** etcd's defaults: every origin, every host. */
@@ -73,6 +75,7 @@ export function createClientHandlers(opts: HandlerOptions): ClientHandlers {
         routes: opts.routes,
         app: opts.app,
         readMaxBytes: opts.readMaxBytes,
+        interceptors: opts.interceptors,
       })
     );
   const preload = setTimeout(load, PRELOAD_DELAY_MS);

@@ -67,6 +67,14 @@ export const EtcdErrors = {
   authNotEnabled: def(Code.FailedPrecondition, "etcdserver: authentication is not enabled"),
   invalidAuthToken: def(Code.Unauthenticated, "etcdserver: invalid auth token"),
   invalidAuthMgmt: def(Code.InvalidArgument, "etcdserver: invalid auth management"),
+  authOldRevision: def(Code.InvalidArgument, "etcdserver: revision of auth store is old"),
+  permissionNotGiven: def(Code.InvalidArgument, "etcdserver: permission not given"),
+  // etcd has no rpctypes entry for these two: gRPC reports them as Unknown with auth's own text.
+  noPasswordUser: def(
+    Code.Unknown,
+    "auth: authentication failed, password was given for no password user",
+  ),
+  verifyOnly: def(Code.Unknown, "auth: token signing attempted with verify-only key"),
   noLeader: def(Code.Unavailable, "etcdserver: no leader"),
   notLeader: def(Code.FailedPrecondition, "etcdserver: not leader"),
   leaderChanged: def(Code.Unavailable, "etcdserver: leader changed"),

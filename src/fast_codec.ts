@@ -15,7 +15,11 @@ import {
   PutResponseSchema,
   type ResponseHeader,
 } from "./gen/etcd/api/etcdserverpb/rpc_pb.ts";
-import { type InternalRequest, InternalRequestSchema } from "./gen/cairn/internal_pb.ts";
+import {
+  type AuthHeader,
+  type InternalRequest,
+  InternalRequestSchema,
+} from "./gen/cairn/internal_pb.ts";
 import { ProtoWriter } from "./pbwriter.ts";
 import { decodedId } from "./transport/codec.ts";
 
@@ -76,26 +80,42 @@ function writePutRequest(w: ProtoWriter, req: PutRequest): void {
   w.boolField(6, req.ignoreLease);
 }
 
+/** Field number of `InternalRequest.auth`; its tag takes two bytes (0xf2 0x01). */
+const AUTH_FIELD = 30;
+
 /**
- * The Raft entry payload `InternalRequest{id, origin, request}`; puts are
- * written by hand (no message object is built for them), the rest by
- * `toBinary`.
+ * The Raft entry payload `InternalRequest{id, origin, request, auth}`; puts
+ * are written by hand (no message object is built for them), the rest by
+ * `toBinary`. `auth` is present on every client request (see the proto).
  */
 export function encodeInternalRequest(
   id: bigint,
   origin: bigint,
   request: InternalRequest["request"],
+  auth?: AuthHeader,
 ): Uint8Array {
-  if (request.case !== "put" || request.value.$unknown?.length) {
-    return toBinary(InternalRequestSchema, create(InternalRequestSchema, { id, origin, request }));
+  if (request.case !== "put" || request.value.$unknown?.length || auth?.$unknown?.length) {
+    return toBinary(
+      InternalRequestSchema,
+      create(InternalRequestSchema, { id, origin, request, auth }),
+    );
   }
   const put = request.value;
-  const w = new ProtoWriter(32 + put.key.length + put.value.length);
+  const w = new ProtoWriter(48 + put.key.length + put.value.length);
   w.uint64Field(1, id);
   w.uint64Field(2, origin);
   w.message(3, (b) => writePutRequest(b, put));
+  if (auth) {
+    w.message(AUTH_FIELD, (b) => {
+      if (auth.username !== "") b.bytesField(1, utf8.encode(auth.username));
+      b.uint64Field(2, auth.revision);
+    });
+  }
   return w.finish();
 }
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * Decodes a Raft entry payload written by {@link encodeInternalRequest}.
@@ -160,11 +180,19 @@ function decodePutEntry(data: Uint8Array): InternalRequest | undefined {
   let id = 0n;
   let origin = 0n;
   let put: PutRequest | undefined;
+  let auth: AuthHeader | undefined;
   while (c.pos < c.end) {
     const tag = c.b[c.pos++];
     if (tag === 0x08) id = c.u64();
     else if (tag === 0x10) origin = c.u64();
-    else if (tag === 0x1a && put === undefined) {
+    else if (tag === 0xf2 && c.b[c.pos] === 0x01 && auth === undefined) {
+      c.pos++;
+      const len = c.num();
+      if (c.pos < 0 || c.pos + len > c.end) return undefined;
+      auth = decodeAuthHeader(data, c.pos, c.pos + len);
+      if (auth === undefined) return undefined;
+      c.pos += len;
+    } else if (tag === 0x1a && put === undefined) {
       const len = c.num();
       if (c.pos < 0 || c.pos + len > c.end) return undefined;
       put = decodePut(new Cursor(data, c.pos + len), c.pos);
@@ -179,7 +207,34 @@ function decodePutEntry(data: Uint8Array): InternalRequest | undefined {
     id,
     origin,
     request: { case: "put", value: put },
+    auth,
   };
+}
+
+/** An AuthHeader with only the fields this version writes, or undefined. */
+function decodeAuthHeader(data: Uint8Array, start: number, end: number): AuthHeader | undefined {
+  const c = new Cursor(data, end);
+  c.pos = start;
+  const auth: AuthHeader = { $typeName: "cairn.v1.AuthHeader", username: "", revision: 0n };
+  let seen = 0;
+  while (c.pos < c.end) {
+    const tag = c.b[c.pos++];
+    if (tag === 0x0a && !(seen & 1)) {
+      const b = c.bytes();
+      if (b === undefined) return undefined;
+      try {
+        auth.username = fromUtf8.decode(b);
+      } catch {
+        return undefined;
+      }
+      seen |= 1;
+    } else if (tag === 0x10 && !(seen & 2)) {
+      auth.revision = c.u64();
+      seen |= 2;
+    } else return undefined;
+    if (c.pos < 0) return undefined;
+  }
+  return auth;
 }
 
 function decodePut(c: Cursor, start: number): PutRequest | undefined {

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { Config } from "./config.ts";
 import type { Logger } from "./log.ts";
 import { etcdServices } from "./api/routes.ts";
+import { type AuthParts, setupAuth } from "./api/auth_setup.ts";
 import { createHttpApp, createMetricsApp, type HttpSources } from "./http/app.ts";
 import { BidiRoutes } from "./http/grpc_bidi.ts";
 import { UnaryRoutes } from "./http/grpc_unary.ts";
@@ -57,6 +58,14 @@ export async function startServer(cfg: Config, log: Logger): Promise<RunningServ
     tls: peerTls?.server,
     dial: createDialer(peerTls?.client),
   });
+  let auth: AuthParts;
+  try {
+    // Bad --auth-token options stop the start-up, as in etcd.
+    auth = await setupAuth(member);
+  } catch (err) {
+    await member.stop();
+    throw err;
+  }
   const services = etcdServices(member);
   // Every method's series exist from the start, at 0, as etcd initializes them.
   const grpcMetrics = member.metrics.grpc;
@@ -103,6 +112,7 @@ export async function startServer(cfg: Config, log: Logger): Promise<RunningServ
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
     await member.stop();
+    auth.close();
     throw err;
   }
   log.info("ready to serve client requests", { name: cfg.name, member_id: member.id.toString(16) });
@@ -115,6 +125,7 @@ export async function startServer(cfg: Config, log: Logger): Promise<RunningServ
       await compactor.stop();
       await Promise.all(listeners.map((l) => l.close()));
       await member.stop();
+      auth.close();
     },
   };
 }

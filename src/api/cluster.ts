@@ -21,23 +21,33 @@ import type { UnaryService } from "../http/grpc_unary.ts";
 import { ConfChangeType } from "../raft/types.ts";
 import { computeMemberId } from "../server/ids.ts";
 import type { Member } from "../server/member.ts";
+import { authOf } from "./auth_setup.ts";
+import type { Authorizer } from "./authz.ts";
 
 /** etcd allows one learner at a time. */
 const MAX_LEARNERS = 1;
 /** etcd promotes a learner only once its log is within 10% of the leader's. */
 const LEARNER_READY_PERCENT = 0.9;
 
-/** The Cluster service bound to a member. */
-export function clusterService(member: Member): Required<UnaryService<typeof Cluster>> {
+/**
+ * The Cluster service bound to a member. With auth enabled, listing
+ * members needs an authenticated user and every change root.
+ */
+export function clusterService(
+  member: Member,
+  authz: Authorizer = authOf(member).authz,
+): Required<UnaryService<typeof Cluster>> {
   const members = () => member.sm.membership.toApi();
   // etcd's Cluster service headers carry no revision.
   const header = () => member.header(0);
   return {
-    async memberList(req) {
+    async memberList(req, ctx) {
       if (req.linearizable) await member.readBarrier();
+      await authz.requireUser(ctx);
       return create(MemberListResponseSchema, { header: header(), members: members() });
     },
-    async memberAdd(req) {
+    async memberAdd(req, ctx) {
+      await authz.requireAdmin(ctx);
       const peerUrls = validUrls(req.peerURLs);
       checkPeerUrlsUnused(member, peerUrls, 0n);
       const all = member.sm.membership.records();
@@ -69,7 +79,8 @@ export function clusterService(member: Member): Required<UnaryService<typeof Clu
         members: members(),
       });
     },
-    async memberRemove(req) {
+    async memberRemove(req, ctx) {
+      await authz.requireAdmin(ctx);
       const target = member.sm.membership.get(req.ID);
       if (!target) throw EtcdErrors.memberNotFound();
       if (!target.isLearner) {
@@ -79,7 +90,8 @@ export function clusterService(member: Member): Required<UnaryService<typeof Clu
       await member.proposeMemberChange(ConfChangeType.RemoveNode, req.ID);
       return create(MemberRemoveResponseSchema, { header: header(), members: members() });
     },
-    async memberUpdate(req) {
+    async memberUpdate(req, ctx) {
+      await authz.requireAdmin(ctx);
       const target = member.sm.membership.get(req.ID);
       if (!target) throw EtcdErrors.memberNotFound();
       const peerUrls = validUrls(req.peerURLs);
@@ -91,7 +103,8 @@ export function clusterService(member: Member): Required<UnaryService<typeof Clu
       );
       return create(MemberUpdateResponseSchema, { header: header(), members: members() });
     },
-    async memberPromote(req) {
+    async memberPromote(req, ctx) {
+      await authz.requireAdmin(ctx);
       const target = member.sm.membership.get(req.ID);
       if (!target) throw EtcdErrors.memberNotFound();
       if (!target.isLearner) throw EtcdErrors.memberNotLearner();

@@ -20,44 +20,63 @@ import { EtcdErrors } from "../errors.ts";
 import { txnWrites } from "../server/apply.ts";
 import type { UnaryService } from "../http/grpc_unary.ts";
 import type { Member } from "../server/member.ts";
+import { authOf } from "./auth_setup.ts";
+import type { Authorizer } from "./authz.ts";
 
-/** The KV service bound to a member. */
-export function kvService(member: Member): Required<UnaryService<typeof KV>> {
+/**
+ * The KV service bound to a member. Reads are checked here (READ on the
+ * range, etcd's doSerialize); writes carry the caller to the apply, which
+ * checks them (src/auth/apply.ts); Compact needs root.
+ */
+export function kvService(
+  member: Member,
+  authz: Authorizer = authOf(member).authz,
+): Required<UnaryService<typeof KV>> {
   return {
-    async range(req) {
+    async range(req, ctx) {
       validateRange(req);
       if (!req.serializable) {
         refuseOnLearner(member);
         await member.readBarrier();
       }
       const store = member.sm.store;
-      const resp = store.range(req);
+      const resp = authz.store.enabled
+        ? await authz.serialized(
+          ctx,
+          (ai) => authz.store.checkRange(ai, req.key, req.rangeEnd),
+          () => store.range(req),
+        )
+        : store.range(req);
       resp.header = member.header(store.currentRevision);
       return resp;
     },
-    async put(req) {
+    async put(req, ctx) {
       refuseOnLearner(member);
       validatePut(req);
       member.checkQuota(req.key.length + req.value.length);
-      return await member.proposeForResponse<PutResponse>({ case: "put", value: req });
+      const auth = await authz.header(ctx);
+      return await member.proposeForResponse<PutResponse>({ case: "put", value: req }, auth);
     },
-    async deleteRange(req) {
+    async deleteRange(req, ctx) {
       refuseOnLearner(member);
       validateDeleteRange(req);
+      const auth = await authz.header(ctx);
       return await member.proposeForResponse<DeleteRangeResponse>({
         case: "deleteRange",
         value: req,
-      });
+      }, auth);
     },
-    async txn(req) {
+    async txn(req, ctx) {
       refuseOnLearner(member);
       validateTxn(req, member.maxTxnOps);
       if (txnWrites(req)) member.checkQuota(txnCost(req));
-      return await member.proposeForResponse<TxnResponse>({ case: "txn", value: req });
+      const auth = await authz.header(ctx);
+      return await member.proposeForResponse<TxnResponse>({ case: "txn", value: req }, auth);
     },
-    async compact(req) {
+    async compact(req, ctx) {
       refuseOnLearner(member);
-      const r = await member.propose({ case: "compaction", value: req });
+      await authz.requireAdmin(ctx);
+      const r = await member.propose({ case: "compaction", value: req }, await authz.header(ctx));
       const resp = (r.response as CompactionResponse | undefined) ??
         create(CompactionResponseSchema, {});
       resp.header = member.header(r.revision);

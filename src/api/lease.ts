@@ -33,6 +33,9 @@ import { EtcdErrors, isEtcdError } from "../errors.ts";
 import type { UnaryService } from "../http/grpc_unary.ts";
 import { LeaseIdGenerator } from "../lease/ids.ts";
 import type { Member } from "../server/member.ts";
+import type { CallContext } from "../http/call_context.ts";
+import { authOf } from "./auth_setup.ts";
+import type { Authorizer } from "./authz.ts";
 
 /** etcd's quota cost of a lease grant (its leaseOverhead). */
 const LEASE_GRANT_COST = 64;
@@ -40,9 +43,15 @@ const LEASE_GRANT_COST = 64;
 /** How often a keep-alive of an expired lease looks whether its revoke has been applied. */
 const EXPIRED_POLL_MS = 50;
 
-/** The Lease service bound to a member. */
+/**
+ * The Lease service bound to a member. With auth enabled: grant and revoke
+ * need an authenticated user (revoke also WRITE on every attached key,
+ * checked at apply); keep-alive needs WRITE on every attached key;
+ * time-to-live with keys READ on each of them; the lease list root.
+ */
 export function leaseService(
   member: Member,
+  authz: Authorizer = authOf(member).authz,
 ): Required<UnaryService<typeof Lease>> & Pick<ServiceImpl<typeof Lease>, "leaseKeepAlive"> {
   const ids = new LeaseIdGenerator(member.id);
   // The leader's side of etcd's follower-to-leader forwarding.
@@ -59,37 +68,61 @@ export function leaseService(
     };
   });
   return {
-    async leaseGrant(req) {
+    async leaseGrant(req, ctx) {
+      await authz.requireUser(ctx);
       member.checkQuota(LEASE_GRANT_COST);
       const value = create(LeaseGrantRequestSchema, {
         ID: req.ID === 0n ? ids.next() : req.ID,
         TTL: req.TTL,
       });
-      return await member.proposeForResponse<LeaseGrantResponse>({ case: "leaseGrant", value });
+      const auth = await authz.header(ctx);
+      return await member.proposeForResponse<LeaseGrantResponse>(
+        { case: "leaseGrant", value },
+        auth,
+      );
     },
-    async leaseRevoke(req) {
+    async leaseRevoke(req, ctx) {
+      await authz.requireUser(ctx);
+      const auth = await authz.header(ctx);
       return await member.proposeForResponse<LeaseRevokeResponse>({
         case: "leaseRevoke",
         value: req,
-      });
+      }, auth);
     },
-    async leaseTimeToLive(req) {
-      if (isLeader(member)) return await timeToLiveOnLeader(member, req);
-      // Only the leader knows how long a lease has left: ask it.
-      const body = await member.callLeader(
-        PATH_TIME_TO_LIVE,
-        toBinary(LeaseTimeToLiveRequestSchema, req),
-      );
-      return fromBinary(LeaseTimeToLiveResponseSchema, body);
+    async leaseTimeToLive(req, ctx) {
+      await authz.requireUser(ctx);
+      // The attached keys are shown only to whoever may read each of them (CVE-2023-32082).
+      const checked = req.keys ? await checkLeaseKeys(member, authz, ctx, req.ID, "read") : 0;
+      let resp: LeaseTimeToLiveResponse;
+      if (isLeader(member)) {
+        resp = await timeToLiveOnLeader(member, req);
+      } else {
+        // Only the leader knows how long a lease has left: ask it.
+        const body = await member.callLeader(
+          PATH_TIME_TO_LIVE,
+          toBinary(LeaseTimeToLiveRequestSchema, req),
+        );
+        resp = fromBinary(LeaseTimeToLiveResponseSchema, body);
+      }
+      if (req.keys && authz.store.enabled && checked !== authz.store.revision) {
+        throw EtcdErrors.authOldRevision();
+      }
+      return resp;
     },
-    leaseLeases() {
+    async leaseLeases(_req, ctx) {
+      // Root only: the list names every lease (CVE-2026-33413).
+      await authz.requireAdmin(ctx);
       // Like etcd, the local lessor's view, soonest expiry first.
       const leases = member.sm.lessor.leases().map((l) => create(LeaseStatusSchema, { ID: l.id }));
       return create(LeaseLeasesResponseSchema, { header: member.header(), leases });
     },
-    async *leaseKeepAlive(requests: AsyncIterable<LeaseKeepAliveRequest>) {
+    async *leaseKeepAlive(requests: AsyncIterable<LeaseKeepAliveRequest>, ctx: CallContext) {
       for await (const req of requests) {
+        const checked = await checkLeaseKeys(member, authz, ctx, req.ID, "write");
         const ttl = await renew(member, req.ID);
+        if (authz.store.enabled && checked !== authz.store.revision) {
+          throw EtcdErrors.authOldRevision();
+        }
         const resp: LeaseKeepAliveResponse = create(LeaseKeepAliveResponseSchema, {
           header: member.header(),
           ID: req.ID,
@@ -99,6 +132,29 @@ export function leaseService(
       }
     },
   };
+}
+
+/**
+ * etcd's checkLeaseRenew / checkLeaseTimeToLive: with auth enabled, the
+ * caller must be authenticated and, unless root, hold `type` on every key
+ * attached to the lease. Returns the auth revision the check ran at, for
+ * the caller to see that it did not change before answering.
+ */
+async function checkLeaseKeys(
+  member: Member,
+  authz: Authorizer,
+  ctx: CallContext,
+  id: bigint,
+  type: "read" | "write",
+): Promise<number> {
+  const store = authz.store;
+  const rev = store.revision;
+  if (!store.enabled) return rev;
+  const ai = await authz.requireUser(ctx);
+  if (store.isAdmin(ai)) return rev;
+  const lease = member.sm.lessor.lookup(id);
+  for (const key of lease?.keys.keys() ?? []) store.checkBinaryKey(ai, key, type);
+  return rev;
 }
 
 /** Peer endpoints through which followers reach the leader's lessor. */

@@ -8,6 +8,7 @@ import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { createHash } from "node:crypto";
 import {
+  AlarmRequest_AlarmAction,
   type AlarmResponse,
   AlarmType,
   DefragmentResponseSchema,
@@ -23,18 +24,30 @@ import { SERVER_VERSION } from "../http/app.ts";
 import type { UnaryService } from "../http/grpc_unary.ts";
 import { encodeStateSnapshot } from "../server/apply.ts";
 import type { Member } from "../server/member.ts";
+import type { CallContext } from "../http/call_context.ts";
+import { authOf } from "./auth_setup.ts";
+import type { Authorizer } from "./authz.ts";
 
 const SNAPSHOT_CHUNK = 32 * 1024;
 
-/** The Maintenance service bound to a member. */
+/**
+ * The Maintenance service bound to a member. With auth enabled, Status and
+ * listing alarms need an authenticated user, everything else root
+ * (etcd 3.5.33's rules, CVE-2026-33413).
+ */
 export function maintenanceService(
   member: Member,
+  authz: Authorizer = authOf(member).authz,
 ): UnaryService<typeof Maintenance> & Pick<ServiceImpl<typeof Maintenance>, "snapshot"> {
   return {
-    async alarm(req) {
-      return await member.proposeForResponse<AlarmResponse>({ case: "alarm", value: req });
+    async alarm(req, ctx) {
+      if (req.action === AlarmRequest_AlarmAction.GET) await authz.requireUser(ctx);
+      else await authz.requireAdmin(ctx);
+      const auth = await authz.header(ctx);
+      return await member.proposeForResponse<AlarmResponse>({ case: "alarm", value: req }, auth);
     },
-    status() {
+    async status(_req, ctx) {
+      await authz.requireUser(ctx);
       const store = member.sm.store;
       const size = store.approximateSize();
       return create(StatusResponseSchema, {
@@ -55,18 +68,21 @@ export function maintenanceService(
         ),
       });
     },
-    defragment() {
+    async defragment(_req, ctx) {
+      await authz.requireAdmin(ctx);
       // The key-value store lives in memory and on disk only as WAL and
       // snapshot files, which never hold freed pages: there is nothing to
       // defragment, so the request succeeds as soon as it arrives.
       return create(DefragmentResponseSchema, { header: member.header() });
     },
-    hash() {
+    async hash(_req, ctx) {
+      await authz.requireAdmin(ctx);
       const store = member.sm.store;
       const h = store.hashKV(store.currentRevision);
       return create(HashResponseSchema, { header: member.header(), hash: h.hash });
     },
-    hashKV(req) {
+    async hashKV(req, ctx) {
+      await authz.requireAdmin(ctx);
       const store = member.sm.store;
       const rev = req.revision === 0n ? store.currentRevision : Number(req.revision);
       const h = store.hashKV(rev);
@@ -77,7 +93,8 @@ export function maintenanceService(
         hashRevision: BigInt(h.hashRevision),
       });
     },
-    async *snapshot() {
+    async *snapshot(_req, ctx: CallContext) {
+      await authz.requireAdmin(ctx);
       await member.readBarrier();
       const blob = encodeStateSnapshot(member.sm);
       // Like etcd, the stream ends with the SHA-256 of the data so a
@@ -96,7 +113,8 @@ export function maintenanceService(
         });
       }
     },
-    moveLeader(req) {
+    async moveLeader(req, ctx) {
+      await authz.requireAdmin(ctx);
       if (member.leader !== member.id) throw EtcdErrors.notLeader();
       if (req.targetID === member.id) {
         return create(MoveLeaderResponseSchema, { header: member.header() });

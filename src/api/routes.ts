@@ -6,11 +6,19 @@
  * @module
  */
 import type { ConnectRouter } from "@connectrpc/connect";
-import { Cluster, KV, Lease, Maintenance, Watch } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import {
+  Auth,
+  Cluster,
+  KV,
+  Lease,
+  Maintenance,
+  Watch,
+} from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { encodePutResponse } from "../fast_codec.ts";
 import { BidiRoutes } from "../http/grpc_bidi.ts";
 import { UnaryRoutes } from "../http/grpc_unary.ts";
 import type { Member } from "../server/member.ts";
+import { authService } from "./auth.ts";
 import { clusterService } from "./cluster.ts";
 import { kvService } from "./kv.ts";
 import { leaseService } from "./lease.ts";
@@ -33,11 +41,13 @@ export function etcdServices(member: Member): EtcdServices {
   const maintenance = maintenanceService(member);
   const cluster = clusterService(member);
   const lease = leaseService(member);
+  const auth = authService(member);
   const unary = new UnaryRoutes();
   unary.addService(KV, kv);
   unary.addService(Maintenance, maintenance);
   unary.addService(Cluster, cluster);
   unary.addService(Lease, lease);
+  unary.addService(Auth, auth);
   unary.setEncoder(KV.method.put, encodePutResponse);
   const watchOpts = { progressIntervalMs: member.config.watchProgressNotifyIntervalMs };
   const bidi = new BidiRoutes();
@@ -48,6 +58,7 @@ export function etcdServices(member: Member): EtcdServices {
       router.service(Maintenance, maintenance);
       router.service(Cluster, cluster);
       router.service(Lease, lease);
+      router.service(Auth, auth);
       // Streaming only: the direct unary path never sees it.
       router.service(Watch, watchService(member, watchOpts));
     },

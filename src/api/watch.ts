@@ -18,13 +18,18 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type {
   ResponseHeader,
   Watch,
+  WatchCreateRequest,
   WatchRequest,
   WatchRequestSchema,
   WatchResponse,
   WatchResponseSchema,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { EtcdErrors } from "../errors.ts";
+import { type CallContext, callContext } from "../http/call_context.ts";
 import type { BidiOpen } from "../http/grpc_bidi.ts";
+import type { AuthInfo } from "../auth/store.ts";
+import { authOf } from "./auth_setup.ts";
+import type { Authorizer } from "./authz.ts";
 import type { Member } from "../server/member.ts";
 import { DEFAULT_PROGRESS_INTERVAL_MS, WatchStream } from "../watch/stream.ts";
 import { encodeWatchBatch, pieces } from "../watch/batch_encode.ts";
@@ -46,12 +51,26 @@ export interface WatchServiceOptions {
   progressIntervalMs?: number;
 }
 
+/** Cancel reasons etcd gives a refused watch create, by the auth error's message. */
+const AUTH_CANCEL_REASONS = new Set([
+  EtcdErrors.invalidAuthToken().rawMessage,
+  EtcdErrors.authOldRevision().rawMessage,
+  EtcdErrors.userEmpty().rawMessage,
+]);
+
+/** The smallest key: what an empty watch key means (etcd's watch server). */
+const SMALLEST_KEY = new Uint8Array([0]);
+
 /** One client's Watch stream, whatever transport carries it. */
 export class WatchSession {
   readonly #stream: WatchStream;
   readonly #preEncode: boolean;
   #failure: unknown;
   #monitor: ReturnType<typeof setInterval> | undefined;
+  readonly #authz: Authorizer | undefined;
+  readonly #call: CallContext | undefined;
+  /** Requests wait here, in order, while a token of an earlier one is being resolved. */
+  #queue: Promise<void> | undefined;
 
   /**
    * Opens the session; throws etcd's "no leader" error when the client
@@ -59,14 +78,18 @@ export class WatchSession {
    * metadata; `preEncode` moves each response's events into pre-encoded
    * unknown fields (src/watch/wire.ts) for a transport that serialises
    * responses with protobuf-es's binary writer (JSON would drop them; the
-   * direct gRPC path encodes events from their cache itself).
+   * direct gRPC path encodes events from their cache itself). With
+   * `auth`, every watch create needs READ on the range it will watch.
    */
   constructor(
     member: Member,
     header: (name: string) => string | null | undefined,
     preEncode: boolean,
     progressIntervalMs: number,
+    auth?: { authz: Authorizer; call: CallContext },
   ) {
+    this.#authz = auth?.authz;
+    this.#call = auth?.call;
     const requireLeader = header(REQUIRE_LEADER_KEY) === HAS_LEADER;
     if (requireLeader && member.leader === 0n) throw EtcdErrors.noLeader();
     this.#preEncode = preEncode;
@@ -100,7 +123,63 @@ export class WatchSession {
 
   /** A request from the client. */
   handle(req: WatchRequest): void {
-    if (!this.#stream.closed) this.#stream.handle(req);
+    if (this.#stream.closed) return;
+    if (this.#queue) {
+      this.#enqueue(() => this.#process(req));
+      return;
+    }
+    const pending = this.#process(req);
+    if (pending) this.#enqueue(() => pending);
+  }
+
+  /** Handles `req`, or returns a promise when its permission check must wait for a token. */
+  #process(req: WatchRequest): Promise<void> | undefined {
+    const u = req.requestUnion;
+    if (u.case !== "createRequest" || !this.#authz?.store.enabled) {
+      this.#stream.handle(req);
+      return undefined;
+    }
+    const creq = u.value;
+    let ai: AuthInfo | undefined | Promise<AuthInfo | undefined>;
+    try {
+      ai = this.#authz.info(this.#call!);
+    } catch (err) {
+      this.#stream.refuseCreate(cancelReason(err));
+      return undefined;
+    }
+    if (ai instanceof Promise) {
+      return ai.then(
+        (found) => this.#decide(req, creq, found),
+        (err) => this.#stream.refuseCreate(cancelReason(err)),
+      );
+    }
+    this.#decide(req, creq, ai);
+    return undefined;
+  }
+
+  /**
+   * READ on exactly the range the watcher will cover: the range end as the
+   * client sent it, so a "\0" end (every key from `key` on) is a range to
+   * cover, never a single key (GHSA-xg4h-6gfc-h4m8).
+   */
+  #decide(req: WatchRequest, creq: WatchCreateRequest, ai: AuthInfo | undefined): void {
+    if (this.#stream.closed) return;
+    const key = creq.key.length === 0 ? SMALLEST_KEY : creq.key;
+    try {
+      this.#authz!.store.checkRange(ai, key, creq.rangeEnd);
+    } catch (err) {
+      this.#stream.refuseCreate(cancelReason(err));
+      return;
+    }
+    this.#stream.handle(req);
+  }
+
+  #enqueue(step: () => Promise<void> | undefined): void {
+    const run = (this.#queue ?? Promise.resolve()).then(step).catch((err) => this.fail(err));
+    this.#queue = run;
+    run.then(() => {
+      if (this.#queue === run) this.#queue = undefined;
+    });
   }
 
   /** Ends the session with an error for the client. */
@@ -132,10 +211,18 @@ export class WatchSession {
   }
 }
 
+/** etcd's cancel reason for a watch create the auth checks refused. */
+function cancelReason(err: unknown): string {
+  const message = (err as { rawMessage?: string })?.rawMessage ?? "";
+  return AUTH_CANCEL_REASONS.has(message) ? message : EtcdErrors.permissionDenied().rawMessage;
+}
+
 /** The Watch service bound to a member, for connect's handlers. */
-export function watchService(member: Member, opts: WatchServiceOptions = {}): ServiceImpl<
-  typeof Watch
-> {
+export function watchService(
+  member: Member,
+  opts: WatchServiceOptions = {},
+  authz: Authorizer = authOf(member).authz,
+): ServiceImpl<typeof Watch> {
   const progressIntervalMs = opts.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS;
   return {
     watch(requests: AsyncIterable<WatchRequest>, ctx: HandlerContext) {
@@ -145,6 +232,7 @@ export function watchService(member: Member, opts: WatchServiceOptions = {}): Se
         (name) => ctx.requestHeader.get(name),
         binary,
         progressIntervalMs,
+        { authz, call: ctx },
       );
       return serveStream(session, requests, ctx);
     },
@@ -181,10 +269,12 @@ async function* serveStream(
 export function watchBidi(
   member: Member,
   opts: WatchServiceOptions = {},
+  authz: Authorizer = authOf(member).authz,
 ): BidiOpen<typeof WatchRequestSchema, typeof WatchResponseSchema> {
   const progressIntervalMs = opts.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS;
-  return (header, sender) => {
-    const session = new WatchSession(member, header, false, progressIntervalMs);
+  return (header, sender, peerCertificate) => {
+    const auth = { authz, call: callContext(header, peerCertificate) };
+    const session = new WatchSession(member, header, false, progressIntervalMs, auth);
     (async () => {
       let batch: WatchResponse[] | undefined;
       while ((batch = await session.next()) !== undefined) {

@@ -39,8 +39,8 @@ export interface ListenOptions {
   url: URL;
   /** Certificate and checks for `https`/`unixs` URLs. */
   tls?: ServerTls;
-  /** Serves each HTTP/2 request once its headers arrived. */
-  onStream: (stream: H2Stream) => void;
+  /** Serves each HTTP/2 request once its headers arrived, with the connection's client certificate. */
+  onStream: (stream: H2Stream, peerCertificate?: Uint8Array) => void;
   /** Serves HTTP/1.1 requests. */
   http1: Http1Handler;
   log: Logger;
@@ -103,7 +103,9 @@ export async function listenClient(opts: ListenOptions): Promise<ClientListener>
       if (first === undefined) return;
       if (first.isH2) {
         h2 = new H2Connection(conn, {
-          onStream: opts.onStream,
+          onStream: conn.peerCertificate
+            ? (stream) => opts.onStream(stream, conn.peerCertificate)
+            : opts.onStream,
           maxConcurrentStreams: opts.maxConcurrentStreams,
           keepalive: opts.keepalive,
           onError: (err) =>

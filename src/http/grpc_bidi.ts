@@ -45,10 +45,14 @@ export interface BidiSession<I extends DescMessage> {
   abort(): void;
 }
 
-/** Opens a session for one call; `header` reads request metadata (lowercase names). */
+/**
+ * Opens a session for one call; `header` reads request metadata (lowercase
+ * names), `peerCertificate` is the connection's verified client certificate.
+ */
 export type BidiOpen<I extends DescMessage, O extends DescMessage> = (
   header: (name: string) => string | undefined,
   sender: BidiSender<O>,
+  peerCertificate?: Uint8Array,
 ) => BidiSession<I>;
 
 interface Route {
@@ -97,6 +101,7 @@ export function serveBidiGrpc(
   routes: BidiRoutes,
   opts: { readMaxBytes: number },
   stream: H2Stream,
+  peerCertificate?: Uint8Array,
 ): boolean {
   const route = routes.get(stream.path);
   if (!route || !isGrpcPost(stream)) return false;
@@ -147,7 +152,7 @@ export function serveBidiGrpc(
   };
   let session: BidiSession<DescMessage>;
   try {
-    session = route.open((name) => stream.header(name), sender);
+    session = route.open((name) => stream.header(name), sender, peerCertificate);
   } catch (err) {
     sender.finish(err);
     return true;

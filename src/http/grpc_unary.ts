@@ -11,6 +11,7 @@
 import type { DescMessage, DescMethodUnary, DescService, MessageShape } from "@bufbuild/protobuf";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { type CallContext, callContext } from "./call_context.ts";
 import { callDeadlines, type Deadline } from "./deadlines.ts";
 import {
   isGrpcPost,
@@ -26,6 +27,7 @@ import { gunzipSync } from "node:zlib";
 /** A unary method implementation, as the Connect services implement it. */
 export type UnaryImpl<I extends DescMessage, O extends DescMessage> = (
   req: MessageShape<I>,
+  ctx: CallContext,
 ) => Promise<MessageShape<O>> | MessageShape<O>;
 
 /** The unary methods of a generated service, implemented with one argument each. */
@@ -37,7 +39,7 @@ export type UnaryService<S extends DescService> = {
 interface Route {
   input: DescMessage;
   output: DescMessage;
-  impl: (req: unknown) => Promise<unknown> | unknown;
+  impl: (req: unknown, ctx: CallContext) => Promise<unknown> | unknown;
   /** Encodes a response; `toBinary` unless a faster encoder was set. */
   encode: (resp: unknown) => Uint8Array;
   /** The method's metric series, bound once by {@link UnaryRoutes.instrument}. */
@@ -57,7 +59,7 @@ export class UnaryRoutes {
     this.#routes.set(path, {
       input: method.input,
       output: method.output,
-      impl: impl as (req: unknown) => Promise<unknown> | unknown,
+      impl: impl as (req: unknown, ctx: CallContext) => Promise<unknown> | unknown,
       encode: (resp) => toBinary(method.output, resp as MessageShape<O>),
     });
   }
@@ -106,12 +108,14 @@ export interface UnaryGrpcOptions {
 /**
  * Serves `stream` when it is a gRPC (not gRPC-Web) call of a registered
  * unary method and returns true; returns false to let the caller hand the
- * stream to the general handler.
+ * stream to the general handler. `peerCertificate` is the connection's
+ * verified client certificate, for the implementation's context.
  */
 export function serveUnaryGrpc(
   routes: UnaryRoutes,
   opts: UnaryGrpcOptions,
   stream: H2Stream,
+  peerCertificate?: Uint8Array,
 ): boolean {
   const route = routes.get(stream.path);
   if (!route || !isGrpcPost(stream)) return false;
@@ -166,7 +170,7 @@ export function serveUnaryGrpc(
     }
     let out: Promise<unknown> | unknown;
     try {
-      out = route.impl(input);
+      out = route.impl(input, callContext((name) => stream.header(name), peerCertificate));
     } catch (err) {
       fail(err);
       return;

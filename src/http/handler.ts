@@ -21,6 +21,8 @@ import type { Hono } from "hono";
 import { AccessControl, type AccessDecision, type AccessOptions, isNativeGrpc } from "./access.ts";
 import type { Http1Handler } from "./client_listener.ts";
 import type { ConnectHandlers } from "./connect_handlers.ts";
+import { createContextValues } from "@connectrpc/connect";
+import { PEER_CERTIFICATE } from "./call_context.ts";
 import { type BidiRoutes, serveBidiGrpc } from "./grpc_bidi.ts";
 import { serveUnaryGrpc, type UnaryRoutes } from "./grpc_unary.ts";
 import type { H2Stream, StreamListener } from "./h2/stream.ts";
@@ -51,8 +53,8 @@ const OPEN_ACCESS: AccessOptions = { cors: ["*"], hostWhitelist: ["*"] };
 
 /** The two entry points of a client listener. */
 export interface ListenerHandlers {
-  /** For each HTTP/2 stream. */
-  http2(stream: H2Stream): void;
+  /** For each HTTP/2 stream, with the connection's verified client certificate if any. */
+  http2(stream: H2Stream, peerCertificate?: Uint8Array): void;
   /** For HTTP/1.1 requests. */
   http1: Http1Handler;
 }
@@ -82,9 +84,15 @@ export function createClientHandlers(opts: HandlerOptions): ClientHandlers {
   Deno.unrefTimer(preload);
 
   /** `extra`: response headers the access checks add (CORS). */
-  const dispatch = (handlers: ConnectHandlers, stream: H2Stream, extra: HeaderPair[]) => {
+  const dispatch = (
+    handlers: ConnectHandlers,
+    stream: H2Stream,
+    extra: HeaderPair[],
+    peerCertificate: Uint8Array | undefined,
+  ) => {
     const q = stream.path.indexOf("?");
-    const handler = handlers.paths.get(q < 0 ? stream.path : stream.path.slice(0, q));
+    let handler = handlers.paths.get(q < 0 ? stream.path : stream.path.slice(0, q));
+    if (handler && peerCertificate) handler = withPeerCertificate(handler, peerCertificate);
     const served = handler
       ? serveUniversal(stream, extra.length ? universalWith(handler, extra) : handler)
       : serveFetch(stream, extra.length ? fetchWith(fetch, extra) : fetch);
@@ -96,9 +104,9 @@ export function createClientHandlers(opts: HandlerOptions): ClientHandlers {
   };
 
   const access = new AccessControl(opts.access ?? OPEN_ACCESS);
-  const http2 = (secure: boolean) => (stream: H2Stream) => {
-    if (serveUnaryGrpc(opts.unary, unaryOpts, stream)) return;
-    if (serveBidiGrpc(opts.bidi, unaryOpts, stream)) return;
+  const http2 = (secure: boolean) => (stream: H2Stream, peerCertificate?: Uint8Array) => {
+    if (serveUnaryGrpc(opts.unary, unaryOpts, stream, peerCertificate)) return;
+    if (serveBidiGrpc(opts.bidi, unaryOpts, stream, peerCertificate)) return;
     let extra: HeaderPair[] = [];
     if (!isNativeGrpc(stream.header("content-type"))) {
       const decision = access.decide({
@@ -110,12 +118,12 @@ export function createClientHandlers(opts: HandlerOptions): ClientHandlers {
       if (decision.kind !== "serve") return answer(stream, decision);
       extra = decision.headers;
     }
-    if (ready) return dispatch(ready, stream, extra);
+    if (ready) return dispatch(ready, stream, extra, peerCertificate);
     // The request body may arrive while the handlers load: hold it.
     const release = holdRequest(stream);
     load().then((handlers) => {
       if (stream.aborted) return;
-      dispatch(handlers, stream, extra);
+      dispatch(handlers, stream, extra, peerCertificate);
       release();
     }, () => stream.reset());
   };
@@ -153,6 +161,16 @@ function badRequest(stream: H2Stream): void {
   if (stream.aborted || stream.localEnded) return;
   if (stream.headersSent) return stream.reset();
   stream.respond(encodeHeaders([[":status", "400"], ["content-length", "0"]]), true);
+}
+
+/** A universal handler whose calls see the connection's client certificate (PEER_CERTIFICATE). */
+function withPeerCertificate(handler: UniversalHandler, cert: Uint8Array): UniversalHandler {
+  const wrapped = (req: Parameters<UniversalHandler>[0]) => {
+    const values = req.contextValues ?? createContextValues();
+    return handler({ ...req, contextValues: values.set(PEER_CERTIFICATE, cert) });
+  };
+  // Keep the handler's description (method, path, protocols) on the wrapper.
+  return Object.assign(wrapped, handler);
 }
 
 /** A universal handler whose responses carry `extra` headers too. */

@@ -25,6 +25,8 @@ import {
   type TxnRequest,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { EtcdErrors } from "../errors.ts";
+import { applyAuthEntry, authorizeEntry, NOT_AUTH } from "../auth/apply.ts";
+import type { AuthStore } from "../auth/store.ts";
 import { applyLeaseCheckpoint, applyLeaseGrant, applyLeaseRevoke } from "../lease/apply.ts";
 import type { Lessor } from "../lease/lessor.ts";
 import type { MvccStore } from "../mvcc/store.ts";
@@ -36,6 +38,7 @@ export interface StateMachine {
   membership: Membership;
   alarms: AlarmMember[];
   lessor: Lessor;
+  auth: AuthStore;
 }
 
 /** What applying one request produced: the response, and the store revision right after it. */
@@ -51,9 +54,11 @@ export interface ApplyResult {
  * know) means the state machine cannot follow the log: the caller stops
  * the member.
  */
-export function applyRequest(sm: StateMachine, req: InternalRequest): ApplyResult {
+export function applyRequest(sm: StateMachine, req: InternalRequest, index = 0): ApplyResult {
   const { store } = sm;
   const r = req.request;
+  // A client's write is checked against the replicated auth state as it is now.
+  authorizeEntry(sm.auth, sm.lessor, req);
   let response: unknown;
   switch (r.case) {
     case "put":
@@ -105,9 +110,12 @@ export function applyRequest(sm: StateMachine, req: InternalRequest): ApplyResul
       break;
     }
     default:
+      response = applyAuthEntry(sm.auth, req, index);
       // A request kind this version does not know: applying nothing would
       // let members diverge silently, so stop loudly instead.
-      throw new InvariantViolation(`cannot apply log entry of kind ${String(r.case)}`);
+      if (response === NOT_AUTH) {
+        throw new InvariantViolation(`cannot apply log entry of kind ${String(r.case)}`);
+      }
   }
   return { response, revision: store.currentRevision };
 }
@@ -177,6 +185,7 @@ export function encodeStateSnapshot(sm: StateMachine): Uint8Array {
       members: sm.membership.records(),
       alarms: sm.alarms,
       leases: sm.lessor.serialize(),
+      auth: sm.auth.serialize(),
     }),
   );
 }

@@ -33,6 +33,7 @@ import {
 } from "./corrupt_check.ts";
 import { applyRequest, type StateMachine } from "./apply.ts";
 import { Membership } from "./membership.ts";
+import { AuthStore } from "../auth/store.ts";
 
 const dec = new TextDecoder();
 const CLUSTER = 0xc1a5n;
@@ -329,6 +330,7 @@ Deno.test("apply under CORRUPT: writes, compaction, lease grant/revoke refused u
     membership: Membership.fromRecords([]),
     alarms: [],
     lessor,
+    auth: new AuthStore({ tokenTtlSeconds: 0 }),
   };
   const apply = (request: InternalRequest["request"]) =>
     applyRequest(sm, create(InternalRequestSchema, { id: 1n, origin: 1n, request }));

@@ -58,6 +58,8 @@ import {
 } from "./apply.ts";
 import { urlString } from "./ids.ts";
 import { ReadBarrier } from "./read_barrier.ts";
+import { AppliedWaiters } from "./applied_waiters.ts";
+import type { AuthHeader } from "../gen/cairn/internal_pb.ts";
 import { publishMembership } from "./join.ts";
 import { recoverOrBootstrap, restoreStateSnapshot } from "./recover.ts";
 import { PeerLinks } from "./peer_links.ts";
@@ -103,6 +105,7 @@ export class Member {
   readonly #snaps: SnapshotStore;
   readonly #waiters = new Waiters<ApplyResult>();
   readonly #reads: ReadBarrier;
+  readonly #appliedWaits = new AppliedWaiters();
   /** etcd's metric families of this member (served on /metrics). */
   readonly metrics: ServerMetrics;
   #nextRequestId: number;
@@ -203,6 +206,7 @@ export class Member {
       membership,
       store,
       lessor,
+      auth,
       alarms,
       applied,
       peers,
@@ -228,7 +232,7 @@ export class Member {
       log,
       id,
       clusterId,
-      sm: { store, membership, alarms, lessor },
+      sm: { store, membership, alarms, lessor, auth },
       raft,
       storage,
       wal,
@@ -335,10 +339,10 @@ export class Member {
    * that fsynced it and applied here, with the apply result; rejects with
    * the etcd error the apply raised.
    */
-  propose(request: InternalRequest["request"]): Promise<ApplyResult> {
+  propose(request: InternalRequest["request"], auth?: AuthHeader): Promise<ApplyResult> {
     if (this.#stopped) return Promise.reject(EtcdErrors.stopped());
     const id = this.#nextRequestId++;
-    const data = encodeInternalRequest(BigInt(id), this.id, request);
+    const data = encodeInternalRequest(BigInt(id), this.id, request, auth);
     if (data.length > this.#cfg.maxRequestBytes) {
       return Promise.reject(EtcdErrors.requestTooLarge());
     }
@@ -388,11 +392,18 @@ export class Member {
    */
   async proposeForResponse<T extends { header?: ResponseHeader }>(
     request: InternalRequest["request"],
+    auth?: AuthHeader,
   ): Promise<T> {
-    const r = await this.propose(request);
+    const r = await this.propose(request, auth);
     const resp = r.response as T;
     resp.header = this.header(r.revision);
     return resp;
+  }
+
+  /** Resolves once this member has applied entry `index` (simple tokens name their entry). */
+  waitApplied(index: number): Promise<void> {
+    if (this.#stopped) return Promise.reject(EtcdErrors.stopped());
+    return this.#appliedWaits.wait(index, this.#applied, Date.now() + this.#requestTimeoutMs());
   }
 
   /** Resolves when a read of local state would be linearizable (ReadIndex + apply wait). */
@@ -435,6 +446,7 @@ export class Member {
     this.watchHub.close();
     this.#waiters.failAll(EtcdErrors.stopped());
     this.#reads.failAll(EtcdErrors.stopped());
+    this.#appliedWaits.failAll(EtcdErrors.stopped());
     while (this.#readyRunning) await new Promise((r) => setTimeout(r, 5));
     await this.#purger?.stop();
     await this.#peers.stop();
@@ -624,6 +636,7 @@ export class Member {
       () => this.#leader === 0n ? EtcdErrors.timeoutDueToLeaderFail() : EtcdErrors.timeout(),
     ));
     this.metrics.readIndexesFailed.inc(this.#reads.expire(now, EtcdErrors.timeout()));
+    this.#appliedWaits.expire(now, EtcdErrors.timeout());
   }
 
   /** Schedules a Ready round; concurrent calls coalesce so proposals group-commit. */
@@ -720,6 +733,7 @@ export class Member {
     for (const rs of rd.readStates) this.#reads.onReadState(rs.requestCtx, rs.index);
     this.#raft.advance(rd);
     this.#reads.onApplied(this.#applied);
+    this.#appliedWaits.onApplied(this.#applied);
     if (this.#removed) {
       this.#stopped = true;
       // Like etcd, a removed member stops for good (exit status 0); the
@@ -931,7 +945,7 @@ export class Member {
     const waiter = mine ? this.#waiters.take(Number(req.id)) : undefined;
     let result: ApplyResult;
     try {
-      result = applyRequest(this.sm, req);
+      result = applyRequest(this.sm, req, index);
     } catch (err) {
       if (!isClientRejection(err)) throw err;
       waiter?.reject(err as Error);
@@ -987,7 +1001,7 @@ export class Member {
     await this.#wal.saveSnapshotMarker({ term: snap.meta.term, index: snap.meta.index });
     await this.#wal.releaseTo(snap.meta.index);
     this.#storage.applySnapshot(snap);
-    const state = restoreStateSnapshot(snap.data, this.sm.lessor);
+    const state = restoreStateSnapshot(snap.data, this.sm.lessor, this.sm.auth);
     this.sm.store = state.store;
     this.watchHub.attach(this.sm.store);
     this.sm.membership = state.membership;

@@ -9,6 +9,7 @@ import { create, fromBinary } from "@bufbuild/protobuf";
 import type { Config } from "../config.ts";
 import { MemberRecordSchema, StateSnapshotSchema } from "../gen/cairn/internal_pb.ts";
 import { Lessor, minLeaseTtl } from "../lease/lessor.ts";
+import { AuthStore } from "../auth/store.ts";
 import type { Logger } from "../log.ts";
 import { MvccStore } from "../mvcc/store.ts";
 import { MemoryStorage } from "../raft/storage.ts";
@@ -34,6 +35,7 @@ export interface StartingState {
   membership: Membership;
   store: MvccStore;
   lessor: Lessor;
+  auth: AuthStore;
   alarms: StateMachine["alarms"];
   /** Index of the snapshot the state machine was restored from (0: none). */
   applied: number;
@@ -41,13 +43,18 @@ export interface StartingState {
   peers: bigint[] | undefined;
 }
 
-/** The state machine held in a snapshot, restored (leases first: restoring the store attaches leased keys). */
+/**
+ * The state machine held in a snapshot, restored (leases first: restoring
+ * the store attaches leased keys); `auth` takes the snapshot's users and roles.
+ */
 export function restoreStateSnapshot(
   data: Uint8Array,
   lessor: Lessor,
+  auth: AuthStore,
 ): { store: MvccStore; membership: Membership; alarms: StateMachine["alarms"] } {
   const state = fromBinary(StateSnapshotSchema, data);
   lessor.restore(state.leases);
+  auth.restore(state.auth);
   return {
     store: MvccStore.restore(state.mvcc, lessor.hooks),
     membership: Membership.fromRecords(state.members),
@@ -74,6 +81,7 @@ export async function recoverOrBootstrap(
   const lessor = new Lessor({
     minTtl: minLeaseTtl(cfg.electionTimeoutMs, cfg.heartbeatIntervalMs),
   });
+  const auth = new AuthStore({ tokenTtlSeconds: cfg.authTokenTtlSeconds });
   let alarms: StateMachine["alarms"] = [];
   let applied = 0;
   let peers: bigint[] | undefined;
@@ -116,7 +124,7 @@ export async function recoverOrBootstrap(
     id = replay.metadata.memberId;
     clusterId = replay.metadata.clusterId;
     if (snap) {
-      ({ store, membership, alarms } = restoreStateSnapshot(snap.data, lessor));
+      ({ store, membership, alarms } = restoreStateSnapshot(snap.data, lessor, auth));
       storage.applySnapshot({ meta: snap.meta, data: snap.data });
       applied = snap.meta.index;
     } else {
@@ -173,6 +181,9 @@ export async function recoverOrBootstrap(
     }
     storage.setHardState(hardState);
     storage.append(entries);
+    // Entries committed before the restart only replay: the simple tokens
+    // they issued died with the process, as etcd's do.
+    auth.tokens.forgetThrough(hardState.commit);
     log.info("recovered member from disk", {
       member_id: hex(id),
       cluster_id: hex(clusterId),
@@ -182,7 +193,20 @@ export async function recoverOrBootstrap(
     });
   }
 
-  return { snaps, storage, wal, id, clusterId, membership, store, lessor, alarms, applied, peers };
+  return {
+    snaps,
+    storage,
+    wal,
+    id,
+    clusterId,
+    membership,
+    store,
+    lessor,
+    auth,
+    alarms,
+    applied,
+    peers,
+  };
 }
 
 function hex(id: bigint): string {

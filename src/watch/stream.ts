@@ -138,6 +138,22 @@ export class WatchStream implements WatchSink {
     }
   }
 
+  /**
+   * Answers a create request refused before it reached the stream (the
+   * permission check of src/api/watch.ts): created and canceled at once,
+   * with `reason`; the stream stays open.
+   */
+  refuseCreate(reason: string): void {
+    if (this.#closed) return;
+    this.#control({
+      header: this.#header(this.#hub.store.currentRevision),
+      watchId: INVALID_WATCH_ID,
+      created: true,
+      canceled: true,
+      cancelReason: reason,
+    });
+  }
+
   #create(creq: WatchCreateRequest): void {
     const cur = this.#hub.store.currentRevision;
     // etcd's watch server: "\0" is the smallest key, a "\0" range end means ">= key".

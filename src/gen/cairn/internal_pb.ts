@@ -8,7 +8,9 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { AlarmMember, AlarmRequest, CompactionRequest, DeleteRangeRequest, LeaseCheckpointRequest, LeaseGrantRequest, LeaseRevokeRequest, PutRequest, TxnRequest } from "../etcd/api/etcdserverpb/rpc_pb.ts";
+import type { Role, User } from "../etcd/api/authpb/auth_pb.ts";
+import { file_etcd_api_authpb_auth } from "../etcd/api/authpb/auth_pb.ts";
+import type { AlarmMember, AlarmRequest, AuthDisableRequest, AuthEnableRequest, AuthRoleAddRequest, AuthRoleDeleteRequest, AuthRoleGrantPermissionRequest, AuthRoleRevokePermissionRequest, AuthUserAddRequest, AuthUserChangePasswordRequest, AuthUserDeleteRequest, AuthUserGrantRoleRequest, AuthUserRevokeRoleRequest, CompactionRequest, DeleteRangeRequest, LeaseCheckpointRequest, LeaseGrantRequest, LeaseRevokeRequest, PutRequest, TxnRequest } from "../etcd/api/etcdserverpb/rpc_pb.ts";
 import { file_etcd_api_etcdserverpb_rpc } from "../etcd/api/etcdserverpb/rpc_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -16,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file cairn/internal.proto.
  */
 export const file_cairn_internal: GenFile = /*@__PURE__*/
-  fileDesc("ChRjYWlybi9pbnRlcm5hbC5wcm90bxIIY2Fpcm4udjEilQQKD0ludGVybmFsUmVxdWVzdBIKCgJpZBgBIAEoBBIOCgZvcmlnaW4YAiABKAQSJwoDcHV0GAMgASgLMhguZXRjZHNlcnZlcnBiLlB1dFJlcXVlc3RIABI4CgxkZWxldGVfcmFuZ2UYBCABKAsyIC5ldGNkc2VydmVycGIuRGVsZXRlUmFuZ2VSZXF1ZXN0SAASJwoDdHhuGAUgASgLMhguZXRjZHNlcnZlcnBiLlR4blJlcXVlc3RIABI1Cgpjb21wYWN0aW9uGAYgASgLMh8uZXRjZHNlcnZlcnBiLkNvbXBhY3Rpb25SZXF1ZXN0SAASNgoLbGVhc2VfZ3JhbnQYByABKAsyHy5ldGNkc2VydmVycGIuTGVhc2VHcmFudFJlcXVlc3RIABI4CgxsZWFzZV9yZXZva2UYCCABKAsyIC5ldGNkc2VydmVycGIuTGVhc2VSZXZva2VSZXF1ZXN0SAASQAoQbGVhc2VfY2hlY2twb2ludBgJIAEoCzIkLmV0Y2RzZXJ2ZXJwYi5MZWFzZUNoZWNrcG9pbnRSZXF1ZXN0SAASKwoFYWxhcm0YCiABKAsyGi5ldGNkc2VydmVycGIuQWxhcm1SZXF1ZXN0SAASNwoRbWVtYmVyX2F0dHJpYnV0ZXMYCyABKAsyGi5jYWlybi52MS5NZW1iZXJBdHRyaWJ1dGVzSABCCQoHcmVxdWVzdCJBChBNZW1iZXJBdHRyaWJ1dGVzEgoKAmlkGAEgASgEEgwKBG5hbWUYAiABKAkSEwoLY2xpZW50X3VybHMYAyADKAkiZAoMTWVtYmVyUmVjb3JkEgoKAmlkGAEgASgEEgwKBG5hbWUYAiABKAkSEQoJcGVlcl91cmxzGAMgAygJEhMKC2NsaWVudF91cmxzGAQgAygJEhIKCmlzX2xlYXJuZXIYBSABKAgiXwoRQ29uZkNoYW5nZUNvbnRleHQSJgoGbWVtYmVyGAEgASgLMhYuY2Fpcm4udjEuTWVtYmVyUmVjb3JkEhIKCnJlcXVlc3RfaWQYAiABKAQSDgoGb3JpZ2luGAMgASgEIoEBCg1TdGF0ZVNuYXBzaG90EgwKBG12Y2MYASABKAwSJwoHbWVtYmVycxgCIAMoCzIWLmNhaXJuLnYxLk1lbWJlclJlY29yZBIpCgZhbGFybXMYAyADKAsyGS5ldGNkc2VydmVycGIuQWxhcm1NZW1iZXISDgoGbGVhc2VzGAQgASgMIj0KC0xlYXNlUmVjb3JkEgoKAmlkGAEgASgDEgsKA3R0bBgCIAEoAxIVCg1yZW1haW5pbmdfdHRsGAMgASgDIjYKDUxlYXNlU25hcHNob3QSJQoGbGVhc2VzGAEgAygLMhUuY2Fpcm4udjEuTGVhc2VSZWNvcmQiRAoJQm9vdHN0cmFwEicKB21lbWJlcnMYASADKAsyFi5jYWlybi52MS5NZW1iZXJSZWNvcmQSDgoGam9pbmVkGAIgASgIYgZwcm90bzM", [file_etcd_api_etcdserverpb_rpc]);
+  fileDesc("ChRjYWlybi9pbnRlcm5hbC5wcm90bxIIY2Fpcm4udjEiuQoKD0ludGVybmFsUmVxdWVzdBIKCgJpZBgBIAEoBBIOCgZvcmlnaW4YAiABKAQSJwoDcHV0GAMgASgLMhguZXRjZHNlcnZlcnBiLlB1dFJlcXVlc3RIABI4CgxkZWxldGVfcmFuZ2UYBCABKAsyIC5ldGNkc2VydmVycGIuRGVsZXRlUmFuZ2VSZXF1ZXN0SAASJwoDdHhuGAUgASgLMhguZXRjZHNlcnZlcnBiLlR4blJlcXVlc3RIABI1Cgpjb21wYWN0aW9uGAYgASgLMh8uZXRjZHNlcnZlcnBiLkNvbXBhY3Rpb25SZXF1ZXN0SAASNgoLbGVhc2VfZ3JhbnQYByABKAsyHy5ldGNkc2VydmVycGIuTGVhc2VHcmFudFJlcXVlc3RIABI4CgxsZWFzZV9yZXZva2UYCCABKAsyIC5ldGNkc2VydmVycGIuTGVhc2VSZXZva2VSZXF1ZXN0SAASQAoQbGVhc2VfY2hlY2twb2ludBgJIAEoCzIkLmV0Y2RzZXJ2ZXJwYi5MZWFzZUNoZWNrcG9pbnRSZXF1ZXN0SAASKwoFYWxhcm0YCiABKAsyGi5ldGNkc2VydmVycGIuQWxhcm1SZXF1ZXN0SAASNwoRbWVtYmVyX2F0dHJpYnV0ZXMYCyABKAsyGi5jYWlybi52MS5NZW1iZXJBdHRyaWJ1dGVzSAASNgoLYXV0aF9lbmFibGUYDCABKAsyHy5ldGNkc2VydmVycGIuQXV0aEVuYWJsZVJlcXVlc3RIABI4CgxhdXRoX2Rpc2FibGUYDSABKAsyIC5ldGNkc2VydmVycGIuQXV0aERpc2FibGVSZXF1ZXN0SAASMwoMYXV0aGVudGljYXRlGA4gASgLMhsuY2Fpcm4udjEuQXV0aGVudGljYXRlRW50cnlIABI0Cgh1c2VyX2FkZBgPIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoVXNlckFkZFJlcXVlc3RIABI6Cgt1c2VyX2RlbGV0ZRgQIAEoCzIjLmV0Y2RzZXJ2ZXJwYi5BdXRoVXNlckRlbGV0ZVJlcXVlc3RIABJLChR1c2VyX2NoYW5nZV9wYXNzd29yZBgRIAEoCzIrLmV0Y2RzZXJ2ZXJwYi5BdXRoVXNlckNoYW5nZVBhc3N3b3JkUmVxdWVzdEgAEkEKD3VzZXJfZ3JhbnRfcm9sZRgSIAEoCzImLmV0Y2RzZXJ2ZXJwYi5BdXRoVXNlckdyYW50Um9sZVJlcXVlc3RIABJDChB1c2VyX3Jldm9rZV9yb2xlGBMgASgLMicuZXRjZHNlcnZlcnBiLkF1dGhVc2VyUmV2b2tlUm9sZVJlcXVlc3RIABI0Cghyb2xlX2FkZBgUIAEoCzIgLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZUFkZFJlcXVlc3RIABI6Cgtyb2xlX2RlbGV0ZRgVIAEoCzIjLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZURlbGV0ZVJlcXVlc3RIABJNChVyb2xlX2dyYW50X3Blcm1pc3Npb24YFiABKAsyLC5ldGNkc2VydmVycGIuQXV0aFJvbGVHcmFudFBlcm1pc3Npb25SZXF1ZXN0SAASTwoWcm9sZV9yZXZva2VfcGVybWlzc2lvbhgXIAEoCzItLmV0Y2RzZXJ2ZXJwYi5BdXRoUm9sZVJldm9rZVBlcm1pc3Npb25SZXF1ZXN0SAASIgoEYXV0aBgeIAEoCzIULmNhaXJuLnYxLkF1dGhIZWFkZXJCCQoHcmVxdWVzdCIwCgpBdXRoSGVhZGVyEhAKCHVzZXJuYW1lGAEgASgJEhAKCHJldmlzaW9uGAIgASgEIjcKEUF1dGhlbnRpY2F0ZUVudHJ5EgwKBG5hbWUYASABKAkSFAoMc2ltcGxlX3Rva2VuGAIgASgJIkEKEE1lbWJlckF0dHJpYnV0ZXMSCgoCaWQYASABKAQSDAoEbmFtZRgCIAEoCRITCgtjbGllbnRfdXJscxgDIAMoCSJkCgxNZW1iZXJSZWNvcmQSCgoCaWQYASABKAQSDAoEbmFtZRgCIAEoCRIRCglwZWVyX3VybHMYAyADKAkSEwoLY2xpZW50X3VybHMYBCADKAkSEgoKaXNfbGVhcm5lchgFIAEoCCJfChFDb25mQ2hhbmdlQ29udGV4dBImCgZtZW1iZXIYASABKAsyFi5jYWlybi52MS5NZW1iZXJSZWNvcmQSEgoKcmVxdWVzdF9pZBgCIAEoBBIOCgZvcmlnaW4YAyABKAQipwEKDVN0YXRlU25hcHNob3QSDAoEbXZjYxgBIAEoDBInCgdtZW1iZXJzGAIgAygLMhYuY2Fpcm4udjEuTWVtYmVyUmVjb3JkEikKBmFsYXJtcxgDIAMoCzIZLmV0Y2RzZXJ2ZXJwYi5BbGFybU1lbWJlchIOCgZsZWFzZXMYBCABKAwSJAoEYXV0aBgFIAEoCzIWLmNhaXJuLnYxLkF1dGhTbmFwc2hvdCJrCgxBdXRoU25hcHNob3QSDwoHZW5hYmxlZBgBIAEoCBIQCghyZXZpc2lvbhgCIAEoBBIbCgV1c2VycxgDIAMoCzIMLmF1dGhwYi5Vc2VyEhsKBXJvbGVzGAQgAygLMgwuYXV0aHBiLlJvbGUiPQoLTGVhc2VSZWNvcmQSCgoCaWQYASABKAMSCwoDdHRsGAIgASgDEhUKDXJlbWFpbmluZ190dGwYAyABKAMiNgoNTGVhc2VTbmFwc2hvdBIlCgZsZWFzZXMYASADKAsyFS5jYWlybi52MS5MZWFzZVJlY29yZCJECglCb290c3RyYXASJwoHbWVtYmVycxgBIAMoCzIWLmNhaXJuLnYxLk1lbWJlclJlY29yZBIOCgZqb2luZWQYAiABKAhiBnByb3RvMw", [file_etcd_api_authpb_auth, file_etcd_api_etcdserverpb_rpc]);
 
 /**
  * A request id (unique per proposing member) and the mutation to apply.
@@ -95,7 +97,92 @@ export type InternalRequest = Message<"cairn.v1.InternalRequest"> & {
      */
     value: MemberAttributes;
     case: "memberAttributes";
+  } | {
+    /**
+     * @generated from field: etcdserverpb.AuthEnableRequest auth_enable = 12;
+     */
+    value: AuthEnableRequest;
+    case: "authEnable";
+  } | {
+    /**
+     * @generated from field: etcdserverpb.AuthDisableRequest auth_disable = 13;
+     */
+    value: AuthDisableRequest;
+    case: "authDisable";
+  } | {
+    /**
+     * @generated from field: cairn.v1.AuthenticateEntry authenticate = 14;
+     */
+    value: AuthenticateEntry;
+    case: "authenticate";
+  } | {
+    /**
+     * Carries the bcrypt hash (hashedPassword), never the password.
+     *
+     * @generated from field: etcdserverpb.AuthUserAddRequest user_add = 15;
+     */
+    value: AuthUserAddRequest;
+    case: "userAdd";
+  } | {
+    /**
+     * @generated from field: etcdserverpb.AuthUserDeleteRequest user_delete = 16;
+     */
+    value: AuthUserDeleteRequest;
+    case: "userDelete";
+  } | {
+    /**
+     * Carries the bcrypt hash (hashedPassword), never the password.
+     *
+     * @generated from field: etcdserverpb.AuthUserChangePasswordRequest user_change_password = 17;
+     */
+    value: AuthUserChangePasswordRequest;
+    case: "userChangePassword";
+  } | {
+    /**
+     * @generated from field: etcdserverpb.AuthUserGrantRoleRequest user_grant_role = 18;
+     */
+    value: AuthUserGrantRoleRequest;
+    case: "userGrantRole";
+  } | {
+    /**
+     * @generated from field: etcdserverpb.AuthUserRevokeRoleRequest user_revoke_role = 19;
+     */
+    value: AuthUserRevokeRoleRequest;
+    case: "userRevokeRole";
+  } | {
+    /**
+     * @generated from field: etcdserverpb.AuthRoleAddRequest role_add = 20;
+     */
+    value: AuthRoleAddRequest;
+    case: "roleAdd";
+  } | {
+    /**
+     * @generated from field: etcdserverpb.AuthRoleDeleteRequest role_delete = 21;
+     */
+    value: AuthRoleDeleteRequest;
+    case: "roleDelete";
+  } | {
+    /**
+     * @generated from field: etcdserverpb.AuthRoleGrantPermissionRequest role_grant_permission = 22;
+     */
+    value: AuthRoleGrantPermissionRequest;
+    case: "roleGrantPermission";
+  } | {
+    /**
+     * @generated from field: etcdserverpb.AuthRoleRevokePermissionRequest role_revoke_permission = 23;
+     */
+    value: AuthRoleRevokePermissionRequest;
+    case: "roleRevokePermission";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * Who asked, for the permission checks at apply (etcd's RequestHeader
+   * username and auth_revision). Set on every request a client made;
+   * absent on the member's own requests (lease expiry, alarms, attributes).
+   *
+   * @generated from field: cairn.v1.AuthHeader auth = 30;
+   */
+  auth?: AuthHeader | undefined;
 };
 
 /**
@@ -104,6 +191,60 @@ export type InternalRequest = Message<"cairn.v1.InternalRequest"> & {
  */
 export const InternalRequestSchema: GenMessage<InternalRequest> = /*@__PURE__*/
   messageDesc(file_cairn_internal, 0);
+
+/**
+ * The user a client request runs as and the auth revision its credentials
+ * were checked against; a request whose revision is older than the auth
+ * store's when it is applied fails with "revision of auth store is old".
+ *
+ * @generated from message cairn.v1.AuthHeader
+ */
+export type AuthHeader = Message<"cairn.v1.AuthHeader"> & {
+  /**
+   * @generated from field: string username = 1;
+   */
+  username: string;
+
+  /**
+   * @generated from field: uint64 revision = 2;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message cairn.v1.AuthHeader.
+ * Use `create(AuthHeaderSchema)` to create a new message.
+ */
+export const AuthHeaderSchema: GenMessage<AuthHeader> = /*@__PURE__*/
+  messageDesc(file_cairn_internal, 1);
+
+/**
+ * etcd's InternalAuthenticateRequest: the password was checked by the
+ * member that proposed it and is not in the log. Every member that
+ * applies it learns the simple token `simple_token.<entry index>`.
+ *
+ * @generated from message cairn.v1.AuthenticateEntry
+ */
+export type AuthenticateEntry = Message<"cairn.v1.AuthenticateEntry"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Random prefix of a simple token; empty with JWT tokens.
+   *
+   * @generated from field: string simple_token = 2;
+   */
+  simpleToken: string;
+};
+
+/**
+ * Describes the message cairn.v1.AuthenticateEntry.
+ * Use `create(AuthenticateEntrySchema)` to create a new message.
+ */
+export const AuthenticateEntrySchema: GenMessage<AuthenticateEntry> = /*@__PURE__*/
+  messageDesc(file_cairn_internal, 2);
 
 /**
  * A member publishing its name and client URLs after it starts (etcd does
@@ -133,7 +274,7 @@ export type MemberAttributes = Message<"cairn.v1.MemberAttributes"> & {
  * Use `create(MemberAttributesSchema)` to create a new message.
  */
 export const MemberAttributesSchema: GenMessage<MemberAttributes> = /*@__PURE__*/
-  messageDesc(file_cairn_internal, 1);
+  messageDesc(file_cairn_internal, 3);
 
 /**
  * A member as recorded in the replicated membership.
@@ -172,7 +313,7 @@ export type MemberRecord = Message<"cairn.v1.MemberRecord"> & {
  * Use `create(MemberRecordSchema)` to create a new message.
  */
 export const MemberRecordSchema: GenMessage<MemberRecord> = /*@__PURE__*/
-  messageDesc(file_cairn_internal, 2);
+  messageDesc(file_cairn_internal, 4);
 
 /**
  * Payload of a ConfChange entry's context: the member being added/updated.
@@ -203,7 +344,7 @@ export type ConfChangeContext = Message<"cairn.v1.ConfChangeContext"> & {
  * Use `create(ConfChangeContextSchema)` to create a new message.
  */
 export const ConfChangeContextSchema: GenMessage<ConfChangeContext> = /*@__PURE__*/
-  messageDesc(file_cairn_internal, 3);
+  messageDesc(file_cairn_internal, 5);
 
 /**
  * The replicated state machine at one applied index, as stored in a
@@ -239,6 +380,13 @@ export type StateSnapshot = Message<"cairn.v1.StateSnapshot"> & {
    * @generated from field: bytes leases = 4;
    */
   leases: Uint8Array;
+
+  /**
+   * Users, roles and the auth flags (src/auth). Tokens are not replicated state.
+   *
+   * @generated from field: cairn.v1.AuthSnapshot auth = 5;
+   */
+  auth?: AuthSnapshot | undefined;
 };
 
 /**
@@ -246,7 +394,41 @@ export type StateSnapshot = Message<"cairn.v1.StateSnapshot"> & {
  * Use `create(StateSnapshotSchema)` to create a new message.
  */
 export const StateSnapshotSchema: GenMessage<StateSnapshot> = /*@__PURE__*/
-  messageDesc(file_cairn_internal, 4);
+  messageDesc(file_cairn_internal, 6);
+
+/**
+ * The auth store's replicated state.
+ *
+ * @generated from message cairn.v1.AuthSnapshot
+ */
+export type AuthSnapshot = Message<"cairn.v1.AuthSnapshot"> & {
+  /**
+   * @generated from field: bool enabled = 1;
+   */
+  enabled: boolean;
+
+  /**
+   * @generated from field: uint64 revision = 2;
+   */
+  revision: bigint;
+
+  /**
+   * @generated from field: repeated authpb.User users = 3;
+   */
+  users: User[];
+
+  /**
+   * @generated from field: repeated authpb.Role roles = 4;
+   */
+  roles: Role[];
+};
+
+/**
+ * Describes the message cairn.v1.AuthSnapshot.
+ * Use `create(AuthSnapshotSchema)` to create a new message.
+ */
+export const AuthSnapshotSchema: GenMessage<AuthSnapshot> = /*@__PURE__*/
+  messageDesc(file_cairn_internal, 7);
 
 /**
  * One lease as a snapshot records it. Attached keys are not stored: they
@@ -280,7 +462,7 @@ export type LeaseRecord = Message<"cairn.v1.LeaseRecord"> & {
  * Use `create(LeaseRecordSchema)` to create a new message.
  */
 export const LeaseRecordSchema: GenMessage<LeaseRecord> = /*@__PURE__*/
-  messageDesc(file_cairn_internal, 5);
+  messageDesc(file_cairn_internal, 8);
 
 /**
  * The lessor's replicated state.
@@ -299,7 +481,7 @@ export type LeaseSnapshot = Message<"cairn.v1.LeaseSnapshot"> & {
  * Use `create(LeaseSnapshotSchema)` to create a new message.
  */
 export const LeaseSnapshotSchema: GenMessage<LeaseSnapshot> = /*@__PURE__*/
-  messageDesc(file_cairn_internal, 6);
+  messageDesc(file_cairn_internal, 9);
 
 /**
  * Kept in the WAL's metadata record when a member's data directory is
@@ -327,5 +509,5 @@ export type Bootstrap = Message<"cairn.v1.Bootstrap"> & {
  * Use `create(BootstrapSchema)` to create a new message.
  */
 export const BootstrapSchema: GenMessage<Bootstrap> = /*@__PURE__*/
-  messageDesc(file_cairn_internal, 7);
+  messageDesc(file_cairn_internal, 10);
 

@@ -14,14 +14,20 @@ import {
   Maintenance,
   Watch,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { Election } from "../gen/etcd/server/etcdserver/api/v3election/v3electionpb/v3election_pb.ts";
+import { Lock } from "../gen/etcd/server/etcdserver/api/v3lock/v3lockpb/v3lock_pb.ts";
 import { encodePutResponse } from "../fast_codec.ts";
+import { GatewayServices } from "../http/gateway/gateway.ts";
 import { BidiRoutes } from "../http/grpc_bidi.ts";
 import { UnaryRoutes } from "../http/grpc_unary.ts";
 import type { Member } from "../server/member.ts";
 import { authService } from "./auth.ts";
 import { clusterService } from "./cluster.ts";
+import { electionService } from "./election.ts";
 import { kvService } from "./kv.ts";
 import { leaseService } from "./lease.ts";
+import { LocalClient } from "./local_client.ts";
+import { lockService } from "./lock.ts";
 import { maintenanceService } from "./maintenance.ts";
 import { watchBidi, watchService } from "./watch.ts";
 
@@ -33,6 +39,8 @@ export interface EtcdServices {
   unary: UnaryRoutes;
   /** For the direct bidi-streaming gRPC path. */
   bidi: BidiRoutes;
+  /** For the JSON gateway (`/v3/...`): the same implementation objects. */
+  gateway: GatewayServices;
 }
 
 /** Builds the service implementations for `member` once and registers them on both paths. */
@@ -52,6 +60,20 @@ export function etcdServices(member: Member): EtcdServices {
   const watchOpts = { progressIntervalMs: member.config.watchProgressNotifyIntervalMs };
   const bidi = new BidiRoutes();
   bidi.add(Watch.method.watch, watchBidi(member, watchOpts));
+  const watch = watchService(member, watchOpts);
+  // etcd's v3lock and v3election run on an in-process client of these services.
+  const local = { kv, lease, watch };
+  const lock = lockService((ctx) => new LocalClient(local, ctx));
+  const election = electionService((ctx) => new LocalClient(local, ctx));
+  const gateway = new GatewayServices(() => member.leader !== 0n);
+  gateway.add(KV, kv);
+  gateway.add(Watch, watch);
+  gateway.add(Lease, lease);
+  gateway.add(Cluster, cluster);
+  gateway.add(Maintenance, maintenance);
+  gateway.add(Auth, auth);
+  gateway.add(Lock, lock);
+  gateway.add(Election, election);
   return {
     connect: (router) => {
       router.service(KV, kv);
@@ -60,9 +82,14 @@ export function etcdServices(member: Member): EtcdServices {
       router.service(Lease, lease);
       router.service(Auth, auth);
       // Streaming only: the direct unary path never sees it.
-      router.service(Watch, watchService(member, watchOpts));
+      router.service(Watch, watch);
+      // Connect's handlers only: their context ends when the caller goes
+      // away, which is what withdraws a waiting Lock or Campaign.
+      router.service(Lock, lock);
+      router.service(Election, election);
     },
     unary,
     bidi,
+    gateway,
   };
 }

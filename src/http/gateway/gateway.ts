@@ -1,0 +1,440 @@
+/**
+ * etcd's JSON gateway (`/v3/...`, and `/v3beta/...` as etcd 3.4 and 3.5
+ * still rewrite it) served from the very service implementation objects
+ * the gRPC paths use: each route decodes the JSON body into the request
+ * message, calls the implementation with a Connect `HandlerContext` that
+ * carries what grpc-gateway would forward as gRPC metadata (the
+ * `Authorization` header and `Grpc-Metadata-*` headers), and encodes the
+ * answer as etcd 3.5's gateway does (`json.ts`, `errors.ts`):
+ *
+ * - unary methods answer one JSON object;
+ * - streaming methods (Watch, LeaseKeepAlive, Snapshot, Observe) answer
+ *   newline-delimited `{"result":...}` objects; a bidi method takes every
+ *   JSON value of the body as one request (curl's single object makes a
+ *   keep-alive one-shot, and a watch stays open after its body ends, as
+ *   etcd keeps watchers of a half-closed stream);
+ * - `Grpc-Timeout` bounds the call, `Grpc-Metadata-hasleader: true`
+ *   refuses it when the member has no leader, as etcd's interceptors do.
+ *
+ * No RPC is implemented here: this is a codec and a dispatcher.
+ *
+ * @module
+ */
+import {
+  create,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+  type MessageShape,
+  toBinary,
+  toJson,
+} from "@bufbuild/protobuf";
+import { Code, ConnectError, createHandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import type { Hono } from "hono";
+import { EtcdErrors } from "../../errors.ts";
+import { parseGrpcTimeout } from "../grpc_unary.ts";
+import { BodyValues } from "./body.ts";
+import { streamErrorBody, unaryErrorBody } from "./errors.ts";
+import { decodeGatewayJson, encodeGatewayJson, goJsonString } from "./json.ts";
+import { ValueTooLargeError } from "./json_values.ts";
+import { GATEWAY_PATHS } from "./paths.ts";
+
+/** gRPC metadata key and value of "require a leader" (etcd's rpctypes). */
+const REQUIRE_LEADER_KEY = "hasleader";
+const HAS_LEADER = "true";
+
+/** grpc-gateway's prefix for request headers forwarded as metadata. */
+const METADATA_PREFIX = "grpc-metadata-";
+
+/**
+ * How much JSON a request may carry, as a multiple of the largest request
+ * message: base64 and field names make JSON larger than the binary form.
+ */
+const JSON_BYTES_PER_MESSAGE_BYTE = 4;
+
+/** An implementation object: methods by their local (lowerCamelCase) name. */
+type AnyImpl = Record<string, unknown>;
+
+/** The services the gateway dispatches to, registered by the same code that registers them for gRPC. */
+export class GatewayServices {
+  readonly #services = new Map<string, { service: DescService; impl: AnyImpl }>();
+  /** True while the member knows a leader (for `hasleader` metadata). */
+  readonly hasLeader: () => boolean;
+
+  constructor(hasLeader: () => boolean) {
+    this.hasLeader = hasLeader;
+  }
+
+  /** Makes `service`'s gateway routes call `impl`. */
+  add<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): void {
+    this.#services.set(service.typeName, { service, impl: impl as AnyImpl });
+  }
+
+  /** The registered service named `typeName`. */
+  get(typeName: string): { service: DescService; impl: AnyImpl } | undefined {
+    return this.#services.get(typeName);
+  }
+}
+
+/** Options of {@link createGatewayHandler}. */
+export interface GatewayOptions {
+  /** Largest request message in bytes (etcd: --max-request-bytes plus gRPC's overhead). */
+  readMaxBytes: number;
+}
+
+/** A fetch-style handler for every `/v3/` and `/v3beta/` request. */
+export type GatewayHandler = (req: Request) => Promise<Response>;
+
+/** Serves the gateway under `/v3/` and `/v3beta/` of `app`. */
+export function registerGateway(
+  app: Hono,
+  services: GatewayServices,
+  opts: GatewayOptions,
+): void {
+  const handler = createGatewayHandler(services, opts);
+  app.all("/v3/*", (c) => handler(c.req.raw));
+  app.all("/v3beta/*", (c) => handler(c.req.raw));
+}
+
+/** Builds the handler that routes gateway requests to `services`. */
+export function createGatewayHandler(
+  services: GatewayServices,
+  opts: GatewayOptions,
+): GatewayHandler {
+  const byPath = new Map<string, { service: string; method: string }>();
+  for (const p of GATEWAY_PATHS) byPath.set(`/v3/${p.path}`, p);
+  const jsonLimit = opts.readMaxBytes * JSON_BYTES_PER_MESSAGE_BYTE;
+
+  return async (req) => {
+    let path = decodePath(new URL(req.url).pathname);
+    // etcd's access controller rewrites the 3.4 prefix before routing.
+    if (path.startsWith("/v3beta/")) path = "/v3/" + path.slice("/v3beta/".length);
+    const route = byPath.get(path);
+    if (!route) return plainError(404, "Not Found");
+    if (req.method !== "POST") return plainError(405, "Method Not Allowed");
+    const registered = services.get(route.service);
+    const method = registered?.service.methods.find((m) => m.name === route.method);
+    const fn = method && registered!.impl[method.localName];
+    if (!registered || !method || typeof fn !== "function") {
+      // What the gRPC server answers the gateway for a service or method it lacks.
+      const err = registered
+        ? new ConnectError(
+          `unknown method ${route.method} for service ${route.service}`,
+          Code.Unimplemented,
+        )
+        : new ConnectError(`unknown service ${route.service}`, Code.Unimplemented);
+      return unaryError(err);
+    }
+    const call: Call = {
+      method,
+      impl: (input, ctx) => fn.call(registered.impl, input, ctx),
+      body: new BodyValues(req.body, jsonLimit),
+      readMaxBytes: opts.readMaxBytes,
+      requireLeader: req.headers.get(METADATA_PREFIX + REQUIRE_LEADER_KEY) === HAS_LEADER,
+      hasLeader: services.hasLeader,
+    };
+    const ctx = createHandlerContext({
+      service: registered.service,
+      method,
+      protocolName: "grpc",
+      requestMethod: "POST",
+      url: req.url,
+      requestHeader: metadataOf(req.headers),
+    });
+    const deadline = armDeadline(ctx, req.headers.get("grpc-timeout"));
+    const onAbort = () => ctx.abort(new ConnectError("context canceled", Code.Canceled));
+    if (req.signal.aborted) onAbort();
+    else req.signal.addEventListener("abort", onAbort, { once: true });
+    const done = () => {
+      clearTimeout(deadline);
+      req.signal.removeEventListener("abort", onAbort);
+      call.body.cancel();
+      // Like connect's handlers: the context ends with the call.
+      ctx.abort();
+    };
+    if (method.methodKind === "unary") {
+      try {
+        return await serveUnary(call, ctx);
+      } finally {
+        done();
+      }
+    }
+    return await serveStream(call, ctx, done);
+  };
+}
+
+/** One gateway call in progress. */
+interface Call {
+  method: DescMethod;
+  impl: (input: unknown, ctx: Ctx) => unknown;
+  body: BodyValues;
+  readMaxBytes: number;
+  requireLeader: boolean;
+  hasLeader: () => boolean;
+}
+
+type Ctx = ReturnType<typeof createHandlerContext>;
+
+async function serveUnary(call: Call, ctx: Ctx): Promise<Response> {
+  try {
+    const input = await readSingle(call);
+    checkLeader(call);
+    const out = await raceAbort(Promise.resolve(call.impl(input, ctx)), ctx.signal);
+    return jsonResponse(
+      200,
+      encodeGatewayJson(call.method.output, asMessage(call.method.output, out)),
+    );
+  } catch (err) {
+    return unaryError(err);
+  }
+}
+
+async function serveStream(call: Call, ctx: Ctx, done: () => void): Promise<Response> {
+  let input: unknown;
+  let sentRequest = true;
+  try {
+    if (call.method.methodKind === "server_streaming") input = await readSingle(call);
+    else {
+      // The first request is read before the call starts: a bad one fails
+      // the whole request as grpc-gateway fails it (a plain decode error).
+      const first = await readStreamed(call, true);
+      sentRequest = first !== undefined;
+      input = requestsAfter(call, first);
+    }
+  } catch (err) {
+    done();
+    return unaryError(err);
+  }
+  // From here on the call has started: failures are reported in the
+  // stream format (etcd's interceptors and handlers fail the stream).
+  let it: AsyncIterator<unknown> | undefined;
+  let first: IteratorResult<unknown>;
+  try {
+    checkLeader(call);
+    it = (call.impl(input, ctx) as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+    first = await raceAbort(it.next(), ctx.signal);
+  } catch (err) {
+    done();
+    it?.return?.().catch(() => {});
+    return streamError(err);
+  }
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (sentRequest) headers["grpc-metadata-content-type"] = "application/grpc";
+  if (first.done) {
+    done();
+    return new Response("", { status: 200, headers });
+  }
+  const encoder = new TextEncoder();
+  const result = (msg: unknown) =>
+    encoder.encode(
+      goJsonString({
+        result: toJson(call.method.output, asMessage(call.method.output, msg), {
+          useProtoFieldName: true,
+        }),
+      }) + "\n",
+    );
+  let pending: Uint8Array | undefined = result(first.value);
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    done();
+    it.return?.().catch(() => {});
+  };
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (pending) {
+        controller.enqueue(pending);
+        pending = undefined;
+        return;
+      }
+      try {
+        const next = await raceAbort(it.next(), ctx.signal);
+        if (next.done) {
+          finish();
+          controller.close();
+          return;
+        }
+        controller.enqueue(result(next.value));
+      } catch (err) {
+        if (!ctx.signal.aborted || isDeadline(ctx.signal.reason)) {
+          controller.enqueue(encoder.encode(streamErrorBody(err).body));
+        }
+        finish();
+        controller.close();
+      }
+    },
+    cancel() {
+      finish();
+    },
+  });
+  return new Response(body, { status: 200, headers });
+}
+
+function checkLeader(call: Call): void {
+  if (call.requireLeader && !call.hasLeader()) throw EtcdErrors.noLeader();
+}
+
+/** The request message of a unary or server-streaming call: the body's first JSON value. */
+async function readSingle(call: Call): Promise<unknown> {
+  let text: string | undefined;
+  try {
+    text = await call.body.next();
+  } catch (err) {
+    throw tooLarge(err) ?? err;
+  }
+  // An empty body is an empty request (grpc-gateway ignores io.EOF).
+  const input = text === undefined
+    ? create(call.method.input)
+    : decodeGatewayJson(call.method.input, text);
+  checkSize(call, input, text);
+  return input;
+}
+
+/**
+ * The next request of a client stream, or undefined at the end of the
+ * body. For the first request a failure is thrown (as grpc-gateway, a
+ * plain error: Unknown); later ones end the requests quietly, as
+ * grpc-gateway's sending goroutine stops and half-closes the stream.
+ */
+async function readStreamed(call: Call, first: boolean): Promise<unknown | undefined> {
+  try {
+    const text = await call.body.next();
+    if (text === undefined) return undefined;
+    const input = decodeGatewayJson(call.method.input, text);
+    checkSize(call, input, text);
+    return input;
+  } catch (err) {
+    if (!first) return undefined;
+    const large = tooLarge(err);
+    if (large) throw large;
+    throw new Error(err instanceof ConnectError ? err.rawMessage : String(err));
+  }
+}
+
+async function* requestsAfter(call: Call, first: unknown | undefined): AsyncGenerator<unknown> {
+  if (first === undefined) return;
+  yield first;
+  for (;;) {
+    const next = await readStreamed(call, false);
+    if (next === undefined) return;
+    yield next;
+  }
+}
+
+/** The gRPC server's receive limit, applied to the message the JSON decodes to. */
+function checkSize(call: Call, input: unknown, text: string | undefined): void {
+  // The binary form is never larger than its JSON text: only long texts need measuring.
+  if (text === undefined || text.length <= call.readMaxBytes) return;
+  const size = toBinary(call.method.input, input as MessageShape<DescMessage>).length;
+  if (size > call.readMaxBytes) {
+    throw new ConnectError(
+      `grpc: received message larger than max (${size} vs. ${call.readMaxBytes})`,
+      Code.ResourceExhausted,
+    );
+  }
+}
+
+function tooLarge(err: unknown): ConnectError | undefined {
+  if (!(err instanceof ValueTooLargeError)) return undefined;
+  return new ConnectError(
+    `grpc: received message larger than max (${err.size} vs. ${err.limit})`,
+    Code.ResourceExhausted,
+  );
+}
+
+/** What grpc-gateway forwards as gRPC metadata: `Authorization` and `Grpc-Metadata-*` headers. */
+function metadataOf(headers: Headers): Headers {
+  // The implementations see a JSON call (the Watch service keeps events as messages for it).
+  const md = new Headers({ "content-type": "application/json" });
+  headers.forEach((value, name) => {
+    if (name === "authorization") md.append(name, value);
+    else if (name.startsWith(METADATA_PREFIX) && name.length > METADATA_PREFIX.length) {
+      const key = name.slice(METADATA_PREFIX.length);
+      if (key !== "content-type") md.append(key, value);
+    }
+  });
+  return md;
+}
+
+/** grpc-gateway turns a `Grpc-Timeout` header into the call's deadline. */
+function armDeadline(ctx: Ctx, header: string | null): ReturnType<typeof setTimeout> | undefined {
+  const ms = parseGrpcTimeout(header ?? undefined);
+  if (ms === undefined) return undefined;
+  return setTimeout(
+    () => ctx.abort(new ConnectError("context deadline exceeded", Code.DeadlineExceeded)),
+    ms,
+  );
+}
+
+function isDeadline(reason: unknown): boolean {
+  return reason instanceof ConnectError && reason.code === Code.DeadlineExceeded;
+}
+
+/** Settles with `p`, or rejects with the reason the call was aborted (deadline, client gone). */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    p.catch(() => {});
+    return Promise.reject(abortError(signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then((v) => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(v);
+    }, (e) => {
+      signal.removeEventListener("abort", onAbort);
+      reject(e);
+    });
+  });
+}
+
+function abortError(signal: AbortSignal): ConnectError {
+  const reason: unknown = signal.reason;
+  return reason instanceof ConnectError
+    ? reason
+    : new ConnectError("context canceled", Code.Canceled);
+}
+
+/** Implementations may answer with init shapes; the JSON writer needs messages. */
+function asMessage(schema: DescMessage, value: unknown): MessageShape<DescMessage> {
+  const v = value as { $typeName?: string } | undefined;
+  if (v?.$typeName === schema.typeName) return v as MessageShape<DescMessage>;
+  return create(schema, (v ?? {}) as never);
+}
+
+function decodePath(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
+
+function jsonResponse(status: number, body: string, grpcHeader = true): Response {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (grpcHeader && status === 200) headers["grpc-metadata-content-type"] = "application/grpc";
+  return new Response(body, { status, headers });
+}
+
+function unaryError(err: unknown): Response {
+  const { status, body } = unaryErrorBody(err);
+  return jsonResponse(status, body, false);
+}
+
+function streamError(err: unknown): Response {
+  const { status, body } = streamErrorBody(err);
+  return jsonResponse(status, body, false);
+}
+
+/** Go's `http.Error`: plain text and a newline. */
+function plainError(status: number, text: string): Response {
+  return new Response(text + "\n", {
+    status,
+    headers: {
+      "content-type": "text/plain; charset=utf-8",
+      "x-content-type-options": "nosniff",
+    },
+  });
+}

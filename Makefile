@@ -28,7 +28,7 @@ test-unit: $(DENO)
 # Single executable. `deno compile` downloads its base runtime (denort)
 # unless DENORT_BIN names one; this machine cannot download it.
 build: $(DENO)
-	$(DENO) compile -A --output cairn main.ts
+	$(DENO) compile -A --include src/auth/bcrypt_worker.ts --output cairn main.ts
 
 gen: $(TOOLS_BIN)/buf
 	$(TOOLS_BIN)/buf generate

@@ -96,7 +96,6 @@ const PROXY = "cairn does not implement etcd's v2 proxy mode and always runs a m
 const TRACING = "cairn does not export OpenTelemetry traces";
 const ig = (reason: string, unless?: string): More => ({ ignored: { reason, unless } });
 const notYet = (reason: string): More => ({ notYet: reason });
-const NO_AUTH = notYet("cairn does not implement authentication yet");
 
 /** Every flag cairn accepts, keyed by name, in `--help` order. */
 export const FLAGS: Readonly<Record<string, FlagSpec>> = {
@@ -527,21 +526,18 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
     "simple",
     "Auth",
     "Specify a v3 authentication token type and its options ('simple' or 'jwt').",
-    NO_AUTH,
   ),
   "bcrypt-cost": flag(
     "uint",
     "10",
     "Auth",
     "Cost of the bcrypt algorithm for hashing auth passwords (4 to 31).",
-    NO_AUTH,
   ),
   "auth-token-ttl": flag(
     "uint",
     "300",
     "Auth",
     "Time (in seconds) of the auth-token-ttl.",
-    NO_AUTH,
   ),
 
   // Profiling and Monitoring

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type {
   ResponseHeader,
   Watch,
@@ -211,10 +211,17 @@ export class WatchSession {
   }
 }
 
-/** etcd's cancel reason for a watch create the auth checks refused. */
+/**
+ * etcd's cancel reason for a watch create the auth checks refused: the
+ * text of the gRPC status error, as Go prints it ("rpc error: code =
+ * PermissionDenied desc = etcdserver: permission denied").
+ */
 function cancelReason(err: unknown): string {
   const message = (err as { rawMessage?: string })?.rawMessage ?? "";
-  return AUTH_CANCEL_REASONS.has(message) ? message : EtcdErrors.permissionDenied().rawMessage;
+  const refusal = err instanceof ConnectError && AUTH_CANCEL_REASONS.has(message)
+    ? err
+    : EtcdErrors.permissionDenied();
+  return `rpc error: code = ${Code[refusal.code]} desc = ${refusal.rawMessage}`;
 }
 
 /** The Watch service bound to a member, for connect's handlers. */

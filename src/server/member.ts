@@ -183,7 +183,7 @@ export class Member {
     this.#nextRequestId = Date.now() * 1000;
     this.#reads = new ReadBarrier({
       issue: (ctx) => {
-        this.#raft.readIndex(ctx);
+        if (!this.#guarded("issuing a read index", () => this.#raft.readIndex(ctx))) return;
         this.#kick();
       },
       appliedIndex: () => this.#applied,
@@ -259,11 +259,15 @@ export class Member {
       maxSnapshotBytes: snapshotLimit(cfg.quotaBackendBytes),
       onMessages: (msgs) => member.#receive(msgs),
       onSnapshot: (msg) => member.#receive([msg]),
-      onUnreachable: (peer) => member.#raft.reportUnreachable(peer),
+      onUnreachable: (peer) =>
+        member.#guarded(
+          "reporting an unreachable peer",
+          () => member.#raft.reportUnreachable(peer),
+        ),
       onSendFailed: (peer, type) => member.#sendFailed(peer, type),
       onSnapshotStatus: (peer, ok) => {
-        member.#raft.reportSnapshot(peer, ok);
-        member.#kick();
+        const step = () => member.#raft.reportSnapshot(peer, ok);
+        if (member.#guarded("reporting a snapshot", step)) member.#kick();
       },
       routes: (path, method) => member.#peers.route(path, method),
       tls: network.tls,
@@ -817,6 +821,7 @@ export class Member {
       try {
         this.#raft.proposeConfChange({ type, nodeId, context });
       } catch (err) {
+        if (err instanceof InvariantViolation) this.#halt("proposing a membership change", err);
         // One change at a time: a second one while another is pending is
         // refused, as etcd refuses it when not enough members started.
         reject(err instanceof ProposalDropped ? EtcdErrors.memberNotEnoughStarted() : err as Error);
@@ -870,6 +875,22 @@ export class Member {
     this.#transport?.stop().catch(() => {});
     const error = err instanceof Error ? err : new Error(String(err));
     this.#fatal?.(error, fatalExitCode(err));
+  }
+
+  /**
+   * Runs a local input into Raft (a transport report, a read request);
+   * false when the member is stopped or what it threw stopped it: a
+   * safety check is never logged and let go.
+   */
+  #guarded(what: string, fn: () => void): boolean {
+    if (this.#halted) return false;
+    try {
+      fn();
+      return true;
+    } catch (err) {
+      this.#halt(what, err);
+      return false;
+    }
   }
 
   /** A peer answered 410: this member was removed from the cluster and stops for good (exit 0). */

@@ -10,6 +10,7 @@ import { configFromSrv } from "./src/discovery/bootstrap.ts";
 import { createLogger, LogSetupError, setupLogger } from "./src/log.ts";
 import { startIdleGc } from "./src/server/idle_gc.ts";
 import { startServer } from "./src/serve.ts";
+import { SystemdNotifier } from "./src/systemd.ts";
 
 /** cairn's own version (the etcd API version it implements is in src/http/app.ts). */
 export const CAIRN_VERSION = "0.1.0";
@@ -32,7 +33,7 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (outcome.kind === "version") {
-    const { SERVER_VERSION } = await import("./src/http/app.ts");
+    const { SERVER_VERSION } = await import("./src/version.ts");
     console.log(`cairn Version: ${CAIRN_VERSION}`);
     console.log(`etcd API Version: ${SERVER_VERSION}`);
     console.log(`Deno Version: ${Deno.version.deno}`);
@@ -54,12 +55,28 @@ async function main(args: string[]): Promise<number> {
   // --discovery-srv: a new member's initial cluster comes from DNS SRV records.
   const config = await configFromSrv(outcome.config, log);
   if (config === undefined) return 1;
+  const systemd = SystemdNotifier.fromEnv(Deno.env.toObject(), log);
   try {
     const server = await startServer(config, log);
     // Hands memory back after write bursts (src/server/idle_gc.ts says why).
     startIdleGc();
+    // Ready once the client listeners are bound, quorum or not (etcd issue
+    // 13526: src/systemd.ts says why); STATUS tells whether a leader is known.
+    if (systemd) {
+      log.info("notifying init daemon");
+      const leader = server.member.leader;
+      const status = leader === 0n ? "waiting for a leader" : `leader ${leader.toString(16)}`;
+      if (await systemd.notify(`READY=1\nSTATUS=serving clients; ${status}`)) {
+        log.info("successfully notified init daemon");
+      }
+    }
+    let stopping = false;
     const stop = async (signal: string) => {
+      // A second signal while stopping changes nothing: the first one's stop is bounded.
+      if (stopping) return;
+      stopping = true;
       log.info("received signal, shutting down", { signal });
+      await systemd?.notify("STOPPING=1");
       await server.stop();
       Deno.exit(0);
     };

@@ -136,8 +136,8 @@ export class LiveTarget {
     return after ? `after SIGKILL and restart: ${after}\n${await this.member.stderrTail()}` : after;
   }
 
-  /** The member's and its cluster's ids, from a gRPC Maintenance.Status call. */
-  async identity(): Promise<{ memberId: bigint; clusterId: bigint }> {
+  /** The member's and its cluster's ids and its Raft term, from a gRPC Maintenance.Status call. */
+  async identity(): Promise<{ memberId: bigint; clusterId: bigint; term: number }> {
     const { outcomes } = await callBatch(this.member.clientPort, [{
       headers: [
         [":method", "POST"],
@@ -156,7 +156,11 @@ export class LiveTarget {
       throw new Error(`Status call failed: ${JSON.stringify(o.blocks.map((b) => [...b]))}`);
     }
     const res = fromBinary(StatusResponseSchema, o.data.subarray(5));
-    return { memberId: res.header!.memberId, clusterId: res.header!.clusterId };
+    return {
+      memberId: res.header!.memberId,
+      clusterId: res.header!.clusterId,
+      term: Number(res.raftTerm),
+    };
   }
 
   /** Stops the member and removes its directory. */

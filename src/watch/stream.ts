@@ -46,6 +46,11 @@ export interface StreamOptions {
   bufferSize?: number;
   /** Progress notification interval (default 10 minutes). */
   progressIntervalMs?: number;
+  /**
+   * Starts the progress ticker: calls `tick` every `ms` and returns a stop
+   * function. Default `setInterval`; tests drive ticks by hand.
+   */
+  progressTimer?: (tick: () => void, ms: number) => () => void;
 }
 
 interface Entry {
@@ -73,7 +78,7 @@ export class WatchStream implements WatchSink {
   #deferredProgress = false;
   #closed = false;
   #wake: (() => void) | undefined;
-  #ticker: ReturnType<typeof setInterval> | undefined;
+  readonly #stopTicker: () => void;
 
   /** @param opts wiring and limits */
   constructor(opts: StreamOptions) {
@@ -82,7 +87,11 @@ export class WatchStream implements WatchSink {
     this.#maxRequestBytes = opts.maxRequestBytes;
     this.#bufferSize = opts.bufferSize ?? DEFAULT_BUFFER;
     const interval = opts.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS;
-    this.#ticker = setInterval(() => this.#progressTick(), interval);
+    const timer = opts.progressTimer ?? ((tick, ms) => {
+      const id = setInterval(tick, ms);
+      return () => clearInterval(id);
+    });
+    this.#stopTicker = timer(() => this.#progressTick(), interval);
   }
 
   /** True once closed: nothing more will be queued. */
@@ -325,7 +334,7 @@ export class WatchStream implements WatchSink {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#ticker);
+    this.#stopTicker();
     for (const e of this.#entries.values()) this.#hub.cancel(e.watcher);
     this.#entries.clear();
     this.#queue = [];

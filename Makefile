@@ -11,7 +11,7 @@ SYSTEM_DENO := $(shell command -v deno 2>/dev/null)
 DENO := $(if $(SYSTEM_DENO),$(SYSTEM_DENO),$(TOOLS_BIN)/deno)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: run test test-unit test-integration build gen gen-check fmt lint check bench deps etcd-tools prom-tools
+.PHONY: run test test-unit test-integration build gen gen-check fmt lint check bench fuzz deps etcd-tools prom-tools
 
 run: $(DENO)
 	$(DENO) run -A main.ts $(ARGS)
@@ -46,6 +46,13 @@ fmt: $(DENO)
 
 lint: $(DENO)
 	$(DENO) lint
+
+# A long fuzzing campaign (tests/fuzz/plan.ts): FUZZ_CASES scales every
+# fuzzer (the costly real-process one runs fewer), with no time budget. A
+# failure prints its seed and case: replay it with FUZZ_SEED and FUZZ_CASE.
+FUZZ_CASES ?= 20000
+fuzz: $(DENO) etcd-tools
+	FUZZ_CASES=$(FUZZ_CASES) $(DENO) test -A tests/fuzz
 
 bench: $(DENO) etcd-tools
 	$(DENO) run -A bench/run.ts

@@ -5,7 +5,8 @@
  * Environment:
  * - `FUZZ_SEED=<n>`: the run's seed (default: a fresh random one, printed);
  * - `FUZZ_CASES=<n>`: cases per fuzzer instead of its CI default (`make
- *   fuzz` sets a large number); the time budget is then lifted unless
+ *   fuzz` sets a large number), scaled by the fuzzer's weight (a costly
+ *   one runs fewer); the time budget is then lifted unless
  *   `FUZZ_BUDGET_MS` is given too;
  * - `FUZZ_CASE=<i>` or `FUZZ_CASE=<i>-<j>`: run only that case or range
  *   (with the seed of the failing run, this replays it);
@@ -39,6 +40,8 @@ export interface FuzzPlan {
 export interface FuzzDefaults {
   cases: number;
   budgetMs: number;
+  /** Share of FUZZ_CASES this fuzzer runs (default 1; a real-process fuzzer takes far fewer). */
+  weight?: number;
 }
 
 function envInt(name: string): number | undefined {
@@ -66,7 +69,9 @@ export function fuzzPlan(name: string, file: string, defaults: FuzzDefaults): Fu
   const cases = envInt("FUZZ_CASES");
   const budget = envInt("FUZZ_BUDGET_MS");
   let first = 0;
-  let end = cases ?? defaults.cases;
+  let end = cases === undefined
+    ? defaults.cases
+    : Math.max(1, Math.ceil(cases * (defaults.weight ?? 1)));
   const only = Deno.env.get("FUZZ_CASE")?.trim();
   if (only) {
     const m = /^(\d+)(?:-(\d+))?$/.exec(only);

@@ -119,7 +119,21 @@ Deno.test({
           trace(plan, index, `${what} -> ${a}`);
         });
         const problem = await target.problem();
-        if (problem) throw new FuzzFailure(plan, from, to, problem);
+        if (problem) {
+          // Replays the batch one case at a time to name the one that stops the member.
+          const index = m.running ? undefined : await target.culprit(from, to, (i) => {
+            const c = rpcCase(caseRng(plan, i), ctx, m.endpoint);
+            return c.via === "grpc"
+              ? callBatch(m.clientPort, [c.call], ANSWER_MS)
+              : sendConnect(m.clientUrl, c.request);
+          });
+          const what = index === undefined
+            ? ""
+            : `\n  alone, case ${index} stops the member: ${
+              rpcCase(caseRng(plan, index), ctx, m.endpoint).what
+            }`;
+          throw new FuzzFailure(plan, index ?? from, index ?? to, problem + what);
+        }
       });
       const lost = await target.durabilityProblem();
       if (lost) throw new FuzzFailure(plan, plan.first, plan.end - 1, lost);

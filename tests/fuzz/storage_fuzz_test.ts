@@ -273,6 +273,7 @@ Deno.test({
     const plan = fuzzPlan("snapshot-files", "tests/fuzz/storage_fuzz_test.ts", {
       cases: 300,
       budgetMs: 6_000,
+      weight: 1 / 2,
     });
     const root = await Deno.makeTempDir({ prefix: "cairn-fuzz-snap-" });
     try {

@@ -14,7 +14,8 @@
  *
  * The case kinds cycle with the case index (0 torn, 1 flip, 2 snapshot);
  * everything else (how many writes, where the damage goes) comes from the
- * seed. Three cases by default: each costs two member starts.
+ * seed. Three cases by default (and FUZZ_CASES/500): each costs two
+ * member starts.
  */
 import assert from "node:assert/strict";
 import { basename } from "node:path";
@@ -172,6 +173,7 @@ Deno.test({
     const plan = fuzzPlan("storage-process", "tests/fuzz/storage_process_fuzz_test.ts", {
       cases: 3,
       budgetMs: 40_000,
+      weight: 1 / 500,
     });
     await forEachBatch(plan, 1, async (i) => {
       const kind = KINDS[i % KINDS.length];

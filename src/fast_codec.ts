@@ -202,13 +202,15 @@ function decodePutEntry(data: Uint8Array): InternalRequest | undefined {
     if (c.pos < 0) return undefined;
   }
   if (put === undefined) return undefined;
-  return {
+  const req: InternalRequest = {
     $typeName: "cairn.v1.InternalRequest",
     id,
     origin,
     request: { case: "put", value: put },
-    auth,
   };
+  // Absent stays absent, as fromBinary leaves it.
+  if (auth) req.auth = auth;
+  return req;
 }
 
 /** An AuthHeader with only the fields this version writes, or undefined. */

@@ -46,6 +46,20 @@ Deno.test("fast codec: InternalRequest{put} is byte-identical to toBinary", () =
         `put ${i}, id ${id}`,
       );
     }
+    // With the caller's credentials (every client request carries them).
+    for (const auth of [{}, { username: "alice", revision: 7n }, { revision: 2n ** 60n }]) {
+      const msg = create(InternalRequestSchema, {
+        id: 5n,
+        origin: 3n,
+        request: { case: "put", value: put },
+        auth,
+      });
+      assert.deepEqual(
+        encodeInternalRequest(msg.id, msg.origin, msg.request, msg.auth),
+        toBinary(InternalRequestSchema, msg),
+        `put ${i}, auth ${JSON.stringify(auth, (_k, v) => typeof v === "bigint" ? `${v}` : v)}`,
+      );
+    }
   }
   const del = create(InternalRequestSchema, {
     id: 3n,
@@ -118,6 +132,16 @@ Deno.test("fast codec: decodeInternalRequest reads what fromBinary reads, puts b
       request: { case: "deleteRange", value: { key: bytes(2) } },
     }),
     create(InternalRequestSchema, { id: 4n, origin: 9n }),
+    create(InternalRequestSchema, {
+      id: 8n,
+      request: { case: "put", value: { key: bytes(2), value: bytes(2) } },
+      auth: { username: "ümlaut", revision: 3n },
+    }),
+    create(InternalRequestSchema, {
+      id: 9n,
+      request: { case: "put", value: { key: bytes(2) } },
+      auth: {},
+    }),
   ];
   for (const [i, msg] of cases.entries()) {
     const data = toBinary(InternalRequestSchema, msg);

@@ -386,6 +386,32 @@ Deno.test("shrink: the witness of a stale read is the few ops that prove it", ()
   assert.equal(minimalCounterexample(ops.slice(0, 4)), undefined, "a linearizable history");
 });
 
+Deno.test("shrink: writes nobody saw are dropped, unless a failed swap may need them", () => {
+  const ops: Op[] = [
+    put(0, 0, 1, "a"),
+    put(1, 2, 3, "x1"),
+    put(2, 2, null, "x2"),
+    put(0, 4, 5, "b"),
+    put(1, 6, 7, "x3"),
+    put(0, 8, 9, "c"),
+    get(2, 10, 11, "b"), // stale: "c" was acknowledged before
+  ];
+  const witness = minimalCounterexample(ops);
+  assert.ok(witness);
+  // "b", one later acknowledged write (x3 or c: either proves it), the stale read.
+  const shown = witness.map((o) => o.kind === "get" ? `get ${o.read}` : `put ${o.value}`);
+  assert.equal(shown.length, 3, formatHistory(witness));
+  assert.deepEqual([shown[0], shown[2]], ["put b", "get b"]);
+  assert.equal(checkKey(witness).verdict, "not-linearizable");
+  // A failed swap that only an unseen write explains keeps every write: dropping
+  // one could turn an innocent swap into the apparent culprit.
+  const withSwap = [...ops, cas(3, 12, 13, "c", "d", false)];
+  const kept = minimalCounterexample(withSwap);
+  assert.ok(kept);
+  assert.equal(checkKey(kept).verdict, "not-linearizable");
+  assert.ok(kept.some((o) => o.kind === "put" && o.value === "x3"), formatHistory(kept));
+});
+
 Deno.test("shrink: a prefix turns unfinished writes into unknown ones and drops unfinished reads", () => {
   const ops: Op[] = [
     put(0, 0, 10, "a"),

@@ -9,9 +9,12 @@
  *    whole history fails. T is found by bisection over completion times.
  * 2. **Observations dropped one by one.** Removing a read, or a
  *    compare-and-swap that failed its comparison, only removes constraints,
- *    so if the rest still fails, the rest is still a counterexample. Writes
- *    are never dropped: a dropped write could make an innocent read look
- *    wrong.
+ *    so if the rest still fails, the rest is still a counterexample.
+ * 3. **Unseen writes dropped one by one**, once no failed compare-and-swap
+ *    is left. A write whose value no remaining op reads or compares against
+ *    only ever matters by making such a swap fail; without any, a
+ *    linearization of the history with the write is one without it. Writes
+ *    whose value is seen are never dropped: the read of it would look wrong.
  *
  * Every check is bounded by the same search budget as the main check, and the
  * number of checks is bounded too; an inconclusive check keeps the op.
@@ -77,11 +80,26 @@ export function minimalCounterexample(
   if (best) current = best;
 
   let budget = options.maxChecks ?? 300;
-  for (let i = current.length - 1; i >= 0 && budget > 0; i--) {
-    if (!observationOnly(current[i])) continue;
-    budget--;
-    const without = current.slice(0, i).concat(current.slice(i + 1));
-    if (fails(without)) current = without;
+  const dropWhere = (droppable: (op: Op, rest: readonly Op[]) => boolean) => {
+    for (let i = current.length - 1; i >= 0 && budget > 0; i--) {
+      if (!droppable(current[i], current)) continue;
+      budget--;
+      const without = current.slice(0, i).concat(current.slice(i + 1));
+      if (fails(without)) current = without;
+    }
+  };
+  dropWhere(observationOnly);
+  const failedSwap = (o: Op) => o.kind === "cas" && o.outcome === "ok" && o.swapped === false;
+  if (!current.some(failedSwap)) {
+    dropWhere((op, rest) => op.kind !== "get" && !seen(op.value, rest));
   }
   return current;
+}
+
+/** Whether any op of `ops` reads `value` or compares against it. */
+function seen(value: string, ops: readonly Op[]): boolean {
+  return ops.some((o) =>
+    (o.kind === "get" && o.outcome === "ok" && o.read === value) ||
+    (o.kind === "cas" && o.expected === value)
+  );
 }

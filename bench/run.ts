@@ -4,7 +4,8 @@
  * Each server is measured alone (never both at once, so they do not compete
  * for the cores) with the same Go clientv3 tools: start-up time over three
  * fresh starts, idle memory, memory after 100k keys, the kvbench scenarios,
- * put against the leader of a 3-member cluster, and the watch rows (1,000
+ * put against the leader of a 3-member cluster, the auth rows (Authenticate
+ * and put with a token, on a member with auth enabled), the watch rows (1,000
  * watchers: put -> event latency, puts/s while they receive). Writes
  * bench/RESULTS.md and prints it.
  *
@@ -12,7 +13,8 @@
  * ETCD_CMD (default `etcd`), BENCH_DIR (parent of the temp data dirs,
  * default /tmp), BENCH_SCALE (multiplies request totals, e.g. 0.1 for a
  * quick check), BENCH_KEYS (keys for the memory row, default 100000),
- * BENCH_ROUNDS, BENCH_CLUSTER_ROUNDS, BENCH_WATCH_ROUNDS, BENCH_TLS_ROUNDS (rounds of each kind),
+ * BENCH_ROUNDS, BENCH_CLUSTER_ROUNDS, BENCH_WATCH_ROUNDS, BENCH_TLS_ROUNDS,
+ * BENCH_AUTH_ROUNDS (rounds of each kind),
  * BENCH_KEEP=1 (keep data dirs and logs), KVBENCH, KVTOOL, KVBENCH_SRC,
  * ETCDCTL (finds the cluster's leader).
  *
@@ -33,7 +35,14 @@ import {
 import type { ClusterOutcome, WatchOutcome } from "./lib/report_extra.ts";
 import { type RoundKind, runRounds } from "./lib/rounds.ts";
 import { makeBenchCerts } from "./lib/certs.ts";
-import { kvbenchArgs, type Scenario, SCENARIOS, TLS_SCENARIOS, WARMUP } from "./lib/scenarios.ts";
+import {
+  AUTH_SCENARIOS,
+  kvbenchArgs,
+  type Scenario,
+  SCENARIOS,
+  TLS_SCENARIOS,
+  WARMUP,
+} from "./lib/scenarios.ts";
 import { kvtoolTlsArgs, type Server, type ServerSpec, startServer } from "./lib/server.ts";
 import { ensureKvbench, ensureKvtool, repoRoot, runJson } from "./lib/tools.ts";
 import { WATCH, watchArgs, type WatchResult, type WatchWorkload } from "./lib/watch.ts";
@@ -58,6 +67,10 @@ const ROUNDS = Number(env("BENCH_ROUNDS") ?? 3);
 const CLUSTER_ROUNDS = Number(env("BENCH_CLUSTER_ROUNDS") ?? 3);
 /** TLS rounds per server (fresh single member with an https client URL each). */
 const TLS_ROUNDS = Number(env("BENCH_TLS_ROUNDS") ?? 3);
+/** Auth rounds per server (fresh single member with auth enabled each). */
+const AUTH_ROUNDS = Number(env("BENCH_AUTH_ROUNDS") ?? 1);
+/** The user kvtool -mode authsetup creates for the auth rows. */
+const AUTH_USER = ["-user", "bench", "-password", "benchpw"];
 /** Watch rounds per server (fresh single member each); 40-60 s a round on cairn today. */
 const WATCH_ROUNDS = Number(env("BENCH_WATCH_ROUNDS") ?? 2);
 const WATCH_TIMEOUT_S = 120;
@@ -129,11 +142,12 @@ async function withServer(
 }
 
 /**
- * Runs one scenario with kvbench, or, for a TLS server, with kvtool's kv
- * mode (the same load, with -cacert): `tool` says which.
+ * Runs one scenario with kvbench, or, for a TLS server or as an
+ * authenticated user, with kvtool's kv mode (the same load, with -cacert
+ * or -user): `tool` says which.
  */
 async function runScenario(
-  tool: { bin: string; tls?: ServerSpec["tls"] },
+  tool: { bin: string; tls?: ServerSpec["tls"]; auth?: boolean },
   s: Scenario,
   server: Pick<Server, "endpoint" | "exited" | "logFile">,
   label: string,
@@ -141,7 +155,11 @@ async function runScenario(
   const args = kvbenchArgs(s, server.endpoint, SCENARIO_TIMEOUT_S, label);
   const r = await runJson<KvbenchResult>(
     tool.bin,
-    tool.tls ? ["-mode", "kv", ...args, ...kvtoolTlsArgs(tool.tls)] : args,
+    tool.tls
+      ? ["-mode", "kv", ...args, ...kvtoolTlsArgs(tool.tls)]
+      : tool.auth
+      ? ["-mode", "kv", ...args, ...AUTH_USER]
+      : args,
     (SCENARIO_TIMEOUT_S + 15) * 1000,
   );
   let error: string | undefined;
@@ -225,7 +243,7 @@ async function loadAndMeasure(side: Side, s: Server, kvtool: string): Promise<vo
 async function scenarioRound(
   side: Side,
   s: Server,
-  tool: { bin: string; tls?: ServerSpec["tls"] },
+  tool: { bin: string; tls?: ServerSpec["tls"]; auth?: boolean },
   scenarios: readonly Scenario[],
 ): Promise<void> {
   await runScenario(tool, scaled(WARMUP), s, `${side.spec.name}/warmup`);
@@ -386,6 +404,29 @@ async function measureBoth(
       },
     },
     {
+      name: "auth",
+      rounds: AUTH_ROUNDS,
+      run: async (r) => {
+        for (const side of sides) {
+          await phase(side, `auth${r}`, workDir, kvtool, async (s) => {
+            const setup = await runJson<{ error?: string }>(kvtool, [
+              "-mode",
+              "authsetup",
+              "-endpoint",
+              s.endpoint,
+              "-timeout",
+              "30s",
+            ], 45_000);
+            if (!setup.json || setup.json.error) {
+              side.run.errors.push(`auth setup failed: ${setup.json?.error ?? setup.stderrTail}`);
+              return;
+            }
+            await scenarioRound(side, s, { bin: kvtool, auth: true }, AUTH_SCENARIOS);
+          });
+        }
+      },
+    },
+    {
       name: "watch",
       rounds: WATCH_ROUNDS,
       run: async (r) => {
@@ -421,6 +462,7 @@ function exactCommand(repo: string): string {
     "BENCH_CLUSTER_ROUNDS",
     "BENCH_WATCH_ROUNDS",
     "BENCH_TLS_ROUNDS",
+    "BENCH_AUTH_ROUNDS",
     "ETCDCTL",
     "BENCH_DEADLINE_S",
     "KVBENCH",
@@ -495,7 +537,7 @@ async function main(): Promise<number> {
         dataDir: workDir,
         elapsedSeconds: (performance.now() - began) / 1000,
       },
-      [...SCENARIOS, ...TLS_SCENARIOS].map(scaled),
+      [...SCENARIOS, ...TLS_SCENARIOS, ...AUTH_SCENARIOS].map(scaled),
       etcd,
       cairn,
       extras,

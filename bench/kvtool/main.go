@@ -14,6 +14,11 @@
 //	       -total 30000 -keys 1000 [-cacert ca.pem [-cert c.pem -key c.key]]
 //	    kvbench's load over TLS (-cacert, -cert and -key work in every mode).
 //
+//	kvtool -mode authsetup -endpoint 127.0.0.1:P
+//	    Turns auth on with a root user and a user "bench" (see auth.go).
+//	kvtool -mode kv ... -user bench -password benchpw [-op auth]
+//	    The kv load as that user; -op auth measures Authenticate itself.
+//
 //	kvtool -mode watch -endpoint 127.0.0.1:P -watchers 1000 -wconns 10 -latputs 200 \
 //	       -clients 100 -conns 10 -total 5000
 //	    Opens the watchers on one prefix, then measures put -> event latency
@@ -39,7 +44,7 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "probe", "probe | load | watch | kv")
+	mode := flag.String("mode", "probe", "probe | load | watch | kv | authsetup")
 	endpoint := flag.String("endpoint", "127.0.0.1:2379", "server address")
 	timeout := flag.Duration("timeout", 60*time.Second, "bound on the whole run")
 	n := flag.Int("n", 100000, "load: distinct keys to write")
@@ -53,7 +58,9 @@ func main() {
 	total := flag.Int("total", 5000, "watch: puts of the throughput phase")
 	keys := flag.Int("keys", 1000, "watch: distinct keys of the throughput phase")
 	drain := flag.Duration("drain", 20*time.Second, "watch: bound on waiting for the last events")
-	op := flag.String("op", "put", "kv: put | get | getser | txn")
+	op := flag.String("op", "put", "kv: put | get | getser | txn | auth")
+	user := flag.String("user", "", "kv: run as this user (auth enabled)")
+	password := flag.String("password", "", "kv: the user's password")
 	label := flag.String("label", "", "kv: label printed with the result")
 	caFile := flag.String("cacert", "", "all: CA bundle; dial over TLS")
 	certFile := flag.String("cert", "", "all: client certificate for mutual TLS")
@@ -80,10 +87,12 @@ func main() {
 			clients: *clients, conns: *conns, total: *total, keys: *keys, valSize: *valSize,
 			drainLimit: *drain,
 		})
+	case "authsetup":
+		out, err = authSetup(ctx, *endpoint)
 	case "kv":
 		out, err = kvBench(ctx, kvOpts{
 			endpoint: *endpoint, op: *op, label: *label, total: *total, clients: *clients,
-			conns: *conns, keys: *keys, valSize: *valSize,
+			conns: *conns, keys: *keys, valSize: *valSize, user: *user, password: *password,
 		})
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)

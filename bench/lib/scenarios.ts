@@ -12,8 +12,8 @@ export interface Scenario {
   id: string;
   /** Human title for the table. */
   title: string;
-  /** kvbench -op: put | get (linearizable) | getser (serializable) | txn. */
-  op: "put" | "get" | "getser" | "txn";
+  /** kvbench -op: put | get (linearizable) | getser (serializable) | txn; kvtool also auth. */
+  op: "put" | "get" | "getser" | "txn" | "auth";
   /** Concurrent requesters. */
   clients: number;
   /** gRPC connections the requesters share. */
@@ -87,6 +87,27 @@ export const TLS_SCENARIOS: readonly Scenario[] = [
     id: "tls-get100",
     title: "TLS: linearizable get of one key, 100 clients / 10 conns",
   },
+];
+
+/**
+ * The auth rows, on a fresh member with auth enabled (kvtool -mode
+ * authsetup), driven by kvtool's kv mode as user "bench": Authenticate
+ * itself (every request a new login with the same password, as clients do
+ * after a leader election), then puts with the token clientv3 got when it
+ * connected.
+ */
+export const AUTH_SCENARIOS: readonly Scenario[] = [
+  {
+    id: "auth-authenticate100",
+    title: "auth: Authenticate, 100 clients / 10 conns",
+    op: "auth",
+    clients: 100,
+    conns: 10,
+    // etcd 3.4 runs bcrypt inside its apply loop: about 9 logins/s here.
+    total: 300,
+    keys: 1,
+  },
+  { ...SCENARIOS[1], id: "auth-put100", title: "auth: put with a token, 100 clients / 10 conns" },
 ];
 
 /**

@@ -9,7 +9,8 @@
  * random per-process key of (user, stored hash, password): never the
  * password, and a changed password (a new stored hash) never matches an
  * old entry. Failed checks are not remembered, so guessing still costs a
- * full bcrypt run per try.
+ * full bcrypt run per try. Identical checks that arrive while one is
+ * running share its bcrypt run (a burst of clients logging in at once).
  *
  * @module
  */
@@ -42,6 +43,8 @@ export class Passwords {
   readonly #key = randomBytes(32);
   /** HMAC of a verified (user, hash, password) -> when it stops counting. Insertion order is age. */
   readonly #verified = new Map<string, number>();
+  /** Checks running now, by the same HMAC: identical ones wait for the same result. */
+  readonly #running = new Map<string, Promise<boolean>>();
 
   /** @param opts cost, clock, pool */
   constructor(opts: PasswordOptions) {
@@ -70,9 +73,15 @@ export class Passwords {
     const until = this.#verified.get(mac);
     if (until !== undefined && until > now) return true;
     if (until !== undefined) this.#verified.delete(mac);
-    const ok = await this.#pool.verify(password, hash);
-    if (ok) this.#remember(mac, now + REMEMBER_MS);
-    return ok;
+    let running = this.#running.get(mac);
+    if (!running) {
+      running = this.#pool.verify(password, hash).then((ok) => {
+        if (ok) this.#remember(mac, this.#now() + REMEMBER_MS);
+        return ok;
+      }).finally(() => this.#running.delete(mac));
+      this.#running.set(mac, running);
+    }
+    return await running;
   }
 
   /** Stops the workers. */

@@ -49,6 +49,13 @@ export class DenoStreamConn implements StreamConn {
     } catch { /* already closed */ }
   }
 
+  /** Sends FIN after what was written; reading goes on (HTTP/2's lingering close). */
+  async closeWrite(): Promise<void> {
+    try {
+      await this.conn.closeWrite();
+    } catch { /* already closed */ }
+  }
+
   /** TCP_NODELAY on TCP sockets; nothing on Unix sockets. */
   setNoDelay(on: boolean): void {
     const c = this.conn as Partial<Deno.TcpConn>;

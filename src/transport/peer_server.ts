@@ -21,8 +21,9 @@
  * @module
  */
 import CRC32C from "crc-32/crc32c.js";
+import { ConnectionCap } from "../http/h2/conn_cap.ts";
 import { H2Connection } from "../http/h2/connection.ts";
-import { ErrorCode } from "../http/h2/frames.ts";
+import { ErrorCode, LimitError } from "../http/h2/frames.ts";
 import { encodeHeaders } from "../http/h2/hpack.ts";
 import type { H2Stream } from "../http/h2/stream.ts";
 import { listenStreams, type StreamListener } from "../http/listen.ts";
@@ -175,26 +176,46 @@ export class PeerServer {
   async #listen(url: URL): Promise<void> {
     // Client certificates are asked for on TLS listeners only (as etcd's).
     const needCert = isTlsUrl(url) && (this.#opts.tls?.requireClientCert ?? false);
+    // At the cap an idle connection makes room (src/http/h2/conn_cap.ts).
+    const cap = new ConnectionCap();
     const listener = await listenStreams(url, {
       tls: this.#opts.tls,
       alpn: ["h2"],
       log: this.#log,
-      onConn: (conn) => void this.#serve(conn, needCert),
+      onConn: (conn) => void this.#serve(conn, needCert, cap),
     });
     this.#listeners.push(listener);
     const { address, port, family } = listener.address;
     this.addresses.push({ address, port, family: family === "IPv6" ? "IPv6" : "IPv4" });
   }
 
-  async #serve(conn: StreamConn, needCert: boolean): Promise<void> {
-    this.#sockets.add(conn);
+  async #serve(conn: StreamConn, needCert: boolean, cap: ConnectionCap): Promise<void> {
     const budget: ConnBudget = { routeBytes: 0 };
     const h2 = new H2Connection(conn, {
       onStream: (stream) => this.#route(stream, h2, conn, needCert, budget),
       streamWindow: STREAM_WINDOW,
       connectionWindow: CONNECTION_WINDOW,
-      onError: (err) => this.#log.debug("peer connection error", { error: String(err) }),
+      onError: (err) =>
+        err instanceof LimitError
+          ? this.#log.warn("http2 limit exceeded", {
+            "remote-addr": conn.remote,
+            error: err.message,
+          })
+          : this.#log.debug("peer connection error", { error: String(err) }),
     });
+    const slot = {
+      idle: () => h2.openStreams === 0,
+      evict: () => h2.goAway(ErrorCode.NO_ERROR, "too many connections"),
+    };
+    if (!cap.admit(slot)) {
+      this.#log.warn("rejected connection", {
+        "remote-addr": conn.remote,
+        error: "too many connections",
+      });
+      conn.close();
+      return;
+    }
+    this.#sockets.add(conn);
     this.#conns.add(h2);
     try {
       conn.setNoDelay(true);
@@ -202,6 +223,7 @@ export class PeerServer {
     } catch (err) {
       this.#log.debug("peer connection error", { error: String(err) });
     } finally {
+      cap.release(slot);
       this.#conns.delete(h2);
       this.#sockets.delete(conn);
       for (const [peer, it] of this.#streamConns) {

@@ -198,12 +198,9 @@ export class H2ClientConnection extends H2Session<H2ClientStream> {
     for (const s of streams) this.#abort(s, reason);
     this.streams.clear();
     for (const p of this.#pings.splice(0)) p.reject(new Error(reason));
-    this.writer.end();
-    if (!flush) {
-      try {
-        this.conn.close();
-      } catch { /* already closed */ }
-    }
+    // A flushed close lingers until the server closes (see FrameWriter.end).
+    if (flush) this.writer.end(true);
+    else this.writer.destroy();
     this.#opts.onClose?.(reason);
   }
 
@@ -247,7 +244,8 @@ export class H2ClientConnection extends H2Session<H2ClientStream> {
 
   async #readLoop(): Promise<void> {
     const err = await this.readFrames(EMPTY, undefined);
-    this.close(err === undefined ? "connection closed by the server" : String(err));
+    if (this.isClosed) this.writer.destroy(); // lingering after our GOAWAY: the server left
+    else this.close(err === undefined ? "connection closed by the server" : String(err));
   }
 
   // --- H2Session: the client's side of frame handling ---

@@ -27,7 +27,7 @@ import {
   Setting,
 } from "./frames.ts";
 import { encodeHeaders, type HeaderField } from "./hpack.ts";
-import { IDLE_TIMEOUT_MS, OUT_HIGH_WATER } from "./limits.ts";
+import { CONNECTION_WINDOW, IDLE_TIMEOUT_MS, OUT_HIGH_WATER, STREAM_WINDOW } from "./limits.ts";
 import { type ByteConn, H2Session } from "./session.ts";
 import { H2Stream, type StreamHost } from "./stream.ts";
 import { IdlePinger, type KeepaliveOptions, PingPolicy } from "./keepalive.ts";
@@ -46,9 +46,9 @@ export interface H2Options {
   maxConcurrentStreams?: number;
   /** gRPC keepalive (server PINGs and client PING enforcement); off when absent. */
   keepalive?: KeepaliveOptions;
-  /** Receive window per stream we announce (bytes). */
+  /** Receive window per stream we announce (bytes); limits.ts by default. */
   streamWindow?: number;
-  /** Receive window of the whole connection (bytes). */
+  /** Receive window of the whole connection (bytes); limits.ts by default. */
   connectionWindow?: number;
   /** Largest request header block accepted (bytes, before decoding); limits.ts by default. */
   maxHeaderBlock?: number;
@@ -89,6 +89,8 @@ export class H2Connection extends H2Session<H2Stream> implements StreamHost {
   /** When the last stream ended (the connection is idle from then on). */
   #idleSince = 0;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Streams whose request input is held back until their answers can leave. */
+  readonly #paused = new Set<H2Stream>();
   /** gRPC keepalive: our PINGs to an idle peer, and limits on the peer's. */
   readonly #pinger: IdlePinger | undefined;
   readonly #pingPolicy: PingPolicy | undefined;
@@ -99,8 +101,8 @@ export class H2Connection extends H2Session<H2Stream> implements StreamHost {
       throw new RangeError(`maxConcurrentStreams ${maxStreams} is not a uint32`);
     }
     super(conn, {
-      streamWindow: opts.streamWindow ?? 1 << 20,
-      connectionWindow: opts.connectionWindow ?? 16 << 20,
+      streamWindow: opts.streamWindow ?? STREAM_WINDOW,
+      connectionWindow: opts.connectionWindow ?? CONNECTION_WINDOW,
       maxHeaderBlock: opts.maxHeaderBlock,
       maxHeaderListSize: opts.maxHeaderListSize,
       settingsAckTimeoutMs: opts.settingsAckTimeoutMs,
@@ -132,8 +134,11 @@ export class H2Connection extends H2Session<H2Stream> implements StreamHost {
   }
 
   /**
-   * Serves the connection until the peer closes it or it fails. `initial`
-   * holds bytes already read from the socket (the sniffed preface).
+   * Serves the connection until the peer closes it or it fails, and its
+   * last frames (a GOAWAY) were written or given up on (limits.ts
+   * CLOSE_GRACE_MS): a caller closing the socket after this cuts nothing
+   * off. `initial` holds bytes already read from the socket (the sniffed
+   * preface).
    */
   async run(initial: Uint8Array = new Uint8Array(0)): Promise<void> {
     this.sendPreamble();
@@ -143,18 +148,29 @@ export class H2Connection extends H2Session<H2Stream> implements StreamHost {
     const pinger = this.#pinger;
     const err = await this.readFrames(initial, CLIENT_PREFACE, pinger && (() => pinger.read()));
     if (err !== undefined) this.#opts.onError?.(err as Error);
-    this.close("connection closed");
+    // The peer closed (or the socket failed): nothing to linger for.
+    if (this.isClosed) this.writer.destroy();
+    else this.#close("connection closed", false);
+    await this.writer.closed;
   }
 
-  /** Ends the connection: aborts open streams, sends what is pending, closes the socket. */
+  /**
+   * Ends the connection: aborts open streams, sends what is pending, and
+   * closes the socket once the peer closed its side or CLOSE_GRACE_MS
+   * passed (so a GOAWAY reaches even a peer that was not reading).
+   */
   close(reason = "connection closed"): void {
+    this.#close(reason, true);
+  }
+
+  #close(reason: string, linger: boolean): void {
     if (this.isClosed) return;
     this.markClosed();
     this.#pinger?.stop();
     clearTimeout(this.#idleTimer);
     for (const s of this.streams.values()) s.abort(reason);
     this.streams.clear();
-    this.writer.end();
+    this.writer.end(linger);
   }
 
   /**
@@ -243,12 +259,25 @@ export class H2Connection extends H2Session<H2Stream> implements StreamHost {
 
   /** @inheritdoc */
   protected onData(s: H2Stream, b: Uint8Array, start: number, end: number, last: boolean): void {
-    if (s.remoteEnded) {
+    if (s.endSeen) {
       this.countReset();
       this.reset(s, ErrorCode.STREAM_CLOSED);
       return;
     }
-    s.receive(end > start ? b.slice(start, end) : EMPTY, last);
+    s.receive(end > start ? b.slice(start, end) : EMPTY, last, this.answersBlocked(s));
+    if (s.inputPaused) this.#paused.add(s);
+  }
+
+  /** Delivers input held back on `s` once its answers can leave (see H2Stream.receive). */
+  #resume(s: H2Stream): void {
+    s.resumeInput(() => this.answersBlocked(s));
+    if (!s.inputPaused) this.#paused.delete(s);
+  }
+
+  /** @inheritdoc */
+  protected override onDrained(): void {
+    if (this.#paused.size === 0) return;
+    for (const s of [...this.#paused]) if (!this.answersBlocked(s)) this.#resume(s);
   }
 
   /** @inheritdoc */
@@ -262,12 +291,13 @@ export class H2Connection extends H2Session<H2Stream> implements StreamHost {
         return;
       }
       // Trailers: they must end the request.
-      if (!endStream || existing.remoteEnded) {
+      if (!endStream || existing.endSeen) {
         this.countReset();
         this.reset(existing, ErrorCode.PROTOCOL_ERROR);
         return;
       }
-      existing.endRemote();
+      existing.receive(EMPTY, true, this.answersBlocked(existing));
+      if (existing.inputPaused) this.#paused.add(existing);
       return;
     }
     if (id <= this.#lastStreamId) {
@@ -334,12 +364,15 @@ export class H2Connection extends H2Session<H2Stream> implements StreamHost {
 
   /** @inheritdoc */
   protected receiving(s: H2Stream): boolean {
-    return !s.remoteEnded;
+    return !s.endSeen;
   }
 
   /** @inheritdoc */
   protected onQueueDrained(s: H2Stream): void {
-    if (s.localEnded && !s.aborted && this.streams.has(s.id)) s.finishedSending();
+    if (s.inputPaused && !this.answersBlocked(s)) this.#resume(s);
+    if (s.localEnded && s.queue.length === 0 && !s.aborted && this.streams.has(s.id)) {
+      s.finishedSending();
+    }
   }
 
   /** @inheritdoc */
@@ -395,6 +428,7 @@ export class H2Connection extends H2Session<H2Stream> implements StreamHost {
 
   #forget(stream: H2Stream): void {
     if (!this.dropStream(stream)) return;
+    this.#paused.delete(stream);
     if (this.streams.size > 0) return;
     this.#idleSince = performance.now();
     if (this.#peerGoaway) this.close("peer sent GOAWAY");

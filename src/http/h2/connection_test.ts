@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { H2Options } from "./connection.ts";
 import { encodeHeaders } from "./hpack.ts";
+import { CONNECTION_WINDOW } from "./limits.ts";
 import type { H2Stream } from "./stream.ts";
 import { startTestH2Server } from "./test_server.ts";
 import {
@@ -82,10 +83,10 @@ Deno.test("server SETTINGS come first and ours are ACKed", async () => {
     assert.equal(settings.get(SETTINGS_ENABLE_PUSH), 0);
     assert.equal(settings.get(SETTINGS_INITIAL_WINDOW_SIZE), 1000);
     assert.equal(settings.get(SETTINGS_MAX_CONCURRENT_STREAMS), 5);
-    // The connection window (16 MiB by default) is announced with a WINDOW_UPDATE on stream 0.
+    // The connection window (limits.ts) is announced with a WINDOW_UPDATE on stream 0.
     const wu = c.seen.find((f) => f.type === T.WINDOW_UPDATE && f.streamId === 0);
     assert.ok(wu);
-    assert.equal(readU32(wu.payload), (16 << 20) - 65_535);
+    assert.equal(readU32(wu.payload), CONNECTION_WINDOW - 65_535);
     const ack = c.seen.find((f) => f.type === T.SETTINGS && f.flags === ACK);
     assert.equal(ack?.payload.length, 0);
   });

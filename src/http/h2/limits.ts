@@ -85,6 +85,26 @@ export const IDLE_TIMEOUT_MS = 3 * 60 * 1000;
 export const MAX_CONNECTIONS_PER_LISTENER = 10_000;
 
 /**
+ * Receive window a server connection announces per stream (the client
+ * port's; the peer port sets larger ones for Raft's traffic from members).
+ * A client that sends without reading the answers can make a handler work
+ * on at most this much before the window stops coming back (session.ts),
+ * and what one request costs can be far more than its bytes: a 14-byte
+ * watch create made about 1.5 KB of watch state. grpc-go, which serves
+ * etcd's client port, starts at 64 KiB and grows only for a peer that
+ * reads.
+ */
+export const STREAM_WINDOW = 128 * 1024;
+
+/**
+ * Receive window of a whole server connection: the bound across all its
+ * streams (each new stream's window comes out of it). 256 KiB in flight
+ * is about 8 ms of a 1 Gbit/s link, and on loopback far more than the
+ * requests of 100 concurrent callers.
+ */
+export const CONNECTION_WINDOW = 256 * 1024;
+
+/**
  * Response bytes a connection may hold beyond what the socket took. The
  * peer's flow-control windows can be many megabytes (Go clients grow them
  * to 16 MiB), so without this a slow reader would make every watch stream

@@ -153,17 +153,20 @@ Deno.test("limits: the window comes back only as the handler consumes, never as 
   );
 });
 
-Deno.test("limits: a stream whose answers cannot leave gets no window until they do", async () => {
+Deno.test("limits: a stream whose answers cannot leave gets neither window nor its next input", async () => {
   // The client opens no window for responses (INITIAL_WINDOW_SIZE 0) and
   // keeps sending requests, which the handler consumes and answers at
-  // once: while an answer waits, consumed request bytes do not come back
-  // as window, so the client cannot make the handler do more unread work.
+  // once. While an answer waits, the next request is not handed to the
+  // handler and consumed bytes do not come back as window: a client that
+  // does not read cannot make the handler do more.
   const answer = new Uint8Array(10_000);
+  const handled: number[] = [];
   await withRaw(
     (s) => {
       s.respond(ok200());
       s.listener = {
         data: (chunk) => {
+          handled.push(chunk.length);
           s.writeNow(answer);
           s.consumed(chunk.length);
         },
@@ -176,38 +179,46 @@ Deno.test("limits: a stream whose answers cannot leave gets no window until they
       await c.until((f) => f.type === T.HEADERS);
       const isUpdate = (f: RawFrame) => f.type === T.WINDOW_UPDATE && f.streamId === 1;
       await c.write(rawFrame(T.DATA, 0, 1, new Uint8Array(2000)));
-      await c.write(rawFrame(T.DATA, 0, 1, new Uint8Array(2000)));
-      assert.ok(await c.quiet(300, isUpdate), "no window while the answers wait");
-      // The window is used up and stays so: one byte more is a violation.
-      // Instead the client reads: the answers leave, and the held window follows.
+      await c.write(rawFrame(T.DATA, 0, 1, new Uint8Array(1500)));
+      assert.ok(await c.quiet(300, isUpdate), "no window while the answer waits");
+      assert.deepEqual(handled, [2000], "the second request waits for the first answer to leave");
+      // The client reads: the answers leave, the held request is handled, the window follows.
       await c.write(
         rawFrame(T.WINDOW_UPDATE, 0, 1, u32(1 << 20)),
         rawFrame(T.WINDOW_UPDATE, 0, 0, u32(1 << 20)),
       );
-      assert.equal(readU32((await c.until(isUpdate, 3000)).payload), 4000);
+      let granted = 0;
+      while (granted < 2000) granted += readU32((await c.until(isUpdate, 3000)).payload);
+      assert.equal(granted, 2000, "half the window is returned at a time");
+      assert.deepEqual(handled, [2000, 1500]);
+      await c.quiet(100);
       const data = c.seen.filter((f) => f.type === T.DATA).reduce(
         (n, f) => n + f.payload.length,
         0,
       );
       assert.equal(data, 2 * answer.length, "both answers went out");
-      // With answers flowing, consumed bytes come back at once.
-      await c.write(rawFrame(T.DATA, 0, 1, new Uint8Array(2000)));
+      // With answers flowing, input is handled and returned at once.
+      await c.write(rawFrame(T.DATA, 0, 1, new Uint8Array(500)));
       assert.equal(readU32((await c.until(isUpdate, 3000)).payload), 2000);
+      assert.deepEqual(handled, [2000, 1500, 500]);
     },
   );
 });
 
-Deno.test("limits: a socket that does not drain holds the connection window back", async () => {
-  // A socket whose writes hang: once OUT_HIGH_WATER is unwritten, bytes
-  // consumed on any stream do not come back as window until it drains.
+Deno.test("limits: a socket that does not drain holds input and window back", async () => {
+  // A socket whose writes hang: once OUT_HIGH_WATER is unwritten, input is
+  // not handed to handlers and consumed bytes do not come back as window
+  // until it drains.
   const conn = new FakeConn();
   let stream: H2Stream | undefined;
+  let handled = 0;
   const h2 = new H2Connection(conn, {
     onStream: (s) => {
       stream = s;
       s.respond(ok200());
       s.listener = {
         data: (chunk) => {
+          handled++;
           s.writeNow(new Uint8Array(OUT_HIGH_WATER));
           s.consumed(chunk.length);
         },
@@ -227,17 +238,21 @@ Deno.test("limits: a socket that does not drain holds the connection window back
   for (let i = 0; i < 6; i++) conn.feed(rawFrame(T.DATA, 0, 1, new Uint8Array(16_000)));
   await conn.settle();
   assert.ok(stream);
-  assert.equal(stream.held, 0, "all consumed");
-  assert.equal(stream.withheld, 96_000, "none returned while the socket is full");
+  // The first request was handled and consumed; its window is held back,
+  // and the other five wait unhandled while the socket is full.
+  assert.equal(handled, 1);
+  assert.equal(stream.withheld, 16_000, "consumed, not returned while the socket is full");
+  assert.equal(stream.held, 80_000, "not handed over while the socket is full");
   conn.release();
-  for (let i = 0; i < 50 && stream.withheld > 0; i++) await conn.settle();
-  assert.equal(stream.withheld, 0, "returned once it drained");
+  for (let i = 0; i < 50 && (handled < 6 || stream.withheld > 0); i++) await conn.settle();
+  assert.equal(handled, 6, "handled once the socket drained");
   const updates = conn.frames().filter((f) => f.type === T.WINDOW_UPDATE);
-  assert.deepEqual(updates.map((f) => [f.streamId, readU32(f.payload)]), [
-    [0, 65_535], // the connection window announced at the start
-    [1, 96_000],
-    [0, 96_000],
-  ]);
+  const total = (id: number) =>
+    updates.filter((f) => f.streamId === id).reduce((n, f) => n + readU32(f.payload), 0);
+  // Returned in halves of the stream window: what is below half waits in `unacked`.
+  assert.equal(total(1) + stream.unacked, 96_000, "the stream's window came back");
+  assert.ok(total(1) >= 50_000);
+  assert.ok(total(0) >= 2 * 65_535, "the connection's too (after the initial update)");
   h2.close();
   conn.end();
   await within(running, 3000, "connection end");
@@ -483,6 +498,11 @@ class FakeConn {
     this.closed = true;
     this.#wakeRead?.();
     for (const w of this.#wakeWrite.splice(0)) w();
+  }
+
+  /** The server half-closed: this peer, having read everything, closes too. */
+  closeWrite(): void {
+    this.end();
   }
 
   /** Every frame written so far (the server writes no preface). */

@@ -57,6 +57,8 @@ export interface ByteConn {
   read(p: Uint8Array): Promise<number | null>;
   write(p: Uint8Array): Promise<number>;
   close(): void;
+  /** Half-closes: FIN after what was written, reading goes on (when the socket can). */
+  closeWrite?(): void | Promise<void>;
 }
 
 /** A queued piece of a stream's outgoing body, or the trailers that end it. */
@@ -254,7 +256,10 @@ export abstract class H2Session<S extends FlowStream> {
     let awaitPreface = preface !== undefined;
     let firstFrameChecked = preface === undefined;
     try {
+      // Reading goes on after the session closed, discarding, until the
+      // socket closes: see FrameWriter.end (linger).
       await readLoop(this.conn, initial, (buf, len) => {
+        if (this.isClosed) return len;
         onRead?.();
         let off = 0;
         if (awaitPreface) {
@@ -276,10 +281,13 @@ export abstract class H2Session<S extends FlowStream> {
           firstFrameChecked = true;
         }
         return this.reader.parse(buf, off, len);
-      }, () => this.isClosed);
+      }, () => false);
     } catch (err) {
-      if (err instanceof ConnectionError) this.fail(err);
-      else if (!this.isClosed) return err;
+      if (err instanceof ConnectionError) {
+        this.fail(err);
+        return await this.readFrames(EMPTY, undefined);
+      }
+      if (!this.isClosed) return err;
     }
     return undefined;
   }
@@ -525,6 +533,11 @@ export abstract class H2Session<S extends FlowStream> {
   #backpressured(s: S): boolean {
     return this.#holdWhileBlocked &&
       (s.queue.length > 0 || this.writer.backlog >= this.#outHighWater);
+  }
+
+  /** Whether `s`'s answers cannot leave now (the server holds its input back meanwhile). */
+  protected answersBlocked(s: S): boolean {
+    return this.#backpressured(s);
   }
 
   #credit(s: S, n: number): void {

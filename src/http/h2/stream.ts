@@ -44,6 +44,11 @@ export class H2Stream extends FlowStream {
   /** Listener for request body, end and abort. */
   listener: StreamListener = {};
   #remoteEnded = false;
+  #endSeen = false;
+  /** Request input held back (see receive), END_STREAM among it. */
+  #pausedIn: Uint8Array[] | undefined;
+  #pausedEnd = false;
+  #resuming = false;
   #localEnded = false;
   #headersSent = false;
   #aborted = false;
@@ -163,17 +168,59 @@ export class H2Stream extends FlowStream {
     if (bytes > 0) this.host.consumed(this, bytes);
   }
 
-  /** Connection side: body bytes arrived. */
-  receive(chunk: Uint8Array, end: boolean): void {
-    if (this.#remoteEnded) return;
+  /** True once END_STREAM arrived from the peer, delivered or still held back. */
+  get endSeen(): boolean {
+    return this.#endSeen;
+  }
+
+  /** True while request input is held back (see {@link receive}). */
+  get inputPaused(): boolean {
+    return this.#pausedIn !== undefined;
+  }
+
+  /**
+   * Connection side: body bytes (and END_STREAM) arrived. With `pause`, or
+   * while earlier input waits, they wait too: the connection holds a
+   * request's input back while its answers cannot leave, so a client that
+   * does not read cannot make the handler work on (a Watch stream fed
+   * creates would otherwise build watchers without end). Held input still
+   * counts against the flow-control windows.
+   */
+  receive(chunk: Uint8Array, end: boolean, pause = false): void {
+    if (this.#endSeen || this.#remoteEnded) return;
+    if (end) this.#endSeen = true;
+    if (pause || this.#pausedIn) {
+      const held = this.#pausedIn ??= [];
+      if (chunk.length > 0) held.push(chunk);
+      if (end) this.#pausedEnd = true;
+      return;
+    }
     if (chunk.length > 0) this.listener.data?.(chunk);
     if (end) this.endRemote();
+  }
+
+  /** Connection side: delivers held input for as long as `blocked()` stays false. */
+  resumeInput(blocked: () => boolean): void {
+    const held = this.#pausedIn;
+    if (held === undefined || this.#resuming) return;
+    this.#resuming = true;
+    try {
+      while (held.length > 0) {
+        if (blocked() || this.#aborted) return;
+        this.listener.data?.(held.shift()!);
+      }
+      this.#pausedIn = undefined;
+      if (this.#pausedEnd && !this.#aborted) this.endRemote();
+    } finally {
+      this.#resuming = false;
+    }
   }
 
   /** Connection side: the request ended. */
   endRemote(): void {
     if (this.#remoteEnded) return;
     this.#remoteEnded = true;
+    this.#endSeen = true;
     this.listener.end?.();
     if (this.#localEnded && this.queue.length === 0) this.host.closed(this);
   }
@@ -184,6 +231,8 @@ export class H2Stream extends FlowStream {
     this.#aborted = true;
     this.#localEnded = true;
     this.#remoteEnded = true;
+    this.#endSeen = true;
+    this.#pausedIn = undefined;
     for (const o of this.queue) o.done?.();
     this.queue.length = 0;
     this.queuedBytes = 0;

@@ -18,10 +18,19 @@ import { CLOSE_GRACE_MS } from "./limits.ts";
 export interface WritableConn {
   write(p: Uint8Array): Promise<number>;
   close(): void;
+  /** Half-closes after what was written (a lingering close uses it when present). */
+  closeWrite?(): void | Promise<void>;
 }
 
-/** Size of the buffer frames are gathered into for a socket write. */
+/**
+ * Largest buffer frames are gathered into for a socket write. A
+ * connection's buffer starts as small as its writes and grows to this only
+ * if they do: most connections of a member write little, and one of this
+ * size per connection was most of what a flood of new connections cost.
+ */
 const WRITE_BUFFER = 256 * 1024;
+/** Smallest gathering buffer. */
+const MIN_WRITE_BUFFER = 4 * 1024;
 
 /** Queues frames and writes them to one socket. */
 export class FrameWriter {
@@ -31,9 +40,13 @@ export class FrameWriter {
   #outControl = 0;
   #flightControl = 0;
   #graceTimer: ReturnType<typeof setTimeout> | undefined;
+  #socketClosed = false;
+  readonly #closedSignal = Promise.withResolvers<void>();
   #scheduled = false;
   #writing = false;
   #ending = false;
+  /** After the last write, wait for the peer to close (see {@link end}). */
+  #lingering = false;
   #buf: Uint8Array | undefined;
   #lazyTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #flushBound = () => this.#flush();
@@ -55,6 +68,14 @@ export class FrameWriter {
   /** Bytes queued and not yet handed to the socket. */
   get backlog(): number {
     return this.#outBytes;
+  }
+
+  /**
+   * Settles once the socket is closed: after {@link end}, when what was
+   * queued has been written or the grace period ran out.
+   */
+  get closed(): Promise<void> {
+    return this.#closedSignal.promise;
   }
 
   /** Control frames queued or being written (see {@link control}). */
@@ -122,13 +143,29 @@ export class FrameWriter {
   /**
    * Writes what is queued, then closes the socket; after `graceMs` the
    * socket is closed even if the peer has not taken everything.
+   *
+   * With `linger` the socket stays open after the last write until
+   * {@link destroy} (the owner saw the peer close) or the grace period:
+   * closing a socket with unread input makes the kernel reset the
+   * connection and drop what it had not yet delivered, so a peer that
+   * was not reading (the ones sent away for it) would never see the GOAWAY
+   * it was sent. The owner keeps reading, and discards, meanwhile.
    */
-  end(graceMs = CLOSE_GRACE_MS): void {
+  end(linger = false, graceMs = CLOSE_GRACE_MS): void {
     if (this.#ending) return;
     this.#ending = true;
-    if (!this.#writing && this.#out.length === 0) return this.#closeSocket();
+    this.#lingering = linger;
+    if (!this.#writing && this.#out.length === 0 && !linger) return this.#closeSocket();
     this.#graceTimer = setTimeout(() => this.#closeSocket(), graceMs);
-    this.#flush();
+    if (this.#out.length > 0) this.#flush();
+    else if (!this.#writing) this.#halfClose();
+  }
+
+  /** Closes the socket now, whatever is queued (the peer is gone). */
+  destroy(): void {
+    this.#ending = true;
+    this.discardQueued();
+    this.#closeSocket();
   }
 
   #closeSocket(): void {
@@ -136,9 +173,12 @@ export class FrameWriter {
     this.#lazyTimer = undefined;
     clearTimeout(this.#graceTimer);
     this.#graceTimer = undefined;
+    if (this.#socketClosed) return;
+    this.#socketClosed = true;
     try {
       this.conn.close();
     } catch { /* already closed */ }
+    this.#closedSignal.resolve();
   }
 
   async #flush(): Promise<void> {
@@ -148,11 +188,12 @@ export class FrameWriter {
     try {
       while (this.#out.length > 0) {
         const parts = this.#out;
+        const bytes = this.#outBytes;
         this.#out = [];
         this.#outBytes = 0;
         this.#flightControl = this.#outControl;
         this.#outControl = 0;
-        await this.#writeParts(parts);
+        await this.#writeParts(parts, bytes);
         this.#flightControl = 0;
         if (!this.#ending) this.onDrained();
       }
@@ -166,13 +207,27 @@ export class FrameWriter {
       return;
     }
     this.#writing = false;
-    if (this.#ending) this.#closeSocket();
+    if (!this.#ending) return;
+    if (this.#lingering) this.#halfClose();
+    else this.#closeSocket();
+  }
+
+  /** Lingering: FIN after the last frame, so the peer sees the end once it has read them. */
+  #halfClose(): void {
+    try {
+      Promise.resolve(this.conn.closeWrite?.()).catch(() => {});
+    } catch { /* closed meanwhile */ }
   }
 
   /** Writes `parts` in as few syscalls as possible. */
-  async #writeParts(parts: Uint8Array[]): Promise<void> {
+  async #writeParts(parts: Uint8Array[], bytes: number): Promise<void> {
     if (parts.length === 1) return await this.#writeAll(parts[0]);
-    const buf = this.#buf ??= new Uint8Array(WRITE_BUFFER);
+    const want = Math.min(bytes, WRITE_BUFFER);
+    if (this.#buf === undefined || this.#buf.length < want) {
+      const size = Math.max(want, 2 * (this.#buf?.length ?? 0), MIN_WRITE_BUFFER);
+      this.#buf = new Uint8Array(Math.min(size, WRITE_BUFFER));
+    }
+    const buf = this.#buf;
     let fill = 0;
     for (const p of parts) {
       if (fill + p.length > buf.length && fill > 0) {

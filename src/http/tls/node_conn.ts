@@ -107,6 +107,11 @@ export class NodeStreamConn implements StreamConn {
     this.#wake();
   }
 
+  /** Ends the writing side after what was written; reading goes on (HTTP/2's lingering close). */
+  closeWrite(): void {
+    this.#socket.end();
+  }
+
   /** TCP_NODELAY (ignored by Unix sockets). */
   setNoDelay(on: boolean): void {
     this.#socket.setNoDelay(on);

@@ -2,13 +2,14 @@
  * One fuzz case of the RPC body fuzzer: a method of the etcd API, a body
  * (random bytes, a valid random request, or a mutated one), and how it
  * travels: gRPC over HTTP/2 (with the envelope, compression and headers
- * sometimes wrong) or Connect over HTTP/1.1 (binary, JSON or enveloped
- * streaming bodies).
+ * sometimes wrong), Connect over HTTP/1.1 (binary, JSON or enveloped
+ * streaming bodies), or etcd's /v3 JSON gateway over HTTP/1.1.
  *
  * @module
  */
 import { gzipSync } from "node:zlib";
 import { toBinary, toJsonString } from "@bufbuild/protobuf";
+import { GATEWAY_PATHS } from "../../src/http/gateway/paths.ts";
 import type { H2Call } from "./h2_calls.ts";
 import { concat, mutate, protobufJunk } from "./mutate.ts";
 import type { Rng } from "./rng.ts";
@@ -209,8 +210,39 @@ function connectCase(rng: Rng, method: RpcMethod, ctx: GuardContext): RpcCase {
   };
 }
 
-/** Case `rng` of the fuzzer: any method, either transport (gRPC twice as often). */
+/** A JSON gateway request (`POST /v3/...`, proto field names), for methods the gateway serves. */
+function gatewayCase(rng: Rng, method: RpcMethod, ctx: GuardContext): RpcCase | undefined {
+  const [service, name] = method.path.slice(1).split("/");
+  const routes = GATEWAY_PATHS.filter((r) => r.service === service && r.method === name);
+  if (routes.length === 0) return undefined;
+  const route = rng.pick(routes);
+  let text = toJsonString(method.input, randomMessage(rng, method.input), {
+    useProtoFieldName: rng.chance(0.7),
+  });
+  if (rng.chance(0.6)) text = new TextDecoder().decode(mutate(rng, new TextEncoder().encode(text)));
+  if (rng.chance(0.05)) text = rng.pick(["", "null", "[]", "{", "1", '"x"', "{}{}", "\u0000"]);
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (rng.chance(0.1)) headers["grpc-timeout"] = rng.pick(GRPC_TIMEOUTS);
+  if (rng.chance(0.05)) headers["authorization"] = rng.pick(["", "x", "Bearer", "a.b.c"]);
+  const body = new TextEncoder().encode(guardJson(method, text, ctx, true));
+  return {
+    method,
+    via: "connect",
+    request: {
+      path: `/v3/${route.path}`,
+      headers,
+      body,
+      streaming: method.kind === "bidi_streaming",
+    },
+    what: `gateway /v3/${route.path}: ${show(body)}`,
+  };
+}
+
+/** Case `rng` of the fuzzer: any method, over gRPC (most), Connect or the JSON gateway. */
 export function rpcCase(rng: Rng, ctx: GuardContext, authority: string): RpcCase {
   const method = rng.pick(RPC_METHODS);
-  return rng.chance(2 / 3) ? grpcCase(rng, method, ctx, authority) : connectCase(rng, method, ctx);
+  const via = rng.weighted([[55, "grpc"], [30, "connect"], [15, "gateway"]] as const);
+  if (via === "grpc") return grpcCase(rng, method, ctx, authority);
+  if (via === "gateway") return gatewayCase(rng, method, ctx) ?? connectCase(rng, method, ctx);
+  return connectCase(rng, method, ctx);
 }

@@ -303,17 +303,48 @@ export function guardBinary(method: RpcMethod, payload: Uint8Array, ctx: GuardCo
   return disarm(method, msg, ctx) ? toBinary(method.input, msg) : payload;
 }
 
-/** {@link guardBinary} for a Connect JSON body (decoded as leniently as any server would). */
-export function guardJson(method: RpcMethod, text: string, ctx: GuardContext): string {
+/** Methods whose requests can change what the member holds or whether it serves. */
+const MUTATING = new Set([
+  "KV.Put",
+  "KV.DeleteRange",
+  "KV.Txn",
+  "Cluster.MemberAdd",
+  "Cluster.MemberRemove",
+  "Cluster.MemberUpdate",
+  "Cluster.MemberPromote",
+  "Maintenance.Alarm",
+  "Maintenance.Downgrade",
+  "Auth.AuthEnable",
+]);
+
+/**
+ * {@link guardBinary} for a JSON body (decoded as leniently as protobuf's
+ * JSON mapping allows). `otherDecoder`: the server decodes JSON with code
+ * of its own (the /v3 gateway), which may accept what this guard cannot
+ * decode; for a mutating method such a body goes out only when it is not
+ * JSON at all.
+ */
+export function guardJson(
+  method: RpcMethod,
+  text: string,
+  ctx: GuardContext,
+  otherDecoder = false,
+): string {
   let msg: Message;
   try {
     msg = fromJsonString(method.input, text, { ignoreUnknownFields: true });
   } catch {
-    return text;
+    if (!otherDecoder || !MUTATING.has(method.name)) return text;
+    try {
+      JSON.parse(text);
+    } catch {
+      return text;
+    }
+    return "{";
   }
   if (method.name === "Auth.AuthEnable") return "{";
   if (!disarm(method, msg, ctx)) return text;
-  return JSON.stringify(toJson(method.input, msg));
+  return JSON.stringify(toJson(method.input, msg, { useProtoFieldName: otherDecoder }));
 }
 
 /** Text of a UTF-8 payload, for failure messages. */

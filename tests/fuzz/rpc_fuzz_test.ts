@@ -1,7 +1,8 @@
 /**
  * Fuzzes the request bodies of every RPC of the etcd v3 API against a live
  * member: random bytes, valid random requests and mutated ones, as gRPC
- * over HTTP/2 and as Connect over HTTP/1.1 (see rpc_cases.ts).
+ * over HTTP/2, as Connect over HTTP/1.1 and as etcd's /v3 JSON gateway
+ * (see rpc_cases.ts).
  *
  * Properties: every unary or server-streaming call gets an answer (a
  * response, a gRPC status or a reset) within 10 s; a gRPC answer carries a
@@ -115,7 +116,11 @@ Deno.test({
               `no answer within ${ANSWER_MS} ms to ${what}`,
             );
           }
-          count(`connect ${a.startsWith("error") ? "error" : a.slice(0, 3)}`);
+          count(
+            `${what.startsWith("gateway") ? "gateway" : "connect"} ${
+              a.startsWith("error") ? "error" : a.split(" ")[0]
+            }`,
+          );
           trace(plan, index, `${what} -> ${a}`);
         });
         const problem = await target.problem();

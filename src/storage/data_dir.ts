@@ -24,6 +24,7 @@
  * @module
  */
 import { dirname, join, resolve } from "node:path";
+import { type Disk, REAL_DISK } from "./disk.ts";
 import { syncDir, writeFileAtomic } from "./fs_util.ts";
 
 /** The data format this cairn writes and reads. */
@@ -57,6 +58,8 @@ export class WalDirMismatchError extends Error {
 export interface DataDirOptions {
   /** `--wal-dir`: a dedicated WAL directory; "" or absent for the default. */
   walDir?: string;
+  /** The file system (default: the real one; the member simulation passes its own). */
+  disk?: Disk;
 }
 
 /** The data directory is in a format this cairn cannot use. */
@@ -80,8 +83,9 @@ export async function openDataDir(path: string, opts: DataDirOptions = {}): Prom
   const walDir = opts.walDir ? resolve(opts.walDir) : defaultWalDir;
   const snapDir = join(memberDir, "snap");
   const versionFile = join(memberDir, "version");
+  const disk = opts.disk ?? REAL_DISK;
 
-  const found = await readIfExists(versionFile);
+  const found = await readIfExists(versionFile, disk);
   if (found !== undefined) {
     const version = new TextDecoder().decode(found).trim();
     if (version !== DATA_FORMAT_VERSION) {
@@ -91,7 +95,7 @@ export async function openDataDir(path: string, opts: DataDirOptions = {}): Prom
         `data format ${shown} is not supported by this cairn (it reads "${DATA_FORMAT_VERSION}")`,
       );
     }
-  } else if (await hasEntries(memberDir)) {
+  } else if (await hasEntries(memberDir, disk)) {
     throw new DataDirVersionError(
       versionFile,
       `missing, but ${memberDir} holds data: not a cairn data directory (an etcd one?)`,
@@ -99,25 +103,26 @@ export async function openDataDir(path: string, opts: DataDirOptions = {}): Prom
   }
 
   // Checked before anything is created, so a refused start leaves no trace.
-  const exists = await hasSuffix(walDir, ".wal");
-  if (!exists) await checkNoWalElsewhere(walDir, defaultWalDir, snapDir);
+  const exists = await hasSuffix(walDir, ".wal", disk);
+  if (!exists) await checkNoWalElsewhere(walDir, defaultWalDir, snapDir, disk);
 
   const fresh = found === undefined;
-  const walIsNew = !(await isDir(walDir));
+  const walIsNew = !(await isDir(walDir, disk));
   for (const d of [dataDir, memberDir, walDir, snapDir]) {
-    await Deno.mkdir(d, { recursive: true, mode: 0o700 });
+    await disk.mkdir(d, { recursive: true, mode: 0o700 });
   }
   if (fresh) {
-    await Deno.chmod(memberDir, 0o700); // mkdir's mode is filtered by the umask
-    await writeFileAtomic(versionFile, new TextEncoder().encode(`${DATA_FORMAT_VERSION}\n`));
+    await disk.chmod(memberDir, 0o700); // mkdir's mode is filtered by the umask
+    const version = new TextEncoder().encode(`${DATA_FORMAT_VERSION}\n`);
+    await writeFileAtomic(versionFile, version, 0o600, disk);
     // Make the new directories themselves durable, bottom up.
-    await syncDir(memberDir);
-    await syncDir(dataDir);
-    await syncDir(dirname(dataDir));
+    await syncDir(memberDir, disk);
+    await syncDir(dataDir, disk);
+    await syncDir(dirname(dataDir), disk);
   }
   if (walIsNew && walDir !== defaultWalDir) {
-    await Deno.chmod(walDir, 0o700);
-    await syncDir(dirname(walDir)); // the new directory's own entry
+    await disk.chmod(walDir, 0o700);
+    await syncDir(dirname(walDir), disk); // the new directory's own entry
   }
 
   return { exists, dataDir, memberDir, walDir, snapDir, versionFile };
@@ -132,15 +137,16 @@ async function checkNoWalElsewhere(
   walDir: string,
   defaultWalDir: string,
   snapDir: string,
+  disk: Disk,
 ): Promise<void> {
-  if (walDir !== defaultWalDir && await hasSuffix(defaultWalDir, ".wal")) {
+  if (walDir !== defaultWalDir && await hasSuffix(defaultWalDir, ".wal", disk)) {
     throw new WalDirMismatchError(
       walDir,
       `--wal-dir ${walDir} holds no WAL but ${defaultWalDir} does: ` +
         "start without --wal-dir, or move the WAL segments into the --wal-dir",
     );
   }
-  if (await hasSuffix(snapDir, ".snap")) {
+  if (await hasSuffix(snapDir, ".snap", disk)) {
     throw new WalDirMismatchError(
       walDir,
       `${snapDir} holds snapshots but the WAL directory ${walDir} holds no WAL: ` +
@@ -149,9 +155,9 @@ async function checkNoWalElsewhere(
   }
 }
 
-async function isDir(path: string): Promise<boolean> {
+async function isDir(path: string, disk: Disk): Promise<boolean> {
   try {
-    return (await Deno.stat(path)).isDirectory;
+    return (await disk.stat(path)).isDirectory;
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return false;
     throw err;
@@ -159,9 +165,9 @@ async function isDir(path: string): Promise<boolean> {
 }
 
 /** True when `dir` exists and has a file whose name ends with `suffix`. */
-async function hasSuffix(dir: string, suffix: string): Promise<boolean> {
+async function hasSuffix(dir: string, suffix: string, disk: Disk): Promise<boolean> {
   try {
-    for await (const ent of Deno.readDir(dir)) {
+    for await (const ent of disk.readDir(dir)) {
       if (ent.isFile && ent.name.endsWith(suffix)) return true;
     }
   } catch (err) {
@@ -171,9 +177,9 @@ async function hasSuffix(dir: string, suffix: string): Promise<boolean> {
   return false;
 }
 
-async function readIfExists(path: string): Promise<Uint8Array | undefined> {
+async function readIfExists(path: string, disk: Disk): Promise<Uint8Array | undefined> {
   try {
-    return await Deno.readFile(path);
+    return await disk.readFile(path);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return undefined;
     throw err;
@@ -181,11 +187,11 @@ async function readIfExists(path: string): Promise<Uint8Array | undefined> {
 }
 
 /** True when `dir` exists and contains anything besides empty wal/ and snap/. */
-async function hasEntries(dir: string): Promise<boolean> {
+async function hasEntries(dir: string, disk: Disk): Promise<boolean> {
   try {
-    for await (const ent of Deno.readDir(dir)) {
+    for await (const ent of disk.readDir(dir)) {
       if ((ent.name === "wal" || ent.name === "snap") && ent.isDirectory) {
-        if (await hasEntries(join(dir, ent.name))) return true;
+        if (await hasEntries(join(dir, ent.name), disk)) return true;
       } else {
         return true;
       }

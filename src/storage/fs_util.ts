@@ -5,10 +5,11 @@
  * @module
  */
 import { dirname } from "node:path";
+import { type Disk, type DiskFile, REAL_DISK } from "./disk.ts";
 
 /** fsyncs a directory so creations, renames and deletions in it are durable. */
-export async function syncDir(dir: string): Promise<void> {
-  const d = await Deno.open(dir, { read: true });
+export async function syncDir(dir: string, disk: Disk = REAL_DISK): Promise<void> {
+  const d = await disk.open(dir, { read: true });
   try {
     await d.sync();
   } finally {
@@ -20,7 +21,7 @@ export async function syncDir(dir: string): Promise<void> {
  * Writes all of `data` at the file's current position. A regular file
  * normally takes it in one write(2); the loop only covers short writes.
  */
-export function writeAllSync(file: Deno.FsFile, data: Uint8Array): void {
+export function writeAllSync(file: DiskFile, data: Uint8Array): void {
   let done = 0;
   while (done < data.length) {
     done += file.writeSync(done === 0 ? data : data.subarray(done));
@@ -36,23 +37,24 @@ export async function writeFileAtomic(
   path: string,
   data: Uint8Array,
   mode = 0o600,
+  disk: Disk = REAL_DISK,
 ): Promise<void> {
   const tmp = `${path}.tmp`;
-  const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode });
+  const f = await disk.open(tmp, { write: true, create: true, truncate: true, mode });
   try {
     writeAllSync(f, data);
     await f.sync();
   } finally {
     f.close();
   }
-  await Deno.rename(tmp, path);
-  await syncDir(dirname(path));
+  await disk.rename(tmp, path);
+  await syncDir(dirname(path), disk);
 }
 
 /** Removes `path`, ignoring a file that is already gone. */
-export async function removeIfExists(path: string): Promise<void> {
+export async function removeIfExists(path: string, disk: Disk = REAL_DISK): Promise<void> {
   try {
-    await Deno.remove(path);
+    await disk.remove(path);
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }

@@ -31,4 +31,5 @@ export {
   openDataDir,
   WalDirMismatchError,
 } from "./data_dir.ts";
+export { type Disk, type DiskEntry, type DiskFile, type DiskStat, REAL_DISK } from "./disk.ts";
 export { FilePurger, type FilePurgerOptions, PURGE_INTERVAL_MS, type Purgeable } from "./purge.ts";

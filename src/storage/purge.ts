@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { type Clock, REAL_CLOCK, type TimerId } from "../clock.ts";
 
 /** Something whose oldest files can be purged down to a count. */
 export interface Purgeable {
@@ -38,12 +39,15 @@ export interface FilePurgerOptions {
    * purger stops either way and leaves the decision to its owner.
    */
   onError: (err: Error) => void;
+  /** Timers (default: the runtime's; the member simulation passes its own). */
+  clock?: Clock;
 }
 
 /** Runs purge rounds: one when started, then one per interval until stopped. */
 export class FilePurger {
   readonly #opts: FilePurgerOptions;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #clock: Clock;
+  #timer: TimerId | undefined;
   #running: Promise<void> | undefined;
   #stopped = false;
 
@@ -53,6 +57,7 @@ export class FilePurger {
       throw new RangeError("purge limits must be non-negative");
     }
     this.#opts = opts;
+    this.#clock = opts.clock ?? REAL_CLOCK;
   }
 
   /** Whether any limit is set (with both at 0 there is nothing to do). */
@@ -81,7 +86,7 @@ export class FilePurger {
   /** Stops scheduling rounds and waits for one in progress to finish. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#running;
   }
@@ -92,7 +97,8 @@ export class FilePurger {
       () => {
         this.#running = undefined;
         if (this.#stopped) return;
-        this.#timer = setTimeout(() => this.#round(), this.#opts.intervalMs ?? PURGE_INTERVAL_MS);
+        const ms = this.#opts.intervalMs ?? PURGE_INTERVAL_MS;
+        this.#timer = this.#clock.setTimeout(() => this.#round(), ms);
       },
       (err) => {
         this.#running = undefined;

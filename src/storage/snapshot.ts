@@ -17,6 +17,7 @@
 import { join } from "node:path";
 import type { NodeId, Snapshot, SnapshotMeta } from "../raft/types.ts";
 import { crc32c } from "./crc.ts";
+import { type Disk, REAL_DISK } from "./disk.ts";
 import { removeIfExists, syncDir, writeAllSync } from "./fs_util.ts";
 
 const MAGIC = new TextEncoder().encode("CAIRNSNP");
@@ -37,6 +38,8 @@ export interface SnapshotFile {
 export interface SnapshotStoreOptions {
   /** Told about each damaged snapshot that was set aside; defaults to console.warn. */
   onWarning?: (message: string) => void;
+  /** The file system (default: the real one; the member simulation passes its own). */
+  disk?: Disk;
 }
 
 /** A snapshot file format newer than this code: refused, never set aside. */
@@ -58,17 +61,19 @@ export function snapshotName(term: number, index: number): string {
 /** Reads and writes snapshot files in one directory. */
 export class SnapshotStore {
   private readonly warn: (message: string) => void;
+  private readonly disk: Disk;
 
   /** A store over `dir`, which must exist. */
   constructor(readonly dir: string, opts: SnapshotStoreOptions = {}) {
     this.warn = opts.onWarning ?? ((m) => console.warn(m));
+    this.disk = opts.disk ?? REAL_DISK;
   }
 
   /** Durably writes a snapshot; returns its path. */
   async save(meta: SnapshotMeta, data: Uint8Array): Promise<string> {
     const path = join(this.dir, snapshotName(meta.term, meta.index));
     const tmp = `${path}.tmp`;
-    const f = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
+    const f = await this.disk.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
     try {
       writeAllSync(f, encodeHeader(meta, data));
       writeAllSync(f, data);
@@ -76,15 +81,15 @@ export class SnapshotStore {
     } finally {
       f.close();
     }
-    await Deno.rename(tmp, path);
-    await syncDir(this.dir);
+    await this.disk.rename(tmp, path);
+    await syncDir(this.dir, this.disk);
     return path;
   }
 
   /** Snapshot files by name, newest (highest index, then term) first. */
   async list(): Promise<SnapshotFile[]> {
     const out: SnapshotFile[] = [];
-    for await (const ent of Deno.readDir(this.dir)) {
+    for await (const ent of this.disk.readDir(this.dir)) {
       const m = ent.isFile ? NAME_RE.exec(ent.name) : null;
       if (m) {
         out.push({
@@ -104,7 +109,7 @@ export class SnapshotStore {
    */
   async loadNewest(accept?: (meta: SnapshotMeta) => boolean): Promise<Snapshot | undefined> {
     for (const file of await this.list()) {
-      const bytes = await Deno.readFile(file.path);
+      const bytes = await this.disk.readFile(file.path);
       let snap: Snapshot;
       try {
         snap = decodeSnapshot(file.path, bytes);
@@ -114,8 +119,8 @@ export class SnapshotStore {
       } catch (err) {
         if (err instanceof SnapshotVersionError) throw err;
         const broken = `${file.path}.broken`;
-        await Deno.rename(file.path, broken);
-        await syncDir(this.dir);
+        await this.disk.rename(file.path, broken);
+        await syncDir(this.dir, this.disk);
         this.warn(
           `snapshot ${file.path} is damaged (${(err as Error).message}); moved to ${broken}`,
         );
@@ -135,21 +140,21 @@ export class SnapshotStore {
   async purge(keep: number): Promise<string[]> {
     if (keep < 1) return [];
     const gone = (await this.list()).slice(keep).reverse().map((f) => f.path);
-    for (const path of gone) await removeIfExists(path);
-    if (gone.length > 0) await syncDir(this.dir);
+    for (const path of gone) await removeIfExists(path, this.disk);
+    if (gone.length > 0) await syncDir(this.dir, this.disk);
     return gone;
   }
 
   /** Deletes temp files a crash left behind mid-save; call before any save starts. */
   async removeTemps(): Promise<void> {
     let removed = 0;
-    for await (const ent of Deno.readDir(this.dir)) {
+    for await (const ent of this.disk.readDir(this.dir)) {
       if (ent.isFile && ent.name.endsWith(".snap.tmp")) {
-        await removeIfExists(join(this.dir, ent.name));
+        await removeIfExists(join(this.dir, ent.name), this.disk);
         removed++;
       }
     }
-    if (removed > 0) await syncDir(this.dir);
+    if (removed > 0) await syncDir(this.dir, this.disk);
   }
 }
 

@@ -19,6 +19,7 @@
  */
 import { join } from "node:path";
 import type { Entry, HardState } from "../raft/types.ts";
+import { type Disk, type DiskFile, REAL_DISK } from "./disk.ts";
 import { removeIfExists, syncDir, writeAllSync } from "./fs_util.ts";
 import {
   encodeRecords,
@@ -48,6 +49,8 @@ export interface WalOptions {
   preallocate?: boolean;
   /** `"blocking"`: syncDataSync (lowest latency). `"async"`: await syncData. */
   syncMode?: "blocking" | "async";
+  /** The file system (default: the real one; the member simulation passes its own). */
+  disk?: Disk;
 }
 
 /** What a reopened WAL holds. */
@@ -93,6 +96,7 @@ export class Wal {
   private readonly segmentSize: number;
   private readonly preallocate: boolean;
   private readonly blocking: boolean;
+  private readonly disk: Disk;
   private queue: Promise<unknown> = Promise.resolve();
   private failure: unknown;
   private closed = false;
@@ -106,7 +110,7 @@ export class Wal {
     readonly metadata: WalMetadata,
     opts: WalOptions,
     private segments: Segment[],
-    private file: Deno.FsFile | undefined,
+    private file: DiskFile | undefined,
     private offset: number,
     private hardState: HardState,
     private snapshot: SnapshotMarker | undefined,
@@ -115,12 +119,14 @@ export class Wal {
     this.segmentSize = opts.segmentSize ?? DEFAULT_SEGMENT_SIZE;
     this.preallocate = opts.preallocate ?? false;
     this.blocking = (opts.syncMode ?? "blocking") === "blocking";
+    this.disk = opts.disk ?? REAL_DISK;
   }
 
   /** Creates a WAL in `dir` (made if missing), which must hold no segments yet. */
   static async create(dir: string, meta: WalMetadata, opts: WalOptions = {}): Promise<Wal> {
-    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-    if ((await listSegments(dir)).length > 0) throw new Error(`WAL already exists in ${dir}`);
+    const disk = opts.disk ?? REAL_DISK;
+    await disk.mkdir(dir, { recursive: true, mode: 0o700 });
+    if ((await listSegments(dir, disk)).length > 0) throw new Error(`WAL already exists in ${dir}`);
     const wal = new Wal(dir, meta, opts, [], undefined, 0, emptyHardState(), undefined, 0);
     await wal.newSegment(0, 0);
     return wal;
@@ -134,7 +140,8 @@ export class Wal {
     dir: string,
     opts: WalOptions = {},
   ): Promise<{ wal: Wal; replay: WalReplay }> {
-    const names = await listSegments(dir);
+    const disk = opts.disk ?? REAL_DISK;
+    const names = await listSegments(dir, disk);
     if (names.length === 0) throw new Error(`no WAL segments in ${dir}`);
     const segments: Segment[] = [];
     const builder = new ReplayBuilder();
@@ -152,7 +159,7 @@ export class Wal {
         );
       }
       const isLast = i === names.length - 1;
-      const bytes = await Deno.readFile(path);
+      const bytes = await disk.readFile(path);
       const scan = scanSegment(path, bytes, isLast);
       if (scan.records.length === 0 && !isLast) {
         throw new WalCorruptError(path, 0, "segment holds no records");
@@ -190,7 +197,7 @@ export class Wal {
     const entries = builder.finish();
     markReleased(segments, builder.snapshot?.index ?? 0);
     const last = segments[segments.length - 1];
-    const file = await Deno.open(last.path, { read: true, write: true });
+    const file = await disk.open(last.path, { read: true, write: true });
     if (truncatedTail) {
       await file.truncate(end);
       if (opts.preallocate) await zeroFill(file, end, opts.segmentSize ?? DEFAULT_SEGMENT_SIZE);
@@ -304,8 +311,8 @@ export class Wal {
       // segment listed that may already be gone from the disk. One left
       // behind is harmless: an older, released prefix replays correctly.
       this.segments = this.segments.slice(k);
-      for (const seg of gone) await removeIfExists(seg.path);
-      await syncDir(this.dir);
+      for (const seg of gone) await removeIfExists(seg.path, this.disk);
+      await syncDir(this.dir, this.disk);
       return gone.map((s) => s.path);
     });
   }
@@ -388,7 +395,7 @@ export class Wal {
     const path = join(this.dir, segmentName(seq, firstIndex));
     const tmp = `${path}.tmp`;
     const header = this.headerBytes();
-    const f = await Deno.open(tmp, {
+    const f = await this.disk.open(tmp, {
       read: true,
       write: true,
       create: true,
@@ -400,8 +407,8 @@ export class Wal {
       if (this.preallocate) await zeroFill(f, header.length, this.segmentSize);
       f.seekSync(header.length, Deno.SeekMode.Start);
       await f.sync();
-      await Deno.rename(tmp, path);
-      await syncDir(this.dir);
+      await this.disk.rename(tmp, path);
+      await syncDir(this.dir, this.disk);
     } catch (err) {
       f.close();
       throw err;
@@ -434,7 +441,7 @@ function sameMetadata(a: WalMetadata, b: WalMetadata): boolean {
 }
 
 /** Writes zeros from `from` up to `size` bytes (real blocks, not a sparse hole). */
-async function zeroFill(f: Deno.FsFile, from: number, size: number): Promise<void> {
+async function zeroFill(f: DiskFile, from: number, size: number): Promise<void> {
   if (from >= size) return;
   const chunk = new Uint8Array(Math.min(1 << 20, size - from));
   await f.seek(from, Deno.SeekMode.Start);
@@ -446,12 +453,13 @@ async function zeroFill(f: Deno.FsFile, from: number, size: number): Promise<voi
 /** Segment files in `dir` sorted by sequence number; stale temp files are removed. */
 async function listSegments(
   dir: string,
+  disk: Disk,
 ): Promise<{ seq: number; firstIndex: number; name: string }[]> {
   const out: { seq: number; firstIndex: number; name: string }[] = [];
-  for await (const ent of Deno.readDir(dir)) {
+  for await (const ent of disk.readDir(dir)) {
     if (!ent.isFile) continue;
     if (ent.name.endsWith(".wal.tmp")) {
-      await removeIfExists(join(dir, ent.name)); // a segment whose creation never finished
+      await removeIfExists(join(dir, ent.name), disk); // a segment whose creation never finished
       continue;
     }
     const m = SEGMENT_RE.exec(ent.name);

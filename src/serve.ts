@@ -22,6 +22,7 @@ import { isTlsUrl, isUnixUrl } from "./http/net.ts";
 import { createDialer } from "./http/tls/dial.ts";
 import { type PortTls, resolvePortTls } from "./http/tls/settings.ts";
 import { Member } from "./server/member.ts";
+import { EtcdErrors } from "./errors.ts";
 import { Compactor } from "./server/compactor.ts";
 import { HealthChecker } from "./server/health.ts";
 import { create } from "@bufbuild/protobuf";
@@ -123,6 +124,7 @@ export async function startServer(cfg: Config, log: Logger): Promise<RunningServ
     done,
     async stop() {
       await compactor.stop();
+      await stopGracefully(member, services.bidi, log);
       await Promise.all(listeners.map((l) => l.close()));
       await member.stop();
       auth.close();
@@ -176,6 +178,25 @@ function metricsHandlers(http: HttpSources): ClientHandlers {
     app: createMetricsApp(http),
     readMaxBytes: 64 * 1024,
   });
+}
+
+/** How long the stop waits for this member's in-flight writes, at most. */
+const DRAIN_MS = 5000;
+
+/**
+ * The graceful part of a stop (SIGTERM): a leader hands leadership to its
+ * most caught-up follower first, so the cluster never waits out an
+ * election timeout; open watch streams are ended with etcd's "server
+ * stopped" status (Unavailable: clients resume them on another member);
+ * writes in flight here are given time to be applied and proposals passed
+ * on to the new leader (Member.quiesce). The caller then closes the
+ * listeners and the member.
+ */
+async function stopGracefully(member: Member, bidi: BidiRoutes, log: Logger): Promise<void> {
+  await member.handOverLeadership();
+  const watches = bidi.finishAll(EtcdErrors.stopped());
+  if (watches > 0) log.info("closed watch streams on stop", { streams: watches });
+  await member.quiesce(DRAIN_MS);
 }
 
 /** etcd's health checks, reading the member as etcd's handlers read the server. */

@@ -66,6 +66,8 @@ interface Route {
 /** Maps `/package.Service/Method` paths to bidi-streaming implementations. */
 export class BidiRoutes {
   readonly #routes = new Map<string, Route>();
+  /** Calls in progress: how each one is ended when the member stops. */
+  readonly #open = new Set<(error: unknown) => void>();
 
   /** Registers `open` for `method`. */
   add<I extends DescMessage, O extends DescMessage>(
@@ -82,6 +84,20 @@ export class BidiRoutes {
   /** The route for a request path, if registered. */
   get(path: string): Route | undefined {
     return this.#routes.get(path);
+  }
+
+  /** Keeps `end` until the returned function is called (the call finished). */
+  track(end: (error: unknown) => void): () => void {
+    this.#open.add(end);
+    return () => this.#open.delete(end);
+  }
+
+  /** Ends every call in progress with `error`'s status (the member is stopping). */
+  finishAll(error: unknown): number {
+    const ends = [...this.#open];
+    this.#open.clear();
+    for (const end of ends) end(error);
+    return ends.length;
   }
 
   /** Binds every route to its series of `metrics`. */
@@ -111,6 +127,7 @@ export function serveBidiGrpc(
   const startMs = stats?.handling ? performance.now() : 0;
   stats?.started.inc();
   let finished = false;
+  let untrack = () => {};
   let timer: ReturnType<typeof setTimeout> | undefined;
   const sender: BidiSender<DescMessage> = {
     sendFramed(framed) {
@@ -137,6 +154,7 @@ export function serveBidiGrpc(
     finish(error) {
       if (finished) return;
       finished = true;
+      untrack();
       stats?.finished(error === undefined ? 0 : ConnectError.from(error).code, startMs);
       if (timer !== undefined) clearTimeout(timer);
       if (stream.aborted) return;
@@ -157,6 +175,10 @@ export function serveBidiGrpc(
     sender.finish(err);
     return true;
   }
+  untrack = routes.track((error) => {
+    session.abort();
+    sender.finish(error);
+  });
   const timeoutMs = parseGrpcTimeout(stream.header("grpc-timeout"));
   if (timeoutMs !== undefined) {
     timer = setTimeout(() => {
@@ -223,6 +245,7 @@ export function serveBidiGrpc(
     abort() {
       if (!finished) stats?.finished(Code.Canceled, startMs);
       finished = true;
+      untrack();
       if (timer !== undefined) clearTimeout(timer);
       session.abort();
     },

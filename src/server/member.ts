@@ -108,6 +108,12 @@ export class Member {
   readonly #appliedWaits = new AppliedWaiters();
   /** etcd's metric families of this member (served on /metrics). */
   readonly metrics: ServerMetrics;
+  /** Set while leadership is handed over on stop (see handOverLeadership). */
+  #handover: Promise<void> | undefined;
+  /** Proposals forwarded to us during the hand-over, passed on to the new leader after it. */
+  #heldProposals: Message[] = [];
+  /** Our proposals made while no leader was known: proposed once one is (their waiters time out). */
+  #unproposed: { id: number; data: Uint8Array }[] = [];
   #nextRequestId: number;
   #confState: ConfState;
   #applied: number;
@@ -354,6 +360,13 @@ export class Member {
       try {
         this.#raft.propose(data);
       } catch (err) {
+        if (err instanceof ProposalDropped && (this.#handover || waitsForLeader(err))) {
+          // No leader right now (an election, or our hand-over on stop): as in
+          // etcd, the proposal waits for one, up to the request timeout.
+          this.#waiters.add(id, Date.now() + this.#requestTimeoutMs(), resolve, reject);
+          this.#unproposed.push({ id, data });
+          return;
+        }
         if (err instanceof InvariantViolation) this.#halt("propose", err);
         this.metrics.proposalsFailed.inc();
         reject(err instanceof ProposalDropped ? EtcdErrors.noLeader() : err as Error);
@@ -440,6 +453,137 @@ export class Member {
     if (alarm) throw new Error(`ALARM ${AlarmType[alarm.alarm] ?? "UNKNOWN"}`);
     if (this.#leader === 0n) throw new Error("RAFT NO LEADER");
     await this.readBarrier();
+  }
+
+  /**
+   * etcd's TransferLeadership on stop: a leader with other voters hands
+   * leadership to the most caught-up follower it is connected to and
+   * waits (up to the request timeout) until that one leads, so no member
+   * waits out an election timeout. Proposals made here or forwarded to
+   * us meanwhile, which Raft would drop, are proposed to the new leader
+   * once it is known. Resolves either way; a failed hand-over is logged.
+   */
+  async handOverLeadership(): Promise<void> {
+    const local = { "local-member-id": hex(this.id) };
+    if (this.#role !== StateRole.Leader) {
+      this.#log.info("skipped leadership transfer; local server is not leader", {
+        ...local,
+        "current-leader-member-id": hex(this.#leader),
+      });
+      return;
+    }
+    const target = this.#handOverTarget();
+    if (target === undefined) {
+      const alone = this.#confState.voters.length <= 1;
+      this.#log.info(
+        alone
+          ? "skipped leadership transfer for single voting member cluster"
+          : "skipped leadership transfer; no follower is connected",
+        { ...local, "current-leader-member-id": hex(this.id) },
+      );
+      return;
+    }
+    const started = performance.now();
+    this.#log.info("leadership transfer starting", {
+      ...local,
+      "current-leader-member-id": hex(this.id),
+      "transferee-member-id": hex(target),
+    });
+    let done!: () => void;
+    this.#handover = new Promise((r) => (done = r));
+    try {
+      this.#raft.transferLeader(target);
+      this.#kick();
+      const deadline = Date.now() + this.#requestTimeoutMs();
+      while (this.#leader !== target && !this.#stopped && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, Math.min(10, this.#cfg.heartbeatIntervalMs)));
+      }
+    } finally {
+      this.#handover = undefined;
+      const held = this.#heldProposals;
+      this.#heldProposals = [];
+      for (const m of held) {
+        for (const e of m.entries) this.#proposeForwarded(e.data);
+      }
+      done();
+      this.#proposeWaiting();
+    }
+    if (this.#leader !== target) {
+      this.#log.warn("leadership transfer failed", {
+        ...local,
+        "transferee-member-id": hex(target),
+        // etcd's ErrTimeoutLeaderTransfer.
+        error: "etcdserver: request timed out, leader transfer took too long",
+      });
+      return;
+    }
+    this.#log.info("leadership transfer finished", {
+      ...local,
+      "old-leader-member-id": hex(this.id),
+      "new-leader-member-id": hex(target),
+      took: `${Math.round(performance.now() - started)}ms`,
+    });
+  }
+
+  /** The voter to hand leadership to: connected, and the furthest along the log. */
+  #handOverTarget(): bigint | undefined {
+    const progress = this.#raft.status().progress;
+    let best: bigint | undefined;
+    let bestMatch = -1;
+    for (const id of this.#confState.voters) {
+      if (id === this.id || !this.isPeerActive(id)) continue;
+      const pr = progress?.get(id);
+      if (pr === undefined || !pr.recentActive) continue;
+      if (pr.match > bestMatch) {
+        best = id;
+        bestMatch = pr.match;
+      }
+    }
+    return best;
+  }
+
+  /** Proposes what waited for a leader, now that one is known; expired ones are dropped. */
+  #proposeWaiting(): void {
+    if (this.#handover || this.#stopped || this.#unproposed.length === 0) return;
+    const waiting = this.#unproposed;
+    this.#unproposed = [];
+    for (const p of waiting) {
+      if (!this.#waiters.has(p.id)) continue;
+      try {
+        this.#raft.propose(p.data);
+      } catch (err) {
+        if (!(err instanceof ProposalDropped)) return this.#halt("propose", err);
+        this.#unproposed.push(p);
+      }
+    }
+    this.#kick();
+  }
+
+  /** A peer's proposal held during the hand-over: forwarded to the new leader (its waiter is there). */
+  #proposeForwarded(data: Uint8Array): void {
+    try {
+      this.#raft.propose(data);
+    } catch (err) {
+      if (err instanceof InvariantViolation) return this.#halt("propose", err);
+      // No leader yet: the proposer's request times out, as a dropped forward would.
+    }
+  }
+
+  /**
+   * Before a stop: keeps serving as a follower for two heartbeats (so
+   * proposals that peers sent us before they heard of the new leader are
+   * passed on to it), then until our own writes in flight are applied and
+   * every Raft message is handed to the transport, or `timeoutMs` passed.
+   */
+  async quiesce(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    if (this.#confState.voters.length > 1) await sleep(2 * this.#cfg.heartbeatIntervalMs);
+    const busy = () =>
+      this.#waiters.size > 0 || this.#unproposed.length > 0 || this.#readyRunning ||
+      this.#raft.hasReady() ||
+      this.sm.membership.records().some((r) => (this.#transport?.queued(r.id) ?? 0) > 0);
+    while (!this.#stopped && busy() && Date.now() < deadline) await sleep(5);
   }
 
   /** Stops timers, fails waiting requests, closes the WAL. */
@@ -609,7 +753,11 @@ export class Member {
   /** etcd's leader gauges; a change to a known leader counts as a leader change. */
   #countLeader(changed: boolean): void {
     const m = this.metrics;
-    if (changed && this.#leader !== 0n) m.leaderChanges.inc();
+    if (changed && this.#leader !== 0n) {
+      m.leaderChanges.inc();
+      // Not from inside the Ready being handled: Raft is stepped in a later microtask.
+      if (this.#unproposed.length > 0) queueMicrotask(() => this.#proposeWaiting());
+    }
     m.hasLeader.set(this.#leader === 0n ? 0 : 1);
     m.isLeader.set(this.#role === StateRole.Leader ? 1 : 0);
   }
@@ -640,6 +788,8 @@ export class Member {
       () => this.#leader === 0n ? EtcdErrors.timeoutDueToLeaderFail() : EtcdErrors.timeout(),
     ));
     this.metrics.readIndexesFailed.inc(this.#reads.expire(now, EtcdErrors.timeout()));
+    // Proposals waiting for a leader try again (a transfer may have been abandoned).
+    this.#proposeWaiting();
     this.#appliedWaits.expire(now, EtcdErrors.timeout());
   }
 
@@ -845,6 +995,15 @@ export class Member {
   #receive(msgs: Message[]): void {
     if (this.#stopped) return;
     for (const m of msgs) {
+      if (m.type === MessageType.Prop && (this.#handover || this.#role !== StateRole.Leader)) {
+        // Raft drops proposals during a transfer: these go to the new leader
+        // after it. One that reached us after we stopped leading is proposed
+        // again as ours: passed on with its sender's id, the peer port of the
+        // new leader would refuse it as misattributed.
+        if (this.#handover) this.#heldProposals.push(m);
+        else for (const e of m.entries) this.#proposeForwarded(e.data);
+        continue;
+      }
       try {
         this.#raft.step(m);
       } catch (err) {
@@ -1037,6 +1196,11 @@ export class Member {
       bytes: snap.data.length,
     });
   }
+}
+
+/** A proposal dropped for want of a leader (an election, a transfer): it may wait for one. */
+function waitsForLeader(err: ProposalDropped): boolean {
+  return /no leader|leadership transfer/.test(err.message);
 }
 
 function hex(id: bigint): string {

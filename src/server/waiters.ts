@@ -41,6 +41,11 @@ export class Waiters<T> {
     return n;
   }
 
+  /** Whether request `id` is still waited for (not settled, not expired). */
+  has(id: number): boolean {
+    return this.#pending.has(id);
+  }
+
   /** How many proposals are waiting. */
   get size(): number {
     return this.#pending.size;

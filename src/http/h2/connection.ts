@@ -91,6 +91,7 @@ export class H2Connection extends H2Session<H2Stream> implements StreamHost {
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   /** Streams whose request input is held back until their answers can leave. */
   readonly #paused = new Set<H2Stream>();
+  #reportedTooLarge = false;
   /** gRPC keepalive: our PINGs to an idle peer, and limits on the peer's. */
   readonly #pinger: IdlePinger | undefined;
   readonly #pingPolicy: PingPolicy | undefined;
@@ -339,9 +340,15 @@ export class H2Connection extends H2Session<H2Stream> implements StreamHost {
     if (endStream) stream.endRemote();
   }
 
-  /** A header list over the limit: counted as a reset, and one log line. */
+  /**
+   * A header list over the limit: counted as a reset, and logged for the
+   * first stream only (a flood of them ends at the reset limit, with a
+   * line of its own).
+   */
   #tooLarge(id: number, what: string): void {
     this.countReset();
+    if (this.#reportedTooLarge) return;
+    this.#reportedTooLarge = true;
     this.report(
       new LimitError(
         ErrorCode.ENHANCE_YOUR_CALM,

@@ -4,7 +4,9 @@
  * flag wins (`--max-concurrent-streams`, `--max-request-bytes`,
  * `--grpc-keepalive-*`, passed in through the connection options); the
  * rest are these constants. Crossing one closes the stream or the
- * connection with the HTTP/2 error named beside it and one log line.
+ * connection with the HTTP/2 error named beside it and one log line
+ * (a `LimitError` to the connection's `onError`; listeners log it as a
+ * warning with the remote address).
  *
  * @module
  */
@@ -14,8 +16,9 @@
  * + 32 octets per field), announced as SETTINGS_MAX_HEADER_LIST_SIZE. Go's
  * HTTP/2 server, which serves etcd's TLS client port, allows the same 1 MiB.
  * A longer list is decoded to the end without being kept (HPACK state must
- * stay in step) and answered with HTTP 431 and RST_STREAM; it never becomes
- * a `Headers` object.
+ * stay in step) and answered with HTTP 431 (and RST_STREAM NO_ERROR while
+ * the request is open); it never becomes a `Headers` object. Each counts
+ * as a reset (MAX_RESETS_PER_SECOND), and is logged once per connection.
  */
 export const MAX_HEADER_LIST_SIZE = 1 << 20;
 

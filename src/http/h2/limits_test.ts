@@ -287,6 +287,14 @@ Deno.test("limits: MAX_HEADER_LIST_SIZE is announced; a larger list gets 431, th
       const h3 = await c.until((f) => f.type === T.HEADERS && f.streamId === 3);
       assert.equal(c.headers(h3).get(":status"), "200");
       assert.deepEqual(paths, ["/after"], "the refused request never reached a handler");
+      // A second bomb (request still open: RST_STREAM NO_ERROR follows) is not logged again.
+      const again = Uint8Array.from([...requestBlock("/again"), ...new Array(20).fill(0xbe)]);
+      await c.write(rawFrame(T.HEADERS, END_HEADERS, 5, again));
+      const h5 = await c.until((f) => f.type === T.HEADERS && f.streamId === 5);
+      assert.equal(c.headers(h5).get(":status"), "431");
+      const rst = await c.until((f) => f.type === T.RST_STREAM && f.streamId === 5);
+      assert.equal(readU32(rst.payload), NO_ERROR);
+      assert.equal(errors.filter((e) => e instanceof LimitError).length, 1, "one log line");
     },
   );
 });

@@ -770,7 +770,6 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
     "100ms",
     "Experimental feature",
     "Warning is generated if requests take more than this duration.",
-    notYet("slow applies are not logged yet"),
   ),
   "experimental-txn-mode-write-with-shared-buffer": flag(
     "bool",

@@ -54,7 +54,8 @@ export function kvService(
       refuseOnLearner(member);
       validatePut(req);
       member.checkQuota(req.key.length + req.value.length);
-      const auth = await authz.header(ctx);
+      const header = authz.header(ctx);
+      const auth = header instanceof Promise ? await header : header;
       return await member.proposeForResponse<PutResponse>({ case: "put", value: req }, auth);
     },
     async deleteRange(req, ctx) {

@@ -83,7 +83,7 @@ Deno.test({
   fn: async () => {
     const plan = fuzzPlan("h2-frames", "tests/fuzz/h2_frames_fuzz_test.ts", {
       cases: 800,
-      budgetMs: 25_000,
+      budgetMs: 20_000,
     });
     const target = await LiveTarget.start("h2");
     const outcomes = new Map<string, number>();

@@ -32,7 +32,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const plan = fuzzPlan("peer", "tests/fuzz/peer_fuzz_test.ts", { cases: 800, budgetMs: 20_000 });
+    const plan = fuzzPlan("peer", "tests/fuzz/peer_fuzz_test.ts", { cases: 800, budgetMs: 15_000 });
     const target = await LiveTarget.start("peer");
     const outcomes = new Map<string, number>();
     let selfAccepted = 0;

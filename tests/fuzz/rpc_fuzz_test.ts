@@ -64,7 +64,7 @@ Deno.test({
   fn: async () => {
     const plan = fuzzPlan("rpc-bodies", "tests/fuzz/rpc_fuzz_test.ts", {
       cases: 1200,
-      budgetMs: 25_000,
+      budgetMs: 20_000,
     });
     const target = await LiveTarget.start("rpc");
     const statuses = new Map<string, number>();

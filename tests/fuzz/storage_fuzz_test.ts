@@ -221,7 +221,7 @@ Deno.test({
   fn: async () => {
     const plan = fuzzPlan("wal-files", "tests/fuzz/storage_fuzz_test.ts", {
       cases: 700,
-      budgetMs: 12_000,
+      budgetMs: 10_000,
     });
     const root = await Deno.makeTempDir({ prefix: "cairn-fuzz-wal-" });
     const bases = new Map<number, WalDir>();
@@ -272,7 +272,7 @@ Deno.test({
   fn: async () => {
     const plan = fuzzPlan("snapshot-files", "tests/fuzz/storage_fuzz_test.ts", {
       cases: 300,
-      budgetMs: 6_000,
+      budgetMs: 5_000,
       weight: 1 / 2,
     });
     const root = await Deno.makeTempDir({ prefix: "cairn-fuzz-snap-" });

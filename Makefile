@@ -11,7 +11,7 @@ SYSTEM_DENO := $(shell command -v deno 2>/dev/null)
 DENO := $(if $(SYSTEM_DENO),$(SYSTEM_DENO),$(TOOLS_BIN)/deno)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: run test test-unit test-integration build gen gen-check fmt lint check bench fuzz deps etcd-tools prom-tools
+.PHONY: run test test-unit test-integration build gen gen-check fmt lint check bench fuzz jepsen deps etcd-tools prom-tools
 
 run: $(DENO)
 	$(DENO) run -A main.ts $(ARGS)
@@ -56,6 +56,13 @@ fuzz: $(DENO) etcd-tools
 
 bench: $(DENO) etcd-tools
 	$(DENO) run -A bench/run.ts
+	$(MAKE) jepsen
+
+# Ten minutes of SIGKILL, SIGSTOP, partitions and membership changes against
+# 3 members in network namespaces (needs root), then a linearizability check;
+# writes bench/JEPSEN.md. Runs after bench/run.ts, outside its 10-minute bound.
+jepsen: $(DENO) etcd-tools
+	$(DENO) run -A bench/jepsen.ts $(ARGS)
 
 $(TOOLS_BIN)/deno $(TOOLS_BIN)/buf:
 	mkdir -p $(TOOLS)

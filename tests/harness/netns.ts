@@ -15,10 +15,13 @@
  *   cannot reach its peers through them either.
  *
  * Addresses come from one 10.213.X.0/24 that no interface or route of this
- * machine uses yet; X starts from the pid. Every name carries the pid, so
- * parallel runs do not collide. Everything created is removed by `destroy()`,
- * when the module unloads, and by a watchdog shell if this process dies
- * without either (SIGINT under `deno test`, SIGKILL).
+ * machine uses yet; X starts from the pid. Every name carries the pid and X,
+ * so parallel runs do not collide, nor do labs of one process (`deno test
+ * --parallel` runs test modules as workers of one process): creating the
+ * bridge, whose name holds both, reserves X atomically. Everything created
+ * is removed by `destroy()`, when the module unloads, and by a watchdog
+ * shell if this process dies without either (SIGINT under `deno test`,
+ * SIGKILL).
  *
  * Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) and iproute2; `netnsUnavailable()`
  * says why not before anything is created.
@@ -33,7 +36,7 @@ export const PEER_PORT = 12380;
 export interface LabNode {
   /** Index in the lab, 0-based. */
   readonly index: number;
-  /** Namespace name, `cairnp<pid><letter>`. */
+  /** Namespace name, `cairnp<pid><X as 3 digits><letter>`. */
   readonly ns: string;
   /** Address of the node's client link, reachable from the root namespace. */
   readonly clientAddr: string;
@@ -77,7 +80,8 @@ function ipOk(args: string[]): string {
  */
 export function netnsUnavailable(): string | undefined {
   if (Deno.build.os !== "linux") return "skipping: network namespaces need Linux";
-  const probe = `cairnq${Deno.pid}`;
+  // Random part: test modules probing at once in one process must not collide.
+  const probe = `cq${Deno.pid}${Math.floor(Math.random() * 1000)}`;
   const add = ip(["netns", "add", probe]);
   if (add.code !== 0) {
     return `skipping: cannot create a network namespace (need root / CAP_NET_ADMIN): ` +
@@ -95,16 +99,33 @@ export function netnsUnavailable(): string | undefined {
   }
 }
 
-/** Picks X so that 10.213.X.0/24 holds no address or route of the root namespace. */
-function freeSubnet(): number {
+/** Picks X not in `skip` so that 10.213.X.0/24 holds no address or route of the root namespace. */
+function freeSubnet(skip: ReadonlySet<number>): number {
   for (let i = 0; i < 254; i++) {
     const x = ((Deno.pid + i) % 254) + 1;
+    if (skip.has(x)) continue;
     const prefix = `10.213.${x}.0/24`;
     const used = ip(["-4", "-o", "addr", "show", "to", prefix]).stdout.trim() !== "" ||
       ip(["-4", "route", "show", "to", "root", prefix]).stdout.trim() !== "";
     if (!used) return x;
   }
   throw new Error("netns lab: every 10.213.X.0/24 is in use");
+}
+
+/**
+ * Picks a free X and creates the lab's bridge, `cpb<pid><X as 3 digits>`;
+ * the creation fails if another lab of this process took X first, and the
+ * next X is tried.
+ */
+function reserveSubnet(): { x: number; bridge: string } {
+  const skip = new Set<number>();
+  for (let attempt = 0; attempt < 254; attempt++) {
+    const x = freeSubnet(skip);
+    const bridge = `cpb${Deno.pid}${String(x).padStart(3, "0")}`;
+    if (ip(["link", "add", bridge, "type", "bridge"]).code === 0) return { x, bridge };
+    skip.add(x);
+  }
+  throw new Error("netns lab: could not reserve a 10.213.X.0/24");
 }
 
 /** Cleanups of live labs (and of what runs inside them), run last-first at exit. */
@@ -192,25 +213,23 @@ export class NetLab {
    */
   static create(count: number): NetLab {
     if (count < 1 || count > 26) throw new RangeError(`netns lab: bad node count ${count}`);
-    const pid = Deno.pid;
-    const x = freeSubnet();
-    const bridge = `cpb${pid}`;
+    const { x, bridge } = reserveSubnet();
+    const tag = `${Deno.pid}${String(x).padStart(3, "0")}`;
     const nodes: LabNode[] = [];
     for (let i = 0; i < count; i++) {
       const letter = String.fromCharCode(97 + i);
       nodes.push({
         index: i,
-        ns: `cairnp${pid}${letter}`,
+        ns: `cairnp${tag}${letter}`,
         // Client links are /30s from the bottom of the /24, peer links a /25 at the top.
         clientAddr: `10.213.${x}.${4 * i + 2}`,
         peerAddr: `10.213.${x}.${129 + i}`,
-        peerLink: `cpp${pid}${letter}`,
-        clientLink: `cpc${pid}${letter}`,
+        peerLink: `cpp${tag}${letter}`,
+        clientLink: `cpc${tag}${letter}`,
       });
     }
     const lab = new NetLab(nodes, bridge);
     try {
-      ipOk(["link", "add", bridge, "type", "bridge"]);
       ipOk(["link", "set", bridge, "up"]);
       for (const node of nodes) lab.#build(node, x);
     } catch (err) {

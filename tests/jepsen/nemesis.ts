@@ -39,6 +39,13 @@ export type FaultKind = typeof FAULT_KINDS[number];
 export interface NemesisOptions {
   /** Faults are started until this `performance.now()` time. */
   until: number;
+  /**
+   * Cycles to run even past `until` (default 0), so a short run still sees
+   * each kind once; never past `hardUntil`.
+   */
+  minCycles?: number;
+  /** No cycle starts after this `performance.now()` time (default `until`). */
+  hardUntil?: number;
   /** How long a fault is held. */
   holdMs: [number, number];
   /** Pause after recovery before the next fault. */
@@ -101,7 +108,12 @@ export async function runNemesis(
   let deck: FaultKind[] = [];
   const maxCycles = options.maxCycles ?? 10_000;
 
-  for (let cycle = 0; cycle < maxCycles && performance.now() < options.until; cycle++) {
+  const minCycles = options.minCycles ?? 0;
+  const hardUntil = Math.max(options.until, options.hardUntil ?? options.until);
+  const more = (cycle: number) =>
+    cycle < maxCycles && performance.now() < hardUntil &&
+    (performance.now() < options.until || cycle < minCycles);
+  for (let cycle = 0; more(cycle); cycle++) {
     if (deck.length === 0) deck = rand.shuffle(kinds);
     const kind = deck.shift()!;
     const all = cluster.members.map((_, i) => i);

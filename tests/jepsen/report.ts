@@ -58,18 +58,20 @@ export function markdown(r: JepsenReport, command: string): string {
   const out: string[] = [
     "# Jepsen-style check of cairn",
     "",
-    `Written by \`${command}\` on ${new Date().toISOString()}. Three cairn members in Linux`,
-    "network namespaces; clients run random get/put/CAS through random members with `etcdctl`",
-    "while the nemesis kills (SIGKILL), pauses (SIGSTOP), partitions and reconfigures the",
-    "cluster; then everything is healed, every key is read through every member, and each key's",
-    "history is checked for linearizability (tests/lin/checker.ts).",
+    `Written by \`${command}\` on ${new Date().toISOString()}.`,
+    "",
+    "Three cairn members in Linux network namespaces; clients run random get/put/CAS through",
+    "random members with `etcdctl` while the nemesis kills (SIGKILL), pauses (SIGSTOP),",
+    "partitions and reconfigures the cluster; then everything is healed, every key is read",
+    "through every member, and each key's history is checked for linearizability",
+    "(tests/lin/checker.ts). A write without an answer may have taken effect at any time",
+    "after it was sent, or never; the checker allows both.",
     "",
     `**Verdict: ${r.verdict}.**`,
     "",
-    `Seed ${r.seed}; ${s(r.timing.faults)} of faults; startup ${s(r.timing.startup)}, recovery`,
-    `after the last heal ${s(r.timing.recovery)}, check ${s(r.timing.check)}, total ${
-      s(r.timing.total)
-    }.`,
+    `Seed ${r.seed}; ${s(r.timing.faults)} of faults; startup ${s(r.timing.startup)}, ` +
+    `recovery after the last heal ${s(r.timing.recovery)}, check ${s(r.timing.check)}, ` +
+    `total ${s(r.timing.total)}.`,
     "",
     "## Operations",
     "",

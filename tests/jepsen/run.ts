@@ -43,6 +43,11 @@ export interface JepsenOptions {
   recoverMs?: number;
   /** Fault kinds (default all). */
   faults?: readonly FaultKind[];
+  /**
+   * Fault cycles to run even if the time is up (default 0): with the number
+   * of kinds, every kind is applied at least once. Bounded by one more minute.
+   */
+  minFaults?: number;
   /** Checker search bound per key. */
   maxSteps?: number;
   /**
@@ -202,6 +207,8 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenReport> {
     try {
       nemesis = await runNemesis(cluster, rand, {
         until: tf + options.seconds * 1000,
+        minCycles: options.minFaults,
+        hardUntil: tf + options.seconds * 1000 + 60_000,
         holdMs: options.holdMs ?? [2000, 6000],
         quietMs: options.quietMs ?? [500, 2000],
         recoverMs,

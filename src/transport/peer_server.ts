@@ -378,6 +378,8 @@ export class PeerServer {
     if (needCert && socket.peerCertificate === undefined) {
       return { status: 403, text: ERR_NO_CERTIFICATE };
     }
+    // A member never talks to itself: its own id from outside is forged.
+    if (from === this.#opts.selfId) return { status: 404, text: ERR_SENDER_NOT_FOUND };
     if (this.#opts.isMember(from)) return undefined;
     if (this.#opts.isRemoved?.(from)) return { status: 410, text: ERR_REMOVED_MEMBER };
     this.#opts.onUnknownSender?.(from);

@@ -8,8 +8,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { type MemberRecord, MemberRecordSchema } from "../gen/cairn/internal_pb.ts";
-import type { Dialer } from "../http/net.ts";
-import { PeerClient } from "../transport/peer_client.ts";
+import type { PeerCaller } from "./env.ts";
 
 /** The membership as a member's peer port publishes it at `GET /members`. */
 export interface PublishedMembership {
@@ -46,19 +45,20 @@ export interface JoinInfo {
 
 /**
  * Asks each peer URL in turn for the membership and returns the first
- * answer that lists a member with exactly `selfPeerUrls`.
+ * answer that lists a member with exactly `selfPeerUrls`. `connect` makes
+ * the client the peers are asked through.
  */
 export async function discoverCluster(
   peerUrls: string[],
   selfPeerUrls: string[],
-  dial: Dialer,
+  connect: () => PeerCaller,
   timeoutMs = 5000,
 ): Promise<JoinInfo> {
   const errors: string[] = [];
   const self = [...selfPeerUrls].sort().join(",");
   for (const url of peerUrls) {
     try {
-      const published = await getMembers(url, dial, timeoutMs);
+      const published = await getMembers(url, connect, timeoutMs);
       const members = published.members.map((m) =>
         create(MemberRecordSchema, {
           id: BigInt(`0x${m.id}`),
@@ -83,10 +83,10 @@ export async function discoverCluster(
 
 async function getMembers(
   base: string,
-  dial: Dialer,
+  connect: () => PeerCaller,
   timeoutMs: number,
 ): Promise<PublishedMembership> {
-  const client = new PeerClient(dial);
+  const client = connect();
   try {
     const reply = await client.call(base, "/members", undefined, timeoutMs, "GET");
     if (reply.status !== 200) throw new Error(`GET /members answered ${reply.status}`);

@@ -19,6 +19,7 @@ import {
   type ResponseHeader,
   ResponseHeaderSchema,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { type Clock, sleep, type TimerId } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { EtcdErrors } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -74,8 +75,8 @@ import {
   CLEARTEXT_PEERS,
   type PeerNetwork,
   type PeerRouteHandler,
-  Transport,
 } from "../transport/transport.ts";
+import { type MemberEnv, type PeerTransport, realEnv } from "./env.ts";
 import { frameLimit, snapshotLimit } from "../transport/protocol.ts";
 import { fatalExitCode, isClientRejection, isRefusedPeerInput, logFatal } from "./fatal.ts";
 import { Vouching } from "./vouch.ts";
@@ -96,8 +97,10 @@ export class Member {
   readonly clusterId: bigint;
   readonly sm: StateMachine;
   /** Fans the store's events out to watchers; follows the store across snapshot installs. */
-  readonly watchHub: WatchHub = new WatchHub();
+  readonly watchHub: WatchHub;
   readonly #cfg: Config;
+  /** Time and timers: the real ones, or the simulation's (see env.ts). */
+  readonly #clock: Clock;
   readonly #log: Logger;
   readonly #raft: RawNode;
   readonly #storage: MemoryStorage;
@@ -125,7 +128,7 @@ export class Member {
   #readyRunning = false;
   #readyAgain = false;
   #stopped = false;
-  #timers: ReturnType<typeof setInterval>[] = [];
+  #timers: TimerId[] = [];
   #fatal: ((err: Error, exitCode: number) => void) | undefined;
   #removed = false;
   /** Set when a broken invariant stopped the member: nothing may be acknowledged after it. */
@@ -134,7 +137,7 @@ export class Member {
   readonly #removedIds = new Set<bigint>();
   /** Members this one does not know yet but its peers list (it fell behind a membership change). */
   readonly #vouching: Vouching;
-  #transport: Transport | undefined;
+  #transport: PeerTransport | undefined;
   #purger: FilePurger | undefined;
   readonly #peers: PeerLinks;
   /** Called after every applied membership change (the transport updates its peers). */
@@ -152,12 +155,14 @@ export class Member {
     snaps: SnapshotStore;
     confState: ConfState;
     applied: number;
-    network: PeerNetwork;
+    env: MemberEnv;
   }) {
     this.#cfg = init.cfg;
     this.#log = init.log;
+    this.#clock = init.env.clock;
+    this.watchHub = new WatchHub({ clock: init.env.clock });
     this.id = init.id;
-    this.#peers = new PeerLinks(init.id, init.network.dial);
+    this.#peers = new PeerLinks(init.id, init.env.network.caller());
     this.clusterId = init.clusterId;
     this.#vouching = new Vouching({
       selfId: init.id,
@@ -169,6 +174,7 @@ export class Member {
       get: (url, path, timeoutMs) =>
         this.#peers.call(url, path, new Uint8Array(0), timeoutMs, "GET"),
       timeoutMs: 1000,
+      now: () => this.#clock.monotonic(),
     });
     this.sm = init.sm;
     this.#raft = init.raft;
@@ -186,8 +192,9 @@ export class Member {
     // Request ids only need to be unique among this member's proposals that
     // may still be in the log: start from the clock so a restart never
     // reuses an id of an entry replayed from the WAL.
-    this.#nextRequestId = Date.now() * 1000;
+    this.#nextRequestId = this.#clock.now() * 1000;
     this.#reads = new ReadBarrier({
+      now: () => this.#clock.monotonic(),
       issue: (ctx) => {
         if (!this.#guarded("issuing a read index", () => this.#raft.readIndex(ctx))) return;
         this.#kick();
@@ -196,13 +203,19 @@ export class Member {
     });
   }
 
-  /** Opens (or creates) the data directory, recovers state, and starts Raft. */
+  /**
+   * Opens (or creates) the data directory, recovers state, and starts Raft.
+   * `network` says how the real peer network is reached; `env` replaces
+   * the clock, disk, network or randomness (the simulation's, see env.ts).
+   */
   static async start(
     cfg: Config,
     log: Logger,
     onFatal?: (err: Error, exitCode: number) => void,
     network: PeerNetwork = CLEARTEXT_PEERS,
+    env: Partial<MemberEnv> = {},
   ): Promise<Member> {
+    const world = realEnv(env, network);
     const {
       snaps,
       storage,
@@ -216,7 +229,7 @@ export class Member {
       alarms,
       applied,
       peers,
-    } = await recoverOrBootstrap(cfg, log, network.dial);
+    } = await recoverOrBootstrap(cfg, log, world);
 
     // Whether the member restarts on data of its own (etcd's "member initialized").
     const hadData = applied > 0 || storage.lastIndex() > 0;
@@ -229,7 +242,7 @@ export class Member {
       applied,
       preVote: cfg.preVote,
       checkQuorum: true,
-      random: Math.random,
+      random: world.random,
       peers,
       learners: peers ? membership.learnerIds() : undefined,
     });
@@ -245,12 +258,12 @@ export class Member {
       snaps,
       confState: { voters: membership.voterIds(), learners: membership.learnerIds() },
       applied,
-      network,
+      env: world,
     });
     member.#fatal = onFatal;
     member.#attachMetrics();
     if (cfg.initialCorruptCheck && hadData) await member.#checkBeforeServing();
-    member.#transport = await Transport.start({
+    member.#transport = await world.network.startTransport({
       selfId: id,
       clusterId,
       listenUrls: cfg.listenPeerUrls,
@@ -276,8 +289,6 @@ export class Member {
         if (member.#guarded("reporting a snapshot", step)) member.#kick();
       },
       routes: (path, method) => member.#peers.route(path, method),
-      tls: network.tls,
-      dial: network.dial,
     });
     member.#peers.attach(member.#transport);
     member.addPeerRoute("GET", "/members", () => ({
@@ -363,7 +374,12 @@ export class Member {
         if (err instanceof ProposalDropped && (this.#handover || waitsForLeader(err))) {
           // No leader right now (an election, or our hand-over on stop): as in
           // etcd, the proposal waits for one, up to the request timeout.
-          this.#waiters.add(id, Date.now() + this.#requestTimeoutMs(), resolve, reject);
+          this.#waiters.add(
+            id,
+            this.#clock.monotonic() + this.#requestTimeoutMs(),
+            resolve,
+            reject,
+          );
           this.#unproposed.push({ id, data });
           return;
         }
@@ -372,7 +388,7 @@ export class Member {
         reject(err instanceof ProposalDropped ? EtcdErrors.noLeader() : err as Error);
         return;
       }
-      this.#waiters.add(id, Date.now() + this.#requestTimeoutMs(), resolve, reject);
+      this.#waiters.add(id, this.#clock.monotonic() + this.#requestTimeoutMs(), resolve, reject);
       this.#kick();
     });
   }
@@ -420,13 +436,14 @@ export class Member {
   /** Resolves once this member has applied entry `index` (simple tokens name their entry). */
   waitApplied(index: number): Promise<void> {
     if (this.#stopped) return Promise.reject(EtcdErrors.stopped());
-    return this.#appliedWaits.wait(index, this.#applied, Date.now() + this.#requestTimeoutMs());
+    const deadline = this.#clock.monotonic() + this.#requestTimeoutMs();
+    return this.#appliedWaits.wait(index, this.#applied, deadline);
   }
 
   /** Resolves when a read of local state would be linearizable (ReadIndex + apply wait). */
   readBarrier(): Promise<void> {
     if (this.#stopped) return Promise.reject(EtcdErrors.stopped());
-    return this.#reads.wait(Date.now() + this.#requestTimeoutMs());
+    return this.#reads.wait(this.#clock.monotonic() + this.#requestTimeoutMs());
   }
 
   /**
@@ -437,10 +454,10 @@ export class Member {
   async transferLeadership(target: bigint): Promise<void> {
     this.#raft.transferLeader(target);
     this.#kick();
-    const deadline = Date.now() + 5 * this.#cfg.electionTimeoutMs;
+    const deadline = this.#clock.monotonic() + 5 * this.#cfg.electionTimeoutMs;
     while (this.#leader !== target) {
-      if (Date.now() > deadline) throw EtcdErrors.timeout();
-      await new Promise((r) => setTimeout(r, this.#cfg.heartbeatIntervalMs));
+      if (this.#clock.monotonic() > deadline) throw EtcdErrors.timeout();
+      await sleep(this.#clock, this.#cfg.heartbeatIntervalMs);
     }
   }
 
@@ -483,7 +500,7 @@ export class Member {
       );
       return;
     }
-    const started = performance.now();
+    const started = this.#clock.monotonic();
     this.#log.info("leadership transfer starting", {
       ...local,
       "current-leader-member-id": hex(this.id),
@@ -494,9 +511,9 @@ export class Member {
     try {
       this.#raft.transferLeader(target);
       this.#kick();
-      const deadline = Date.now() + this.#requestTimeoutMs();
-      while (this.#leader !== target && !this.#stopped && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, Math.min(10, this.#cfg.heartbeatIntervalMs)));
+      const deadline = this.#clock.monotonic() + this.#requestTimeoutMs();
+      while (this.#leader !== target && !this.#stopped && this.#clock.monotonic() < deadline) {
+        await sleep(this.#clock, Math.min(10, this.#cfg.heartbeatIntervalMs));
       }
     } finally {
       this.#handover = undefined;
@@ -521,7 +538,7 @@ export class Member {
       ...local,
       "old-leader-member-id": hex(this.id),
       "new-leader-member-id": hex(target),
-      took: `${Math.round(performance.now() - started)}ms`,
+      took: `${Math.round(this.#clock.monotonic() - started)}ms`,
     });
   }
 
@@ -576,26 +593,26 @@ export class Member {
    * every Raft message is handed to the transport, or `timeoutMs` passed.
    */
   async quiesce(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-    if (this.#confState.voters.length > 1) await sleep(2 * this.#cfg.heartbeatIntervalMs);
+    const deadline = this.#clock.monotonic() + timeoutMs;
+    const pause = (ms: number) => sleep(this.#clock, ms);
+    if (this.#confState.voters.length > 1) await pause(2 * this.#cfg.heartbeatIntervalMs);
     const busy = () =>
       this.#waiters.size > 0 || this.#unproposed.length > 0 || this.#readyRunning ||
       this.#raft.hasReady() ||
       this.sm.membership.records().some((r) => (this.#transport?.queued(r.id) ?? 0) > 0);
-    while (!this.#stopped && busy() && Date.now() < deadline) await sleep(5);
+    while (!this.#stopped && busy() && this.#clock.monotonic() < deadline) await pause(5);
   }
 
   /** Stops timers, fails waiting requests, closes the WAL. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    for (const t of this.#timers) clearInterval(t);
+    for (const t of this.#timers) this.#clock.clearInterval(t);
     this.watchHub.close();
     this.#waiters.failAll(EtcdErrors.stopped());
     this.#reads.failAll(EtcdErrors.stopped());
     this.#appliedWaits.failAll(EtcdErrors.stopped());
-    while (this.#readyRunning) await new Promise((r) => setTimeout(r, 5));
+    while (this.#readyRunning) await sleep(this.#clock, 5);
     await this.#purger?.stop();
     await this.#peers.stop();
     await this.#wal.close();
@@ -621,7 +638,7 @@ export class Member {
    */
   async #checkBeforeServing(): Promise<void> {
     this.#kick();
-    while (this.#readyRunning) await new Promise((r) => setTimeout(r, 1));
+    while (this.#readyRunning) await sleep(this.#clock, 1);
     try {
       await initialCorruptCheck(
         this.#hashOptions(),
@@ -659,7 +676,7 @@ export class Member {
         }).catch((err) => this.#log.warn("failed to raise CORRUPT alarm", { error: String(err) }));
       },
     });
-    this.#timers.push(setInterval(() => monitor.tick(), ms));
+    this.#timers.push(this.#clock.setInterval(() => monitor.tick(), ms));
   }
 
   #requestTimeoutMs(): number {
@@ -668,7 +685,7 @@ export class Member {
   }
 
   #startTimers(): void {
-    this.#timers.push(setInterval(() => {
+    this.#timers.push(this.#clock.setInterval(() => {
       if (this.#halted) return;
       try {
         this.#raft.tick();
@@ -678,14 +695,14 @@ export class Member {
       this.#kick();
     }, this.#cfg.heartbeatIntervalMs));
     // One sweeper for all deadlines instead of a timer per request.
-    this.#timers.push(setInterval(() => this.#expireWaiters(), 250));
+    this.#timers.push(this.#clock.setInterval(() => this.#expireWaiters(), 250));
     const leases = new LeaseDriver({
       lessor: this.sm.lessor,
       isLeader: () => this.#role === StateRole.Leader,
       propose: (req) => this.propose(req),
       log: this.#log,
     });
-    this.#timers.push(setInterval(() => leases.tick(), LEASE_TICK_MS));
+    this.#timers.push(this.#clock.setInterval(() => leases.tick(), LEASE_TICK_MS));
   }
 
   /** `--max-wals` / `--max-snapshots`: old files are purged every 30 s, as etcd does. */
@@ -695,6 +712,7 @@ export class Member {
       snaps: this.#snaps,
       maxWals: this.#cfg.maxWals,
       maxSnapshots: this.#cfg.maxSnapshots,
+      clock: this.#clock,
       onPurged: (_kind, path) => this.#log.info("purged", { path }),
       onError: (err) => {
         // etcd exits when a purge fails (lg.Fatal).
@@ -741,7 +759,7 @@ export class Member {
         get: (url, path, timeoutMs) => this.#peers.call(url, path, EMPTY_BYTES, timeoutMs, "GET"),
         rtt: (id) => m.peerRtt.labels(hex(id)),
       });
-    this.#timers.push(setInterval(probe, PROBE_INTERVAL_MS));
+    this.#timers.push(this.#clock.setInterval(probe, PROBE_INTERVAL_MS));
   }
 
   /** A Raft message could not be queued for `peer` (etcd counts both of these). */
@@ -769,9 +787,9 @@ export class Member {
    * logged with etcd's message.
    */
   #applyTimed(entries: Entry[]): void {
-    const started = performance.now();
+    const started = this.#clock.monotonic();
     this.#applyEntries(entries);
-    const took = performance.now() - started;
+    const took = this.#clock.monotonic() - started;
     if (took <= this.#cfg.warningApplyDurationMs) return;
     this.metrics.slowApplies.inc();
     this.#log.warn("apply request took too long", {
@@ -782,7 +800,7 @@ export class Member {
   }
 
   #expireWaiters(): void {
-    const now = Date.now();
+    const now = this.#clock.monotonic();
     this.metrics.proposalsFailed.inc(this.#waiters.expire(
       now,
       () => this.#leader === 0n ? EtcdErrors.timeoutDueToLeaderFail() : EtcdErrors.timeout(),
@@ -893,7 +911,7 @@ export class Member {
       // Like etcd, a removed member stops for good (exit status 0); the
       // short grace lets the answer to a MemberRemove sent to it go out.
       const err = new Error("the member has been permanently removed from the cluster");
-      setTimeout(() => this.#fatal?.(err, 0), 1000);
+      this.#clock.setTimeout(() => this.#fatal?.(err, 0), 1000);
       return;
     }
     await this.#maybeSnapshot();
@@ -977,7 +995,8 @@ export class Member {
         reject(err instanceof ProposalDropped ? EtcdErrors.memberNotEnoughStarted() : err as Error);
         return;
       }
-      this.#waiters.add(id, Date.now() + this.#requestTimeoutMs(), () => resolve(), reject);
+      const deadline = this.#clock.monotonic() + this.#requestTimeoutMs();
+      this.#waiters.add(id, deadline, () => resolve(), reject);
       this.#kick();
     });
   }
@@ -1029,7 +1048,7 @@ export class Member {
     this.#halted = true;
     this.#stopped = true;
     logFatal(this.#log, where, err);
-    for (const t of this.#timers) clearInterval(t);
+    for (const t of this.#timers) this.#clock.clearInterval(t);
     // Not a word more to the peers: our acknowledgements ride on these connections.
     this.#transport?.stop().catch(() => {});
     const error = err instanceof Error ? err : new Error(String(err));
@@ -1059,7 +1078,7 @@ export class Member {
     const err = new Error("the member has been permanently removed from the cluster");
     this.#log.warn("server error", { error: err.message, "remote-peer-id": hex(by) });
     this.#log.warn("data-dir used by this member must be removed");
-    for (const t of this.#timers) clearInterval(t);
+    for (const t of this.#timers) this.#clock.clearInterval(t);
     this.#fatal?.(err, 0);
   }
 
@@ -1156,11 +1175,11 @@ export class Member {
     if (this.#applied - this.#snapshotIndex < this.#cfg.snapshotCount) return;
     const index = this.#applied;
     const term = this.#storage.term(index);
-    const started = performance.now();
+    const started = this.#clock.monotonic();
     const data = encodeStateSnapshot(this.sm);
     const meta = { index, term, confState: this.#confState };
     await this.#snaps.save(meta, data);
-    this.metrics.backendCommit.observe((performance.now() - started) / 1000);
+    this.metrics.backendCommit.observe((this.#clock.monotonic() - started) / 1000);
     await this.#wal.saveSnapshotMarker({ term, index });
     // The in-memory copy exists only to be sent to members that fall too
     // far behind; a cluster of one has none, so it keeps just the position.

@@ -9,25 +9,25 @@
  */
 import type { MemberRecord } from "../gen/cairn/internal_pb.ts";
 import { etcdErrorByMessage, EtcdErrors } from "../errors.ts";
-import type { Dialer } from "../http/net.ts";
-import { PeerClient, type PeerReply } from "../transport/peer_client.ts";
-import type { PeerRouteHandler, Transport } from "../transport/transport.ts";
+import type { PeerReply } from "../transport/peer_client.ts";
+import type { PeerRouteHandler } from "../transport/transport.ts";
+import type { PeerCaller, PeerTransport } from "./env.ts";
 
 /** Peer connections, endpoints and leader calls of one member. */
 export class PeerLinks {
   /** The member's own peer-port endpoints, by "METHOD path". */
   readonly #routes = new Map<string, PeerRouteHandler>();
-  readonly #client: PeerClient;
+  readonly #client: PeerCaller;
   #known = new Set<bigint>();
-  #transport: Transport | undefined;
+  #transport: PeerTransport | undefined;
 
-  /** `selfId` is never connected to; `dial` opens connections for leader calls. */
-  constructor(private readonly selfId: bigint, dial: Dialer) {
-    this.#client = new PeerClient(dial);
+  /** `selfId` is never connected to; `client` makes the leader and endpoint calls. */
+  constructor(private readonly selfId: bigint, client: PeerCaller) {
+    this.#client = client;
   }
 
   /** The transport peers are set on (once it listens). */
-  attach(transport: Transport): void {
+  attach(transport: PeerTransport): void {
     this.#transport = transport;
   }
 

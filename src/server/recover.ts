@@ -20,7 +20,7 @@ import { Wal } from "../storage/wal.ts";
 import type { StateMachine } from "./apply.ts";
 import { bootstrapMetadata, readBootstrapMetadata } from "./bootstrap.ts";
 import { computeClusterId, urlString } from "./ids.ts";
-import type { Dialer } from "../http/net.ts";
+import type { MemberEnv } from "./env.ts";
 import { discoverCluster } from "./join.ts";
 import { Membership } from "./membership.ts";
 import { forceNewClusterLog } from "./standalone.ts";
@@ -62,14 +62,18 @@ export function restoreStateSnapshot(
   };
 }
 
-/** Opens (or creates) the data directory and recovers, bootstraps or joins. */
+/**
+ * Opens (or creates) the data directory and recovers, bootstraps or joins,
+ * through `env`'s disk, clock and peer network.
+ */
 export async function recoverOrBootstrap(
   cfg: Config,
   log: Logger,
-  dial: Dialer,
+  env: MemberEnv,
 ): Promise<StartingState> {
-  const dir = await openDataDir(cfg.dataDir, { walDir: cfg.walDir });
-  const snaps = new SnapshotStore(dir.snapDir, { onWarning: (msg) => log.warn(msg) });
+  const { disk, clock } = env;
+  const dir = await openDataDir(cfg.dataDir, { walDir: cfg.walDir, disk });
+  const snaps = new SnapshotStore(dir.snapDir, { onWarning: (msg) => log.warn(msg), disk });
   // No save can be under way yet: a temp file is what a crash left behind.
   await snaps.removeTemps();
   const storage = new MemoryStorage();
@@ -78,10 +82,15 @@ export async function recoverOrBootstrap(
   let clusterId: bigint;
   let membership: Membership;
   let store: MvccStore;
+  // Expiries are durations: a wall-clock jump must not expire a lease early.
   const lessor = new Lessor({
     minTtl: minLeaseTtl(cfg.electionTimeoutMs, cfg.heartbeatIntervalMs),
+    now: () => clock.monotonic(),
   });
-  const auth = new AuthStore({ tokenTtlSeconds: cfg.authTokenTtlSeconds });
+  const auth = new AuthStore({
+    tokenTtlSeconds: cfg.authTokenTtlSeconds,
+    now: () => clock.monotonic(),
+  });
   let alarms: StateMachine["alarms"] = [];
   let applied = 0;
   let peers: bigint[] | undefined;
@@ -91,7 +100,7 @@ export async function recoverOrBootstrap(
     const others = [...cfg.initialCluster.entries()]
       .filter(([name]) => name !== cfg.name)
       .flatMap(([, urls]) => urls.map(urlString));
-    const info = await discoverCluster(others, selfPeerUrls, dial);
+    const info = await discoverCluster(others, selfPeerUrls, () => env.network.caller());
     membership = Membership.fromRecords(info.members);
     id = info.memberId;
     clusterId = info.clusterId;
@@ -99,7 +108,7 @@ export async function recoverOrBootstrap(
       clusterId,
       memberId: id,
       extra: bootstrapMetadata(membership.records(), true),
-    });
+    }, { disk });
     store = new MvccStore(lessor.hooks);
     log.info("joining an existing cluster", { member_id: hex(id), cluster_id: hex(clusterId) });
   } else if (!dir.exists) {
@@ -112,13 +121,13 @@ export async function recoverOrBootstrap(
       clusterId,
       memberId: id,
       extra: bootstrapMetadata(membership.records()),
-    });
+    }, { disk });
     store = new MvccStore(lessor.hooks);
     peers = membership.voterIds();
     log.info("bootstrapped a new member", { member_id: hex(id), cluster_id: hex(clusterId) });
   } else {
     const snap = await snaps.loadNewest();
-    const opened = await Wal.open(dir.walDir);
+    const opened = await Wal.open(dir.walDir, { disk });
     wal = opened.wal;
     const replay = opened.replay;
     id = replay.metadata.memberId;

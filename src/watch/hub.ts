@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { type Clock, REAL_CLOCK, type TimerId } from "../clock.ts";
 import type { Event } from "../gen/etcd/api/mvccpb/kv_pb.ts";
 import { toBinary } from "../mvcc/keys.ts";
 import type { MvccStore } from "../mvcc/store.ts";
@@ -34,6 +35,8 @@ export interface HubOptions {
   spanRevs?: number;
   /** Delay before retrying watchers whose streams were full (etcd syncs every 100 ms). */
   retryMs?: number;
+  /** Timers for catch-up rounds (default: the runtime's; the member simulation passes its own). */
+  clock?: Clock;
 }
 
 /** Fans out MVCC events to watchers; see the module doc. */
@@ -44,8 +47,9 @@ export class WatchHub {
   readonly #watchersPerRound: number;
   readonly #spanRevs: number;
   readonly #retryMs: number;
+  readonly #clock: Clock;
   #store: MvccStore | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: TimerId | undefined;
   #timerDue = Infinity;
   #closed = false;
 
@@ -55,6 +59,7 @@ export class WatchHub {
     this.#watchersPerRound = opts.watchersPerRound ?? 512;
     this.#spanRevs = opts.spanRevs ?? 10_000;
     this.#retryMs = opts.retryMs ?? 100;
+    this.#clock = opts.clock ?? REAL_CLOCK;
   }
 
   /**
@@ -140,7 +145,7 @@ export class WatchHub {
   /** Stops timers and detaches from the store. */
   close(): void {
     this.#closed = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#store !== undefined) {
       this.#store.onEvents = undefined;
@@ -151,13 +156,13 @@ export class WatchHub {
 
   #schedule(delayMs: number): void {
     if (this.#closed || this.#unsynced.size === 0) return;
-    const due = Date.now() + delayMs;
+    const due = this.#clock.monotonic() + delayMs;
     if (this.#timer !== undefined) {
       if (this.#timerDue <= due) return;
-      clearTimeout(this.#timer);
+      this.#clock.clearTimeout(this.#timer);
     }
     this.#timerDue = due;
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
       this.#timerDue = Infinity;
       this.#syncRound();

@@ -7,6 +7,11 @@
  *
  *   deno run -A bench/jepsen.ts [--seconds 600] [--seed N] [--clients 5]
  *                               [--out bench/JEPSEN.md] [--history file.json]
+ *                               [--serializable-reads]
+ *
+ * `--serializable-reads` is a control run: clients read members' local state
+ * (`--consistency=s`), which partitions make stale, so the verdict must come
+ * out NOT linearizable (write it elsewhere with --out).
  *
  * Exit status: 0 when linearizable (or when namespaces are unavailable: not
  * root; the reason is printed and the report left alone), 1 otherwise. The
@@ -31,6 +36,7 @@ const { values } = parseArgs({
     clients: { type: "string", default: "5" },
     out: { type: "string", default: join(repoRoot(), "bench", "JEPSEN.md") },
     history: { type: "string" },
+    "serializable-reads": { type: "boolean", default: false },
   },
 });
 
@@ -66,6 +72,7 @@ const report = await runJepsen({
   quietMs: [1000, 3000],
   recoverMs: 30_000,
   snapshotCount: 1000,
+  serializableReads: values["serializable-reads"],
   log: (line) => console.error(`[${((performance.now() - t0) / 1000).toFixed(1)}s] ${line}`),
 });
 clearTimeout(hardStop);

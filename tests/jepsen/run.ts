@@ -179,11 +179,12 @@ export async function runJepsen(options: JepsenOptions): Promise<JepsenReport> {
   const hashes: Record<string, string> = {};
   let faultsMs = 0;
   let finalReads = 0;
+  // Separate streams, so the nemesis's choices do not depend on client timing.
   const keys = new KeyPool(
     `jepsen/${seed}/`,
     options.activeKeys ?? 3,
     options.opsPerKey ?? 100,
-    rand,
+    new Rand(seed ^ 0x5bd1e995),
   );
   try {
     const targets = (): Target[] =>

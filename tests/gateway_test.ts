@@ -338,6 +338,33 @@ gatewayTest("gateway lock: lock, contention, unlock", async () => {
   assert.equal(normalizeBody(c.text), normalizeBody(e.text));
   assert.equal(JSON.parse(c.text).key, b64("lk/bb8"));
   await same("/v3/lock/unlock", `{"key":"${b64("lk/bb8")}"}`);
+  // A waiter whose client hangs up gives its place up: its key is deleted.
+  await same("/v3/lease/grant", `{"TTL":60,"ID":6000}`);
+  await same("/v3/lock/lock", `{"name":"${b64("lk2")}","lease":2000}`);
+  const keysUnder = async (m: Member) =>
+    JSON.parse(
+      (await post(m, "/v3/kv/range", `{"key":"${b64("lk2/")}","range_end":"${b64("lk20")}"}`))
+        .text,
+    ).kvs?.length ?? 0;
+  const waitKeys = async (m: Member, n: number) => {
+    for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(50)) {
+      if (await keysUnder(m) === n) return true;
+    }
+    return false;
+  };
+  for (const m of [p.etcd, p.cairn]) {
+    const hangUp = new AbortController();
+    const waiter = fetch(`${m.clientUrl}/v3/lock/lock`, {
+      method: "POST",
+      body: `{"name":"${b64("lk2")}","lease":6000}`,
+      signal: hangUp.signal,
+    }).catch(() => undefined);
+    assert.ok(await waitKeys(m, 2), `${m.options.kind}: the waiter's key is there`);
+    hangUp.abort();
+    await waiter;
+    assert.ok(await waitKeys(m, 1), `${m.options.kind}: the waiter's key is withdrawn`);
+  }
+  await same("/v3/lock/unlock", `{"key":"${b64("lk2/7d0")}"}`);
   await same("/v3/lock/lock", `{"name":"${b64("lk")}","lease":12345}`, { status: 500 });
   await same("/v3/lock/unlock", `{}`, { status: 500 });
 });

@@ -75,6 +75,13 @@ etcd-tools:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq etcd-server etcd-client >/dev/null; \
 	fi
+	@# The JSON gateway's client test (tests/etcd3gw_test.ts) runs Debian's etcd3gw.
+	@if ! /usr/bin/python3 -c "import etcd3gw" >/dev/null 2>&1; then \
+	  echo "installing python3-etcd3gw from Debian"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-etcd3gw >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-etcd3gw >/dev/null; }; \
+	fi
 
 # promtool (from Debian's prometheus package) checks the /metrics text in
 # tests/metrics_test.ts. Only the package's files are unpacked into .tools:

@@ -81,40 +81,70 @@ export class LocalClient {
   }
 
   /** KV Range. */
-  async range(init: MessageInitShape<typeof RangeRequestSchema>): Promise<RangeResponse> {
-    const ctx = this.#context(KV, KV.method.range);
-    return await this.#services.kv.range(create(RangeRequestSchema, init), ctx) as RangeResponse;
+  range(init: MessageInitShape<typeof RangeRequestSchema>): Promise<RangeResponse> {
+    return this.#unary(
+      KV,
+      KV.method.range,
+      async (ctx) =>
+        await this.#services.kv.range(create(RangeRequestSchema, init), ctx) as RangeResponse,
+    );
   }
 
   /** KV Txn. */
-  async txn(init: MessageInitShape<typeof TxnRequestSchema>): Promise<TxnResponse> {
-    const ctx = this.#context(KV, KV.method.txn);
-    return await this.#services.kv.txn(create(TxnRequestSchema, init), ctx) as TxnResponse;
+  txn(init: MessageInitShape<typeof TxnRequestSchema>): Promise<TxnResponse> {
+    return this.#unary(
+      KV,
+      KV.method.txn,
+      async (ctx) =>
+        await this.#services.kv.txn(create(TxnRequestSchema, init), ctx) as TxnResponse,
+    );
   }
 
   /** KV DeleteRange. */
-  async deleteRange(
+  deleteRange(
     init: MessageInitShape<typeof DeleteRangeRequestSchema>,
   ): Promise<DeleteRangeResponse> {
-    const ctx = this.#context(KV, KV.method.deleteRange);
-    return await this.#services.kv.deleteRange(
-      create(DeleteRangeRequestSchema, init),
-      ctx,
-    ) as DeleteRangeResponse;
+    return this.#unary(
+      KV,
+      KV.method.deleteRange,
+      async (ctx) =>
+        await this.#services.kv.deleteRange(
+          create(DeleteRangeRequestSchema, init),
+          ctx,
+        ) as DeleteRangeResponse,
+    );
   }
 
   /** Lease LeaseGrant with a server-chosen id. */
-  async leaseGrant(ttl: bigint): Promise<LeaseGrantResponse> {
-    const ctx = this.#context(Lease, Lease.method.leaseGrant);
-    return await this.#services.lease.leaseGrant(
-      create(LeaseGrantRequestSchema, { TTL: ttl }),
-      ctx,
-    ) as LeaseGrantResponse;
+  leaseGrant(ttl: bigint): Promise<LeaseGrantResponse> {
+    return this.#unary(
+      Lease,
+      Lease.method.leaseGrant,
+      async (ctx) =>
+        await this.#services.lease.leaseGrant(
+          create(LeaseGrantRequestSchema, { TTL: ttl }),
+          ctx,
+        ) as LeaseGrantResponse,
+    );
+  }
+
+  /** One unary call in its own context, ended with the call (as connect ends a call's). */
+  async #unary<T>(
+    service: typeof KV | typeof Lease,
+    method: (typeof service)["methods"][number],
+    call: (ctx: ReturnType<LocalClient["context"]>) => Promise<T>,
+  ): Promise<T> {
+    const ctx = this.context(service, method);
+    try {
+      return await call(ctx);
+    } finally {
+      ctx.abort();
+    }
   }
 
   /** Opens one watcher on the Watch service. */
   watch(init: MessageInitShape<typeof WatchCreateRequestSchema>): LocalWatch {
-    const ctx = this.#context(Watch, Watch.method.watch);
+    const ctx = this.context(Watch, Watch.method.watch);
     const request = create(WatchRequestSchema, {
       requestUnion: { case: "createRequest", value: create(WatchCreateRequestSchema, init) },
     });
@@ -149,7 +179,7 @@ export class LocalClient {
   }
 
   /** A context for one call: the caller's metadata and values, ended with the caller when linked. */
-  #context(
+  private context(
     service: typeof KV | typeof Lease | typeof Watch,
     method: (typeof service)["methods"][number],
   ) {

@@ -161,7 +161,7 @@ export class FrameReader {
  * to the listener's cap), so they start small; a read that fills the
  * buffer means a busy peer, whose buffer grows to {@link READ_CHUNK}.
  */
-const INITIAL_READ = 16 * 1024;
+const INITIAL_READ = 4 * 1024;
 /** Bytes asked of the socket per read on a busy connection. */
 const READ_CHUNK = 64 * 1024;
 /** Room below which the buffer grows before the next read (a partial frame fills it). */

@@ -30,7 +30,7 @@ export interface WritableConn {
  */
 const WRITE_BUFFER = 256 * 1024;
 /** Smallest gathering buffer. */
-const MIN_WRITE_BUFFER = 4 * 1024;
+const MIN_WRITE_BUFFER = 1024;
 
 /** Queues frames and writes them to one socket. */
 export class FrameWriter {

@@ -4,7 +4,8 @@
  * Each server is measured alone (never both at once, so they do not compete
  * for the cores) with the same Go clientv3 tools: start-up time over three
  * fresh starts, idle memory, memory after 100k keys, the kvbench scenarios,
- * put against the leader of a 3-member cluster, the auth rows (Authenticate
+ * put against the leader of a 3-member cluster, the JSON gateway rows (put
+ * and linearizable get over HTTP/1.1), the auth rows (Authenticate
  * and put with a token, on a member with auth enabled), the watch rows (1,000
  * watchers: put -> event latency, puts/s while they receive). Writes
  * bench/RESULTS.md and prints it.
@@ -14,7 +15,7 @@
  * default /tmp), BENCH_SCALE (multiplies request totals, e.g. 0.1 for a
  * quick check), BENCH_KEYS (keys for the memory row, default 100000),
  * BENCH_ROUNDS, BENCH_CLUSTER_ROUNDS, BENCH_WATCH_ROUNDS, BENCH_TLS_ROUNDS,
- * BENCH_AUTH_ROUNDS (rounds of each kind),
+ * BENCH_AUTH_ROUNDS, BENCH_GATEWAY_ROUNDS (rounds of each kind),
  * BENCH_KEEP=1 (keep data dirs and logs), KVBENCH, KVTOOL, KVBENCH_SRC,
  * ETCDCTL (finds the cluster's leader).
  *
@@ -37,6 +38,8 @@ import { type RoundKind, runRounds } from "./lib/rounds.ts";
 import { makeBenchCerts } from "./lib/certs.ts";
 import {
   AUTH_SCENARIOS,
+  GATEWAY_SCENARIOS,
+  GATEWAY_WARMUP,
   kvbenchArgs,
   type Scenario,
   SCENARIOS,
@@ -67,6 +70,8 @@ const ROUNDS = Number(env("BENCH_ROUNDS") ?? 3);
 const CLUSTER_ROUNDS = Number(env("BENCH_CLUSTER_ROUNDS") ?? 3);
 /** TLS rounds per server (fresh single member with an https client URL each). */
 const TLS_ROUNDS = Number(env("BENCH_TLS_ROUNDS") ?? 3);
+/** JSON gateway rounds per server (fresh single member each). */
+const GATEWAY_ROUNDS = Number(env("BENCH_GATEWAY_ROUNDS") ?? 2);
 /** Auth rounds per server (fresh single member with auth enabled each). */
 const AUTH_ROUNDS = Number(env("BENCH_AUTH_ROUNDS") ?? 1);
 /** The user kvtool -mode authsetup creates for the auth rows. */
@@ -147,7 +152,7 @@ async function withServer(
  * or -user): `tool` says which.
  */
 async function runScenario(
-  tool: { bin: string; tls?: ServerSpec["tls"]; auth?: boolean },
+  tool: { bin: string; tls?: ServerSpec["tls"]; auth?: boolean; gateway?: boolean },
   s: Scenario,
   server: Pick<Server, "endpoint" | "exited" | "logFile">,
   label: string,
@@ -159,6 +164,8 @@ async function runScenario(
       ? ["-mode", "kv", ...args, ...kvtoolTlsArgs(tool.tls)]
       : tool.auth
       ? ["-mode", "kv", ...args, ...AUTH_USER]
+      : tool.gateway
+      ? ["-mode", "kv", ...args]
       : args,
     (SCENARIO_TIMEOUT_S + 15) * 1000,
   );
@@ -243,10 +250,11 @@ async function loadAndMeasure(side: Side, s: Server, kvtool: string): Promise<vo
 async function scenarioRound(
   side: Side,
   s: Server,
-  tool: { bin: string; tls?: ServerSpec["tls"]; auth?: boolean },
+  tool: { bin: string; tls?: ServerSpec["tls"]; auth?: boolean; gateway?: boolean },
   scenarios: readonly Scenario[],
+  warmup: Scenario = WARMUP,
 ): Promise<void> {
-  await runScenario(tool, scaled(WARMUP), s, `${side.spec.name}/warmup`);
+  await runScenario(tool, scaled(warmup), s, `${side.spec.name}/warmup`);
   for (const sc of scenarios.map(scaled)) {
     if (aborted || s.exited()) break;
     const o = await runScenario(tool, sc, s, `${side.spec.name}/${sc.id}`);
@@ -404,6 +412,28 @@ async function measureBoth(
       },
     },
     {
+      name: "gateway",
+      rounds: GATEWAY_ROUNDS,
+      run: async (r) => {
+        for (const side of sides) {
+          await phase(
+            side,
+            `gateway${r}`,
+            workDir,
+            kvtool,
+            (s) =>
+              scenarioRound(
+                side,
+                s,
+                { bin: kvtool, gateway: true },
+                GATEWAY_SCENARIOS,
+                GATEWAY_WARMUP,
+              ),
+          );
+        }
+      },
+    },
+    {
       name: "auth",
       rounds: AUTH_ROUNDS,
       run: async (r) => {
@@ -463,6 +493,7 @@ function exactCommand(repo: string): string {
     "BENCH_WATCH_ROUNDS",
     "BENCH_TLS_ROUNDS",
     "BENCH_AUTH_ROUNDS",
+    "BENCH_GATEWAY_ROUNDS",
     "ETCDCTL",
     "BENCH_DEADLINE_S",
     "KVBENCH",
@@ -537,7 +568,7 @@ async function main(): Promise<number> {
         dataDir: workDir,
         elapsedSeconds: (performance.now() - began) / 1000,
       },
-      [...SCENARIOS, ...TLS_SCENARIOS, ...AUTH_SCENARIOS].map(scaled),
+      [...SCENARIOS, ...TLS_SCENARIOS, ...GATEWAY_SCENARIOS, ...AUTH_SCENARIOS].map(scaled),
       etcd,
       cairn,
       extras,

@@ -1,7 +1,8 @@
 package main
 
 // kvtool -mode kv: put/get/getser/txn load, the same workload shapes as
-// ../shared/kvbench, for the bench rows that need what kvbench lacks (TLS).
+// ../shared/kvbench, for the bench rows that need what kvbench lacks (TLS,
+// auth, and the JSON gateway's gwput/gwget, see gateway.go).
 // Prints rps and latency percentiles in kvbench's JSON shape.
 
 import (
@@ -39,7 +40,8 @@ func kvBench(ctx context.Context, o kvOpts) (map[string]interface{}, error) {
 		cs[i] = c
 	}
 	val := string(make([]byte, o.valSize))
-	if o.op != "put" && o.op != "auth" {
+	gw := gatewayClient(o.clients)
+	if o.op != "put" && o.op != "auth" && o.op != "gwput" {
 		for k := 0; k < o.keys; k++ {
 			if _, err := cs[0].Put(ctx, fmt.Sprintf("key%08d", k), val); err != nil {
 				return nil, fmt.Errorf("preload: %v", err)
@@ -66,6 +68,8 @@ func kvBench(ctx context.Context, o kvOpts) (map[string]interface{}, error) {
 					_, err = c.Put(ctx, key, val)
 				case "get":
 					_, err = c.Get(ctx, key)
+				case "gwput", "gwget":
+					err = gatewayDo(ctx, gw, o.endpoint, o.op, key, val)
 				case "auth":
 					// clientv3 keeps Authenticate to itself: call the RPC directly.
 					_, err = pb.NewAuthClient(c.ActiveConnection()).Authenticate(ctx,

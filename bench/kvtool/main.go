@@ -14,6 +14,10 @@
 //	       -total 30000 -keys 1000 [-cacert ca.pem [-cert c.pem -key c.key]]
 //	    kvbench's load over TLS (-cacert, -cert and -key work in every mode).
 //
+//	kvtool -mode kv ... -op gwput|gwget
+//	    The put and linearizable get loads as JSON over HTTP/1.1 to the
+//	    grpc-gateway (/v3/kv/put, /v3/kv/range), one connection per client.
+//
 //	kvtool -mode authsetup -endpoint 127.0.0.1:P
 //	    Turns auth on with a root user and a user "bench" (see auth.go).
 //	kvtool -mode kv ... -user bench -password benchpw [-op auth]
@@ -58,7 +62,7 @@ func main() {
 	total := flag.Int("total", 5000, "watch: puts of the throughput phase")
 	keys := flag.Int("keys", 1000, "watch: distinct keys of the throughput phase")
 	drain := flag.Duration("drain", 20*time.Second, "watch: bound on waiting for the last events")
-	op := flag.String("op", "put", "kv: put | get | getser | txn | auth")
+	op := flag.String("op", "put", "kv: put | get | getser | txn | auth | gwput | gwget")
 	user := flag.String("user", "", "kv: run as this user (auth enabled)")
 	password := flag.String("password", "", "kv: the user's password")
 	label := flag.String("label", "", "kv: label printed with the result")

@@ -12,8 +12,12 @@ export interface Scenario {
   id: string;
   /** Human title for the table. */
   title: string;
-  /** kvbench -op: put | get (linearizable) | getser (serializable) | txn; kvtool also auth. */
-  op: "put" | "get" | "getser" | "txn" | "auth";
+  /**
+   * kvbench -op: put | get (linearizable) | getser (serializable) | txn;
+   * kvtool also auth, and gwput | gwget (put and linearizable get as JSON
+   * to the grpc-gateway).
+   */
+  op: "put" | "get" | "getser" | "txn" | "auth" | "gwput" | "gwget";
   /** Concurrent requesters. */
   clients: number;
   /** gRPC connections the requesters share. */
@@ -109,6 +113,45 @@ export const AUTH_SCENARIOS: readonly Scenario[] = [
   },
   { ...SCENARIOS[1], id: "auth-put100", title: "auth: put with a token, 100 clients / 10 conns" },
 ];
+
+/**
+ * The gateway rows: put and linearizable get as JSON over HTTP/1.1 to the
+ * grpc-gateway (`/v3/kv/put`, `/v3/kv/range`), as curl scripts and gateway
+ * clients (etcd3gw, Patroni, APISIX) send them, driven by kvtool's kv mode.
+ * HTTP/1.1 carries one request at a time per connection: each of the 100
+ * clients keeps its own connection (`conns` only applies to the preload).
+ */
+export const GATEWAY_SCENARIOS: readonly Scenario[] = [
+  {
+    id: "gw-put100",
+    title: "JSON gateway: put, 100 clients",
+    op: "gwput",
+    clients: 100,
+    conns: 10,
+    total: 20000,
+    keys: 1000,
+  },
+  {
+    id: "gw-get100",
+    title: "JSON gateway: linearizable get of one key, 100 clients",
+    op: "gwget",
+    clients: 100,
+    conns: 10,
+    total: 20000,
+    keys: 1,
+  },
+];
+
+/** Unmeasured load before the gateway rows: the same path, warmed as {@link WARMUP} warms gRPC. */
+export const GATEWAY_WARMUP: Scenario = {
+  id: "gw-warmup",
+  title: "JSON gateway warm-up (not reported)",
+  op: "gwput",
+  clients: 100,
+  conns: 10,
+  total: 5000,
+  keys: 1000,
+};
 
 /**
  * Unmeasured load every server gets right before its measured scenarios (and

@@ -35,6 +35,9 @@ import {
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { EtcdErrors } from "../errors.ts";
 
+/** Why a finished in-process call's context ends (shared: no DOMException per call). */
+const CALL_ENDED = new ConnectError("call ended", Code.Canceled);
+
 /** The service methods the client calls. */
 export interface LocalServices {
   kv: Pick<ServiceImpl<typeof KV>, "range" | "txn" | "deleteRange">;
@@ -138,7 +141,7 @@ export class LocalClient {
     try {
       return await call(ctx);
     } finally {
-      ctx.abort();
+      ctx.abort(CALL_ENDED);
     }
   }
 

@@ -52,6 +52,12 @@ const METADATA_PREFIX = "grpc-metadata-";
  */
 const JSON_BYTES_PER_MESSAGE_BYTE = 4;
 
+/**
+ * The reason a finished call's context is aborted with: one shared value,
+ * since `abort()` without a reason builds a DOMException every call.
+ */
+const CALL_ENDED = new ConnectError("call ended", Code.Canceled);
+
 /** An implementation object: methods by their local (lowerCamelCase) name. */
 type AnyImpl = Record<string, unknown>;
 
@@ -150,7 +156,7 @@ export function createGatewayHandler(
       req.signal.removeEventListener("abort", onAbort);
       call.body.cancel();
       // Like connect's handlers: the context ends with the call.
-      ctx.abort();
+      ctx.abort(CALL_ENDED);
     };
     if (method.methodKind === "unary") {
       try {

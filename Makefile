@@ -11,7 +11,7 @@ SYSTEM_DENO := $(shell command -v deno 2>/dev/null)
 DENO := $(if $(SYSTEM_DENO),$(SYSTEM_DENO),$(TOOLS_BIN)/deno)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: run test test-unit test-integration build gen gen-check fmt lint check bench fuzz jepsen deps etcd-tools prom-tools
+.PHONY: run test test-unit test-integration build gen gen-check fmt lint check bench fuzz jepsen sim deps etcd-tools prom-tools
 
 run: $(DENO)
 	$(DENO) run -A main.ts $(ARGS)
@@ -46,6 +46,14 @@ fmt: $(DENO)
 
 lint: $(DENO)
 	$(DENO) lint
+
+# Whole-member deterministic simulation (src/server/sim): MEMBER_SIM_SEEDS
+# seeded runs of real members under crashes, torn writes, fsync errors,
+# partitions, clock jumps and membership changes. A failure prints its seed:
+# replay it with MEMBER_SIM_SEED=<n> deno test -A src/server/sim/sim_test.ts.
+MEMBER_SIM_SEEDS ?= 5000
+sim: $(DENO)
+	MEMBER_SIM_SEEDS=$(MEMBER_SIM_SEEDS) $(DENO) test -A src/server/sim/sim_test.ts
 
 # A long fuzzing campaign (tests/fuzz/plan.ts): FUZZ_CASES scales every
 # fuzzer (the costly real-process one runs fewer), with no time budget. A

@@ -14,6 +14,7 @@ import {
   Maintenance,
   Watch,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { Streams } from "../gen/cairn/streams_pb.ts";
 import { Election } from "../gen/etcd/server/etcdserver/api/v3election/v3electionpb/v3election_pb.ts";
 import { Lock } from "../gen/etcd/server/etcdserver/api/v3lock/v3lockpb/v3lock_pb.ts";
 import { encodePutResponse } from "../fast_codec.ts";
@@ -29,6 +30,7 @@ import { leaseService } from "./lease.ts";
 import { LocalClient } from "./local_client.ts";
 import { lockService } from "./lock.ts";
 import { maintenanceService } from "./maintenance.ts";
+import { streamsService } from "./streams.ts";
 import { watchBidi, watchService } from "./watch.ts";
 
 /** The services of one member, in the two forms the client port needs. */
@@ -87,6 +89,8 @@ export function etcdServices(member: Member): EtcdServices {
       // away, which is what withdraws a waiting Lock or Campaign.
       router.service(Lock, lock);
       router.service(Election, election);
+      // cairn's server-streaming Watch and LeaseKeepAlive, for browsers.
+      router.service(Streams, streamsService({ watch, lease }));
     },
     unary,
     bidi,

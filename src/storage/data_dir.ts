@@ -30,6 +30,9 @@ import { syncDir, writeFileAtomic } from "./fs_util.ts";
 /** The data format this cairn writes and reads. */
 export const DATA_FORMAT_VERSION = "cairn-data-v1";
 
+/** What writeFileAtomic leaves of `member/version` when a crash cuts it short. */
+const VERSION_TMP = "version.tmp";
+
 /** Paths of an opened data directory. */
 export interface DataDir {
   /** True when the member already has a WAL (restart), false for a new member. */
@@ -186,12 +189,18 @@ async function readIfExists(path: string, disk: Disk): Promise<Uint8Array | unde
   }
 }
 
-/** True when `dir` exists and contains anything besides empty wal/ and snap/. */
+/**
+ * True when `dir` exists and contains anything besides empty wal/ and snap/
+ * and the temp file of a version write a crash interrupted (a member that
+ * died while creating its data directory must still start).
+ */
 async function hasEntries(dir: string, disk: Disk): Promise<boolean> {
   try {
     for await (const ent of disk.readDir(dir)) {
       if ((ent.name === "wal" || ent.name === "snap") && ent.isDirectory) {
         if (await hasEntries(join(dir, ent.name), disk)) return true;
+      } else if (ent.name === VERSION_TMP && ent.isFile) {
+        continue;
       } else {
         return true;
       }

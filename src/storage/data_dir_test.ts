@@ -123,3 +123,23 @@ Deno.test("a WAL dir without a WAL beside snapshot files is refused", async () =
     assert.equal((await openDataDir(join(root, "d"), { walDir })).exists, true);
   });
 });
+
+Deno.test("a crash while the version file was being written does not block the next start", async () => {
+  // Found by the member simulation: member/version.tmp alone made the
+  // directory look like someone else's data, and the member never started.
+  await withDir(async (root) => {
+    const memberDir = join(root, "d", "member");
+    await Deno.mkdir(join(memberDir, "wal"), { recursive: true });
+    await Deno.mkdir(join(memberDir, "snap"));
+    await Deno.writeTextFile(join(memberDir, "version.tmp"), "cairn-da");
+    const dd = await openDataDir(join(root, "d"));
+    assert.equal(dd.exists, false);
+    assert.equal((await Deno.readTextFile(dd.versionFile)).trim(), DATA_FORMAT_VERSION);
+    // Anything else unexpected still makes it someone else's directory.
+    await withDir(async (other) => {
+      await Deno.mkdir(join(other, "member"), { recursive: true });
+      await Deno.writeTextFile(join(other, "member", "db"), "x");
+      await assert.rejects(() => openDataDir(other), DataDirVersionError);
+    });
+  });
+});

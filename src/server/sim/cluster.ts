@@ -127,9 +127,9 @@ export class SimCluster {
     return this.up().find((n) => n.member!.leader === n.member!.id);
   }
 
-  /** Starts a new incarnation of `node` from its disk. */
+  /** Starts a new incarnation of `node` from its disk (only a node that is down). */
   start(node: SimNode): void {
-    if (node.state === "removed") return;
+    if (node.state !== "down") return;
     node.incarnation++;
     const life: Life = { alive: true };
     node.life = life;
@@ -177,8 +177,10 @@ export class SimCluster {
           this.crash(node, true);
           return;
         }
+        const files = node.disk.listing().map((f) => `${f.path} (${f.size} bytes)`);
         this.failure ??= new CheckFailure(
-          `${node.label} failed to start from its disk: ${(err as Error)?.stack ?? err}`,
+          `${node.label} failed to start from its disk: ${(err as Error)?.stack ?? err}\n` +
+            `its files: ${files.join(", ") || "none"}`,
         );
       });
   }

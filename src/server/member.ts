@@ -1183,7 +1183,11 @@ export class Member {
     await this.#wal.saveSnapshotMarker({ term, index });
     // The in-memory copy exists only to be sent to members that fall too
     // far behind; a cluster of one has none, so it keeps just the position.
-    this.#storage.createSnapshot(index, this.#confState, this.#alone() ? EMPTY_BYTES : data);
+    // A lone member that just gained a peer made one at this very entry
+    // (#snapshotForNewPeers): same state, and Raft refuses a second.
+    if (index > this.#storage.snapshot().meta.index) {
+      this.#storage.createSnapshot(index, this.#confState, this.#alone() ? EMPTY_BYTES : data);
+    }
     // Keep some entries behind the snapshot so a slightly slow follower
     // catches up from the log rather than needing the whole snapshot.
     const compactTo = index - CATCH_UP_ENTRIES;

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { join } from "node:path";
 import { create, fromBinary } from "@bufbuild/protobuf";
 import type { Config } from "../config.ts";
 import { MemberRecordSchema, StateSnapshotSchema } from "../gen/cairn/internal_pb.ts";
@@ -13,10 +14,10 @@ import { AuthStore } from "../auth/store.ts";
 import type { Logger } from "../log.ts";
 import { MvccStore } from "../mvcc/store.ts";
 import { MemoryStorage } from "../raft/storage.ts";
-import type { Entry, HardState } from "../raft/types.ts";
+import type { Entry, HardState, Snapshot } from "../raft/types.ts";
 import { openDataDir } from "../storage/data_dir.ts";
-import { SnapshotStore } from "../storage/snapshot.ts";
-import { Wal } from "../storage/wal.ts";
+import { snapshotName, SnapshotStore } from "../storage/snapshot.ts";
+import { type SnapshotMarker, Wal } from "../storage/wal.ts";
 import type { StateMachine } from "./apply.ts";
 import { bootstrapMetadata, readBootstrapMetadata } from "./bootstrap.ts";
 import { computeClusterId, urlString } from "./ids.ts";
@@ -126,10 +127,10 @@ export async function recoverOrBootstrap(
     peers = membership.voterIds();
     log.info("bootstrapped a new member", { member_id: hex(id), cluster_id: hex(clusterId) });
   } else {
-    const snap = await snaps.loadNewest();
     const opened = await Wal.open(dir.walDir, { disk });
     wal = opened.wal;
     const replay = opened.replay;
+    const snap = await snapshotOfWal(snaps, replay.snapshot);
     id = replay.metadata.memberId;
     clusterId = replay.metadata.clusterId;
     if (snap) {
@@ -216,6 +217,30 @@ export async function recoverOrBootstrap(
     applied,
     peers,
   };
+}
+
+/**
+ * The snapshot the WAL's newest marker names: its entries continue exactly
+ * there (etcd's LoadNewestAvailable over the WAL's snapshot entries). A
+ * newer snapshot file whose marker never reached the WAL (a crash or a
+ * failed fsync between the two) is not used: the WAL would not connect to
+ * it, and the entries appended after it could never be replayed. Refuses
+ * to start when the named snapshot is missing or damaged.
+ */
+async function snapshotOfWal(
+  snaps: SnapshotStore,
+  marker: SnapshotMarker | undefined,
+): Promise<Snapshot | undefined> {
+  if (marker === undefined) return undefined;
+  const snap = await snaps.loadNewest((m) => m.index === marker.index && m.term === marker.term);
+  if (snap === undefined) {
+    throw new Error(
+      `snapshot ${join(snaps.dir, snapshotName(marker.term, marker.index))}, which the WAL's ` +
+        `newest snapshot marker names (term ${marker.term}, index ${marker.index}), is missing ` +
+        "or damaged: cannot recover",
+    );
+  }
+  return snap;
 }
 
 function hex(id: bigint): string {

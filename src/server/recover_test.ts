@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { parseConfig } from "../config.ts";
+import { createLogger } from "../log.ts";
+import { mulberry32 } from "../raft/sim_checks.ts";
+import { type Entry, EntryType } from "../raft/types.ts";
+import { SimDisk } from "../storage/sim_disk.ts";
+import { realEnv } from "./env.ts";
+import { recoverOrBootstrap } from "./recover.ts";
+import { encodeStateSnapshot } from "./apply.ts";
+
+const quiet = createLogger("error", { writer: () => {} });
+
+function config() {
+  const out = parseConfig([
+    "--name=n1",
+    "--data-dir=/d",
+    "--initial-cluster=n1=http://10.0.0.1:2380",
+    "--initial-advertise-peer-urls=http://10.0.0.1:2380",
+    "--listen-peer-urls=http://10.0.0.1:2380",
+  ], {});
+  if (out.kind !== "run") throw new Error("config");
+  return out.config;
+}
+
+function entries(from: number, to: number, term: number): Entry[] {
+  const out: Entry[] = [];
+  for (let i = from; i <= to; i++) {
+    out.push({ index: i, term, type: EntryType.Normal, data: new Uint8Array(0) });
+  }
+  return out;
+}
+
+/** A bootstrapped member's disk holding a snapshot at 10 (with its marker) and entries to 12. */
+async function diskWithSnapshotAt10() {
+  const sim = new SimDisk({ rng: mulberry32(5) });
+  const env = () =>
+    realEnv({ disk: sim.view({ alive: () => true, delay: () => Promise.resolve() }) });
+  const cfg = config();
+  const first = await recoverOrBootstrap(cfg, quiet, env());
+  const { wal, snaps } = first;
+  await wal.save({ term: 2, vote: first.id, commit: 12 }, entries(1, 12, 2));
+  const sm = {
+    store: first.store,
+    membership: first.membership,
+    alarms: first.alarms,
+    lessor: first.lessor,
+    auth: first.auth,
+  };
+  const confState = { voters: [first.id], learners: [] };
+  await snaps.save({ term: 2, index: 10, confState }, encodeStateSnapshot(sm));
+  await wal.saveSnapshotMarker({ term: 2, index: 10 });
+  await wal.save(undefined, entries(11, 12, 2));
+  return { sim, env, cfg, snaps, wal, sm, confState };
+}
+
+Deno.test("recovery uses the snapshot the WAL's newest marker names, not a newer file without a marker", async () => {
+  // Found by the member sim (seeds 3795, 4399): a snapshot file saved just
+  // before a crash (or a failed fsync) that kept its WAL marker from the
+  // disk was loaded on restart; the entries then appended after it could
+  // not be replayed on the next start ("entries in between are missing").
+  const { env, cfg, snaps, wal, sm, confState } = await diskWithSnapshotAt10();
+  await snaps.save({ term: 2, index: 20, confState }, encodeStateSnapshot(sm));
+  await wal.close();
+  const again = await recoverOrBootstrap(cfg, quiet, env());
+  assert.equal(again.applied, 10);
+  assert.equal(again.storage.snapshot().meta.index, 10);
+  assert.equal(again.storage.lastIndex(), 12, "the WAL's entries continue from the snapshot");
+  await again.wal.close();
+});
+
+Deno.test("recovery refuses when the snapshot the WAL's marker names is missing, naming it", async () => {
+  const { env, cfg, wal, sim } = await diskWithSnapshotAt10();
+  await wal.close();
+  const view = sim.view({ alive: () => true, delay: () => Promise.resolve() });
+  const snapPath = "/d/member/snap/0000000000000002-000000000000000a.snap";
+  await view.remove(snapPath);
+  await assert.rejects(
+    () => recoverOrBootstrap(cfg, quiet, env()),
+    (err: Error) => err.message.includes(snapPath) && /missing or damaged/.test(err.message),
+  );
+});

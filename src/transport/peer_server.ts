@@ -515,6 +515,20 @@ export class PeerServer {
     };
   }
 
+  /**
+   * Drops the connection carrying `peer`'s message stream, as etcd's
+   * transport does when a member is removed: a stream opened while it was
+   * a member would otherwise stay open, and the removed member would never
+   * reconnect and hear 410 "removed member".
+   */
+  dropSender(peer: bigint): void {
+    const it = this.#streamConns.get(peer);
+    if (!it) return;
+    this.#streamConns.delete(peer);
+    it.h2.close("the sender is no longer a member");
+    it.socket.close();
+  }
+
   /** Stops listening and drops every open peer connection. */
   async close(): Promise<void> {
     await Promise.all(this.#listeners.map((l) => l.close().catch(() => {})));

@@ -199,6 +199,8 @@ export class Transport {
 
   /** Forgets a peer: closes its connection and drops what was queued for it. */
   removePeer(id: bigint): void {
+    // Its incoming stream goes too: reconnecting, it is told it was removed.
+    this.#server.dropSender(id);
     const peer = this.#peers.get(id);
     if (!peer) return;
     peer.close();

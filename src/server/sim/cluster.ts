@@ -168,6 +168,7 @@ export class SimCluster {
         if (!life.alive) return;
         if (node.joining && /could not join the existing cluster/.test(String(err))) {
           // Not (yet) a member: its addition is not committed. Try again later.
+          this.#trace(`${node.label} could not join: ${String(err).slice(0, 300)}`);
           this.crash(node, false);
           return;
         }
@@ -217,10 +218,12 @@ export class SimCluster {
   }
 
   /**
-   * A real membership change: remove a random voter, then add a new
-   * member with an empty disk and start it (it joins through the
-   * others' `GET /members`). Proposed through the leader; gives up on
-   * timeouts (the change may still commit later: the cluster copes).
+   * A real membership change, the way an operator replaces a member
+   * without losing fault tolerance: add a new member with an empty disk
+   * (it joins through the others' `GET /members`), wait for it to catch
+   * up, then remove a random other voter. Proposed through the leader;
+   * gives up on timeouts (a change may still commit later: the cluster
+   * copes). With fewer than three voters it only adds.
    */
   async replaceMember(pick: () => number): Promise<void> {
     if (this.changing) return;
@@ -228,25 +231,10 @@ export class SimCluster {
     if (leader === undefined) return;
     this.changing = true;
     try {
-      const m = leader.member!;
-      const voters = m.sm.membership.records().filter((r) => !r.isLearner);
-      const victim = voters[Math.floor(pick() * voters.length)];
-      const node = this.nodes.find((n) => n.id === victim.id && n.state !== "removed");
-      this.#trace(`remove member ${victim.id.toString(16)} (${node?.label}) via ${leader.label}`);
-      const ok = await this.#within(m.proposeMemberChange(ConfChangeType.RemoveNode, victim.id));
-      if (!ok) return;
-      // Not killed here: a removed member stops by itself (a leader removing
-      // itself waits for the commit to reach the others first, as etcd).
-      if (node) node.leaving = true;
-      const leader2 = this.leader();
-      if (leader2 === undefined) return;
+      const records = leader.member!.sm.membership.records();
       const n = this.#nextIndex++;
       const url = peerUrl(n);
-      const id = computeMemberId(
-        [url],
-        TOKEN,
-        Math.floor(leader2.member!.sm.store.currentRevision),
-      );
+      const id = computeMemberId([url], TOKEN, n);
       const record = create(MemberRecordSchema, {
         id,
         name: "",
@@ -254,9 +242,8 @@ export class SimCluster {
         clientUrls: [],
         isLearner: false,
       });
-      this.#trace(`add member ${id.toString(16)} (n${n}) via ${leader2.label}`);
-      const initial = leader2.member!.sm.membership.records()
-        .map((r) => `${nameOf(r.peerUrls[0])}=${r.peerUrls[0]}`);
+      this.#trace(`add member ${id.toString(16)} (n${n}) via ${leader.label}`);
+      const initial = records.map((r) => `${nameOf(r.peerUrls[0])}=${r.peerUrls[0]}`);
       initial.push(`n${n}=${url}`);
       // The node exists from the proposal on: whether or not we hear the
       // answer, the change may commit, and then the cluster needs it.
@@ -265,8 +252,32 @@ export class SimCluster {
       fresh.joining = true;
       this.nodes.push(fresh);
       this.stats.added++;
-      await this.#within(leader2.member!.proposeMemberChange(ConfChangeType.AddNode, id, record));
+      const added = await this.#within(
+        leader.member!.proposeMemberChange(ConfChangeType.AddNode, id, record),
+      );
       this.start(fresh);
+      if (!added) return;
+      // Caught up: it applied what the leader had committed when it joined.
+      const target = leader.member?.commitIndex ?? 0;
+      const deadline = this.#s.now + 20 * this.#set.electionMs;
+      while ((fresh.member?.appliedIndex ?? 0) < target && this.#s.now < deadline) {
+        await this.#s.sleep(this.#set.heartbeatMs);
+      }
+      if ((fresh.member?.appliedIndex ?? 0) < target) return;
+      const now = this.leader();
+      if (now === undefined) return;
+      const voters = now.member!.sm.membership.records()
+        .filter((r) => !r.isLearner && r.id !== id);
+      if (voters.length < 3) return;
+      const victim = voters[Math.floor(pick() * voters.length)];
+      const node = this.nodes.find((x) => x.id === victim.id && x.state !== "removed");
+      this.#trace(`remove member ${victim.id.toString(16)} (${node?.label}) via ${now.label}`);
+      const ok = await this.#within(
+        now.member!.proposeMemberChange(ConfChangeType.RemoveNode, victim.id),
+      );
+      // Not killed here: a removed member stops by itself (a leader removing
+      // itself waits for the commit to reach the others first, as etcd).
+      if (ok && node) node.leaving = true;
     } finally {
       this.changing = false;
     }

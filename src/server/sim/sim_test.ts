@@ -37,7 +37,7 @@ function addUp(totals: Totals, st: MemberSimStats): void {
       if (typeof v === "number") totals[prefix + k] = (totals[prefix + k] ?? 0) + v;
     }
   };
-  add("", { steps: st.steps });
+  add("", { steps: st.steps, stranded: st.stranded });
   add("cluster.", st.cluster);
   add("clients.", st.clients);
   add("checks.", st.checks);
@@ -46,11 +46,15 @@ function addUp(totals: Totals, st: MemberSimStats): void {
 }
 
 Deno.test("member sim: a seed replays exactly (same steps, same client history)", async () => {
+  // Other runs in between: nothing of one run may leak into the next, and
+  // the engine's warmed-up state must not change a run (a shuffle by
+  // sort() with a random comparator once did: V8 called it a different
+  // number of times).
   const runs: { st: MemberSimStats; ops: string }[] = [];
-  for (let i = 0; i < 2; i++) {
+  for (const seed of [7, 8, 9, 10, 11, 7]) {
     let ops = "";
     const st = await runMemberSim({
-      seed: 7,
+      seed,
       chaosMs: 2000,
       checkHistory: (h) => {
         ops = JSON.stringify(h);
@@ -59,9 +63,10 @@ Deno.test("member sim: a seed replays exactly (same steps, same client history)"
     });
     runs.push({ st, ops });
   }
-  assert.ok(runs[0].ops.length > 1000, "the run made calls");
-  assert.equal(runs[0].ops, runs[1].ops);
-  assert.deepEqual(runs[0].st, runs[1].st);
+  const [first, last] = [runs[0], runs[runs.length - 1]];
+  assert.ok(first.ops.length > 1000, "the run made calls");
+  assert.equal(first.ops, last.ops);
+  assert.deepEqual(first.st, last.st);
 });
 
 Deno.test("member sim: safety under crashes, torn writes, fsync errors, partitions, clock jumps and membership changes", async () => {

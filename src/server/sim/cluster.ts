@@ -86,7 +86,15 @@ export class SimCluster {
   #nextIndex = 1;
   /** A membership change is in progress. */
   changing = false;
-  readonly stats = { starts: 0, kills: 0, powerLosses: 0, failStops: 0, removed: 0, added: 0 };
+  readonly stats = {
+    starts: 0,
+    kills: 0,
+    powerLosses: 0,
+    failStops: 0,
+    gracefulStops: 0,
+    removed: 0,
+    added: 0,
+  };
   /** Set when a member stopped on something other than an injected fault. */
   failure: CheckFailure | undefined;
 
@@ -205,6 +213,30 @@ export class SimCluster {
     }
     this.#trace(`${power ? "power loss" : "kill"} ${node.label}`);
     if (restart) this.scheduleRestart(node, 50 + this.#s.rng() * 1500);
+  }
+
+  /**
+   * A graceful stop (SIGTERM), as serve.ts does it: hand leadership over,
+   * let in-flight work settle, stop the member; then restart it later.
+   * Its clients' calls must end with an answer or a clean error.
+   */
+  async stopGracefully(node: SimNode): Promise<void> {
+    const m = node.member;
+    const life = node.life;
+    if (m === undefined || life === undefined || node.state !== "up") return;
+    node.state = "starting"; // nobody else starts or stops it meanwhile
+    this.#trace(`graceful stop ${node.label}`);
+    await m.handOverLeadership();
+    await m.quiesce(2000);
+    await m.stop();
+    if (!life.alive || node.life !== life) return;
+    life.alive = false;
+    node.life = undefined;
+    node.member = undefined;
+    node.state = "down";
+    this.stats.gracefulStops++;
+    this.#trace(`stopped ${node.label}`);
+    this.scheduleRestart(node, 50 + this.#s.rng() * 500);
   }
 
   /** Restarts a downed node after `ms`. */

@@ -34,6 +34,14 @@ export interface SimEvent {
 /** Microtask turns allowed after each event before the next one runs. */
 const DRAIN_TURNS = 40;
 
+/**
+ * Bounds that turn a livelock of the system under test (an endless loop of
+ * messages or timers) into a reported failure instead of a hung run.
+ */
+export const MAX_PENDING_EVENTS = 200_000;
+/** Events one run may take at most (a normal run takes a few thousand). */
+export const MAX_STEPS = 500_000;
+
 /** Virtual time in ms; starts at a fixed wall-clock-like epoch. */
 export const SIM_EPOCH = 1_750_000_000_000;
 
@@ -95,6 +103,8 @@ export class Scheduler {
   readonly #heap = new EventHeap();
   /** Events run so far. */
   steps = 0;
+  /** Set when a bound was crossed: the run stops and reports it. */
+  runaway: string | undefined;
   /** Told about an exception an event threw (a member timer that throws kills a real process). */
   onEventError: (err: unknown, owner: Life | undefined) => void = (err) => {
     throw err;
@@ -120,6 +130,9 @@ export class Scheduler {
       cancelled: false,
     };
     this.#heap.push(e);
+    if (this.#heap.size > MAX_PENDING_EVENTS && this.runaway === undefined) {
+      this.runaway = `over ${MAX_PENDING_EVENTS} events pending at virtual time ${this.#now}`;
+    }
     return e;
   }
 
@@ -136,6 +149,10 @@ export class Scheduler {
     for (;;) {
       const next = this.#heap.peek();
       if (next === undefined || next.at > until || stop?.()) break;
+      if (this.steps >= MAX_STEPS && this.runaway === undefined) {
+        this.runaway = `over ${MAX_STEPS} events run by virtual time ${this.#now}`;
+      }
+      if (this.runaway !== undefined) break;
       this.#heap.pop();
       if (next.cancelled || (next.owner !== undefined && !next.owner.alive)) continue;
       this.#now = next.at;

@@ -123,7 +123,12 @@ export async function runMemberSim(o: MemberSimOptions): Promise<MemberSimStats>
     if (failure !== undefined) return;
     try {
       if (cluster.failure) throw cluster.failure;
-      for (const node of cluster.up()) checks.observe(node.member!.sm.store, node.label, s.now);
+      for (const node of cluster.nodes) {
+        // Every running member, one stopping gracefully included.
+        if (node.member && node.life?.alive) {
+          checks.observe(node.member.sm.store, node.label, s.now);
+        }
+      }
       checks.verify();
       workload.afterStep();
     } catch (err) {
@@ -131,7 +136,10 @@ export async function runMemberSim(o: MemberSimOptions): Promise<MemberSimStats>
       fail(err.message);
     }
   };
-  const stopped = () => failure !== undefined;
+  const stopped = () => {
+    if (s.runaway !== undefined) fail(`livelock: ${s.runaway}`);
+    return failure !== undefined;
+  };
 
   try {
     note(
@@ -294,6 +302,11 @@ function nemesisStep(
   if (r < 0.88 && !c.changing) {
     void c.replaceMember(rng);
     return "replace-member";
+  }
+  if (r < 0.92) {
+    const n = any();
+    if (n.state === "up") void c.stopGracefully(n);
+    return "graceful-stop";
   }
   return "none";
 }

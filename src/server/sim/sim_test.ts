@@ -105,6 +105,7 @@ Deno.test("member sim: safety under crashes, torn writes, fsync errors, partitio
         "cluster.powerLosses",
         "cluster.kills",
         "cluster.failStops",
+        "cluster.gracefulStops",
         "cluster.removed",
         "cluster.added",
         "disk.tornFiles",

@@ -41,7 +41,6 @@ import {
   EMPTY_BYTES,
   type Entry,
   EntryType,
-  type HardState,
   type Message,
   MessageType,
   type Ready,
@@ -80,16 +79,10 @@ import { type MemberEnv, type PeerTransport, realEnv } from "./env.ts";
 import { frameLimit, snapshotLimit } from "../transport/protocol.ts";
 import { fatalExitCode, isClientRejection, isRefusedPeerInput, logFatal } from "./fatal.ts";
 import { Vouching } from "./vouch.ts";
-import { checkPersistable } from "./persist_check.ts";
+import { DurableLog, leadsDurably, sendableBeforeSync } from "./durable_log.ts";
 
 /** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */
 const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
-
-/** A lone member drops applied entries from memory once this many have piled up. */
-const LOG_TRIM_STEP = 1000;
-
-/** Raft entries kept in memory behind a snapshot so slow followers can catch up from the log. */
-const CATCH_UP_ENTRIES = 5000;
 
 /** One member of a cairn cluster. */
 export class Member {
@@ -106,6 +99,8 @@ export class Member {
   readonly #storage: MemoryStorage;
   readonly #wal: Wal;
   readonly #snaps: SnapshotStore;
+  /** The WAL, snapshot files and Raft's storage, written in the order rule 3 needs. */
+  readonly #durable: DurableLog;
   readonly #waiters = new Waiters<ApplyResult>();
   readonly #reads: ReadBarrier;
   readonly #appliedWaits = new AppliedWaiters();
@@ -124,7 +119,6 @@ export class Member {
   #term = 0;
   #leader = 0n;
   #role = StateRole.Follower;
-  #deferredHardState: HardState | undefined;
   #readyRunning = false;
   #readyAgain = false;
   #stopped = false;
@@ -189,6 +183,13 @@ export class Member {
       serverVersion: SERVER_VERSION,
       clusterVersion: CLUSTER_VERSION.split(".").slice(0, 2).join("."),
     });
+    this.#durable = new DurableLog({
+      wal: init.wal,
+      snaps: init.snaps,
+      storage: init.storage,
+      clock: init.env.clock,
+    });
+    this.#durable.onSnapshotWritten = (seconds) => this.metrics.backendCommit.observe(seconds);
     // Request ids only need to be unique among this member's proposals that
     // may still be in the log: start from the clock so a restart never
     // reuses an id of an entry replayed from the WAL.
@@ -854,20 +855,15 @@ export class Member {
     }
 
     // Messages that carry nothing this member must have made durable go out
-    // before the fsync, so a leader's disk write overlaps its followers'
-    // (Raft thesis 10.2.1). The leader still counts itself toward a commit
-    // only once its own write is done (RawNode.advance), so every commit
-    // stands on a quorum that fsynced the entries (rule 3).
+    // before the fsync (see durable_log.ts), so a leader's disk write
+    // overlaps its followers'.
     let late = rd.messages;
     // With appends in flight the fsync runs off this thread: a blocking one
     // would hold them in this process until it finished, and the replies
     // that arrive meanwhile could not be read.
     let overlap = false;
     if (rd.messages.length > 0 && this.#transport) {
-      const persisted = this.#storage.hardState();
-      const sameVote = !rd.hardState ||
-        (rd.hardState.term === persisted.term && rd.hardState.vote === persisted.vote);
-      const leading = this.#role === StateRole.Leader && sameVote && !rd.snapshot;
+      const leading = leadsDurably(rd, this.#role, this.#storage.hardState());
       const early: Message[] = [];
       late = [];
       for (const m of rd.messages) (sendableBeforeSync(m.type, leading) ? early : late).push(m);
@@ -882,21 +878,13 @@ export class Member {
       await this.#installSnapshot(rd);
       if (this.#halted) return;
     }
-    if (rd.entries.length > 0 || rd.mustSync) {
-      // Nothing that breaks the log reaches the disk, where it would outlive us.
-      checkPersistable(rd.entries, this.#storage);
-      const hs = rd.hardState ?? this.#deferredHardState;
-      this.#deferredHardState = undefined;
-      await this.#wal.save(hs, rd.entries, overlap);
+    const writing = this.#durable.write(rd, overlap);
+    if (writing !== undefined) {
+      await writing;
       // A broken invariant found meanwhile: acknowledge nothing of this Ready.
       if (this.#halted) return;
-    } else if (rd.hardState) {
-      // Only the commit index moved: it can be recomputed after a crash, so
-      // it rides along with the next write instead of costing an fsync.
-      this.#deferredHardState = rd.hardState;
     }
-    if (rd.hardState) this.#storage.setHardState(rd.hardState);
-    if (rd.entries.length > 0) this.#storage.append(rd.entries);
+    this.#durable.remember(rd);
 
     // The rest go out only after the state they carry is durable.
     if (late.length > 0) this.#transport?.send(late);
@@ -926,7 +914,14 @@ export class Member {
         const wasAlone = this.#alone();
         this.#confState = this.#raft.applyConfChange(cc);
         this.#applyMemberChange(cc);
-        if (wasAlone && !this.#alone()) this.#snapshotForNewPeers(e.index);
+        if (wasAlone && !this.#alone()) {
+          // Its new peer may need everything: Raft needs a snapshot to send.
+          this.#durable.snapshotForNewPeers(
+            e.index,
+            this.#confState,
+            () => encodeStateSnapshot(this.sm),
+          );
+        }
       } else if (e.type !== EntryType.Normal) {
         // etcd panics on an entry type it does not know: applying nothing would diverge.
         throw new InvariantViolation(`unknown type ${e.type} of committed entry ${e.index}`);
@@ -939,17 +934,7 @@ export class Member {
       }
       this.#applied = e.index;
     }
-    this.#trimLogIfAlone();
-  }
-
-  /**
-   * A lone member keeps neither applied entries nor snapshot data in memory
-   * (see #trimLogIfAlone). The moment it gains a peer, that peer may need
-   * everything: take an in-memory snapshot at this entry so Raft can send it.
-   */
-  #snapshotForNewPeers(index: number): void {
-    if (index <= this.#storage.snapshot().meta.index) return;
-    this.#storage.createSnapshot(index, this.#confState, encodeStateSnapshot(this.sm));
+    this.#durable.trimIfAlone(this.#applied, this.#alone());
   }
 
   #applyMemberChange(cc: ConfChange): void {
@@ -1117,16 +1102,6 @@ export class Member {
   }
 
   /**
-   * Applied entries stay in memory only to be replicated; with no one to
-   * replicate to, they are dropped in steps of LOG_TRIM_STEP (the WAL keeps
-   * them until the next snapshot, which is what recovery reads).
-   */
-  #trimLogIfAlone(): void {
-    if (this.#applied - this.#storage.firstIndex() < LOG_TRIM_STEP || !this.#alone()) return;
-    this.#storage.compact(this.#applied);
-  }
-
-  /**
    * Applies one committed request. An etcd error is the request's answer
    * (the same on every member); anything else thrown, or a committed entry
    * that does not decode, is a broken invariant that stops the member.
@@ -1174,36 +1149,15 @@ export class Member {
   async #maybeSnapshot(): Promise<void> {
     if (this.#applied - this.#snapshotIndex < this.#cfg.snapshotCount) return;
     const index = this.#applied;
-    const term = this.#storage.term(index);
-    const started = this.#clock.monotonic();
     const data = encodeStateSnapshot(this.sm);
-    const meta = { index, term, confState: this.#confState };
-    await this.#snaps.save(meta, data);
-    this.metrics.backendCommit.observe((this.#clock.monotonic() - started) / 1000);
-    await this.#wal.saveSnapshotMarker({ term, index });
-    // The in-memory copy exists only to be sent to members that fall too
-    // far behind; a cluster of one has none, so it keeps just the position.
-    // A lone member that just gained a peer made one at this very entry
-    // (#snapshotForNewPeers): same state, and Raft refuses a second.
-    if (index > this.#storage.snapshot().meta.index) {
-      this.#storage.createSnapshot(index, this.#confState, this.#alone() ? EMPTY_BYTES : data);
-    }
-    // Keep some entries behind the snapshot so a slightly slow follower
-    // catches up from the log rather than needing the whole snapshot.
-    const compactTo = index - CATCH_UP_ENTRIES;
-    if (compactTo > this.#storage.firstIndex()) this.#storage.compact(compactTo);
-    // Older segments become purgeable (--max-wals); the purger deletes them.
-    await this.#wal.releaseTo(index);
+    const term = await this.#durable.snapshot(index, this.#confState, data, this.#alone());
     this.#snapshotIndex = index;
     this.#log.info("saved snapshot", { index, term, bytes: data.length });
   }
 
   async #installSnapshot(rd: Ready): Promise<void> {
     const snap = rd.snapshot!;
-    await this.#snaps.save(snap.meta, snap.data);
-    await this.#wal.saveSnapshotMarker({ term: snap.meta.term, index: snap.meta.index });
-    await this.#wal.releaseTo(snap.meta.index);
-    this.#storage.applySnapshot(snap);
+    await this.#durable.install(snap);
     const state = restoreStateSnapshot(snap.data, this.sm.lessor, this.sm.auth);
     this.sm.store = state.store;
     this.watchHub.attach(this.sm.store);
@@ -1232,16 +1186,4 @@ function hex(id: bigint): string {
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-/**
- * Messages a member may send before its Ready is persisted: a leader's
- * appends and heartbeats (when its term and vote are already on disk), and
- * from anyone the requests that carry no state of the sender (a proposal
- * or a read index forwarded to the leader). Votes and acknowledgements
- * always wait for the fsync.
- */
-function sendableBeforeSync(type: MessageType, leading: boolean): boolean {
-  if (type === MessageType.Prop || type === MessageType.ReadIndex) return true;
-  return leading && (type === MessageType.App || type === MessageType.Heartbeat);
 }

@@ -32,4 +32,10 @@ export {
   WalDirMismatchError,
 } from "./data_dir.ts";
 export { type Disk, type DiskEntry, type DiskFile, type DiskStat, REAL_DISK } from "./disk.ts";
+export {
+  SimDisk,
+  type SimDiskOptions,
+  type SimDiskStats,
+  type SimDiskViewOptions,
+} from "./sim_disk.ts";
 export { FilePurger, type FilePurgerOptions, PURGE_INTERVAL_MS, type Purgeable } from "./purge.ts";

@@ -1,0 +1,188 @@
+/**
+ * The member's Raft log on disk and in memory: the WAL and snapshot files
+ * (what survives a crash) and the MemoryStorage Raft reads (what this
+ * process knows), kept in step in the order DESIGN.md rule 3 needs:
+ *
+ * - a Ready's entries and hard state go to the WAL in one write and one
+ *   fdatasync, and reach Raft's storage only after that;
+ * - a hard state whose only change is the commit index is not worth an
+ *   fsync (a lost commit index is learned again from the leader): it rides
+ *   along with the next write;
+ * - a snapshot is a file first (fsynced, renamed, directory fsynced), then
+ *   a marker in the WAL, and only then may the WAL segments before it be
+ *   released (recovery uses the snapshot the newest marker names);
+ * - which messages of a Ready may leave before its fsync
+ *   ({@link sendableBeforeSync}).
+ *
+ * Member coordinates; this module owns the order of writes.
+ *
+ * @module
+ */
+import type { Clock } from "../clock.ts";
+import type { MemoryStorage } from "../raft/storage.ts";
+import {
+  type ConfState,
+  EMPTY_BYTES,
+  type HardState,
+  MessageType,
+  type Ready,
+  type Snapshot,
+  StateRole,
+} from "../raft/types.ts";
+import type { SnapshotStore } from "../storage/snapshot.ts";
+import type { Wal } from "../storage/wal.ts";
+import { checkPersistable } from "./persist_check.ts";
+
+/** Raft entries kept in memory behind a snapshot so slow followers can catch up from the log. */
+export const CATCH_UP_ENTRIES = 5000;
+
+/** A lone member drops applied entries from memory once this many have piled up. */
+export const LOG_TRIM_STEP = 1000;
+
+/**
+ * Messages a member may send before its Ready is persisted: a leader's
+ * appends and heartbeats (when its term and vote are already on disk), and
+ * from anyone the requests that carry no state of the sender (a proposal
+ * or a read index forwarded to the leader). Votes and acknowledgements
+ * always wait for the fsync.
+ */
+export function sendableBeforeSync(type: MessageType, leading: boolean): boolean {
+  if (type === MessageType.Prop || type === MessageType.ReadIndex) return true;
+  return leading && (type === MessageType.App || type === MessageType.Heartbeat);
+}
+
+/**
+ * Whether this Ready is a leader's whose appends may go out before its
+ * fsync: it leads, its term and vote are already durable (`persisted`),
+ * and it installs no snapshot. Its own write then overlaps its followers'
+ * (Raft thesis 10.2.1); it still counts itself toward a commit only once
+ * its write is done, so every commit stands on a quorum that fsynced.
+ */
+export function leadsDurably(rd: Ready, role: StateRole, persisted: HardState): boolean {
+  if (role !== StateRole.Leader || rd.snapshot) return false;
+  const hs = rd.hardState;
+  return !hs || (hs.term === persisted.term && hs.vote === persisted.vote);
+}
+
+/** The WAL, the snapshot files and Raft's in-memory storage of one member. */
+export class DurableLog {
+  readonly #wal: Wal;
+  readonly #snaps: SnapshotStore;
+  readonly #storage: MemoryStorage;
+  readonly #clock: Clock;
+  /** A commit-only hard state not written yet (it goes with the next write). */
+  #deferred: HardState | undefined;
+  /** Told how long each snapshot file took to write, in seconds. */
+  onSnapshotWritten?: (seconds: number) => void;
+
+  /** @param o the member's WAL, snapshot store, Raft storage and clock */
+  constructor(o: { wal: Wal; snaps: SnapshotStore; storage: MemoryStorage; clock: Clock }) {
+    this.#wal = o.wal;
+    this.#snaps = o.snaps;
+    this.#storage = o.storage;
+    this.#clock = o.clock;
+  }
+
+  /** Raft's storage (for reads; write through this class). */
+  get storage(): MemoryStorage {
+    return this.#storage;
+  }
+
+  /** A commit-only hard state waiting for the next write (for tests). */
+  get deferredHardState(): HardState | undefined {
+    return this.#deferred;
+  }
+
+  /**
+   * Makes the Ready's entries and hard state durable: one write and at most
+   * one fdatasync. Nothing that would break the log reaches the disk, where
+   * it would outlive us (checkPersistable throws InvariantViolation). Call
+   * {@link remember} afterwards, unless the member stopped meanwhile.
+   * `overlap` runs the fsync off the event loop (a leader's appends are in
+   * flight and their answers must be read meanwhile). Returns the write to
+   * wait for, or undefined when nothing had to be written (no promise of
+   * its own: this is the put path).
+   */
+  write(rd: Ready, overlap: boolean): Promise<void> | undefined {
+    if (rd.entries.length > 0 || rd.mustSync) {
+      checkPersistable(rd.entries, this.#storage);
+      const hs = rd.hardState ?? this.#deferred;
+      this.#deferred = undefined;
+      return this.#wal.save(hs, rd.entries, overlap);
+    }
+    // Only the commit index moved: it can be recomputed after a crash, so
+    // it rides along with the next write instead of costing an fsync.
+    if (rd.hardState) this.#deferred = rd.hardState;
+    return undefined;
+  }
+
+  /** Hands the Ready's written entries and hard state to Raft's storage. */
+  remember(rd: Ready): void {
+    if (rd.hardState) this.#storage.setHardState(rd.hardState);
+    if (rd.entries.length > 0) this.#storage.append(rd.entries);
+  }
+
+  /**
+   * Makes a snapshot received from the leader durable (file, then WAL
+   * marker, then the WAL before it released) and replaces Raft's log by it.
+   * The caller restores the state machine from its data.
+   */
+  async install(snap: Snapshot): Promise<void> {
+    await this.#snaps.save(snap.meta, snap.data);
+    await this.#wal.saveSnapshotMarker({ term: snap.meta.term, index: snap.meta.index });
+    await this.#wal.releaseTo(snap.meta.index);
+    this.#storage.applySnapshot(snap);
+  }
+
+  /**
+   * Saves the state machine `data` as applied at `index` (file, then WAL
+   * marker), keeps an in-memory copy for Raft to send to followers that
+   * fell too far behind (only the position when `alone`: nobody to send it
+   * to), compacts Raft's log to {@link CATCH_UP_ENTRIES} behind it, and
+   * releases the WAL segments it covers. Returns the snapshot's term.
+   */
+  async snapshot(
+    index: number,
+    confState: ConfState,
+    data: Uint8Array,
+    alone: boolean,
+  ): Promise<number> {
+    const term = this.#storage.term(index);
+    const started = this.#clock.monotonic();
+    await this.#snaps.save({ index, term, confState }, data);
+    this.onSnapshotWritten?.((this.#clock.monotonic() - started) / 1000);
+    await this.#wal.saveSnapshotMarker({ term, index });
+    // A lone member that just gained a peer made one at this very entry
+    // (see snapshotForNewPeers): same state, and Raft refuses a second.
+    if (index > this.#storage.snapshot().meta.index) {
+      this.#storage.createSnapshot(index, confState, alone ? EMPTY_BYTES : data);
+    }
+    // Keep some entries behind the snapshot so a slightly slow follower
+    // catches up from the log rather than needing the whole snapshot.
+    const compactTo = index - CATCH_UP_ENTRIES;
+    if (compactTo > this.#storage.firstIndex()) this.#storage.compact(compactTo);
+    // Older segments become purgeable (--max-wals); the purger deletes them.
+    await this.#wal.releaseTo(index);
+    return term;
+  }
+
+  /**
+   * A lone member keeps neither applied entries nor snapshot data in memory;
+   * the moment it gains a peer, that peer may need everything: an in-memory
+   * snapshot at `index` (the conf change) lets Raft send it.
+   */
+  snapshotForNewPeers(index: number, confState: ConfState, data: () => Uint8Array): void {
+    if (index <= this.#storage.snapshot().meta.index) return;
+    this.#storage.createSnapshot(index, confState, data());
+  }
+
+  /**
+   * Applied entries stay in memory only to be replicated; with no one to
+   * replicate to, they are dropped in steps of {@link LOG_TRIM_STEP} (the
+   * WAL keeps them until the next snapshot, which is what recovery reads).
+   */
+  trimIfAlone(applied: number, alone: boolean): void {
+    if (applied - this.#storage.firstIndex() < LOG_TRIM_STEP || !alone) return;
+    this.#storage.compact(applied);
+  }
+}

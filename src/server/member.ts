@@ -196,6 +196,8 @@ export class Member {
     this.#nextRequestId = this.#clock.now() * 1000;
     this.#reads = new ReadBarrier({
       now: () => this.#clock.monotonic(),
+      // Rounds of a previous process of this member may still be answered.
+      firstSeq: Math.floor(init.env.random() * 2 ** 52),
       issue: (ctx) => {
         if (!this.#guarded("issuing a read index", () => this.#raft.readIndex(ctx))) return;
         this.#kick();

@@ -46,6 +46,15 @@ export interface ReadBarrierHooks {
   now?: () => number;
   /** Resend a round unanswered for this long. Default {@link DEFAULT_READ_RETRY_MS}. */
   retryMs?: number;
+  /**
+   * Where round numbers start (default 0). A member passes a random one:
+   * the leader's answer to a round of its previous process may arrive
+   * after a restart, and must not match a new round of the same number
+   * (its index predates writes acknowledged before the new reads began).
+   * etcd numbers its rounds with its time-seeded request ids for the same
+   * reason.
+   */
+  firstSeq?: number;
 }
 
 /** Batches linearizable reads into ReadIndex rounds. */
@@ -65,6 +74,7 @@ export class ReadBarrier {
     this.#hooks = hooks;
     this.#now = hooks.now ?? Date.now;
     this.#retryMs = hooks.retryMs ?? DEFAULT_READ_RETRY_MS;
+    this.#seq = hooks.firstSeq ?? 0;
   }
 
   /** Resolves when a local read would be linearizable; rejects at `deadline`. */

@@ -71,6 +71,11 @@ export class SimNetwork {
   /** Per link, when its last message is due (for FIFO links). */
   readonly #lastDue = new Map<string, number>();
   faults: NetFaults;
+  /**
+   * Scripted scenarios steer single messages: "drop" loses one, a number
+   * delays it by that many ms more. Random runs leave it unset.
+   */
+  steer?: (m: Message) => "drop" | number | undefined;
   readonly stats: NetStats = { sent: 0, delivered: 0, dropped: 0, duplicated: 0, calls: 0 };
 
   /** @param s the scheduler @param faults the initial fault profile */
@@ -177,7 +182,8 @@ export class SimNetwork {
     }
     const f = this.faults;
     const rng = this.#s.rng;
-    if (rng() < f.dropRate) {
+    const steered = this.steer?.(m);
+    if (steered === "drop" || rng() < f.dropRate) {
       this.stats.dropped++;
       if (m.type === MessageType.Snap) this.#snapStatus(from, m.to, false);
       return true; // lost in flight: the sender cannot tell
@@ -190,6 +196,7 @@ export class SimNetwork {
       const link = `${from.id}>${m.to}`;
       let due = this.#s.now + f.minDelayMs + rng() * (f.maxDelayMs - f.minDelayMs);
       if (rng() < 0.01) due += rng() * 50 * f.maxDelayMs; // a rare straggler
+      if (typeof steered === "number") due += steered;
       if (f.fifo) {
         due = Math.max(due, this.#lastDue.get(link) ?? 0);
         this.#lastDue.set(link, due);

@@ -8,7 +8,7 @@ import { create } from "@bufbuild/protobuf";
 import { MemberRecordSchema } from "../../gen/cairn/internal_pb.ts";
 import { PutRequestSchema } from "../../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { mulberry32 } from "../../raft/sim_checks.ts";
-import { ConfChangeType } from "../../raft/types.ts";
+import { ConfChangeType, MessageType } from "../../raft/types.ts";
 import { type ClusterSettings, peerUrl, SimCluster } from "./cluster.ts";
 import { SimNetwork } from "./network.ts";
 import { Scheduler } from "./scheduler.ts";
@@ -76,4 +76,51 @@ Deno.test("scenario: a lone member gaining a peer at its snapshot entry keeps ru
   assert.equal(c.failure, undefined, c.failure?.message);
   assert.equal(node.state, "up");
   assert.ok(node.logs.some((l) => l.includes(`"saved snapshot","index":${snapshotCount}`)));
+});
+
+Deno.test("scenario: a ReadIndex answer meant for a member's previous process does not release its reads", async () => {
+  // A follower asks the leader for a read index, crashes and restarts at
+  // once; its new process numbers its read rounds from the start again.
+  // The leader's late answer to the old round must not serve the new one:
+  // its index predates a write acknowledged before the new read began.
+  const { s, net, c, drive, until } = world(3);
+  for (const n of c.nodes) c.start(n);
+  await until(() => c.leader() !== undefined && c.up().length === 3);
+  const leader = c.leader()!;
+  const f = c.up().find((n) => n !== leader)!;
+  const put = (value: string) =>
+    drive(leader.member!.propose({
+      case: "put",
+      value: create(PutRequestSchema, { key: enc.encode("k"), value: enc.encode(value) }),
+    }));
+  await put("v1");
+  await until(() => f.member!.appliedIndex >= leader.member!.appliedIndex);
+  // The leader's answers to f are late; the old round's answer is in flight.
+  const fromLeaderToF = (m: { from: bigint; to: bigint }) =>
+    m.from === leader.member!.id && m.to === f.id;
+  net.steer = (m) => fromLeaderToF(m) && m.type === MessageType.ReadIndexResp ? 300 : undefined;
+  f.member!.readBarrier().catch(() => {});
+  await s.runUntil(s.now + 20, () => {});
+  c.crash(f, false, false);
+  c.start(f);
+  await until(() => f.state === "up");
+  // f does not get the next write; its new round's answer is later still.
+  net.steer = (m) => {
+    if (!fromLeaderToF(m)) return undefined;
+    if (m.type === MessageType.App) return "drop";
+    return m.type === MessageType.ReadIndexResp ? 1000 : undefined;
+  };
+  await put("v2");
+  let settled = false;
+  const read = f.member!.readBarrier().then(() => {
+    settled = true;
+    return new TextDecoder().decode(f.member!.sm.store.get(enc.encode("k"))?.value);
+  });
+  read.catch(() => {});
+  await s.runUntil(s.now + 600, () => {}, () => settled);
+  if (settled) assert.equal(await read, "v2", "a stale read: v2 was acknowledged before it");
+  assert.ok(!settled, "released by the old process's answer");
+  // Healed: the read is served by its own round, after f applies v2.
+  net.steer = undefined;
+  assert.equal(await drive(read), "v2");
 });

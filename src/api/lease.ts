@@ -216,6 +216,9 @@ async function renew(member: Member, id: bigint): Promise<number> {
  */
 async function renewOnLeader(member: Member, id: bigint): Promise<number> {
   requireLeader(member);
+  // etcd's ensureLeadership (3.5.13): a leader cut off or removed would
+  // renew here while the real leader lets the lease expire.
+  if (!await member.confirmLeadership()) throw EtcdErrors.notLeader();
   const lessor = member.sm.lessor;
   const lease = lessor.lookup(id);
   if (lease === undefined) return 0;

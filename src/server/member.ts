@@ -450,6 +450,24 @@ export class Member {
   }
 
   /**
+   * etcd's ensureLeadership: whether this member still leads, confirmed by
+   * a quorum (a ReadIndex round) in the term it led when asked. A leader
+   * that was cut off or removed believes it leads until it hears
+   * otherwise; what it decides alone (a lease renewal) the real leader
+   * never learns.
+   */
+  async confirmLeadership(): Promise<boolean> {
+    if (this.#role !== StateRole.Leader) return false;
+    const term = this.#term;
+    try {
+      await this.readBarrier();
+    } catch {
+      return false;
+    }
+    return this.#role === StateRole.Leader && this.#term === term;
+  }
+
+  /**
    * Hands leadership to `target` (Maintenance.MoveLeader) and resolves once
    * it leads; rejects with etcd's timeout error after an election timeout's
    * worth of heartbeats times five.

@@ -212,7 +212,10 @@ export class SimCluster {
       this.stats.kills++;
     }
     this.#trace(`${power ? "power loss" : "kill"} ${node.label}`);
-    if (restart) this.scheduleRestart(node, 50 + this.#s.rng() * 1500);
+    // Sometimes back at once (a supervisor restarting it): answers meant
+    // for the dead process may still be in flight to the new one.
+    const r = this.#s.rng();
+    if (restart) this.scheduleRestart(node, r < 0.3 ? 1 + r * 50 : 50 + r * 1500);
   }
 
   /**

@@ -124,3 +124,20 @@ Deno.test("scenario: a ReadIndex answer meant for a member's previous process do
   net.steer = undefined;
   assert.equal(await drive(read), "v2");
 });
+
+Deno.test("scenario: a leader cut off from its quorum cannot confirm its leadership (lease renewals need it)", async () => {
+  // Found by the member sim (seed 4696): a removed leader, cut off, kept
+  // renewing leases while the new leader let them expire. Renewals now
+  // confirm leadership first, as etcd's ensureLeadership does.
+  const { net, c, drive, until } = world(3);
+  for (const n of c.nodes) c.start(n);
+  await until(() => c.leader() !== undefined && c.up().length === 3);
+  const leader = c.leader()!;
+  assert.equal(await drive(leader.member!.confirmLeadership()), true);
+  const follower = c.nodes.find((n) => n !== leader)!;
+  assert.equal(await drive(follower.member!.confirmLeadership()), false, "a follower never leads");
+  const others = c.nodes.filter((n) => n !== leader).map((n) => n.id!);
+  net.partition([[leader.id!], others]);
+  assert.equal(leader.member!.leader, leader.id, "it still believes it leads");
+  assert.equal(await drive(leader.member!.confirmLeadership(), 20_000), false);
+});

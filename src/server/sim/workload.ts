@@ -325,6 +325,9 @@ export class Workload {
     const m = target.member!;
     const lessor = m.sm.lessor;
     if (m.leader !== m.id || !lessor.isPrimary) return;
+    // As the Lease service: a leader cut off or removed must not renew.
+    const confirmed = await this.#timed(m.confirmLeadership());
+    if (!confirmed.ok || !confirmed.value) return;
     const lease = lessor.lookup(pick.id);
     if (lease === undefined) {
       this.#leases.splice(this.#leases.indexOf(pick), 1);

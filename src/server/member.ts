@@ -27,7 +27,7 @@ import { LEASE_TICK_MS, LeaseDriver } from "../lease/driver.ts";
 import { WatchHub } from "../watch/hub.ts";
 import { decodeConfChange } from "../raft/confchange.ts";
 import { InvariantViolation, ProposalDropped } from "../raft/errors.ts";
-import { decodeInternalRequest, encodeInternalRequest } from "../fast_codec.ts";
+import { encodeInternalRequest } from "../fast_codec.ts";
 import { Waiters } from "./waiters.ts";
 import { ServerMetrics } from "../metrics/etcd.ts";
 import { PROBE_INTERVAL_MS, probePeers, PROBING_PATH, probingRoute } from "./peer_prober.ts";
@@ -51,7 +51,6 @@ import type { SnapshotStore } from "../storage/snapshot.ts";
 import type { Wal } from "../storage/wal.ts";
 import {
   applyMembershipChange,
-  applyRequest,
   type ApplyResult,
   encodeStateSnapshot,
   type StateMachine,
@@ -77,9 +76,10 @@ import {
 } from "../transport/transport.ts";
 import { type MemberEnv, type PeerTransport, realEnv } from "./env.ts";
 import { frameLimit, snapshotLimit } from "../transport/protocol.ts";
-import { fatalExitCode, isClientRejection, isRefusedPeerInput, logFatal } from "./fatal.ts";
+import { fatalExitCode, isRefusedPeerInput, logFatal } from "./fatal.ts";
 import { Vouching } from "./vouch.ts";
 import { DurableLog, leadsDurably, sendableBeforeSync } from "./durable_log.ts";
+import { applyRequestEntry } from "./apply_entry.ts";
 
 /** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */
 const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
@@ -946,7 +946,7 @@ export class Member {
         // etcd panics on an entry type it does not know: applying nothing would diverge.
         throw new InvariantViolation(`unknown type ${e.type} of committed entry ${e.index}`);
       } else if (e.data.length > 0) {
-        this.#applyNormal(e.data, e.index);
+        applyRequestEntry(this.sm, e.data, e.index, this.id, this.#waiters);
       } else if (this.#role === StateRole.Leader && e.term === this.#term) {
         // The leader's empty entry of its term: everything of earlier terms is
         // applied, so the lessor knows every lease (etcd promotes here too).
@@ -1119,33 +1119,6 @@ export class Member {
   #alone(): boolean {
     const cs = this.#confState;
     return cs.learners.length === 0 && cs.voters.length === 1 && cs.voters[0] === this.id;
-  }
-
-  /**
-   * Applies one committed request. An etcd error is the request's answer
-   * (the same on every member); anything else thrown, or a committed entry
-   * that does not decode, is a broken invariant that stops the member.
-   */
-  #applyNormal(data: Uint8Array, index: number): void {
-    let req: InternalRequest;
-    try {
-      req = decodeInternalRequest(data);
-    } catch (err) {
-      throw new InvariantViolation(
-        `committed entry ${index} does not decode: ${(err as Error)?.message ?? err}`,
-      );
-    }
-    const mine = req.origin === this.id;
-    const waiter = mine ? this.#waiters.take(Number(req.id)) : undefined;
-    let result: ApplyResult;
-    try {
-      result = applyRequest(this.sm, req, index);
-    } catch (err) {
-      if (!isClientRejection(err)) throw err;
-      waiter?.reject(err as Error);
-      return;
-    }
-    waiter?.resolve(result);
   }
 
   /** Publishes this member's name and client URLs through the log when they differ. */

@@ -148,6 +148,9 @@ export class Wal {
     let metadata: WalMetadata | undefined;
     let truncatedTail: WalReplay["truncatedTail"];
     let end = 0;
+    // The log's last index as the writer saw it (an entry sets it, a snapshot
+    // marker may raise it): a segment rolls over to one named after it + 1.
+    let writerLast = -1;
     for (let i = 0; i < names.length; i++) {
       const { seq, firstIndex, name } = names[i];
       const path = join(dir, name);
@@ -156,6 +159,18 @@ export class Wal {
           path,
           0,
           `segment sequence gap: expected seq ${names[i - 1].seq + 1}`,
+        );
+      }
+      // Records are checksummed one by one, so an older segment cut exactly
+      // at a record boundary reads cleanly: the next segment's name shows
+      // that entries are missing from its end (found by the WAL fuzzer).
+      if (i > 0 && writerLast >= 0 && writerLast < firstIndex - 1) {
+        const prev = segments[segments.length - 1];
+        throw new WalCorruptError(
+          prev.path,
+          end,
+          `segment ends at index ${writerLast} but the next one starts at ${firstIndex}: ` +
+            `records are missing from its end`,
         );
       }
       const isLast = i === names.length - 1;
@@ -176,7 +191,12 @@ export class Wal {
       }
       let maxIndex = 0;
       scan.records.forEach((rec, k) => {
-        if (rec.type === RecordType.Entry) maxIndex = Math.max(maxIndex, rec.entry.index);
+        if (rec.type === RecordType.Entry) {
+          maxIndex = Math.max(maxIndex, rec.entry.index);
+          writerLast = rec.entry.index;
+        } else if (rec.type === RecordType.Snapshot) {
+          writerLast = Math.max(writerLast, rec.snapshot.index);
+        }
         builder.add(rec, path, scan.offsets[k]);
       });
       segments.push({ seq, firstIndex, path, maxIndex, released: false });
@@ -201,8 +221,18 @@ export class Wal {
     if (truncatedTail) {
       await file.truncate(end);
       if (opts.preallocate) await zeroFill(file, end, opts.segmentSize ?? DEFAULT_SEGMENT_SIZE);
-      await file.sync();
     }
+    // What was just read may be only in the page cache: a killed process
+    // wrote it and never reached its fsync, or renamed a new segment into
+    // place and never fsynced the directory. Raft is about to act on it
+    // (vote, acknowledge, append after it), so it must be on the disk
+    // first, or a power loss could take back a vote or an acknowledged
+    // entry while later writes survive (found by the member simulation:
+    // entries missing between two segments; a whole newest segment, with
+    // a vote and acknowledged entries, gone). Earlier segments were synced
+    // before the next one was made.
+    await file.sync();
+    await syncDir(dir, disk);
     file.seekSync(end, Deno.SeekMode.Start);
     const lastIndex = entries.length > 0
       ? entries[entries.length - 1].index
@@ -315,6 +345,11 @@ export class Wal {
       await syncDir(this.dir, this.disk);
       return gone.map((s) => s.path);
     });
+  }
+
+  /** The newest snapshot marker written or replayed (the snapshot recovery would use). */
+  get snapshotMarker(): SnapshotMarker | undefined {
+    return this.snapshot;
   }
 
   /** Paths of the live segments, oldest first (for tooling and tests). */

@@ -61,6 +61,20 @@ export interface MemberNetwork {
   caller(): PeerCaller;
 }
 
+/**
+ * Sizes and intervals production leaves at their defaults, which a short
+ * simulated run sets small so that WAL segments roll and old files are
+ * purged within seconds.
+ */
+export interface MemberTuning {
+  /** WAL segment size (default 64 MiB, as etcd). */
+  walSegmentBytes?: number;
+  /** WAL fsync style (default "blocking", see wal.ts). */
+  walSyncMode?: "blocking" | "async";
+  /** Time between purge rounds (default 30 s, as etcd). */
+  purgeIntervalMs?: number;
+}
+
 /** Everything a member takes from outside itself. */
 export interface MemberEnv {
   clock: Clock;
@@ -68,6 +82,8 @@ export interface MemberEnv {
   network: MemberNetwork;
   /** Randomness for Raft's election timeouts. */
   random: () => number;
+  /** Defaults overridden (the simulation's); empty in production. */
+  tuning: MemberTuning;
 }
 
 /** The real peer network: HTTP/2 over `peers.dial`, TLS listeners per `peers.tls`. */
@@ -85,5 +101,6 @@ export function realEnv(env: Partial<MemberEnv> = {}, peers?: PeerNetwork): Memb
     disk: env.disk ?? REAL_DISK,
     network: env.network ?? realNetwork(peers),
     random: env.random ?? Math.random,
+    tuning: env.tuning ?? {},
   };
 }

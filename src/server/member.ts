@@ -94,6 +94,8 @@ export class Member {
   readonly #cfg: Config;
   /** Time and timers: the real ones, or the simulation's (see env.ts). */
   readonly #clock: Clock;
+  /** Between purge rounds (undefined: etcd's 30 s). */
+  readonly #purgeIntervalMs: number | undefined;
   readonly #log: Logger;
   readonly #raft: RawNode;
   readonly #storage: MemoryStorage;
@@ -154,6 +156,7 @@ export class Member {
     this.#cfg = init.cfg;
     this.#log = init.log;
     this.#clock = init.env.clock;
+    this.#purgeIntervalMs = init.env.tuning.purgeIntervalMs;
     this.watchHub = new WatchHub({ clock: init.env.clock });
     this.id = init.id;
     this.#peers = new PeerLinks(init.id, init.env.network.caller());
@@ -730,10 +733,12 @@ export class Member {
   #startPurger(): void {
     this.#purger = new FilePurger({
       wal: this.#wal,
-      snaps: this.#snaps,
+      // Never the snapshot recovery would use (see SnapshotStore.purge).
+      snaps: { purge: (keep) => this.#snaps.purge(keep, this.#wal.snapshotMarker) },
       maxWals: this.#cfg.maxWals,
       maxSnapshots: this.#cfg.maxSnapshots,
       clock: this.#clock,
+      intervalMs: this.#purgeIntervalMs,
       onPurged: (_kind, path) => this.#log.info("purged", { path }),
       onError: (err) => {
         // etcd exits when a purge fails (lg.Fatal).

@@ -73,6 +73,11 @@ export async function recoverOrBootstrap(
   env: MemberEnv,
 ): Promise<StartingState> {
   const { disk, clock } = env;
+  const walOptions = {
+    disk,
+    segmentSize: env.tuning.walSegmentBytes,
+    syncMode: env.tuning.walSyncMode,
+  };
   const dir = await openDataDir(cfg.dataDir, { walDir: cfg.walDir, disk });
   const snaps = new SnapshotStore(dir.snapDir, { onWarning: (msg) => log.warn(msg), disk });
   // No save can be under way yet: a temp file is what a crash left behind.
@@ -109,7 +114,7 @@ export async function recoverOrBootstrap(
       clusterId,
       memberId: id,
       extra: bootstrapMetadata(membership.records(), true),
-    }, { disk });
+    }, walOptions);
     store = new MvccStore(lessor.hooks);
     log.info("joining an existing cluster", { member_id: hex(id), cluster_id: hex(clusterId) });
   } else if (!dir.exists) {
@@ -122,12 +127,12 @@ export async function recoverOrBootstrap(
       clusterId,
       memberId: id,
       extra: bootstrapMetadata(membership.records()),
-    }, { disk });
+    }, walOptions);
     store = new MvccStore(lessor.hooks);
     peers = membership.voterIds();
     log.info("bootstrapped a new member", { member_id: hex(id), cluster_id: hex(clusterId) });
   } else {
-    const opened = await Wal.open(dir.walDir, { disk });
+    const opened = await Wal.open(dir.walDir, walOptions);
     wal = opened.wal;
     const replay = opened.replay;
     const snap = await snapshotOfWal(snaps, replay.snapshot);

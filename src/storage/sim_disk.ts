@@ -126,8 +126,12 @@ export interface SimDiskOptions {
 export interface SimDiskViewOptions {
   /** Whether the incarnation is still alive. */
   alive(): boolean;
-  /** Resolves when an asynchronous call should complete (the scheduler's latency). */
-  delay(): Promise<void>;
+  /**
+   * Resolves when an asynchronous call should complete (the scheduler's
+   * latency); told which call on which path, so a test can stop a process
+   * at one exact await.
+   */
+  delay(op: string, path: string): Promise<void>;
 }
 
 /** Counters for tests: what the disk saw. */
@@ -280,14 +284,14 @@ class SimDiskView implements Disk {
   }
 
   /** Waits the scheduler's latency; never completes for a dead incarnation. */
-  async settle(): Promise<void> {
+  async settle(op: string, path: string): Promise<void> {
     this.live();
-    await this.o.delay();
+    await this.o.delay(op, path);
     if (!this.o.alive()) await new Promise<never>(() => {});
   }
 
   async open(path: string, opts: Deno.OpenOptions): Promise<DiskFile> {
-    await this.settle();
+    await this.settle("open", path);
     const p = norm(path);
     let node = this.disk.lookup(p);
     if (node === undefined) {
@@ -303,7 +307,7 @@ class SimDiskView implements Disk {
   }
 
   async readFile(path: string): Promise<Uint8Array> {
-    await this.settle();
+    await this.settle("readFile", path);
     const node = this.disk.lookup(path);
     if (node === undefined) throw notFound("readfile", path);
     if (node.kind !== "file") throw new Error(`Is a directory (os error 21): '${path}'`);
@@ -311,7 +315,7 @@ class SimDiskView implements Disk {
   }
 
   async rename(from: string, to: string): Promise<void> {
-    await this.settle();
+    await this.settle("rename", to);
     const f = norm(from);
     if (this.disk.lookup(f) === undefined) throw notFound("rename", f);
     const t = norm(to);
@@ -320,7 +324,7 @@ class SimDiskView implements Disk {
   }
 
   async remove(path: string): Promise<void> {
-    await this.settle();
+    await this.settle("remove", path);
     const p = norm(path);
     const node = this.disk.lookup(p);
     if (node === undefined) throw notFound("remove", p);
@@ -331,7 +335,7 @@ class SimDiskView implements Disk {
   }
 
   async *readDir(path: string): AsyncIterable<DiskEntry> {
-    await this.settle();
+    await this.settle("readDir", path);
     const node = this.disk.lookup(path);
     if (node === undefined) throw notFound("readdir", path);
     if (node.kind !== "dir") throw new Error(`Not a directory (os error 20): '${path}'`);
@@ -339,14 +343,14 @@ class SimDiskView implements Disk {
   }
 
   async stat(path: string): Promise<DiskStat> {
-    await this.settle();
+    await this.settle("stat", path);
     const node = this.disk.lookup(path);
     if (node === undefined) throw notFound("stat", path);
     return { isFile: node.kind === "file", isDirectory: node.kind === "dir" };
   }
 
   async mkdir(path: string, opts: { recursive?: boolean } = {}): Promise<void> {
-    await this.settle();
+    await this.settle("mkdir", path);
     const p = norm(path);
     const node = this.disk.lookup(p);
     if (node !== undefined) {
@@ -360,7 +364,7 @@ class SimDiskView implements Disk {
   }
 
   async chmod(path: string): Promise<void> {
-    await this.settle();
+    await this.settle("chmod", path);
     if (this.disk.lookup(path) === undefined) throw notFound("chmod", path);
   }
 
@@ -395,19 +399,19 @@ class SimFile implements DiskFile {
 
   async syncData(): Promise<void> {
     this.#usable();
-    await this.view.settle();
+    await this.view.settle("fdatasync", this.path);
     this.#sync("fdatasync");
   }
 
   async sync(): Promise<void> {
     this.#usable();
-    await this.view.settle();
+    await this.view.settle("fsync", this.path);
     this.#sync("fsync");
   }
 
   async truncate(len = 0): Promise<void> {
     this.#usable();
-    await this.view.settle();
+    await this.view.settle("truncate", this.path);
     this.#file().truncate(len);
   }
 
@@ -419,7 +423,7 @@ class SimFile implements DiskFile {
   }
 
   async seek(offset: number, whence: Deno.SeekMode): Promise<number> {
-    await this.view.settle();
+    await this.view.settle("seek", this.path);
     return this.seekSync(offset, whence);
   }
 

@@ -136,10 +136,16 @@ export class SnapshotStore {
    * returns the deleted paths, oldest first. `keep` below 1 deletes
    * nothing: etcd's 0 means "keep every file". Temp files are left alone,
    * since a save may be writing one right now (see {@link removeTemps}).
+   * The snapshot `needed` names (the one the WAL's newest marker names,
+   * which recovery uses) is never deleted: newer files whose markers a
+   * crash kept from the WAL would otherwise push it out, and the member
+   * could not start again.
    */
-  async purge(keep: number): Promise<string[]> {
+  async purge(keep: number, needed?: { term: number; index: number }): Promise<string[]> {
     if (keep < 1) return [];
-    const gone = (await this.list()).slice(keep).reverse().map((f) => f.path);
+    const gone = (await this.list()).slice(keep)
+      .filter((f) => !(needed && f.index === needed.index && f.term === needed.term))
+      .reverse().map((f) => f.path);
     for (const path of gone) await removeIfExists(path, this.disk);
     if (gone.length > 0) await syncDir(this.dir, this.disk);
     return gone;

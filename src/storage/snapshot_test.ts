@@ -99,3 +99,23 @@ Deno.test("purge keeps the newest snapshots only, and leaves temp files to remov
     assert.deepEqual([...Deno.readDirSync(dir)].length, 2);
   });
 });
+
+Deno.test("purge never deletes the snapshot the WAL's newest marker names", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cairn-snap-purge-" });
+  try {
+    const store = new SnapshotStore(dir);
+    const cs = { voters: [1n], learners: [] };
+    for (const index of [10, 20, 30]) {
+      await store.save({ term: 2, index, confState: cs }, new Uint8Array([index]));
+    }
+    // Snapshot 30 was saved but a crash kept its marker from the WAL: 20 is needed.
+    const gone = await store.purge(1, { term: 2, index: 20 });
+    assert.deepEqual(gone.map((p) => p.slice(dir.length + 1)), [
+      "0000000000000002-000000000000000a.snap",
+    ]);
+    assert.deepEqual((await store.list()).map((f) => f.index), [30, 20]);
+    assert.equal((await store.loadNewest((m) => m.index === 20))?.meta.index, 20);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -19,6 +19,7 @@ import { ConfChangeType } from "../../raft/types.ts";
 import { SimDisk } from "../../storage/sim_disk.ts";
 import { computeMemberId } from "../ids.ts";
 import { Member } from "../member.ts";
+import type { MemberTuning } from "../env.ts";
 import { CheckFailure } from "./checks.ts";
 import type { SimNetwork } from "./network.ts";
 import { type Life, type Scheduler, SimClock } from "./scheduler.ts";
@@ -28,6 +29,11 @@ export interface ClusterSettings {
   heartbeatMs: number;
   electionMs: number;
   snapshotCount: number;
+  /** `--max-wals` and `--max-snapshots` (0 keeps every file). */
+  maxWals?: number;
+  maxSnapshots?: number;
+  /** Small WAL segments and frequent purges, so both happen within a run. */
+  tuning?: MemberTuning;
   /** Disk latency bounds for asynchronous calls (ms). */
   diskMinMs: number;
   diskMaxMs: number;
@@ -130,9 +136,18 @@ export class SimCluster {
     return this.nodes.filter((n) => n.state === "up" && n.member !== undefined);
   }
 
-  /** The running member that leads, if one believes so. */
+  /**
+   * The running member that leads: of those that believe so (a stale or
+   * removed one may still), one of its own configuration, newest term.
+   */
   leader(): SimNode | undefined {
-    return this.up().find((n) => n.member!.leader === n.member!.id);
+    let best: SimNode | undefined;
+    for (const n of this.up()) {
+      const m = n.member!;
+      if (m.leader !== m.id || m.sm.membership.get(m.id) === undefined) continue;
+      if (best === undefined || m.term > best.member!.term) best = n;
+    }
+    return best;
   }
 
   /** Starts a new incarnation of `node` from its disk (only a node that is down). */
@@ -161,6 +176,7 @@ export class SimCluster {
       }),
       network: this.#net.port(life, node.url),
       random: rng,
+      tuning: set.tuning ?? {},
     };
     const log = this.#logger(node, life);
     this.#trace(`start ${node.label}`);
@@ -374,6 +390,8 @@ export class SimCluster {
       `--heartbeat-interval=${this.#set.heartbeatMs}`,
       `--election-timeout=${this.#set.electionMs}`,
       `--snapshot-count=${this.#set.snapshotCount}`,
+      `--max-wals=${this.#set.maxWals ?? 5}`,
+      `--max-snapshots=${this.#set.maxSnapshots ?? 5}`,
     ], {});
     if (out.kind !== "run") throw new Error("simulated member config did not parse");
     return new SimNode(`n${n}`, url, out.config, mulberry32(Math.floor(this.#s.rng() * 2 ** 32)));

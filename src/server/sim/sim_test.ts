@@ -7,13 +7,13 @@ import { type LinOp, MemberSimFailure, type MemberSimStats, runMemberSim } from 
 
 /**
  * Seeds: MEMBER_SIM_SEED=<n> replays one run (with a long trace on
- * failure); MEMBER_SIM_SEEDS=<count> runs more than the default 400
+ * failure); MEMBER_SIM_SEEDS=<count> runs more than the default 300
  * (`make sim` runs thousands), starting at MEMBER_SIM_FROM (default 1).
  */
 function seeds(): number[] {
   const one = Deno.env.get("MEMBER_SIM_SEED");
   if (one !== undefined) return [Number(one)];
-  const count = Number(Deno.env.get("MEMBER_SIM_SEEDS") ?? "400");
+  const count = Number(Deno.env.get("MEMBER_SIM_SEEDS") ?? "300");
   const from = Number(Deno.env.get("MEMBER_SIM_FROM") ?? "1");
   return Array.from({ length: count }, (_, i) => from + i);
 }

@@ -340,34 +340,40 @@ Deno.test({
     }, "the target to settle at the leader's commit");
     // A well-formed append of the next entry, committed at once, whose
     // request names no kind of change (id 1, origin 1, nothing else).
-    const call = await rawPeerRequest(
-      target.peerUrl,
-      PATH_STREAM,
-      peerHeaders(ls.clusterId, ls.memberId, ts.memberId),
-    );
-    try {
-      assert.equal((await call.response).status, 200);
-      call.stream.write(encodeFrame([newMessage({
-        type: MessageType.App,
-        from: ls.memberId,
-        to: ts.memberId,
-        term: ts.term,
-        index: ts.commit,
-        logTerm: ts.term,
-        commit: ts.commit + 1,
-        entries: [{
-          index: ts.commit + 1,
+    // The real leader's own stream may replace ours before our frame is
+    // read (a peer's newer stream closes its older connection), dropping
+    // the frame: try again on a fresh stream, a few times at most.
+    let exit: Deno.CommandStatus | undefined;
+    for (let attempt = 0; attempt < 3 && !exit; attempt++) {
+      const call = await rawPeerRequest(
+        target.peerUrl,
+        PATH_STREAM,
+        peerHeaders(ls.clusterId, ls.memberId, ts.memberId),
+      );
+      try {
+        assert.equal((await call.response).status, 200);
+        call.stream.write(encodeFrame([newMessage({
+          type: MessageType.App,
+          from: ls.memberId,
+          to: ts.memberId,
           term: ts.term,
-          type: EntryType.Normal,
-          data: new Uint8Array([0x08, 0x01, 0x10, 0x01]),
-        }],
-      })]));
-      const exit = await target.waitExit(10_000);
-      assert.ok(exit, "the target stopped");
-      assert.equal(exit.code, 2);
-    } finally {
-      call.close();
+          index: ts.commit,
+          logTerm: ts.term,
+          commit: ts.commit + 1,
+          entries: [{
+            index: ts.commit + 1,
+            term: ts.term,
+            type: EntryType.Normal,
+            data: new Uint8Array([0x08, 0x01, 0x10, 0x01]),
+          }],
+        })]));
+        exit = await target.waitExit(5_000);
+      } finally {
+        call.close();
+      }
     }
+    assert.ok(exit, "the target stopped");
+    assert.equal(exit.code, 2);
     assert.match(
       await target.stderrText(),
       /"invariant":"cannot apply log entry of kind undefined"/,

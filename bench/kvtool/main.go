@@ -28,6 +28,11 @@
 //	    Opens the watchers on one prefix, then measures put -> event latency
 //	    and put throughput while they receive (see watch.go).
 //
+//	kvtool -mode scan -op range|count ...   and   kvtool -mode watchkeys ...
+//	    The scale rows (bench/scale.ts): ranges of 10,000 keys and count_only
+//	    over a loaded keyspace; watchers on distinct keys under a fixed put
+//	    rate (see scale.go).
+//
 // All print one JSON object on stdout and exit 1 on failure.
 package main
 
@@ -48,7 +53,7 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "probe", "probe | load | watch | kv | authsetup")
+	mode := flag.String("mode", "probe", "probe | load | watch | kv | authsetup | scan | watchkeys")
 	endpoint := flag.String("endpoint", "127.0.0.1:2379", "server address")
 	timeout := flag.Duration("timeout", 60*time.Second, "bound on the whole run")
 	n := flag.Int("n", 100000, "load: distinct keys to write")
@@ -62,7 +67,11 @@ func main() {
 	total := flag.Int("total", 5000, "watch: puts of the throughput phase")
 	keys := flag.Int("keys", 1000, "watch: distinct keys of the throughput phase")
 	drain := flag.Duration("drain", 20*time.Second, "watch: bound on waiting for the last events")
-	op := flag.String("op", "put", "kv: put | get | getser | txn | auth | gwput | gwget")
+	op := flag.String("op", "put", "kv: put | get | getser | txn | auth | gwput | gwget; scan: range | count")
+	span := flag.Int("span", 10000, "scan: keys per range (a power of ten)")
+	limit := flag.Duration("for", time.Minute, "scan: stop issuing requests after this long")
+	rate := flag.Int("rate", 1000, "watchkeys: puts per second")
+	seconds := flag.Int("seconds", 10, "watchkeys: how long the puts go on")
 	user := flag.String("user", "", "kv: run as this user (auth enabled)")
 	password := flag.String("password", "", "kv: the user's password")
 	label := flag.String("label", "", "kv: label printed with the result")
@@ -89,6 +98,17 @@ func main() {
 		out, err = watchBench(ctx, watchOpts{
 			endpoint: *endpoint, watchers: *watchers, wconns: *wconns, latPuts: *latPuts,
 			clients: *clients, conns: *conns, total: *total, keys: *keys, valSize: *valSize,
+			drainLimit: *drain,
+		})
+	case "scan":
+		out, err = scanBench(ctx, scanOpts{
+			endpoint: *endpoint, op: *op, prefix: *prefix, n: *n, span: *span,
+			clients: *clients, conns: *conns, total: *total, limit: *limit,
+		})
+	case "watchkeys":
+		out, err = watchKeys(ctx, watchKeysOpts{
+			endpoint: *endpoint, watchers: *watchers, wconns: *wconns, conns: *conns,
+			clients: *clients, rate: *rate, seconds: *seconds, valSize: *valSize,
 			drainLimit: *drain,
 		})
 	case "authsetup":

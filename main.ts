@@ -11,9 +11,10 @@ import { createLogger, LogSetupError, setupLogger } from "./src/log.ts";
 import { startIdleGc } from "./src/server/idle_gc.ts";
 import { startServer } from "./src/serve.ts";
 import { SystemdNotifier } from "./src/systemd.ts";
+import { versionLines } from "./src/version.ts";
 
-/** cairn's own version (the etcd API version it implements is in src/http/app.ts). */
-export const CAIRN_VERSION = "0.1.0";
+/** cairn's own version (deno.json's; the etcd API version it implements is beside it). */
+export { CAIRN_VERSION } from "./src/version.ts";
 
 async function main(args: string[]): Promise<number> {
   let outcome;
@@ -33,11 +34,7 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (outcome.kind === "version") {
-    const { SERVER_VERSION } = await import("./src/version.ts");
-    console.log(`cairn Version: ${CAIRN_VERSION}`);
-    console.log(`etcd API Version: ${SERVER_VERSION}`);
-    console.log(`Deno Version: ${Deno.version.deno}`);
-    console.log(`OS/Arch: ${Deno.build.os}/${Deno.build.arch}`);
+    for (const line of versionLines()) console.log(line);
     return 0;
   }
   let logging;

@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+
+function assertEquals(a: unknown, b: unknown, msg?: string): void {
+  assert.deepStrictEqual(a, b, msg);
+}
+/** Asserts `fn` throws an error of class `cls` (when given) whose message matches `re`. */
+function assertThrows(fn: () => unknown, cls: (new (m: string) => Error) | RegExp, re?: RegExp) {
+  const want = cls instanceof RegExp ? cls : re!;
+  assert.throws(fn, (e: unknown) => {
+    if (!(cls instanceof RegExp)) assert.ok(e instanceof cls, `expected ${cls.name}, got ${e}`);
+    assert.match((e as Error).message, want);
+    return true;
+  });
+}
+import {
+  BUCKET_HEADER_SIZE,
+  ELEMENT_SIZE,
+  LEAF_PAGE,
+  PAGE_HEADER_SIZE,
+  PAGE_SIZE,
+} from "./format.ts";
+import { BoltFormatError, BoltReader } from "./reader.ts";
+import { type BoltEntry, buildBolt, buildBoltAsync, compareKeys, concatPages } from "./writer.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Deterministic pseudo-random bytes (xorshift), so failures replay. */
+function rng(seed: number) {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 0x100000000;
+  };
+}
+
+function randomEntries(n: number, seed: number, maxValue: number): BoltEntry[] {
+  const r = rng(seed);
+  const byKey = new Map<string, BoltEntry>();
+  while (byKey.size < n) {
+    const key = Uint8Array.from({ length: 1 + Math.floor(r() * 40) }, () => Math.floor(r() * 256));
+    const value = Uint8Array.from(
+      { length: Math.floor(r() * maxValue) },
+      () => Math.floor(r() * 256),
+    );
+    byKey.set(key.join(","), [key, value]);
+  }
+  return [...byKey.values()].sort((a, b) => compareKeys(a[0], b[0]));
+}
+
+function readAll(r: BoltReader, name: string): BoltEntry[] {
+  return [...r.entries(name)].map(([k, v]) => [k.slice(), v.slice()] as const);
+}
+
+Deno.test("bbolt: what the writer wrote reads back in order, inline, single-page, multi-level and overflow buckets alike", () => {
+  const buckets = [
+    { name: "alarm", entries: [] as BoltEntry[] },
+    { name: "big", entries: randomEntries(20_000, 7, 60) },
+    { name: "huge", entries: randomEntries(30, 9, 20_000) },
+    { name: "small", entries: randomEntries(5, 3, 10) },
+    { name: "page", entries: randomEntries(40, 5, 60) },
+  ].sort((a, b) => compareKeys(enc.encode(a.name), enc.encode(b.name)));
+  const db = buildBolt(buckets.map((b) => ({ name: enc.encode(b.name), entries: b.entries })));
+  assertEquals(db.length % PAGE_SIZE, 0);
+  const r = new BoltReader(db);
+  assertEquals(r.size, db.length);
+  assertEquals(r.bucketNames().map((n) => dec.decode(n)), buckets.map((b) => b.name));
+  for (const b of buckets) assertEquals(readAll(r, b.name), b.entries, b.name);
+  assert(!r.hasBucket("missing"));
+  assertEquals([...r.entries("missing")], []);
+});
+
+Deno.test("bbolt: small buckets are stored inline (header root 0) and large ones get pages", () => {
+  const db = buildBolt([
+    { name: enc.encode("a"), entries: [[enc.encode("k"), enc.encode("v")]] },
+    { name: enc.encode("b"), entries: randomEntries(200, 1, 50) },
+  ]);
+  // meta, meta, freelist, b's pages, root leaf: the root leaf is last.
+  const rootPage = db.length / PAGE_SIZE - 1;
+  const v = new DataView(db.buffer);
+  const rootOff = rootPage * PAGE_SIZE;
+  assertEquals(v.getUint16(rootOff + 8, true), LEAF_PAGE);
+  assertEquals(v.getUint16(rootOff + 10, true), 2);
+  const aValue = rootOff + PAGE_HEADER_SIZE + v.getUint32(rootOff + PAGE_HEADER_SIZE + 4, true) + 1;
+  assertEquals(v.getBigUint64(aValue, true), 0n, "bucket a is inline");
+  const e1 = rootOff + PAGE_HEADER_SIZE + ELEMENT_SIZE;
+  const bValue = e1 + v.getUint32(e1 + 4, true) + 1;
+  assert(v.getBigUint64(bValue, true) >= 3n, "bucket b has its own root page");
+});
+
+Deno.test("bbolt: the reader picks the meta page with the higher txid and skips one with a bad checksum", () => {
+  const db = buildBolt([{ name: enc.encode("x"), entries: [[enc.encode("k"), enc.encode("v")]] }]);
+  const v = new DataView(db.buffer);
+  // Damage meta page 1's checksum: page 0 is still valid.
+  v.setUint8(PAGE_SIZE + PAGE_HEADER_SIZE + 56, v.getUint8(PAGE_SIZE + PAGE_HEADER_SIZE + 56) ^ 1);
+  assertEquals(readAll(new BoltReader(db), "x").length, 1);
+  // Both damaged: refused.
+  v.setUint8(PAGE_HEADER_SIZE + 56, v.getUint8(PAGE_HEADER_SIZE + 56) ^ 1);
+  assertThrows(() => new BoltReader(db), BoltFormatError, /checksum mismatch/);
+  assertThrows(() => new BoltReader(new Uint8Array(8192)), BoltFormatError, /invalid magic/);
+});
+
+Deno.test("bbolt: a truncated file is refused", () => {
+  const db = buildBolt([{ name: enc.encode("x"), entries: randomEntries(500, 2, 40) }]);
+  assertThrows(
+    () => new BoltReader(db.subarray(0, db.length - PAGE_SIZE)),
+    BoltFormatError,
+    /too small/,
+  );
+});
+
+Deno.test("bbolt: a nested bucket is refused, not skipped", () => {
+  const db = buildBolt([{ name: enc.encode("x"), entries: [[enc.encode("k"), enc.encode("v")]] }]);
+  const v = new DataView(db.buffer);
+  const rootOff = (db.length / PAGE_SIZE - 1) * PAGE_SIZE;
+  const inline = rootOff + PAGE_HEADER_SIZE + v.getUint32(rootOff + PAGE_HEADER_SIZE + 4, true) +
+    1 +
+    BUCKET_HEADER_SIZE;
+  // Flag the inline bucket's only element as a bucket.
+  v.setUint32(inline + PAGE_HEADER_SIZE, 1, true);
+  const r = new BoltReader(db);
+  assertThrows(() => [...r.entries("x")], BoltFormatError, /nested bucket "k"/);
+});
+
+Deno.test("bbolt: unordered keys or bucket names are refused", () => {
+  assertThrows(
+    () =>
+      buildBolt([{
+        name: enc.encode("x"),
+        entries: [[enc.encode("b"), enc.encode("")], [enc.encode("a"), enc.encode("")]],
+      }]),
+    /not in strictly ascending order/,
+  );
+  assertThrows(
+    () =>
+      buildBolt([{ name: enc.encode("y"), entries: [] }, { name: enc.encode("x"), entries: [] }]),
+    /bucket names/,
+  );
+});
+
+Deno.test("bbolt: the async builder yields the same bytes as the synchronous one", async () => {
+  const buckets = () => [{ name: enc.encode("key"), entries: randomEntries(30_000, 11, 30) }];
+  const a = buildBolt(buckets());
+  let turns = 0;
+  const timer = setInterval(() => turns++, 0);
+  const b = concatPages(await buildBoltAsync(buckets(), 1));
+  clearInterval(timer);
+  assertEquals(b, a);
+  assert(turns > 0, "other tasks ran while the database was built");
+});

@@ -11,7 +11,7 @@ SYSTEM_DENO := $(shell command -v deno 2>/dev/null)
 DENO := $(if $(SYSTEM_DENO),$(SYSTEM_DENO),$(TOOLS_BIN)/deno)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: run test test-unit test-integration build gen gen-check fmt lint check bench fuzz jepsen sim deps etcd-tools prom-tools
+.PHONY: run test test-unit test-integration build dist dist-tarball gen gen-check fmt lint check bench fuzz jepsen sim deps etcd-tools prom-tools
 
 run: $(DENO)
 	$(DENO) run -A main.ts $(ARGS)
@@ -26,9 +26,51 @@ test-unit: $(DENO)
 	$(DENO) test -A src
 
 # Single executable. `deno compile` downloads its base runtime (denort)
-# unless DENORT_BIN names one; this machine cannot download it.
+# unless DENORT_BIN names one; the development machines cannot download
+# it. A deno CLI binary is no substitute: compiled onto it, the program is
+# ignored and the result is plain deno, so the binary is run once and
+# removed unless it answers --version as cairn. The commit is stamped in
+# build/build_info.json (src/version.ts reads it there: the binary has no
+# .git).
+# The dashboard's assets (src/ui/dist) are embedded once that directory
+# exists.
+BUILD_DIR ?= build
+CAIRN_BIN ?= cairn
+CAIRN_RUN = $(if $(findstring /,$(CAIRN_BIN)),$(CAIRN_BIN),./$(CAIRN_BIN))
+UI_ASSETS := $(wildcard src/ui/dist)
+ifdef DENORT_BIN
+export DENORT_BIN
+endif
 build: $(DENO)
-	$(DENO) compile -A --include src/auth/bcrypt_worker.ts --output cairn main.ts
+	@mkdir -p build
+	@printf '{"commit":"%s"}\n' "$$(git rev-parse HEAD 2>/dev/null)" > build/build_info.json
+	$(DENO) compile -A --include src/auth/bcrypt_worker.ts --include build/build_info.json \
+	  $(if $(UI_ASSETS),--include $(UI_ASSETS)) --output $(CAIRN_BIN) main.ts
+	@if ! timeout 60 $(CAIRN_RUN) --version </dev/null 2>/dev/null | grep -q '^cairn Version: '; then \
+	  echo "$(CAIRN_BIN) does not run cairn: DENORT_BIN ($${DENORT_BIN:-unset}) must be Deno $(DENO_VERSION)'s denort, not the deno CLI"; \
+	  rm -f $(CAIRN_BIN); exit 1; \
+	fi
+	@$(CAIRN_RUN) --version
+
+# Release tarball, named like etcd's (cairn-v<version>-linux-<arch>.tar.gz):
+# the binary, the systemd unit, its example environment file, the sysusers
+# entry and the README. dist-tarball packs whatever CAIRN_BIN is (the
+# packaging test gives it a stand-in where no denort exists).
+VERSION := $(shell sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' deno.json | head -n 1)
+DIST_ARCH := $(subst x86_64,amd64,$(subst aarch64,arm64,$(shell uname -m)))
+DIST_NAME := cairn-v$(VERSION)-linux-$(DIST_ARCH)
+dist: build
+	$(MAKE) --no-print-directory dist-tarball
+dist-tarball:
+	@test -x $(CAIRN_BIN) || { echo "no executable $(CAIRN_BIN): run make build"; exit 1; }
+	@rm -rf $(BUILD_DIR)/$(DIST_NAME) && mkdir -p $(BUILD_DIR)/$(DIST_NAME)
+	install -m 0755 $(CAIRN_BIN) $(BUILD_DIR)/$(DIST_NAME)/cairn
+	install -m 0644 dist/cairn.service dist/cairn.env dist/cairn.sysusers.conf README.md \
+	  $(BUILD_DIR)/$(DIST_NAME)/
+	tar -C $(BUILD_DIR) --owner=0 --group=0 --numeric-owner -czf $(BUILD_DIR)/$(DIST_NAME).tar.gz $(DIST_NAME)
+	cd $(BUILD_DIR) && sha256sum $(DIST_NAME).tar.gz > $(DIST_NAME).tar.gz.sha256
+	@rm -rf $(BUILD_DIR)/$(DIST_NAME)
+	@echo "wrote $(BUILD_DIR)/$(DIST_NAME).tar.gz"
 
 gen: $(TOOLS_BIN)/buf
 	$(TOOLS_BIN)/buf generate

@@ -12,6 +12,16 @@
  * - entry:      term u64, index u64, entry type u8, data (rest)
  * - hard state: term u64, vote u64, commit u64
  * - snapshot:   term u64, index u64
+ * - link:       previous segment's seq u64, end offset u64, chain u32
+ *
+ * Records are checksummed one by one, so a whole record lost from the end
+ * of an older segment (a zeroed tail reads as the normal end of a
+ * preallocated file) would otherwise replay silently. Every segment after
+ * the first therefore starts with a link record naming where the previous
+ * segment ended and a digest of its record CRCs in order (the "chain", see
+ * {@link foldRecordCrcs}); replay compares both, as etcd's WAL carries its
+ * rolling CRC from one file to the next. Segments written before links
+ * existed have none and are read as before.
  *
  * @module
  */
@@ -29,6 +39,8 @@ export enum RecordType {
   Entry = 2,
   HardState = 3,
   Snapshot = 4,
+  /** Where the previous segment ended and its chain: see the module comment. */
+  Link = 5,
 }
 
 /** Identity of the member that owns a WAL, written at the head of every segment. */
@@ -45,12 +57,45 @@ export interface SnapshotMarker {
   index: number;
 }
 
+/** A segment's note of how the segment before it ended. */
+export interface SegmentLink {
+  /** The previous segment's sequence number. */
+  prevSeq: number;
+  /** Byte offset just past the previous segment's last record. */
+  prevEnd: number;
+  /** {@link foldRecordCrcs} over every record of the previous segment. */
+  prevChain: number;
+}
+
+/** The chain of a segment with no records yet. */
+export const CHAIN_START = 0x811c9dc5;
+
+/**
+ * Folds the stored CRCs of the records framed in `bytes` (whole records,
+ * back to back) into `chain`, in order. Order-dependent, and cheap: one
+ * step per record, no second pass over the payloads.
+ */
+export function foldRecordCrcs(chain: number, bytes: Uint8Array): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let h = chain;
+  for (let off = 0; off + RECORD_HEADER <= bytes.length;) {
+    h = foldCrc(h, view.getUint32(off + 4, true));
+    off += RECORD_HEADER + view.getUint32(off, true);
+  }
+  return h;
+}
+
+function foldCrc(chain: number, crc: number): number {
+  return Math.imul(chain ^ crc, 0x01000193) >>> 0;
+}
+
 /** One decoded record. */
 export type WalRecord =
   | { type: RecordType.Metadata; metadata: WalMetadata }
   | { type: RecordType.Entry; entry: Entry }
   | { type: RecordType.HardState; hardState: HardState }
-  | { type: RecordType.Snapshot; snapshot: SnapshotMarker };
+  | { type: RecordType.Snapshot; snapshot: SnapshotMarker }
+  | { type: RecordType.Link; link: SegmentLink };
 
 /** A WAL file is damaged somewhere other than a torn final write. */
 export class WalCorruptError extends Error {
@@ -66,6 +111,7 @@ const ENTRY_FIXED = 17;
 const HARD_STATE_LEN = 24;
 const SNAPSHOT_LEN = 16;
 const METADATA_FIXED = 16;
+const LINK_LEN = 20;
 
 /** Bytes a record takes on disk, header included. */
 export function recordSize(rec: WalRecord): number {
@@ -78,6 +124,8 @@ export function recordSize(rec: WalRecord): number {
       return RECORD_HEADER + 1 + SNAPSHOT_LEN;
     case RecordType.Metadata:
       return RECORD_HEADER + 1 + METADATA_FIXED + rec.metadata.extra.length;
+    case RecordType.Link:
+      return RECORD_HEADER + 1 + LINK_LEN;
   }
 }
 
@@ -115,6 +163,8 @@ export class RecordWriter {
         return this.snapshot(rec.snapshot);
       case RecordType.Metadata:
         return this.metadata(rec.metadata);
+      case RecordType.Link:
+        return this.link(rec.link);
     }
   }
 
@@ -155,6 +205,16 @@ export class RecordWriter {
     this.pos += 16;
     this.bytes.set(m.extra, this.pos);
     this.pos += m.extra.length;
+    this.end(start);
+  }
+
+  /** Appends a segment link record. */
+  link(l: SegmentLink): void {
+    const start = this.begin(RecordType.Link);
+    this.u64(l.prevSeq);
+    this.u64(l.prevEnd);
+    this.view.setUint32(this.pos, l.prevChain, true);
+    this.pos += 4;
     this.end(start);
   }
 
@@ -205,6 +265,8 @@ export interface SegmentScan {
   end: number;
   /** Set when a torn final write was found (only in the last segment). */
   torn?: { offset: number; reason: string };
+  /** {@link foldRecordCrcs} over the records kept (up to `end`). */
+  chain: number;
 }
 
 /**
@@ -219,12 +281,13 @@ export function scanSegment(path: string, bytes: Uint8Array, isLast: boolean): S
   const offsets: number[] = [];
   const n = bytes.length;
   let off = 0;
+  let chain = CHAIN_START;
   const bad = (reason: string): SegmentScan => {
     if (!isLast) throw new WalCorruptError(path, off, reason);
     if (validRecordAfter(bytes, view, off + 1)) {
       throw new WalCorruptError(path, off, `${reason}, and valid records follow it`);
     }
-    return { records, offsets, end: off, torn: { offset: off, reason } };
+    return { records, offsets, end: off, torn: { offset: off, reason }, chain };
   };
   while (off < n) {
     if (n - off < RECORD_HEADER + 1) {
@@ -249,9 +312,10 @@ export function scanSegment(path: string, bytes: Uint8Array, isLast: boolean): S
     // is a bug or a newer format, never a torn write.
     records.push(decodeBody(path, off, body));
     offsets.push(off);
+    chain = foldCrc(chain, want);
     off += RECORD_HEADER + len;
   }
-  return { records, offsets, end: off };
+  return { records, offsets, end: off, chain };
 }
 
 function decodeBody(path: string, off: number, body: Uint8Array): WalRecord {
@@ -294,6 +358,12 @@ function decodeBody(path: string, off: number, body: Uint8Array): WalRecord {
           extra: body.slice(1 + METADATA_FIXED),
         },
       };
+    case RecordType.Link:
+      if (plen !== LINK_LEN) throw fail(`segment link payload is ${plen} bytes`);
+      return {
+        type,
+        link: { prevSeq: u64(1), prevEnd: u64(9), prevChain: v.getUint32(17, true) },
+      };
     default:
       throw fail(`unknown record type ${type} (written by a newer cairn?)`);
   }
@@ -315,7 +385,7 @@ function validRecordAfter(bytes: Uint8Array, view: DataView, from: number): bool
     const len = view.getUint32(p, true);
     if (len === 0 || len > MAX_RECORD_LENGTH || p + RECORD_HEADER + len > bytes.length) continue;
     const type = bytes[p + RECORD_HEADER];
-    if (type < RecordType.Metadata || type > RecordType.Snapshot) continue;
+    if (type < RecordType.Metadata || type > RecordType.Link) continue;
     budget -= len;
     if (budget < 0) return true;
     const body = bytes.subarray(p + RECORD_HEADER, p + RECORD_HEADER + len);

@@ -33,6 +33,7 @@ export class ReplayBuilder {
         }
         return;
       case RecordType.Metadata:
+      case RecordType.Link:
         return; // checked by the caller, per segment
     }
   }

@@ -17,17 +17,20 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { Entry, HardState } from "../raft/types.ts";
 import { type Disk, type DiskFile, REAL_DISK } from "./disk.ts";
 import { removeIfExists, syncDir, writeAllSync } from "./fs_util.ts";
 import {
+  CHAIN_START,
   encodeRecords,
   entryRecordSize,
+  foldRecordCrcs,
   HARD_STATE_RECORD_SIZE,
   RecordType,
   RecordWriter,
   scanSegment,
+  type SegmentLink,
   type SnapshotMarker,
   WalCorruptError,
   type WalMetadata,
@@ -115,6 +118,8 @@ export class Wal {
     private hardState: HardState,
     private snapshot: SnapshotMarker | undefined,
     private lastIndex: number,
+    /** foldRecordCrcs over the current segment's records: the next segment's link. */
+    private chain: number,
   ) {
     this.segmentSize = opts.segmentSize ?? DEFAULT_SEGMENT_SIZE;
     this.preallocate = opts.preallocate ?? false;
@@ -127,8 +132,19 @@ export class Wal {
     const disk = opts.disk ?? REAL_DISK;
     await disk.mkdir(dir, { recursive: true, mode: 0o700 });
     if ((await listSegments(dir, disk)).length > 0) throw new Error(`WAL already exists in ${dir}`);
-    const wal = new Wal(dir, meta, opts, [], undefined, 0, emptyHardState(), undefined, 0);
-    await wal.newSegment(0, 0);
+    const wal = new Wal(
+      dir,
+      meta,
+      opts,
+      [],
+      undefined,
+      0,
+      emptyHardState(),
+      undefined,
+      0,
+      CHAIN_START,
+    );
+    await wal.newSegment(0, 0, undefined);
     return wal;
   }
 
@@ -148,6 +164,8 @@ export class Wal {
     let metadata: WalMetadata | undefined;
     let truncatedTail: WalReplay["truncatedTail"];
     let end = 0;
+    let chain = CHAIN_START;
+    let prevScan: { prevEnd: number; prevChain: number } | undefined;
     // The log's last index as the writer saw it (an entry sets it, a snapshot
     // marker may raise it): a segment rolls over to one named after it + 1.
     let writerLast = -1;
@@ -189,6 +207,7 @@ export class Wal {
           throw new WalCorruptError(path, 0, "metadata differs from the first segment's");
         }
       }
+      if (i > 0) checkLink(scan.records, segments[segments.length - 1], end, chain, path);
       let maxIndex = 0;
       scan.records.forEach((rec, k) => {
         if (rec.type === RecordType.Entry) {
@@ -200,7 +219,9 @@ export class Wal {
         builder.add(rec, path, scan.offsets[k]);
       });
       segments.push({ seq, firstIndex, path, maxIndex, released: false });
+      if (i > 0) prevScan = { prevEnd: end, prevChain: chain };
       end = scan.end;
+      chain = scan.chain;
       if (scan.torn) {
         truncatedTail = {
           path,
@@ -247,8 +268,15 @@ export class Wal {
       builder.hardState,
       builder.snapshot,
       lastIndex,
+      chain,
     );
-    if (end === 0) wal.writeRaw(wal.headerBytes(), true); // last segment lost even its header
+    if (end === 0) {
+      // The last segment lost even its header: write it again, linked to
+      // the segment before it as it was read.
+      const prev = segments.length > 1 ? segments[segments.length - 2] : undefined;
+      const link = prev && prevScan ? { prevSeq: prev.seq, ...prevScan } : undefined;
+      wal.writeRaw(wal.headerBytes(link), true);
+    }
     const replay: WalReplay = {
       metadata,
       hardState: builder.hardState,
@@ -398,6 +426,7 @@ export class Wal {
   private writeRaw(bytes: Uint8Array, sync: boolean): void {
     try {
       writeAllSync(this.file!, bytes);
+      this.chain = foldRecordCrcs(this.chain, bytes);
       this.onWrite?.(bytes.length);
       if (sync) {
         const started = performance.now();
@@ -411,25 +440,35 @@ export class Wal {
     this.offset += bytes.length;
   }
 
-  private headerBytes(): Uint8Array {
+  private headerBytes(link: SegmentLink | undefined): Uint8Array {
     const recs: WalRecord[] = [
       { type: RecordType.Metadata, metadata: this.metadata },
       { type: RecordType.HardState, hardState: this.hardState },
     ];
     if (this.snapshot) recs.push({ type: RecordType.Snapshot, snapshot: this.snapshot });
+    if (link) recs.push({ type: RecordType.Link, link });
     return encodeRecords(recs);
   }
 
   private async roll(): Promise<void> {
     const last = this.segments[this.segments.length - 1];
-    await this.guard(() => this.newSegment(last.seq + 1, this.lastIndex + 1));
+    // The link below promises that the old segment ends at this.offset: an
+    // unsynced record at its end (a commit-only hard state) that a power
+    // loss took back would make the next start fail the link check.
+    await this.guard(() => this.file!.syncData());
+    const link = { prevSeq: last.seq, prevEnd: this.offset, prevChain: this.chain };
+    await this.guard(() => this.newSegment(last.seq + 1, this.lastIndex + 1, link));
   }
 
   /** Makes a segment durably (temp name, fsync, rename, dir fsync) and switches to it. */
-  private async newSegment(seq: number, firstIndex: number): Promise<void> {
+  private async newSegment(
+    seq: number,
+    firstIndex: number,
+    link: SegmentLink | undefined,
+  ): Promise<void> {
     const path = join(this.dir, segmentName(seq, firstIndex));
     const tmp = `${path}.tmp`;
-    const header = this.headerBytes();
+    const header = this.headerBytes(link);
     const f = await this.disk.open(tmp, {
       read: true,
       write: true,
@@ -451,6 +490,7 @@ export class Wal {
     this.file?.close();
     this.file = f;
     this.offset = header.length;
+    this.chain = foldRecordCrcs(CHAIN_START, header);
     this.segments.push({ seq, firstIndex, path, maxIndex: 0, released: false });
   }
 }
@@ -464,6 +504,51 @@ function markReleased(segments: Segment[], index: number): void {
   for (let k = 0; k < segments.length - 1 && segments[k].maxIndex <= index; k++) {
     segments[k].released = true;
   }
+}
+
+/**
+ * Checks a segment's link record against how the segment before it was
+ * read: a mismatch means records went missing from (or were altered at)
+ * the end of the older segment although each one left reads cleanly. A
+ * segment without a link was written before links existed.
+ */
+function checkLink(
+  records: WalRecord[],
+  prev: Segment,
+  prevEnd: number,
+  prevChain: number,
+  path: string,
+): void {
+  const rec = records.find((r) => r.type === RecordType.Link);
+  if (rec === undefined || rec.type !== RecordType.Link) return;
+  const { link } = rec;
+  if (link.prevSeq !== prev.seq) {
+    throw new WalCorruptError(
+      path,
+      0,
+      `segment links to seq ${link.prevSeq} but follows seq ${prev.seq}`,
+    );
+  }
+  if (link.prevEnd !== prevEnd) {
+    throw new WalCorruptError(
+      prev.path,
+      prevEnd,
+      `segment reads up to byte ${prevEnd} but ended at byte ${link.prevEnd} when ` +
+        `${basename(path)} was made: records are missing from its end`,
+    );
+  }
+  if (link.prevChain !== prevChain) {
+    throw new WalCorruptError(
+      prev.path,
+      0,
+      `records differ from those written (chain ${hex8(prevChain)}, ` +
+        `${basename(path)} recorded ${hex8(link.prevChain)})`,
+    );
+  }
+}
+
+function hex8(n: number): string {
+  return n.toString(16).padStart(8, "0");
 }
 
 function emptyHardState(): HardState {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import { type Entry, EntryType, type HardState } from "../raft/types.ts";
+import { encodeRecords, RecordType, scanSegment } from "./record.ts";
 import { segmentName, Wal, WalCorruptError, type WalMetadata, type WalOptions } from "./wal.ts";
 
 const meta: WalMetadata = {
@@ -284,5 +285,57 @@ Deno.test("a closed WAL refuses work", async () => {
     const wal = await Wal.create(dir, meta);
     await wal.close();
     await assert.rejects(() => wal.save(hs(1, 0), [ent(1)]), /closed/);
+  });
+});
+
+Deno.test("overwriting entries zeroed off an older segment's end are found by the next segment's link", async () => {
+  await withDir(async (dir) => {
+    // 10 entries, then 3 that overwrite 5..7, fill the first segment (about
+    // 670 bytes), so the next save rolls to a segment named after entry 8.
+    const opts = { segmentSize: 600, preallocate: true };
+    const wal = await Wal.create(dir, meta, opts);
+    await wal.save(hs(1, 0), range(1, 10, 1));
+    await wal.save(hs(2, 4), range(5, 7, 2)); // a new leader overwrites 5..7
+    const [first] = wal.segmentPaths();
+    await wal.save(undefined, range(8, 9, 2));
+    assert.equal(wal.segmentPaths().length, 2, "the WAL rolled");
+    await wal.close();
+    // Zero the records from the term-2 entry 5 on: every record left reads
+    // cleanly, and a zeroed tail is how a preallocated segment ends.
+    const bytes = await Deno.readFile(first);
+    const scan = scanSegment(first, bytes, false);
+    const k = scan.records.findIndex((r) =>
+      r.type === RecordType.Entry && r.entry.index === 5 && r.entry.term === 2
+    );
+    assert.ok(k > 0);
+    bytes.fill(0, scan.offsets[k]);
+    await Deno.writeFile(first, bytes);
+    await assert.rejects(
+      () => Wal.open(dir, opts),
+      (e: unknown) =>
+        e instanceof WalCorruptError && e.path === first && /missing from its end/.test(e.message),
+    );
+  });
+});
+
+Deno.test("a record altered in place in an older segment fails the link's chain", async () => {
+  await withDir(async (dir) => {
+    const opts = { segmentSize: 1024 };
+    const wal = await Wal.create(dir, meta, opts);
+    for (let i = 1; i <= 60; i += 5) await wal.save(hs(1, i - 1), range(i, i + 4, 1, 40));
+    const [first] = wal.segmentPaths();
+    assert.ok(wal.segmentPaths().length >= 2);
+    await wal.close();
+    // Replace the last record with another valid one of the same size (a
+    // hard state with a different commit), CRC recomputed.
+    const bytes = await Deno.readFile(first);
+    const scan = scanSegment(first, bytes, false);
+    const last = scan.records.length - 1;
+    const other = encodeRecords([{ type: RecordType.HardState, hardState: hs(9, 9) }]);
+    const old = bytes.subarray(scan.offsets[last]);
+    assert.equal(old.length, other.length, "the segment ends with a hard state record");
+    bytes.set(other, scan.offsets[last]);
+    await Deno.writeFile(first, bytes);
+    await assert.rejects(() => Wal.open(dir, opts), /records differ from those written/);
   });
 });

@@ -7,7 +7,9 @@
  *   fdatasync, and reach Raft's storage only after that;
  * - a hard state whose only change is the commit index is not worth an
  *   fsync (a lost commit index is learned again from the leader): it rides
- *   along with the next write;
+ *   along with the next write, unless it commits a membership change; then
+ *   it is written at once, unsynced, as etcd writes every hard state (see
+ *   {@link DurableLog.write});
  * - a snapshot is a file first (fsynced, renamed, directory fsynced), then
  *   a marker in the WAL, and only then may the WAL segments before it be
  *   released (recovery uses the snapshot the newest marker names);
@@ -23,6 +25,7 @@ import type { MemoryStorage } from "../raft/storage.ts";
 import {
   type ConfState,
   EMPTY_BYTES,
+  EntryType,
   type HardState,
   MessageType,
   type Ready,
@@ -111,9 +114,29 @@ export class DurableLog {
       return this.#wal.save(hs, rd.entries, overlap);
     }
     // Only the commit index moved: it can be recomputed after a crash, so
-    // it rides along with the next write instead of costing an fsync.
-    if (rd.hardState) this.#deferred = rd.hardState;
-    return undefined;
+    // it rides along with the next write instead of costing an fsync...
+    if (!rd.hardState) return undefined;
+    if (!this.#commitsConfChange(rd.hardState.commit)) {
+      this.#deferred = rd.hardState;
+      return undefined;
+    }
+    // ...except when it commits a membership change. A member that comes
+    // back from a killed process must know that change committed: if the
+    // leader removed itself and left, no leader can be elected without it
+    // (the old configuration still counts the departed member). A write
+    // without fsync survives a killed process, as etcd's unsynced hard
+    // state does; it costs no fsync, and membership changes are rare.
+    this.#deferred = undefined;
+    return this.#wal.save(rd.hardState, [], false);
+  }
+
+  /** Whether an entry in (current commit, `commit`] is a membership change. */
+  #commitsConfChange(commit: number): boolean {
+    const s = this.#storage;
+    const lo = Math.max(s.hardState().commit + 1, s.firstIndex());
+    const hi = Math.min(commit, s.lastIndex());
+    if (lo > hi) return false;
+    return s.entries(lo, hi + 1).some((e) => e.type === EntryType.ConfChange);
   }
 
   /** Hands the Ready's written entries and hard state to Raft's storage. */

@@ -110,6 +110,27 @@ Deno.test("durable log: a commit-only hard state is not fsynced (a crash may los
   assert.equal(replay.entries.length, 3, "the entries are durable");
 });
 
+Deno.test("durable log: a commit-only hard state that commits a membership change is written at once, unsynced", async () => {
+  const { sim, log, crash } = await fixture();
+  const ents = entries(1, 3);
+  ents[2] = { ...ents[2], type: EntryType.ConfChange };
+  const first = ready({ hardState: hs(1, 1), entries: ents, mustSync: true });
+  await log.write(first, false);
+  log.remember(first);
+  const syncs = sim.stats.syncs;
+  await log.write(ready({ hardState: hs(1, 3) }), false);
+  assert.equal(log.deferredHardState, undefined);
+  assert.equal(sim.stats.syncs, syncs, "no fsync");
+  // A killed process: what it wrote is in the page cache and read back.
+  const { replay } = await Wal.open("/wal", {
+    disk: sim.view({ alive: () => true, delay: () => Promise.resolve() }),
+  });
+  assert.equal(replay.hardState.commit, 3, "the restarted member knows the change committed");
+  // A power loss may still take it back (etcd's is unsynced too).
+  const lost = await crash();
+  assert.ok(lost.hardState.commit === 1 || lost.hardState.commit === 3);
+});
+
 Deno.test("durable log: entries that would break the log never reach the disk", async () => {
   const { log, storage, crash } = await fixture();
   const first = ready({ hardState: hs(1, 0), entries: entries(1, 3), mustSync: true });

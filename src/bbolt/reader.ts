@@ -22,12 +22,36 @@ import {
 } from "./format.ts";
 import type { BoltEntry } from "./writer.ts";
 
+/**
+ * Which of bbolt's own open errors a refusal corresponds to: `invalid`
+ * (ErrInvalid, "invalid database"), `version` (ErrVersionMismatch),
+ * `checksum` (ErrChecksum), or `damaged` for damage found while walking.
+ */
+export type BoltErrorKind = "invalid" | "version" | "checksum" | "damaged";
+
 /** The file is not a bbolt database this reader can use, or is damaged. */
 export class BoltFormatError extends Error {
-  /** @param message what is wrong, naming the page where one is involved */
-  constructor(message: string) {
+  /**
+   * @param message what is wrong, naming the page where one is involved
+   * @param kind the bbolt error it corresponds to
+   */
+  constructor(message: string, readonly kind: BoltErrorKind = "damaged") {
     super(message);
     this.name = "BoltFormatError";
+  }
+
+  /** bbolt's own message for this kind of failure, as etcd's tools print it. */
+  get boltMessage(): string {
+    switch (this.kind) {
+      case "invalid":
+        return "invalid database";
+      case "version":
+        return "version mismatch";
+      case "checksum":
+        return "checksum error";
+      default:
+        return this.message;
+    }
   }
 }
 
@@ -56,10 +80,12 @@ export class BoltReader {
     this.#view = new DataView(data.buffer, data.byteOffset, data.byteLength);
     const first = this.#readMeta(0);
     const pageSize = first.meta?.pageSize ?? 4096;
-    const second = data.length >= pageSize * 2 ? this.#readMeta(pageSize) : { err: "missing" };
+    const second = data.length >= pageSize * 2
+      ? this.#readMeta(pageSize)
+      : { err: "is missing", kind: "invalid" as const };
     const metas = [first.meta, second.meta].filter((m): m is Meta => m !== undefined);
     if (metas.length === 0) {
-      throw new BoltFormatError(`not a bbolt database: meta page 0 ${first.err}`);
+      throw new BoltFormatError(`not a bbolt database: meta page 0 ${first.err}`, first.kind);
     }
     metas.sort((a, b) => (a.txid > b.txid ? -1 : a.txid < b.txid ? 1 : 0));
     this.meta = metas[0];
@@ -67,6 +93,7 @@ export class BoltReader {
       throw new BoltFormatError(
         `file size too small: ${data.length} bytes, the meta page counts ` +
           `${this.meta.pgid} pages of ${this.meta.pageSize}`,
+        "invalid",
       );
     }
   }
@@ -76,19 +103,25 @@ export class BoltReader {
     return Number(this.meta.pgid) * this.meta.pageSize;
   }
 
-  #readMeta(off: number): { meta?: Meta; err?: string } {
+  #readMeta(off: number): { meta?: Meta; err?: string; kind?: BoltErrorKind } {
     const v = this.#view;
     const m = off + PAGE_HEADER_SIZE;
-    if (this.#data.length < m + META_CHECKSUM_OFFSET + 8) return { err: "is truncated" };
-    if (v.getUint32(m, true) !== MAGIC) return { err: "has an invalid magic number" };
-    if (v.getUint32(m + 4, true) !== VERSION) return { err: "has an unsupported version" };
+    if (this.#data.length < m + META_CHECKSUM_OFFSET + 8) {
+      return { err: "is truncated", kind: "invalid" };
+    }
+    if (v.getUint32(m, true) !== MAGIC) {
+      return { err: "has an invalid magic number", kind: "invalid" };
+    }
+    if (v.getUint32(m + 4, true) !== VERSION) {
+      return { err: "has an unsupported version", kind: "version" };
+    }
     const sum = fnv64a(this.#data.subarray(m, m + META_CHECKSUM_OFFSET));
     if (v.getBigUint64(m + META_CHECKSUM_OFFSET, true) !== sum) {
-      return { err: "has a checksum mismatch" };
+      return { err: "has a checksum mismatch", kind: "checksum" };
     }
     const pageSize = v.getUint32(m + 8, true);
     if (pageSize < MIN_PAGE_SIZE || (pageSize & (pageSize - 1)) !== 0) {
-      return { err: `has an invalid page size ${pageSize}` };
+      return { err: `has an invalid page size ${pageSize}`, kind: "invalid" };
     }
     return {
       meta: {

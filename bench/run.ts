@@ -35,6 +35,7 @@ import {
 } from "./lib/report.ts";
 import type { ClusterOutcome, WatchOutcome } from "./lib/report_extra.ts";
 import { type RoundKind, runRounds } from "./lib/rounds.ts";
+import { extractSection, spliceSection } from "./lib/scale_report.ts";
 import { makeBenchCerts } from "./lib/certs.ts";
 import {
   AUTH_SCENARIOS,
@@ -574,7 +575,9 @@ async function main(): Promise<number> {
       extras,
     );
     const resultsFile = join(repo, "bench", "RESULTS.md");
-    await Deno.writeTextFile(resultsFile, md);
+    // The scale section (make bench-scale) is another run's: carry it over.
+    const scale = extractSection(await Deno.readTextFile(resultsFile).catch(() => ""));
+    await Deno.writeTextFile(resultsFile, scale ? spliceSection(md, scale) : md);
     // `make test` runs `deno fmt --check` over the repo, tables included.
     await commandOutput(Deno.execPath(), ["fmt", "-q", resultsFile]);
     console.log(await Deno.readTextFile(resultsFile));

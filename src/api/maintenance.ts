@@ -6,7 +6,6 @@
  */
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { createHash } from "node:crypto";
 import {
   AlarmRequest_AlarmAction,
   type AlarmResponse,
@@ -22,7 +21,8 @@ import {
 import { EtcdErrors } from "../errors.ts";
 import { SERVER_VERSION } from "../http/app.ts";
 import type { UnaryService } from "../http/grpc_unary.ts";
-import { encodeStateSnapshot } from "../server/apply.ts";
+import { captureState } from "../server/state_snapshot.ts";
+import { etcdDatabase, snapshotChunks } from "../snapshot/export.ts";
 import type { Member } from "../server/member.ts";
 import type { CallContext } from "../http/call_context.ts";
 import { authOf } from "./auth_setup.ts";
@@ -49,12 +49,13 @@ export function maintenanceService(
     async status(_req, ctx) {
       await authz.requireUser(ctx);
       const store = member.sm.store;
-      const size = store.approximateSize();
       return create(StatusResponseSchema, {
         header: member.header(),
         version: SERVER_VERSION,
-        dbSize: BigInt(size),
-        dbSizeInUse: BigInt(size),
+        // etcd's dbSize is its file (kept after compaction until a
+        // defragment), dbSizeInUse what the data takes.
+        dbSize: BigInt(store.reservedSize()),
+        dbSizeInUse: BigInt(store.approximateSize()),
         leader: member.leader,
         raftIndex: BigInt(member.commitIndex),
         raftTerm: BigInt(member.term),
@@ -70,10 +71,10 @@ export function maintenanceService(
     },
     async defragment(_req, ctx) {
       await authz.requireAdmin(ctx);
-      // The key-value store lives in memory and on disk only as WAL and
-      // snapshot files, which never hold freed pages: there is nothing to
-      // defragment, so the request succeeds as soon as it arrives. etcd's
-      // answer carries no header (visible in its JSON gateway's `{}`).
+      // Repacks the store's memory and rewrites the snapshot file without
+      // stopping writes (see Member.defragment). etcd's answer carries no
+      // header (visible in its JSON gateway's `{}`).
+      await member.defragment();
       return create(DefragmentResponseSchema, {});
     },
     async hash(_req, ctx) {
@@ -97,19 +98,18 @@ export function maintenanceService(
     async *snapshot(_req, ctx: CallContext) {
       await authz.requireAdmin(ctx);
       await member.readBarrier();
-      const blob = encodeStateSnapshot(member.sm);
-      // Like etcd, the stream ends with the SHA-256 of the data so a
-      // receiver can check it arrived whole.
-      const sum = createHash("sha256").update(blob).digest();
-      const all = new Uint8Array(blob.length + sum.length);
-      all.set(blob);
-      all.set(sum, blob.length);
-      for (let off = 0; off < all.length; off += SNAPSHOT_CHUNK) {
-        const chunk = all.subarray(off, Math.min(all.length, off + SNAPSHOT_CHUNK));
+      // etcd's snapshot: a bbolt database in etcd's schema, then its
+      // SHA-256, so etcdctl and etcdutl can check, read and restore it. The
+      // state is captured at one applied index in the same synchronous step
+      // (a store view of references, no bytes copied); the pages are built
+      // afterwards in slices while the member goes on applying writes.
+      const captured = captureState(member.sm);
+      const db = await etcdDatabase(captured.view, captured.rest, BigInt(member.appliedIndex));
+      for (const { blob, remaining } of snapshotChunks(db, SNAPSHOT_CHUNK)) {
         yield create(SnapshotResponseSchema, {
           header: member.header(),
-          remainingBytes: BigInt(all.length - off - chunk.length),
-          blob: chunk,
+          remainingBytes: BigInt(remaining),
+          blob,
           version: SERVER_VERSION,
         });
       }

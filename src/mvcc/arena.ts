@@ -68,6 +68,17 @@ export class Arena {
   }
 
   /**
+   * Space held in slabs that no live byte uses: freed bytes anywhere, and
+   * the unused tails of closed slabs (the open slab's tail is room for the
+   * next writes, not waste).
+   */
+  get slackBytes(): number {
+    let n = 0;
+    for (const s of this.#slabs) n += (s === this.#cur ? s.used : s.bytes.length) - s.live;
+    return n;
+  }
+
+  /**
    * Copies `a` then `b` next to each other into a slab; returns the slab,
    * with the offset of `a` in `lastOffset`.
    */
@@ -98,6 +109,18 @@ export class Arena {
     const out = new Set<Slab>();
     for (const s of this.#slabs) {
       if (s !== this.#cur && s.live * 2 < s.used) out.add(s);
+    }
+    return out;
+  }
+
+  /**
+   * Closed slabs holding any space that is not live (freed bytes or an
+   * unused tail): defragmentation moves their survivors out.
+   */
+  slackSlabs(): Set<Slab> {
+    const out = new Set<Slab>();
+    for (const s of this.#slabs) {
+      if (s !== this.#cur && s.live < s.bytes.length) out.add(s);
     }
     return out;
   }

@@ -27,7 +27,9 @@ export class Version {
   /**
    * @param bkey the key as a latin1 binary string (shared with the index)
    * @param slab the slab holding the key and value bytes
-   * @param off offset of the key bytes in `slab` (-1 once compaction dropped the version)
+   * @param off offset of the key bytes in `slab`; once compaction drops the
+   *   version it becomes `-1 - offset`, so the bytes stay readable for a
+   *   point-in-time view taken before (see {@link Version.storedBytes})
    * @param vlen value length (0 for a tombstone)
    * @param main main revision (the store revision that wrote it)
    * @param sub position of this change inside its revision
@@ -61,6 +63,16 @@ export class Version {
   /** Set when compaction removes this version (lets the log drop it in one pass). */
   get dropped(): boolean {
     return this.off < 0;
+  }
+
+  /**
+   * The key bytes then the value bytes (a fresh view), dropped or not:
+   * arena bytes are never overwritten, so a version compacted after a
+   * point-in-time view captured it still reads as it was.
+   */
+  storedBytes(): Uint8Array {
+    const off = this.off >= 0 ? this.off : -1 - this.off;
+    return new Uint8Array(this.slab.buf, off, this.bkey.length + this.vlen);
   }
 }
 
@@ -112,6 +124,12 @@ export class KeyIndex {
   log: Version[] = [];
   /** Approximate bytes held (keys, values, bookkeeping). */
   bytes = 0;
+  /**
+   * The most `bytes` ever held since the last {@link repack}: like a bbolt
+   * file, the space stays counted after compaction frees it (new writes
+   * reuse it) until a defragmentation gives it back.
+   */
+  peakBytes = 0;
   /** Where every version's key and value bytes live. */
   readonly arena: Arena = new Arena();
 
@@ -165,6 +183,7 @@ export class KeyIndex {
     }
     this.log.push(v);
     this.bytes += v.vlen + VERSION_OVERHEAD;
+    if (this.bytes > this.peakBytes) this.peakBytes = this.bytes;
   }
 
   /** Undoes the most recent `add` (of `v`) (used to roll back a failed txn). */
@@ -242,7 +261,7 @@ export class KeyIndex {
   /** Frees a version's bytes and marks it dropped. */
   #drop(v: Version): void {
     this.arena.free(v.slab, v.bkey.length + v.vlen);
-    v.off = -1;
+    v.off = -1 - v.off;
     this.bytes -= v.vlen + VERSION_OVERHEAD;
   }
 
@@ -260,6 +279,32 @@ export class KeyIndex {
       v.slab = arena.move(v.slab, v.off, v.bkey.length + v.vlen);
       v.off = arena.lastOffset;
     }
+  }
+
+  /**
+   * Defragmentation: moves every retained version out of the closed slabs
+   * that hold freed or unused space, so those slabs are dropped and the
+   * arena holds little more than the live bytes; then forgets the peak
+   * size. Works on a copy of the log in steps of `step` versions, awaiting
+   * `pause` between them, so writes and compactions go on meanwhile
+   * (versions compacted in between are skipped; new ones land in the open
+   * slab, which is never a target).
+   */
+  async repack(pause: () => Promise<void>, step = 8192): Promise<void> {
+    const arena = this.arena;
+    const targets = arena.slackSlabs();
+    if (targets.size > 0) {
+      const log = this.log.slice();
+      for (let i = 0; i < log.length; i++) {
+        const v = log[i];
+        if (!v.dropped && targets.has(v.slab)) {
+          v.slab = arena.move(v.slab, v.off, v.bkey.length + v.vlen);
+          v.off = arena.lastOffset;
+        }
+        if (i % step === step - 1) await pause();
+      }
+    }
+    this.peakBytes = this.bytes;
   }
 
   private compactKey(bkey: string, rev: number): void {

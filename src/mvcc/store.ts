@@ -25,6 +25,7 @@ import type {
 import { type Event, Event_EventType, type KeyValue } from "../gen/etcd/api/mvccpb/kv_pb.ts";
 import { EtcdErrors } from "../errors.ts";
 import { decodeStore, encodeStore } from "./codec.ts";
+import { StoreView } from "./view.ts";
 import { compareToPath, forEachChosenOp, isTxnReadonly } from "./compare.ts";
 import { hashAll, hashKV, type KVHash } from "./hash.ts";
 import { KeyIndex, latestLive, type Version, visibleAt } from "./history.ts";
@@ -293,15 +294,23 @@ export class MvccStore {
     return hashAll(this.#index, this.#rev, this.#compactRev);
   }
 
-  /** Full state (history, revision, compact revision) for a snapshot. */
+  /**
+   * The store as it is now, unchanged by later writes and compactions
+   * (see view.ts): O(retained versions) reference copies, no bytes.
+   */
+  pointInTime(): StoreView {
+    return new StoreView(this.#index.log.slice(), this.#rev, this.#compactRev);
+  }
+
+  /** Full state (history, revision, compact revision) for a snapshot, in one go. */
   serialize(): Uint8Array {
-    return encodeStore(this.#index, this.#rev, this.#compactRev);
+    return encodeStore(this.pointInTime());
   }
 
   /**
-   * Rebuilds a store from `serialize()` output. Like etcd's store restore,
-   * calls `hooks.attach` for every live key that carries a lease, so restore
-   * the lessor first.
+   * Rebuilds a store from `serialize()` (or `storeChunks`) output. Like
+   * etcd's store restore, calls `hooks.attach` for every live key that
+   * carries a lease, so restore the lessor first.
    */
   static restore(bytes: Uint8Array, hooks?: Partial<LeaseHooks>): MvccStore {
     const d = decodeStore(bytes);
@@ -313,9 +322,36 @@ export class MvccStore {
     return s;
   }
 
-  /** Approximate bytes held, for Status dbSize. */
+  /**
+   * Bytes the retained data takes (keys, values, per-version bookkeeping):
+   * etcd's dbSizeInUse. Compaction lowers it at once.
+   */
   approximateSize(): number {
     return 4096 + this.#index.bytes;
+  }
+
+  /**
+   * Bytes reserved for the data, etcd's dbSize (the bbolt file's size):
+   * the most the store held since the last {@link defragment}, or what it
+   * holds plus the free space inside its arena if that is more. Space freed
+   * by compaction stays counted (later writes reuse it) until a
+   * defragmentation gives it back, as with etcd's file; the backend quota
+   * is checked against this, so a NOSPACE alarm needs compact + defrag.
+   */
+  reservedSize(): number {
+    const idx = this.#index;
+    return 4096 + Math.max(idx.peakBytes, idx.bytes + idx.arena.slackBytes);
+  }
+
+  /**
+   * etcd's Defragment for an in-memory store: moves the retained bytes out
+   * of partly free arena slabs so the freed space goes back, and resets
+   * {@link reservedSize} to what is in use. Runs in steps, awaiting `pause`
+   * between them, so the member keeps applying writes meanwhile. Local to
+   * this member (not replicated state), as in etcd.
+   */
+  async defragment(pause: () => Promise<void>): Promise<void> {
+    await this.#index.repack(pause);
   }
 
   // ---- write txn internals ----

@@ -6,14 +6,13 @@
  *
  * @module
  */
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { InvariantViolation } from "../raft/errors.ts";
 import { type ConfChange, ConfChangeType } from "../raft/types.ts";
 import {
   type InternalRequest,
   type MemberRecord,
   MemberRecordSchema,
-  StateSnapshotSchema,
 } from "../gen/cairn/internal_pb.ts";
 import {
   type AlarmMember,
@@ -31,6 +30,8 @@ import { applyLeaseCheckpoint, applyLeaseGrant, applyLeaseRevoke } from "../leas
 import type { Lessor } from "../lease/lessor.ts";
 import type { MvccStore } from "../mvcc/store.ts";
 import type { Membership } from "./membership.ts";
+import { concatChunks } from "../mvcc/codec.ts";
+import { captureState, encodeCapturedSync } from "./state_snapshot.ts";
 
 /** All replicated state a member applies entries to. */
 export interface StateMachine {
@@ -176,18 +177,13 @@ function applyAlarm(
   return create(AlarmResponseSchema, { alarms: changed });
 }
 
-/** The whole replicated state as one snapshot blob (snapshot files, Maintenance.Snapshot). */
+/**
+ * The whole replicated state as one snapshot blob, made at once (the
+ * periodic snapshot goes through captureState/encodeCaptured instead, in
+ * steps; see state_snapshot.ts). Decoded by recover.ts restoreStateSnapshot.
+ */
 export function encodeStateSnapshot(sm: StateMachine): Uint8Array {
-  return toBinary(
-    StateSnapshotSchema,
-    create(StateSnapshotSchema, {
-      mvcc: sm.store.serialize(),
-      members: sm.membership.records(),
-      alarms: sm.alarms,
-      leases: sm.lessor.serialize(),
-      auth: sm.auth.serialize(),
-    }),
-  );
+  return concatChunks(encodeCapturedSync(captureState(sm)));
 }
 
 /**

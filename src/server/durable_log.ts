@@ -30,6 +30,7 @@ import {
   MessageType,
   type Ready,
   type Snapshot,
+  type SnapshotMeta,
   StateRole,
 } from "../raft/types.ts";
 import type { SnapshotStore } from "../storage/snapshot.ts";
@@ -170,23 +171,53 @@ export class DurableLog {
     data: Uint8Array,
     alone: boolean,
   ): Promise<number> {
-    const term = this.#storage.term(index);
+    const meta = { index, term: this.#storage.term(index), confState };
+    await this.writeSnapshotFile(meta, [data]);
+    await this.commitSnapshot(meta, alone ? EMPTY_BYTES : data);
+    return meta.term;
+  }
+
+  /**
+   * First step of a snapshot, which may run off the Raft loop: the file
+   * (written under a temporary name, fsynced, renamed), its body being
+   * `chunks` end to end; `pause` is awaited every few MiB. Nothing depends
+   * on the file until {@link commitSnapshot} writes its WAL marker.
+   */
+  async writeSnapshotFile(
+    meta: SnapshotMeta,
+    chunks: readonly Uint8Array[],
+    pause?: () => Promise<void>,
+  ): Promise<void> {
     const started = this.#clock.monotonic();
-    await this.#snaps.save({ index, term, confState }, data);
+    await this.#snaps.saveChunks(meta, chunks, pause);
     this.onSnapshotWritten?.((this.#clock.monotonic() - started) / 1000);
+  }
+
+  /**
+   * Second step, on the Raft loop (it writes to the WAL): the marker that
+   * makes the file the one recovery uses (entries after its index written
+   * meanwhile sit before the marker in the WAL; replay keeps them), then
+   * the in-memory snapshot with `data` (empty for a lone member), Raft's
+   * log compacted behind it and the WAL segments it covers released.
+   */
+  async commitSnapshot(meta: SnapshotMeta, data: Uint8Array): Promise<void> {
+    const { index, term, confState } = meta;
     await this.#wal.saveSnapshotMarker({ term, index });
-    // A lone member that just gained a peer made one at this very entry
-    // (see snapshotForNewPeers): same state, and Raft refuses a second.
-    if (index > this.#storage.snapshot().meta.index) {
-      this.#storage.createSnapshot(index, confState, alone ? EMPTY_BYTES : data);
+    // A lone member that just gained a peer made one at this very entry or
+    // later (see snapshotForNewPeers): Raft refuses an older one. A lone
+    // member also trims its in-memory log (trimIfAlone) while a snapshot
+    // is written: Raft cannot place one behind its log's start, and with
+    // nobody to send it to, only the position would have mattered.
+    const storage = this.#storage;
+    if (index > storage.snapshot().meta.index && index >= storage.firstIndex() - 1) {
+      storage.createSnapshot(index, confState, data);
     }
     // Keep some entries behind the snapshot so a slightly slow follower
     // catches up from the log rather than needing the whole snapshot.
     const compactTo = index - CATCH_UP_ENTRIES;
-    if (compactTo > this.#storage.firstIndex()) this.#storage.compact(compactTo);
+    if (compactTo > storage.firstIndex()) storage.compact(compactTo);
     // Older segments become purgeable (--max-wals); the purger deletes them.
     await this.#wal.releaseTo(index);
-    return term;
   }
 
   /**

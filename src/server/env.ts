@@ -73,6 +73,13 @@ export interface MemberTuning {
   walSyncMode?: "blocking" | "async";
   /** Time between purge rounds (default 30 s, as etcd). */
   purgeIntervalMs?: number;
+  /** Store bytes per chunk of a periodic snapshot (default 1 MiB; see snapshotter.ts). */
+  snapshotChunkBytes?: number;
+  /**
+   * Awaited at every pause of a snapshot being written (tests hold one
+   * mid-way with it to show the member keeps serving meanwhile).
+   */
+  onSnapshotPause?: () => Promise<void> | void;
 }
 
 /** Everything a member takes from outside itself. */

@@ -80,6 +80,8 @@ import { fatalExitCode, isRefusedPeerInput, logFatal } from "./fatal.ts";
 import { Vouching } from "./vouch.ts";
 import { DurableLog, leadsDurably, sendableBeforeSync } from "./durable_log.ts";
 import { applyRequestEntry } from "./apply_entry.ts";
+import { Snapshotter } from "./snapshotter.ts";
+import { captureState } from "./state_snapshot.ts";
 
 /** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */
 const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
@@ -117,7 +119,8 @@ export class Member {
   #nextRequestId: number;
   #confState: ConfState;
   #applied: number;
-  #snapshotIndex: number;
+  /** Periodic snapshots, taken off the Raft loop (and Defragment's). */
+  readonly #snapshotter: Snapshotter;
   #term = 0;
   #leader = 0n;
   #role = StateRole.Follower;
@@ -180,7 +183,6 @@ export class Member {
     this.#snaps = init.snaps;
     this.#confState = init.confState;
     this.#applied = init.applied;
-    this.#snapshotIndex = init.applied;
     this.metrics = new ServerMetrics({
       extensive: init.cfg.metrics === "extensive",
       serverVersion: SERVER_VERSION,
@@ -193,6 +195,31 @@ export class Member {
       clock: init.env.clock,
     });
     this.#durable.onSnapshotWritten = (seconds) => this.metrics.backendCommit.observe(seconds);
+    this.#snapshotter = new Snapshotter({
+      clock: init.env.clock,
+      log: init.log,
+      durable: this.#durable,
+      count: init.cfg.snapshotCount,
+      index: init.applied,
+      applied: () => this.#applied,
+      capture: () => ({
+        meta: {
+          index: this.#applied,
+          term: this.#storage.term(this.#applied),
+          confState: {
+            voters: [...this.#confState.voters],
+            learners: [...this.#confState.learners],
+          },
+        },
+        state: captureState(this.sm),
+        alone: this.#alone(),
+      }),
+      alone: () => this.#alone(),
+      kick: () => this.#kick(),
+      fail: (err) => this.#halt("saving a snapshot", err),
+      chunkBytes: init.env.tuning.snapshotChunkBytes,
+      onPause: init.env.tuning.onSnapshotPause,
+    });
     // Request ids only need to be unique among this member's proposals that
     // may still be in the log: start from the clock so a restart never
     // reuses an id of an entry replayed from the WAL.
@@ -400,15 +427,17 @@ export class Member {
   }
 
   /**
-   * etcd's backend quota: when the store plus `cost` would exceed
-   * `--quota-backend-bytes`, raise the NOSPACE alarm through the log and
-   * refuse the request with `etcdserver: mvcc: database space exceeded`.
+   * etcd's backend quota: when the reserved size (dbSize, like etcd's
+   * backend file size: compaction alone does not lower it, a Defragment
+   * does) plus `cost` would reach `--quota-backend-bytes`, raise the
+   * NOSPACE alarm through the log and refuse the request with
+   * `etcdserver: mvcc: database space exceeded`.
    */
   checkQuota(cost: number): void {
     const quota = this.#cfg.quotaBackendBytes > 0
       ? this.#cfg.quotaBackendBytes
       : DEFAULT_QUOTA_BYTES;
-    if (this.sm.store.approximateSize() + cost <= quota) return;
+    if (this.sm.store.reservedSize() + cost < quota) return;
     const raised = this.sm.alarms.some((a) =>
       a.alarm === AlarmType.NOSPACE && a.memberID === this.id
     );
@@ -423,6 +452,33 @@ export class Member {
       }).catch((err) => this.#log.warn("failed to raise NOSPACE alarm", { error: String(err) }));
     }
     throw EtcdErrors.noSpace();
+  }
+
+  /**
+   * etcd's Defragment, for this member only: gives the space compaction
+   * freed back (the store's arena is repacked, see MvccStore.defragment)
+   * and rewrites the snapshot file from the compacted state, so dbSize and
+   * the files on disk shrink. Unlike etcd's, writes are served meanwhile:
+   * both steps run in chunks that yield to the event loop.
+   */
+  async defragment(): Promise<void> {
+    if (this.#stopped) throw EtcdErrors.stopped();
+    const started = this.#clock.monotonic();
+    const before = this.sm.store.reservedSize();
+    this.#log.info("defragmenting", { "current-db-size-bytes": before });
+    try {
+      await this.sm.store.defragment(this.#snapshotter.pause);
+      await this.#snapshotter.snapshotNow();
+    } catch (err) {
+      if (this.#stopped) throw EtcdErrors.stopped();
+      throw err;
+    }
+    this.#log.info("finished defragmenting the storage backend", {
+      "current-db-size-bytes-diff": this.sm.store.reservedSize() - before,
+      "current-db-size-bytes": this.sm.store.reservedSize(),
+      "current-db-size-in-use-bytes": this.sm.store.approximateSize(),
+      took: `${Math.round(this.#clock.monotonic() - started)}ms`,
+    });
   }
 
   /**
@@ -637,6 +693,7 @@ export class Member {
     this.#reads.failAll(EtcdErrors.stopped());
     this.#appliedWaits.failAll(EtcdErrors.stopped());
     while (this.#readyRunning) await sleep(this.#clock, 5);
+    await this.#snapshotter.stop();
     await this.#purger?.stop();
     await this.#peers.stop();
     await this.#wal.close();
@@ -758,7 +815,7 @@ export class Member {
       appliedIndex: () => this.#applied,
       pendingProposals: () => this.#waiters.size,
       isLearner: () => this.isLearner,
-      dbSizeBytes: () => this.sm.store.approximateSize(),
+      dbSizeBytes: () => this.sm.store.reservedSize(),
       dbSizeInUseBytes: () => this.sm.store.approximateSize(),
       quotaBytes: () =>
         this.#cfg.quotaBackendBytes > 0 ? this.#cfg.quotaBackendBytes : DEFAULT_QUOTA_BYTES,
@@ -854,6 +911,8 @@ export class Member {
         while (!this.#stopped && this.#raft.hasReady()) {
           await this.#handleReady(this.#raft.ready());
         }
+        // A snapshot written off the loop needs its WAL marker, or one was asked for.
+        if (!this.#stopped && this.#snapshotter.due()) await this.#snapshotter.step();
       } while (this.#readyAgain && !this.#stopped);
     } catch (err) {
       this.#halt("raft loop", err);
@@ -927,7 +986,7 @@ export class Member {
       this.#clock.setTimeout(() => this.#fatal?.(err, 0), 1000);
       return;
     }
-    await this.#maybeSnapshot();
+    if (this.#snapshotter.due()) await this.#snapshotter.step();
   }
 
   #applyEntries(entries: Entry[]): void {
@@ -1144,15 +1203,6 @@ export class Member {
     );
   }
 
-  async #maybeSnapshot(): Promise<void> {
-    if (this.#applied - this.#snapshotIndex < this.#cfg.snapshotCount) return;
-    const index = this.#applied;
-    const data = encodeStateSnapshot(this.sm);
-    const term = await this.#durable.snapshot(index, this.#confState, data, this.#alone());
-    this.#snapshotIndex = index;
-    this.#log.info("saved snapshot", { index, term, bytes: data.length });
-  }
-
   async #installSnapshot(rd: Ready): Promise<void> {
     const snap = rd.snapshot!;
     await this.#durable.install(snap);
@@ -1163,7 +1213,7 @@ export class Member {
     this.sm.alarms = state.alarms;
     this.#confState = snap.meta.confState;
     this.#applied = snap.meta.index;
-    this.#snapshotIndex = snap.meta.index;
+    this.#snapshotter.stateReplaced(snap.meta.index);
     this.#syncPeers();
     this.#log.info("installed snapshot from the leader", {
       index: snap.meta.index,

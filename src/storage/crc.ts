@@ -14,3 +14,8 @@ import CRC32C from "crc-32/crc32c.js";
 export function crc32c(bytes: Uint8Array): number {
   return CRC32C.buf(bytes) >>> 0;
 }
+
+/** CRC-32C of `prev`'s bytes followed by `bytes`, given `prev` (0 for nothing yet). */
+export function crc32cAppend(prev: number, bytes: Uint8Array): number {
+  return CRC32C.buf(bytes, prev | 0) >>> 0;
+}

@@ -16,7 +16,7 @@
  */
 import { join } from "node:path";
 import type { NodeId, Snapshot, SnapshotMeta } from "../raft/types.ts";
-import { crc32c } from "./crc.ts";
+import { crc32c, crc32cAppend } from "./crc.ts";
 import { type Disk, REAL_DISK } from "./disk.ts";
 import { removeIfExists, syncDir, writeAllSync } from "./fs_util.ts";
 
@@ -26,6 +26,8 @@ export const SNAPSHOT_FORMAT_VERSION = 1;
 const FIXED = 32;
 const TWO32 = 4294967296;
 const NAME_RE = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
+/** Bytes checksummed or written between two pauses of {@link SnapshotStore.saveChunks}. */
+const PAUSE_BYTES = 4 << 20;
 
 /** A snapshot file found in the directory (not yet verified). */
 export interface SnapshotFile {
@@ -70,13 +72,45 @@ export class SnapshotStore {
   }
 
   /** Durably writes a snapshot; returns its path. */
-  async save(meta: SnapshotMeta, data: Uint8Array): Promise<string> {
+  save(meta: SnapshotMeta, data: Uint8Array): Promise<string> {
+    return this.saveChunks(meta, [data]);
+  }
+
+  /**
+   * Durably writes a snapshot whose body is `chunks` end to end; returns
+   * its path. With `pause`, awaits it every few MiB checksummed or written,
+   * so a large snapshot does not hold the event loop (a rejecting `pause`
+   * abandons the save: the temp file is left for {@link removeTemps}).
+   */
+  async saveChunks(
+    meta: SnapshotMeta,
+    chunks: readonly Uint8Array[],
+    pause?: () => Promise<void>,
+  ): Promise<string> {
+    let done = 0;
+    const progress = async (n: number): Promise<void> => {
+      done += n;
+      if (pause !== undefined && done >= PAUSE_BYTES) {
+        done = 0;
+        await pause();
+      }
+    };
+    let sum = 0;
+    let len = 0;
+    for (const c of chunks) {
+      sum = crc32cAppend(sum, c);
+      len += c.length;
+      await progress(c.length);
+    }
     const path = join(this.dir, snapshotName(meta.term, meta.index));
     const tmp = `${path}.tmp`;
     const f = await this.disk.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
     try {
-      writeAllSync(f, encodeHeader(meta, data));
-      writeAllSync(f, data);
+      writeAllSync(f, encodeHeader(meta, sum, len));
+      for (const c of chunks) {
+        writeAllSync(f, c);
+        await progress(c.length);
+      }
       await f.sync();
     } finally {
       f.close();
@@ -182,7 +216,7 @@ function encodeMeta(meta: SnapshotMeta): Uint8Array {
   return out;
 }
 
-function encodeHeader(meta: SnapshotMeta, data: Uint8Array): Uint8Array {
+function encodeHeader(meta: SnapshotMeta, bodyCrc: number, bodyLen: number): Uint8Array {
   const m = encodeMeta(meta);
   const out = new Uint8Array(FIXED + m.length);
   const v = new DataView(out.buffer);
@@ -190,8 +224,8 @@ function encodeHeader(meta: SnapshotMeta, data: Uint8Array): Uint8Array {
   v.setUint32(8, SNAPSHOT_FORMAT_VERSION, true);
   v.setUint32(12, m.length, true);
   v.setUint32(16, crc32c(m), true);
-  v.setUint32(20, crc32c(data), true);
-  putU64(v, 24, data.length);
+  v.setUint32(20, bodyCrc, true);
+  putU64(v, 24, bodyLen);
   out.set(m, FIXED);
   return out;
 }

@@ -1,0 +1,245 @@
+/**
+ * Periodic snapshots (`--snapshot-count`) taken without stalling the Raft
+ * loop. A large store used to be serialized on the loop in one piece,
+ * long enough for a leader to miss heartbeats and lose its lease.
+ *
+ * One snapshot at a time, in three steps:
+ * 1. On the Raft loop, right after applying entry `index` ({@link step}):
+ *    capture the state machine (a point-in-time view of the store, see
+ *    src/mvcc/view.ts, and the small parts encoded), the term and the
+ *    membership. Cheap: no bytes of the store are copied.
+ * 2. Off the loop: encode the store in chunks, then write, fsync and
+ *    rename the file, yielding to the event loop between chunks. Writes,
+ *    compactions and reads go on meanwhile; the view does not change, so
+ *    the file is exactly the state at `index`.
+ * 3. Back on the loop (the WAL is written only from there): the WAL
+ *    marker, Raft's in-memory snapshot, log compaction and WAL release
+ *    (DurableLog.commitSnapshot). Until the marker is written recovery
+ *    uses the previous snapshot and replays the WAL from it, as before.
+ *
+ * A snapshot of a state a leader's snapshot replaced meanwhile is dropped
+ * (its marker would name an older index than the install's). Stopping the
+ * member abandons the one in progress at its next pause; its temp file is
+ * removed on the next start.
+ *
+ * @module
+ */
+import type { Clock } from "../clock.ts";
+import type { Logger } from "../log.ts";
+import { concatChunks } from "../mvcc/codec.ts";
+import { EMPTY_BYTES, type SnapshotMeta } from "../raft/types.ts";
+import type { DurableLog } from "./durable_log.ts";
+import { type CapturedState, chunksLength, encodeCaptured } from "./state_snapshot.ts";
+
+/** What the member hands over at the moment a snapshot is due. */
+export interface SnapshotCapture {
+  /** Index, term and membership the snapshot is for. */
+  meta: SnapshotMeta;
+  /** The state machine as of `meta.index`. */
+  state: CapturedState;
+  /** Whether this member is alone (its Raft needs no snapshot data to send). */
+  alone: boolean;
+}
+
+/** How the snapshotter reaches its member. */
+export interface SnapshotterOptions {
+  clock: Clock;
+  log: Logger;
+  durable: Pick<DurableLog, "writeSnapshotFile" | "commitSnapshot">;
+  /** `--snapshot-count`: applied entries between two snapshots. */
+  count: number;
+  /** Index of the snapshot the member started from (0: none). */
+  index: number;
+  /** The member's applied index now. */
+  applied(): number;
+  /** Captures the state machine at the applied index (called on the Raft loop). */
+  capture(): SnapshotCapture;
+  /** Whether the member is alone now. */
+  alone(): boolean;
+  /** Asks the Raft loop to call {@link Snapshotter.step} soon. */
+  kick(): void;
+  /** A snapshot could not be written: the member must stop (etcd panics). */
+  fail(err: unknown): void;
+  /** Store bytes per encoded chunk (default 1 MiB). */
+  chunkBytes?: number;
+  /** Awaited after each pause (tests hold a snapshot mid-way with it). */
+  onPause?: () => Promise<void> | void;
+}
+
+/** Thrown through a pause once the member stopped: the snapshot is abandoned. */
+class Abandoned extends Error {
+  constructor() {
+    super("snapshot abandoned: the member stopped");
+  }
+}
+
+interface Waiting {
+  index: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+interface Written {
+  meta: SnapshotMeta;
+  chunks: Uint8Array[];
+  /** The blob in one piece, for Raft to send (undefined for a lone member). */
+  data: Uint8Array | undefined;
+  epoch: number;
+}
+
+/** Takes a member's periodic snapshots off its Raft loop. */
+export class Snapshotter {
+  readonly #o: SnapshotterOptions;
+  /** Index of the newest snapshot recovery would use. */
+  #index: number;
+  /** Bumped when a leader's snapshot replaces the state machine. */
+  #epoch = 0;
+  #task: Promise<void> | undefined;
+  #written: Written | undefined;
+  /** Callers of {@link snapshotNow} waiting for a snapshot at or past `index`. */
+  #waiting: Waiting[] = [];
+  #stopped = false;
+
+  /** @param o the member's clock, log, durable log and callbacks */
+  constructor(o: SnapshotterOptions) {
+    this.#o = o;
+    this.#index = o.index;
+  }
+
+  /** Index of the newest snapshot whose WAL marker is written. */
+  get index(): number {
+    return this.#index;
+  }
+
+  /** Whether a snapshot is being encoded or written right now. */
+  get busy(): boolean {
+    return this.#task !== undefined || this.#written !== undefined;
+  }
+
+  /** Whether {@link step} has something to do (cheap: the Raft loop asks after every Ready). */
+  due(): boolean {
+    if (this.#written !== undefined) return true;
+    if (this.#task !== undefined || this.#stopped) return false;
+    return this.#o.applied() - this.#index >= this.#o.count || this.#waiting.length > 0;
+  }
+
+  /**
+   * On the Raft loop: finishes a written snapshot (WAL marker and the
+   * rest), then starts the next one if it is due.
+   */
+  async step(): Promise<void> {
+    if (this.#stopped) return;
+    if (this.#written !== undefined) await this.#commit();
+    if (this.#task !== undefined || this.#stopped) return;
+    const applied = this.#o.applied();
+    if (applied === this.#index) this.#release();
+    const wanted = this.#waiting.length > 0;
+    if (applied - this.#index < this.#o.count && !(wanted && applied > this.#index)) return;
+    this.#start();
+  }
+
+  /**
+   * A snapshot covering everything applied now (Defragment rewrites the
+   * snapshot file with it): resolves once its WAL marker is written.
+   */
+  snapshotNow(): Promise<void> {
+    if (this.#stopped) return Promise.reject(new Abandoned());
+    const index = this.#o.applied();
+    if (index <= this.#index) return Promise.resolve();
+    const p = new Promise<void>((resolve, reject) => {
+      this.#waiting.push({ index, resolve, reject });
+    });
+    this.#o.kick();
+    return p;
+  }
+
+  /** A leader's snapshot at `index` replaced the state machine (and is recovery's snapshot now). */
+  stateReplaced(index: number): void {
+    this.#epoch++;
+    this.#written = undefined;
+    this.#index = index;
+    this.#release();
+  }
+
+  /** Abandons the snapshot in progress and fails the waiting callers. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    const err = new Abandoned();
+    for (const w of this.#waiting.splice(0)) w.reject(err);
+    await this.#task;
+  }
+
+  /** A pause between chunks: lets the event loop (and the Raft loop) run. */
+  readonly pause = async (): Promise<void> => {
+    await new Promise<void>((resolve) => this.#o.clock.setTimeout(resolve, 0));
+    if (this.#stopped) throw new Abandoned();
+    await this.#o.onPause?.();
+    if (this.#stopped) throw new Abandoned();
+  };
+
+  #start(): void {
+    const c = this.#o.capture();
+    const epoch = this.#epoch;
+    this.#task = this.#write(c, epoch).finally(() => {
+      this.#task = undefined;
+      this.#o.kick();
+    });
+  }
+
+  async #write(c: SnapshotCapture, epoch: number): Promise<void> {
+    try {
+      const chunks = await encodeCaptured(c.state, this.pause, this.#o.chunkBytes);
+      await this.#o.durable.writeSnapshotFile(c.meta, chunks, this.pause);
+      const data = c.alone ? undefined : await this.#join(chunks);
+      if (this.#stopped || epoch !== this.#epoch) return;
+      this.#written = { meta: c.meta, chunks, data, epoch };
+    } catch (err) {
+      if (this.#stopped || err instanceof Abandoned) return;
+      this.#o.fail(err);
+    }
+  }
+
+  /** The chunks in one buffer, copied a few MiB at a time. */
+  async #join(chunks: Uint8Array[]): Promise<Uint8Array> {
+    const out = new Uint8Array(chunksLength(chunks));
+    let off = 0;
+    let sincePause = 0;
+    for (const c of chunks) {
+      out.set(c, off);
+      off += c.length;
+      sincePause += c.length;
+      if (sincePause >= 4 << 20) {
+        sincePause = 0;
+        await this.pause();
+      }
+    }
+    return out;
+  }
+
+  async #commit(): Promise<void> {
+    const w = this.#written!;
+    this.#written = undefined;
+    if (w.epoch !== this.#epoch || w.meta.index <= this.#index) return;
+    // Alone at capture but not any more: Raft may need the data to send.
+    const data = this.#o.alone() ? EMPTY_BYTES : (w.data ?? concatChunks(w.chunks));
+    await this.#o.durable.commitSnapshot(w.meta, data);
+    this.#index = w.meta.index;
+    this.#o.log.info("saved snapshot", {
+      index: w.meta.index,
+      term: w.meta.term,
+      bytes: chunksLength(w.chunks),
+    });
+    this.#release();
+  }
+
+  /** Resolves the callers whose snapshot is now taken. */
+  #release(): void {
+    if (this.#waiting.length === 0) return;
+    const still: Waiting[] = [];
+    for (const w of this.#waiting) {
+      if (w.index <= this.#index) w.resolve();
+      else still.push(w);
+    }
+    this.#waiting = still;
+  }
+}

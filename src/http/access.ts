@@ -8,7 +8,6 @@
  *
  * @module
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { CorsPolicy, type HeaderPair } from "./cors.ts";
 import {
   hostnameOf,
@@ -70,38 +69,6 @@ export class AccessControl {
     if (req.method === "OPTIONS") return { kind: "preflight", headers };
     return { kind: "serve", headers };
   }
-
-  /**
-   * Wraps a `node:http` handler with the checks. `secure` says whether the
-   * listener it serves is TLS.
-   */
-  wrapHttp1(
-    handler: (req: IncomingMessage, res: ServerResponse) => void,
-    secure: boolean,
-  ): (req: IncomingMessage, res: ServerResponse) => void {
-    return (req, res) => {
-      const d = this.decide({
-        method: req.method ?? "GET",
-        host: req.headers.host,
-        origin: header(req.headers.origin),
-        secure,
-      });
-      if (d.kind === "refuse") {
-        const body = new TextEncoder().encode(d.body);
-        res.writeHead(d.status, record([...d.headers, ["content-length", String(body.length)]]));
-        res.end(body);
-        return;
-      }
-      if (d.kind === "preflight") {
-        res.writeHead(200, record([...d.headers, ["content-length", "0"]]));
-        res.end();
-        return;
-      }
-      // Set before the handler runs: its writeHead merges them in.
-      for (const [name, value] of d.headers) res.setHeader(name, value);
-      handler(req, res);
-    };
-  }
 }
 
 /**
@@ -114,12 +81,4 @@ export function isNativeGrpc(contentType: string | undefined): boolean {
   const rest = contentType.charCodeAt(16);
   // "application/grpc" alone, or followed by "+codec" or ";params".
   return Number.isNaN(rest) || rest === 0x2b || rest === 0x3b;
-}
-
-function record(pairs: HeaderPair[]): Record<string, string> {
-  return Object.fromEntries(pairs);
-}
-
-function header(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
 }

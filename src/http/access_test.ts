@@ -1,6 +1,4 @@
 import assert from "node:assert/strict";
-import * as http from "node:http";
-import type { AddressInfo } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { Hono } from "hono";
 import { KV, RangeResponseSchema } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
@@ -11,6 +9,8 @@ import { encodeHeaders } from "./h2/hpack.ts";
 import { startTestH2Server } from "./h2/test_server.ts";
 import { RawClient, rawFrame, T, within } from "./h2/test_raw_client.ts";
 import { type ClientHandlers, createClientHandlers } from "./handler.ts";
+import { serveHttp1 } from "./h1/server.ts";
+import { DenoStreamConn } from "./net.ts";
 
 const END_STREAM = 0x1;
 const END_HEADERS = 0x4;
@@ -94,13 +94,26 @@ function handlers(cors: string[], hostWhitelist: string[]): ClientHandlers {
   });
 }
 
+/** Serves `h` on a loopback port with cairn's HTTP/1.1 server while `fn` runs. */
 async function withHttp1(h: ClientHandlers["http1"], fn: (base: string) => Promise<void>) {
-  const server = http.createServer(h);
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<DenoStreamConn>();
+  const serving = (async () => {
+    for await (const c of listener) {
+      const conn = new DenoStreamConn(c);
+      conns.add(conn);
+      serveHttp1(conn, new Uint8Array(0), h).finally(() => {
+        conns.delete(conn);
+        conn.close();
+      });
+    }
+  })();
   try {
-    await fn(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    await fn(`http://127.0.0.1:${listener.addr.port}`);
   } finally {
-    await new Promise<void>((r) => server.close(() => r()));
+    listener.close();
+    for (const c of conns) c.close();
+    await serving.catch(() => {});
   }
 }
 

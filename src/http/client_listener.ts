@@ -5,12 +5,11 @@
  * HTTP/1.1 (the Connect protocol, gRPC-Web, the JSON gateway, /health) on
  * the same port, as etcd does. The first bytes of each connection decide: the
  * HTTP/2 connection preface goes to cairn's own HTTP/2 server
- * (`./h2/connection.ts`), anything else to a `node:http` server.
+ * (`./h2/connection.ts`), anything else to its own HTTP/1.1 server
+ * (`./h1/server.ts`) on the same connection.
  *
  * @module
  */
-import * as http from "node:http";
-import type * as net from "node:net";
 import type { Logger } from "../log.ts";
 import { ConnectionCap } from "./h2/conn_cap.ts";
 import { type ByteConn, H2Connection } from "./h2/connection.ts";
@@ -18,12 +17,12 @@ import { CLIENT_PREFACE, ErrorCode, LimitError } from "./h2/frames.ts";
 import { SNIFF_TIMEOUT_MS } from "./h2/limits.ts";
 import type { KeepaliveOptions } from "./h2/keepalive.ts";
 import type { H2Stream } from "./h2/stream.ts";
+import { type Http1Handler, serveHttp1 } from "./h1/server.ts";
 import { type BoundAddress, listenStreams, type StreamListener } from "./listen.ts";
 import type { StreamConn } from "./net.ts";
 import type { ServerTls } from "./tls/settings.ts";
 
-/** A `node:http` request handler for HTTP/1.1 requests. */
-export type Http1Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+export type { Http1Handler };
 
 /** A listening client port. */
 export interface ClientListener {
@@ -53,22 +52,6 @@ export interface ListenOptions {
 /** Starts serving on the URL for both HTTP versions. */
 export async function listenClient(opts: ListenOptions): Promise<ClientListener> {
   const { log } = opts;
-  // Deno's node:http server serves only one request on a socket handed to
-  // it with emit("connection"), so HTTP/1.1 connections are piped to a
-  // private loopback listener of their own. HTTP/1.1 carries the Connect
-  // protocol, gRPC-Web and plain HTTP: not the hot gRPC path.
-  const h1 = http.createServer(opts.http1);
-  h1.on("error", (err) => log.warn("http server error", { error: String(err) }));
-  h1.on("clientError", (_err, socket) => socket.destroy());
-  await new Promise<void>((resolve, reject) => {
-    h1.once("error", reject);
-    h1.listen(0, "127.0.0.1", () => {
-      h1.off("error", reject);
-      resolve();
-    });
-  });
-  const h1Port = (h1.address() as net.AddressInfo).port;
-
   const h2conns = new Set<H2Connection>();
   const rawConns = new Set<StreamConn>();
   // At the cap, an idle connection (sniffing, or HTTP/2 without streams) makes room.
@@ -76,9 +59,10 @@ export async function listenClient(opts: ListenOptions): Promise<ClientListener>
 
   const serveConn = async (conn: StreamConn) => {
     let h2: H2Connection | undefined;
-    let bridged = false;
+    // HTTP/1.1: true while waiting for the next request (it may be evicted then).
+    let h1Idle: boolean | undefined;
     const slot = {
-      idle: () => !bridged && (h2 === undefined || h2.openStreams === 0),
+      idle: () => h1Idle ?? (h2 === undefined || h2.openStreams === 0),
       evict: () => h2 ? h2.goAway(ErrorCode.NO_ERROR, "too many connections") : conn.close(),
     };
     if (!cap.admit(slot)) {
@@ -120,8 +104,8 @@ export async function listenClient(opts: ListenOptions): Promise<ClientListener>
           h2conns.delete(h2);
         }
       } else {
-        bridged = true;
-        await bridge(conn, first.bytes, h1Port);
+        h1Idle = false;
+        await serveHttp1(conn, first.bytes, opts.http1, { onIdle: (idle) => h1Idle = idle });
       }
     } catch (err) {
       log.debug("client connection error", { error: String(err) });
@@ -132,26 +116,19 @@ export async function listenClient(opts: ListenOptions): Promise<ClientListener>
     }
   };
 
-  let listener: StreamListener;
-  try {
-    listener = await listenStreams(opts.url, {
-      tls: opts.tls,
-      // gRPC clients ask for h2; browsers and curl may take http/1.1.
-      alpn: ["h2", "http/1.1"],
-      log,
-      onConn: (c) => void serveConn(c),
-    });
-  } catch (err) {
-    h1.close();
-    throw err;
-  }
+  const listener: StreamListener = await listenStreams(opts.url, {
+    tls: opts.tls,
+    // gRPC clients ask for h2; browsers and curl may take http/1.1.
+    alpn: ["h2", "http/1.1"],
+    log,
+    onConn: (c) => void serveConn(c),
+  });
   return {
     address: listener.address,
     async close() {
       await listener.close();
       for (const c of h2conns) c.shutdown();
       for (const c of rawConns) c.close();
-      await new Promise<void>((done) => h1.close(() => done()));
     },
   };
 }
@@ -174,36 +151,4 @@ async function sniff(conn: ByteConn): Promise<{ isH2: boolean; bytes: Uint8Array
     if (!matches) return { isH2: false, bytes: buf.slice(0, len) };
     if (len >= CLIENT_PREFACE.length) return { isH2: true, bytes: buf.slice(0, len) };
   }
-}
-
-/** Pipes an HTTP/1.x connection to the private loopback HTTP/1.1 server. */
-async function bridge(conn: StreamConn, first: Uint8Array, port: number): Promise<void> {
-  const upstream = await Deno.connect({ hostname: "127.0.0.1", port, transport: "tcp" });
-  try {
-    upstream.setNoDelay(true);
-    await writeAll(upstream, first);
-    // Either side ending ends the exchange: HTTP/1.1 clients do not half-close.
-    await Promise.race([pump(conn, upstream), pump(upstream, conn)]);
-  } finally {
-    try {
-      upstream.close();
-    } catch { /* already closed */ }
-  }
-}
-
-/** Copies `from` into `to` until either ends or fails. */
-async function pump(from: ByteConn, to: ByteConn): Promise<void> {
-  const buf = new Uint8Array(64 * 1024);
-  try {
-    for (;;) {
-      const n = await from.read(buf);
-      if (n === null) return;
-      await writeAll(to, buf.subarray(0, n));
-    }
-  } catch { /* the other side went away */ }
-}
-
-async function writeAll(to: ByteConn, bytes: Uint8Array): Promise<void> {
-  let off = 0;
-  while (off < bytes.length) off += await to.write(bytes.subarray(off));
 }

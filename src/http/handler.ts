@@ -4,8 +4,9 @@
  * (`grpc_unary.ts`, `grpc_bidi.ts`); every other gRPC, gRPC-Web and
  * Connect request goes to the Connect router; anything else to the hono
  * app. HTTP/2 requests arrive on cairn's own HTTP/2 server, HTTP/1.1 ones
- * on `node:http` (through connect-node's adapter); all reach the same
- * service implementation objects.
+ * on its own HTTP/1.1 server (`h1/`); both dispatch the same way, to the
+ * same Connect handlers and hono app, so all reach the same service
+ * implementation objects.
  *
  * The connect-based handlers are loaded lazily (`connect_handlers.ts`):
  * a member serves its first gRPC request without waiting for them.
@@ -19,7 +20,13 @@ import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import type { Hono } from "hono";
 import { AccessControl, type AccessDecision, type AccessOptions, isNativeGrpc } from "./access.ts";
-import type { Http1Handler } from "./client_listener.ts";
+import {
+  fetchRequest,
+  fromFetchResponse,
+  fromUniversalResponse,
+  universalRequest,
+} from "./h1/adapt.ts";
+import type { Http1Handler } from "./h1/server.ts";
 import type { ConnectHandlers } from "./connect_handlers.ts";
 import { createContextValues } from "@connectrpc/connect";
 import { PEER_CERTIFICATE } from "./call_context.ts";
@@ -75,7 +82,6 @@ export function createClientHandlers(opts: HandlerOptions): ClientHandlers {
     loading ??= import("./connect_handlers.ts").then((m) =>
       ready = m.buildConnectHandlers({
         routes: opts.routes,
-        app: opts.app,
         readMaxBytes: opts.readMaxBytes,
         interceptors: opts.interceptors,
       })
@@ -127,19 +133,49 @@ export function createClientHandlers(opts: HandlerOptions): ClientHandlers {
       release();
     }, () => stream.reset());
   };
-  const http1: Http1Handler = (req, res) => {
-    if (ready) return ready.http1(req, res);
-    load().then((handlers) => handlers.http1(req, res), () => res.destroy());
+  const http1 = (secure: boolean): Http1Handler => async (req) => {
+    const decision = access.decide({
+      method: req.method,
+      host: req.header("host"),
+      origin: req.header("origin"),
+      secure,
+    });
+    if (decision.kind === "refuse") {
+      return {
+        status: decision.status,
+        header: decision.headers,
+        body: new TextEncoder().encode(decision.body),
+      };
+    }
+    if (decision.kind === "preflight") return { status: 200, header: decision.headers };
+    const extra = decision.headers;
+    const handlers = ready ?? await load();
+    const q = req.target.indexOf("?");
+    let handler = handlers.paths.get(q < 0 ? req.target : req.target.slice(0, q));
+    if (handler) {
+      if (req.peerCertificate) handler = withPeerCertificate(handler, req.peerCertificate);
+      return fromUniversalResponse(await handler(universalRequest(req, secure)), extra);
+    }
+    let request: Request;
+    try {
+      request = fetchRequest(req, secure);
+    } catch {
+      // A URL or header the web types cannot represent (a bad Host, a method fetch forbids).
+      return { status: 400, header: [["content-type", "text/plain; charset=utf-8"]], body: BAD };
+    }
+    return await fromFetchResponse(await fetch(request), extra);
   };
 
   return {
     http2: http2(false),
-    http1: access.wrapHttp1(http1, false),
-    overTls: { http2: http2(true), http1: access.wrapHttp1(http1, true) },
+    http1: http1(false),
+    overTls: { http2: http2(true), http1: http1(true) },
   };
 }
 
 type HeaderPair = readonly [string, string];
+
+const BAD = new TextEncoder().encode("400 Bad Request");
 
 /** Answers a request the access checks stopped (421) or a preflight (200, no body). */
 function answer(stream: H2Stream, d: Exclude<AccessDecision, { kind: "serve" }>): void {

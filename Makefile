@@ -16,7 +16,7 @@ export PATH := $(TOOLS_BIN):$(PATH)
 run: $(DENO)
 	$(DENO) run -A main.ts $(ARGS)
 
-test: $(DENO) etcd-tools prom-tools gen-check
+test: $(DENO) etcd-tools prom-tools browser-tools gen-check ui-check
 	$(DENO) fmt --check
 	$(DENO) lint
 	$(DENO) check main.ts src tests bench
@@ -82,6 +82,22 @@ gen-check: $(TOOLS_BIN)/buf
 	@diff -r src/gen $(TOOLS)/gen-check/src/gen >/dev/null || \
 	  { echo "src/gen is stale: run 'make gen' and commit the result"; exit 1; }
 	@echo "src/gen is up to date"
+
+# The dashboard's script (src/ui/app) bundled into src/ui/dashboard_bundle.gen.ts.
+ui: $(DENO)
+	$(DENO) run -A src/ui/build.ts
+
+# Fails when src/ui/dashboard_bundle.gen.ts does not match its sources.
+ui-check: $(DENO)
+	@$(DENO) run -A src/ui/build.ts --check
+
+# Chromium for the dashboard's browser tests (tests/browser), from Debian.
+browser-tools:
+	@if ! command -v chromium >/dev/null 2>&1 && [ -z "$$CHROMIUM_BIN" ]; then \
+	  echo "installing chromium from Debian"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
 
 fmt: $(DENO)
 	$(DENO) fmt

@@ -12,6 +12,7 @@ import type { CheckType, HealthChecker } from "../server/health.ts";
 import { CLUSTER_VERSION, SERVER_VERSION } from "../version.ts";
 import { type GatewayServices, registerGateway } from "./gateway/gateway.ts";
 import { registerPprof } from "./pprof.ts";
+import { registerUi } from "../ui/mod.ts";
 
 export { CLUSTER_VERSION, SERVER_VERSION };
 
@@ -44,6 +45,7 @@ export function createHttpApp(src: HttpSources, opts: HttpAppOptions = {}): Hono
   app.get("/version", (c) => c.json({ etcdserver: SERVER_VERSION, etcdcluster: CLUSTER_VERSION }));
   registerMetrics(app, src);
   registerHealth(app, src.health);
+  registerUi(app);
   return app;
 }
 

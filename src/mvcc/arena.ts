@@ -114,6 +114,17 @@ export class Arena {
   }
 
   /**
+   * Closes the open slab (its unused tail becomes dead space) so that it
+   * can be evacuated like any other; the next write opens a new one.
+   */
+  seal(): void {
+    const old = this.#cur;
+    old.used = old.bytes.length;
+    if (old.live === 0) this.#slabs.delete(old);
+    this.#cur = new Slab(0);
+  }
+
+  /**
    * Closed slabs holding any space that is not live (freed bytes or an
    * unused tail): defragmentation moves their survivors out.
    */

@@ -62,21 +62,19 @@ export function* storeChunks(
   w.uvarint(view.currentRevision);
   w.uvarint(view.compactRevision + 1);
   w.uvarint(view.length);
-  // Versions go in batches so each chunk boundary check costs one compare per batch.
-  const BATCH = 256;
-  for (let from = 0; from < view.length; from += BATCH) {
-    view.forEachVersion(from, from + BATCH, (v) => {
-      const bytes = v.storedBytes();
-      const klen = v.bkey.length;
-      w.lenBytes(bytes.subarray(0, klen));
-      w.uvarint(v.main);
-      w.uvarint(v.sub);
-      w.uvarint(v.ver);
-      if (v.ver === 0) return;
+  for (let i = 0; i < view.length; i++) {
+    const v = view.version(i);
+    const bytes = v.storedBytes();
+    const klen = v.bkey.length;
+    w.lenBytes(bytes.subarray(0, klen));
+    w.uvarint(v.main);
+    w.uvarint(v.sub);
+    w.uvarint(v.ver);
+    if (v.ver !== 0) {
       w.uvarint(v.create);
       w.lenBytes(bytes.subarray(klen));
       w.i64le(v.lease);
-    });
+    }
     if (w.length >= chunkBytes) yield flush();
   }
   const last = flush();

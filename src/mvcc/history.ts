@@ -287,11 +287,13 @@ export class KeyIndex {
    * arena holds little more than the live bytes; then forgets the peak
    * size. Works on a copy of the log in steps of `step` versions, awaiting
    * `pause` between them, so writes and compactions go on meanwhile
-   * (versions compacted in between are skipped; new ones land in the open
-   * slab, which is never a target).
+   * (versions compacted in between are skipped; new ones land in slabs
+   * opened after the targets were chosen).
    */
   async repack(pause: () => Promise<void>, step = 8192): Promise<void> {
     const arena = this.arena;
+    // The open slab too: compaction frees bytes inside it as well.
+    arena.seal();
     const targets = arena.slackSlabs();
     if (targets.size > 0) {
       const log = this.log.slice();

@@ -73,6 +73,11 @@ export class StoreView {
     };
   }
 
+  /** The `i`th version itself (the internal object; read only, see `Version.storedBytes`). */
+  version(i: number): Version {
+    return this.#versions[i];
+  }
+
   /** Calls `fn` with versions `from` to `to - 1` (the internal objects; read only). */
   forEachVersion(from: number, to: number, fn: (v: Version) => void): void {
     const vs = this.#versions;

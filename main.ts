@@ -17,6 +17,11 @@ import { versionLines } from "./src/version.ts";
 export { CAIRN_VERSION } from "./src/version.ts";
 
 async function main(args: string[]): Promise<number> {
+  // `cairn snapshot status|restore`: etcdutl's offline snapshot commands.
+  if (args[0] === "snapshot") {
+    const { snapshotCommand } = await import("./src/cli/snapshot.ts");
+    return await snapshotCommand(args.slice(1));
+  }
   let outcome;
   try {
     const env = Deno.env.toObject();

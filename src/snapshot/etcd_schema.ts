@@ -372,13 +372,18 @@ function parseMember(idHex: string, json: string): MemberRecord {
  * Reads etcd's buckets into cairn state. The history is kept exactly
  * (every retained revision, tombstones included); a compaction etcd had
  * scheduled but not finished is completed, as etcd does when it opens the
- * database.
+ * database. `onProgress` hears the count of revisions read every 10,000.
  */
-export function stateFromEtcd(db: BoltReader): DecodedEtcdDb {
+export function stateFromEtcd(
+  db: BoltReader,
+  onProgress?: (revisionsRead: number) => void,
+): DecodedEtcdDb {
   const index = new KeyIndex();
   let last = 0;
   let lastSub = -1;
+  let n = 0;
   for (const [k, v] of db.entries(BUCKETS.key)) {
+    if (onProgress && ++n % 10_000 === 0) onProgress(n);
     const rev = parseRevisionKey(k);
     const where = `bucket key, revision ${rev.main}_${rev.sub}`;
     if (rev.main < last || (rev.main === last && rev.sub <= lastSub)) {

@@ -21,6 +21,7 @@ import { type ClusterSettings, SimCluster, type SimNode } from "./cluster.ts";
 import { type NetFaults, SimNetwork } from "./network.ts";
 import { Scheduler } from "./scheduler.ts";
 import { Workload } from "./workload.ts";
+import type { MemberTuning } from "../env.ts";
 
 export type { LinOp } from "./checks.ts";
 
@@ -35,6 +36,8 @@ export interface MemberSimOptions {
   healMs?: number;
   /** Keep a trace of the run's events (printed in the failure). */
   trace?: boolean;
+  /** Member tuning laid over the seed's own (draws nothing: seeds replay as without it). */
+  tuning?: MemberTuning;
   /**
    * Checks the client history; returns why it is not linearizable, or
    * undefined. (The checker lives in tests/lin; src does not import tests.)
@@ -98,6 +101,7 @@ export async function runMemberSim(o: MemberSimOptions): Promise<MemberSimStats>
       walSegmentBytes: pick([2048, 16384, undefined]),
       walSyncMode: pick(["blocking", "async"] as const),
       purgeIntervalMs: pick([200, 1000]),
+      ...o.tuning,
     },
     diskMinMs: 0.05,
     diskMaxMs: pick([0.5, 3]),

@@ -20,8 +20,8 @@ import {
   type InternalRequest,
   InternalRequestSchema,
 } from "./gen/cairn/internal_pb.ts";
-import { ProtoWriter } from "./pbwriter.ts";
-import { decodedId } from "./transport/codec.ts";
+import { ProtoWriter } from "./wire/proto_writer.ts";
+import { VarintReader } from "./wire/varint.ts";
 
 /** Encoded ResponseHeader bodies: one header object often serves many messages. */
 const headerCache = new WeakMap<ResponseHeader, Uint8Array>();
@@ -129,38 +129,23 @@ export function decodeInternalRequest(data: Uint8Array): InternalRequest {
 }
 
 /** Position-tracking varint reads for {@link decodePutEntry}; `pos` -1 means malformed. */
-class Cursor {
-  pos = 0;
-  constructor(readonly b: Uint8Array, readonly end: number) {}
+class Cursor extends VarintReader {
+  constructor(buf: Uint8Array, end: number) {
+    super(buf, 0, end);
+  }
 
   /** A varint below 2^53 as a number. */
   num(): number {
-    let v = 0;
-    let mul = 1;
-    for (let i = 0; i < 8 && this.pos < this.end; i++) {
-      const x = this.b[this.pos++];
-      v += (x & 0x7f) * mul;
-      if (x < 0x80) return v;
-      mul *= 128;
-    }
+    const v = this.varint();
+    if (v >= 0) return v;
     this.pos = -1;
     return 0;
   }
 
   /** A uint64 varint as a bigint. */
   u64(): bigint {
-    let lo = 0;
-    let hi = 0;
-    for (let shift = 0; this.pos < this.end; shift += 7) {
-      const x = this.b[this.pos++];
-      if (shift < 28) lo |= (x & 0x7f) << shift;
-      else if (shift === 28) {
-        lo |= (x & 0x0f) << 28;
-        hi = (x & 0x7f) >> 4;
-      } else if (shift < 64) hi |= (x & 0x7f) << (shift - 32);
-      if (x < 0x80) return decodedId(lo >>> 0, hi >>> 0);
-      if (shift >= 63) break;
-    }
+    const v = this.uint64();
+    if (v >= 0n) return v;
     this.pos = -1;
     return 0n;
   }
@@ -169,7 +154,7 @@ class Cursor {
   bytes(): Uint8Array | undefined {
     const n = this.num();
     if (this.pos < 0 || this.pos + n > this.end) return undefined;
-    const out = this.b.subarray(this.pos, this.pos + n);
+    const out = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
     return out;
   }
@@ -182,10 +167,10 @@ function decodePutEntry(data: Uint8Array): InternalRequest | undefined {
   let put: PutRequest | undefined;
   let auth: AuthHeader | undefined;
   while (c.pos < c.end) {
-    const tag = c.b[c.pos++];
+    const tag = c.buf[c.pos++];
     if (tag === 0x08) id = c.u64();
     else if (tag === 0x10) origin = c.u64();
-    else if (tag === 0xf2 && c.b[c.pos] === 0x01 && auth === undefined) {
+    else if (tag === 0xf2 && c.buf[c.pos] === 0x01 && auth === undefined) {
       c.pos++;
       const len = c.num();
       if (c.pos < 0 || c.pos + len > c.end) return undefined;
@@ -220,7 +205,7 @@ function decodeAuthHeader(data: Uint8Array, start: number, end: number): AuthHea
   const auth: AuthHeader = { $typeName: "cairn.v1.AuthHeader", username: "", revision: 0n };
   let seen = 0;
   while (c.pos < c.end) {
-    const tag = c.b[c.pos++];
+    const tag = c.buf[c.pos++];
     if (tag === 0x0a && !(seen & 1)) {
       const b = c.bytes();
       if (b === undefined) return undefined;
@@ -252,7 +237,7 @@ function decodePut(c: Cursor, start: number): PutRequest | undefined {
   };
   let seen = 0;
   while (c.pos < c.end) {
-    const tag = c.b[c.pos++];
+    const tag = c.buf[c.pos++];
     const field = tag >> 3;
     // Each known field once, with its wire type; anything else is left to fromBinary.
     if (field < 1 || field > 6 || seen & (1 << field)) return undefined;

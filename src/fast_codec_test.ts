@@ -13,7 +13,7 @@ import {
   encodePutResponse,
   responseHeaderBody,
 } from "./fast_codec.ts";
-import { ProtoWriter } from "./pbwriter.ts";
+import { ProtoWriter } from "./wire/proto_writer.ts";
 
 const bytes = (n: number, fill = 7) => new Uint8Array(n).fill(fill);
 

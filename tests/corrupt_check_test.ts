@@ -26,7 +26,7 @@ import { etcdctl, etcdctlOk } from "./harness/etcdctl.ts";
 import { type Member, type MemberKind, sleep } from "./harness/member.ts";
 import { cairnIsEtcd, skipIfToolsMissing } from "./harness/tools.ts";
 import { findLast } from "./harness/wal_files.ts";
-import { crc32c } from "../src/storage/crc.ts";
+import { crc32c } from "../src/wire/crc32c.ts";
 
 const skip = skipIfToolsMissing("corrupt_check_test.ts");
 

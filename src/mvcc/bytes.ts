@@ -1,7 +1,10 @@
 /**
  * Minimal growable byte writer and bounds-checked reader (unsigned varints
- * up to 2^53, fixed 64-bit integers) for snapshots and hashing.
+ * up to 2^53, fixed 64-bit integers) for snapshots and hashing. The
+ * varints are src/wire's.
  */
+
+import { MAX_VARINT_BYTES, VarintReader, writeUint64Varint, writeVarint } from "../wire/varint.ts";
 
 /** Appends bytes to a growing buffer. `reset()` reuses the memory. */
 export class ByteWriter {
@@ -48,22 +51,13 @@ export class ByteWriter {
   /** Unsigned varint of a non-negative safe integer. */
   uvarint(n: number): void {
     this.#ensure(8);
-    while (n >= 0x80) {
-      this.#buf[this.length++] = (n % 0x80) | 0x80;
-      n = Math.floor(n / 0x80);
-    }
-    this.#buf[this.length++] = n;
+    this.length = writeVarint(this.#buf, this.length, n);
   }
 
   /** Protobuf int64 varint (negative values as 64-bit two's complement). */
   varint64(n: bigint): void {
-    let u = BigInt.asUintN(64, n);
-    this.#ensure(10);
-    while (u >= 0x80n) {
-      this.#buf[this.length++] = Number(u & 0x7fn) | 0x80;
-      u >>= 7n;
-    }
-    this.#buf[this.length++] = Number(u);
+    this.#ensure(MAX_VARINT_BYTES);
+    this.length = writeUint64Varint(this.#buf, this.length, n);
   }
 
   /** Length-prefixed bytes. */
@@ -99,47 +93,40 @@ export class ByteWriter {
 }
 
 /** Reads what ByteWriter wrote; throws on truncation. */
-export class ByteReader {
-  #buf: Uint8Array;
+export class ByteReader extends VarintReader {
   #view: DataView;
-  /** Read position. */
-  pos = 0;
 
   /** @param buf bytes to read */
   constructor(buf: Uint8Array) {
-    this.#buf = buf;
+    super(buf, 0, buf.length);
     this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   #need(n: number): void {
-    if (this.pos + n > this.#buf.length) throw new Error("mvcc snapshot: truncated data");
+    if (this.pos + n > this.end) throw new Error("mvcc snapshot: truncated data");
   }
 
   /** One byte. */
   byte(): number {
     this.#need(1);
-    return this.#buf[this.pos++];
+    return this.buf[this.pos++];
   }
 
   /** `n` raw bytes, copied. */
   bytes(n: number): Uint8Array {
     this.#need(n);
-    const out = this.#buf.slice(this.pos, this.pos + n);
+    const out = this.buf.slice(this.pos, this.pos + n);
     this.pos += n;
     return out;
   }
 
   /** Unsigned varint (safe integer range). */
   uvarint(): number {
-    let n = 0;
-    let mul = 1;
-    for (let i = 0; i < 8; i++) {
-      const b = this.byte();
-      n += (b & 0x7f) * mul;
-      if (b < 0x80) return n;
-      mul *= 0x80;
-    }
-    throw new Error("mvcc snapshot: bad varint");
+    const v = this.varint();
+    if (v >= 0) return v;
+    throw new Error(
+      this.pos >= this.end ? "mvcc snapshot: truncated data" : "mvcc snapshot: bad varint",
+    );
   }
 
   /** Length-prefixed bytes, copied. */
@@ -157,6 +144,6 @@ export class ByteReader {
 
   /** True when every byte has been read. */
   done(): boolean {
-    return this.pos === this.#buf.length;
+    return this.pos === this.end;
   }
 }

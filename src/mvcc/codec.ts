@@ -20,7 +20,7 @@
  */
 import CRC32C from "crc-32/crc32c.js";
 import { ByteReader, ByteWriter } from "./bytes.ts";
-import { crc32c } from "./crc32c.ts";
+import { crc32c } from "../wire/crc32c.ts";
 import { KeyIndex } from "./history.ts";
 import { EMPTY_BYTES, toBinary } from "./keys.ts";
 import type { StoreView } from "./view.ts";

@@ -9,7 +9,7 @@
  */
 import { EtcdErrors } from "../errors.ts";
 import { ByteWriter } from "./bytes.ts";
-import { CRC32C_INIT, crc32cFinal, crc32cUpdate } from "./crc32c.ts";
+import { crc32cAppend } from "../wire/crc32c.ts";
 import { type KeyIndex, type Version, visibleAt } from "./history.ts";
 
 /** HashKV's result. */
@@ -68,7 +68,7 @@ export function hashKV(
   if (rev > 0 && rev > currentRev) throw EtcdErrors.futureRev();
   if (rev === 0) rev = currentRev;
   let keepEmpty: boolean | undefined;
-  let crc = crc32cUpdate(CRC32C_INIT, BUCKET);
+  let crc = crc32cAppend(0, BUCKET);
   const w = new ByteWriter(1024);
   for (const v of index.log) {
     if (v.main > rev) break;
@@ -78,9 +78,9 @@ export function hashKV(
     }
     w.reset();
     writeBoltRecord(w, v);
-    crc = crc32cUpdate(crc, w.view());
+    crc = crc32cAppend(crc, w.view());
   }
-  return { hash: crc32cFinal(crc), compactRevision: compactRev, hashRevision: rev };
+  return { hash: crc, compactRevision: compactRev, hashRevision: rev };
 }
 
 /** Digest of everything the store holds: all retained versions and both revisions. */
@@ -88,11 +88,11 @@ export function hashAll(index: KeyIndex, currentRev: number, compactRev: number)
   const w = new ByteWriter(1024);
   w.uvarint(currentRev);
   w.uvarint(compactRev + 1);
-  let crc = crc32cUpdate(CRC32C_INIT, w.view());
+  let crc = crc32cAppend(0, w.view());
   for (const v of index.log) {
     w.reset();
     writeBoltRecord(w, v);
-    crc = crc32cUpdate(crc, w.view());
+    crc = crc32cAppend(crc, w.view());
   }
-  return crc32cFinal(crc);
+  return crc;
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { EtcdErrors, isEtcdError } from "../errors.ts";
-import { crc32c } from "./crc32c.ts";
+import { crc32c } from "../wire/crc32c.ts";
 import { MvccStore } from "./store.ts";
 import { delReq, op, putReq, txnReq } from "./test_helpers.ts";
 

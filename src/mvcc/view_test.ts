@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ByteWriter } from "./bytes.ts";
 import { concatChunks, decodeStore, encodeStore, storeChunks } from "./codec.ts";
-import { crc32c } from "./crc32c.ts";
+import { crc32c } from "../wire/crc32c.ts";
 import { MvccStore } from "./store.ts";
 import { b, delReq, putReq, rangeReq, s } from "./test_helpers.ts";
 

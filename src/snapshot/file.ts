@@ -10,7 +10,7 @@
  */
 import { createHash } from "node:crypto";
 import type { BoltReader } from "../bbolt/reader.ts";
-import { CRC32C_INIT, crc32cFinal, crc32cUpdate } from "../mvcc/crc32c.ts";
+import { crc32cAppend } from "../wire/crc32c.ts";
 import { parseRevisionKey } from "./etcd_schema.ts";
 
 /** Bytes of the SHA-256 trailer. */
@@ -77,20 +77,20 @@ export interface SnapshotStatus {
 
 /** etcd's snapshot status of an opened database. */
 export function snapshotStatus(db: BoltReader): SnapshotStatus {
-  let crc = CRC32C_INIT;
+  let crc = 0;
   let revision = 0;
   let totalKey = 0;
   for (const b of db.buckets()) {
-    crc = crc32cUpdate(crc, b.name);
+    crc = crc32cAppend(crc, b.name);
     const isKey = b.name.length === 3 && new TextDecoder().decode(b.name) === "key";
     for (const [k, v] of b.entries) {
-      crc = crc32cUpdate(crc, k);
-      crc = crc32cUpdate(crc, v);
+      crc = crc32cAppend(crc, k);
+      crc = crc32cAppend(crc, v);
       if (isKey) revision = parseRevisionKey(k).main;
       totalKey++;
     }
   }
-  return { hash: crc32cFinal(crc), revision, totalKey, totalSize: db.size };
+  return { hash: crc, revision, totalKey, totalSize: db.size };
 }
 
 /** A SHA-256 over chunks that may arrive one by one. */

@@ -26,7 +26,7 @@
  * @module
  */
 import type { Entry, EntryType, HardState } from "../raft/types.ts";
-import { crc32c } from "./crc.ts";
+import { crc32c } from "../wire/crc32c.ts";
 
 /** Bytes before the type byte: length + crc. */
 export const RECORD_HEADER = 8;

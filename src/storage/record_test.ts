@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { EntryType } from "../raft/types.ts";
-import { crc32c } from "./crc.ts";
+import { crc32c } from "../wire/crc32c.ts";
 import {
   encodeRecords,
   RecordType,

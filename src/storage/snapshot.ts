@@ -16,7 +16,7 @@
  */
 import { join } from "node:path";
 import type { NodeId, Snapshot, SnapshotMeta } from "../raft/types.ts";
-import { crc32c, crc32cAppend } from "./crc.ts";
+import { crc32c, crc32cAppend } from "../wire/crc32c.ts";
 import { type Disk, REAL_DISK } from "./disk.ts";
 import { removeIfExists, syncDir, writeAllSync } from "./fs_util.ts";
 

@@ -26,7 +26,7 @@ import {
   type NodeId,
   type Snapshot,
 } from "../raft/types.ts";
-import { uint64VarintBytes } from "../pbwriter.ts";
+import { uint64VarintBytes, VarintReader, varintSize, writeVarint } from "../wire/varint.ts";
 
 /** Thrown when bytes do not decode to a batch of messages. */
 export class CodecError extends Error {
@@ -61,32 +61,17 @@ const T_META_CONF = (3 << 3) | 2;
 const T_CONF_VOTERS = (1 << 3) | 2;
 const T_CONF_LEARNERS = (2 << 3) | 2;
 
-/** Bytes taken by the varint of a non-negative integer number (exact up to 2^53). */
-function numLen(v: number): number {
-  if (v < 0x80) return 1;
-  if (v < 0x4000) return 2;
-  if (v < 0x200000) return 3;
-  if (v < 0x10000000) return 4;
-  let n = 4;
-  v = Math.floor(v / 0x10000000);
-  while (v > 0) {
-    n++;
-    v = Math.floor(v / 128);
-  }
-  return n;
-}
-
 /** The varint bytes of a uint64 id (cached: member ids repeat in every message). */
 const idBytes: (id: NodeId) => Uint8Array = uint64VarintBytes;
 
 /** Encoded size of an entry's body (without its tag and length). */
 function entrySize(e: Entry): number {
   let n = 0;
-  if (e.term !== 0) n += 1 + numLen(e.term);
-  if (e.index !== 0) n += 1 + numLen(e.index);
-  if (e.type !== 0) n += 1 + numLen(e.type);
+  if (e.term !== 0) n += 1 + varintSize(e.term);
+  if (e.index !== 0) n += 1 + varintSize(e.index);
+  if (e.type !== 0) n += 1 + varintSize(e.type);
   const d = e.data.length;
-  if (d !== 0) n += 1 + numLen(d) + d;
+  if (d !== 0) n += 1 + varintSize(d) + d;
   return n;
 }
 
@@ -99,43 +84,43 @@ function packedIdsSize(ids: readonly NodeId[]): number {
 function confSize(c: ConfState): number {
   let n = 0;
   const v = packedIdsSize(c.voters);
-  if (v !== 0) n += 1 + numLen(v) + v;
+  if (v !== 0) n += 1 + varintSize(v) + v;
   const l = packedIdsSize(c.learners);
-  if (l !== 0) n += 1 + numLen(l) + l;
+  if (l !== 0) n += 1 + varintSize(l) + l;
   return n;
 }
 
 function metaSize(s: Snapshot): number {
   const m = s.meta;
   let n = 0;
-  if (m.index !== 0) n += 1 + numLen(m.index);
-  if (m.term !== 0) n += 1 + numLen(m.term);
+  if (m.index !== 0) n += 1 + varintSize(m.index);
+  if (m.term !== 0) n += 1 + varintSize(m.term);
   const c = confSize(m.confState);
-  return n + 1 + numLen(c) + c;
+  return n + 1 + varintSize(c) + c;
 }
 
 /** Encoded size of a message's body; pushes nested sizes to `sizes` in write order. */
 function messageSize(m: Message, sizes: number[]): number {
   let n = 0;
-  if (m.type !== 0) n += 1 + numLen(m.type);
+  if (m.type !== 0) n += 1 + varintSize(m.type);
   if (m.to !== 0n) n += 1 + idBytes(m.to).length;
   if (m.from !== 0n) n += 1 + idBytes(m.from).length;
-  if (m.term !== 0) n += 1 + numLen(m.term);
-  if (m.logTerm !== 0) n += 1 + numLen(m.logTerm);
-  if (m.index !== 0) n += 1 + numLen(m.index);
+  if (m.term !== 0) n += 1 + varintSize(m.term);
+  if (m.logTerm !== 0) n += 1 + varintSize(m.logTerm);
+  if (m.index !== 0) n += 1 + varintSize(m.index);
   for (const e of m.entries) {
     const s = entrySize(e);
     sizes.push(s);
-    n += 1 + numLen(s) + s;
+    n += 1 + varintSize(s) + s;
   }
-  if (m.commit !== 0) n += 1 + numLen(m.commit);
+  if (m.commit !== 0) n += 1 + varintSize(m.commit);
   if (m.reject) n += 2;
-  if (m.rejectHint !== 0) n += 1 + numLen(m.rejectHint);
+  if (m.rejectHint !== 0) n += 1 + varintSize(m.rejectHint);
   const c = m.context.length;
-  if (c !== 0) n += 1 + numLen(c) + c;
+  if (c !== 0) n += 1 + varintSize(c) + c;
   if (m.snapshot !== undefined) {
     const s = metaSize(m.snapshot);
-    n += 1 + numLen(s) + s; // field 12 still has a one-byte tag
+    n += 1 + varintSize(s) + s; // field 12 still has a one-byte tag
   }
   return n;
 }
@@ -147,14 +132,7 @@ class Writer {
     this.pos = start;
   }
   num(v: number): void {
-    const buf = this.buf;
-    let pos = this.pos;
-    while (v >= 0x80) {
-      buf[pos++] = (v & 0x7f) | 0x80; // `&` works mod 2^32, so the low bits stay exact
-      v = v > 0xffffffff ? Math.floor(v / 128) : v >>> 7;
-    }
-    buf[pos++] = v;
-    this.pos = pos;
+    this.pos = writeVarint(this.buf, this.pos, v);
   }
   field(tag: number, v: number): void {
     if (v === 0) return;
@@ -228,7 +206,7 @@ export function encodeBatch(msgs: readonly Message[], headroom = 0): Uint8Array 
   for (const m of msgs) {
     const s = messageSize(m, sizes);
     bodies.push(s);
-    total += 1 + numLen(s) + s;
+    total += 1 + varintSize(s) + s;
   }
   const w = new Writer(new Uint8Array(total), headroom);
   let k = 0;
@@ -260,75 +238,23 @@ export function encodeFrame(msgs: readonly Message[]): Uint8Array {
   return buf;
 }
 
-/**
- * Recently decoded large ids by their two 32-bit halves: every message
- * names its sender and receiver, and composing a bigint takes several heap
- * allocations, so repeats come from here.
- */
-const ID_SLOTS = 64;
-const idLo = new Uint32Array(ID_SLOTS);
-const idHi = new Uint32Array(ID_SLOTS);
-const idVal: bigint[] = new Array(ID_SLOTS).fill(0n);
-
-/** The uint64 whose low and high 32-bit halves are `lo` and `hi` (large ones cached). */
-export function decodedId(lo: number, hi: number): bigint {
-  if (hi === 0) return BigInt(lo);
-  const slot = ((lo ^ hi) >>> 0) % ID_SLOTS;
-  if (idLo[slot] === lo && idHi[slot] === hi && idVal[slot] !== 0n) return idVal[slot];
-  const v = (BigInt(hi) << 32n) | BigInt(lo);
-  idLo[slot] = lo;
-  idHi[slot] = hi;
-  idVal[slot] = v;
-  return v;
-}
-
 /** Reads protobuf fields from a byte range; decoded byte fields are views of it. */
-class Reader {
-  pos: number;
-  constructor(readonly buf: Uint8Array, start: number, readonly end: number) {
-    this.pos = start;
-  }
+class Reader extends VarintReader {
   /** A varint as a number (exact below 2^53). */
   num(): number {
-    if (this.pos >= this.end) throw new CodecError(`truncated varint at ${this.pos}`);
-    const buf = this.buf;
-    let b = buf[this.pos++];
-    if (b < 0x80) return b;
-    let v = b & 0x7f;
-    let mul = 128;
-    for (let i = 1; i < 10; i++) {
-      if (this.pos >= this.end) break;
-      b = buf[this.pos++];
-      v += (b & 0x7f) * mul;
-      if (b < 0x80) return v;
-      mul *= 128;
+    const v = this.varint();
+    if (v < 0) {
+      throw new CodecError(`${this.pos >= this.end ? "truncated" : "bad"} varint at ${this.pos}`);
     }
-    throw new CodecError(`bad varint at ${this.pos}`);
+    return v;
   }
   /** A uint64 varint as a bigint. */
   id(): bigint {
-    if (this.pos >= this.end) throw new CodecError(`truncated uint64 at ${this.pos}`);
-    const buf = this.buf;
-    let lo = 0;
-    let b = 0;
-    for (let shift = 0; shift < 28; shift += 7) {
-      b = buf[this.pos++];
-      lo |= (b & 0x7f) << shift;
-      if (b < 0x80) return BigInt(lo >>> 0);
+    const v = this.uint64();
+    if (v < 0n) {
+      throw new CodecError(`${this.pos >= this.end ? "truncated" : "bad"} uint64 at ${this.pos}`);
     }
-    b = buf[this.pos++];
-    lo |= (b & 0x0f) << 28;
-    let hi = (b & 0x7f) >> 4;
-    if (b >= 0x80) {
-      for (let shift = 3;; shift += 7) {
-        if (shift > 31) throw new CodecError(`bad uint64 varint at ${this.pos}`);
-        b = buf[this.pos++];
-        hi |= (b & 0x7f) << shift;
-        if (b < 0x80) break;
-      }
-    }
-    if (this.pos > this.end) throw new CodecError("truncated uint64");
-    return decodedId(lo >>> 0, hi >>> 0);
+    return v;
   }
   /** The end offset of a length-delimited field whose length comes next. */
   sub(): number {

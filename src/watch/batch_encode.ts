@@ -12,7 +12,7 @@
  */
 import type { WatchResponse } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { writeResponseHeader } from "../fast_codec.ts";
-import { ProtoWriter as Writer } from "../pbwriter.ts";
+import { ProtoWriter as Writer } from "../wire/proto_writer.ts";
 import { encodedEvent } from "./wire.ts";
 
 const EVENTS_FIELD = 11;

@@ -9,16 +9,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { type WatchResponse, WatchResponseSchema } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { EventSchema } from "../gen/etcd/api/mvccpb/kv_pb.ts";
-
-/** Bytes a varint of `n` takes on the wire. */
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
+import { varintSize } from "../wire/varint.ts";
 
 /**
  * Splits `resp` the way etcd's `sendFragments` does: pieces are filled

@@ -12,6 +12,7 @@ import { toBinary } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
 import type { WatchResponse } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { type Event, EventSchema } from "../gen/etcd/api/mvccpb/kv_pb.ts";
+import { varintSize, writeVarint } from "../wire/varint.ts";
 
 /** WatchResponse.events field number. */
 const EVENTS_FIELD = 11;
@@ -24,21 +25,8 @@ export function encodedEvent(ev: Event): Uint8Array {
   let bytes = encoded.get(ev);
   if (bytes !== undefined) return bytes;
   const body = toBinary(EventSchema, ev);
-  let n = body.length;
-  let lenSize = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    lenSize++;
-  }
-  bytes = new Uint8Array(lenSize + body.length);
-  n = body.length;
-  let i = 0;
-  while (n >= 0x80) {
-    bytes[i++] = (n & 0x7f) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  bytes[i++] = n;
-  bytes.set(body, i);
+  bytes = new Uint8Array(varintSize(body.length) + body.length);
+  bytes.set(body, writeVarint(bytes, 0, body.length));
   encoded.set(ev, bytes);
   return bytes;
 }

@@ -201,14 +201,14 @@ export function applyMembershipChange(
   switch (cc.type) {
     case ConfChangeType.AddNode:
       if (existing) {
-        sm.membership.set(create(MemberRecordSchema, { ...existing, isLearner: false }));
+        sm.membership.join(create(MemberRecordSchema, { ...existing, isLearner: false }));
       } else if (member) {
-        sm.membership.set(create(MemberRecordSchema, { ...member, isLearner: false }));
+        sm.membership.join(create(MemberRecordSchema, { ...member, isLearner: false }));
       }
       break;
     case ConfChangeType.AddLearner:
       if (!existing && member) {
-        sm.membership.set(create(MemberRecordSchema, { ...member, isLearner: true }));
+        sm.membership.join(create(MemberRecordSchema, { ...member, isLearner: true }));
       }
       break;
     case ConfChangeType.RemoveNode:

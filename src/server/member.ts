@@ -132,8 +132,6 @@ export class Member {
   #removed = false;
   /** Set when a broken invariant stopped the member: nothing may be acknowledged after it. */
   #halted = false;
-  /** Members removed while this process ran (their peer requests get 410, as etcd's). */
-  readonly #removedIds = new Set<bigint>();
   /** Members this one does not know yet but its peers list (it fell behind a membership change). */
   readonly #vouching: Vouching;
   #transport: PeerTransport | undefined;
@@ -304,7 +302,7 @@ export class Member {
       // Only members of the current configuration are heard on the peer port.
       isMember: (peer) =>
         member.sm.membership.get(peer) !== undefined || member.#vouching.has(peer),
-      isRemoved: (peer) => member.#removedIds.has(peer),
+      isRemoved: (peer) => member.sm.membership.isRemoved(peer),
       onUnknownSender: (peer) => member.#vouching.ask(peer),
       onRemoved: (by) => member.#removedByPeer(by),
       maxFrameBytes: frameLimit(cfg.maxRequestBytes),
@@ -1024,10 +1022,7 @@ export class Member {
   #applyMemberChange(cc: ConfChange): void {
     const ctx = cc.context.length > 0 ? fromBinary(ConfChangeContextSchema, cc.context) : undefined;
     applyMembershipChange(this.sm, cc, ctx?.member);
-    if (cc.type === ConfChangeType.RemoveNode) {
-      this.#removedIds.add(cc.nodeId);
-      this.#vouching.forget(cc.nodeId);
-    } else if (cc.type !== ConfChangeType.UpdateNode) this.#removedIds.delete(cc.nodeId);
+    if (cc.type === ConfChangeType.RemoveNode) this.#vouching.forget(cc.nodeId);
     this.#syncPeers();
     this.onMembershipChange?.();
     if (ctx && ctx.origin === this.id) {

@@ -12,6 +12,8 @@ import { computeMemberId, urlString } from "./ids.ts";
 /** Members by id, in a stable (id) order for listing. */
 export class Membership {
   #members = new Map<bigint, MemberRecord>();
+  /** Ids removed from the cluster (etcd keeps them in members_removed). */
+  #removed = new Set<bigint>();
 
   /** Builds the membership a new cluster starts with from `--initial-cluster`. */
   static fromInitialCluster(initialCluster: Map<string, URL[]>, token: string): Membership {
@@ -24,10 +26,14 @@ export class Membership {
     return m;
   }
 
-  /** Rebuilds a membership from records (snapshot or bootstrap metadata). */
-  static fromRecords(records: readonly MemberRecord[]): Membership {
+  /** Rebuilds a membership from records (snapshot or bootstrap metadata) and removed ids. */
+  static fromRecords(
+    records: readonly MemberRecord[],
+    removed: readonly bigint[] = [],
+  ): Membership {
     const m = new Membership();
     for (const r of records) m.set(r);
+    for (const id of removed) m.#removed.add(id);
     return m;
   }
 
@@ -36,9 +42,29 @@ export class Membership {
     this.#members.set(record.id, record);
   }
 
-  /** Removes a member; false when it was not there. */
+  /** Removes a member and remembers its id as removed; false when it was not there. */
   remove(id: bigint): boolean {
+    this.#removed.add(id);
     return this.#members.delete(id);
+  }
+
+  /**
+   * Adds or replaces a member that joins (an added voter or learner): an id
+   * removed earlier and added again is a member once more.
+   */
+  join(record: MemberRecord): void {
+    this.#removed.delete(record.id);
+    this.set(record);
+  }
+
+  /** Whether `id` was removed from the cluster (and not added again). */
+  isRemoved(id: bigint): boolean {
+    return this.#removed.has(id);
+  }
+
+  /** Removed ids, sorted (for snapshots). */
+  removedIds(): bigint[] {
+    return [...this.#removed].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
   /** The member with `id`, if any. */

@@ -58,7 +58,7 @@ export function restoreStateSnapshot(
   auth.restore(state.auth);
   return {
     store: MvccStore.restore(state.mvcc, lessor.hooks),
-    membership: Membership.fromRecords(state.members),
+    membership: Membership.fromRecords(state.members, state.removedMembers),
     alarms: state.alarms,
   };
 }

@@ -37,6 +37,7 @@ export function captureState(sm: StateMachine): CapturedState {
     StateSnapshotSchema,
     create(StateSnapshotSchema, {
       members: sm.membership.records(),
+      removedMembers: sm.membership.removedIds(),
       alarms: sm.alarms,
       leases: sm.lessor.serialize(),
       auth: sm.auth.serialize(),

@@ -25,12 +25,15 @@ function promtool(): string | undefined {
  * (counters without `_total`, gauges with it): etcd 3.4 draws the same.
  */
 const ETCD_NAMING = new Set([
+  "etcd_debugging_lease_ttl_total",
   "etcd_debugging_mvcc_keys_total",
   "etcd_debugging_mvcc_slow_watcher_total",
+  "etcd_debugging_mvcc_watch_stream_total",
   "etcd_debugging_mvcc_watcher_total",
   "etcd_disk_wal_write_bytes_total",
   "etcd_server_health_failures",
   "etcd_server_health_success",
+  "etcd_server_learner_promote_successes",
   "etcd_server_proposals_applied_total",
   "etcd_server_proposals_committed_total",
   "etcd_server_snapshot_apply_in_progress_total",

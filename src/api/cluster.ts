@@ -106,17 +106,24 @@ export function clusterService(
     async memberPromote(req, ctx) {
       await authz.requireAdmin(ctx);
       const target = member.sm.membership.get(req.ID);
-      if (!target) throw EtcdErrors.memberNotFound();
-      if (!target.isLearner) throw EtcdErrors.memberNotLearner();
+      const refused = (err: Error, reason: string) => member.metrics.promoteFailed(err, reason);
+      if (!target) throw refused(EtcdErrors.memberNotFound(), "membership: ID not found");
+      if (!target.isLearner) {
+        throw refused(
+          EtcdErrors.memberNotLearner(),
+          "membership: can only promote a learner member",
+        );
+      }
       // Readiness is judged from the leader's replication progress.
       const progress = member.progress();
       if (!progress) throw EtcdErrors.notLeader();
       const learner = progress.get(req.ID);
       const leaderMatch = progress.get(member.id)?.match ?? member.commitIndex;
       if (!learner || learner.match < leaderMatch * LEARNER_READY_PERCENT) {
-        throw EtcdErrors.learnerNotReady();
+        throw refused(EtcdErrors.learnerNotReady(), EtcdErrors.learnerNotReady().message);
       }
       await member.proposeMemberChange(ConfChangeType.AddNode, req.ID);
+      member.metrics.learnerPromoted.inc();
       return create(MemberPromoteResponseSchema, { header: header(), members: members() });
     },
   };

@@ -47,6 +47,7 @@ export function kvService(
           () => store.range(req),
         )
         : store.range(req);
+      member.metrics.ops.rangeServed();
       resp.header = member.header(store.currentRevision);
       return resp;
     },

@@ -243,7 +243,9 @@ async function renewOnLeader(member: Member, id: bigint): Promise<number> {
     });
   }
   try {
-    return lessor.renew(id);
+    const ttl = lessor.renew(id);
+    member.metrics.ops.leasesRenewed.inc();
+    return ttl;
   } catch (err) {
     if (isEtcdError(err, EtcdErrors.leaseNotFound)) return 0;
     throw err;

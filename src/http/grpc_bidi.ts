@@ -125,7 +125,7 @@ export function serveBidiGrpc(
   const encoding = stream.header("grpc-encoding");
   const stats = route.stats;
   const startMs = stats?.handling ? performance.now() : 0;
-  stats?.started.inc();
+  stats?.start(stream.header("client-api-version"));
   let finished = false;
   let untrack = () => {};
   let timer: ReturnType<typeof setTimeout> | undefined;

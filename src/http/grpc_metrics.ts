@@ -20,7 +20,7 @@ export function grpcMetricsInterceptor(metrics: GrpcServerMetrics): Interceptor 
       req.method.name,
     );
     const startMs = stats.handling ? performance.now() : 0;
-    stats.started.inc();
+    stats.start(req.header.get("client-api-version") ?? undefined);
     if (!req.stream) stats.received.inc();
     let res;
     try {

@@ -124,7 +124,7 @@ export function serveUnaryGrpc(
   const timeoutMs = parseGrpcTimeout(stream.header("grpc-timeout"));
   const stats = route.stats;
   const startMs = stats?.handling ? performance.now() : 0;
-  stats?.started.inc();
+  stats?.start(stream.header("client-api-version"));
   let deadline: Deadline | undefined;
   let finished = false;
   /** Ends the call: with the response body, or with the status of `err` (trailers-only). */

@@ -12,10 +12,13 @@
  *
  * @module
  */
+import { ApplyMetrics } from "./apply.ts";
 import { GrpcServerMetrics } from "./grpc.ts";
+import { PeerTrafficMetrics } from "./peer.ts";
 import { registerProcessMetrics } from "./process.ts";
 import {
   Counter,
+  type CounterChild,
   exponentialBuckets,
   Gauge,
   Histogram,
@@ -37,6 +40,8 @@ export interface MemberGauges {
   compactRevision(): number;
   watchers(): number;
   slowWatchers(): number;
+  /** The auth store's revision. */
+  authRevision(): number;
 }
 
 /** What the metrics are made with. */
@@ -55,6 +60,10 @@ export interface ServerMetricsOptions {
 export class ServerMetrics {
   readonly registry: Registry = new Registry();
   readonly grpc: GrpcServerMetrics;
+  /** Peer traffic each way and snapshot transfers, fed by the transport. */
+  readonly peers: PeerTrafficMetrics;
+  /** Ranges, puts, deletes and txns on the store, leases granted, revoked and renewed. */
+  readonly ops: ApplyMetrics;
 
   readonly hasLeader: Gauge;
   readonly isLeader: Gauge;
@@ -63,6 +72,11 @@ export class ServerMetrics {
   readonly slowApplies: Counter;
   readonly heartbeatSendFailures: Counter;
   readonly readIndexesFailed: Counter;
+  /** ReadIndex rounds sent again because no answer came in time. */
+  readonly slowReadIndexes: Counter;
+  /** Learners promoted by this member as leader. */
+  readonly learnerPromoted: Counter;
+  readonly #promoteFailures: Counter;
   readonly snapshotApplyInProgress: Gauge;
   readonly healthSuccess: Counter;
   readonly healthFailures: Counter;
@@ -76,6 +90,9 @@ export class ServerMetrics {
   readonly peerSentFailures: Counter;
   readonly activePeers: Gauge;
   readonly #serverId: Gauge;
+  readonly #scrapeOk: CounterChild;
+  readonly #scrapeFailed: CounterChild;
+  readonly #scrapesInFlight: Gauge;
   #gauges: MemberGauges | undefined;
 
   constructor(opts: ServerMetricsOptions) {
@@ -83,6 +100,22 @@ export class ServerMetrics {
     const g = () => this.#gauges;
     this.grpc = new GrpcServerMetrics(reg, opts.extensive ?? false);
     if (!opts.withoutProcess) registerProcessMetrics(reg);
+    this.peers = new PeerTrafficMetrics(reg);
+    this.ops = new ApplyMetrics(reg);
+    // promhttp's own families, which etcd's handler exports: scrapes by
+    // status code (counted once answered) and scrapes under way.
+    const scrapes = new Counter(reg, {
+      name: "promhttp_metric_handler_requests_total",
+      help: "Scrapes of /metrics answered, by HTTP status code.",
+      labelNames: ["code"],
+    });
+    this.#scrapeOk = scrapes.labels("200");
+    this.#scrapeFailed = scrapes.labels("500");
+    scrapes.labels("503");
+    this.#scrapesInFlight = new Gauge(reg, {
+      name: "promhttp_metric_handler_requests_in_flight",
+      help: "Scrapes of /metrics being answered.",
+    });
 
     this.hasLeader = new Gauge(reg, {
       name: "etcd_server_has_leader",
@@ -135,6 +168,19 @@ export class ServerMetrics {
     this.readIndexesFailed = new Counter(reg, {
       name: "etcd_server_read_indexes_failed_total",
       help: "Linearizable reads whose read index round failed or timed out.",
+    });
+    this.slowReadIndexes = new Counter(reg, {
+      name: "etcd_server_slow_read_indexes_total",
+      help: "ReadIndex rounds left unanswered long enough to be sent again.",
+    });
+    this.learnerPromoted = new Counter(reg, {
+      name: "etcd_server_learner_promote_successes",
+      help: "Learners promoted while this member is leader.",
+    });
+    this.#promoteFailures = new Counter(reg, {
+      name: "etcd_server_learner_promote_failures",
+      help: "Learner promotions refused (likely a learner not ready), by reason.",
+      labelNames: ["Reason"],
     });
     new Gauge(reg, {
       name: "etcd_server_quota_backend_bytes",
@@ -230,6 +276,19 @@ export class ServerMetrics {
       "Watchers still catching up (unsynced).",
       () => g()?.slowWatchers() ?? 0,
     );
+    // One mvcc watch stream per Watch RPC in etcd: the RPCs started and not
+    // yet ended (on every protocol, as grpc_server_* counts them).
+    const watchRpc = this.grpc.method("bidi_stream", "etcdserverpb.Watch", "Watch");
+    size(
+      "etcd_debugging_mvcc_watch_stream_total",
+      "Watch streams open.",
+      () => watchRpc.started.value - watchRpc.handled.reduce((n, c) => n + c.value, 0),
+    );
+    size(
+      "etcd_debugging_auth_revision",
+      "The auth store's revision.",
+      () => g()?.authRevision() ?? 0,
+    );
 
     this.peerRtt = new Histogram(reg, {
       name: "etcd_network_peer_round_trip_time_seconds",
@@ -249,14 +308,35 @@ export class ServerMetrics {
     });
   }
 
+  /**
+   * Counts a refused learner promotion under `reason` (etcd labels it with
+   * its internal error's text, e.g. "membership: ID not found") and
+   * returns `err`, for `throw metrics.promoteFailed(err, reason)`.
+   */
+  promoteFailed<E>(err: E, reason: string): E {
+    this.#promoteFailures.labels(reason).inc();
+    return err;
+  }
+
   /** Connects the scrape-time gauges to a member and labels its id. */
   attach(memberId: bigint, gauges: MemberGauges): void {
     this.#gauges = gauges;
     this.#serverId.labels(memberId.toString(16)).set(1);
+    this.peers.setLocal(memberId);
   }
 
-  /** The Prometheus text of every family. */
-  render(): Promise<string> {
-    return this.registry.render();
+  /** The Prometheus text of every family (one scrape, counted as promhttp counts it). */
+  async render(): Promise<string> {
+    this.#scrapesInFlight.inc();
+    try {
+      const text = await this.registry.render();
+      this.#scrapeOk.inc();
+      return text;
+    } catch (err) {
+      this.#scrapeFailed.inc();
+      throw err;
+    } finally {
+      this.#scrapesInFlight.dec();
+    }
   }
 }

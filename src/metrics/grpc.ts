@@ -43,6 +43,9 @@ export const GRPC_CODE_NAMES: readonly string[] = [
 /** How go-grpc-prometheus names a method's streaming kind. */
 export type GrpcType = "unary" | "client_stream" | "server_stream" | "bidi_stream";
 
+/** Most distinct client API versions given their own series (each is two map entries at most). */
+const MAX_CLIENT_VERSIONS = 32;
+
 /** Prometheus' default histogram buckets (go-grpc-prometheus uses them for handling time). */
 const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -56,14 +59,26 @@ export class GrpcMethodStats {
   /** Set with `--metrics extensive` only. */
   readonly handling: HistogramChild | undefined;
   readonly #metrics: GrpcServerMetrics;
+  readonly #streaming: boolean;
 
   constructor(m: GrpcServerMetrics, type: GrpcType, service: string, method: string) {
     this.#metrics = m;
+    this.#streaming = type !== "unary";
     this.started = m.started.labels(type, service, method);
     this.handled = GRPC_CODE_NAMES.map((code) => m.handled.labels(type, service, method, code));
     this.received = m.msgReceived.labels(type, service, method);
     this.sent = m.msgSent.labels(type, service, method);
     this.handling = m.handlingSeconds?.labels(type, service, method);
+  }
+
+  /**
+   * The call started. `clientApiVersion` is its `client-api-version`
+   * header (etcd's clients send their API version there), counted in
+   * etcd_server_client_requests_total.
+   */
+  start(clientApiVersion: string | undefined): void {
+    this.started.value++;
+    this.#metrics.clientRequest(this.#streaming, clientApiVersion).value++;
   }
 
   /** A request message of `bytes` (unframed) arrived. */
@@ -97,6 +112,9 @@ export class GrpcServerMetrics {
   /** etcd_network_client_grpc_sent_bytes_total: response message bytes. */
   readonly sentBytes: CounterChild;
   readonly #methods = new Map<string, GrpcMethodStats>();
+  readonly #clientRequests: Counter;
+  /** Bound series by "u"/"s" + version; bounded, as the version comes from clients. */
+  readonly #byVersion = new Map<string, CounterChild>();
 
   constructor(reg: Registry, extensive: boolean) {
     const labelNames = ["grpc_type", "grpc_service", "grpc_method"];
@@ -136,6 +154,32 @@ export class GrpcServerMetrics {
       name: "etcd_network_client_grpc_sent_bytes_total",
       help: "Bytes of messages sent to gRPC clients.",
     }).labels();
+    this.#clientRequests = new Counter(reg, {
+      name: "etcd_server_client_requests_total",
+      help: "Client requests by kind (unary or stream) and client API version.",
+      labelNames: ["type", "client_api_version"],
+    });
+  }
+
+  /**
+   * The series of a call's kind and client API version ("unknown" when
+   * the client sent none, as etcd labels it). Clients choose the version
+   * text, so at most {@link MAX_CLIENT_VERSIONS} distinct ones get a
+   * series; the rest are counted as "other".
+   */
+  clientRequest(streaming: boolean, version: string | undefined): CounterChild {
+    const key = (streaming ? "s" : "u") + (version ?? "");
+    let c = this.#byVersion.get(key);
+    if (c === undefined) {
+      const label = version === undefined || version === ""
+        ? "unknown"
+        : this.#byVersion.size < MAX_CLIENT_VERSIONS
+        ? version
+        : "other";
+      c = this.#clientRequests.labels(streaming ? "stream" : "unary", label);
+      if (label !== "other") this.#byVersion.set(key, c);
+    }
+    return c;
   }
 
   /** Whether calls should read the clock (handling time is measured). */

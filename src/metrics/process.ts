@@ -26,6 +26,10 @@ export function registerProcessMetrics(reg: Registry): void {
     name: "process_virtual_memory_bytes",
     help: "Virtual memory size in bytes.",
   });
+  const vsizeMax = new Gauge(reg, {
+    name: "process_virtual_memory_max_bytes",
+    help: "Limit on the virtual memory size in bytes (2^64 - 1 when unlimited, as Go reports it).",
+  });
   new Gauge(reg, {
     name: "process_start_time_seconds",
     help: "Start time of the process since the Unix epoch, in seconds.",
@@ -71,11 +75,14 @@ export function registerProcessMetrics(reg: Registry): void {
       openFds.set(fds);
       fdUsed.set(fds);
     }
-    const limit = await readFdLimit();
-    if (limit !== undefined) {
-      maxFds.set(limit);
-      fdLimit.set(limit);
+    const limits = await readLimits();
+    const fdMax = limits?.get("Max open files");
+    if (fdMax !== undefined) {
+      maxFds.set(fdMax);
+      fdLimit.set(fdMax);
     }
+    const vmMax = limits?.get("Max address space");
+    if (vmMax !== undefined) vsizeMax.set(vmMax);
   });
 }
 
@@ -103,11 +110,19 @@ async function countFds(): Promise<number | undefined> {
   }
 }
 
-async function readFdLimit(): Promise<number | undefined> {
+/** 2^64 - 1 as a float (it rounds to 2^64): what Go prints for an unlimited rlimit. */
+const UNLIMITED = 2 ** 64;
+
+/** The soft limits of /proc/self/limits by name; "unlimited" is 2^64 - 1, as Go's procfs reads it. */
+async function readLimits(): Promise<Map<string, number> | undefined> {
   try {
-    const limits = await Deno.readTextFile("/proc/self/limits");
-    const m = /^Max open files\s+(\d+)/m.exec(limits);
-    return m ? Number(m[1]) : undefined;
+    const text = await Deno.readTextFile("/proc/self/limits");
+    const out = new Map<string, number>();
+    // "Max open files            1024                 524288               files"
+    for (const m of text.matchAll(/^(Max [a-z ]+?)\s{2,}(unlimited|\d+)\s/gm)) {
+      out.set(m[1], m[2] === "unlimited" ? UNLIMITED : Number(m[2]));
+    }
+    return out;
   } catch {
     return undefined;
   }

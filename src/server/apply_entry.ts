@@ -20,8 +20,10 @@ import type { Waiters } from "./waiters.ts";
 /**
  * Applies the request in committed entry `index` (its `data`) to `sm`.
  * When `selfId` proposed it, the waiter in `waiters` under the request's
- * id is settled with the result or the etcd error. Throws
- * InvariantViolation (or whatever else broke) for the caller to stop on.
+ * id is settled with the result or the etcd error. `observe` sees each
+ * request that applied, with its response (etcd's store and lease
+ * metrics). Throws InvariantViolation (or whatever else broke) for the
+ * caller to stop on.
  */
 export function applyRequestEntry(
   sm: StateMachine,
@@ -29,6 +31,7 @@ export function applyRequestEntry(
   index: number,
   selfId: bigint,
   waiters: Waiters<ApplyResult>,
+  observe?: (req: InternalRequest, response: unknown) => void,
 ): void {
   let req: InternalRequest;
   try {
@@ -47,5 +50,6 @@ export function applyRequestEntry(
     waiter?.reject(err as Error);
     return;
   }
+  observe?.(req, result.response);
   waiter?.resolve(result);
 }

@@ -231,6 +231,7 @@ export class Member {
         this.#kick();
       },
       appliedIndex: () => this.#applied,
+      onSlowRound: () => this.metrics.slowReadIndexes.inc(),
     });
   }
 
@@ -320,6 +321,7 @@ export class Member {
         if (member.#guarded("reporting a snapshot", step)) member.#kick();
       },
       routes: (path, method) => member.#peers.route(path, method),
+      stats: member.metrics.peers,
     });
     member.#peers.attach(member.#transport);
     member.addPeerRoute("GET", "/members", () => ({
@@ -822,6 +824,7 @@ export class Member {
       compactRevision: () => this.sm.store.compactRevision,
       watchers: () => this.watchHub.counts.synced + this.watchHub.counts.unsynced,
       slowWatchers: () => this.watchHub.counts.unsynced,
+      authRevision: () => this.sm.auth.revision,
     });
     this.#wal.onSync = (seconds) => m.walFsync.observe(seconds);
     this.#wal.onWrite = (bytes) => m.walWriteBytes.inc(bytes);
@@ -1008,7 +1011,14 @@ export class Member {
         // etcd panics on an entry type it does not know: applying nothing would diverge.
         throw new InvariantViolation(`unknown type ${e.type} of committed entry ${e.index}`);
       } else if (e.data.length > 0) {
-        applyRequestEntry(this.sm, e.data, e.index, this.id, this.#waiters);
+        applyRequestEntry(
+          this.sm,
+          e.data,
+          e.index,
+          this.id,
+          this.#waiters,
+          this.metrics.ops.applied,
+        );
       } else if (this.#role === StateRole.Leader && e.term === this.#term) {
         // The leader's empty entry of its term: everything of earlier terms is
         // applied, so the lessor knows every lease (etcd promotes here too).

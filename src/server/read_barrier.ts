@@ -46,6 +46,8 @@ export interface ReadBarrierHooks {
   now?: () => number;
   /** Resend a round unanswered for this long. Default {@link DEFAULT_READ_RETRY_MS}. */
   retryMs?: number;
+  /** A round was sent again for want of an answer (etcd's slow read index). */
+  onSlowRound?(): void;
   /**
    * Where round numbers start (default 0). A member passes a random one:
    * the leader's answer to a round of its previous process may arrive
@@ -133,6 +135,7 @@ export class ReadBarrier {
       failed += this.#inFlight.reads.length;
       this.#inFlight = undefined;
     } else if (this.#inFlight && now - this.#inFlight.sentAt >= this.#retryMs) {
+      this.#hooks.onSlowRound?.();
       this.#resend(this.#inFlight);
     }
     this.#waitingApply = this.#waitingApply.filter((b) => {

@@ -25,6 +25,7 @@ import CRC32C from "crc-32/crc32c.js";
 import { H2ClientConnection, type H2ClientStream } from "../http/h2/client.ts";
 import type { Dialer } from "../http/net.ts";
 import type { Logger } from "../log.ts";
+import type { PeerTrafficStats } from "../metrics/peer.ts";
 import type { Message } from "../raft/types.ts";
 import { approxSize, encodeFrame, encodeMessage, FRAME_HEADER } from "./codec.ts";
 import {
@@ -78,6 +79,8 @@ export interface PeerContext {
   onRemoved(peer: bigint): void;
   /** Opens connections to the peer's URLs (TLS when they are https). */
   dial: Dialer;
+  /** Where bytes sent, disconnections and snapshot transfers are counted (etcd's metrics). */
+  stats?: PeerTrafficStats;
 }
 
 /** Sends to one remote member. */
@@ -174,14 +177,14 @@ export class Peer {
     this.#queue = [];
     this.#queuedBytes = 0;
     let ok = true;
-    if (total <= FRAME_TARGET_BYTES) ok = stream.write(encodeFrame(msgs));
+    if (total <= FRAME_TARGET_BYTES) ok = this.#write(stream, encodeFrame(msgs));
     else {
       let from = 0;
       let bytes = 0;
       for (let i = 0; i < msgs.length; i++) {
         bytes += approxSize(msgs[i]);
         if (bytes >= FRAME_TARGET_BYTES || i === msgs.length - 1) {
-          ok = stream.write(encodeFrame(msgs.slice(from, i + 1))) && ok;
+          ok = this.#write(stream, encodeFrame(msgs.slice(from, i + 1))) && ok;
           from = i + 1;
           bytes = 0;
         }
@@ -190,6 +193,11 @@ export class Peer {
     // A full stream says so and calls drain once it has room again.
     if (!ok) this.#backedUp = true;
   };
+
+  #write(stream: H2ClientStream, frame: Uint8Array): boolean {
+    this.#ctx.stats?.sent(this.id, frame.length);
+    return stream.write(frame);
+  }
 
   /**
    * The peer delivered a frame on its own connection to us (called for every
@@ -336,8 +344,10 @@ export class Peer {
     this.#backedUp = false;
     this.#teardown();
     if (this.#closed) return;
-    if (wasActive) this.#log.warn("peer became inactive", { error: why });
-    else this.#log.debug("cannot connect to peer", { error: why, "retry-ms": this.#backoffMs });
+    if (wasActive) {
+      this.#log.warn("peer became inactive", { error: why });
+      this.#ctx.stats?.disconnected(this.id);
+    } else this.#log.debug("cannot connect to peer", { error: why, "retry-ms": this.#backoffMs });
     const dropped = this.#queue.length;
     this.#queue = [];
     this.#queuedBytes = 0;
@@ -388,6 +398,9 @@ export class Peer {
     const log = this.#log.with({ "snapshot-index": msg.snapshot.meta.index });
     const lim = this.#ctx.limits;
     log.info("sending database snapshot", { "peer-url": url, "snapshot-size": data.length });
+    const stats = this.#ctx.stats;
+    const startedAt = performance.now();
+    stats?.snapshotSending(this.id);
     let done = false;
     let idle: ReturnType<typeof setTimeout> | undefined;
     let session: H2ClientConnection | undefined;
@@ -396,6 +409,7 @@ export class Peer {
         if (done) return;
         done = true;
         clearTimeout(idle);
+        stats?.snapshotSent(this.id, ok, (performance.now() - startedAt) / 1000);
         if (ok) log.info("sent database snapshot", { "snapshot-size": data.length });
         else log.warn("sending snapshot failed", { error: why });
         if (session) {
@@ -440,6 +454,7 @@ export class Peer {
               const end = Math.min(off + lim.snapshotChunkBytes, data.length);
               const chunk = data.subarray(off, end);
               off = end;
+              stats?.sent(this.id, chunk.length);
               if (off === data.length) req.end(chunk);
               else if (!req.write(chunk)) return;
             }
@@ -454,6 +469,7 @@ export class Peer {
             abort: (why) => finish(false, why),
             drain: pump,
           };
+          stats?.sent(this.id, frame.length);
           req.write(frame);
           pump();
         },

@@ -30,6 +30,7 @@ import { listenStreams, type StreamListener } from "../http/listen.ts";
 import { isTlsUrl, type StreamConn } from "../http/net.ts";
 import type { ServerTls } from "../http/tls/settings.ts";
 import type { Logger } from "../log.ts";
+import type { PeerTrafficStats } from "../metrics/peer.ts";
 import type { Message } from "../raft/types.ts";
 import { decodeBatch, decodeMessage } from "./codec.ts";
 import {
@@ -112,6 +113,8 @@ export interface PeerServerOptions {
   maxSnapshotBytes?: number;
   /** Certificate and checks for https/unixs listen URLs. */
   tls?: ServerTls;
+  /** Where bytes received, refused frames and snapshot transfers are counted (etcd's metrics). */
+  stats?: PeerTrafficStats;
 }
 
 /** A bound peer listener's address. */
@@ -391,6 +394,7 @@ export class PeerServer {
     const log = this.#log;
     const onMessages = this.#opts.onMessages;
     const selfId = this.#opts.selfId;
+    const stats = this.#opts.stats;
     stream.respond(STATUS_200);
     log.debug("peer stream opened", { "remote-peer-id": formatId(from) });
     const splitter = new FrameSplitter((body) => {
@@ -416,11 +420,13 @@ export class PeerServer {
             "remote-peer-id": formatId(from),
             error: String(e),
           });
+          stats?.receiveFailed(from);
           forget();
           return stream.reset(ErrorCode.PROTOCOL_ERROR);
         }
         // Handled: the sender may fill this room again.
         stream.consumed(chunk.length);
+        stats?.received(from, chunk.length);
       },
       end: () => {
         forget();
@@ -443,16 +449,28 @@ export class PeerServer {
     const forget = () => {
       if (this.#snapshotsIn.get(from) === stream) this.#snapshotsIn.delete(from);
     };
+    const stats = this.#opts.stats;
+    const startedAt = performance.now();
+    let settled = false;
+    stats?.snapshotReceiving(from);
+    const settle = (ok: boolean) => {
+      if (settled) return;
+      settled = true;
+      stats?.snapshotReceived(from, ok, (performance.now() - startedAt) / 1000);
+      if (!ok) stats?.receiveFailed(from);
+    };
     if (
       sizeHeader === undefined || !/^[0-9]+$/.test(sizeHeader) || !Number.isSafeInteger(size) ||
       !Number.isSafeInteger(crc) || crc < 0 || crc > 0xffffffff
     ) {
       forget();
+      settle(false);
       log.warn("refused snapshot: bad size or checksum header", { size: sizeHeader });
       return refuse(stream, 400, "bad snapshot size or checksum header");
     }
     if (size > max) {
       forget();
+      settle(false);
       log.warn("refused snapshot: larger than the limit", { size, limit: max });
       return refuse(stream, 413, `snapshot of ${size} bytes exceeds the limit of ${max}`);
     }
@@ -464,6 +482,7 @@ export class PeerServer {
     const fail = (why: string, status = 400) => {
       failed = true;
       forget();
+      settle(false);
       log.warn("receiving snapshot failed", { error: why });
       refuse(stream, status, why);
     };
@@ -476,6 +495,7 @@ export class PeerServer {
       data: (chunk) => {
         if (failed) return;
         stream.consumed(chunk.length);
+        stats?.received(from, chunk.length);
         let rest = chunk;
         if (msg === undefined) {
           // Feed the message frame byte-exactly: the splitter must not swallow data bytes.
@@ -507,11 +527,16 @@ export class PeerServer {
           this.#opts.onSnapshot(msg);
         } catch (e) {
           log.error("handling received snapshot failed", { error: String(e) });
+          settle(false);
           return refuse(stream, 500, "member could not take the snapshot");
         }
+        settle(true);
         stream.respond(STATUS_204, true);
       },
-      abort: () => forget(),
+      abort: () => {
+        forget();
+        settle(false);
+      },
     };
   }
 

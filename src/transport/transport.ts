@@ -22,6 +22,7 @@ import type { Dialer } from "../http/net.ts";
 import { createDialer } from "../http/tls/dial.ts";
 import type { ServerTls } from "../http/tls/settings.ts";
 import type { Logger } from "../log.ts";
+import type { PeerTrafficStats } from "../metrics/peer.ts";
 import { type Message, MessageType } from "../raft/types.ts";
 import { Peer, type PeerLimits } from "./peer.ts";
 import {
@@ -79,6 +80,8 @@ export interface TransportOptions {
   tls?: ServerTls;
   /** Opens connections to peers (default: cleartext TCP or system-trusted TLS). */
   dial?: Dialer;
+  /** Counts the traffic each way (etcd's etcd_network_peer_* and snapshot metrics). */
+  stats?: PeerTrafficStats;
 }
 
 /** How a member meets its peers: TLS for its peer listeners, and how it dials them. */
@@ -155,6 +158,7 @@ export class Transport {
       maxSnapshotBytes: opts.maxSnapshotBytes,
       routes: opts.routes,
       tls: opts.tls,
+      stats: opts.stats,
     });
     return new Transport(opts, server, peers);
   }
@@ -192,6 +196,7 @@ export class Transport {
         onSnapshotStatus: (p, ok) => this.#safely(() => this.#opts.onSnapshotStatus(p, ok)),
         onRemoved: (p) => this.#safely(() => this.#opts.onRemoved?.(p)),
         dial: this.#dial,
+        stats: this.#opts.stats,
       }),
     );
     this.#log.info("added peer", { "remote-peer-id": formatId(id), "remote-peer-urls": urls });

@@ -1,0 +1,224 @@
+/**
+ * etcd's counters of work done on the key-value store and the lessor:
+ * `etcd_mvcc_{range,put,delete,txn}_total` (with their 3.4
+ * `etcd_debugging_mvcc_*` twins), `etcd_debugging_mvcc_total_put_size_in_bytes`
+ * and `etcd_debugging_lease_{granted,revoked,renewed}_total` with the
+ * `etcd_debugging_lease_ttl_total` histogram.
+ *
+ * etcd counts at its metered store transactions: every Range, Put and
+ * DeleteRange a transaction performs, and a transaction of more than one
+ * such operation as one "txn". Its appliers read the previous pair before
+ * a put with prev_kv, ignore_value or ignore_lease and before a delete with
+ * prev_kv; a Txn evaluates its compares in a read transaction first, then
+ * runs the chosen branch in a write transaction (one transaction for a
+ * read-only Txn). {@link ApplyMetrics.applied} counts an applied request
+ * the same way from the request and its response, on every member, as each
+ * member applies it. One difference: etcd stops at a Txn's first false
+ * compare, and the response does not say which one it was, so every
+ * compare of a failed chain is counted.
+ *
+ * @module
+ */
+import type { InternalRequest } from "../gen/cairn/internal_pb.ts";
+import type {
+  LeaseGrantResponse,
+  PutRequest,
+  TxnRequest,
+  TxnResponse,
+} from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { Counter, exponentialBuckets, Gauge, Histogram, type Registry } from "./registry.ts";
+
+/** What one metered transaction did. */
+interface Tally {
+  ranges: number;
+  puts: number;
+  deletes: number;
+  putBytes: number;
+}
+
+const tally = (): Tally => ({ ranges: 0, puts: 0, deletes: 0, putBytes: 0 });
+
+/** The store and lessor counters of one member. */
+export class ApplyMetrics {
+  readonly #ranges: Counter;
+  readonly #rangesDebug: Counter;
+  readonly #puts: Counter;
+  readonly #putsDebug: Counter;
+  readonly #deletes: Counter;
+  readonly #deletesDebug: Counter;
+  readonly #txns: Counter;
+  readonly #txnsDebug: Counter;
+  readonly #putBytes: Gauge;
+  readonly leasesGranted: Counter;
+  readonly leasesRevoked: Counter;
+  /** Keep-alives that renewed a lease on this member as leader (the Lease service counts them). */
+  readonly leasesRenewed: Counter;
+  readonly #leaseTtls: Histogram;
+
+  constructor(reg: Registry) {
+    const counter = (name: string, help: string) => new Counter(reg, { name, help });
+    this.#ranges = counter("etcd_mvcc_range_total", "Ranges performed on the store.");
+    this.#rangesDebug = counter(
+      "etcd_debugging_mvcc_range_total",
+      "Ranges performed on the store (etcd 3.4's name).",
+    );
+    this.#puts = counter("etcd_mvcc_put_total", "Puts applied to the store.");
+    this.#putsDebug = counter(
+      "etcd_debugging_mvcc_put_total",
+      "Puts applied to the store (etcd 3.4's name).",
+    );
+    this.#deletes = counter("etcd_mvcc_delete_total", "Delete-ranges applied to the store.");
+    this.#deletesDebug = counter(
+      "etcd_debugging_mvcc_delete_total",
+      "Delete-ranges applied to the store (etcd 3.4's name).",
+    );
+    this.#txns = counter(
+      "etcd_mvcc_txn_total",
+      "Store transactions of more than one range, put or delete.",
+    );
+    this.#txnsDebug = counter(
+      "etcd_debugging_mvcc_txn_total",
+      "Store transactions of more than one range, put or delete (etcd 3.4's name).",
+    );
+    // A gauge in etcd although it only grows.
+    this.#putBytes = new Gauge(reg, {
+      name: "etcd_debugging_mvcc_total_put_size_in_bytes",
+      help: "Bytes of keys and values put (a gauge, as in etcd).",
+    });
+    this.leasesGranted = counter("etcd_debugging_lease_granted_total", "Leases granted.");
+    this.leasesRevoked = counter(
+      "etcd_debugging_lease_revoked_total",
+      "Leases revoked (by request or on expiry).",
+    );
+    this.leasesRenewed = counter(
+      "etcd_debugging_lease_renewed_total",
+      "Lease keep-alives renewed by this member as leader.",
+    );
+    this.#leaseTtls = new Histogram(reg, {
+      name: "etcd_debugging_lease_ttl_total",
+      help: "TTLs of the leases granted, in seconds.",
+      buckets: exponentialBuckets(1, 2, 24),
+    });
+  }
+
+  /** A Range request served from the store (one read transaction of one range). */
+  rangeServed(): void {
+    this.#record({ ranges: 1, puts: 0, deletes: 0, putBytes: 0 });
+  }
+
+  /**
+   * Counts an applied request from the request and the response it
+   * produced (only requests that succeeded: a refused one changed nothing).
+   * Bound, so the apply loop can be handed it as a callback.
+   */
+  readonly applied = (req: InternalRequest, response: unknown): void => {
+    const r = req.request;
+    switch (r.case) {
+      case "put": {
+        const t = tally();
+        countPut(r.value, t, t);
+        this.#record(t);
+        break;
+      }
+      case "deleteRange": {
+        const t = tally();
+        if (r.value.prevKv) t.ranges++;
+        t.deletes++;
+        this.#record(t);
+        break;
+      }
+      case "txn":
+        this.#countTxn(r.value, response as TxnResponse);
+        break;
+      case "leaseGrant":
+        this.leasesGranted.inc();
+        this.#leaseTtls.observe(Number((response as LeaseGrantResponse).TTL));
+        break;
+      case "leaseRevoke":
+        this.leasesRevoked.inc();
+        break;
+    }
+  };
+
+  #countTxn(req: TxnRequest, resp: TxnResponse): void {
+    const read = tally();
+    const write = tally();
+    walkTxn(req, resp, read, write);
+    if (!txnWrites(req)) {
+      // etcd runs a read-only Txn in one read transaction.
+      read.ranges += write.ranges;
+      this.#record(read);
+      return;
+    }
+    this.#record(read);
+    this.#record(write);
+  }
+
+  /** One metered transaction ended: etcd's metricsTxnWrite.End. */
+  #record(t: Tally): void {
+    if (t.ranges + t.puts + t.deletes > 1) {
+      this.#txns.inc();
+      this.#txnsDebug.inc();
+    }
+    if (t.ranges > 0) {
+      this.#ranges.inc(t.ranges);
+      this.#rangesDebug.inc(t.ranges);
+    }
+    if (t.puts > 0) {
+      this.#puts.inc(t.puts);
+      this.#putsDebug.inc(t.puts);
+      this.#putBytes.inc(t.putBytes);
+    }
+    if (t.deletes > 0) {
+      this.#deletes.inc(t.deletes);
+      this.#deletesDebug.inc(t.deletes);
+    }
+  }
+}
+
+/**
+ * A put's reads and write: the previous pair is read first for prev_kv
+ * or ignore_*; inside a Txn, ignore_* is also checked in the compare phase.
+ */
+function countPut(p: PutRequest, check: Tally, write: Tally): void {
+  if (p.ignoreValue || p.ignoreLease) check.ranges += check === write ? 0 : 1;
+  if (p.prevKv || p.ignoreValue || p.ignoreLease) write.ranges++;
+  write.puts++;
+  write.putBytes += p.key.length + p.value.length;
+}
+
+/** Counts the compares and the chosen branch of `req` (and of its nested txns). */
+function walkTxn(req: TxnRequest, resp: TxnResponse, read: Tally, write: Tally): void {
+  read.ranges += req.compare.length;
+  const ops = resp.succeeded ? req.success : req.failure;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i].request;
+    switch (op.case) {
+      case "requestRange":
+        write.ranges++;
+        break;
+      case "requestPut":
+        countPut(op.value, read, write);
+        break;
+      case "requestDeleteRange":
+        if (op.value.prevKv) write.ranges++;
+        write.deletes++;
+        break;
+      case "requestTxn": {
+        const nested = resp.responses[i]?.response;
+        if (nested?.case === "responseTxn") walkTxn(op.value, nested.value, read, write);
+        break;
+      }
+    }
+  }
+}
+
+/** Whether a txn puts or deletes in any branch at any depth (etcd's !isTxnReadonly). */
+function txnWrites(txn: TxnRequest): boolean {
+  for (const op of [...txn.success, ...txn.failure]) {
+    const r = op.request;
+    if (r.case === "requestPut" || r.case === "requestDeleteRange") return true;
+    if (r.case === "requestTxn" && txnWrites(r.value)) return true;
+  }
+  return false;
+}

@@ -156,14 +156,14 @@ export function createClientHandlers(opts: HandlerOptions): ClientHandlers {
       if (req.peerCertificate) handler = withPeerCertificate(handler, req.peerCertificate);
       return fromUniversalResponse(await handler(universalRequest(req, secure)), extra);
     }
-    let request: Request;
+    let built: ReturnType<typeof fetchRequest>;
     try {
-      request = fetchRequest(req, secure);
+      built = fetchRequest(req, secure);
     } catch {
       // A URL or header the web types cannot represent (a bad Host, a method fetch forbids).
       return { status: 400, header: [["content-type", "text/plain; charset=utf-8"]], body: BAD };
     }
-    return await fromFetchResponse(await fetch(request), extra);
+    return await fromFetchResponse(await opts.app.fetch(built.request, built.env), extra);
   };
 
   return {

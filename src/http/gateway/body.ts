@@ -10,16 +10,26 @@ import { JsonValueSplitter } from "./json_values.ts";
 
 /** The JSON values of one request body, in order. */
 export class BodyValues {
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array> | undefined = undefined;
   readonly #splitter: JsonValueSplitter;
   readonly #ready: string[] = [];
   #ended = false;
+  /** A body given whole, split on the first call to next() (its bound errors are thrown there). */
+  #whole: Uint8Array | undefined;
 
-  /** `limit`: largest accepted value in bytes. */
-  constructor(body: ReadableStream<Uint8Array> | null, limit: number) {
-    this.#reader = body?.getReader();
+  /**
+   * `body`: a stream read on demand, or the whole body already read;
+   * `limit`: largest accepted value in bytes.
+   */
+  constructor(body: ReadableStream<Uint8Array> | Uint8Array | null, limit: number) {
     this.#splitter = new JsonValueSplitter(limit);
-    if (!this.#reader) this.#ended = true;
+    if (body instanceof Uint8Array) {
+      this.#whole = body;
+      this.#ended = true;
+    } else {
+      this.#reader = body?.getReader();
+      if (!this.#reader) this.#ended = true;
+    }
   }
 
   /**
@@ -27,6 +37,13 @@ export class BodyValues {
    * a value exceeds the bound or the body fails (client gone).
    */
   async next(): Promise<string | undefined> {
+    const whole = this.#whole;
+    if (whole) {
+      this.#whole = undefined;
+      for (const text of this.#splitter.push(whole)) this.#ready.push(text);
+      const last = this.#splitter.end();
+      if (last !== undefined) this.#ready.push(last);
+    }
     for (;;) {
       const ready = this.#ready.shift();
       if (ready !== undefined) return ready;
@@ -46,6 +63,7 @@ export class BodyValues {
   cancel(): void {
     this.#ended = true;
     this.#ready.length = 0;
+    this.#whole = undefined;
     this.#reader?.cancel().catch(() => {});
   }
 }

@@ -38,6 +38,7 @@ import { streamErrorBody, unaryErrorBody } from "./errors.ts";
 import { decodeGatewayJson, encodeGatewayJson, goJsonString } from "./json.ts";
 import { ValueTooLargeError } from "./json_values.ts";
 import { GATEWAY_PATHS } from "./paths.ts";
+import { bytesResponse, type FetchEnv, fetchEnv } from "../fetch_env.ts";
 
 /** gRPC metadata key and value of "require a leader" (etcd's rpctypes). */
 const REQUIRE_LEADER_KEY = "hasleader";
@@ -88,8 +89,11 @@ export interface GatewayOptions {
   readMaxBytes: number;
 }
 
-/** A fetch-style handler for every `/v3/` and `/v3beta/` request. */
-export type GatewayHandler = (req: Request) => Promise<Response>;
+/**
+ * A fetch-style handler for every `/v3/` and `/v3beta/` request; `env`
+ * may carry the abort signal and the whole body (see `../fetch_env.ts`).
+ */
+export type GatewayHandler = (req: Request, env?: FetchEnv) => Promise<Response>;
 
 /** Serves the gateway under `/v3/` and `/v3beta/` of `app`. */
 export function registerGateway(
@@ -98,8 +102,8 @@ export function registerGateway(
   opts: GatewayOptions,
 ): void {
   const handler = createGatewayHandler(services, opts);
-  app.all("/v3/*", (c) => handler(c.req.raw));
-  app.all("/v3beta/*", (c) => handler(c.req.raw));
+  app.all("/v3/*", (c) => handler(c.req.raw, fetchEnv(c.env)));
+  app.all("/v3beta/*", (c) => handler(c.req.raw, fetchEnv(c.env)));
 }
 
 /** Builds the handler that routes gateway requests to `services`. */
@@ -111,8 +115,8 @@ export function createGatewayHandler(
   for (const p of GATEWAY_PATHS) byPath.set(`/v3/${p.path}`, p);
   const jsonLimit = opts.readMaxBytes * JSON_BYTES_PER_MESSAGE_BYTE;
 
-  return async (req) => {
-    let path = decodePath(new URL(req.url).pathname);
+  return async (req, env) => {
+    let path = decodePath(pathOf(req.url));
     // etcd's access controller rewrites the 3.4 prefix before routing.
     if (path.startsWith("/v3beta/")) path = "/v3/" + path.slice("/v3beta/".length);
     const route = byPath.get(path);
@@ -131,10 +135,24 @@ export function createGatewayHandler(
         : new ConnectError(`unknown service ${route.service}`, Code.Unimplemented);
       return unaryError(err);
     }
+    // A unary call's body of a stated, allowed length is read whole: one
+    // read instead of a stream reader per request (the hot JSON path).
+    const length = Number(req.headers.get("content-length") ?? NaN);
+    const whole = method.methodKind !== "bidi_streaming" &&
+      method.methodKind !== "client_streaming" &&
+      length >= 0 && length <= jsonLimit;
+    let body: ReadableStream<Uint8Array> | Uint8Array | null = env?.body ?? req.body;
+    if (whole && body !== null && !(body instanceof Uint8Array)) {
+      try {
+        body = await req.bytes();
+      } catch {
+        return plainError(400, "Bad Request");
+      }
+    }
     const call: Call = {
       method,
       impl: (input, ctx) => fn.call(registered.impl, input, ctx),
-      body: new BodyValues(req.body, jsonLimit),
+      body: new BodyValues(body, jsonLimit),
       readMaxBytes: opts.readMaxBytes,
       requireLeader: req.headers.get(METADATA_PREFIX + REQUIRE_LEADER_KEY) === HAS_LEADER,
       hasLeader: services.hasLeader,
@@ -149,11 +167,12 @@ export function createGatewayHandler(
     });
     const deadline = armDeadline(ctx, req.headers.get("grpc-timeout"));
     const onAbort = () => ctx.abort(new ConnectError("context canceled", Code.Canceled));
-    if (req.signal.aborted) onAbort();
-    else req.signal.addEventListener("abort", onAbort, { once: true });
+    const signal = env?.signal ?? req.signal;
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
     const done = () => {
       clearTimeout(deadline);
-      req.signal.removeEventListener("abort", onAbort);
+      signal.removeEventListener("abort", onAbort);
       call.body.cancel();
       // Like connect's handlers: the context ends with the call.
       ctx.abort(CALL_ENDED);
@@ -410,6 +429,16 @@ function asMessage(schema: DescMessage, value: unknown): MessageShape<DescMessag
   return create(schema, (v ?? {}) as never);
 }
 
+/** The path of an absolute URL string, without parsing all of it. */
+function pathOf(url: string): string {
+  const slash = url.indexOf("/", url.indexOf("//") + 2);
+  if (slash < 0) return "/";
+  const q = url.indexOf("?", slash);
+  const h = url.indexOf("#", slash);
+  const end = Math.min(q < 0 ? url.length : q, h < 0 ? url.length : h);
+  return url.slice(slash, end);
+}
+
 function decodePath(path: string): string {
   try {
     return decodeURIComponent(path);
@@ -418,10 +447,13 @@ function decodePath(path: string): string {
   }
 }
 
+const encoder = new TextEncoder();
+
+/** A JSON answer; its Content-Length lets HTTP/1.1 send it with one write, no stream. */
 function jsonResponse(status: number, body: string, grpcHeader = true): Response {
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (grpcHeader && status === 200) headers["grpc-metadata-content-type"] = "application/grpc";
-  return new Response(body, { status, headers });
+  return bytesResponse(encoder.encode(body), status, headers);
 }
 
 function unaryError(err: unknown): Response {

@@ -7,6 +7,7 @@
  * @module
  */
 import type { UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { type FetchEnv, knownBody } from "../fetch_env.ts";
 import type { HeaderFields, Http1Request, Http1Response } from "./server.ts";
 
 /** The absolute URL of the request, from its target and Host header. */
@@ -21,22 +22,29 @@ export function requestUrl(req: Http1Request, secure: boolean): string {
 }
 
 /**
- * The request as a fetch `Request`. Throws (TypeError) when the URL or a
- * header cannot be represented: callers answer 400.
+ * The request as a fetch `Request` and the {@link FetchEnv} that goes
+ * with it (the abort signal, and the body when it is all here). Throws
+ * (TypeError) when the URL or a header cannot be represented: callers
+ * answer 400.
  */
-export function fetchRequest(req: Http1Request, secure: boolean): Request {
+export function fetchRequest(
+  req: Http1Request,
+  secure: boolean,
+): { request: Request; env: FetchEnv } {
   const method = req.method;
+  const env: FetchEnv = { signal: req.signal };
   let body: BodyInit | undefined;
   if (req.hasBody && method !== "GET" && method !== "HEAD") {
-    body = (req.takeBufferedBody() as Uint8Array<ArrayBuffer> | undefined) ??
-      ReadableStream.from(req.body);
+    const whole = req.takeBufferedBody() as Uint8Array<ArrayBuffer> | undefined;
+    env.body = whole;
+    body = whole ?? ReadableStream.from(req.body);
   }
-  return new Request(requestUrl(req, secure), {
+  const request = new Request(requestUrl(req, secure), {
     method,
     headers: req.fields as [string, string][],
     body,
-    signal: req.signal,
   });
+  return { request, env };
 }
 
 /** A fetch `Response` as an HTTP/1.1 answer, with `extra` header fields added. */
@@ -50,9 +58,12 @@ export async function fromFetchResponse(
     res.headers.forEach((value, name) => pairs.push([name, value]));
     header = pairs.concat(extra);
   }
-  let body: Http1Response["body"] = res.body;
-  // A response that states its length (the gateway's) is read whole: one write, no stream.
-  if (body !== null && res.headers.has("content-length")) body = await res.bytes();
+  let body: Http1Response["body"] = knownBody(res);
+  if (body === undefined) {
+    body = res.body;
+    // A response that states its length is read whole: one write.
+    if (body !== null && res.headers.has("content-length")) body = await res.bytes();
+  }
   return { status: res.status, header, body };
 }
 

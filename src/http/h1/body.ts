@@ -160,11 +160,11 @@ export class RequestBody implements AsyncIterable<Uint8Array> {
       before();
     }
     const rb = this.#rb;
-    const timer = setTimeout(() => rb.conn.close(), BODY_STALL_MS);
+    rb.deadline.arm(BODY_STALL_MS);
     try {
       if (!(await rb.fill())) throw this.#fail("client closed the connection mid-body");
     } finally {
-      clearTimeout(timer);
+      rb.deadline.disarm();
     }
   }
 

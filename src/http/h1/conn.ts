@@ -7,6 +7,7 @@
  * @module
  */
 import type { StreamConn } from "../net.ts";
+import { type Deadline, type DeadlineSweep, sharedSweep } from "./deadlines.ts";
 
 /** Bytes asked for per socket read. */
 const READ_SIZE = 64 * 1024;
@@ -24,11 +25,25 @@ export class ReadBuffer {
   /** The socket ended (or failed): no more bytes will come. */
   ended = false;
   #pending: Promise<boolean> | undefined;
+  /** Closes the connection when a wait for the client's bytes takes too long (see {@link release}). */
+  readonly deadline: Deadline;
+  /** The same for a write the client does not take in (it stopped reading). */
+  readonly writeDeadline: Deadline;
+  readonly #sweep: DeadlineSweep;
 
-  constructor(readonly conn: StreamConn, first: Uint8Array) {
+  constructor(readonly conn: StreamConn, first: Uint8Array, sweep: DeadlineSweep = sharedSweep) {
+    this.#sweep = sweep;
+    this.deadline = sweep.add(() => conn.close());
+    this.writeDeadline = sweep.add(() => conn.close());
     if (first.length > this.buf.length) this.buf = new Uint8Array(first.length + READ_SIZE);
     this.buf.set(first);
     this.end = first.length;
+  }
+
+  /** The connection is done with: its deadline is no longer watched. */
+  release(): void {
+    this.#sweep.delete(this.deadline);
+    this.#sweep.delete(this.writeDeadline);
   }
 
   /** Unconsumed bytes. */

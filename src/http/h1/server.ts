@@ -36,6 +36,9 @@ export { IDLE_TIMEOUT_MS, MAX_HEAD_BYTES };
 /** Once a request's first byte arrived, its whole head must arrive within this (slowloris). */
 export const HEAD_TIMEOUT_MS = 30_000;
 
+/** A write the client does not take in within this closes the connection (it stopped reading). */
+export const WRITE_STALL_MS = 60_000;
+
 /**
  * The most of a body the handler left unread that is read and dropped to
  * keep the connection (Go's net/http drops up to the same 256 KiB); past
@@ -101,6 +104,15 @@ export async function serveHttp1(
   opts: Http1Options = {},
 ): Promise<void> {
   const rb = new ReadBuffer(conn, first);
+  try {
+    await serveRequests(rb, handler, opts);
+  } finally {
+    rb.release();
+  }
+}
+
+async function serveRequests(rb: ReadBuffer, handler: Http1Handler, opts: Http1Options) {
+  const conn = rb.conn;
   for (;;) {
     opts.onIdle?.(true);
     let head: RequestHead | undefined;
@@ -120,8 +132,7 @@ export async function serveHttp1(
 /** The next request head; undefined when the client closed (or timed out) between requests. */
 async function readHead(rb: ReadBuffer): Promise<RequestHead | undefined> {
   let scanned = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let timerIsIdle = false;
+  let armedIdle: boolean | undefined;
   try {
     for (;;) {
       const from = rb.start + Math.max(0, scanned - 2);
@@ -135,18 +146,16 @@ async function readHead(rb: ReadBuffer): Promise<RequestHead | undefined> {
         throw new HeadError(431, "Request Header Fields Too Large");
       }
       scanned = rb.buffered;
-      if (timer === undefined || (timerIsIdle && rb.buffered > 0)) {
-        clearTimeout(timer);
-        timerIsIdle = rb.buffered === 0;
-        timer = setTimeout(
-          () => rb.conn.close(),
-          timerIsIdle ? IDLE_TIMEOUT_MS : HEAD_TIMEOUT_MS,
-        );
+      // Idle until the request's first byte, then the head's own bound.
+      const idle = rb.buffered === 0;
+      if (armedIdle === undefined || (armedIdle && !idle)) {
+        rb.deadline.arm(idle ? IDLE_TIMEOUT_MS : HEAD_TIMEOUT_MS);
+        armedIdle = idle;
       }
       if (!(await rb.fill())) return undefined;
     }
   } finally {
-    clearTimeout(timer);
+    rb.deadline.disarm();
   }
 }
 
@@ -193,7 +202,7 @@ async function serveOne(
   }
   let keep = head.keepAlive;
   try {
-    keep = await writeResponse(conn, head, res, aborter, keep, () => watch());
+    keep = await writeResponse(rb, head, res, aborter, keep, () => watch());
   } catch {
     keep = false;
   } finally {
@@ -271,7 +280,7 @@ function bodyless(status: number): boolean {
  * `onHeadSent` runs once the head is out (the read-ahead may start).
  */
 async function writeResponse(
-  conn: StreamConn,
+  rb: ReadBuffer,
   head: RequestHead,
   res: Http1Response,
   aborter: AbortController,
@@ -279,6 +288,7 @@ async function writeResponse(
   onHeadSent: () => void,
 ): Promise<boolean> {
   const noBody = head.method === "HEAD" || bodyless(res.status);
+  const out = (bytes: Uint8Array) => boundedWrite(rb, bytes);
   // HTTP/1.0 keeps the connection only when asked and the length is known.
   let close = !keepAlive;
   const body = res.body;
@@ -332,20 +342,20 @@ async function writeResponse(
 
   try {
     if (bytes !== undefined || noBody) {
-      await writeAll(conn, noBody || bytes!.length === 0 ? headBytes : concat(headBytes, bytes!));
+      await out(noBody || bytes!.length === 0 ? headBytes : concat(headBytes, bytes!));
       onHeadSent();
       return !close;
     }
     // Streaming: each piece goes out as it comes.
-    await writeAll(conn, concat(headBytes, frame(first!, chunked)));
+    await out(concat(headBytes, frame(first!, chunked)));
     onHeadSent();
     for (;;) {
       const r = await next!;
       if (r.done) break;
-      if (r.value.length > 0) await writeAll(conn, frame(r.value, chunked));
+      if (r.value.length > 0) await out(frame(r.value, chunked));
       next = pieces!.next();
     }
-    if (chunked) await writeAll(conn, trailerBlock(res.trailer));
+    if (chunked) await out(trailerBlock(res.trailer));
     return !close;
   } catch (err) {
     aborter.abort(GONE);
@@ -358,20 +368,22 @@ const EMPTY = new Uint8Array(0);
 const PENDING = Symbol("pending");
 
 /**
- * `p`'s result if it settles before the event loop turns (a static body's
- * end does), else PENDING; a rejection counts as pending (it is met later).
+ * Microtask turns a body's end gets to show up. The end of a static body
+ * (a Response made from bytes or a string, a Connect unary answer) comes
+ * within two; a streaming body's next piece waits on I/O or timers.
  */
-function settledNow<T>(p: Promise<T>): Promise<T | typeof PENDING> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(PENDING), 0);
-    p.then((v) => {
-      clearTimeout(timer);
-      resolve(v);
-    }, () => {
-      clearTimeout(timer);
-      resolve(PENDING);
-    });
-  });
+const QUICK_TURNS = 8;
+
+/**
+ * `p`'s result if it settles within a few microtask turns (a static
+ * body's end does), else PENDING; a rejection counts as pending (it is
+ * met later). No timer: under load a zero-delay timer takes milliseconds.
+ */
+async function settledNow<T>(p: Promise<T>): Promise<T | typeof PENDING> {
+  let result: { v: T } | undefined;
+  p.then((v) => result = { v }, () => {});
+  for (let i = 0; i < QUICK_TURNS && result === undefined; i++) await null;
+  return result === undefined ? PENDING : result.v;
 }
 
 function forEachField(h: HeaderFields | undefined, fn: (name: string, value: string) => void) {
@@ -411,6 +423,16 @@ function errorResponse(err: HeadError): Uint8Array {
     `HTTP/1.1 ${text}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
       `connection: close\r\ncontent-length: ${text.length}\r\n\r\n${text}`,
   );
+}
+
+/** Writes all of `bytes`, closing the connection if the client takes longer than {@link WRITE_STALL_MS}. */
+async function boundedWrite(rb: ReadBuffer, bytes: Uint8Array): Promise<void> {
+  rb.writeDeadline.arm(WRITE_STALL_MS);
+  try {
+    await writeAll(rb.conn, bytes);
+  } finally {
+    rb.writeDeadline.disarm();
+  }
 }
 
 async function writeAll(conn: StreamConn, bytes: Uint8Array): Promise<void> {

@@ -178,8 +178,14 @@ export function humanizeBytes(n: number): string {
   if (n < 10) return `${n} B`;
   const units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
   const e = Math.floor(Math.log(n) / Math.log(1000));
-  const val = Math.floor((n / 1000 ** e) * 10 + 0.5) / 10;
-  return `${val < 10 ? val.toFixed(1) : val.toFixed(0)} ${units[e]}`;
+  // Tenths, rounded half up as humanize does; then Go's %.0f rounds an
+  // exact half to even (20.5 prints "20"), unlike toFixed.
+  const tenths = Math.floor((n / 1000 ** e) * 10 + 0.5);
+  if (tenths < 100) return `${(tenths / 10).toFixed(1)} ${units[e]}`;
+  const whole = Math.floor(tenths / 10);
+  const frac = tenths % 10;
+  const rounded = frac > 5 || (frac === 5 && whole % 2 === 1) ? whole + 1 : whole;
+  return `${rounded} ${units[e]}`;
 }
 
 /** A table as etcdctl's tablewriter draws it: centred headers, right-aligned cells. */

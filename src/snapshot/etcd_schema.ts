@@ -190,7 +190,11 @@ interface DecodedKv {
   lease: bigint;
 }
 
-/** Decodes mvccpb.KeyValue (unknown fields skipped, as protobuf does). */
+/**
+ * Decodes mvccpb.KeyValue (unknown fields skipped, as protobuf does).
+ * Revisions and versions are read as plain numbers (they stay far below
+ * 2^53); only a lease id, which may use all 63 bits, goes through BigInt.
+ */
 function decodeKeyValue(b: Uint8Array, where: string): DecodedKv {
   const kv: DecodedKv = {
     key: EMPTY_BYTES,
@@ -201,31 +205,49 @@ function decodeKeyValue(b: Uint8Array, where: string): DecodedKv {
     lease: 0n,
   };
   let i = 0;
-  const varint = (): bigint => {
+  const truncated = () => new EtcdSchemaError(`${where}: truncated KeyValue`);
+  /** A varint as a number; exact below 2^53, which revisions and lengths are. */
+  const num = (): number => {
+    let r = 0;
+    let mul = 1;
+    for (;;) {
+      if (i >= b.length) throw truncated();
+      const c = b[i++];
+      r += (c & 0x7f) * mul;
+      if (c < 0x80) return r;
+      mul *= 128;
+      if (mul > 2 ** 63) throw new EtcdSchemaError(`${where}: bad varint in KeyValue`);
+    }
+  };
+  /** A varint as a signed 64-bit bigint (the lease id). */
+  const big = (): bigint => {
     let r = 0n;
     let shift = 0n;
     for (;;) {
-      if (i >= b.length) throw new EtcdSchemaError(`${where}: truncated KeyValue`);
+      if (i >= b.length) throw truncated();
       const c = b[i++];
       r |= BigInt(c & 0x7f) << shift;
-      if (c < 0x80) return BigInt.asUintN(64, r);
+      if (c < 0x80) return BigInt.asIntN(64, r);
       shift += 7n;
       if (shift > 63n) throw new EtcdSchemaError(`${where}: bad varint in KeyValue`);
     }
   };
   while (i < b.length) {
-    const tag = Number(varint());
+    const tag = num();
     const field = tag >>> 3;
     const wire = tag & 7;
     if (wire === 0) {
-      const n = varint();
-      if (field === 2) kv.create = Number(n);
-      else if (field === 3) kv.mod = Number(n);
-      else if (field === 4) kv.ver = Number(n);
-      else if (field === 6) kv.lease = BigInt.asIntN(64, n);
+      if (field === 6) {
+        kv.lease = big();
+        continue;
+      }
+      const n = num();
+      if (field === 2) kv.create = n;
+      else if (field === 3) kv.mod = n;
+      else if (field === 4) kv.ver = n;
     } else if (wire === 2) {
-      const n = Number(varint());
-      if (i + n > b.length) throw new EtcdSchemaError(`${where}: truncated KeyValue`);
+      const n = num();
+      if (i + n > b.length) throw truncated();
       const bytes = b.subarray(i, i + n);
       i += n;
       if (field === 1) kv.key = bytes;
@@ -338,6 +360,10 @@ export interface DecodedEtcdDb {
   clusterVersion?: string;
   /** Ids recorded in `members_removed`. */
   removedMembers: bigint[];
+  /** The store's current revision. */
+  revision: number;
+  /** Stored revisions of keys (puts and tombstones) read. */
+  revisions: number;
 }
 
 function metaRevision(db: BoltReader, name: string): number {
@@ -461,7 +487,14 @@ export function stateFromEtcd(
     leases: toBinary(LeaseSnapshotSchema, create(LeaseSnapshotSchema, { leases })),
     auth,
   });
-  return { state, consistentIndex, clusterVersion, removedMembers };
+  return {
+    state,
+    consistentIndex,
+    clusterVersion,
+    removedMembers,
+    revision: currentRev,
+    revisions: index.log.length,
+  };
 }
 
 function decodeLease(

@@ -24,7 +24,6 @@ import { Wal } from "../storage/wal.ts";
 import { bootstrapMetadata } from "../server/bootstrap.ts";
 import { computeClusterId, urlString } from "../server/ids.ts";
 import { Membership } from "../server/membership.ts";
-import { MvccStore } from "../mvcc/store.ts";
 import { stateFromEtcd } from "./etcd_schema.ts";
 import { snapshotDatabase } from "./file.ts";
 
@@ -147,7 +146,6 @@ export async function restoreSnapshot(
   const term = 1;
   const state = create(StateSnapshotSchema, { ...decoded.state, members: records });
   const data = toBinary(StateSnapshotSchema, state);
-  const store = MvccStore.restore(state.mvcc);
 
   progress("writing the snapshot and the WAL");
   const dir = await openDataDir(dataDir, { walDir: o.walDir });
@@ -170,8 +168,8 @@ export async function restoreSnapshot(
     snapDir: dir.snapDir,
     memberId: self.id,
     clusterId,
-    revision: store.currentRevision,
-    revisions: store.pointInTime().length,
+    revision: decoded.revision,
+    revisions: decoded.revisions,
     index,
   };
 }

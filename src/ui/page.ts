@@ -97,6 +97,7 @@ table { border-collapse: collapse; width: 100%; margin: 8px 0; display: block; o
 caption { text-align: left; color: var(--muted); padding: 4px 0; }
 th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
 td code { overflow-wrap: anywhere; }
+td code.id { overflow-wrap: normal; white-space: nowrap; }
 td.put { color: var(--ok); font-weight: 600; }
 td.del { color: var(--bad); font-weight: 600; }
 ul.inline { list-style: none; margin: 0; padding: 0; }

@@ -19,6 +19,7 @@ import {
   type Member,
   type StatusResponse,
 } from "../../../client/mod.ts";
+import { errorText } from "../api.ts";
 import { formatBytes, idHex } from "../bytes.ts";
 import type { ViewContext } from "../context.ts";
 import { ConfirmDialog, type ConfirmRequest, ErrorBanner, html, usePoll } from "../ui.ts";
@@ -130,7 +131,7 @@ export function ClusterView(props: { ctx: ViewContext }): VNode {
                   <tr key=${String(m.ID)} data-testid="member-row"
                     data-name=${m.name} data-leader=${String(m.ID === leader)}>
                     <td>${m.name || "(unstarted)"}${m.ID === self ? " (this)" : ""}</td>
-                    <td><code>${idHex(m.ID)}</code></td>
+                    <td><code class="id">${idHex(m.ID)}</code></td>
                     <td>${m.ID === leader
                       ? html`<strong>leader</strong>`
                       : m.isLearner
@@ -194,7 +195,15 @@ export function ClusterView(props: { ctx: ViewContext }): VNode {
       body: `Hand leadership to ${to.name || idHex(to.ID)}? Writes pause during the election.`,
       action: "Move leader",
       run: act("move leader", async () => {
-        await maintenance.moveLeader({ targetID: to.ID });
+        try {
+          await maintenance.moveLeader({ targetID: to.ID });
+        } catch (err) {
+          // etcd moves leadership only when asked on the leader itself.
+          if (errorText(err) !== "etcdserver: not leader") throw err;
+          throw new Error(
+            "etcdserver: not leader (open the leader's dashboard, its client URL + /ui/, to move it)",
+          );
+        }
         return `Leadership moved to ${to.name || idHex(to.ID)}.`;
       }),
     });

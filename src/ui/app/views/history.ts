@@ -26,9 +26,14 @@ export function HistoryPanel(props: { ctx: ViewContext; keyBin: string }): VNode
     setHistory(undefined);
     loadHistory(ctx.api.clients, fromBin(keyBin), { signal: ctl.signal }).then((h) => {
       setHistory(h);
-      const puts = h.revisions;
-      setB(puts[puts.length - 1]?.revision);
-      setA(puts[puts.length - 2]?.revision ?? puts[puts.length - 1]?.revision);
+      // By default the latest revision against the value it replaced: the
+      // put before it, when there is one.
+      const revs = h.revisions;
+      const latest = revs[revs.length - 1];
+      const before = revs.slice(0, -1).reverse().find((r) => r.type === "put") ??
+        revs[revs.length - 2] ?? latest;
+      setB(latest?.revision);
+      setA(before?.revision);
     }, (err) => {
       if (!isAbort(err)) setError(ctx.fail(err));
     });

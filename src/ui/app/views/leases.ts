@@ -132,7 +132,7 @@ export function LeasesView(props: { ctx: ViewContext }): VNode {
                 const left = Math.max(0, r.ttl - Math.floor((now - r.fetchedAt) / 1000));
                 return html`
                   <tr key=${String(r.id)} data-testid="lease-row" data-lease=${idHex(r.id)}>
-                    <td><code>${idHex(r.id)}</code></td>
+                    <td><code class="id">${idHex(r.id)}</code></td>
                     <td data-testid="lease-ttl" data-ttl=${left}>${left}s</td>
                     <td>${r.granted}s</td>
                     <td>

@@ -15,7 +15,7 @@
  *   id in hex -> `removed`;
  * - `cluster`: `clusterVersion` -> "3.5.0";
  * - `alarm`: marshalled AlarmMember -> empty;
- * - `auth`: `enabled` ([1] or [0]), `authRevision` (u64 BE);
+ * - `auth`: `authEnabled` ([1] or [0]), `authRevision` (u64 BE);
  *   `authUsers`/`authRoles`: name -> marshalled authpb.User/Role.
  *
  * @module
@@ -315,7 +315,7 @@ export function etcdBuckets(
     meta.push([enc.encode("finishedCompactRev"), rev], [enc.encode("scheduledCompactRev"), rev]);
   }
   const authEntries: BoltEntry[] = [[enc.encode("authRevision"), u64be(auth.revision)]];
-  if (auth.enabled) authEntries.push([enc.encode("enabled"), Uint8Array.of(1)]);
+  if (auth.enabled) authEntries.push([enc.encode("authEnabled"), Uint8Array.of(1)]);
 
   const named: [string, Iterable<BoltEntry>][] = [
     [
@@ -449,7 +449,7 @@ export function stateFromEtcd(
   let revision = 0n;
   for (const [k, v] of db.entries(BUCKETS.auth)) {
     const name = dec.decode(k);
-    if (name === "enabled") enabled = v.length === 1 && v[0] === 1;
+    if (name === "authEnabled") enabled = v.length === 1 && v[0] === 1;
     else if (name === "authRevision") revision = readU64be(v, "bucket auth, authRevision");
   }
   const auth: AuthSnapshot = create(AuthSnapshotSchema, {

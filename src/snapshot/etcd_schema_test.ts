@@ -123,6 +123,11 @@ Deno.test("etcd schema: cairn state -> etcd buckets -> cairn state keeps history
     "members_removed",
     "meta",
   ]);
+  // The key names etcd's auth store reads (etcd 3.4 authEnabled/authRevision).
+  assert.deepEqual([...reader.entries("auth")].map(([k, v]) => [dec.decode(k), Array.from(v)]), [
+    ["authEnabled", [1]],
+    ["authRevision", [0, 0, 0, 0, 0, 0, 0, 9]],
+  ]);
   const back = stateFromEtcd(reader);
   assert.equal(back.consistentIndex, 42n);
   const restored = MvccStore.restore(back.state.mvcc);

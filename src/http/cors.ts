@@ -12,32 +12,47 @@
  *
  * etcd allows the request headers `accept, content-type, authorization`;
  * cairn also serves Connect and gRPC-Web to browsers, so their request
- * headers are allowed too.
+ * headers are allowed too, and the response headers their clients must
+ * read (`Grpc-Status`, `Grpc-Message`, `Grpc-Status-Details-Bin`, the
+ * encodings) are exposed: @connectrpc/connect's `cors` lists, which
+ * connect-web and gRPC-Web clients are written against. The allowed
+ * methods stay etcd's (`POST, GET, OPTIONS, PUT, DELETE`), a superset of
+ * the `POST, GET` Connect needs, so gateway preflights answer byte for
+ * byte as etcd's.
  *
  * @module
  */
+import { cors as connectCors } from "@connectrpc/connect";
 
 /** The methods etcd allows. */
 export const CORS_ALLOW_METHODS = "POST, GET, OPTIONS, PUT, DELETE";
 
+/** etcd's allowed request headers (its `addCORSHeader`), in its order. */
+const ETCD_ALLOW_HEADERS = ["accept", "content-type", "authorization"];
+
 /**
- * etcd's allowed request headers, then the ones Connect and gRPC-Web
- * clients send (connect-web's and grpc-web's request header lists).
+ * etcd's allowed request headers, then every one Connect and gRPC-Web
+ * clients send (connect's list, and the encodings grpc-web clients name).
  */
-export const CORS_ALLOW_HEADERS = [
-  "accept",
-  "content-type",
-  "authorization",
-  "connect-protocol-version",
-  "connect-timeout-ms",
+export const CORS_ALLOW_HEADERS: string = unique([
+  ...ETCD_ALLOW_HEADERS,
+  ...connectCors.allowedHeaders,
   "connect-accept-encoding",
   "connect-content-encoding",
-  "grpc-timeout",
   "grpc-accept-encoding",
   "grpc-encoding",
-  "x-grpc-web",
-  "x-user-agent",
-].join(", ");
+]).join(", ");
+
+/**
+ * Response headers browsers may show a cross-origin script: gRPC-Web's
+ * status lives in them (connect's list).
+ */
+export const CORS_EXPOSE_HEADERS: string = unique(connectCors.exposedHeaders).join(", ");
+
+/** Lower-cased, first occurrence kept. */
+function unique(names: readonly string[]): string[] {
+  return [...new Set(names.map((n) => n.toLowerCase()))];
+}
 
 /** A response header as name and value. */
 export type HeaderPair = readonly [string, string];
@@ -75,5 +90,6 @@ function corsHeaders(origin: string): HeaderPair[] {
     ["access-control-allow-methods", CORS_ALLOW_METHODS],
     ["access-control-allow-origin", origin],
     ["access-control-allow-headers", CORS_ALLOW_HEADERS],
+    ["access-control-expose-headers", CORS_EXPOSE_HEADERS],
   ];
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS, CorsPolicy } from "./cors.ts";
+import { cors } from "@connectrpc/connect";
+import { CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS, CORS_EXPOSE_HEADERS, CorsPolicy } from "./cors.ts";
 
 const headerMap = (pairs: ReadonlyArray<readonly [string, string]>) => new Map(pairs);
 
@@ -41,4 +42,27 @@ Deno.test("cors: etcd's methods and headers come first, Connect and gRPC-Web hea
   ) {
     assert.ok(CORS_ALLOW_HEADERS.split(", ").includes(h), h);
   }
+});
+
+Deno.test("cors: every header connect's cors lists name is allowed or exposed, case-insensitively", () => {
+  const allowed = CORS_ALLOW_HEADERS.split(", ");
+  for (const h of cors.allowedHeaders) assert.ok(allowed.includes(h.toLowerCase()), h);
+  for (const h of ["grpc-accept-encoding", "connect-accept-encoding", "authorization"]) {
+    assert.ok(allowed.includes(h), h);
+  }
+  const exposed = CORS_EXPOSE_HEADERS.split(", ");
+  for (const h of ["grpc-status", "grpc-message", "grpc-status-details-bin"]) {
+    assert.ok(exposed.includes(h), h);
+  }
+  assert.equal(new Set(allowed).size, allowed.length, "no duplicates");
+});
+
+Deno.test("cors: allowed origins' responses expose gRPC-Web's status headers; others get none", () => {
+  const p = new CorsPolicy(["https://a.example"]);
+  const h = headerMap(p.headersFor("https://a.example"));
+  assert.equal(h.get("access-control-expose-headers"), CORS_EXPOSE_HEADERS);
+  assert.equal(
+    headerMap(p.headersFor("https://b.example")).has("access-control-expose-headers"),
+    false,
+  );
 });

@@ -53,7 +53,7 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "probe", "probe | load | watch | kv | authsetup | scan | watchkeys")
+	mode := flag.String("mode", "probe", "probe | load | watch | kv | authsetup | scan | watchkeys | stall")
 	endpoint := flag.String("endpoint", "127.0.0.1:2379", "server address")
 	timeout := flag.Duration("timeout", 60*time.Second, "bound on the whole run")
 	n := flag.Int("n", 100000, "load: distinct keys to write")
@@ -110,6 +110,11 @@ func main() {
 			endpoint: *endpoint, watchers: *watchers, wconns: *wconns, conns: *conns,
 			clients: *clients, rate: *rate, seconds: *seconds, valSize: *valSize,
 			drainLimit: *drain,
+		})
+	case "stall":
+		out, err = stallBench(ctx, stallOpts{
+			endpoint: *endpoint, clients: *clients, conns: *conns, seconds: *seconds,
+			keys: *keys, valSize: *valSize, prefix: *prefix,
 		})
 	case "authsetup":
 		out, err = authSetup(ctx, *endpoint)

@@ -50,12 +50,13 @@ export function* storeChunks(
   view: StoreView,
   chunkBytes = STORE_CHUNK_BYTES,
 ): Generator<Uint8Array, void, undefined> {
-  const w = new ByteWriter(chunkBytes + 1024);
+  // A fresh writer per chunk, handed out as a view: no copy of each chunk.
+  let w = new ByteWriter(chunkBytes + 1024);
   let crc = 0;
   const flush = (): Uint8Array => {
-    const out = w.finish();
+    const out = w.view();
     crc = CRC32C.buf(out, crc);
-    w.reset();
+    w = new ByteWriter(chunkBytes + 1024);
     return out;
   };
   w.bytes(MAGIC_V2);

@@ -179,6 +179,11 @@ export class Snapshotter {
 
   #start(): void {
     const c = this.#o.capture();
+    this.#o.log.info("triggering snapshot", {
+      "local-member-applied-index": c.meta.index,
+      "local-member-snapshot-index": this.#index,
+      "local-member-snapshot-count": this.#o.count,
+    });
     const epoch = this.#epoch;
     this.#task = this.#write(c, epoch).finally(() => {
       this.#task = undefined;

@@ -7,6 +7,7 @@ import { BoltReader } from "../bbolt/reader.ts";
 import { MvccStore } from "../mvcc/store.ts";
 import { putReq } from "../mvcc/test_helpers.ts";
 import { etcdDatabase, snapshotChunks } from "./export.ts";
+import { stateFromEtcd } from "./etcd_schema.ts";
 import { databaseOf, hasSha256Trailer, snapshotDatabase, SnapshotIntegrityError } from "./file.ts";
 
 async function streamOf(st: MvccStore, chunk: number) {
@@ -75,4 +76,39 @@ Deno.test("snapshot file: a wrong trailer or a missing one is refused unless the
   assert.equal(snapshotDatabase(bare, true), bare);
   assert.equal(databaseOf(bare), bare);
   assert.equal(databaseOf(file).length, bare.length);
+});
+
+Deno.test("snapshot stream: the database is the store as captured, whatever is written or compacted while it is built", async () => {
+  const st = new MvccStore();
+  for (let i = 0; i < 20_000; i++) st.put(putReq(`key/${i % 5000}`, `value ${i}`));
+  const view = st.pointInTime();
+  const atCapture = st.hashKV(0);
+  const rev = st.currentRevision;
+  const building = etcdDatabase(
+    view,
+    toBinary(StateSnapshotSchema, create(StateSnapshotSchema, {})),
+    1n,
+  );
+  // Other work runs between the slices: keep writing and compact meanwhile.
+  let writes = 0;
+  const writer = (async () => {
+    for (let i = 0; i < 200; i++) {
+      st.put(putReq(`key/${i}`, "later"));
+      writes++;
+      if (i === 100) st.compact(st.currentRevision - 10);
+      await new Promise((r) => setTimeout(r, 0));
+    }
+  })();
+  const db = await building;
+  assert.ok(writes > 0, "writes were applied while the database was being built");
+  await writer;
+  const file = new Uint8Array(db.size);
+  let off = 0;
+  for (const p of db.pages) {
+    file.set(p, off);
+    off += p.length;
+  }
+  const back = MvccStore.restore(stateFromEtcd(new BoltReader(file)).state.mvcc);
+  assert.equal(back.currentRevision, rev);
+  assert.deepEqual(back.hashKV(0), atCapture);
 });

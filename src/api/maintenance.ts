@@ -74,20 +74,25 @@ export function maintenanceService(
       // Repacks the store's memory and rewrites the snapshot file without
       // stopping writes (see Member.defragment). etcd's answer carries no
       // header (visible in its JSON gateway's `{}`).
-      await member.defragment();
+      const defragged = member.metrics.defragStarted();
+      await member.defragment().finally(defragged);
       return create(DefragmentResponseSchema, {});
     },
     async hash(_req, ctx) {
       await authz.requireAdmin(ctx);
       const store = member.sm.store;
+      const started = performance.now();
       const h = store.hashKV(store.currentRevision);
+      member.metrics.hashSeconds.observe((performance.now() - started) / 1000);
       return create(HashResponseSchema, { header: member.header(), hash: h.hash });
     },
     async hashKV(req, ctx) {
       await authz.requireAdmin(ctx);
       const store = member.sm.store;
       const rev = req.revision === 0n ? store.currentRevision : Number(req.revision);
+      const started = performance.now();
       const h = store.hashKV(rev);
+      member.metrics.hashRevSeconds.observe((performance.now() - started) / 1000);
       return create(HashKVResponseSchema, {
         header: member.header(),
         hash: h.hash,
@@ -103,15 +108,21 @@ export function maintenanceService(
       // state is captured at one applied index in the same synchronous step
       // (a store view of references, no bytes copied); the pages are built
       // afterwards in slices while the member goes on applying writes.
-      const captured = captureState(member.sm);
-      const db = await etcdDatabase(captured.view, captured.rest, BigInt(member.appliedIndex));
-      for (const { blob, remaining } of snapshotChunks(db, SNAPSHOT_CHUNK)) {
-        yield create(SnapshotResponseSchema, {
-          header: member.header(),
-          remainingBytes: BigInt(remaining),
-          blob,
-          version: SERVER_VERSION,
-        });
+      const started = performance.now();
+      try {
+        const captured = captureState(member.sm);
+        const db = await etcdDatabase(captured.view, captured.rest, BigInt(member.appliedIndex));
+        for (const { blob, remaining } of snapshotChunks(db, SNAPSHOT_CHUNK)) {
+          yield create(SnapshotResponseSchema, {
+            header: member.header(),
+            remainingBytes: BigInt(remaining),
+            blob,
+            version: SERVER_VERSION,
+          });
+        }
+      } finally {
+        // etcd times the whole transfer, however it ended.
+        member.metrics.backendSnapshotSeconds.observe((performance.now() - started) / 1000);
       }
     },
     async moveLeader(req, ctx) {

@@ -106,6 +106,7 @@ export class WatchSession {
       },
       maxRequestBytes: member.config.maxRequestBytes,
       progressIntervalMs,
+      eventStats: member.metrics.watchEvents,
     });
     if (requireLeader) {
       let misses = 0;

@@ -5,6 +5,10 @@
  * and `etcd_debugging_lease_{granted,revoked,renewed}_total` with the
  * `etcd_debugging_lease_ttl_total` histogram.
  *
+ * Revoking a lease deletes its keys in one write transaction, one delete
+ * per key, as etcd's lessor does: {@link ApplyMetrics.applying} notes how
+ * many keys the lease has before the revoke removes them.
+ *
  * etcd counts at its metered store transactions: every Range, Put and
  * DeleteRange a transaction performs, and a transaction of more than one
  * such operation as one "txn". Its appliers read the previous pair before
@@ -54,6 +58,10 @@ export class ApplyMetrics {
   /** Keep-alives that renewed a lease on this member as leader (the Lease service counts them). */
   readonly leasesRenewed: Counter;
   readonly #leaseTtls: Histogram;
+  /** Keys attached to a lease now (set by the member; none known before). */
+  leaseKeys: (id: bigint) => number = () => 0;
+  /** Keys of the lease being revoked, noted before the revoke. */
+  #revokedKeys = 0;
 
   constructor(reg: Registry) {
     const counter = (name: string, help: string) => new Counter(reg, { name, help });
@@ -106,12 +114,18 @@ export class ApplyMetrics {
     this.#record({ ranges: 1, puts: 0, deletes: 0, putBytes: 0 });
   }
 
+  /** Before a request applies: a lease revoke's keys are counted while they exist. */
+  applying(req: InternalRequest): void {
+    if (req.request.case === "leaseRevoke") {
+      this.#revokedKeys = this.leaseKeys(req.request.value.ID);
+    }
+  }
+
   /**
    * Counts an applied request from the request and the response it
    * produced (only requests that succeeded: a refused one changed nothing).
-   * Bound, so the apply loop can be handed it as a callback.
    */
-  readonly applied = (req: InternalRequest, response: unknown): void => {
+  applied(req: InternalRequest, response: unknown): void {
     const r = req.request;
     switch (r.case) {
       case "put": {
@@ -136,9 +150,11 @@ export class ApplyMetrics {
         break;
       case "leaseRevoke":
         this.leasesRevoked.inc();
+        this.#record({ ranges: 0, puts: 0, deletes: this.#revokedKeys, putBytes: 0 });
+        this.#revokedKeys = 0;
         break;
     }
-  };
+  }
 
   #countTxn(req: TxnRequest, resp: TxnResponse): void {
     const read = tally();

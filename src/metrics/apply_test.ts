@@ -130,6 +130,20 @@ Deno.test("apply metrics: leases granted (with their TTL), revoked and renewed",
   assert.match(text, /^etcd_debugging_lease_ttl_total_sum 60$/m);
 });
 
+Deno.test("apply metrics: a revoke deletes the lease's keys in one transaction, counted before they go", async () => {
+  const { reg, m } = setup();
+  const keys = new Map([[7n, 3], [8n, 1]]);
+  m.leaseKeys = (id) => keys.get(id) ?? 0;
+  for (const id of [7n, 8n, 9n]) {
+    const revoke = req({ case: "leaseRevoke", value: { ID: id } });
+    m.applying(revoke);
+    keys.delete(id); // the revoke removes them
+    m.applied(revoke, undefined);
+  }
+  const c = await counts(reg);
+  assert.deepEqual([c.lease_revoked, c.mvcc_delete, c.mvcc_txn], [3, 4, 1]);
+});
+
 Deno.test("apply metrics: requests that change no store counter leave them alone", async () => {
   const { reg, m } = setup();
   const before = await counts(reg);

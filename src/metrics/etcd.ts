@@ -16,6 +16,7 @@ import { ApplyMetrics } from "./apply.ts";
 import { GrpcServerMetrics } from "./grpc.ts";
 import { PeerTrafficMetrics } from "./peer.ts";
 import { registerProcessMetrics } from "./process.ts";
+import { WatchEventMetrics } from "./watch.ts";
 import {
   Counter,
   type CounterChild,
@@ -42,6 +43,8 @@ export interface MemberGauges {
   slowWatchers(): number;
   /** The auth store's revision. */
   authRevision(): number;
+  /** Keys attached to lease `id` now (0 for no such lease). */
+  leaseKeys(id: bigint): number;
 }
 
 /** What the metrics are made with. */
@@ -64,6 +67,16 @@ export class ServerMetrics {
   readonly peers: PeerTrafficMetrics;
   /** Ranges, puts, deletes and txns on the store, leases granted, revoked and renewed. */
   readonly ops: ApplyMetrics;
+  /** Events queued for and sent to watch clients. */
+  readonly watchEvents: WatchEventMetrics;
+  /** Maintenance.Hash (the whole store) and HashKV (up to a revision) durations. */
+  readonly hashSeconds: HistogramChild;
+  readonly hashRevSeconds: HistogramChild;
+  /** Maintenance.Snapshot transfers, from start to end however they ended. */
+  readonly backendSnapshotSeconds: HistogramChild;
+  readonly #snapSave: HistogramChild;
+  readonly #defragSeconds: HistogramChild;
+  readonly #defragInflight: Gauge;
 
   readonly hasLeader: Gauge;
   readonly isLeader: Gauge;
@@ -102,6 +115,38 @@ export class ServerMetrics {
     if (!opts.withoutProcess) registerProcessMetrics(reg);
     this.peers = new PeerTrafficMetrics(reg);
     this.ops = new ApplyMetrics(reg);
+    this.watchEvents = new WatchEventMetrics(reg);
+    const histogram = (name: string, help: string, buckets: number[]) =>
+      new Histogram(reg, { name, help, buckets }).series;
+    this.hashSeconds = histogram(
+      "etcd_mvcc_hash_duration_seconds",
+      "Duration of hashing the whole store (Maintenance.Hash), in seconds.",
+      exponentialBuckets(0.01, 2, 15),
+    );
+    this.hashRevSeconds = histogram(
+      "etcd_mvcc_hash_rev_duration_seconds",
+      "Duration of hashing the store up to a revision (Maintenance.HashKV), in seconds.",
+      exponentialBuckets(0.01, 2, 15),
+    );
+    this.backendSnapshotSeconds = histogram(
+      "etcd_disk_backend_snapshot_duration_seconds",
+      "Duration of Maintenance.Snapshot transfers, in seconds.",
+      exponentialBuckets(0.01, 2, 17),
+    );
+    this.#snapSave = histogram(
+      "etcd_debugging_snap_save_total_duration_seconds",
+      "Duration of writing a state snapshot file, in seconds.",
+      exponentialBuckets(0.001, 2, 14),
+    );
+    this.#defragSeconds = histogram(
+      "etcd_disk_backend_defrag_duration_seconds",
+      "Duration of defragmentation, in seconds.",
+      exponentialBuckets(0.1, 2, 13),
+    );
+    this.#defragInflight = new Gauge(reg, {
+      name: "etcd_disk_defrag_inflight",
+      help: "1 while a defragmentation runs on this member, 0 otherwise.",
+    });
     // promhttp's own families, which etcd's handler exports: scrapes by
     // status code (counted once answered) and scrapes under way.
     const scrapes = new Counter(reg, {
@@ -318,11 +363,28 @@ export class ServerMetrics {
     return err;
   }
 
+  /** A state snapshot file was written in `seconds` (what cairn's backend commits). */
+  snapshotSaved(seconds: number): void {
+    this.backendCommit.observe(seconds);
+    this.#snapSave.observe(seconds);
+  }
+
+  /** A defragmentation starts; call the function returned when it has ended. */
+  defragStarted(): () => void {
+    const started = performance.now();
+    this.#defragInflight.set(1);
+    return () => {
+      this.#defragInflight.set(0);
+      this.#defragSeconds.observe((performance.now() - started) / 1000);
+    };
+  }
+
   /** Connects the scrape-time gauges to a member and labels its id. */
   attach(memberId: bigint, gauges: MemberGauges): void {
     this.#gauges = gauges;
     this.#serverId.labels(memberId.toString(16)).set(1);
     this.peers.setLocal(memberId);
+    this.ops.leaseKeys = (id) => gauges.leaseKeys(id);
   }
 
   /** The Prometheus text of every family (one scrape, counted as promhttp counts it). */

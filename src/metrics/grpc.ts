@@ -157,7 +157,8 @@ export class GrpcServerMetrics {
     this.#clientRequests = new Counter(reg, {
       name: "etcd_server_client_requests_total",
       help: "Client requests by kind (unary or stream) and client API version.",
-      labelNames: ["type", "client_api_version"],
+      // In the order Go's client prints them (sorted by name).
+      labelNames: ["client_api_version", "type"],
     });
   }
 
@@ -176,7 +177,7 @@ export class GrpcServerMetrics {
         : this.#byVersion.size < MAX_CLIENT_VERSIONS
         ? version
         : "other";
-      c = this.#clientRequests.labels(streaming ? "stream" : "unary", label);
+      c = this.#clientRequests.labels(label, streaming ? "stream" : "unary");
       if (label !== "other") this.#byVersion.set(key, c);
     }
     return c;

@@ -17,12 +17,19 @@ import { applyRequest, type ApplyResult, type StateMachine } from "./apply.ts";
 import { isClientRejection } from "./fatal.ts";
 import type { Waiters } from "./waiters.ts";
 
+/** Sees each request as it is applied (etcd's store and lease metrics). */
+export interface ApplyObserver {
+  /** Before `req` is applied (what it will remove can still be looked at). */
+  applying?(req: InternalRequest): void;
+  /** `req` applied with `response` (not called for a refused request). */
+  applied(req: InternalRequest, response: unknown): void;
+}
+
 /**
  * Applies the request in committed entry `index` (its `data`) to `sm`.
  * When `selfId` proposed it, the waiter in `waiters` under the request's
  * id is settled with the result or the etcd error. `observe` sees each
- * request that applied, with its response (etcd's store and lease
- * metrics). Throws InvariantViolation (or whatever else broke) for the
+ * request before and after it applies. Throws InvariantViolation (or whatever else broke) for the
  * caller to stop on.
  */
 export function applyRequestEntry(
@@ -31,7 +38,7 @@ export function applyRequestEntry(
   index: number,
   selfId: bigint,
   waiters: Waiters<ApplyResult>,
-  observe?: (req: InternalRequest, response: unknown) => void,
+  observe?: ApplyObserver,
 ): void {
   let req: InternalRequest;
   try {
@@ -43,6 +50,7 @@ export function applyRequestEntry(
   }
   const waiter = req.origin === selfId ? waiters.take(Number(req.id)) : undefined;
   let result: ApplyResult;
+  observe?.applying?.(req);
   try {
     result = applyRequest(sm, req, index);
   } catch (err) {
@@ -50,6 +58,6 @@ export function applyRequestEntry(
     waiter?.reject(err as Error);
     return;
   }
-  observe?.(req, result.response);
+  observe?.applied(req, result.response);
   waiter?.resolve(result);
 }

@@ -192,7 +192,7 @@ export class Member {
       storage: init.storage,
       clock: init.env.clock,
     });
-    this.#durable.onSnapshotWritten = (seconds) => this.metrics.backendCommit.observe(seconds);
+    this.#durable.onSnapshotWritten = (seconds) => this.metrics.snapshotSaved(seconds);
     this.#snapshotter = new Snapshotter({
       clock: init.env.clock,
       log: init.log,
@@ -825,6 +825,7 @@ export class Member {
       watchers: () => this.watchHub.counts.synced + this.watchHub.counts.unsynced,
       slowWatchers: () => this.watchHub.counts.unsynced,
       authRevision: () => this.sm.auth.revision,
+      leaseKeys: (id) => this.sm.lessor.lookup(id)?.keys.size ?? 0,
     });
     this.#wal.onSync = (seconds) => m.walFsync.observe(seconds);
     this.#wal.onWrite = (bytes) => m.walWriteBytes.inc(bytes);
@@ -1017,7 +1018,7 @@ export class Member {
           e.index,
           this.id,
           this.#waiters,
-          this.metrics.ops.applied,
+          this.metrics.ops,
         );
       } else if (this.#role === StateRole.Leader && e.term === this.#term) {
         // The leader's empty entry of its term: everything of earlier terms is

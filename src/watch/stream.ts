@@ -51,6 +51,18 @@ export interface StreamOptions {
    * function. Default `setInterval`; tests drive ticks by hand.
    */
   progressTimer?: (tick: () => void, ms: number) => () => void;
+  /** Counts events queued here, sent, and dropped with the stream (etcd's watch event metrics). */
+  eventStats?: WatchEventStats;
+}
+
+/** Where a stream reports the events that pass through its buffer. */
+export interface WatchEventStats {
+  /** `n` events were queued for the client. */
+  queued(n: number): void;
+  /** `n` queued events left the buffer for the wire. */
+  sent(n: number): void;
+  /** `n` queued events were dropped with the stream. */
+  dropped(n: number): void;
 }
 
 interface Entry {
@@ -79,6 +91,7 @@ export class WatchStream implements WatchSink {
   #closed = false;
   #wake: (() => void) | undefined;
   readonly #stopTicker: () => void;
+  readonly #eventStats: WatchEventStats | undefined;
 
   /** @param opts wiring and limits */
   constructor(opts: StreamOptions) {
@@ -86,6 +99,7 @@ export class WatchStream implements WatchSink {
     this.#header = opts.header;
     this.#maxRequestBytes = opts.maxRequestBytes;
     this.#bufferSize = opts.bufferSize ?? DEFAULT_BUFFER;
+    this.#eventStats = opts.eventStats;
     const interval = opts.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS;
     const timer = opts.progressTimer ?? ((tick, ms) => {
       const id = setInterval(tick, ms);
@@ -120,6 +134,7 @@ export class WatchStream implements WatchSink {
     }
     this.#bounded++;
     this.#push({ hub: resp });
+    this.#eventStats?.queued(resp.events.length);
     return true;
   }
 
@@ -285,6 +300,7 @@ export class WatchStream implements WatchSink {
         continue;
       }
       this.#bounded--;
+      this.#eventStats?.sent(q.hub.events.length);
       this.#build(q.hub, out);
     }
     // A deferred progress request is retried as responses go out (etcd's sendLoop).
@@ -337,6 +353,11 @@ export class WatchStream implements WatchSink {
     this.#stopTicker();
     for (const e of this.#entries.values()) this.#hub.cancel(e.watcher);
     this.#entries.clear();
+    if (this.#eventStats !== undefined) {
+      let n = 0;
+      for (const q of this.#queue) if ("hub" in q) n += q.hub.events.length;
+      this.#eventStats.dropped(n);
+    }
     this.#queue = [];
     const wake = this.#wake;
     this.#wake = undefined;

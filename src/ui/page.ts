@@ -74,7 +74,7 @@ label:has(> input[type="checkbox"]), label:has(> input[type="radio"]) { flex-dir
 .keys { display: grid; grid-template-columns: minmax(220px, 1fr) 2fr; gap: 16px; }
 .pane { min-width: 0; }
 .crumbs { display: flex; flex-wrap: wrap; gap: 4px; font-family: ui-monospace, monospace; }
-.crumbs a::after { content: " ›"; color: var(--muted); }
+.crumbs a::after { content: "›"; color: var(--muted); display: inline-block; margin-left: 4px; }
 .entries { list-style: none; margin: 0; padding: 0; border-top: 1px solid var(--line); }
 .entries li { border-bottom: 1px solid var(--line); }
 .entries a { display: block; padding: 6px 8px; text-decoration: none; overflow-wrap: anywhere;

@@ -47,12 +47,12 @@ export function HistoryPanel(props: { ctx: ViewContext; keyBin: string }): VNode
   const rb = b !== undefined ? byRev.get(b) : undefined;
   return html`<div class="history" data-testid="history">
     ${
-    history.compactRevision > 0n && html`<p class="muted">Revisions before
-      ${String(history.compactRevision)} were compacted away.</p>`
+    history.compactRevision > 0n &&
+    html`<p class="muted">${`Revisions before ${history.compactRevision} were compacted away.`}</p>`
   }
     ${
-    history.truncated && html`<p class="muted">Only the latest ${history.revisions.length}
-      revisions are shown.</p>`
+    history.truncated &&
+    html`<p class="muted">${`Only the latest ${history.revisions.length} revisions are shown.`}</p>`
   }
     <table>
       <caption>Revisions, oldest first. Pick A and B to compare.</caption>

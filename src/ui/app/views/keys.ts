@@ -282,11 +282,7 @@ function KeyDetail(
       <strong>Concurrent change: your edit was not saved. </strong>
       ${
       conflict.current
-        ? html`<span>The key was changed by someone else since you loaded it: it is now at mod
-          revision ${String(conflict.current.modRevision)} (version ${
-          String(conflict.current.version)
-        }),
-          value <code data-testid="conflict-value">${
+        ? html`<span>${`The key was changed by someone else since you loaded it: it is now at mod revision ${conflict.current.modRevision} (version ${conflict.current.version}), value `}<code data-testid="conflict-value">${
           preview(conflict.current.value)
         }</code>.</span>`
         : html`<span>The key was deleted by someone else since you loaded it.</span>`

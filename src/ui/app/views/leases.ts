@@ -141,28 +141,30 @@ export function LeasesView(props: { ctx: ViewContext }): VNode {
               <a href=${keysRoute(parentOf(k), k)} data-testid="lease-key">${showBin(k)}</a></li>`
                       )}</ul>
                     </td>
-                    <td class="actions">
-                      <button type="button" aria-pressed=${keeping.has(r.id)}
-                        onClick=${() => toggleKeepAlive(r.id)}>${keeping.has(r.id)
-                          ? "Stop keep-alive"
-                          : "Keep alive"}</button>
-                      <button type="button" class="danger" onClick=${() =>
-                        setConfirm({
-                          title: "Revoke lease?",
-                          body: `Revoke lease ${
-                            idHex(r.id)
-                          }? Its ${r.keys.length} key(s) are deleted with it.`,
-                          action: "Revoke",
-                          run: async () => {
-                            try {
-                              keepers.current.get(r.id)?.abort();
-                              await lease.leaseRevoke({ ID: r.id });
-                              await refresh();
-                            } catch (err) {
-                              setError(ctx.fail(err));
-                            }
-                          },
-                        })}>Revoke</button>
+                    <td>
+                      <div class="actions">
+                        <button type="button" aria-pressed=${keeping.has(r.id)}
+                          onClick=${() => toggleKeepAlive(r.id)}>${keeping.has(r.id)
+                            ? "Stop keep-alive"
+                            : "Keep alive"}</button>
+                        <button type="button" class="danger" onClick=${() =>
+                          setConfirm({
+                            title: "Revoke lease?",
+                            body: `Revoke lease ${
+                              idHex(r.id)
+                            }? Its ${r.keys.length} key(s) are deleted with it.`,
+                            action: "Revoke",
+                            run: async () => {
+                              try {
+                                keepers.current.get(r.id)?.abort();
+                                await lease.leaseRevoke({ ID: r.id });
+                                await refresh();
+                              } catch (err) {
+                                setError(ctx.fail(err));
+                              }
+                            },
+                          })}>Revoke</button>
+                      </div>
                     </td>
                   </tr>
                 `;

@@ -31,9 +31,9 @@ test-unit: $(DENO)
 # ignored and the result is plain deno, so the binary is run once and
 # removed unless it answers --version as cairn. The commit is stamped in
 # build/build_info.json (src/version.ts reads it there: the binary has no
-# .git).
-# The dashboard's assets (src/ui/dist) are embedded once that directory
-# exists.
+# .git). The dashboard's bundle is a module (src/ui/*.gen.ts), in the
+# binary like all code; asset files it may keep in src/ui/dist are
+# embedded once that directory exists.
 BUILD_DIR ?= build
 CAIRN_BIN ?= cairn
 CAIRN_RUN = $(if $(findstring /,$(CAIRN_BIN)),$(CAIRN_BIN),./$(CAIRN_BIN))

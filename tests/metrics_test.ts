@@ -141,7 +141,14 @@ for (const kind of ["cairn", "etcd"] as MemberKind[]) {
           assert.deepEqual(unexpected, [], `promtool on ${url}`);
           const samples = parse(text);
           for (const name of DASHBOARD_SERIES) sample(samples, name);
-          sample(samples, "grpc_server_handling_seconds_bucket", 'grpc_method="Put"');
+          // --metrics extensive: every handled call is timed, in its method's histogram.
+          const put = ['grpc_method="Put"', 'grpc_type="unary"'];
+          assert.equal(
+            sample(samples, "grpc_server_handling_seconds_count", ...put),
+            sample(samples, "grpc_server_handled_total", ...put, 'grpc_code="OK"'),
+          );
+          assert.ok(sample(samples, "grpc_server_handling_seconds_count", ...put) >= 1);
+          sample(samples, "grpc_server_handling_seconds_bucket", ...put, 'le="+Inf"');
           assert.equal(sample(samples, "etcd_server_has_leader"), 1);
           assert.equal(sample(samples, "etcd_server_is_leader"), 1);
           assert.ok(sample(samples, "etcd_disk_wal_fsync_duration_seconds_count") > 0);
@@ -345,6 +352,8 @@ Deno.test({
     }
     const etcd = families(texts.get("etcd")!);
     const cairn = families(texts.get("cairn")!);
+    // Without --metrics extensive neither times calls.
+    for (const f of [etcd, cairn]) assert.ok(!f.has("grpc_server_handling_seconds"));
     const missing: string[] = [];
     const unexplained: string[] = [];
     const different: string[] = [];

@@ -45,6 +45,10 @@ export class Arena {
   #cur = new Slab(0);
   #slabs = new Set<Slab>();
   #nextSize = MIN_SLAB;
+  /** Sum of `live` over the slabs (kept as a count: the quota asks on every put). */
+  #live = 0;
+  /** Sum of the sizes of the closed slabs in `#slabs`. */
+  #closedBytes = 0;
   /** Offset of the bytes placed by the last `write` (in the slab it returned). */
   lastOffset = 0;
 
@@ -73,9 +77,7 @@ export class Arena {
    * next writes, not waste).
    */
   get slackBytes(): number {
-    let n = 0;
-    for (const s of this.#slabs) n += (s === this.#cur ? s.used : s.bytes.length) - s.live;
-    return n;
+    return this.#closedBytes + this.#cur.used - this.#live;
   }
 
   /**
@@ -91,6 +93,7 @@ export class Arena {
     if (b.length > 0) s.bytes.set(b, off + a.length);
     s.used += n;
     s.live += n;
+    this.#live += n;
     this.lastOffset = off;
     return s;
   }
@@ -98,7 +101,10 @@ export class Arena {
   /** Releases `n` bytes of `slab` (they are never reused, only dropped with the slab). */
   free(slab: Slab, n: number): void {
     slab.live -= n;
-    if (slab.live === 0 && slab !== this.#cur) this.#slabs.delete(slab);
+    this.#live -= n;
+    if (slab.live === 0 && slab !== this.#cur && this.#slabs.delete(slab)) {
+      this.#closedBytes -= slab.bytes.length;
+    }
   }
 
   /**
@@ -118,10 +124,16 @@ export class Arena {
    * can be evacuated like any other; the next write opens a new one.
    */
   seal(): void {
-    const old = this.#cur;
-    old.used = old.bytes.length;
-    if (old.live === 0) this.#slabs.delete(old);
+    this.#close(this.#cur);
     this.#cur = new Slab(0);
+  }
+
+  /** The open slab `old` stops taking writes: its unused tail is dead space from now on. */
+  #close(old: Slab): void {
+    old.used = old.bytes.length;
+    if (!this.#slabs.has(old)) return; // the zero-size placeholder
+    if (old.live === 0) this.#slabs.delete(old);
+    else this.#closedBytes += old.bytes.length;
   }
 
   /**
@@ -147,10 +159,9 @@ export class Arena {
   }
 
   #open(need: number): Slab {
-    const old = this.#cur;
     // A closed slab's unused tail is dead space: it counts against the slab
     // being half empty, so sparse tails get compacted too.
-    old.used = old.bytes.length;
+    this.#close(this.#cur);
     let size = this.#nextSize;
     if (size < MAX_SLAB) this.#nextSize = size * 2;
     // An oversized value gets a slab of its own, freed as soon as it is.
@@ -158,7 +169,6 @@ export class Arena {
     const s = new Slab(size);
     this.#cur = s;
     this.#slabs.add(s);
-    if (old.live === 0) this.#slabs.delete(old);
     return s;
   }
 }

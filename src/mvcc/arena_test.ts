@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Arena } from "./arena.ts";
+import { Arena, type Slab } from "./arena.ts";
 import { KeyIndex } from "./history.ts";
 import { toBinary } from "./keys.ts";
 
@@ -103,4 +103,41 @@ Deno.test("key index: rollback frees the bytes of the undone version", () => {
   idx.unappend(v);
   assert.equal(idx.arena.liveBytes, live);
   assert.deepEqual(idx.history("a")![0].value, bytes(10, 1));
+});
+
+Deno.test("slackBytes (a running count) equals the free space summed slab by slab", () => {
+  const a = new Arena();
+  const held: { slab: Slab; n: number }[] = [];
+  let cur: Slab | undefined;
+  let seed = 7;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const brute = () => {
+    // Every slab still referenced is in `held` or is the open one.
+    const slabs = new Set(held.map((h) => h.slab));
+    if (cur !== undefined) slabs.add(cur);
+    let n = 0;
+    for (const s of slabs) n += s.used - s.live;
+    return n;
+  };
+  for (let i = 0; i < 20_000; i++) {
+    const r = rnd();
+    if (r < 0.6 || held.length === 0) {
+      const n = 1 + Math.floor(rnd() * 3000);
+      const slab = a.write(new Uint8Array(n), new Uint8Array(0));
+      held.push({ slab, n });
+      cur = slab;
+    } else if (r < 0.995) {
+      const j = Math.floor(rnd() * held.length);
+      const [h] = held.splice(j, 1);
+      a.free(h.slab, h.n);
+    } else {
+      a.seal();
+      cur = undefined;
+    }
+    if (i % 97 === 0) {
+      // The open slab's unused tail is not slack; closed slabs' tails are (used = size).
+      assert.equal(a.slackBytes, brute());
+      assert.equal(a.liveBytes, held.reduce((t, h) => t + h.n, 0));
+    }
+  }
 });

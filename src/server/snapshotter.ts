@@ -69,7 +69,7 @@ export interface SnapshotterOptions {
 /** Thrown through a pause once the member stopped: the snapshot is abandoned. */
 class Abandoned extends Error {
   constructor() {
-    super("snapshot abandoned: the member stopped");
+    super("snapshot abandoned: the member stopped or installed a leader's snapshot");
   }
 }
 
@@ -192,10 +192,15 @@ export class Snapshotter {
   }
 
   async #write(c: SnapshotCapture, epoch: number): Promise<void> {
+    // A leader's snapshot replacing the state meanwhile makes this one useless.
+    const pause = async () => {
+      await this.pause();
+      if (epoch !== this.#epoch) throw new Abandoned();
+    };
     try {
-      const chunks = await encodeCaptured(c.state, this.pause, this.#o.chunkBytes);
-      await this.#o.durable.writeSnapshotFile(c.meta, chunks, this.pause);
-      const data = c.alone ? undefined : await this.#join(chunks);
+      const chunks = await encodeCaptured(c.state, pause, this.#o.chunkBytes);
+      await this.#o.durable.writeSnapshotFile(c.meta, chunks, pause);
+      const data = c.alone ? undefined : await this.#join(chunks, pause);
       if (this.#stopped || epoch !== this.#epoch) return;
       this.#written = { meta: c.meta, chunks, data, epoch };
     } catch (err) {
@@ -205,7 +210,7 @@ export class Snapshotter {
   }
 
   /** The chunks in one buffer, copied a few MiB at a time. */
-  async #join(chunks: Uint8Array[]): Promise<Uint8Array> {
+  async #join(chunks: Uint8Array[], pause: () => Promise<void>): Promise<Uint8Array> {
     const out = new Uint8Array(chunksLength(chunks));
     let off = 0;
     let sincePause = 0;
@@ -215,7 +220,7 @@ export class Snapshotter {
       sincePause += c.length;
       if (sincePause >= 4 << 20) {
         sincePause = 0;
-        await this.pause();
+        await pause();
       }
     }
     return out;

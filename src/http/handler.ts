@@ -23,9 +23,12 @@ import { AccessControl, type AccessDecision, type AccessOptions, isNativeGrpc } 
 import {
   fetchRequest,
   fromFetchResponse,
+  fromGatewayAnswer,
   fromUniversalResponse,
+  gatewayRequest,
   universalRequest,
 } from "./h1/adapt.ts";
+import { gatewayOf, isGatewayPath } from "./gateway/gateway.ts";
 import type { Http1Handler } from "./h1/server.ts";
 import type { ConnectHandlers } from "./connect_handlers.ts";
 import { createContextValues } from "@connectrpc/connect";
@@ -110,6 +113,7 @@ export function createClientHandlers(opts: HandlerOptions): ClientHandlers {
   };
 
   const access = new AccessControl(opts.access ?? OPEN_ACCESS);
+  const gateway = gatewayOf(opts.app);
   const http2 = (secure: boolean) => (stream: H2Stream, peerCertificate?: Uint8Array) => {
     if (serveUnaryGrpc(opts.unary, unaryOpts, stream, peerCertificate)) return;
     if (serveBidiGrpc(opts.bidi, unaryOpts, stream, peerCertificate)) return;
@@ -149,9 +153,15 @@ export function createClientHandlers(opts: HandlerOptions): ClientHandlers {
     }
     if (decision.kind === "preflight") return { status: 200, header: decision.headers };
     const extra = decision.headers;
-    const handlers = ready ?? await load();
     const q = req.target.indexOf("?");
-    let handler = handlers.paths.get(q < 0 ? req.target : req.target.slice(0, q));
+    const path = q < 0 ? req.target : req.target.slice(0, q);
+    // The gateway's routes are the app's, but HTTP/1.1 calls their core
+    // without a Request and a Response: the JSON gateway's hot path.
+    if (gateway && isGatewayPath(path)) {
+      return fromGatewayAnswer(await gateway(gatewayRequest(req, path)), extra);
+    }
+    const handlers = ready ?? await load();
+    let handler = handlers.paths.get(path);
     if (handler) {
       if (req.peerCertificate) handler = withPeerCertificate(handler, req.peerCertificate);
       return fromUniversalResponse(await handler(universalRequest(req, secure)), extra);

@@ -10,7 +10,9 @@ import { JsonValueSplitter } from "./json_values.ts";
 
 /** The JSON values of one request body, in order. */
 export class BodyValues {
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array> | undefined = undefined;
+  /** Pieces of a streamed body; a ReadableStream's reader, whose cancel() ends a pending read too. */
+  readonly #reader: { read(): Promise<IteratorResult<Uint8Array>>; cancel(): void } | undefined =
+    undefined;
   readonly #splitter: JsonValueSplitter;
   readonly #ready: string[] = [];
   #ended = false;
@@ -21,13 +23,13 @@ export class BodyValues {
    * `body`: a stream read on demand, or the whole body already read;
    * `limit`: largest accepted value in bytes.
    */
-  constructor(body: ReadableStream<Uint8Array> | Uint8Array | null, limit: number) {
+  constructor(body: AsyncIterable<Uint8Array> | Uint8Array | null, limit: number) {
     this.#splitter = new JsonValueSplitter(limit);
     if (body instanceof Uint8Array) {
       this.#whole = body;
       this.#ended = true;
     } else {
-      this.#reader = body?.getReader();
+      this.#reader = body === null ? undefined : readerOf(body);
       if (!this.#reader) this.#ended = true;
     }
   }
@@ -64,6 +66,20 @@ export class BodyValues {
     this.#ended = true;
     this.#ready.length = 0;
     this.#whole = undefined;
-    this.#reader?.cancel().catch(() => {});
+    this.#reader?.cancel();
   }
+}
+
+function readerOf(
+  body: AsyncIterable<Uint8Array>,
+): { read(): Promise<IteratorResult<Uint8Array>>; cancel(): void } {
+  if (body instanceof ReadableStream) {
+    const r = (body as ReadableStream<Uint8Array>).getReader();
+    return {
+      read: () => r.read() as Promise<IteratorResult<Uint8Array>>,
+      cancel: () => void r.cancel().catch(() => {}),
+    };
+  }
+  const it = body[Symbol.asyncIterator]();
+  return { read: () => it.next(), cancel: () => void it.return?.().catch(() => {}) };
 }

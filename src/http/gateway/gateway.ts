@@ -95,28 +95,98 @@ export interface GatewayOptions {
  */
 export type GatewayHandler = (req: Request, env?: FetchEnv) => Promise<Response>;
 
+/** A gateway request as any server presents it. */
+export interface GatewayRequest {
+  method: string;
+  /** The request URL's path (no query). */
+  path: string;
+  /** A header's value (name in lower case), undefined when absent. */
+  header(name: string): string | undefined;
+  /** Every header field, names in lower case. */
+  forEachHeader(fn: (name: string, value: string) => void): void;
+  /** The whole body when it is in memory, else its source: a stream and a way to read all of it. */
+  body: Uint8Array | { stream: AsyncIterable<Uint8Array> | null; whole(): Promise<Uint8Array> };
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
+}
+
+/** A gateway answer: bytes, or newline-delimited results as they come. */
+export interface GatewayAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: Uint8Array | ReadableStream<Uint8Array>;
+}
+
+/** Serves one gateway request. */
+export type GatewayCore = (req: GatewayRequest) => Promise<GatewayAnswer>;
+
+/** The core of the gateway each app serves, for servers that call it without web types. */
+const cores = new WeakMap<Hono, GatewayCore>();
+
+/**
+ * The gateway registered on `app`, if any. The HTTP/1.1 server calls it
+ * directly for `/v3/` and `/v3beta/` paths: a Request and a Response per
+ * call cost a measurable share of a JSON put (see `../h1/adapt.ts`).
+ */
+export function gatewayOf(app: Hono): GatewayCore | undefined {
+  return cores.get(app);
+}
+
+/** True for the paths the gateway serves (`/v3/...`, `/v3beta/...`). */
+export function isGatewayPath(path: string): boolean {
+  return path.startsWith("/v3/") || path.startsWith("/v3beta/");
+}
+
 /** Serves the gateway under `/v3/` and `/v3beta/` of `app`. */
 export function registerGateway(
   app: Hono,
   services: GatewayServices,
   opts: GatewayOptions,
 ): void {
-  const handler = createGatewayHandler(services, opts);
+  const core = createGatewayCore(services, opts);
+  const handler = fetchGateway(core);
+  cores.set(app, core);
   app.all("/v3/*", (c) => handler(c.req.raw, fetchEnv(c.env)));
   app.all("/v3beta/*", (c) => handler(c.req.raw, fetchEnv(c.env)));
 }
 
-/** Builds the handler that routes gateway requests to `services`. */
+/** Builds the fetch-style handler that routes gateway requests to `services`. */
 export function createGatewayHandler(
   services: GatewayServices,
   opts: GatewayOptions,
 ): GatewayHandler {
+  return fetchGateway(createGatewayCore(services, opts));
+}
+
+/** The core behind a fetch-style handler. */
+function fetchGateway(core: GatewayCore): GatewayHandler {
+  return async (req, env) => {
+    const answer = await core({
+      method: req.method,
+      path: pathOf(req.url),
+      header: (name) => req.headers.get(name) ?? undefined,
+      forEachHeader: (fn) => req.headers.forEach((value, name) => fn(name, value)),
+      body: env?.body ?? { stream: req.body, whole: () => req.bytes() },
+      signal: env?.signal ?? req.signal,
+    });
+    if (answer.body instanceof Uint8Array) {
+      return bytesResponse(answer.body as Uint8Array<ArrayBuffer>, answer.status, answer.headers);
+    }
+    return new Response(answer.body, { status: answer.status, headers: answer.headers });
+  };
+}
+
+/** Builds the gateway's core over `services`. */
+export function createGatewayCore(
+  services: GatewayServices,
+  opts: GatewayOptions,
+): GatewayCore {
   const byPath = new Map<string, { service: string; method: string }>();
   for (const p of GATEWAY_PATHS) byPath.set(`/v3/${p.path}`, p);
   const jsonLimit = opts.readMaxBytes * JSON_BYTES_PER_MESSAGE_BYTE;
 
-  return async (req, env) => {
-    let path = decodePath(pathOf(req.url));
+  return async (req) => {
+    let path = decodePath(req.path);
     // etcd's access controller rewrites the 3.4 prefix before routing.
     if (path.startsWith("/v3beta/")) path = "/v3/" + path.slice("/v3beta/".length);
     const route = byPath.get(path);
@@ -137,16 +207,19 @@ export function createGatewayHandler(
     }
     // A unary call's body of a stated, allowed length is read whole: one
     // read instead of a stream reader per request (the hot JSON path).
-    const length = Number(req.headers.get("content-length") ?? NaN);
-    const whole = method.methodKind !== "bidi_streaming" &&
-      method.methodKind !== "client_streaming" &&
-      length >= 0 && length <= jsonLimit;
-    let body: ReadableStream<Uint8Array> | Uint8Array | null = env?.body ?? req.body;
-    if (whole && body !== null && !(body instanceof Uint8Array)) {
-      try {
-        body = await req.bytes();
-      } catch {
-        return plainError(400, "Bad Request");
+    let body: AsyncIterable<Uint8Array> | Uint8Array | null;
+    if (req.body instanceof Uint8Array) body = req.body;
+    else {
+      const length = Number(req.header("content-length") ?? NaN);
+      const whole = method.methodKind !== "bidi_streaming" &&
+        method.methodKind !== "client_streaming" && length >= 0 && length <= jsonLimit;
+      body = req.body.stream;
+      if (whole && body !== null) {
+        try {
+          body = await req.body.whole();
+        } catch {
+          return plainError(400, "Bad Request");
+        }
       }
     }
     const call: Call = {
@@ -154,7 +227,7 @@ export function createGatewayHandler(
       impl: (input, ctx) => fn.call(registered.impl, input, ctx),
       body: new BodyValues(body, jsonLimit),
       readMaxBytes: opts.readMaxBytes,
-      requireLeader: req.headers.get(METADATA_PREFIX + REQUIRE_LEADER_KEY) === HAS_LEADER,
+      requireLeader: req.header(METADATA_PREFIX + REQUIRE_LEADER_KEY) === HAS_LEADER,
       hasLeader: services.hasLeader,
     };
     const ctx = createHandlerContext({
@@ -162,12 +235,12 @@ export function createGatewayHandler(
       method,
       protocolName: "grpc",
       requestMethod: "POST",
-      url: req.url,
-      requestHeader: metadataOf(req.headers),
+      url: req.path,
+      requestHeader: metadataOf(req),
     });
-    const deadline = armDeadline(ctx, req.headers.get("grpc-timeout"));
+    const deadline = armDeadline(ctx, req.header("grpc-timeout"));
     const onAbort = () => ctx.abort(new ConnectError("context canceled", Code.Canceled));
-    const signal = env?.signal ?? req.signal;
+    const signal = req.signal;
     if (signal.aborted) onAbort();
     else signal.addEventListener("abort", onAbort, { once: true });
     const done = () => {
@@ -200,7 +273,7 @@ interface Call {
 
 type Ctx = ReturnType<typeof createHandlerContext>;
 
-async function serveUnary(call: Call, ctx: Ctx): Promise<Response> {
+async function serveUnary(call: Call, ctx: Ctx): Promise<GatewayAnswer> {
   try {
     const input = await readSingle(call);
     checkLeader(call);
@@ -214,7 +287,7 @@ async function serveUnary(call: Call, ctx: Ctx): Promise<Response> {
   }
 }
 
-async function serveStream(call: Call, ctx: Ctx, done: () => void): Promise<Response> {
+async function serveStream(call: Call, ctx: Ctx, done: () => void): Promise<GatewayAnswer> {
   let input: unknown;
   let sentRequest = true;
   try {
@@ -247,7 +320,7 @@ async function serveStream(call: Call, ctx: Ctx, done: () => void): Promise<Resp
   if (sentRequest) headers["grpc-metadata-content-type"] = "application/grpc";
   if (first.done) {
     done();
-    return new Response("", { status: 200, headers });
+    return { status: 200, headers, body: new Uint8Array(0) };
   }
   const encoder = new TextEncoder();
   const result = (msg: unknown) =>
@@ -293,7 +366,7 @@ async function serveStream(call: Call, ctx: Ctx, done: () => void): Promise<Resp
       finish();
     },
   });
-  return new Response(body, { status: 200, headers });
+  return { status: 200, headers, body };
 }
 
 function checkLeader(call: Call): void {
@@ -369,10 +442,10 @@ function tooLarge(err: unknown): ConnectError | undefined {
 }
 
 /** What grpc-gateway forwards as gRPC metadata: `Authorization` and `Grpc-Metadata-*` headers. */
-function metadataOf(headers: Headers): Headers {
+function metadataOf(req: GatewayRequest): Headers {
   // The implementations see a JSON call (the Watch service keeps events as messages for it).
   const md = new Headers({ "content-type": "application/json" });
-  headers.forEach((value, name) => {
+  req.forEachHeader((name, value) => {
     if (name === "authorization") md.append(name, value);
     else if (name.startsWith(METADATA_PREFIX) && name.length > METADATA_PREFIX.length) {
       const key = name.slice(METADATA_PREFIX.length);
@@ -383,8 +456,11 @@ function metadataOf(headers: Headers): Headers {
 }
 
 /** grpc-gateway turns a `Grpc-Timeout` header into the call's deadline. */
-function armDeadline(ctx: Ctx, header: string | null): ReturnType<typeof setTimeout> | undefined {
-  const ms = parseGrpcTimeout(header ?? undefined);
+function armDeadline(
+  ctx: Ctx,
+  header: string | undefined,
+): ReturnType<typeof setTimeout> | undefined {
+  const ms = parseGrpcTimeout(header);
   if (ms === undefined) return undefined;
   return setTimeout(
     () => ctx.abort(new ConnectError("context deadline exceeded", Code.DeadlineExceeded)),
@@ -449,30 +525,31 @@ function decodePath(path: string): string {
 
 const encoder = new TextEncoder();
 
-/** A JSON answer; its Content-Length lets HTTP/1.1 send it with one write, no stream. */
-function jsonResponse(status: number, body: string, grpcHeader = true): Response {
+/** A JSON answer, as bytes (HTTP/1.1 sends it with a Content-Length in one write). */
+function jsonResponse(status: number, body: string, grpcHeader = true): GatewayAnswer {
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (grpcHeader && status === 200) headers["grpc-metadata-content-type"] = "application/grpc";
-  return bytesResponse(encoder.encode(body), status, headers);
+  return { status, headers, body: encoder.encode(body) };
 }
 
-function unaryError(err: unknown): Response {
+function unaryError(err: unknown): GatewayAnswer {
   const { status, body } = unaryErrorBody(err);
   return jsonResponse(status, body, false);
 }
 
-function streamError(err: unknown): Response {
+function streamError(err: unknown): GatewayAnswer {
   const { status, body } = streamErrorBody(err);
   return jsonResponse(status, body, false);
 }
 
 /** Go's `http.Error`: plain text and a newline. */
-function plainError(status: number, text: string): Response {
-  return new Response(text + "\n", {
+function plainError(status: number, text: string): GatewayAnswer {
+  return {
     status,
     headers: {
       "content-type": "text/plain; charset=utf-8",
       "x-content-type-options": "nosniff",
     },
-  });
+    body: encoder.encode(text + "\n"),
+  };
 }

@@ -8,6 +8,7 @@
  */
 import type { UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { type FetchEnv, knownBody } from "../fetch_env.ts";
+import type { GatewayAnswer, GatewayRequest } from "../gateway/gateway.ts";
 import type { HeaderFields, Http1Request, Http1Response } from "./server.ts";
 
 /** The absolute URL of the request, from its target and Host header. */
@@ -93,6 +94,48 @@ export function fromUniversalResponse(
   }
   const trailer = res.trailer && [...res.trailer.keys()].length > 0 ? res.trailer : undefined;
   return { status: res.status, header, body: res.body, trailer };
+}
+
+/** The request as a gateway request (`path`: the target's path). */
+export function gatewayRequest(req: Http1Request, path: string): GatewayRequest {
+  return {
+    method: req.method,
+    path,
+    header: (name) => req.header(name),
+    forEachHeader: (fn) => {
+      for (const [name, value] of req.fields) fn(name, value);
+    },
+    body: req.takeBufferedBody() ??
+      { stream: req.hasBody ? req.body : null, whole: () => collect(req.body) },
+    signal: req.signal,
+  };
+}
+
+/** A gateway answer as an HTTP/1.1 answer, with `extra` header fields added. */
+export function fromGatewayAnswer(
+  answer: GatewayAnswer,
+  extra: ReadonlyArray<readonly [string, string]>,
+): Http1Response {
+  const header: Array<readonly [string, string]> = Object.entries(answer.headers);
+  return { status: answer.status, header: header.concat(extra), body: answer.body };
+}
+
+/** All pieces of a body in one array (callers bound its length first). */
+async function collect(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const pieces: Uint8Array[] = [];
+  let size = 0;
+  for await (const piece of body) {
+    pieces.push(piece);
+    size += piece.length;
+  }
+  if (pieces.length === 1) return pieces[0];
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.length;
+  }
+  return out;
 }
 
 async function* oneChunk(bytes: Uint8Array): AsyncIterable<Uint8Array> {

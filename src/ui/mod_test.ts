@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { gunzipSync } from "node:zlib";
 import { Hono } from "hono";
 import { DASHBOARD_JS } from "./dashboard_bundle.gen.ts";
 import { registerUi, UI_CSP } from "./mod.ts";
@@ -46,4 +47,20 @@ Deno.test("ui: the policy lets the page talk only to its own origin", () => {
   assert.match(UI_CSP, /default-src 'none'/);
   assert.match(UI_CSP, /connect-src 'self'/);
   assert.match(UI_CSP, /script-src 'self'/);
+});
+
+Deno.test("ui: assets revalidate by ETag and come gzipped when the browser accepts it", async () => {
+  const a = app();
+  const first = await a.request("/ui/dashboard.js");
+  const etag = first.headers.get("etag");
+  assert.ok(etag);
+  await first.body?.cancel();
+  const again = await a.request("/ui/dashboard.js", { headers: { "if-none-match": etag } });
+  assert.equal(again.status, 304);
+  assert.equal(await again.text(), "");
+  const gz = await a.request("/ui/dashboard.js", { headers: { "accept-encoding": "gzip, br" } });
+  assert.equal(gz.headers.get("content-encoding"), "gzip");
+  const packed = new Uint8Array(await gz.arrayBuffer());
+  assert.ok(packed.length < DASHBOARD_JS.length / 2, `${packed.length} bytes gzipped`);
+  assert.equal(new TextDecoder().decode(gunzipSync(packed)), DASHBOARD_JS);
 });

@@ -113,7 +113,11 @@ function App(): VNode {
 
   return html`
     <div class="shell">
-      <a class="skip" href="#main">Skip to content</a>
+      <a class="skip" href="#main" onClick=${(e: Event) => {
+        // The fragment holds the route: focus the content instead of following the link.
+        e.preventDefault();
+        document.getElementById("main")?.focus();
+      }}>Skip to content</a>
       <header>
         <h1>cairn</h1>
         <nav aria-label="Sections">
@@ -133,7 +137,7 @@ function App(): VNode {
               : html`<a href="#/login">Log in</a>`}
           </div>
       </header>
-      <main id="main" key=${epoch}>${body}</main>
+      <main id="main" tabindex="-1" key=${epoch}>${body}</main>
     </div>
   `;
 }

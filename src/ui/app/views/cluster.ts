@@ -155,6 +155,9 @@ export function ClusterView(props: { ctx: ViewContext }): VNode {
     ${notice && html`<p class="notice" role="status">${notice}</p>`}
     <form class="row" onSubmit=${(e: Event) => {
     e.preventDefault();
+    if (!/^\d*$/.test(compactRev.trim())) {
+      return setActionError("compact: the revision is not a number");
+    }
     const rev = compactRev.trim() === "" ? (s?.header?.revision ?? 0n) : BigInt(compactRev.trim());
     setConfirm({
       title: "Compact?",

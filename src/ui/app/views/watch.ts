@@ -52,6 +52,7 @@ export function WatchView(props: { ctx: ViewContext }): VNode {
     stop();
     setError(undefined);
     const bin = toBin(encodeText(key));
+    if (!/^\d*$/.test(fromRev.trim())) return setError("The start revision is not a number.");
     const c = new AbortController();
     ctl.current = c;
     setState("starting");

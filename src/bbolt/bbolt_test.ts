@@ -20,7 +20,14 @@ import {
   PAGE_SIZE,
 } from "./format.ts";
 import { BoltFormatError, BoltReader } from "./reader.ts";
-import { type BoltEntry, buildBolt, buildBoltAsync, compareKeys, concatPages } from "./writer.ts";
+import {
+  type BoltEntry,
+  buildBolt,
+  compareKeys,
+  concatPages,
+  emitBolt,
+  planBoltAsync,
+} from "./writer.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -140,13 +147,29 @@ Deno.test("bbolt: unordered keys or bucket names are refused", () => {
   );
 });
 
-Deno.test("bbolt: the async builder yields the same bytes as the synchronous one", async () => {
+Deno.test("bbolt: planning in slices lets other tasks run, and the pages emitted afterwards are the same bytes", async () => {
   const buckets = () => [{ name: enc.encode("key"), entries: randomEntries(30_000, 11, 30) }];
   const a = buildBolt(buckets());
   let turns = 0;
   const timer = setInterval(() => turns++, 0);
-  const b = concatPages(await buildBoltAsync(buckets(), 1));
+  const plan = await planBoltAsync(buckets(), 1);
   clearInterval(timer);
-  assertEquals(b, a);
-  assert(turns > 0, "other tasks ran while the database was built");
+  assert.ok(turns > 0, "other tasks ran while the database was laid out");
+  const pages = [...emitBolt(plan)];
+  assertEquals(concatPages(pages, plan.size), a);
+  assertEquals(plan.size, a.length);
+  // Pages come one node at a time, never as one buffer of the whole file.
+  assert.ok(pages.length > 10 && pages.every((p) => p.length < a.length / 4));
+});
+
+Deno.test("bbolt: entries that cannot be read a second time are refused, not written short", () => {
+  function* once(): Generator<BoltEntry> {
+    for (let i = 0; i < 2000; i++) {
+      yield [enc.encode(`k${String(i).padStart(5, "0")}`), enc.encode("v")];
+    }
+  }
+  assertThrows(
+    () => buildBolt([{ name: enc.encode("x"), entries: once() }]),
+    /changed between planning and writing/,
+  );
 });

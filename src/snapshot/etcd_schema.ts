@@ -296,8 +296,8 @@ export function memberJson(m: MemberRecord): string {
 /**
  * etcd's buckets for the store as `view` saw it and the rest of the state
  * (`state`'s members, alarms, leases and auth; its `mvcc` field is not
- * read), in name order. The `key` bucket is produced lazily from the
- * view, so a caller can build the database in slices.
+ * read), in name order. The `key` bucket's entries are made from the view
+ * each time they are iterated, never all held at once.
  */
 export function etcdBuckets(
   view: StoreView,
@@ -326,7 +326,8 @@ export function etcdBuckets(
     [BUCKETS.authRoles, sortedEntries(auth.roles.map((r) => [r.name, toBinary(RoleSchema, r)]))],
     [BUCKETS.authUsers, sortedEntries(auth.users.map((u) => [u.name, toBinary(UserSchema, u)]))],
     [BUCKETS.cluster, [[enc.encode("clusterVersion"), enc.encode(CLUSTER_VERSION)]]],
-    [BUCKETS.key, keyBucket(view)],
+    // Iterable again from the start: the writer reads it twice (layout, then pages).
+    [BUCKETS.key, { [Symbol.iterator]: () => keyBucket(view) }],
     [
       BUCKETS.lease,
       sortedEntries(leases.map((l) => {

@@ -3,9 +3,11 @@
  * schema, then the SHA-256 of the database, the bytes Maintenance.Snapshot
  * sends and `etcdctl snapshot save` writes to its file.
  *
- * The database is built from a point-in-time capture (the MVCC store's
- * view plus the small parts) in slices that yield to the event loop, so a
- * large store does not stall the Raft loop or writes while it is built.
+ * The database comes from a point-in-time capture (the MVCC store's view
+ * plus the small parts): it is laid out first, in slices that yield to the
+ * event loop, so a large store does not stall the Raft loop or writes;
+ * then its pages are produced one node at a time as the stream is read, so
+ * no stream ever holds the whole database in memory.
  *
  * @module
  */
@@ -13,18 +15,18 @@ import { createHash } from "node:crypto";
 import { fromBinary } from "@bufbuild/protobuf";
 import { StateSnapshotSchema } from "../gen/cairn/internal_pb.ts";
 import type { StoreView } from "../mvcc/view.ts";
-import { buildBoltAsync } from "../bbolt/writer.ts";
+import { type BoltPlan, emitBolt, planBoltAsync } from "../bbolt/writer.ts";
 import { etcdBuckets } from "./etcd_schema.ts";
 
-/** The database of a snapshot, as the pages it is made of. */
+/** A snapshot's database, laid out and ready to be produced page by page. */
 export interface EtcdDatabase {
-  pages: Uint8Array[];
-  /** Total bytes of `pages`: a multiple of the page size. */
+  plan: BoltPlan;
+  /** Total bytes of the database: a multiple of the page size. */
   size: number;
 }
 
 /**
- * Builds the database for a captured state: `view` is the store, `rest`
+ * Lays out the database for a captured state: `view` is the store, `rest`
  * the encoded `StateSnapshot` holding members, alarms, leases and auth (its
  * store field unset), `consistentIndex` the applied index they are at.
  */
@@ -34,10 +36,8 @@ export async function etcdDatabase(
   consistentIndex: bigint,
 ): Promise<EtcdDatabase> {
   const state = fromBinary(StateSnapshotSchema, rest);
-  const pages = await buildBoltAsync(etcdBuckets(view, state, { consistentIndex }));
-  let size = 0;
-  for (const p of pages) size += p.length;
-  return { pages, size };
+  const plan = await planBoltAsync(etcdBuckets(view, state, { consistentIndex }));
+  return { plan, size: plan.size };
 }
 
 /**
@@ -53,7 +53,7 @@ export function* snapshotChunks(
   let sent = 0;
   let buf = new Uint8Array(chunkBytes);
   let fill = 0;
-  for (const page of db.pages) {
+  for (const page of emitBolt(db.plan)) {
     let off = 0;
     while (off < page.length) {
       const n = Math.min(page.length - off, chunkBytes - fill);

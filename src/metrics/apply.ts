@@ -9,6 +9,12 @@
  * per key, as etcd's lessor does: {@link ApplyMetrics.applying} notes how
  * many keys the lease has before the revoke removes them.
  *
+ * Compaction: etcd compacts its in-memory index (a pause), then deletes
+ * the old revisions from bbolt in batches (a pause each) in the
+ * background. cairn does both in one in-memory pass as the Compact entry
+ * applies, so that pass is the index pause, the one batch's pause and the
+ * total; the revisions it drops are `etcd_debugging_mvcc_db_compaction_keys_total`.
+ *
  * etcd counts at its metered store transactions: every Range, Put and
  * DeleteRange a transaction performs, and a transaction of more than one
  * such operation as one "txn". Its appliers read the previous pair before
@@ -30,7 +36,14 @@ import type {
   TxnRequest,
   TxnResponse,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
-import { Counter, exponentialBuckets, Gauge, Histogram, type Registry } from "./registry.ts";
+import {
+  Counter,
+  exponentialBuckets,
+  Gauge,
+  Histogram,
+  type HistogramChild,
+  type Registry,
+} from "./registry.ts";
 
 /** What one metered transaction did. */
 interface Tally {
@@ -62,6 +75,15 @@ export class ApplyMetrics {
   leaseKeys: (id: bigint) => number = () => 0;
   /** Keys of the lease being revoked, noted before the revoke. */
   #revokedKeys = 0;
+  /** Versions the store retains now (set by the member; none known before). */
+  storeVersions: () => number = () => 0;
+  readonly #indexCompactionMs: HistogramChild;
+  readonly #dbCompactionPauseMs: HistogramChild;
+  readonly #dbCompactionTotalMs: HistogramChild;
+  readonly #dbCompactionKeys: Counter;
+  readonly #dbCompactionLast: Gauge;
+  /** When the compaction being applied started, and how many versions there were. */
+  #compacting = { startedMs: 0, versions: 0 };
 
   constructor(reg: Registry) {
     const counter = (name: string, help: string) => new Counter(reg, { name, help });
@@ -107,6 +129,31 @@ export class ApplyMetrics {
       help: "TTLs of the leases granted, in seconds.",
       buckets: exponentialBuckets(1, 2, 24),
     });
+    const ms = (name: string, help: string, buckets: number[]) =>
+      new Histogram(reg, { name, help, buckets }).series;
+    this.#indexCompactionMs = ms(
+      "etcd_debugging_mvcc_index_compaction_pause_duration_milliseconds",
+      "Duration of compacting the key index, in milliseconds.",
+      exponentialBuckets(0.5, 2, 14),
+    );
+    this.#dbCompactionPauseMs = ms(
+      "etcd_debugging_mvcc_db_compaction_pause_duration_milliseconds",
+      "Duration of each batch of revisions removed by compaction, in milliseconds.",
+      exponentialBuckets(1, 2, 13),
+    );
+    this.#dbCompactionTotalMs = ms(
+      "etcd_debugging_mvcc_db_compaction_total_duration_milliseconds",
+      "Duration of a whole compaction, in milliseconds.",
+      exponentialBuckets(100, 2, 14),
+    );
+    this.#dbCompactionKeys = counter(
+      "etcd_debugging_mvcc_db_compaction_keys_total",
+      "Revisions removed by compaction.",
+    );
+    this.#dbCompactionLast = new Gauge(reg, {
+      name: "etcd_debugging_mvcc_db_compaction_last",
+      help: "Unix time of the last compaction (0 since start until one runs).",
+    });
   }
 
   /** A Range request served from the store (one read transaction of one range). */
@@ -116,8 +163,10 @@ export class ApplyMetrics {
 
   /** Before a request applies: a lease revoke's keys are counted while they exist. */
   applying(req: InternalRequest): void {
-    if (req.request.case === "leaseRevoke") {
-      this.#revokedKeys = this.leaseKeys(req.request.value.ID);
+    const r = req.request;
+    if (r.case === "leaseRevoke") this.#revokedKeys = this.leaseKeys(r.value.ID);
+    else if (r.case === "compaction") {
+      this.#compacting = { startedMs: performance.now(), versions: this.storeVersions() };
     }
   }
 
@@ -153,6 +202,17 @@ export class ApplyMetrics {
         this.#record({ ranges: 0, puts: 0, deletes: this.#revokedKeys, putBytes: 0 });
         this.#revokedKeys = 0;
         break;
+      case "compaction": {
+        const took = performance.now() - this.#compacting.startedMs;
+        this.#indexCompactionMs.observe(took);
+        this.#dbCompactionPauseMs.observe(took);
+        this.#dbCompactionTotalMs.observe(took);
+        this.#dbCompactionKeys.inc(Math.max(0, this.#compacting.versions - this.storeVersions()));
+        this.#dbCompactionLast.set(Math.floor(Date.now() / 1000));
+        // etcd's applier then reads a key to learn the current revision.
+        this.#record({ ranges: 1, puts: 0, deletes: 0, putBytes: 0 });
+        break;
+      }
     }
   }
 

@@ -144,10 +144,41 @@ Deno.test("apply metrics: a revoke deletes the lease's keys in one transaction, 
   assert.deepEqual([c.lease_revoked, c.mvcc_delete, c.mvcc_txn], [3, 4, 1]);
 });
 
+Deno.test("apply metrics: a compaction is timed as etcd's three phases and counts the revisions it drops", async () => {
+  const { reg, m } = setup();
+  let versions = 10;
+  m.storeVersions = () => versions;
+  const compact = req({ case: "compaction", value: { revision: 5n } });
+  m.applying(compact);
+  versions = 7;
+  m.applied(compact, undefined);
+  const text = await reg.render();
+  assert.match(text, /^etcd_debugging_mvcc_db_compaction_keys_total 3$/m);
+  // Then a read of the current revision, as etcd's applier does.
+  assert.match(text, /^etcd_mvcc_range_total 1$/m);
+  for (
+    const phase of ["index_compaction_pause", "db_compaction_pause", "db_compaction_total"]
+  ) {
+    assert.match(
+      text,
+      new RegExp(`^etcd_debugging_mvcc_${phase}_duration_milliseconds_count 1$`, "m"),
+    );
+  }
+  const last = Number(/^etcd_debugging_mvcc_db_compaction_last (\S+)$/m.exec(text)![1]);
+  assert.ok(Math.abs(last - Date.now() / 1000) < 60, `last compaction at ${last}`);
+});
+
 Deno.test("apply metrics: requests that change no store counter leave them alone", async () => {
   const { reg, m } = setup();
   const before = await counts(reg);
-  m.applied(req({ case: "compaction", value: { revision: 3n } }), undefined);
-  m.applied(req({ case: "authEnable", value: {} }), undefined);
+  for (
+    const r of [
+      req({ case: "authEnable", value: {} }),
+      req({ case: "leaseCheckpoint", value: {} }),
+    ]
+  ) {
+    m.applying(r);
+    m.applied(r, undefined);
+  }
   assert.deepEqual(await counts(reg), before);
 });

@@ -45,6 +45,8 @@ export interface MemberGauges {
   authRevision(): number;
   /** Keys attached to lease `id` now (0 for no such lease). */
   leaseKeys(id: bigint): number;
+  /** Versions the store retains (compaction counts those it removes). */
+  storeVersions(): number;
 }
 
 /** What the metrics are made with. */
@@ -385,6 +387,7 @@ export class ServerMetrics {
     this.#serverId.labels(memberId.toString(16)).set(1);
     this.peers.setLocal(memberId);
     this.ops.leaseKeys = (id) => gauges.leaseKeys(id);
+    this.ops.storeVersions = () => gauges.storeVersions();
   }
 
   /** The Prometheus text of every family (one scrape, counted as promhttp counts it). */

@@ -322,6 +322,11 @@ export class MvccStore {
     return s;
   }
 
+  /** Versions retained in history, tombstones included (compaction removes some). */
+  get versionCount(): number {
+    return this.#index.log.length;
+  }
+
   /**
    * Bytes the retained data takes (keys, values, per-version bookkeeping):
    * etcd's dbSizeInUse. Compaction lowers it at once.

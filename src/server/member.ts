@@ -826,6 +826,7 @@ export class Member {
       slowWatchers: () => this.watchHub.counts.unsynced,
       authRevision: () => this.sm.auth.revision,
       leaseKeys: (id) => this.sm.lessor.lookup(id)?.keys.size ?? 0,
+      storeVersions: () => this.sm.store.versionCount,
     });
     this.#wal.onSync = (seconds) => m.walFsync.observe(seconds);
     this.#wal.onWrite = (bytes) => m.walWriteBytes.inc(bytes);

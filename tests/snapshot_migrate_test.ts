@@ -261,6 +261,15 @@ Deno.test({
       }
       const members = await etcdctlOk(three[1].endpoint, ["member", "list"]);
       assert.equal(members.trim().split("\n").length, 3, members);
+      // A member without quorum still serves a snapshot (a local read, as etcd's).
+      await three[0].kill();
+      await three[1].kill();
+      const lone = await save(three[2], `${dir}/lone.db`);
+      assert.equal(lone.length % 4096, 32);
+      const st = JSON.parse(
+        (await ctl(["snapshot", "status", `${dir}/lone.db`, "-w", "json"])).stdout,
+      );
+      assert.equal(BigInt(st.revision), want.revision + 1n);
     } finally {
       await destroyAll(started);
       await Deno.remove(dir, { recursive: true }).catch(() => {});

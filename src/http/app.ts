@@ -1,9 +1,11 @@
 /**
- * The plain-HTTP side of the client port (hono): etcd's `/version`,
- * `/metrics` and health endpoints (`/health`, `/livez`, `/readyz` and one
- * path per named check), answered with etcd 3.5's status codes, bodies and
- * content types. gRPC, gRPC-Web and Connect requests never reach this app;
- * see `handler.ts`. The checks themselves live in `src/server/health.ts`.
+ * The plain-HTTP side of the client port: one hono app for everything that
+ * is not a gRPC, gRPC-Web or Connect call, over HTTP/1.1 and HTTP/2 alike
+ * (`handler.ts` routes): etcd's JSON gateway (`/v3/`, `/v3beta/`), the
+ * dashboard (`/ui`), pprof, and etcd's `/version`, `/metrics` and health
+ * endpoints (`/health`, `/livez`, `/readyz` and one path per named check),
+ * answered with etcd 3.5's status codes, bodies and content types. The
+ * checks themselves live in `src/server/health.ts`.
  *
  * @module
  */

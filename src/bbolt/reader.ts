@@ -207,14 +207,22 @@ export class BoltReader {
       yield* this.#leafElements(root.inline, "an inline bucket");
       return;
     }
-    yield* this.#walkPage(root.pgid, depth);
+    // Each page may appear once in a tree: a damaged file whose branches
+    // point back at pages already walked would otherwise loop or explode.
+    yield* this.#walkPage(root.pgid, depth, new Set());
   }
 
-  *#walkPage(pgid: bigint, depth: number): Generator<[Uint8Array, Uint8Array, number]> {
+  *#walkPage(
+    pgid: bigint,
+    depth: number,
+    seen: Set<bigint>,
+  ): Generator<[Uint8Array, Uint8Array, number]> {
     if (depth > MAX_DEPTH) throw new BoltFormatError(`page ${pgid}: tree deeper than ${MAX_DEPTH}`);
     if (pgid < 2n || pgid >= this.meta.pgid) {
       throw new BoltFormatError(`page ${pgid} is out of range (high water mark ${this.meta.pgid})`);
     }
+    if (seen.has(pgid)) throw new BoltFormatError(`page ${pgid} is referenced twice in one tree`);
+    seen.add(pgid);
     const ps = this.meta.pageSize;
     const start = Number(pgid) * ps;
     const v = this.#view;
@@ -230,7 +238,7 @@ export class BoltReader {
       for (let i = 0; i < count; i++) {
         const e = start + PAGE_HEADER_SIZE + ELEMENT_SIZE * i;
         if (e + ELEMENT_SIZE > end) throw new BoltFormatError(`page ${pgid}: element out of page`);
-        yield* this.#walkPage(v.getBigUint64(e + 8, true), depth + 1);
+        yield* this.#walkPage(v.getBigUint64(e + 8, true), depth + 1, seen);
       }
     } else {
       throw new BoltFormatError(

@@ -77,6 +77,9 @@ export class ServerMetrics {
   /** Maintenance.Snapshot transfers, from start to end however they ended. */
   readonly backendSnapshotSeconds: HistogramChild;
   readonly #snapSave: HistogramChild;
+  readonly #snapFsync: HistogramChild;
+  readonly #snapDbSave: HistogramChild;
+  readonly #snapDbFsync: HistogramChild;
   readonly #defragSeconds: HistogramChild;
   readonly #defragInflight: Gauge;
 
@@ -138,6 +141,21 @@ export class ServerMetrics {
     this.#snapSave = histogram(
       "etcd_debugging_snap_save_total_duration_seconds",
       "Duration of writing a state snapshot file, in seconds.",
+      exponentialBuckets(0.001, 2, 14),
+    );
+    this.#snapFsync = histogram(
+      "etcd_snap_fsync_duration_seconds",
+      "Duration of the fsync of a state snapshot file, in seconds.",
+      exponentialBuckets(0.001, 2, 14),
+    );
+    this.#snapDbSave = histogram(
+      "etcd_snap_db_save_total_duration_seconds",
+      "Duration of saving a snapshot received from the leader, in seconds.",
+      exponentialBuckets(0.1, 2, 10),
+    );
+    this.#snapDbFsync = histogram(
+      "etcd_snap_db_fsync_duration_seconds",
+      "Duration of the fsync of a snapshot received from the leader, in seconds.",
       exponentialBuckets(0.001, 2, 14),
     );
     this.#defragSeconds = histogram(
@@ -365,10 +383,23 @@ export class ServerMetrics {
     return err;
   }
 
-  /** A state snapshot file was written in `seconds` (what cairn's backend commits). */
-  snapshotSaved(seconds: number): void {
+  /**
+   * A state snapshot file was written in `seconds`, `fsyncSeconds` of them
+   * in its fsync (the snapshot file is what cairn's backend commits).
+   */
+  snapshotSaved(seconds: number, fsyncSeconds: number): void {
     this.backendCommit.observe(seconds);
     this.#snapSave.observe(seconds);
+    this.#snapFsync.observe(fsyncSeconds);
+  }
+
+  /**
+   * A snapshot received from the leader was saved in `seconds`,
+   * `fsyncSeconds` of them in its fsync (etcd's .snap.db from the leader).
+   */
+  snapshotInstalled(seconds: number, fsyncSeconds: number): void {
+    this.#snapDbSave.observe(seconds);
+    this.#snapDbFsync.observe(fsyncSeconds);
   }
 
   /** A defragmentation starts; call the function returned when it has ended. */

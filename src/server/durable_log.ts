@@ -76,8 +76,10 @@ export class DurableLog {
   readonly #clock: Clock;
   /** A commit-only hard state not written yet (it goes with the next write). */
   #deferred: HardState | undefined;
-  /** Told how long each snapshot file took to write, in seconds. */
-  onSnapshotWritten?: (seconds: number) => void;
+  /** Told how long each snapshot file took to write, and to fsync, in seconds. */
+  onSnapshotWritten?: (seconds: number, fsyncSeconds: number) => void;
+  /** Told how long a leader's snapshot took to write, and to fsync, in seconds. */
+  onSnapshotInstalled?: (seconds: number, fsyncSeconds: number) => void;
 
   /** @param o the member's WAL, snapshot store, Raft storage and clock */
   constructor(o: { wal: Wal; snaps: SnapshotStore; storage: MemoryStorage; clock: Clock }) {
@@ -152,7 +154,10 @@ export class DurableLog {
    * The caller restores the state machine from its data.
    */
   async install(snap: Snapshot): Promise<void> {
+    const started = this.#clock.monotonic();
     await this.#snaps.save(snap.meta, snap.data);
+    const seconds = (this.#clock.monotonic() - started) / 1000;
+    this.onSnapshotInstalled?.(seconds, this.#snaps.lastSyncSeconds);
     await this.#wal.saveSnapshotMarker({ term: snap.meta.term, index: snap.meta.index });
     await this.#wal.releaseTo(snap.meta.index);
     this.#storage.applySnapshot(snap);
@@ -190,7 +195,8 @@ export class DurableLog {
   ): Promise<void> {
     const started = this.#clock.monotonic();
     await this.#snaps.saveChunks(meta, chunks, pause);
-    this.onSnapshotWritten?.((this.#clock.monotonic() - started) / 1000);
+    const seconds = (this.#clock.monotonic() - started) / 1000;
+    this.onSnapshotWritten?.(seconds, this.#snaps.lastSyncSeconds);
   }
 
   /**

@@ -192,7 +192,8 @@ export class Member {
       storage: init.storage,
       clock: init.env.clock,
     });
-    this.#durable.onSnapshotWritten = (seconds) => this.metrics.snapshotSaved(seconds);
+    this.#durable.onSnapshotWritten = (s, fsync) => this.metrics.snapshotSaved(s, fsync);
+    this.#durable.onSnapshotInstalled = (s, fsync) => this.metrics.snapshotInstalled(s, fsync);
     this.#snapshotter = new Snapshotter({
       clock: init.env.clock,
       log: init.log,

@@ -64,6 +64,8 @@ export function snapshotName(term: number, index: number): string {
 export class SnapshotStore {
   private readonly warn: (message: string) => void;
   private readonly disk: Disk;
+  /** How long the last save's file fsync took, in seconds (etcd's snap fsync metric). */
+  lastSyncSeconds = 0;
 
   /** A store over `dir`, which must exist. */
   constructor(readonly dir: string, opts: SnapshotStoreOptions = {}) {
@@ -111,7 +113,9 @@ export class SnapshotStore {
         writeAllSync(f, c);
         await progress(c.length);
       }
+      const syncing = performance.now();
       await f.sync();
+      this.lastSyncSeconds = (performance.now() - syncing) / 1000;
     } finally {
       f.close();
     }

@@ -29,11 +29,12 @@ import {
   toBinary,
   toJson,
 } from "@bufbuild/protobuf";
-import { Code, ConnectError, createHandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { Hono } from "hono";
 import { EtcdErrors } from "../../errors.ts";
 import { parseGrpcTimeout } from "../grpc_unary.ts";
 import { BodyValues } from "./body.ts";
+import { GatewayContext } from "./context.ts";
 import { streamErrorBody, unaryErrorBody } from "./errors.ts";
 import { decodeGatewayJson, encodeGatewayJson, goJsonString } from "./json.ts";
 import { ValueTooLargeError } from "./json_values.ts";
@@ -230,14 +231,7 @@ export function createGatewayCore(
       requireLeader: req.header(METADATA_PREFIX + REQUIRE_LEADER_KEY) === HAS_LEADER,
       hasLeader: services.hasLeader,
     };
-    const ctx = createHandlerContext({
-      service: registered.service,
-      method,
-      protocolName: "grpc",
-      requestMethod: "POST",
-      url: req.path,
-      requestHeader: metadataOf(req),
-    });
+    const ctx = new GatewayContext(registered.service, method, req.path, metadataOf(req));
     const deadline = armDeadline(ctx, req.header("grpc-timeout"));
     const onAbort = () => ctx.abort(new ConnectError("context canceled", Code.Canceled));
     const signal = req.signal;
@@ -271,7 +265,7 @@ interface Call {
   hasLeader: () => boolean;
 }
 
-type Ctx = ReturnType<typeof createHandlerContext>;
+type Ctx = GatewayContext;
 
 async function serveUnary(call: Call, ctx: Ctx): Promise<GatewayAnswer> {
   try {
@@ -462,6 +456,7 @@ function armDeadline(
 ): ReturnType<typeof setTimeout> | undefined {
   const ms = parseGrpcTimeout(header);
   if (ms === undefined) return undefined;
+  ctx.setDeadline(ms);
   return setTimeout(
     () => ctx.abort(new ConnectError("context deadline exceeded", Code.DeadlineExceeded)),
     ms,

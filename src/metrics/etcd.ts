@@ -27,6 +27,12 @@ import {
   Registry,
 } from "./registry.ts";
 
+/** How long the parts of a snapshot file save took, in seconds. */
+export interface SnapshotSaveTimes {
+  marshalSeconds: number;
+  syncSeconds: number;
+}
+
 /** Values read from the member at each scrape. */
 export interface MemberGauges {
   commitIndex(): number;
@@ -77,6 +83,7 @@ export class ServerMetrics {
   /** Maintenance.Snapshot transfers, from start to end however they ended. */
   readonly backendSnapshotSeconds: HistogramChild;
   readonly #snapSave: HistogramChild;
+  readonly #snapMarshal: HistogramChild;
   readonly #snapFsync: HistogramChild;
   readonly #snapDbSave: HistogramChild;
   readonly #snapDbFsync: HistogramChild;
@@ -141,6 +148,11 @@ export class ServerMetrics {
     this.#snapSave = histogram(
       "etcd_debugging_snap_save_total_duration_seconds",
       "Duration of writing a state snapshot file, in seconds.",
+      exponentialBuckets(0.001, 2, 14),
+    );
+    this.#snapMarshal = histogram(
+      "etcd_debugging_snap_save_marshalling_duration_seconds",
+      "Duration of checksumming and framing a state snapshot for its file, in seconds.",
       exponentialBuckets(0.001, 2, 14),
     );
     this.#snapFsync = histogram(
@@ -384,22 +396,23 @@ export class ServerMetrics {
   }
 
   /**
-   * A state snapshot file was written in `seconds`, `fsyncSeconds` of them
-   * in its fsync (the snapshot file is what cairn's backend commits).
+   * A state snapshot file was written in `seconds` (the snapshot file is
+   * what cairn's backend commits), `parts` telling the framing and fsync.
    */
-  snapshotSaved(seconds: number, fsyncSeconds: number): void {
+  snapshotSaved(seconds: number, parts: SnapshotSaveTimes): void {
     this.backendCommit.observe(seconds);
     this.#snapSave.observe(seconds);
-    this.#snapFsync.observe(fsyncSeconds);
+    this.#snapMarshal.observe(parts.marshalSeconds);
+    this.#snapFsync.observe(parts.syncSeconds);
   }
 
   /**
-   * A snapshot received from the leader was saved in `seconds`,
-   * `fsyncSeconds` of them in its fsync (etcd's .snap.db from the leader).
+   * A snapshot received from the leader was saved in `seconds`, `parts`
+   * telling its fsync (etcd's .snap.db from the leader).
    */
-  snapshotInstalled(seconds: number, fsyncSeconds: number): void {
+  snapshotInstalled(seconds: number, parts: SnapshotSaveTimes): void {
     this.#snapDbSave.observe(seconds);
-    this.#snapDbFsync.observe(fsyncSeconds);
+    this.#snapDbFsync.observe(parts.syncSeconds);
   }
 
   /** A defragmentation starts; call the function returned when it has ended. */

@@ -33,7 +33,7 @@ import {
   type SnapshotMeta,
   StateRole,
 } from "../raft/types.ts";
-import type { SnapshotStore } from "../storage/snapshot.ts";
+import type { SaveTimes, SnapshotStore } from "../storage/snapshot.ts";
 import type { Wal } from "../storage/wal.ts";
 import { checkPersistable } from "./persist_check.ts";
 
@@ -76,10 +76,10 @@ export class DurableLog {
   readonly #clock: Clock;
   /** A commit-only hard state not written yet (it goes with the next write). */
   #deferred: HardState | undefined;
-  /** Told how long each snapshot file took to write, and to fsync, in seconds. */
-  onSnapshotWritten?: (seconds: number, fsyncSeconds: number) => void;
-  /** Told how long a leader's snapshot took to write, and to fsync, in seconds. */
-  onSnapshotInstalled?: (seconds: number, fsyncSeconds: number) => void;
+  /** Told how long each snapshot file took to write (and its parts), in seconds. */
+  onSnapshotWritten?: (seconds: number, parts: SaveTimes) => void;
+  /** Told how long a leader's snapshot took to write (and its parts), in seconds. */
+  onSnapshotInstalled?: (seconds: number, parts: SaveTimes) => void;
 
   /** @param o the member's WAL, snapshot store, Raft storage and clock */
   constructor(o: { wal: Wal; snaps: SnapshotStore; storage: MemoryStorage; clock: Clock }) {
@@ -157,7 +157,7 @@ export class DurableLog {
     const started = this.#clock.monotonic();
     await this.#snaps.save(snap.meta, snap.data);
     const seconds = (this.#clock.monotonic() - started) / 1000;
-    this.onSnapshotInstalled?.(seconds, this.#snaps.lastSyncSeconds);
+    this.onSnapshotInstalled?.(seconds, this.#snaps.lastSave);
     await this.#wal.saveSnapshotMarker({ term: snap.meta.term, index: snap.meta.index });
     await this.#wal.releaseTo(snap.meta.index);
     this.#storage.applySnapshot(snap);
@@ -196,7 +196,7 @@ export class DurableLog {
     const started = this.#clock.monotonic();
     await this.#snaps.saveChunks(meta, chunks, pause);
     const seconds = (this.#clock.monotonic() - started) / 1000;
-    this.onSnapshotWritten?.(seconds, this.#snaps.lastSyncSeconds);
+    this.onSnapshotWritten?.(seconds, this.#snaps.lastSave);
   }
 
   /**

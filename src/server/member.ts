@@ -192,8 +192,8 @@ export class Member {
       storage: init.storage,
       clock: init.env.clock,
     });
-    this.#durable.onSnapshotWritten = (s, fsync) => this.metrics.snapshotSaved(s, fsync);
-    this.#durable.onSnapshotInstalled = (s, fsync) => this.metrics.snapshotInstalled(s, fsync);
+    this.#durable.onSnapshotWritten = (s, parts) => this.metrics.snapshotSaved(s, parts);
+    this.#durable.onSnapshotInstalled = (s, parts) => this.metrics.snapshotInstalled(s, parts);
     this.#snapshotter = new Snapshotter({
       clock: init.env.clock,
       log: init.log,

@@ -63,37 +63,53 @@ export function latin1(bytes: Uint8Array): string {
   return s;
 }
 
-// RFC 9110 tchar: the characters of a method or a field name.
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Field values: visible characters, space, tab and obs-text; no NUL, CR, LF or other controls.
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** RFC 9110 tchar: the bytes of a method or a field name. */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
+for (let c = 0x30; c <= 0x39; c++) TCHAR[c] = 1;
+for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = 1;
+for (let c = 0x61; c <= 0x7a; c++) TCHAR[c] = 1;
+
+const SP = 0x20, HT = 0x09, CR = 0x0d, LF = 0x0a, COLON = 0x3a;
+
+function bad(): HeadError {
+  return new HeadError(400, "Bad Request");
+}
+
+/** End of the line starting at `from`: its LF's index, or `end`. */
+function lineEnd(buf: Uint8Array, from: number, end: number): number {
+  const lf = buf.indexOf(LF, from);
+  return lf < 0 || lf > end ? end : lf;
+}
 
 /**
- * Parses the head `text` (everything up to and including the empty line).
- * Throws {@link HeadError} for a request that is not valid HTTP/1.x.
+ * Parses the head in `buf[start, end)` (everything up to and including
+ * the empty line), working on the bytes. Throws {@link HeadError} for a
+ * request that is not valid HTTP/1.x.
  */
-export function parseHead(text: string): RequestHead {
-  const lines = text.split("\n");
-  let at = 0;
+export function parseHead(buf: Uint8Array, start = 0, end = buf.length): RequestHead {
+  let at = start;
   // A robust server ignores empty lines before the request line (RFC 9112 §2.2).
-  while (at < lines.length && (lines[at] === "" || lines[at] === "\r")) at++;
-  const requestLine = stripCr(lines[at++] ?? "");
-  const sp1 = requestLine.indexOf(" ");
-  const sp2 = requestLine.indexOf(" ", sp1 + 1);
-  if (sp1 <= 0 || sp2 < 0 || requestLine.indexOf(" ", sp2 + 1) >= 0) {
-    throw new HeadError(400, "Bad Request");
+  while (at < end && (buf[at] === LF || (buf[at] === CR && buf[at + 1] === LF))) {
+    at += buf[at] === CR ? 2 : 1;
   }
-  const method = requestLine.slice(0, sp1);
-  const target = requestLine.slice(sp1 + 1, sp2);
-  const version = requestLine.slice(sp2 + 1);
-  if (!TOKEN.test(method) || target === "" || !/^[\x21-\x7e]+$/.test(target)) {
-    throw new HeadError(400, "Bad Request");
-  }
+  let lf = lineEnd(buf, at, end);
+  let stop = lf > at && buf[lf - 1] === CR ? lf - 1 : lf;
+  // Request line: method SP target SP version.
+  let i = at;
+  while (i < stop && TCHAR[buf[i]]) i++;
+  if (i === at || i >= stop || buf[i] !== SP) throw bad();
+  const method = latin1(buf.subarray(at, i));
+  const targetStart = ++i;
+  while (i < stop && buf[i] > 0x20 && buf[i] < 0x7f) i++;
+  if (i === targetStart || i >= stop || buf[i] !== SP) throw bad();
+  const target = latin1(buf.subarray(targetStart, i));
+  const version = latin1(buf.subarray(i + 1, stop));
   let minor: 0 | 1;
   if (version === "HTTP/1.1") minor = 1;
   else if (version === "HTTP/1.0") minor = 0;
   else if (/^HTTP\/\d\.\d$/.test(version)) throw new HeadError(505, "HTTP Version Not Supported");
-  else throw new HeadError(400, "Bad Request");
+  else throw bad();
 
   const fields: Array<[string, string]> = [];
   let contentLength: string | undefined;
@@ -101,25 +117,30 @@ export function parseHead(text: string): RequestHead {
   let connection = "";
   let hosts = 0;
   let expect: string | undefined;
-  for (; at < lines.length; at++) {
-    const line = stripCr(lines[at]);
-    if (line === "") break;
-    const first = line.charCodeAt(0);
+  for (at = lf + 1; at < end; at = lf + 1) {
+    lf = lineEnd(buf, at, end);
+    stop = lf > at && buf[lf - 1] === CR ? lf - 1 : lf;
+    if (stop === at) break; // the empty line
     // Obsolete line folding (a continuation line) is refused, as RFC 9112 §5.2 allows.
-    if (first === 0x20 || first === 0x09) throw new HeadError(400, "Bad Request");
-    const colon = line.indexOf(":");
-    if (colon <= 0) throw new HeadError(400, "Bad Request");
-    const name = line.slice(0, colon);
-    if (!TOKEN.test(name)) throw new HeadError(400, "Bad Request");
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
-    if (!FIELD_VALUE.test(value)) throw new HeadError(400, "Bad Request");
-    const lower = name.toLowerCase();
+    if (buf[at] === SP || buf[at] === HT) throw bad();
+    let n = at;
+    while (n < stop && TCHAR[buf[n]]) n++;
+    if (n === at || n >= stop || buf[n] !== COLON) throw bad();
+    let v = n + 1;
+    while (v < stop && (buf[v] === SP || buf[v] === HT)) v++;
+    let ve = stop;
+    while (ve > v && (buf[ve - 1] === SP || buf[ve - 1] === HT)) ve--;
+    // Field values: visible bytes, space, tab and obs-text; no NUL, CR, LF or other controls.
+    for (let k = v; k < ve; k++) {
+      const b = buf[k];
+      if ((b < 0x20 && b !== HT) || b === 0x7f) throw bad();
+    }
+    const lower = latin1(buf.subarray(at, n)).toLowerCase();
+    const value = latin1(buf.subarray(v, ve));
     fields.push([lower, value]);
     switch (lower) {
       case "content-length":
-        if (contentLength !== undefined && contentLength !== value) {
-          throw new HeadError(400, "Bad Request");
-        }
+        if (contentLength !== undefined && contentLength !== value) throw bad();
         contentLength = value;
         break;
       case "transfer-encoding":
@@ -137,30 +158,28 @@ export function parseHead(text: string): RequestHead {
     }
   }
   // Go: "missing required Host header", and more than one is as bad.
-  if ((minor === 1 && hosts === 0) || hosts > 1) throw new HeadError(400, "Bad Request");
+  if ((minor === 1 && hosts === 0) || hosts > 1) throw bad();
 
   let bodyLength = 0;
   if (transferEncoding !== undefined) {
-    if (contentLength !== undefined) throw new HeadError(400, "Bad Request");
-    if (minor === 0) throw new HeadError(400, "Bad Request");
+    if (contentLength !== undefined || minor === 0) throw bad();
     if (transferEncoding.trim().toLowerCase() !== "chunked") {
       throw new HeadError(501, "Not Implemented");
     }
     bodyLength = -1;
   } else if (contentLength !== undefined) {
-    if (!/^\d{1,15}$/.test(contentLength)) throw new HeadError(400, "Bad Request");
+    if (!/^\d{1,15}$/.test(contentLength)) throw bad();
     bodyLength = Number(contentLength);
   }
-  const tokens = connection.split(",").map((t) => t.trim());
-  const keepAlive = minor === 1 ? !tokens.includes("close") : tokens.includes("keep-alive");
+  let keepAlive = minor === 1;
+  if (connection !== "") {
+    const tokens = connection.split(",").map((t) => t.trim());
+    keepAlive = minor === 1 ? !tokens.includes("close") : tokens.includes("keep-alive");
+  }
   let expectContinue = false;
   if (expect !== undefined) {
     if (expect !== "100-continue") throw new HeadError(417, "Expectation Failed");
     expectContinue = minor === 1 && bodyLength !== 0;
   }
   return { method, target, minor, fields, bodyLength, keepAlive, expectContinue };
-}
-
-function stripCr(line: string): string {
-  return line.endsWith("\r") ? line.slice(0, -1) : line;
 }

@@ -21,14 +21,7 @@ import { IDLE_TIMEOUT_MS } from "../h2/limits.ts";
 import type { StreamConn } from "../net.ts";
 import { BodyError, RequestBody } from "./body.ts";
 import { ReadBuffer } from "./conn.ts";
-import {
-  findHeadEnd,
-  HeadError,
-  latin1,
-  MAX_HEAD_BYTES,
-  parseHead,
-  type RequestHead,
-} from "./head.ts";
+import { findHeadEnd, HeadError, MAX_HEAD_BYTES, parseHead, type RequestHead } from "./head.ts";
 import { encodeHead, statusText } from "./status.ts";
 
 export { IDLE_TIMEOUT_MS, MAX_HEAD_BYTES };
@@ -138,9 +131,9 @@ async function readHead(rb: ReadBuffer): Promise<RequestHead | undefined> {
       const from = rb.start + Math.max(0, scanned - 2);
       const end = findHeadEnd(rb.buf, from, rb.end);
       if (end >= 0) {
-        const text = latin1(rb.buf.subarray(rb.start, end));
+        const from = rb.start;
         rb.start = end;
-        return parseHead(text);
+        return parseHead(rb.buf, from, end);
       }
       if (rb.buffered > MAX_HEAD_BYTES) {
         throw new HeadError(431, "Request Header Fields Too Large");

@@ -460,16 +460,31 @@ Deno.test("h1 deadlines: the sweep fires passed deadlines once, and only armed o
 });
 
 Deno.test("h1 head: parse of fields, keep-alive and body length", () => {
-  const h = parseHead(
+  const h = parseHead(enc.encode(
     "\r\nPOST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\nX-A:  v  \r\nConnection: Keep-Alive, Close\r\n\r\n",
-  );
+  ));
   assert.equal(h.method, "POST");
   assert.equal(h.target, "/x");
   assert.equal(h.bodyLength, 12);
   assert.equal(h.keepAlive, false);
   assert.deepEqual(h.fields.find(([n]) => n === "x-a"), ["x-a", "v"]);
-  assert.equal(parseHead("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").keepAlive, true);
-  assert.throws(() => parseHead("GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n"), HeadError);
+  assert.equal(
+    parseHead(enc.encode("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")).keepAlive,
+    true,
+  );
+  assert.throws(
+    () => parseHead(enc.encode("GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n")),
+    HeadError,
+  );
+  const latin = new Uint8Array([
+    ...enc.encode("GET / HTTP/1.1\r\nHost: x\r\nX: "),
+    0xe9,
+    13,
+    10,
+    13,
+    10,
+  ]);
+  assert.deepEqual(parseHead(latin).fields[1], ["x", "\u00e9"], "obs-text kept byte for byte");
   const buf = enc.encode("GET / HTTP/1.1\nHost: x\n\nrest");
   assert.equal(findHeadEnd(buf, 0, buf.length), buf.length - 4, "bare LF line ends are accepted");
 });

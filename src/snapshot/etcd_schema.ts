@@ -344,7 +344,12 @@ export function etcdBuckets(
         state.members.map((m) => [enc.encode(m.id.toString(16)), enc.encode(memberJson(m))]),
       ),
     ],
-    [BUCKETS.membersRemoved, []],
+    [
+      BUCKETS.membersRemoved,
+      sortedEntries(
+        state.removedMembers.map((id) => [enc.encode(id.toString(16)), enc.encode("removed")]),
+      ),
+    ],
     [BUCKETS.meta, sortedEntries(meta)],
   ];
   return named.map(([name, entries]) => ({ name: enc.encode(name), entries }));
@@ -484,6 +489,7 @@ export function stateFromEtcd(
   const state = create(StateSnapshotSchema, {
     mvcc,
     members,
+    removedMembers,
     alarms,
     leases: toBinary(LeaseSnapshotSchema, create(LeaseSnapshotSchema, { leases })),
     auth,

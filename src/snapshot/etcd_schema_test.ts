@@ -57,6 +57,7 @@ function sampleRest() {
         isLearner: true,
       }),
     ],
+    removedMembers: [0x3bn, 0x8e9e05c52164694dn],
     alarms: [create(AlarmMemberSchema, { memberID: 0x12n, alarm: AlarmType.NOSPACE })],
     leases: toBinary(
       LeaseSnapshotSchema,
@@ -106,7 +107,7 @@ Deno.test("etcd schema: members are stored as etcd's Go JSON", () => {
   assert.equal(memberJson(m[1]), '{"id":18,"peerURLs":["http://127.0.0.2:2380"],"isLearner":true}');
 });
 
-Deno.test("etcd schema: cairn state -> etcd buckets -> cairn state keeps history, revisions, leases, auth, members, alarms", () => {
+Deno.test("etcd schema: cairn state -> etcd buckets -> cairn state keeps history, revisions, leases, auth, members, removed members, alarms", () => {
   const st = sampleStore();
   const rest = sampleRest();
   const db = buildBolt(etcdBuckets(st.pointInTime(), rest, { consistentIndex: 42n }));
@@ -140,6 +141,12 @@ Deno.test("etcd schema: cairn state -> etcd buckets -> cairn state keeps history
   assert.deepEqual(restored.serialize(), st.serialize());
   assert.deepEqual(back.state.members, [rest.members[1], rest.members[0]]);
   assert.deepEqual(back.state.alarms, rest.alarms);
+  // etcd's members_removed: the id in hex -> "removed".
+  assert.deepEqual(
+    [...reader.entries("members_removed")].map(([k, v]) => [dec.decode(k), dec.decode(v)]),
+    [["3b", "removed"], ["8e9e05c52164694d", "removed"]],
+  );
+  assert.deepEqual(back.state.removedMembers, rest.removedMembers);
   assert.deepEqual(
     fromBinary(LeaseSnapshotSchema, back.state.leases),
     fromBinary(LeaseSnapshotSchema, rest.leases),

@@ -144,7 +144,11 @@ export async function restoreSnapshot(
   const clusterId = computeClusterId(voters);
   const index = records.length;
   const term = 1;
-  const state = create(StateSnapshotSchema, { ...decoded.state, members: records });
+  const state = create(StateSnapshotSchema, {
+    ...decoded.state,
+    members: records,
+    removedMembers: [],
+  });
   const data = toBinary(StateSnapshotSchema, state);
 
   progress("writing the snapshot and the WAL");

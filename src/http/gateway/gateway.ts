@@ -107,8 +107,11 @@ export interface GatewayRequest {
   forEachHeader(fn: (name: string, value: string) => void): void;
   /** The whole body when it is in memory, else its source: a stream and a way to read all of it. */
   body: Uint8Array | { stream: AsyncIterable<Uint8Array> | null; whole(): Promise<Uint8Array> };
-  /** Aborted when the client goes away. */
-  signal: AbortSignal;
+  /**
+   * Runs `fn` once when the client goes away (at once if it has); the
+   * returned function unregisters it.
+   */
+  whenGone(fn: () => void): () => void;
 }
 
 /** A gateway answer: bytes, or newline-delimited results as they come. */
@@ -168,7 +171,7 @@ function fetchGateway(core: GatewayCore): GatewayHandler {
       header: (name) => req.headers.get(name) ?? undefined,
       forEachHeader: (fn) => req.headers.forEach((value, name) => fn(name, value)),
       body: env?.body ?? { stream: req.body, whole: () => req.bytes() },
-      signal: env?.signal ?? req.signal,
+      whenGone: signalGone(env?.signal ?? req.signal),
     });
     if (answer.body instanceof Uint8Array) {
       return bytesResponse(answer.body as Uint8Array<ArrayBuffer>, answer.status, answer.headers);
@@ -233,13 +236,12 @@ export function createGatewayCore(
     };
     const ctx = new GatewayContext(registered.service, method, req.path, metadataOf(req));
     const deadline = armDeadline(ctx, req.header("grpc-timeout"));
-    const onAbort = () => ctx.abort(new ConnectError("context canceled", Code.Canceled));
-    const signal = req.signal;
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
+    const forget = req.whenGone(() =>
+      ctx.abort(new ConnectError("context canceled", Code.Canceled))
+    );
     const done = () => {
       clearTimeout(deadline);
-      signal.removeEventListener("abort", onAbort);
+      forget();
       call.body.cancel();
       // Like connect's handlers: the context ends with the call.
       ctx.abort(CALL_ENDED);
@@ -498,6 +500,18 @@ function asMessage(schema: DescMessage, value: unknown): MessageShape<DescMessag
   const v = value as { $typeName?: string } | undefined;
   if (v?.$typeName === schema.typeName) return v as MessageShape<DescMessage>;
   return create(schema, (v ?? {}) as never);
+}
+
+/** {@link GatewayRequest.whenGone} over an abort signal. */
+function signalGone(signal: AbortSignal): GatewayRequest["whenGone"] {
+  return (fn) => {
+    if (signal.aborted) {
+      fn();
+      return () => {};
+    }
+    signal.addEventListener("abort", fn, { once: true });
+    return () => signal.removeEventListener("abort", fn);
+  };
 }
 
 /** The path of an absolute URL string, without parsing all of it. */

@@ -107,7 +107,7 @@ export function gatewayRequest(req: Http1Request, path: string): GatewayRequest 
     },
     body: req.takeBufferedBody() ??
       { stream: req.hasBody ? req.body : null, whole: () => collect(req.body) },
-    signal: req.signal,
+    whenGone: (fn) => req.whenGone(fn),
   };
 }
 

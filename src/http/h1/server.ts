@@ -59,8 +59,14 @@ export interface Http1Request {
   takeBufferedBody(): Uint8Array | undefined;
   /** The body, read on demand. */
   readonly body: AsyncIterable<Uint8Array>;
-  /** Aborted when the client goes away or the response cannot be written. */
+  /** Aborted when the client goes away or the response cannot be written (made on first use). */
   readonly signal: AbortSignal;
+  /**
+   * Runs `fn` once when the client goes away or the response cannot be
+   * written (at once if that happened already); the returned function
+   * unregisters it. Cheaper than listening on {@link signal}.
+   */
+  whenGone(fn: () => void): () => void;
   /** The connection's remote address ("ip:port", or "unix"). */
   readonly remote: string;
   /** The client's verified TLS certificate (DER), if it showed one. */
@@ -170,8 +176,7 @@ async function serveOne(
       }
       : undefined,
   );
-  const aborter = new AbortController();
-  const req = new Request1(head, body, aborter.signal, conn);
+  const req = new Request1(head, body, conn);
   // Read ahead once the body is in: the next request's bytes, or the end
   // of a client that left (which aborts this request).
   let watching = true;
@@ -180,7 +185,7 @@ async function serveOne(
       return;
     }
     rb.fill().then((more) => {
-      if (!more) aborter.abort(GONE);
+      if (!more) req.gone();
       else watch();
     });
   };
@@ -195,13 +200,13 @@ async function serveOne(
   }
   let keep = head.keepAlive;
   try {
-    keep = await writeResponse(rb, head, res, aborter, keep, () => watch());
+    keep = await writeResponse(rb, head, res, req, keep, () => watch());
   } catch {
     keep = false;
   } finally {
     watching = false;
   }
-  if (aborter.signal.aborted || body.failed || rb.ended) return false;
+  if (req.isGone || body.failed || rb.ended) return false;
   // A client told to wait for 100 Continue that never got it sends no body.
   if (head.expectContinue && !continued && !body.complete) return false;
   if (!keep) return false;
@@ -227,13 +232,11 @@ class Request1 implements Http1Request {
   readonly peerCertificate?: Uint8Array;
   readonly #body: RequestBody;
   #started = false;
+  #aborter: AbortController | undefined;
+  #gone = false;
+  #onGone: Array<() => void> | undefined;
 
-  constructor(
-    head: RequestHead,
-    body: RequestBody,
-    readonly signal: AbortSignal,
-    conn: StreamConn,
-  ) {
+  constructor(head: RequestHead, body: RequestBody, conn: StreamConn) {
     this.method = head.method;
     this.target = head.target;
     this.httpVersion = head.minor === 1 ? "1.1" : "1.0";
@@ -247,6 +250,42 @@ class Request1 implements Http1Request {
   header(name: string): string | undefined {
     for (const [n, v] of this.fields) if (n === name) return v;
     return undefined;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#aborter) {
+      this.#aborter = new AbortController();
+      if (this.#gone) this.#aborter.abort(GONE);
+    }
+    return this.#aborter.signal;
+  }
+
+  /** True once the client went away (or a write failed). */
+  get isGone(): boolean {
+    return this.#gone;
+  }
+
+  whenGone(fn: () => void): () => void {
+    if (this.#gone) {
+      fn();
+      return () => {};
+    }
+    (this.#onGone ??= []).push(fn);
+    return () => {
+      const list = this.#onGone;
+      const i = list ? list.indexOf(fn) : -1;
+      if (i >= 0) list!.splice(i, 1);
+    };
+  }
+
+  /** The client went away: abort the signal, tell the listeners (once). */
+  gone(): void {
+    if (this.#gone) return;
+    this.#gone = true;
+    this.#aborter?.abort(GONE);
+    const list = this.#onGone;
+    this.#onGone = undefined;
+    if (list) { for (const fn of list) fn(); }
   }
 
   takeBufferedBody(): Uint8Array | undefined {
@@ -276,7 +315,7 @@ async function writeResponse(
   rb: ReadBuffer,
   head: RequestHead,
   res: Http1Response,
-  aborter: AbortController,
+  req: Request1,
   keepAlive: boolean,
   onHeadSent: () => void,
 ): Promise<boolean> {
@@ -315,32 +354,29 @@ async function writeResponse(
 
   const chunked = bytes === undefined && !noBody && head.minor === 1;
   if (bytes === undefined && !noBody && !chunked) close = true;
-  const lines: string[] = [];
+  let text = `HTTP/1.${head.minor} ${res.status} ${statusText(res.status)}\r\n`;
   forEachField(res.header, (name, value) => {
     if (name === "connection" || name === "transfer-encoding" || name === "keep-alive") return;
     // The length is the body's own; only a HEAD answer without one passes the handler's on.
     if (name === "content-length" && (bytes !== undefined || !noBody)) return;
-    lines.push(`${name}: ${value}\r\n`);
+    text += `${name}: ${value}\r\n`;
   });
   if (!bodyless(res.status)) {
-    if (bytes !== undefined) lines.push(`content-length: ${bytes.length}\r\n`);
-    else if (chunked) lines.push("transfer-encoding: chunked\r\n");
+    if (bytes !== undefined) text += `content-length: ${bytes.length}\r\n`;
+    else if (chunked) text += "transfer-encoding: chunked\r\n";
   }
-  if (close) lines.push("connection: close\r\n");
-  else if (head.minor === 0) lines.push("connection: keep-alive\r\n");
-  const headBytes = encodeHead(
-    `HTTP/1.${head.minor} ${res.status} ${statusText(res.status)}\r\n`,
-    lines,
-  );
+  if (close) text += "connection: close\r\n";
+  else if (head.minor === 0) text += "connection: keep-alive\r\n";
 
   try {
     if (bytes !== undefined || noBody) {
-      await out(noBody || bytes!.length === 0 ? headBytes : concat(headBytes, bytes!));
+      // Head and body in one write.
+      await out(encodeHead(text, noBody ? undefined : bytes));
       onHeadSent();
       return !close;
     }
     // Streaming: each piece goes out as it comes.
-    await out(concat(headBytes, frame(first!, chunked)));
+    await out(encodeHead(text, frame(first!, chunked)));
     onHeadSent();
     for (;;) {
       const r = await next!;
@@ -351,7 +387,7 @@ async function writeResponse(
     if (chunked) await out(trailerBlock(res.trailer));
     return !close;
   } catch (err) {
-    aborter.abort(GONE);
+    req.gone();
     pieces?.return?.().catch(() => {});
     throw err;
   }
@@ -400,13 +436,6 @@ function trailerBlock(trailer: Headers | undefined): Uint8Array {
   let text = "0\r\n";
   trailer.forEach((value, name) => text += `${name}: ${value}\r\n`);
   return new TextEncoder().encode(text + "\r\n");
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 /** Go's answer to a request it cannot parse: the status line as body, then close. */

@@ -64,11 +64,16 @@ function currentDate(): string {
   return dateLine;
 }
 
-const encoder = new TextEncoder();
-
-/** The bytes of a response head: status line, `fields` (each ending in CRLF), Date, empty line. */
-export function encodeHead(statusLine: string, fields: readonly string[]): Uint8Array {
-  let text = statusLine;
-  for (const f of fields) text += f;
-  return encoder.encode(text + currentDate() + "\r\n");
+/**
+ * The bytes of a response head, `text` (status line and fields, each
+ * ending in CRLF) then Date and the empty line, with `body` after it in
+ * the same buffer. Field values are byte strings: each character is one
+ * byte (latin1), as they were received.
+ */
+export function encodeHead(text: string, body?: Uint8Array): Uint8Array {
+  const all = text + currentDate() + "\r\n";
+  const out = new Uint8Array(all.length + (body?.length ?? 0));
+  for (let i = 0; i < all.length; i++) out[i] = all.charCodeAt(i);
+  if (body) out.set(body, all.length);
+  return out;
 }

@@ -351,6 +351,24 @@ function fmt(x: number | undefined): string {
   return x === undefined ? "–" : x.toFixed(1);
 }
 
+/**
+ * The issue's target as a sentence: no cairn put (in either window) waits
+ * longer than etcd's slowest during its defrag, and no election on cairn.
+ * Empty when either side lacks the figures.
+ */
+export function stallVerdict(runs: readonly StallRun[]): string {
+  const etcd = runs.find((r) => r.system === "etcd")?.defrag?.window;
+  const cairn = runs.find((r) => r.system === "cairn");
+  const cw = [cairn?.snapshot?.window, cairn?.defrag?.window];
+  if (!etcd || !cairn || cw.some((w) => w === undefined)) return "";
+  const worst = Math.max(...cw.map((w) => w!.maxMs));
+  const elections = (cairn.snapshot?.elections ?? 0) + (cairn.defrag?.elections ?? 0);
+  const met = worst <= etcd.maxMs && elections === 0;
+  return `Target ${met ? "met" : "not met"}: cairn's slowest put during its snapshot or ` +
+    `defrag ${worst.toFixed(1)} ms, etcd's during its defrag ${etcd.maxMs.toFixed(1)} ms; ` +
+    `elections on cairn: ${elections}.`;
+}
+
 /** A Markdown table of the runs: one row per system and phase. */
 export function stallMarkdown(runs: readonly StallRun[]): string {
   const rows = [
@@ -373,6 +391,8 @@ export function stallMarkdown(runs: readonly StallRun[]): string {
       );
     }
   }
+  const verdict = stallVerdict(runs);
+  if (verdict) rows.push("", verdict);
   const first = runs[0];
   const head = first
     ? `${first.keys} keys × 256 B, ${first.members} member(s), ${first.clients} writers on the leader`

@@ -169,6 +169,80 @@ Deno.test({
   },
 });
 
+/** Sends `text` on a fresh HTTP/1.1 connection and reads until the server closes it (10 s bound). */
+async function http1Exchange(port: number, text: string | Uint8Array): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    const bytes = typeof text === "string" ? new TextEncoder().encode(text) : text;
+    let off = 0;
+    while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+    let out = "";
+    const buf = new Uint8Array(65536);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const left = deadline - Date.now();
+      assert.ok(left > 0, `no close within 10 s; got ${out.slice(0, 200)}`);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const n = await Promise.race([
+        conn.read(buf),
+        new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), left)),
+      ]).finally(() => clearTimeout(timer));
+      if (n === "timeout") continue;
+      if (n === null) return out;
+      out += new TextDecoder().decode(buf.subarray(0, n));
+    }
+  } finally {
+    try {
+      conn.close();
+    } catch { /* closed */ }
+  }
+}
+
+Deno.test({
+  ...options,
+  name: "connection: HTTP/1.1 abuse (huge head, smuggling-prone head, bad chunks, " +
+    "pipelined burst, client leaving mid-body) never takes the member down",
+  fn: async () => {
+    const m = await member();
+    const huge = await http1Exchange(
+      m.clientPort,
+      `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(2 << 20)}\r\n\r\n`,
+    );
+    assert.match(huge, /^HTTP\/1\.1 431 /);
+    const smuggle = await http1Exchange(
+      m.clientPort,
+      "POST /v3/kv/put HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n" +
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    );
+    assert.match(smuggle, /^HTTP\/1\.1 400 /);
+    const chunks = await http1Exchange(
+      m.clientPort,
+      "POST /v3/kv/put HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nnothex\r\n",
+    );
+    assert.match(chunks, /^HTTP\/1\.1 /, "an answer, then the connection is closed");
+    // 100 pipelined gateway puts on one connection: 100 answers, in order, then close.
+    let burst = "";
+    for (let i = 0; i < 100; i++) {
+      const body = JSON.stringify({ key: btoa(`conn/h1/${i}`), value: btoa(String(i)) });
+      burst += `POST /v3/kv/put HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n` +
+        `${i === 99 ? "Connection: close\r\n" : ""}\r\n${body}`;
+    }
+    const answers = await http1Exchange(m.clientPort, burst);
+    assert.equal(answers.match(/HTTP\/1\.1 200 OK/g)?.length, 100, answers.slice(0, 300));
+    const got = await etcdctlOk(m.endpoint, ["get", "conn/h1/99", "--print-value-only"]);
+    assert.equal(got.trim(), "99");
+    // A client that promises a body and leaves halfway through.
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: m.clientPort });
+    await conn.write(
+      new TextEncoder().encode(
+        'POST /v3/kv/put HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"key":',
+      ),
+    );
+    conn.close();
+    await assertServing(m, "after HTTP/1.1 abuse");
+  },
+});
+
 Deno.test({
   ...options,
   name: "teardown: stop the shared member",

@@ -74,7 +74,7 @@ export function maintenanceService(
       // Repacks the store's memory and rewrites the snapshot file without
       // stopping writes (see Member.defragment). etcd's answer carries no
       // header (visible in its JSON gateway's `{}`).
-      const defragged = member.metrics.defragStarted();
+      const defragged = member.metrics.disk.defragStarted();
       await member.defragment().finally(defragged);
       return create(DefragmentResponseSchema, {});
     },
@@ -83,7 +83,7 @@ export function maintenanceService(
       const store = member.sm.store;
       const started = performance.now();
       const h = store.hashKV(store.currentRevision);
-      member.metrics.hashSeconds.observe((performance.now() - started) / 1000);
+      member.metrics.disk.hashSeconds.observe((performance.now() - started) / 1000);
       return create(HashResponseSchema, { header: member.header(), hash: h.hash });
     },
     async hashKV(req, ctx) {
@@ -92,7 +92,7 @@ export function maintenanceService(
       const rev = req.revision === 0n ? store.currentRevision : Number(req.revision);
       const started = performance.now();
       const h = store.hashKV(rev);
-      member.metrics.hashRevSeconds.observe((performance.now() - started) / 1000);
+      member.metrics.disk.hashRevSeconds.observe((performance.now() - started) / 1000);
       return create(HashKVResponseSchema, {
         header: member.header(),
         hash: h.hash,
@@ -123,7 +123,7 @@ export function maintenanceService(
         }
       } finally {
         // etcd times the whole transfer, however it ended.
-        member.metrics.backendSnapshotSeconds.observe((performance.now() - started) / 1000);
+        member.metrics.disk.backendSnapshotSeconds.observe((performance.now() - started) / 1000);
       }
     },
     async moveLeader(req, ctx) {

@@ -13,6 +13,7 @@
  * @module
  */
 import { ApplyMetrics } from "./apply.ts";
+import { DiskMetrics } from "./disk.ts";
 import { GrpcServerMetrics } from "./grpc.ts";
 import { PeerTrafficMetrics } from "./peer.ts";
 import { registerProcessMetrics } from "./process.ts";
@@ -26,12 +27,6 @@ import {
   type HistogramChild,
   Registry,
 } from "./registry.ts";
-
-/** How long the parts of a snapshot file save took, in seconds. */
-export interface SnapshotSaveTimes {
-  marshalSeconds: number;
-  syncSeconds: number;
-}
 
 /** Values read from the member at each scrape. */
 export interface MemberGauges {
@@ -77,18 +72,8 @@ export class ServerMetrics {
   readonly ops: ApplyMetrics;
   /** Events queued for and sent to watch clients. */
   readonly watchEvents: WatchEventMetrics;
-  /** Maintenance.Hash (the whole store) and HashKV (up to a revision) durations. */
-  readonly hashSeconds: HistogramChild;
-  readonly hashRevSeconds: HistogramChild;
-  /** Maintenance.Snapshot transfers, from start to end however they ended. */
-  readonly backendSnapshotSeconds: HistogramChild;
-  readonly #snapSave: HistogramChild;
-  readonly #snapMarshal: HistogramChild;
-  readonly #snapFsync: HistogramChild;
-  readonly #snapDbSave: HistogramChild;
-  readonly #snapDbFsync: HistogramChild;
-  readonly #defragSeconds: HistogramChild;
-  readonly #defragInflight: Gauge;
+  /** Snapshot files, Maintenance Hash/HashKV/Snapshot and defragmentation timings. */
+  readonly disk: DiskMetrics;
 
   readonly hasLeader: Gauge;
   readonly isLeader: Gauge;
@@ -128,57 +113,6 @@ export class ServerMetrics {
     this.peers = new PeerTrafficMetrics(reg);
     this.ops = new ApplyMetrics(reg);
     this.watchEvents = new WatchEventMetrics(reg);
-    const histogram = (name: string, help: string, buckets: number[]) =>
-      new Histogram(reg, { name, help, buckets }).series;
-    this.hashSeconds = histogram(
-      "etcd_mvcc_hash_duration_seconds",
-      "Duration of hashing the whole store (Maintenance.Hash), in seconds.",
-      exponentialBuckets(0.01, 2, 15),
-    );
-    this.hashRevSeconds = histogram(
-      "etcd_mvcc_hash_rev_duration_seconds",
-      "Duration of hashing the store up to a revision (Maintenance.HashKV), in seconds.",
-      exponentialBuckets(0.01, 2, 15),
-    );
-    this.backendSnapshotSeconds = histogram(
-      "etcd_disk_backend_snapshot_duration_seconds",
-      "Duration of Maintenance.Snapshot transfers, in seconds.",
-      exponentialBuckets(0.01, 2, 17),
-    );
-    this.#snapSave = histogram(
-      "etcd_debugging_snap_save_total_duration_seconds",
-      "Duration of writing a state snapshot file, in seconds.",
-      exponentialBuckets(0.001, 2, 14),
-    );
-    this.#snapMarshal = histogram(
-      "etcd_debugging_snap_save_marshalling_duration_seconds",
-      "Duration of checksumming and framing a state snapshot for its file, in seconds.",
-      exponentialBuckets(0.001, 2, 14),
-    );
-    this.#snapFsync = histogram(
-      "etcd_snap_fsync_duration_seconds",
-      "Duration of the fsync of a state snapshot file, in seconds.",
-      exponentialBuckets(0.001, 2, 14),
-    );
-    this.#snapDbSave = histogram(
-      "etcd_snap_db_save_total_duration_seconds",
-      "Duration of saving a snapshot received from the leader, in seconds.",
-      exponentialBuckets(0.1, 2, 10),
-    );
-    this.#snapDbFsync = histogram(
-      "etcd_snap_db_fsync_duration_seconds",
-      "Duration of the fsync of a snapshot received from the leader, in seconds.",
-      exponentialBuckets(0.001, 2, 14),
-    );
-    this.#defragSeconds = histogram(
-      "etcd_disk_backend_defrag_duration_seconds",
-      "Duration of defragmentation, in seconds.",
-      exponentialBuckets(0.1, 2, 13),
-    );
-    this.#defragInflight = new Gauge(reg, {
-      name: "etcd_disk_defrag_inflight",
-      help: "1 while a defragmentation runs on this member, 0 otherwise.",
-    });
     // promhttp's own families, which etcd's handler exports: scrapes by
     // status code (counted once answered) and scrapes under way.
     const scrapes = new Counter(reg, {
@@ -318,6 +252,7 @@ export class ServerMetrics {
       help: "Duration of writing the state machine to disk (a snapshot file), in seconds.",
       buckets: exponentialBuckets(0.001, 2, 14),
     }).series;
+    this.disk = new DiskMetrics(reg, this.backendCommit);
 
     const size = (name: string, help: string, read: () => number) =>
       new Gauge(reg, { name, help, read });
@@ -393,36 +328,6 @@ export class ServerMetrics {
   promoteFailed<E>(err: E, reason: string): E {
     this.#promoteFailures.labels(reason).inc();
     return err;
-  }
-
-  /**
-   * A state snapshot file was written in `seconds` (the snapshot file is
-   * what cairn's backend commits), `parts` telling the framing and fsync.
-   */
-  snapshotSaved(seconds: number, parts: SnapshotSaveTimes): void {
-    this.backendCommit.observe(seconds);
-    this.#snapSave.observe(seconds);
-    this.#snapMarshal.observe(parts.marshalSeconds);
-    this.#snapFsync.observe(parts.syncSeconds);
-  }
-
-  /**
-   * A snapshot received from the leader was saved in `seconds`, `parts`
-   * telling its fsync (etcd's .snap.db from the leader).
-   */
-  snapshotInstalled(seconds: number, parts: SnapshotSaveTimes): void {
-    this.#snapDbSave.observe(seconds);
-    this.#snapDbFsync.observe(parts.syncSeconds);
-  }
-
-  /** A defragmentation starts; call the function returned when it has ended. */
-  defragStarted(): () => void {
-    const started = performance.now();
-    this.#defragInflight.set(1);
-    return () => {
-      this.#defragInflight.set(0);
-      this.#defragSeconds.observe((performance.now() - started) / 1000);
-    };
   }
 
   /** Connects the scrape-time gauges to a member and labels its id. */

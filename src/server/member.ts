@@ -192,8 +192,8 @@ export class Member {
       storage: init.storage,
       clock: init.env.clock,
     });
-    this.#durable.onSnapshotWritten = (s, parts) => this.metrics.snapshotSaved(s, parts);
-    this.#durable.onSnapshotInstalled = (s, parts) => this.metrics.snapshotInstalled(s, parts);
+    this.#durable.onSnapshotWritten = (s, parts) => this.metrics.disk.snapshotSaved(s, parts);
+    this.#durable.onSnapshotInstalled = (s, p) => this.metrics.disk.snapshotInstalled(s, p);
     this.#snapshotter = new Snapshotter({
       clock: init.env.clock,
       log: init.log,

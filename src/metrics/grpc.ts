@@ -43,7 +43,7 @@ export const GRPC_CODE_NAMES: readonly string[] = [
 /** How go-grpc-prometheus names a method's streaming kind. */
 export type GrpcType = "unary" | "client_stream" | "server_stream" | "bidi_stream";
 
-/** Most distinct client API versions given their own series (each is two map entries at most). */
+/** Most distinct client API versions given their own series, per kind of call. */
 const MAX_CLIENT_VERSIONS = 32;
 
 /** Prometheus' default histogram buckets (go-grpc-prometheus uses them for handling time). */
@@ -113,8 +113,9 @@ export class GrpcServerMetrics {
   readonly sentBytes: CounterChild;
   readonly #methods = new Map<string, GrpcMethodStats>();
   readonly #clientRequests: Counter;
-  /** Bound series by "u"/"s" + version; bounded, as the version comes from clients. */
-  readonly #byVersion = new Map<string, CounterChild>();
+  /** Bound series by version, unary and streaming; bounded, as clients choose the text. */
+  readonly #unaryByVersion = new Map<string, CounterChild>();
+  readonly #streamByVersion = new Map<string, CounterChild>();
 
   constructor(reg: Registry, extensive: boolean) {
     const labelNames = ["grpc_type", "grpc_service", "grpc_method"];
@@ -169,16 +170,13 @@ export class GrpcServerMetrics {
    * series; the rest are counted as "other".
    */
   clientRequest(streaming: boolean, version: string | undefined): CounterChild {
-    const key = (streaming ? "s" : "u") + (version ?? "");
-    let c = this.#byVersion.get(key);
+    const bound = streaming ? this.#streamByVersion : this.#unaryByVersion;
+    const key = version ?? "";
+    let c = bound.get(key);
     if (c === undefined) {
-      const label = version === undefined || version === ""
-        ? "unknown"
-        : this.#byVersion.size < MAX_CLIENT_VERSIONS
-        ? version
-        : "other";
+      const label = key === "" ? "unknown" : bound.size < MAX_CLIENT_VERSIONS ? key : "other";
       c = this.#clientRequests.labels(label, streaming ? "stream" : "unary");
-      if (label !== "other") this.#byVersion.set(key, c);
+      if (label !== "other") bound.set(key, c);
     }
     return c;
   }

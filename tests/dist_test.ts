@@ -8,6 +8,9 @@
  * variable is one cairn reads, the data dir lies in the unit's state
  * directory, the unit's user is the one sysusers creates).
  *
+ * `make build` with the deno CLI as base runtime (which ignores the
+ * compiled program) must fail and leave no binary behind.
+ *
  * The real binary is built only where `deno compile` can get its base
  * runtime (denort): from DENORT_BIN or a download. Where it cannot, that
  * test is ignored and says why; where it can, the binary from the tarball
@@ -167,6 +170,36 @@ async function cannotCompile(): Promise<string | undefined> {
     await Deno.remove(tmp, { recursive: true });
   }
 }
+
+Deno.test({
+  name:
+    "dist: make build never leaves a binary that does not run cairn (DENORT_BIN = the deno CLI)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const tmp = await Deno.makeTempDir({ prefix: "cairn-build-" });
+    try {
+      const bin = `${tmp}/cairn`;
+      // The deno CLI as base runtime: compiled onto it, the program is
+      // ignored (Deno 2.9), so the build must fail and remove the file.
+      const res = await run("make", ["--no-print-directory", "build", `CAIRN_BIN=${bin}`], {
+        env: { DENORT_BIN: Deno.execPath() },
+        timeoutMs: 600_000,
+      });
+      const exists = await Deno.stat(bin).then(() => true, () => false);
+      if (res.code === 0) {
+        // A Deno whose CLI runs compiled programs would do: then it is cairn.
+        const version = await runOk(bin, ["--version"], { cwd: tmp });
+        assert.match(version, /^cairn Version: /);
+      } else {
+        assert.match(res.out, /does not run cairn: DENORT_BIN \(.*\) must be Deno .*'s denort/);
+        assert.equal(exists, false, "the non-cairn binary was removed");
+      }
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
 
 const skipTools = skipIfToolsMissing("dist_test.ts");
 const noBinary = await cannotCompile();

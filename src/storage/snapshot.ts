@@ -28,6 +28,12 @@ const TWO32 = 4294967296;
 const NAME_RE = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
 /** Bytes checksummed or written between two pauses of {@link SnapshotStore.saveChunks}. */
 const PAUSE_BYTES = 4 << 20;
+/**
+ * Bytes written between two flushes of a large snapshot file: the member's
+ * WAL fsyncs share the disk, and one flush of hundreds of MiB of dirty
+ * pages at the end would hold each of them for its whole length.
+ */
+const FLUSH_BYTES = 16 << 20;
 
 /** A snapshot file found in the directory (not yet verified). */
 export interface SnapshotFile {
@@ -127,8 +133,14 @@ export class SnapshotStore {
     const f = await this.disk.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
     try {
       writeAllSync(f, header);
+      let unflushed = 0;
       for (const c of chunks) {
         writeAllSync(f, c);
+        unflushed += c.length;
+        if (pause !== undefined && unflushed >= FLUSH_BYTES) {
+          unflushed = 0;
+          await f.syncData();
+        }
         await progress(c.length);
       }
       const syncing = performance.now();

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import type { SnapshotMeta } from "../raft/types.ts";
+import { type Disk, REAL_DISK } from "./disk.ts";
 import { snapshotName, SnapshotStore, SnapshotVersionError } from "./snapshot.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -118,4 +119,34 @@ Deno.test("purge never deletes the snapshot the WAL's newest marker names", asyn
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a large snapshot saved in chunks is flushed as it goes and reads back whole", async () => {
+  await withDir(async (dir) => {
+    let flushes = 0;
+    let pauses = 0;
+    const disk: Disk = {
+      ...REAL_DISK,
+      open: async (path, opts) => {
+        const f = await REAL_DISK.open(path, opts);
+        const syncData = f.syncData.bind(f);
+        f.syncData = () => {
+          flushes++;
+          return syncData();
+        };
+        return f;
+      },
+    };
+    const store = new SnapshotStore(dir, { disk });
+    const chunks = Array.from({ length: 40 }, (_, i) => new Uint8Array(1 << 20).fill(i));
+    await store.saveChunks(meta(3, 30), chunks, () => {
+      pauses++;
+      return Promise.resolve();
+    });
+    assert.equal(flushes, 2, "flushed every 16 MiB of 40 MiB");
+    assert.ok(pauses >= 19, `${pauses} pauses`);
+    const snap = await store.loadNewest();
+    assert.equal(snap?.data.length, 40 << 20);
+    for (let i = 0; i < 40; i++) assert.equal(snap!.data[(i << 20) + 17], i);
+  });
 });

@@ -13,6 +13,7 @@
  * @module
  */
 import type { Hono } from "hono";
+import { fetchEnv } from "./fetch_env.ts";
 
 /** etcd's pprof prefix (logged at start-up as etcd does). */
 export const PPROF_PREFIX = "/debug/pprof";
@@ -116,7 +117,9 @@ export function registerPprof(app: Hono): void {
     }
     let profile: CpuProfile;
     try {
-      profile = await recordCpuProfile(seconds * 1000, c.req.raw.signal);
+      // The client going away ends the recording (the server's signal, see fetch_env.ts).
+      const signal = fetchEnv(c.env)?.signal ?? c.req.raw.signal;
+      profile = await recordCpuProfile(seconds * 1000, signal);
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       return textError(500, `Could not enable CPU profiling: ${why}`);

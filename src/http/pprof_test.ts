@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
+import type { FetchEnv } from "./fetch_env.ts";
 import {
   MAX_PROFILE_SECONDS,
   ProfilerBusyError,
@@ -70,6 +71,20 @@ Deno.test("pprof: the route serves the profile as JSON, refuses over-long and co
   assert.equal(await busy.text(), "Could not enable CPU profiling: cpu profiling already in use\n");
   ac.abort();
   await (await running).body?.cancel();
+});
+
+Deno.test("pprof: the HTTP/1.1 server's signal (c.env) ends a recording when the client leaves", async () => {
+  const app = new Hono();
+  registerPprof(app);
+  const ac = new AbortController();
+  const started = performance.now();
+  const env: FetchEnv = { signal: ac.signal };
+  const running = app.fetch(new Request("http://x/debug/pprof/profile?seconds=30"), env);
+  ac.abort();
+  const res = await running;
+  assert.equal(res.status, 200);
+  await res.body?.cancel();
+  assert.ok(performance.now() - started < 10_000, "the recording ended with the client");
 });
 
 Deno.test("pprof: not served unless registered", async () => {

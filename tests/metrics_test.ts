@@ -156,6 +156,12 @@ for (const kind of ["cairn", "etcd"] as MemberKind[]) {
           assert.equal(sample(samples, "etcd_server_is_leader"), 1);
           assert.ok(sample(samples, "etcd_disk_wal_fsync_duration_seconds_count") > 0);
           assert.ok(sample(samples, "etcd_debugging_mvcc_keys_total") >= 1);
+          if (kind === "cairn") {
+            // etcd 3.5's, which the reference etcd 3.4 does not have.
+            assert.ok(sample(samples, "etcd_disk_wal_write_duration_seconds_count") > 0);
+            const applied = ['op="Put"', 'success="true"', 'version="v3"'];
+            assert.ok(sample(samples, "etcd_server_apply_duration_seconds_count", ...applied) >= 1);
+          }
         }
       } finally {
         client.destroy();

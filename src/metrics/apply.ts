@@ -9,6 +9,10 @@
  * per key, as etcd's lessor does: {@link ApplyMetrics.applying} notes how
  * many keys the lease has before the revoke removes them.
  *
+ * Every request's apply is timed in `etcd_server_apply_duration_seconds`
+ * under etcd's name for its kind, successful or not (a "compacted"
+ * refusal counts as success, as in etcd).
+ *
  * Compaction: etcd compacts its in-memory index (a pause), then deletes
  * the old revisions from bbolt in batches (a pause each) in the
  * background. cairn does both in one in-memory pass as the Compact entry
@@ -29,6 +33,7 @@
  *
  * @module
  */
+import { EtcdErrors, isEtcdError } from "../errors.ts";
 import type { InternalRequest } from "../gen/cairn/internal_pb.ts";
 import type {
   LeaseGrantResponse,
@@ -84,6 +89,12 @@ export class ApplyMetrics {
   readonly #dbCompactionLast: Gauge;
   /** When the compaction being applied started, and how many versions there were. */
   #compacting = { startedMs: 0, versions: 0 };
+  readonly #applySeconds: Histogram;
+  /** Apply-duration series bound per request kind, for successes and refusals. */
+  readonly #appliedOk = new Map<string, HistogramChild>();
+  readonly #appliedFailed = new Map<string, HistogramChild>();
+  /** When the request being applied started (performance.now()). */
+  #applyStartedMs = 0;
 
   constructor(reg: Registry) {
     const counter = (name: string, help: string) => new Counter(reg, { name, help });
@@ -129,6 +140,13 @@ export class ApplyMetrics {
       help: "TTLs of the leases granted, in seconds.",
       buckets: exponentialBuckets(1, 2, 24),
     });
+    this.#applySeconds = new Histogram(reg, {
+      name: "etcd_server_apply_duration_seconds",
+      help: "Duration of applying each committed request, by kind and outcome, in seconds.",
+      // In the order Go's client prints them (sorted by name).
+      labelNames: ["op", "success", "version"],
+      buckets: exponentialBuckets(0.0001, 2, 20),
+    });
     const ms = (name: string, help: string, buckets: number[]) =>
       new Histogram(reg, { name, help, buckets }).series;
     this.#indexCompactionMs = ms(
@@ -163,6 +181,7 @@ export class ApplyMetrics {
 
   /** Before a request applies: a lease revoke's keys are counted while they exist. */
   applying(req: InternalRequest): void {
+    this.#applyStartedMs = performance.now();
     const r = req.request;
     if (r.case === "leaseRevoke") this.#revokedKeys = this.leaseKeys(r.value.ID);
     else if (r.case === "compaction") {
@@ -176,6 +195,7 @@ export class ApplyMetrics {
    */
   applied(req: InternalRequest, response: unknown): void {
     const r = req.request;
+    this.#timeApply(r.case, true);
     switch (r.case) {
       case "put": {
         // The put path: no allocation, a few additions.
@@ -211,6 +231,23 @@ export class ApplyMetrics {
         break;
       }
     }
+  }
+
+  /** A request was refused with an etcd error (it changed nothing). */
+  refused(req: InternalRequest, err: Error): void {
+    // etcd counts an apply refused as compacted as a success.
+    this.#timeApply(req.request.case, isEtcdError(err, EtcdErrors.compacted));
+  }
+
+  #timeApply(kind: string | undefined, ok: boolean): void {
+    const key = kind ?? "";
+    const bound = ok ? this.#appliedOk : this.#appliedFailed;
+    let h = bound.get(key);
+    if (h === undefined) {
+      h = this.#applySeconds.labels(OPS[key] ?? "unknown", ok ? "true" : "false", "v3");
+      bound.set(key, h);
+    }
+    h.observe((performance.now() - this.#applyStartedMs) / 1000);
   }
 
   #countTxn(req: TxnRequest, resp: TxnResponse): void {
@@ -284,6 +321,31 @@ function walkTxn(req: TxnRequest, resp: TxnResponse, read: Tally, write: Tally):
     }
   }
 }
+
+/** etcd's name for each kind of request in etcd_server_apply_duration_seconds. */
+const OPS: Record<string, string> = {
+  put: "Put",
+  deleteRange: "DeleteRange",
+  txn: "Txn",
+  compaction: "Compaction",
+  leaseGrant: "LeaseGrant",
+  leaseRevoke: "LeaseRevoke",
+  leaseCheckpoint: "LeaseCheckpoint",
+  alarm: "Alarm",
+  memberAttributes: "ClusterMemberAttrSet",
+  authEnable: "AuthEnable",
+  authDisable: "AuthDisable",
+  authenticate: "Authenticate",
+  userAdd: "AuthUserAdd",
+  userDelete: "AuthUserDelete",
+  userChangePassword: "AuthUserChangePassword",
+  userGrantRole: "AuthUserGrantRole",
+  userRevokeRole: "AuthUserRevokeRole",
+  roleAdd: "AuthRoleAdd",
+  roleDelete: "AuthRoleDelete",
+  roleGrantPermission: "AuthRoleGrantPermission",
+  roleRevokePermission: "AuthRoleRevokePermission",
+};
 
 /** Whether a txn puts or deletes in any branch at any depth (etcd's !isTxnReadonly). */
 function txnWrites(txn: TxnRequest): boolean {

@@ -12,6 +12,7 @@ import {
   type TxnResponse,
   TxnResponseSchema,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { EtcdErrors } from "../errors.ts";
 import { ApplyMetrics } from "./apply.ts";
 import { Registry } from "./registry.ts";
 
@@ -181,4 +182,26 @@ Deno.test("apply metrics: requests that change no store counter leave them alone
     m.applied(r, undefined);
   }
   assert.deepEqual(await counts(reg), before);
+});
+
+Deno.test("apply metrics: every apply is timed under etcd's name for its kind and its outcome", async () => {
+  const { reg, m } = setup();
+  const put = req({ case: "put", value: { key: b("k") } });
+  const compact = req({ case: "compaction", value: { revision: 1n } });
+  const grant = req({ case: "leaseGrant", value: { TTL: 5n } });
+  m.applying(put);
+  m.applied(put, undefined);
+  m.applying(compact);
+  m.refused(compact, EtcdErrors.compacted()); // a success for etcd
+  m.applying(grant);
+  m.refused(grant, EtcdErrors.noSpace());
+  const text = await reg.render();
+  const count = (labels: string) =>
+    Number(
+      new RegExp(`^etcd_server_apply_duration_seconds_count\\{${labels}\\} (\\S+)$`, "m")
+        .exec(text)?.[1],
+    );
+  assert.equal(count('op="Put",success="true",version="v3"'), 1);
+  assert.equal(count('op="Compaction",success="true",version="v3"'), 1);
+  assert.equal(count('op="LeaseGrant",success="false",version="v3"'), 1);
 });

@@ -94,6 +94,7 @@ export class ServerMetrics {
   readonly healthChecks: Counter;
   readonly walFsync: HistogramChild;
   readonly walWriteBytes: Gauge;
+  readonly #walWriteSeconds: HistogramChild;
   readonly backendCommit: HistogramChild;
   readonly leaseExpired: Counter;
   readonly peerRtt: Histogram;
@@ -241,6 +242,11 @@ export class ServerMetrics {
       help: "Duration of the WAL's fdatasync calls, in seconds.",
       buckets: exponentialBuckets(0.001, 2, 14),
     }).series;
+    this.#walWriteSeconds = new Histogram(reg, {
+      name: "etcd_disk_wal_write_duration_seconds",
+      help: "Duration of the WAL's writes (before their fsync), in seconds.",
+      buckets: exponentialBuckets(0.001, 2, 14),
+    }).series;
     this.walWriteBytes = new Gauge(reg, {
       name: "etcd_disk_wal_write_bytes_total",
       help: "Bytes written to the WAL.",
@@ -328,6 +334,12 @@ export class ServerMetrics {
   promoteFailed<E>(err: E, reason: string): E {
     this.#promoteFailures.labels(reason).inc();
     return err;
+  }
+
+  /** The WAL wrote `bytes` in `seconds`. */
+  walWritten(bytes: number, seconds: number): void {
+    this.walWriteBytes.inc(bytes);
+    this.#walWriteSeconds.observe(seconds);
   }
 
   /** Connects the scrape-time gauges to a member and labels its id. */

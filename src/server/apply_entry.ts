@@ -23,6 +23,8 @@ export interface ApplyObserver {
   applying?(req: InternalRequest): void;
   /** `req` applied with `response` (not called for a refused request). */
   applied(req: InternalRequest, response: unknown): void;
+  /** `req` was refused with the etcd error `err`, changing nothing. */
+  refused?(req: InternalRequest, err: Error): void;
 }
 
 /**
@@ -55,6 +57,7 @@ export function applyRequestEntry(
     result = applyRequest(sm, req, index);
   } catch (err) {
     if (!isClientRejection(err)) throw err;
+    observe?.refused?.(req, err as Error);
     waiter?.reject(err as Error);
     return;
   }

@@ -830,7 +830,7 @@ export class Member {
       storeVersions: () => this.sm.store.versionCount,
     });
     this.#wal.onSync = (seconds) => m.walFsync.observe(seconds);
-    this.#wal.onWrite = (bytes) => m.walWriteBytes.inc(bytes);
+    this.#wal.onWrite = (bytes, seconds) => m.walWritten(bytes, seconds);
     m.registry.beforeCollect(() => {
       m.activePeers.reset();
       for (const r of this.sm.membership.records()) {

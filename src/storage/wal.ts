@@ -105,8 +105,8 @@ export class Wal {
   private closed = false;
   /** Told the duration of every fdatasync, in seconds (etcd_disk_wal_fsync_duration_seconds). */
   onSync?: (seconds: number) => void;
-  /** Told the size of every write (etcd_disk_wal_write_bytes_total). */
-  onWrite?: (bytes: number) => void;
+  /** Told the size and duration (seconds) of every write (etcd_disk_wal_write_*). */
+  onWrite?: (bytes: number, seconds: number) => void;
 
   private constructor(
     readonly dir: string,
@@ -425,9 +425,11 @@ export class Wal {
 
   private writeRaw(bytes: Uint8Array, sync: boolean): void {
     try {
+      const writing = performance.now();
       writeAllSync(this.file!, bytes);
+      const took = (performance.now() - writing) / 1000;
       this.chain = foldRecordCrcs(this.chain, bytes);
-      this.onWrite?.(bytes.length);
+      this.onWrite?.(bytes.length, took);
       if (sync) {
         const started = performance.now();
         this.file!.syncDataSync();

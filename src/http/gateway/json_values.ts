@@ -47,10 +47,12 @@ function isSpace(b: number): boolean {
   return b === SPACE || b === TAB || b === LF || b === CR;
 }
 
+/** Decodes whole values only (never streaming), so one is shared by every splitter. */
+const decoder = new TextDecoder();
+
 /** Incremental splitter: feed chunks, collect complete values. */
 export class JsonValueSplitter {
   readonly #limit: number;
-  readonly #decoder = new TextDecoder();
   /** Bytes of the value under way. */
   #parts: Uint8Array[] = [];
   #size = 0;
@@ -151,7 +153,7 @@ export class JsonValueSplitter {
       throw new ValueTooLargeError(this.#size + tail.length, this.#limit);
     }
     let text: string;
-    if (this.#parts.length === 0) text = this.#decoder.decode(tail);
+    if (this.#parts.length === 0) text = decoder.decode(tail);
     else {
       const all = new Uint8Array(this.#size + tail.length);
       let off = 0;
@@ -160,7 +162,7 @@ export class JsonValueSplitter {
         off += p.length;
       }
       all.set(tail, off);
-      text = this.#decoder.decode(all);
+      text = decoder.decode(all);
     }
     this.#parts = [];
     this.#size = 0;

@@ -47,7 +47,7 @@ build: $(DENO)
 	$(DENO) compile -A --include src/auth/bcrypt_worker.ts --include build/build_info.json \
 	  $(if $(UI_ASSETS),--include $(UI_ASSETS)) --output $(CAIRN_BIN) main.ts
 	@if ! timeout 60 $(CAIRN_RUN) --version </dev/null 2>/dev/null | grep -q '^cairn Version: '; then \
-	  echo "$(CAIRN_BIN) does not run cairn: DENORT_BIN ($${DENORT_BIN:-unset}) must be Deno $(DENO_VERSION)'s denort, not the deno CLI"; \
+	  echo "$(CAIRN_BIN) does not run the compiled program: DENORT_BIN ($${DENORT_BIN:-unset}) must be Deno $(DENO_VERSION)'s denort, not the deno CLI"; \
 	  rm -f $(CAIRN_BIN); exit 1; \
 	fi
 	@$(CAIRN_RUN) --version

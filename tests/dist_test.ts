@@ -192,7 +192,10 @@ Deno.test({
         const version = await runOk(bin, ["--version"], { cwd: tmp });
         assert.match(version, /^cairn Version: /);
       } else {
-        assert.match(res.out, /does not run cairn: DENORT_BIN \(.*\) must be Deno .*'s denort/);
+        assert.match(
+          res.out,
+          /does not run the compiled program: DENORT_BIN \(.*\) must be Deno .*'s denort/,
+        );
         assert.equal(exists, false, "the non-cairn binary was removed");
       }
     } finally {

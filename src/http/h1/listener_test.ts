@@ -21,12 +21,16 @@ const handler: Http1Handler = (req) => ({
   body: enc.encode(`${req.method} ${req.target} HTTP/${req.httpVersion}`),
 });
 
-async function listen(url: string, tls?: { cert: string; key: string }): Promise<ClientListener> {
+async function listen(
+  url: string,
+  tls?: { cert: string; key: string; ca?: string },
+  http1: Http1Handler = handler,
+): Promise<ClientListener> {
   return await listenClient({
     url: new URL(url),
     tls: tls && {
       ...tls,
-      requireClientCert: false,
+      requireClientCert: tls.ca !== undefined,
       policy: {
         crlFile: "",
         allowedCns: [],
@@ -37,7 +41,7 @@ async function listen(url: string, tls?: { cert: string; key: string }): Promise
       handshakeTimeoutMs: 5000,
     },
     onStream: (stream) => stream.reset(),
-    http1: handler,
+    http1,
     log,
   });
 }
@@ -111,6 +115,44 @@ Deno.test({
       const hs = await conn.handshake();
       assert.equal(hs.alpnProtocol, "http/1.1");
       assert.deepEqual(await twoRequests(conn), expected);
+    } finally {
+      conn.close();
+      await l.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "h1 listener: a verified client certificate reaches HTTP/1.1 requests",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const server = await generateSelfSigned(["127.0.0.1"], 1, false);
+    const client = await generateSelfSigned(["client.example"], 1, true);
+    let seen: Uint8Array | undefined;
+    const l = await listen(
+      "https://127.0.0.1:0",
+      { cert: server.certPem, key: server.keyPem, ca: client.certPem },
+      (req) => {
+        seen = req.peerCertificate;
+        return handler(req);
+      },
+    );
+    const conn = await Deno.connectTls({
+      hostname: "127.0.0.1",
+      port: l.address.port,
+      caCerts: [server.certPem],
+      alpnProtocols: ["http/1.1"],
+      cert: client.certPem,
+      key: client.keyPem,
+    });
+    try {
+      assert.deepEqual(await twoRequests(conn), expected);
+      const der = Uint8Array.from(
+        atob(client.certPem.replace(/-----[^-]+-----|\s/g, "")),
+        (c) => c.charCodeAt(0),
+      );
+      assert.deepEqual(seen, der);
     } finally {
       conn.close();
       await l.close();

@@ -8,7 +8,7 @@
 import { ConfigError, parseConfig, wantsConfigFile } from "./src/config.ts";
 import { configFromSrv } from "./src/discovery/bootstrap.ts";
 import { createLogger, LogSetupError, setupLogger } from "./src/log.ts";
-import { startIdleGc } from "./src/server/idle_gc.ts";
+import { startIdleGc } from "./src/process/idle_gc.ts";
 import { startServer } from "./src/serve.ts";
 import { SystemdNotifier } from "./src/systemd.ts";
 import { versionLines } from "./src/version.ts";
@@ -60,8 +60,9 @@ async function main(args: string[]): Promise<number> {
   const systemd = SystemdNotifier.fromEnv(Deno.env.toObject(), log);
   try {
     const server = await startServer(config, log);
-    // Hands memory back after write bursts (src/server/idle_gc.ts says why).
-    startIdleGc();
+    // Hands memory back after start-up and after write bursts
+    // (src/process/idle_gc.ts says why).
+    startIdleGc({ settleFirst: true });
     // Ready once the client listeners are bound, quorum or not (etcd issue
     // 13526: src/systemd.ts says why); STATUS tells whether a leader is known.
     if (systemd) {

@@ -36,6 +36,40 @@ Deno.test("idle gc policy: a quiet member that never grew is left alone", () => 
   for (let i = 0; i < 10; i++) assert.equal(p.observe(at(75 + i * 0.1, 12)), false);
 });
 
+Deno.test("idle gc policy: settleFirst collects start-up garbage once quiet, then needs growth", () => {
+  const p = new IdleGcPolicy({ quietTicks: 2, settleFirst: true });
+  assert.equal(p.settled, false);
+  assert.equal(p.observe(at(90, 17)), false); // just started
+  assert.equal(p.observe(at(90, 19)), false); // still loading: the heap moved 2 MiB
+  assert.equal(p.observe(at(90, 19.1)), false);
+  // Quiet twice in a row: collect, though the RSS never grew.
+  assert.equal(p.observe(at(90, 19.2)), true);
+  p.collected(at(78, 15));
+  assert.equal(p.settled, true);
+  // From then on the ordinary rule: quiet without growth does nothing.
+  for (let i = 0; i < 5; i++) assert.equal(p.observe(at(78, 15)), false);
+});
+
+Deno.test("idle gc policy: without settleFirst a quiet start is left alone", () => {
+  const p = new IdleGcPolicy({ quietTicks: 2 });
+  assert.equal(p.settled, true);
+  for (let i = 0; i < 5; i++) assert.equal(p.observe(at(90, 19)), false);
+});
+
+Deno.test("idle gc: settleFirst collects soon after start without any growth", async () => {
+  const gc = startIdleGc({ settleFirst: true, settleIntervalMs: 10, intervalMs: 10_000 });
+  assert.ok(gc !== undefined, "runtime offers no GC trigger");
+  try {
+    const deadline = Date.now() + 20_000;
+    while (gc.collections === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(gc.collections, 1);
+  } finally {
+    gc.stop();
+  }
+});
+
 Deno.test("idle gc: collects garbage left by a burst", async () => {
   const gc = startIdleGc({
     intervalMs: 20,

@@ -80,6 +80,17 @@ function event(v: Version, prev: Version | undefined): Event {
   };
 }
 
+/**
+ * Where `eventsBetween` looks up and leaves the Event built for a version
+ * (keyed by the version object), so readers share one object per version.
+ */
+export interface EventCache {
+  /** The event already built for `version`, if any. */
+  get(version: object): Event | undefined;
+  /** Remembers the event built for `version`. */
+  set(version: object, ev: Event): unknown;
+}
+
 /** In-memory etcd-compatible MVCC store. */
 export class MvccStore {
   #index = new KeyIndex();
@@ -98,6 +109,12 @@ export class MvccStore {
    * built (most writes of a member without live watchers).
    */
   eventsWanted?: () => boolean;
+  /**
+   * Whether live events should carry the previous version (`prev_kv`);
+   * when false they are built without it, which halves their size for
+   * the usual watchers that never asked for it. Default: always.
+   */
+  prevWanted?: () => boolean;
   /** Called after a compaction with the new compact revision. */
   onCompact?: (rev: number) => void;
 
@@ -164,15 +181,18 @@ export class MvccStore {
    * `(key, rangeEnd)` (etcd's range_end rules; no key = every key), for
    * watch catch-up. The caller checks `fromRev >= compactRevision` first:
    * compaction drops superseded versions and tombstones up to it. Reads
-   * that pass the same `shared` map get the same Event object for a
-   * version (so its wire encoding is made once for all of them).
+   * that pass the same `shared` cache get the same Event object for a
+   * version (so its wire encoding is made once for all of them). Without
+   * `withPrev` the events carry no `prev_kv` (and the previous versions
+   * are not looked up); a cache must only ever see one of the two forms.
    */
   eventsBetween(
     fromRev: number,
     toRev: number,
     key?: Uint8Array,
     rangeEnd?: Uint8Array,
-    shared?: Map<object, Event>,
+    shared?: EventCache,
+    withPrev = true,
   ): Event[] {
     const span = key === undefined ? undefined : keySpan(key, rangeEnd ?? EMPTY_BYTES);
     const log = this.#index.log;
@@ -187,7 +207,7 @@ export class MvccStore {
       }
       let ev = shared?.get(v);
       if (ev === undefined) {
-        ev = event(v, this.#prevOf(v));
+        ev = event(v, withPrev ? this.#prevOf(v) : undefined);
         shared?.set(v, ev);
       }
       out.push(ev);
@@ -387,7 +407,10 @@ export class MvccStore {
     }
     if (this.onEvents !== undefined && (this.eventsWanted?.() ?? true)) {
       const events: Event[] = new Array(changes.length);
-      for (let i = 0; i < changes.length; i++) events[i] = event(changes[i], prevs[i]);
+      const withPrev = this.prevWanted?.() ?? true;
+      for (let i = 0; i < changes.length; i++) {
+        events[i] = event(changes[i], withPrev ? prevs[i] : undefined);
+      }
       this.#begin();
       this.onEvents(rev, events);
     } else {

@@ -21,7 +21,7 @@
 import { type Clock, REAL_CLOCK, type TimerId } from "../clock.ts";
 import type { Event } from "../gen/etcd/api/mvccpb/kv_pb.ts";
 import { toBinary } from "../mvcc/keys.ts";
-import type { MvccStore } from "../mvcc/store.ts";
+import type { EventCache, MvccStore } from "../mvcc/store.ts";
 import { WatcherGroup } from "./group.ts";
 import { Watcher, type WatcherSpec, type WatchSink } from "./watcher.ts";
 
@@ -33,6 +33,12 @@ export interface HubOptions {
   watchersPerRound?: number;
   /** Store revisions of history one watcher reads per round (bounds the work of a round). */
   spanRevs?: number;
+  /**
+   * Versions whose catch-up Event objects are remembered across rounds
+   * (two generations of this many; default 4096), so watchers that lag
+   * alike share one object and one encoding per version.
+   */
+  sharedEvents?: number;
   /** Delay before retrying watchers whose streams were full (etcd syncs every 100 ms). */
   retryMs?: number;
   /** Timers for catch-up rounds (default: the runtime's; the member simulation passes its own). */
@@ -52,6 +58,11 @@ export class WatchHub {
   #timer: TimerId | undefined;
   #timerDue = Infinity;
   #closed = false;
+  /** Live watchers that asked for prev_kv. */
+  #prevKvWatchers = 0;
+  /** Catch-up events built without / with prev_kv (never mixed in one cache). */
+  readonly #plainEvents: GenerationalCache;
+  readonly #prevEvents: GenerationalCache;
 
   /** @param opts tuning knobs (tests make them small) */
   constructor(opts: HubOptions = {}) {
@@ -60,6 +71,9 @@ export class WatchHub {
     this.#spanRevs = opts.spanRevs ?? 10_000;
     this.#retryMs = opts.retryMs ?? 100;
     this.#clock = opts.clock ?? REAL_CLOCK;
+    const shared = opts.sharedEvents ?? 4096;
+    this.#plainEvents = new GenerationalCache(shared);
+    this.#prevEvents = new GenerationalCache(shared);
   }
 
   /**
@@ -73,12 +87,17 @@ export class WatchHub {
     if (old !== undefined) {
       old.onEvents = undefined;
       old.eventsWanted = undefined;
+      old.prevWanted = undefined;
       old.onCompact = undefined;
     }
     this.#store = store;
+    // Cached events are the old store's versions.
+    this.#plainEvents.clear();
+    this.#prevEvents.clear();
     store.onEvents = (rev, events) => this.#notify(rev, events);
     // Only synced watchers take live events; unsynced ones read history.
     store.eventsWanted = () => this.#synced.size > 0;
+    store.prevWanted = () => this.#prevKvWatchers > 0;
     store.onCompact = () => this.kick();
     if (old === undefined) return;
     // Synced watchers have seen everything up to the old store's revision.
@@ -110,6 +129,7 @@ export class WatchHub {
    */
   watch(id: bigint, spec: WatcherSpec, startRev: number, sink: WatchSink): Watcher {
     const cur = this.store.currentRevision;
+    if (spec.prevKv) this.#prevKvWatchers++;
     if (startRev === 0 || startRev > cur) {
       const w = new Watcher(id, spec, startRev, Math.max(cur + 1, startRev), sink);
       w.state = "synced";
@@ -126,6 +146,12 @@ export class WatchHub {
   cancel(w: Watcher): void {
     if (w.state === "synced") this.#synced.delete(w);
     else if (w.state === "unsynced") this.#unsynced.delete(w);
+    this.#retire(w);
+  }
+
+  /** Marks `w` done, once. */
+  #retire(w: Watcher): void {
+    if (w.state !== "done" && w.prevKv) this.#prevKvWatchers--;
     w.state = "done";
   }
 
@@ -150,6 +176,7 @@ export class WatchHub {
     if (this.#store !== undefined) {
       this.#store.onEvents = undefined;
       this.#store.eventsWanted = undefined;
+      this.#store.prevWanted = undefined;
       this.#store.onCompact = undefined;
     }
   }
@@ -210,9 +237,11 @@ export class WatchHub {
     let served = 0;
     let blocked = false;
     const reads = new Map<string, Event[]>();
-    // Every read of this round hands out one Event object per version:
-    // watchers that lag differently still share events and their encoding.
-    const shared = new Map<object, Event>();
+    // Reads hand out one Event object per version, in this round and the
+    // next ones: watchers that lag differently (or are served in different
+    // rounds) still share events and their encoding.
+    const withPrev = this.#prevKvWatchers > 0;
+    const shared = withPrev ? this.#prevEvents : this.#plainEvents;
     let more = false;
     // Snapshot the order: watchers that stay unsynced go to the back.
     for (const w of [...this.#unsynced]) {
@@ -229,7 +258,7 @@ export class WatchHub {
         // Its history is gone: one compaction response, then it is dropped.
         if (w.sink.offer({ watcher: w, revision: 0, events: [], compactRevision: compactRev })) {
           this.#unsynced.delete(w);
-          w.state = "done";
+          this.#retire(w);
         } else blocked = true;
         continue;
       }
@@ -245,7 +274,7 @@ export class WatchHub {
       const readKey = `${w.minRev}:${to}:${w.kind}:${w.bkey}:${w.bend}`;
       let all = reads.get(readKey);
       if (all === undefined) {
-        all = store.eventsBetween(w.minRev, to, w.key, w.rangeEnd, shared);
+        all = store.eventsBetween(w.minRev, to, w.key, w.rangeEnd, shared, withPrev);
         reads.set(readKey, all);
       }
       const { events, next } = this.#cut(all);
@@ -292,5 +321,37 @@ export class WatchHub {
     w.state = "synced";
     this.#synced.add(w);
     w.sink.onSynced?.(w);
+  }
+}
+
+/**
+ * A bounded map in two generations: lookups see both, inserts go to the
+ * young one, and when it is full the old one is dropped and the young one
+ * becomes old. Holds at most 2 × `limit` entries and keeps the recent.
+ */
+class GenerationalCache implements EventCache {
+  #young = new Map<object, Event>();
+  #old = new Map<object, Event>();
+  readonly #limit: number;
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  get(version: object): Event | undefined {
+    return this.#young.get(version) ?? this.#old.get(version);
+  }
+
+  set(version: object, ev: Event): void {
+    if (this.#young.size >= this.#limit) {
+      this.#old = this.#young;
+      this.#young = new Map();
+    }
+    this.#young.set(version, ev);
+  }
+
+  clear(): void {
+    this.#young = new Map();
+    this.#old = new Map();
   }
 }

@@ -226,3 +226,53 @@ Deno.test("hub: watchers lagging alike share one history read (same Event object
   }
   hub.close();
 });
+
+Deno.test("hub: events carry prev_kv only while a watcher asked for it", () => {
+  const { store, hub } = setup();
+  const plain = new TestSink();
+  const withPrev = new TestSink();
+  hub.watch(1n, spec("k"), 0, plain);
+  store.put(putReq("k", "v1"));
+  store.put(putReq("k", "v2"));
+  // Nobody wants prev_kv: the update is built without it.
+  assert.equal(plain.taken[1].events[0].prevKv, undefined);
+  const w = hub.watch(2n, spec("k", "", { prevKv: true }), 0, withPrev);
+  store.put(putReq("k", "v3"));
+  const ev = withPrev.taken[0].events[0];
+  assert.equal(new TextDecoder().decode(ev.prevKv!.value), "v2");
+  hub.cancel(w);
+  hub.cancel(w); // a second cancel must not count it twice
+  store.put(putReq("k", "v4"));
+  assert.equal(plain.taken.at(-1)!.events[0].prevKv, undefined);
+  hub.close();
+});
+
+Deno.test("hub: catch-up reads without prev_kv watchers skip it; with one they carry it", async () => {
+  const { store, hub } = setup();
+  store.put(putReq("k", "v1"));
+  store.put(putReq("k", "v2"));
+  const plain = new TestSink();
+  hub.watch(1n, spec("k"), 2, plain);
+  await until(() => plain.events().length === 2);
+  assert.ok(plain.taken.flatMap((r) => r.events).every((e) => e.prevKv === undefined));
+  const withPrev = new TestSink();
+  hub.watch(2n, spec("k", "", { prevKv: true }), 3, withPrev);
+  await until(() => withPrev.events().length === 1);
+  assert.equal(new TextDecoder().decode(withPrev.taken[0].events[0].prevKv!.value), "v1");
+  hub.close();
+});
+
+Deno.test("hub: watchers catching up in different rounds share one Event per version", async () => {
+  // One watcher per round, so the two reads happen in separate rounds.
+  const { store, hub } = setup({ watchersPerRound: 1 });
+  for (let i = 0; i < 5; i++) store.put(putReq("k", `v${i}`));
+  const a = new TestSink();
+  const b2 = new TestSink();
+  hub.watch(1n, spec("k"), 2, a);
+  hub.watch(2n, spec("k"), 2, b2);
+  await until(() => a.events().length === 5 && b2.events().length === 5);
+  const evA = a.taken.flatMap((r) => r.events);
+  const evB = b2.taken.flatMap((r) => r.events);
+  for (let i = 0; i < 5; i++) assert.equal(evA[i], evB[i], `event ${i} is one object`);
+  hub.close();
+});

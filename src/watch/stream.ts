@@ -209,6 +209,7 @@ export class WatchStream implements WatchSink {
         rangeEnd: creq.rangeEnd,
         noPut: creq.filters.includes(WatchCreateRequest_FilterType.NOPUT),
         noDelete: creq.filters.includes(WatchCreateRequest_FilterType.NODELETE),
+        prevKv: creq.prevKv,
       },
       Number(creq.startRevision),
       this,

@@ -53,6 +53,11 @@ export interface WatcherSpec {
   noPut?: boolean;
   /** Drop DELETE events (etcd's NODELETE filter). */
   noDelete?: boolean;
+  /**
+   * The client asked for `prev_kv`: while any watcher does, events are
+   * built with it (otherwise without, which halves what each holds).
+   */
+  prevKv?: boolean;
 }
 
 /** A registered watcher. Created by `WatchHub.watch`. */
@@ -73,6 +78,8 @@ export class Watcher {
   readonly noPut: boolean;
   /** Drop DELETE events. */
   readonly noDelete: boolean;
+  /** Wants `prev_kv` on its events. */
+  readonly prevKv: boolean;
   /** The revision the client asked to start from (0 = now). */
   readonly startRev: number;
   /** Where its responses go. */
@@ -93,6 +100,7 @@ export class Watcher {
     this.bend = span.kind === "range" ? span.end : "";
     this.noPut = spec.noPut ?? false;
     this.noDelete = spec.noDelete ?? false;
+    this.prevKv = spec.prevKv ?? false;
     this.startRev = startRev;
     this.minRev = minRev;
     this.sink = sink;

@@ -20,12 +20,34 @@ const EVENTS_FIELD = 11;
 /** Length-prefixed encodings, shared by every response that carries the event. */
 const encoded = new WeakMap<Event, Uint8Array>();
 
+/**
+ * Encodings up to this size are views into shared slabs: with 1,000
+ * watchers hundreds of thousands of events are in flight, and a buffer
+ * of its own per event cost a backing store and an ArrayBuffer besides
+ * the bytes. A slab lives as long as any view into it.
+ */
+const SLAB_BYTES = 64 * 1024;
+const MAX_SLAB_PIECE = 4 * 1024;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabUsed = 0;
+
+function allocate(n: number): Uint8Array {
+  if (n > MAX_SLAB_PIECE) return new Uint8Array(n);
+  if (slabUsed + n > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + n);
+  slabUsed += n;
+  return out;
+}
+
 /** The event's body preceded by its varint length (the payload of a length-delimited field). */
 export function encodedEvent(ev: Event): Uint8Array {
   let bytes = encoded.get(ev);
   if (bytes !== undefined) return bytes;
   const body = toBinary(EventSchema, ev);
-  bytes = new Uint8Array(varintSize(body.length) + body.length);
+  bytes = allocate(varintSize(body.length) + body.length);
   bytes.set(body, writeVarint(bytes, 0, body.length));
   encoded.set(ev, bytes);
   return bytes;

@@ -51,3 +51,22 @@ Deno.test("withEncodedEvents: a response without events is left alone", () => {
   assert.equal(withEncodedEvents(r), r);
   assert.equal(r.$unknown, undefined);
 });
+
+Deno.test("encodedEvent: slab pieces never overlap and each keeps its own bytes", () => {
+  // Enough events to fill several 64 KiB slabs, plus one too big for a slab.
+  const evs = Array.from({ length: 600 }, (_, i) => event(`k${i}`, i + 1, "v".repeat(i % 300)));
+  evs.push(event("big", 9, "x".repeat(10_000)));
+  const bytes = evs.map((ev) => encodedEvent(ev));
+  for (let i = 0; i < evs.length; i++) {
+    const body = toBinary(EventSchema, evs[i]);
+    // The varint length prefix, then the body.
+    assert.deepEqual(bytes[i].subarray(bytes[i].length - body.length), body, `event ${i}`);
+    assert.equal(
+      fromBinary(EventSchema, bytes[i].subarray(bytes[i].length - body.length)).kv!
+        .modRevision,
+      BigInt(i < 600 ? i + 1 : 9),
+    );
+  }
+  // Cached: the same view again.
+  assert.equal(encodedEvent(evs[3]), bytes[3]);
+});

@@ -21,7 +21,7 @@ import {
   InternalRequestSchema,
 } from "./gen/cairn/internal_pb.ts";
 import { ProtoWriter } from "./wire/proto_writer.ts";
-import { VarintReader } from "./wire/varint.ts";
+import { ProtoReader, WireError } from "./wire/proto_reader.ts";
 
 /** Encoded ResponseHeader bodies: one header object often serves many messages. */
 const headerCache = new WeakMap<ResponseHeader, Uint8Array>();
@@ -125,66 +125,38 @@ const fromUtf8 = new TextDecoder("utf-8", { fatal: true });
  * are views of `data`.
  */
 export function decodeInternalRequest(data: Uint8Array): InternalRequest {
-  return decodePutEntry(data) ?? fromBinary(InternalRequestSchema, data);
-}
-
-/** Position-tracking varint reads for {@link decodePutEntry}; `pos` -1 means malformed. */
-class Cursor extends VarintReader {
-  constructor(buf: Uint8Array, end: number) {
-    super(buf, 0, end);
+  let put: InternalRequest | undefined;
+  try {
+    put = decodePutEntry(data);
+  } catch (e) {
+    // Malformed for the fast path: fromBinary gives the verdict (and its error).
+    if (!(e instanceof WireError)) throw e;
   }
-
-  /** A varint below 2^53 as a number. */
-  num(): number {
-    const v = this.varint();
-    if (v >= 0) return v;
-    this.pos = -1;
-    return 0;
-  }
-
-  /** A uint64 varint as a bigint. */
-  u64(): bigint {
-    const v = this.uint64();
-    if (v >= 0n) return v;
-    this.pos = -1;
-    return 0n;
-  }
-
-  /** A length-delimited field's bytes (a view). */
-  bytes(): Uint8Array | undefined {
-    const n = this.num();
-    if (this.pos < 0 || this.pos + n > this.end) return undefined;
-    const out = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return out;
-  }
+  return put ?? fromBinary(InternalRequestSchema, data);
 }
 
 function decodePutEntry(data: Uint8Array): InternalRequest | undefined {
-  const c = new Cursor(data, data.length);
+  const r = new ProtoReader(data, 0, data.length);
   let id = 0n;
   let origin = 0n;
   let put: PutRequest | undefined;
   let auth: AuthHeader | undefined;
-  while (c.pos < c.end) {
-    const tag = c.buf[c.pos++];
-    if (tag === 0x08) id = c.u64();
-    else if (tag === 0x10) origin = c.u64();
-    else if (tag === 0xf2 && c.buf[c.pos] === 0x01 && auth === undefined) {
-      c.pos++;
-      const len = c.num();
-      if (c.pos < 0 || c.pos + len > c.end) return undefined;
-      auth = decodeAuthHeader(data, c.pos, c.pos + len);
+  while (r.pos < r.end) {
+    const tag = data[r.pos++];
+    if (tag === 0x08) id = r.uint64();
+    else if (tag === 0x10) origin = r.uint64();
+    else if (tag === 0xf2 && data[r.pos] === 0x01 && auth === undefined) {
+      r.pos++;
+      const end = r.sub();
+      auth = decodeAuthHeader(data, r.pos, end);
       if (auth === undefined) return undefined;
-      c.pos += len;
+      r.pos = end;
     } else if (tag === 0x1a && put === undefined) {
-      const len = c.num();
-      if (c.pos < 0 || c.pos + len > c.end) return undefined;
-      put = decodePut(new Cursor(data, c.pos + len), c.pos);
+      const end = r.sub();
+      put = decodePut(new ProtoReader(data, r.pos, end));
       if (put === undefined) return undefined;
-      c.pos += len;
+      r.pos = end;
     } else return undefined; // another request, a repeated field or unknown ones
-    if (c.pos < 0) return undefined;
   }
   if (put === undefined) return undefined;
   const req: InternalRequest = {
@@ -200,32 +172,29 @@ function decodePutEntry(data: Uint8Array): InternalRequest | undefined {
 
 /** An AuthHeader with only the fields this version writes, or undefined. */
 function decodeAuthHeader(data: Uint8Array, start: number, end: number): AuthHeader | undefined {
-  const c = new Cursor(data, end);
-  c.pos = start;
+  const r = new ProtoReader(data, start, end);
   const auth: AuthHeader = { $typeName: "cairn.v1.AuthHeader", username: "", revision: 0n };
   let seen = 0;
-  while (c.pos < c.end) {
-    const tag = c.buf[c.pos++];
+  while (r.pos < r.end) {
+    const tag = data[r.pos++];
     if (tag === 0x0a && !(seen & 1)) {
-      const b = c.bytes();
-      if (b === undefined) return undefined;
       try {
-        auth.username = fromUtf8.decode(b);
-      } catch {
-        return undefined;
+        auth.username = fromUtf8.decode(r.bytes());
+      } catch (e) {
+        if (e instanceof WireError) throw e;
+        return undefined; // not UTF-8: fromBinary decides
       }
       seen |= 1;
     } else if (tag === 0x10 && !(seen & 2)) {
-      auth.revision = c.u64();
+      auth.revision = r.uint64();
       seen |= 2;
     } else return undefined;
-    if (c.pos < 0) return undefined;
   }
   return auth;
 }
 
-function decodePut(c: Cursor, start: number): PutRequest | undefined {
-  c.pos = start;
+/** A PutRequest occupying all of `r`'s range, with each known field at most once, or undefined. */
+function decodePut(r: ProtoReader): PutRequest | undefined {
   const put: PutRequest = {
     $typeName: "etcdserverpb.PutRequest",
     key: EMPTY,
@@ -236,29 +205,27 @@ function decodePut(c: Cursor, start: number): PutRequest | undefined {
     ignoreLease: false,
   };
   let seen = 0;
-  while (c.pos < c.end) {
-    const tag = c.buf[c.pos++];
+  while (r.pos < r.end) {
+    const tag = r.buf[r.pos++];
     const field = tag >> 3;
     // Each known field once, with its wire type; anything else is left to fromBinary.
     if (field < 1 || field > 6 || seen & (1 << field)) return undefined;
     seen |= 1 << field;
     if (field <= 2) {
       if ((tag & 7) !== 2) return undefined;
-      const b = c.bytes();
-      if (b === undefined) return undefined;
+      const b = r.bytes();
       if (field === 1) put.key = b;
       else put.value = b;
       continue;
     }
     if ((tag & 7) !== 0) return undefined;
-    if (field === 3) put.lease = BigInt.asIntN(64, c.u64());
+    if (field === 3) put.lease = BigInt.asIntN(64, r.uint64());
     else {
-      const v = c.num() !== 0;
+      const v = r.num() !== 0;
       if (field === 4) put.prevKv = v;
       else if (field === 5) put.ignoreValue = v;
       else put.ignoreLease = v;
     }
-    if (c.pos < 0) return undefined;
   }
   return put;
 }

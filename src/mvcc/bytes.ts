@@ -4,7 +4,8 @@
  * varints are src/wire's.
  */
 
-import { MAX_VARINT_BYTES, VarintReader, writeUint64Varint, writeVarint } from "../wire/varint.ts";
+import { ProtoReader, WireError } from "../wire/proto_reader.ts";
+import { MAX_VARINT_BYTES, writeUint64Varint, writeVarint } from "../wire/varint.ts";
 
 /** Appends bytes to a growing buffer. `reset()` reuses the memory. */
 export class ByteWriter {
@@ -93,40 +94,52 @@ export class ByteWriter {
 }
 
 /** Reads what ByteWriter wrote; throws on truncation. */
-export class ByteReader extends VarintReader {
+export class ByteReader {
+  #buf: Uint8Array;
   #view: DataView;
+  #varints: ProtoReader;
+  /** Read position. */
+  pos = 0;
 
   /** @param buf bytes to read */
   constructor(buf: Uint8Array) {
-    super(buf, 0, buf.length);
+    this.#buf = buf;
+    this.#varints = new ProtoReader(buf, 0, buf.length);
     this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   #need(n: number): void {
-    if (this.pos + n > this.end) throw new Error("mvcc snapshot: truncated data");
+    if (this.pos + n > this.#buf.length) throw new Error("mvcc snapshot: truncated data");
   }
 
   /** One byte. */
   byte(): number {
     this.#need(1);
-    return this.buf[this.pos++];
+    return this.#buf[this.pos++];
   }
 
   /** `n` raw bytes, copied. */
   bytes(n: number): Uint8Array {
     this.#need(n);
-    const out = this.buf.slice(this.pos, this.pos + n);
+    const out = this.#buf.slice(this.pos, this.pos + n);
     this.pos += n;
     return out;
   }
 
   /** Unsigned varint (safe integer range). */
   uvarint(): number {
-    const v = this.varint();
-    if (v >= 0) return v;
-    throw new Error(
-      this.pos >= this.end ? "mvcc snapshot: truncated data" : "mvcc snapshot: bad varint",
-    );
+    const r = this.#varints;
+    r.pos = this.pos;
+    try {
+      return r.num();
+    } catch (e) {
+      if (!(e instanceof WireError)) throw e;
+      throw new Error(
+        r.pos >= this.#buf.length ? "mvcc snapshot: truncated data" : "mvcc snapshot: bad varint",
+      );
+    } finally {
+      this.pos = r.pos;
+    }
   }
 
   /** Length-prefixed bytes, copied. */
@@ -144,6 +157,6 @@ export class ByteReader extends VarintReader {
 
   /** True when every byte has been read. */
   done(): boolean {
-    return this.pos === this.end;
+    return this.pos === this.#buf.length;
   }
 }

@@ -26,7 +26,8 @@ import {
   type NodeId,
   type Snapshot,
 } from "../raft/types.ts";
-import { uint64VarintBytes, VarintReader, varintSize, writeVarint } from "../wire/varint.ts";
+import { ProtoReader, WireError } from "../wire/proto_reader.ts";
+import { uint64VarintBytes, varintSize, writeVarint } from "../wire/varint.ts";
 
 /** Thrown when bytes do not decode to a batch of messages. */
 export class CodecError extends Error {
@@ -238,164 +239,121 @@ export function encodeFrame(msgs: readonly Message[]): Uint8Array {
   return buf;
 }
 
-/** Reads protobuf fields from a byte range; decoded byte fields are views of it. */
-class Reader extends VarintReader {
-  /** A varint as a number (exact below 2^53). */
-  num(): number {
-    const v = this.varint();
-    if (v < 0) {
-      throw new CodecError(`${this.pos >= this.end ? "truncated" : "bad"} varint at ${this.pos}`);
-    }
-    return v;
+/** Repeated uint64: accepts both packed and one-per-field encodings. */
+function readIds(r: ProtoReader, tag: number, into: NodeId[]): void {
+  if ((tag & 7) === 0) {
+    into.push(r.uint64());
+    return;
   }
-  /** A uint64 varint as a bigint. */
-  id(): bigint {
-    const v = this.uint64();
-    if (v < 0n) {
-      throw new CodecError(`${this.pos >= this.end ? "truncated" : "bad"} uint64 at ${this.pos}`);
-    }
-    return v;
+  const end = r.sub();
+  while (r.pos < end) into.push(r.uint64());
+  if (r.pos !== end) throw new CodecError("packed ids overrun");
+}
+
+function readEntry(r: ProtoReader, end: number): Entry {
+  const e: Entry = { term: 0, index: 0, type: 0, data: EMPTY_BYTES };
+  while (r.pos < end) {
+    const tag = r.num();
+    if (tag === T_ENT_TERM) e.term = r.num();
+    else if (tag === T_ENT_INDEX) e.index = r.num();
+    else if (tag === T_ENT_TYPE) e.type = r.num() as EntryType;
+    else if (tag === T_ENT_DATA) e.data = r.bytes();
+    else r.skip(tag);
   }
-  /** The end offset of a length-delimited field whose length comes next. */
-  sub(): number {
-    const n = this.num();
-    const end = this.pos + n;
-    if (end > this.end) throw new CodecError(`field of ${n} bytes overruns at ${this.pos}`);
-    return end;
+  return e;
+}
+
+function readConf(r: ProtoReader, end: number): ConfState {
+  const c: ConfState = { voters: [], learners: [] };
+  while (r.pos < end) {
+    const tag = r.num();
+    if (tag >>> 3 === 1) readIds(r, tag, c.voters);
+    else if (tag >>> 3 === 2) readIds(r, tag, c.learners);
+    else r.skip(tag);
   }
-  bytes(): Uint8Array {
-    const end = this.sub();
-    const b = end === this.pos ? EMPTY_BYTES : this.buf.subarray(this.pos, end);
-    this.pos = end;
-    return b;
+  return c;
+}
+
+function readSnapshot(r: ProtoReader, end: number): Snapshot {
+  const s: Snapshot = {
+    meta: { index: 0, term: 0, confState: { voters: [], learners: [] } },
+    data: EMPTY_BYTES,
+  };
+  while (r.pos < end) {
+    const tag = r.num();
+    if (tag === T_META_INDEX) s.meta.index = r.num();
+    else if (tag === T_META_TERM) s.meta.term = r.num();
+    else if (tag === T_META_CONF) s.meta.confState = readConf(r, r.sub());
+    else r.skip(tag);
   }
-  /** Skips a field of an unknown number (newer sender), by wire type. */
-  skip(tag: number): void {
-    switch (tag & 7) {
-      case 0:
-        this.num();
-        return;
-      case 1:
-        this.pos += 8;
+  return s;
+}
+
+function readMessage(r: ProtoReader, end: number): Message {
+  // Same field order as newMessage, so every decoded message has one shape.
+  const m: Message = {
+    type: 0,
+    to: 0n,
+    from: 0n,
+    term: 0,
+    logTerm: 0,
+    index: 0,
+    entries: [],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+    context: EMPTY_BYTES,
+  };
+  while (r.pos < end) {
+    const tag = r.num();
+    switch (tag) {
+      case T_MSG_TYPE:
+        m.type = r.num() as MessageType;
         break;
-      case 2:
-        this.pos = this.sub();
-        return;
-      case 5:
-        this.pos += 4;
+      case T_MSG_TO:
+        m.to = r.uint64();
+        break;
+      case T_MSG_FROM:
+        m.from = r.uint64();
+        break;
+      case T_MSG_TERM:
+        m.term = r.num();
+        break;
+      case T_MSG_LOG_TERM:
+        m.logTerm = r.num();
+        break;
+      case T_MSG_INDEX:
+        m.index = r.num();
+        break;
+      case T_MSG_ENTRIES:
+        m.entries.push(readEntry(r, r.sub()));
+        break;
+      case T_MSG_COMMIT:
+        m.commit = r.num();
+        break;
+      case T_MSG_REJECT:
+        m.reject = r.num() !== 0;
+        break;
+      case T_MSG_REJECT_HINT:
+        m.rejectHint = r.num();
+        break;
+      case T_MSG_CONTEXT:
+        m.context = r.bytes();
+        break;
+      case T_MSG_SNAPSHOT:
+        m.snapshot = readSnapshot(r, r.sub());
         break;
       default:
-        throw new CodecError(`unsupported wire type ${tag & 7} at ${this.pos}`);
+        r.skip(tag);
     }
-    if (this.pos > this.end) throw new CodecError("truncated field");
   }
-  /** Repeated uint64: accepts both packed and one-per-field encodings. */
-  ids(tag: number, into: NodeId[]): void {
-    if ((tag & 7) === 0) {
-      into.push(this.id());
-      return;
-    }
-    const end = this.sub();
-    while (this.pos < end) into.push(this.id());
-    if (this.pos !== end) throw new CodecError("packed ids overrun");
-  }
-  entry(end: number): Entry {
-    const e: Entry = { term: 0, index: 0, type: 0, data: EMPTY_BYTES };
-    while (this.pos < end) {
-      const tag = this.num();
-      if (tag === T_ENT_TERM) e.term = this.num();
-      else if (tag === T_ENT_INDEX) e.index = this.num();
-      else if (tag === T_ENT_TYPE) e.type = this.num() as EntryType;
-      else if (tag === T_ENT_DATA) e.data = this.bytes();
-      else this.skip(tag);
-    }
-    return e;
-  }
-  conf(end: number): ConfState {
-    const c: ConfState = { voters: [], learners: [] };
-    while (this.pos < end) {
-      const tag = this.num();
-      if (tag >>> 3 === 1) this.ids(tag, c.voters);
-      else if (tag >>> 3 === 2) this.ids(tag, c.learners);
-      else this.skip(tag);
-    }
-    return c;
-  }
-  snapshot(end: number): Snapshot {
-    const s: Snapshot = {
-      meta: { index: 0, term: 0, confState: { voters: [], learners: [] } },
-      data: EMPTY_BYTES,
-    };
-    while (this.pos < end) {
-      const tag = this.num();
-      if (tag === T_META_INDEX) s.meta.index = this.num();
-      else if (tag === T_META_TERM) s.meta.term = this.num();
-      else if (tag === T_META_CONF) s.meta.confState = this.conf(this.sub());
-      else this.skip(tag);
-    }
-    return s;
-  }
-  message(end: number): Message {
-    // Same field order as newMessage, so every decoded message has one shape.
-    const m: Message = {
-      type: 0,
-      to: 0n,
-      from: 0n,
-      term: 0,
-      logTerm: 0,
-      index: 0,
-      entries: [],
-      commit: 0,
-      reject: false,
-      rejectHint: 0,
-      context: EMPTY_BYTES,
-    };
-    while (this.pos < end) {
-      const tag = this.num();
-      switch (tag) {
-        case T_MSG_TYPE:
-          m.type = this.num() as MessageType;
-          break;
-        case T_MSG_TO:
-          m.to = this.id();
-          break;
-        case T_MSG_FROM:
-          m.from = this.id();
-          break;
-        case T_MSG_TERM:
-          m.term = this.num();
-          break;
-        case T_MSG_LOG_TERM:
-          m.logTerm = this.num();
-          break;
-        case T_MSG_INDEX:
-          m.index = this.num();
-          break;
-        case T_MSG_ENTRIES:
-          m.entries.push(this.entry(this.sub()));
-          break;
-        case T_MSG_COMMIT:
-          m.commit = this.num();
-          break;
-        case T_MSG_REJECT:
-          m.reject = this.num() !== 0;
-          break;
-        case T_MSG_REJECT_HINT:
-          m.rejectHint = this.num();
-          break;
-        case T_MSG_CONTEXT:
-          m.context = this.bytes();
-          break;
-        case T_MSG_SNAPSHOT:
-          m.snapshot = this.snapshot(this.sub());
-          break;
-        default:
-          this.skip(tag);
-      }
-    }
-    if (this.pos !== end) throw new CodecError(`message overruns its length at ${this.pos}`);
-    return m;
-  }
+  if (r.pos !== end) throw new CodecError(`message overruns its length at ${r.pos}`);
+  return m;
+}
+
+/** Malformed protobuf found by the reader becomes this codec's error. */
+function asCodecError(e: unknown): unknown {
+  return e instanceof WireError ? new CodecError(e.detail) : e;
 }
 
 /**
@@ -405,12 +363,16 @@ class Reader extends VarintReader {
  * batch so that retained entries keep nothing else alive.
  */
 export function decodeBatch(bytes: Uint8Array): Message[] {
-  const r = new Reader(bytes, 0, bytes.length);
+  const r = new ProtoReader(bytes, 0, bytes.length);
   const out: Message[] = [];
-  while (r.pos < r.end) {
-    const tag = r.num();
-    if (tag === T_BATCH_MESSAGES) out.push(r.message(r.sub()));
-    else r.skip(tag);
+  try {
+    while (r.pos < r.end) {
+      const tag = r.num();
+      if (tag === T_BATCH_MESSAGES) out.push(readMessage(r, r.sub()));
+      else r.skip(tag);
+    }
+  } catch (e) {
+    throw asCodecError(e);
   }
   if (r.pos !== r.end) throw new CodecError("batch overruns its length");
   return out;
@@ -418,7 +380,11 @@ export function decodeBatch(bytes: Uint8Array): Message[] {
 
 /** Decodes one `RaftMessage` (views of `bytes`; a snapshot's data is left empty). */
 export function decodeMessage(bytes: Uint8Array): Message {
-  return new Reader(bytes, 0, bytes.length).message(bytes.length);
+  try {
+    return readMessage(new ProtoReader(bytes, 0, bytes.length), bytes.length);
+  } catch (e) {
+    throw asCodecError(e);
+  }
 }
 
 /**

@@ -33,7 +33,9 @@ export class ProtoWriter {
 
   /** A varint of a non-negative integer below 2^53. */
   varint(v: number): void {
-    this.ensure(MAX_VARINT_BYTES);
+    // The size check inline, the call only to grow: this runs for every
+    // tag and length of every message written.
+    if (this.pos + MAX_VARINT_BYTES > this.buf.length) this.ensure(MAX_VARINT_BYTES);
     this.pos = writeVarint(this.buf, this.pos, v);
   }
 

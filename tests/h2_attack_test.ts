@@ -536,7 +536,9 @@ Deno.test({
     const mute = await Promise.all(Array.from({ length: 20 }, () => dial(m.clientPort)));
     const preface = handshake().subarray(0, 24 + 9);
     for (const c of mute) await writeAll(c, preface);
-    const budget = SNIFF_TIMEOUT_MS + 4000;
+    // Generous: at load average 12 in CI the mute connections closed 14 s
+    // after the start; the property is that they are closed, not left open.
+    const budget = SNIFF_TIMEOUT_MS + 12_000;
     const [[slowFrames, slowClosed, muteFrames, muteClosed], peak] = await peakRss(m, async () => {
       await whileServing(m, "slow clients", 500, () => sleep(50));
       const slowFrames = await Promise.all(slow.map((c) => readUntilClosed(c, budget)));

@@ -67,7 +67,7 @@ export interface IdleGcOptions {
   minGrowthRatio?: number;
   /**
    * Treat everything before the first collection as a burst (default
-   * false): the first quiet period collects whatever the growth. main.ts
+   * false): the first quiet sample collects whatever the growth. main.ts
    * sets it, since start-up leaves garbage and a grown young generation.
    */
   settleFirst?: boolean;
@@ -113,7 +113,10 @@ export class IdleGcPolicy {
       return false;
     }
     this.#quiet++;
-    if (!this.#settled) return this.#quiet >= this.#quietTicks;
+    // Start-up needs one quiet sample only: the member may get its first
+    // requests a second after it is up, and an idle start has no bursts
+    // to wait out.
+    if (!this.#settled) return true;
     const need = Math.max(this.#minGrowth, this.#baseRss * this.#growthRatio);
     return this.#quiet >= this.#quietTicks && s.rss - this.#baseRss >= need;
   }

@@ -21,13 +21,13 @@
  *
  * @module
  */
-import CRC32C from "crc-32/crc32c.js";
 import { H2ClientConnection, type H2ClientStream } from "../http/h2/client.ts";
 import type { Dialer } from "../http/net.ts";
 import type { Logger } from "../log.ts";
 import type { PeerTrafficStats } from "../metrics/peer.ts";
 import type { Message } from "../raft/types.ts";
 import { approxSize, encodeFrame, encodeMessage, FRAME_HEADER } from "./codec.ts";
+import { crc32c } from "../wire/crc32c.ts";
 import {
   formatId,
   FRAME_TARGET_BYTES,
@@ -443,7 +443,7 @@ export class Peer {
             [H_FROM, formatId(this.#ctx.selfId)],
             [H_TO, formatId(this.id)],
             [H_SNAPSHOT_SIZE, String(data.length)],
-            [H_SNAPSHOT_CRC, String(CRC32C.buf(data) >>> 0)],
+            [H_SNAPSHOT_CRC, String(crc32c(data))],
           ], false);
           // Write the chunks as the stream drains, never buffering the whole snapshot twice.
           let off = 0;

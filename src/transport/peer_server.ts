@@ -20,7 +20,7 @@
  *
  * @module
  */
-import CRC32C from "crc-32/crc32c.js";
+import { crc32cAppend } from "../wire/crc32c.ts";
 import { ConnectionCap } from "../http/h2/conn_cap.ts";
 import { H2Connection } from "../http/h2/connection.ts";
 import { ErrorCode, LimitError } from "../http/h2/frames.ts";
@@ -510,14 +510,14 @@ export class PeerServer {
         if (rest.length === 0) return;
         if (data.length + rest.length > size) return fail("snapshot data longer than announced");
         data.push(rest);
-        running = CRC32C.buf(rest, running);
+        running = crc32cAppend(running, rest);
       },
       end: () => {
         if (failed) return;
         forget();
         if (msg === undefined) return fail("snapshot message missing");
         if (!data.full) return fail(`snapshot data truncated: ${data.length} of ${size} bytes`);
-        if (running >>> 0 !== crc) return fail("snapshot checksum mismatch");
+        if (running !== crc) return fail("snapshot checksum mismatch");
         msg.snapshot!.data = data.take();
         log.info("received database snapshot", {
           "snapshot-index": msg.snapshot!.meta.index,

@@ -21,6 +21,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { StateSnapshotSchema } from "../gen/cairn/internal_pb.ts";
 import { STORE_CHUNK_BYTES, storeChunks } from "../mvcc/codec.ts";
 import type { StoreView } from "../mvcc/view.ts";
+import { varintSize, writeVarint } from "../wire/varint.ts";
 import type { StateMachine } from "./apply.ts";
 
 /** The state machine at one applied index, ready to be encoded later. */
@@ -73,13 +74,10 @@ export function encodeCapturedSync(c: CapturedState): Uint8Array[] {
 function frame(rest: Uint8Array, mvcc: Uint8Array[]): Uint8Array[] {
   let n = 0;
   for (const m of mvcc) n += m.length;
-  const head = [0x0a];
-  while (n >= 0x80) {
-    head.push((n % 0x80) | 0x80);
-    n = Math.floor(n / 0x80);
-  }
-  head.push(n);
-  return [rest, new Uint8Array(head), ...mvcc];
+  const head = new Uint8Array(1 + varintSize(n));
+  head[0] = 0x0a;
+  writeVarint(head, 1, n);
+  return [rest, head, ...mvcc];
 }
 
 /** Total length of `chunks`. */

@@ -41,6 +41,7 @@ import { MvccStore } from "../mvcc/store.ts";
 import { CLUSTER_VERSION } from "../version.ts";
 import type { BoltReader } from "../bbolt/reader.ts";
 import { type BoltBucketInput, type BoltEntry, compareKeys } from "../bbolt/writer.ts";
+import { MAX_VARINT_BYTES, writeUint64Varint, writeVarint } from "../wire/varint.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -126,22 +127,13 @@ class PbOut {
   }
 
   varint(n: bigint) {
-    this.#room(10);
-    let v = BigInt.asUintN(64, n);
-    while (v >= 0x80n) {
-      this.buf[this.len++] = Number(v & 0x7fn) | 0x80;
-      v >>= 7n;
-    }
-    this.buf[this.len++] = Number(v);
+    this.#room(MAX_VARINT_BYTES);
+    this.len = writeUint64Varint(this.buf, this.len, n);
   }
 
   smallVarint(n: number) {
-    this.#room(10);
-    while (n >= 0x80) {
-      this.buf[this.len++] = (n & 0x7f) | 0x80;
-      n = Math.floor(n / 128);
-    }
-    this.buf[this.len++] = n;
+    this.#room(MAX_VARINT_BYTES);
+    this.len = writeVarint(this.buf, this.len, n);
   }
 
   /** An int64 field, left out when zero (proto3). */

@@ -99,11 +99,16 @@ func kvBench(ctx context.Context, o kvOpts) (map[string]interface{}, error) {
 	for _, l := range lat {
 		all = append(all, l...)
 	}
-	p50, p90, p99, _ := percentiles(all)
+	p50, p90, p99, max := percentiles(all)
 	out := map[string]interface{}{
 		"label": o.label, "op": o.op, "clients": o.clients, "conns": o.conns, "ok": len(all),
 		"errors": errs, "seconds": elapsed.Seconds(), "rps": float64(len(all)) / elapsed.Seconds(),
-		"p50_ms": p50, "p90_ms": p90, "p99_ms": p99,
+		"p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "max_ms": max,
+	}
+	if len(all) > 0 {
+		// The tail beyond p99 shows single long stalls (a GC pause, an fsync
+		// outlier) that p99 alone averages away.
+		out["p999_ms"] = ms(all[int(0.999*float64(len(all)-1))])
 	}
 	if errs > 0 {
 		return out, fmt.Errorf("%d requests failed", errs)

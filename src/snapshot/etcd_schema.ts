@@ -41,6 +41,7 @@ import { MvccStore } from "../mvcc/store.ts";
 import { CLUSTER_VERSION } from "../version.ts";
 import type { BoltReader } from "../bbolt/reader.ts";
 import { type BoltBucketInput, type BoltEntry, compareKeys } from "../bbolt/writer.ts";
+import { ProtoReader, WireError } from "../wire/proto_reader.ts";
 import { MAX_VARINT_BYTES, writeUint64Varint, writeVarint } from "../wire/varint.ts";
 
 const enc = new TextEncoder();
@@ -196,63 +197,41 @@ function decodeKeyValue(b: Uint8Array, where: string): DecodedKv {
     value: EMPTY_BYTES,
     lease: 0n,
   };
-  let i = 0;
-  const truncated = () => new EtcdSchemaError(`${where}: truncated KeyValue`);
-  /** A varint as a number; exact below 2^53, which revisions and lengths are. */
-  const num = (): number => {
-    let r = 0;
-    let mul = 1;
-    for (;;) {
-      if (i >= b.length) throw truncated();
-      const c = b[i++];
-      r += (c & 0x7f) * mul;
-      if (c < 0x80) return r;
-      mul *= 128;
-      if (mul > 2 ** 63) throw new EtcdSchemaError(`${where}: bad varint in KeyValue`);
+  const r = new ProtoReader(b, 0, b.length);
+  try {
+    while (r.pos < r.end) {
+      const tag = r.num();
+      const field = tag >>> 3;
+      const wire = tag & 7;
+      if (wire === 0 && field === 6) kv.lease = BigInt.asIntN(64, r.uint64());
+      else if (wire === 0) {
+        const n = r.num();
+        if (field === 2) kv.create = n;
+        else if (field === 3) kv.mod = n;
+        else if (field === 4) kv.ver = n;
+      } else if (wire === 2 && (field === 1 || field === 5)) {
+        const bytes = r.bytes();
+        if (bytes.length === 0) continue;
+        if (field === 1) kv.key = bytes;
+        else kv.value = bytes;
+      } else r.skip(tag);
     }
-  };
-  /** A varint as a signed 64-bit bigint (the lease id). */
-  const big = (): bigint => {
-    let r = 0n;
-    let shift = 0n;
-    for (;;) {
-      if (i >= b.length) throw truncated();
-      const c = b[i++];
-      r |= BigInt(c & 0x7f) << shift;
-      if (c < 0x80) return BigInt.asIntN(64, r);
-      shift += 7n;
-      if (shift > 63n) throw new EtcdSchemaError(`${where}: bad varint in KeyValue`);
-    }
-  };
-  while (i < b.length) {
-    const tag = num();
-    const field = tag >>> 3;
-    const wire = tag & 7;
-    if (wire === 0) {
-      if (field === 6) {
-        kv.lease = big();
-        continue;
-      }
-      const n = num();
-      if (field === 2) kv.create = n;
-      else if (field === 3) kv.mod = n;
-      else if (field === 4) kv.ver = n;
-    } else if (wire === 2) {
-      const n = num();
-      if (i + n > b.length) throw truncated();
-      const bytes = b.subarray(i, i + n);
-      i += n;
-      if (field === 1) kv.key = bytes;
-      else if (field === 5) kv.value = bytes;
-    } else if (wire === 1) {
-      i += 8;
-    } else if (wire === 5) {
-      i += 4;
-    } else {
-      throw new EtcdSchemaError(`${where}: unsupported wire type ${wire} in KeyValue`);
-    }
+  } catch (e) {
+    throw schemaError(e, where, "KeyValue");
   }
   return kv;
+}
+
+/** Malformed protobuf found by the reader, as this module's error naming the record. */
+function schemaError(e: unknown, where: string, what: string): unknown {
+  if (!(e instanceof WireError)) return e;
+  const d = e.detail;
+  if (d.startsWith("truncated") || d.includes("overruns")) {
+    return new EtcdSchemaError(`${where}: truncated ${what}`);
+  }
+  const wire = d.match(/^unsupported wire type (\d+)/);
+  if (wire) return new EtcdSchemaError(`${where}: unsupported wire type ${wire[1]} in ${what}`);
+  return new EtcdSchemaError(`${where}: bad varint in ${what}`);
 }
 
 // ---- cairn -> etcd ----
@@ -501,23 +480,17 @@ function decodeLease(
   where: string,
 ): { id: bigint; ttl: bigint; remainingTtl: bigint } {
   const out = { id: 0n, ttl: 0n, remainingTtl: 0n };
-  let i = 0;
-  const varint = (): bigint => {
-    let r = 0n;
-    let shift = 0n;
-    for (;;) {
-      if (i >= b.length) throw new EtcdSchemaError(`${where}: truncated Lease`);
-      const c = b[i++];
-      r |= BigInt(c & 0x7f) << shift;
-      if (c < 0x80) return r;
-      shift += 7n;
-      if (shift > 63n) throw new EtcdSchemaError(`${where}: bad varint in Lease`);
+  const r = new ProtoReader(b, 0, b.length);
+  while (r.pos < r.end) {
+    let tag: number;
+    let n: bigint;
+    try {
+      tag = r.num();
+      if ((tag & 7) !== 0) throw new EtcdSchemaError(`${where}: unexpected field in Lease`);
+      n = BigInt.asIntN(64, r.uint64());
+    } catch (e) {
+      throw schemaError(e, where, "Lease");
     }
-  };
-  while (i < b.length) {
-    const tag = Number(varint());
-    if ((tag & 7) !== 0) throw new EtcdSchemaError(`${where}: unexpected field in Lease`);
-    const n = BigInt.asIntN(64, varint());
     const field = tag >>> 3;
     if (field === 1) out.id = n;
     else if (field === 2) out.ttl = n;

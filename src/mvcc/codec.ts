@@ -18,9 +18,8 @@
  *                             [ver>0: create, len, value, lease i64le])
  *   | crc32c of everything before (u32 little-endian)
  */
-import CRC32C from "crc-32/crc32c.js";
 import { ByteReader, ByteWriter } from "./bytes.ts";
-import { crc32c } from "../wire/crc32c.ts";
+import { crc32c, crc32cAppend } from "../wire/crc32c.ts";
 import { KeyIndex } from "./history.ts";
 import { EMPTY_BYTES, toBinary } from "./keys.ts";
 import type { StoreView } from "./view.ts";
@@ -55,7 +54,7 @@ export function* storeChunks(
   let crc = 0;
   const flush = (): Uint8Array => {
     const out = w.view();
-    crc = CRC32C.buf(out, crc);
+    crc = crc32cAppend(crc, out);
     w = new ByteWriter(chunkBytes + 1024);
     return out;
   };
@@ -120,7 +119,7 @@ export function decodeStore(bytes: Uint8Array): DecodedStore {
   const t = bytes.length - 4;
   const stored = (bytes[t] | (bytes[t + 1] << 8) | (bytes[t + 2] << 16) | (bytes[t + 3] << 24)) >>>
     0;
-  const sum = v2 ? CRC32C.buf(body) >>> 0 : crc32c(body);
+  const sum = crc32c(body); // both versions use CRC-32C
   if (sum !== stored) throw corrupt("checksum mismatch");
   const r = new ByteReader(body);
   r.pos = MAGIC_LEN;

@@ -11,7 +11,7 @@ SYSTEM_DENO := $(shell command -v deno 2>/dev/null)
 DENO := $(if $(SYSTEM_DENO),$(SYSTEM_DENO),$(TOOLS_BIN)/deno)
 export PATH := $(TOOLS_BIN):$(PATH)
 
-.PHONY: run test test-unit test-integration build dist dist-tarball gen gen-check fmt lint check bench bench-scale fuzz jepsen sim deps etcd-tools prom-tools
+.PHONY: run test test-unit test-integration build dist dist-tarball gen gen-check fmt lint check bench bench-ops bench-scale fuzz jepsen sim deps etcd-tools prom-tools
 
 # V8 flags of the cairn process (run here, baked into the executable by
 # deno compile). --expose-gc: src/process/idle_gc.ts collects after bursts
@@ -130,7 +130,15 @@ fuzz: $(DENO) etcd-tools
 
 bench: $(DENO) etcd-tools
 	$(DENO) run -A bench/run.ts
+	$(MAKE) bench-ops
 	$(MAKE) jepsen
+
+# Put latency while a snapshot of 1,000,000 keys is written and while
+# Defragment runs, cairn beside etcd, and the dashboard's first render of a
+# prefix of 100,000 keys in headless Chromium; writes bench/OPS.md (about
+# 10 minutes, mostly loading the keys). Quick: ARGS='--keys 100000'.
+bench-ops: $(DENO) etcd-tools browser-tools
+	$(DENO) run -A bench/ops.ts $(ARGS)
 
 # Issue 15's scale rows beside etcd, under 15 minutes: put to the leader of 5
 # members; 1,000,000 keys x 256 B loaded (memory, restart, ranges of 10,000

@@ -24,6 +24,25 @@ Deno.test("idle gc policy: collects once quiet after growth, not while busy", ()
   assert.equal(p.observe(at(210, 75)), true);
 });
 
+Deno.test("idle gc policy: a still heap is not quiet while the process is busy on the CPU", () => {
+  // Under steady load the heap sampled a whole number of young-generation
+  // cycles apart looks still; the CPU time tells the member is busy.
+  const busy = (rssMiB: number, heapMiB: number, cpuMs: number) => ({
+    ...at(rssMiB, heapMiB),
+    cpuMs,
+  });
+  const p = new IdleGcPolicy({ quietTicks: 2, minGrowthBytes: 32 * MIB, quietCpuMs: 50 });
+  assert.equal(p.observe(busy(70, 10, 0)), false); // baseline
+  let cpu = 0;
+  for (let i = 0; i < 10; i++) {
+    cpu += 900; // 900 ms of CPU per sample: serving
+    assert.equal(p.observe(busy(200, 40, cpu)), false);
+  }
+  // The load ends: two quiet samples (little CPU, still heap) collect.
+  assert.equal(p.observe(busy(200, 40, cpu + 5)), false);
+  assert.equal(p.observe(busy(200, 40, cpu + 10)), true);
+});
+
 Deno.test("idle gc policy: a big member needs proportionally more growth", () => {
   const p = new IdleGcPolicy({ quietTicks: 1, minGrowthBytes: 32 * MIB, minGrowthRatio: 0.25 });
   assert.equal(p.observe(at(1000, 800)), false); // baseline 1000 MiB

@@ -16,9 +16,29 @@ export interface Deadline {
   cancel(): void;
 }
 
-interface Entry {
-  at: number;
-  fire: () => void;
+/**
+ * What a deadline calls: a function, or an object's `fire` method (a call
+ * object registers itself, so no closure is made per call).
+ */
+export type DeadlineTarget = (() => void) | { fire(): void };
+
+/** A pending deadline; it is its own handle, so registering allocates one object. */
+class Entry implements Deadline {
+  constructor(
+    readonly at: number,
+    readonly target: DeadlineTarget,
+    readonly entries: Set<Entry>,
+  ) {}
+
+  cancel(): void {
+    this.entries.delete(this);
+  }
+
+  fire(): void {
+    const t = this.target;
+    if (typeof t === "function") t();
+    else t.fire();
+  }
 }
 
 /** Pending deadlines of one process (or one test). */
@@ -26,16 +46,16 @@ export class Deadlines {
   readonly #entries = new Set<Entry>();
   #timer: ReturnType<typeof setInterval> | undefined;
 
-  /** Calls `fire` once, `ms` from now, unless canceled first. */
-  add(ms: number, fire: () => void): Deadline {
-    const entry: Entry = { at: performance.now() + ms, fire };
+  /** Calls `target` once, `ms` from now, unless canceled first. */
+  add(ms: number, target: DeadlineTarget): Deadline {
+    const entry = new Entry(performance.now() + ms, target, this.#entries);
     this.#entries.add(entry);
     if (this.#timer === undefined) {
       this.#timer = setInterval(() => this.#sweep(), SWEEP_MS);
       // Pending deadlines alone never keep a process alive.
       Deno.unrefTimer(this.#timer);
     }
-    return { cancel: () => this.#entries.delete(entry) };
+    return entry;
   }
 
   /** Number of pending deadlines. */

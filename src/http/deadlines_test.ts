@@ -21,6 +21,21 @@ Deno.test("deadlines: fire once after their time, not before; canceled ones neve
   assert.equal(d.size, 0);
 });
 
+Deno.test("deadlines: an object target has its fire method called, once", async () => {
+  const d = new Deadlines();
+  let fired = 0;
+  const call = {
+    fire() {
+      fired++;
+    },
+  };
+  d.add(10, call);
+  d.add(10, { fire: () => assert.fail("a canceled target fired") }).cancel();
+  await waitFor(() => fired === 1 && d.size === 0, 5_000);
+  await sleep(3 * SWEEP_MS); // room for a wrong second firing
+  assert.equal(fired, 1);
+});
+
 async function waitFor(cond: () => boolean, ms: number): Promise<void> {
   const end = performance.now() + ms;
   while (!cond()) {

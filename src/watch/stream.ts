@@ -325,13 +325,12 @@ export class WatchStream implements WatchSink {
     const e = this.#entries.get(id);
     // Canceled since queued: etcd no longer forwards responses for that id.
     if (e === undefined || e.watcher !== r.watcher) return;
-    const resp = create(WatchResponseSchema, {
-      header: this.#header(r.revision),
-      watchId: id,
-      events: this.#wireEvents(r.events, e.prevKv),
-      compactRevision: BigInt(r.compactRevision),
-      canceled: r.compactRevision !== 0,
-    });
+    const resp = eventResponse(
+      this.#header(r.revision),
+      id,
+      this.#wireEvents(r.events, e.prevKv),
+      r.compactRevision,
+    );
     if (r.events.length > 0) e.quiet = false;
     if (e.fragment) out.push(...fragmentResponse(resp, this.#maxRequestBytes));
     else out.push(resp);
@@ -339,6 +338,9 @@ export class WatchStream implements WatchSink {
 
   /** Store events carry prev_kv; keep it only where etcd's watch server would fill it. */
   #wireEvents(events: Event[], prevKv: boolean): Event[] {
+    // Usually none has one (the hub builds prev_kv only while a watcher
+    // asked for it): then the hub's array serves as it is.
+    if (!events.some((ev) => ev.prevKv !== undefined)) return events;
     const compactRev = this.#hub.store.compactRevision;
     return events.map((ev) => {
       if (ev.prevKv === undefined) return ev;
@@ -364,6 +366,32 @@ export class WatchStream implements WatchSink {
     this.#wake = undefined;
     wake?.();
   }
+}
+
+/**
+ * An event, progress or compaction response, as `create(WatchResponseSchema,
+ * ...)` makes it (every field, defaults included) but built as a literal:
+ * with 1,000 watchers each put becomes 1,000 of these, and `create`'s
+ * reflective initialisation cost 0.5–1 µs apiece (stream_test checks the
+ * two are equal).
+ */
+export function eventResponse(
+  header: ResponseHeader,
+  watchId: bigint,
+  events: Event[],
+  compactRevision: number,
+): WatchResponse {
+  return {
+    $typeName: "etcdserverpb.WatchResponse",
+    header,
+    watchId,
+    created: false,
+    canceled: compactRevision !== 0,
+    compactRevision: compactRevision === 0 ? 0n : BigInt(compactRevision),
+    cancelReason: "",
+    fragment: false,
+    events,
+  };
 }
 
 /**

@@ -10,11 +10,12 @@ import {
   WatchResponseSchema,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { EventSchema } from "../gen/etcd/api/mvccpb/kv_pb.ts";
 import { MvccStore } from "../mvcc/store.ts";
 import { b, delReq, op, putReq, txnReq } from "../mvcc/test_helpers.ts";
 import { fragmentResponse } from "./fragment.ts";
 import { WatchHub } from "./hub.ts";
-import { type StreamOptions, WatchStream } from "./stream.ts";
+import { eventResponse, type StreamOptions, WatchStream } from "./stream.ts";
 import { eventText, sleep } from "./test_sink.ts";
 
 const header = (rev: number): ResponseHeader =>
@@ -212,4 +213,25 @@ Deno.test("fragmentResponse: pieces stay under the limit unless one event alone 
     assert.ok(size < 200 || p.events.length === 1, `piece of ${size} bytes`);
   }
   assert.deepEqual(fragmentResponse(resp, 10_000), [resp]);
+});
+
+Deno.test("eventResponse: the same message create(WatchResponseSchema) makes", () => {
+  const header = create(ResponseHeaderSchema, { clusterId: 1n, memberId: 2n, revision: 9n });
+  const ev = create(EventSchema, { kv: { key: new Uint8Array([97]), modRevision: 9n } });
+  for (const [events, compact] of [[[ev], 0], [[], 0], [[], 7]] as const) {
+    const expected = create(WatchResponseSchema, {
+      header,
+      watchId: 3n,
+      events: [...events],
+      compactRevision: BigInt(compact),
+      canceled: compact !== 0,
+    });
+    const got = eventResponse(header, 3n, [...events], compact);
+    assert.deepStrictEqual(got, expected);
+    assert.deepEqual(Object.keys(got).sort(), Object.keys(expected).sort());
+    assert.deepEqual(
+      toBinary(WatchResponseSchema, got),
+      toBinary(WatchResponseSchema, expected),
+    );
+  }
 });

@@ -41,6 +41,7 @@ import type {
   TxnRequest,
   TxnResponse,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { histogramSeries, type HistogramSpec } from "./define.ts";
 import {
   Counter,
   exponentialBuckets,
@@ -60,16 +61,54 @@ interface Tally {
 
 const tally = (): Tally => ({ ranges: 0, puts: 0, deletes: 0, putBytes: 0 });
 
+/**
+ * A store counter under etcd 3.5's name `etcd_mvcc_<what>_total` and its
+ * etcd 3.4 twin `etcd_debugging_mvcc_<what>_total`, which move together.
+ */
+class StoreCounter {
+  readonly #current: Counter;
+  readonly #debugging: Counter;
+
+  /** @param help the help text of the current name, without its final period */
+  constructor(reg: Registry, what: string, help: string) {
+    this.#current = new Counter(reg, { name: `etcd_mvcc_${what}_total`, help: `${help}.` });
+    this.#debugging = new Counter(reg, {
+      name: `etcd_debugging_mvcc_${what}_total`,
+      help: `${help} (etcd 3.4's name).`,
+    });
+  }
+
+  inc(n = 1): void {
+    this.#current.inc(n);
+    this.#debugging.inc(n);
+  }
+}
+
+/** The compaction timings (cairn's one in-memory pass is all three), with etcd's buckets. */
+const COMPACTION_MS = {
+  index: {
+    name: "etcd_debugging_mvcc_index_compaction_pause_duration_milliseconds",
+    help: "Duration of compacting the key index, in milliseconds.",
+    buckets: exponentialBuckets(0.5, 2, 14),
+  },
+  dbPause: {
+    name: "etcd_debugging_mvcc_db_compaction_pause_duration_milliseconds",
+    help: "Duration of each batch of revisions removed by compaction, in milliseconds.",
+    buckets: exponentialBuckets(1, 2, 13),
+  },
+  dbTotal: {
+    name: "etcd_debugging_mvcc_db_compaction_total_duration_milliseconds",
+    help: "Duration of a whole compaction, in milliseconds.",
+    buckets: exponentialBuckets(100, 2, 14),
+  },
+} satisfies Record<string, HistogramSpec>;
+
 /** The store and lessor counters of one member. */
 export class ApplyMetrics {
-  readonly #ranges: Counter;
-  readonly #rangesDebug: Counter;
-  readonly #puts: Counter;
-  readonly #putsDebug: Counter;
-  readonly #deletes: Counter;
-  readonly #deletesDebug: Counter;
-  readonly #txns: Counter;
-  readonly #txnsDebug: Counter;
+  readonly #ranges: StoreCounter;
+  readonly #puts: StoreCounter;
+  readonly #deletes: StoreCounter;
+  readonly #txns: StoreCounter;
   readonly #putBytes: Gauge;
   readonly leasesGranted: Counter;
   readonly leasesRevoked: Counter;
@@ -82,9 +121,7 @@ export class ApplyMetrics {
   #revokedKeys = 0;
   /** Versions the store retains now (set by the member; none known before). */
   storeVersions: () => number = () => 0;
-  readonly #indexCompactionMs: HistogramChild;
-  readonly #dbCompactionPauseMs: HistogramChild;
-  readonly #dbCompactionTotalMs: HistogramChild;
+  readonly #compactionMs: Record<keyof typeof COMPACTION_MS, HistogramChild>;
   readonly #dbCompactionKeys: Counter;
   readonly #dbCompactionLast: Gauge;
   /** When the compaction being applied started, and how many versions there were. */
@@ -98,28 +135,13 @@ export class ApplyMetrics {
 
   constructor(reg: Registry) {
     const counter = (name: string, help: string) => new Counter(reg, { name, help });
-    this.#ranges = counter("etcd_mvcc_range_total", "Ranges performed on the store.");
-    this.#rangesDebug = counter(
-      "etcd_debugging_mvcc_range_total",
-      "Ranges performed on the store (etcd 3.4's name).",
-    );
-    this.#puts = counter("etcd_mvcc_put_total", "Puts applied to the store.");
-    this.#putsDebug = counter(
-      "etcd_debugging_mvcc_put_total",
-      "Puts applied to the store (etcd 3.4's name).",
-    );
-    this.#deletes = counter("etcd_mvcc_delete_total", "Delete-ranges applied to the store.");
-    this.#deletesDebug = counter(
-      "etcd_debugging_mvcc_delete_total",
-      "Delete-ranges applied to the store (etcd 3.4's name).",
-    );
-    this.#txns = counter(
-      "etcd_mvcc_txn_total",
-      "Store transactions of more than one range, put or delete.",
-    );
-    this.#txnsDebug = counter(
-      "etcd_debugging_mvcc_txn_total",
-      "Store transactions of more than one range, put or delete (etcd 3.4's name).",
+    this.#ranges = new StoreCounter(reg, "range", "Ranges performed on the store");
+    this.#puts = new StoreCounter(reg, "put", "Puts applied to the store");
+    this.#deletes = new StoreCounter(reg, "delete", "Delete-ranges applied to the store");
+    this.#txns = new StoreCounter(
+      reg,
+      "txn",
+      "Store transactions of more than one range, put or delete",
     );
     // A gauge in etcd although it only grows.
     this.#putBytes = new Gauge(reg, {
@@ -147,23 +169,7 @@ export class ApplyMetrics {
       labelNames: ["op", "success", "version"],
       buckets: exponentialBuckets(0.0001, 2, 20),
     });
-    const ms = (name: string, help: string, buckets: number[]) =>
-      new Histogram(reg, { name, help, buckets }).series;
-    this.#indexCompactionMs = ms(
-      "etcd_debugging_mvcc_index_compaction_pause_duration_milliseconds",
-      "Duration of compacting the key index, in milliseconds.",
-      exponentialBuckets(0.5, 2, 14),
-    );
-    this.#dbCompactionPauseMs = ms(
-      "etcd_debugging_mvcc_db_compaction_pause_duration_milliseconds",
-      "Duration of each batch of revisions removed by compaction, in milliseconds.",
-      exponentialBuckets(1, 2, 13),
-    );
-    this.#dbCompactionTotalMs = ms(
-      "etcd_debugging_mvcc_db_compaction_total_duration_milliseconds",
-      "Duration of a whole compaction, in milliseconds.",
-      exponentialBuckets(100, 2, 14),
-    );
+    this.#compactionMs = histogramSeries(reg, COMPACTION_MS);
     this.#dbCompactionKeys = counter(
       "etcd_debugging_mvcc_db_compaction_keys_total",
       "Revisions removed by compaction.",
@@ -221,9 +227,10 @@ export class ApplyMetrics {
         break;
       case "compaction": {
         const took = performance.now() - this.#compacting.startedMs;
-        this.#indexCompactionMs.observe(took);
-        this.#dbCompactionPauseMs.observe(took);
-        this.#dbCompactionTotalMs.observe(took);
+        const ms = this.#compactionMs;
+        ms.index.observe(took);
+        ms.dbPause.observe(took);
+        ms.dbTotal.observe(took);
         this.#dbCompactionKeys.inc(Math.max(0, this.#compacting.versions - this.storeVersions()));
         this.#dbCompactionLast.set(Math.floor(Date.now() / 1000));
         // etcd's applier then reads a key to learn the current revision.
@@ -265,23 +272,13 @@ export class ApplyMetrics {
 
   /** One metered transaction ended: etcd's metricsTxnWrite.End. */
   #record(ranges: number, puts: number, deletes: number, putBytes: number): void {
-    if (ranges + puts + deletes > 1) {
-      this.#txns.inc();
-      this.#txnsDebug.inc();
-    }
-    if (ranges > 0) {
-      this.#ranges.inc(ranges);
-      this.#rangesDebug.inc(ranges);
-    }
+    if (ranges + puts + deletes > 1) this.#txns.inc();
+    if (ranges > 0) this.#ranges.inc(ranges);
     if (puts > 0) {
       this.#puts.inc(puts);
-      this.#putsDebug.inc(puts);
       this.#putBytes.inc(putBytes);
     }
-    if (deletes > 0) {
-      this.#deletes.inc(deletes);
-      this.#deletesDebug.inc(deletes);
-    }
+    if (deletes > 0) this.#deletes.inc(deletes);
   }
 }
 

@@ -53,6 +53,58 @@ interface SnapshotSeries {
   seconds: HistogramChild;
 }
 
+/** How one direction's snapshot families are named and described. */
+interface SnapshotDirection {
+  /** `send` or `receive`, as in `etcd_network_snapshot_send_success`. */
+  verb: string;
+  /** The peer's label: `To` or `From`. */
+  label: string;
+  /** `to` or `from`, for the help texts. */
+  preposition: string;
+  successHelp: string;
+  failuresHelp: string;
+}
+
+/** etcd's four snapshot families of one direction (success, failures, inflights, duration). */
+class SnapshotFamilies {
+  readonly #ok: Counter;
+  readonly #failed: Counter;
+  readonly #inflight: Gauge;
+  readonly #seconds: Histogram;
+
+  constructor(reg: Registry, d: SnapshotDirection) {
+    const labelNames = [d.label];
+    const family = `etcd_network_snapshot_${d.verb}`;
+    this.#ok = new Counter(reg, { name: `${family}_success`, help: d.successHelp, labelNames });
+    this.#failed = new Counter(reg, {
+      name: `${family}_failures`,
+      help: d.failuresHelp,
+      labelNames,
+    });
+    this.#inflight = new Gauge(reg, {
+      name: `${family}_inflights_total`,
+      help: `Snapshot transfers ${d.preposition} each peer under way.`,
+      labelNames,
+    });
+    this.#seconds = new Histogram(reg, {
+      name: `${family}_total_duration_seconds`,
+      help: `Duration of snapshot transfers ${d.preposition} each peer, in seconds.`,
+      labelNames,
+      buckets: SNAPSHOT_BUCKETS,
+    });
+  }
+
+  /** The series of the peer whose id in hexadecimal is `id`. */
+  bind(id: string): SnapshotSeries {
+    return {
+      ok: this.#ok.labels(id),
+      failed: this.#failed.labels(id),
+      inflight: this.#inflight.labels(id),
+      seconds: this.#seconds.labels(id),
+    };
+  }
+}
+
 interface SendSeries {
   bytes: CounterChild;
   snapshot?: SnapshotSeries;
@@ -70,82 +122,48 @@ export class PeerTrafficMetrics implements PeerTrafficStats {
   readonly receivedBytes: Counter;
   readonly receivedFailures: Counter;
   readonly disconnectedPeers: Counter;
-  readonly #snapshotSend: Counter;
-  readonly #snapshotSendFailures: Counter;
-  readonly #snapshotSendInflights: Gauge;
-  readonly #snapshotSendSeconds: Histogram;
-  readonly #snapshotReceive: Counter;
-  readonly #snapshotReceiveFailures: Counter;
-  readonly #snapshotReceiveInflights: Gauge;
-  readonly #snapshotReceiveSeconds: Histogram;
+  readonly #sendSnapshots: SnapshotFamilies;
+  readonly #receiveSnapshots: SnapshotFamilies;
   readonly #to = new Map<bigint, SendSeries>();
   readonly #from = new Map<bigint, ReceiveSeries>();
   #local = "0";
 
   constructor(reg: Registry) {
-    const to = ["To"];
-    const from = ["From"];
-    this.sentBytes = new Counter(reg, {
-      name: "etcd_network_peer_sent_bytes_total",
-      help: "Bytes of Raft messages and snapshots sent to each peer.",
-      labelNames: to,
+    const counter = (name: string, help: string, labelNames: string[]) =>
+      new Counter(reg, { name, help, labelNames });
+    this.sentBytes = counter(
+      "etcd_network_peer_sent_bytes_total",
+      "Bytes of Raft messages and snapshots sent to each peer.",
+      ["To"],
+    );
+    this.receivedBytes = counter(
+      "etcd_network_peer_received_bytes_total",
+      "Bytes of Raft messages and snapshots received from each peer.",
+      ["From"],
+    );
+    this.receivedFailures = counter(
+      "etcd_network_peer_received_failures_total",
+      "Frames or snapshots from each peer that could not be read or were refused.",
+      ["From"],
+    );
+    this.disconnectedPeers = counter(
+      "etcd_network_disconnected_peers_total",
+      "Times the message stream to a peer went down.",
+      ["Local", "Remote"],
+    );
+    this.#sendSnapshots = new SnapshotFamilies(reg, {
+      verb: "send",
+      label: "To",
+      preposition: "to",
+      successHelp: "Snapshots sent to each peer and accepted by it.",
+      failuresHelp: "Snapshot transfers to each peer that failed.",
     });
-    this.receivedBytes = new Counter(reg, {
-      name: "etcd_network_peer_received_bytes_total",
-      help: "Bytes of Raft messages and snapshots received from each peer.",
-      labelNames: from,
-    });
-    this.receivedFailures = new Counter(reg, {
-      name: "etcd_network_peer_received_failures_total",
-      help: "Frames or snapshots from each peer that could not be read or were refused.",
-      labelNames: from,
-    });
-    this.disconnectedPeers = new Counter(reg, {
-      name: "etcd_network_disconnected_peers_total",
-      help: "Times the message stream to a peer went down.",
-      labelNames: ["Local", "Remote"],
-    });
-    this.#snapshotSend = new Counter(reg, {
-      name: "etcd_network_snapshot_send_success",
-      help: "Snapshots sent to each peer and accepted by it.",
-      labelNames: to,
-    });
-    this.#snapshotSendFailures = new Counter(reg, {
-      name: "etcd_network_snapshot_send_failures",
-      help: "Snapshot transfers to each peer that failed.",
-      labelNames: to,
-    });
-    this.#snapshotSendInflights = new Gauge(reg, {
-      name: "etcd_network_snapshot_send_inflights_total",
-      help: "Snapshot transfers to each peer under way.",
-      labelNames: to,
-    });
-    this.#snapshotSendSeconds = new Histogram(reg, {
-      name: "etcd_network_snapshot_send_total_duration_seconds",
-      help: "Duration of snapshot transfers to each peer, in seconds.",
-      labelNames: to,
-      buckets: SNAPSHOT_BUCKETS,
-    });
-    this.#snapshotReceive = new Counter(reg, {
-      name: "etcd_network_snapshot_receive_success",
-      help: "Snapshots received from each peer, verified and handed to the member.",
-      labelNames: from,
-    });
-    this.#snapshotReceiveFailures = new Counter(reg, {
-      name: "etcd_network_snapshot_receive_failures",
-      help: "Snapshot transfers from each peer that failed or were refused.",
-      labelNames: from,
-    });
-    this.#snapshotReceiveInflights = new Gauge(reg, {
-      name: "etcd_network_snapshot_receive_inflights_total",
-      help: "Snapshot transfers from each peer under way.",
-      labelNames: from,
-    });
-    this.#snapshotReceiveSeconds = new Histogram(reg, {
-      name: "etcd_network_snapshot_receive_total_duration_seconds",
-      help: "Duration of snapshot transfers from each peer, in seconds.",
-      labelNames: from,
-      buckets: SNAPSHOT_BUCKETS,
+    this.#receiveSnapshots = new SnapshotFamilies(reg, {
+      verb: "receive",
+      label: "From",
+      preposition: "from",
+      successHelp: "Snapshots received from each peer, verified and handed to the member.",
+      failuresHelp: "Snapshot transfers from each peer that failed or were refused.",
     });
   }
 
@@ -171,62 +189,53 @@ export class PeerTrafficMetrics implements PeerTrafficStats {
   }
 
   snapshotSending(peer: bigint): void {
-    this.#sendSnapshots(peer).inflight.inc();
+    this.#sendSnapshot(peer).inflight.inc();
   }
 
   snapshotSent(peer: bigint, ok: boolean, seconds: number): void {
-    ended(this.#sendSnapshots(peer), ok, seconds);
+    ended(this.#sendSnapshot(peer), ok, seconds);
   }
 
   snapshotReceiving(peer: bigint): void {
-    this.#receiveSnapshots(peer).inflight.inc();
+    this.#receiveSnapshot(peer).inflight.inc();
   }
 
   snapshotReceived(peer: bigint, ok: boolean, seconds: number): void {
-    ended(this.#receiveSnapshots(peer), ok, seconds);
+    ended(this.#receiveSnapshot(peer), ok, seconds);
   }
 
-  #sendSnapshots(peer: bigint): SnapshotSeries {
-    const s = this.#toSeries(peer);
-    const id = peer.toString(16);
-    return s.snapshot ??= {
-      ok: this.#snapshotSend.labels(id),
-      failed: this.#snapshotSendFailures.labels(id),
-      inflight: this.#snapshotSendInflights.labels(id),
-      seconds: this.#snapshotSendSeconds.labels(id),
-    };
+  #sendSnapshot(peer: bigint): SnapshotSeries {
+    return this.#toSeries(peer).snapshot ??= this.#sendSnapshots.bind(peer.toString(16));
   }
 
-  #receiveSnapshots(peer: bigint): SnapshotSeries {
-    const s = this.#fromSeries(peer);
-    const id = peer.toString(16);
-    return s.snapshot ??= {
-      ok: this.#snapshotReceive.labels(id),
-      failed: this.#snapshotReceiveFailures.labels(id),
-      inflight: this.#snapshotReceiveInflights.labels(id),
-      seconds: this.#snapshotReceiveSeconds.labels(id),
-    };
+  #receiveSnapshot(peer: bigint): SnapshotSeries {
+    return this.#fromSeries(peer).snapshot ??= this.#receiveSnapshots.bind(peer.toString(16));
   }
 
   #toSeries(peer: bigint): SendSeries {
-    let s = this.#to.get(peer);
-    if (s === undefined) {
-      const id = peer.toString(16);
-      s = { bytes: this.sentBytes.labels(id) };
-      this.#to.set(peer, s);
-    }
-    return s;
+    return bound(this.#to, peer, this.#bindTo);
   }
 
   #fromSeries(peer: bigint): ReceiveSeries {
-    let s = this.#from.get(peer);
-    if (s === undefined) {
-      const id = peer.toString(16);
-      s = { bytes: this.receivedBytes.labels(id), failures: this.receivedFailures.labels(id) };
-      this.#from.set(peer, s);
-    }
-    return s;
+    return bound(this.#from, peer, this.#bindFrom);
   }
+
+  // Made once, so that a report allocates nothing once its peer is bound.
+  readonly #bindTo = (id: string): SendSeries => ({ bytes: this.sentBytes.labels(id) });
+  readonly #bindFrom = (id: string): ReceiveSeries => ({
+    bytes: this.receivedBytes.labels(id),
+    failures: this.receivedFailures.labels(id),
+  });
+}
+
+/** The series of `peer` in `map`, bound by `make` (given the id in hexadecimal) at the first use. */
+function bound<S>(map: Map<bigint, S>, peer: bigint, make: (id: string) => S): S {
+  let s = map.get(peer);
+  if (s === undefined) {
+    s = make(peer.toString(16));
+    map.set(peer, s);
+  }
+  return s;
 }
 
 function ended(s: SnapshotSeries, ok: boolean, seconds: number): void {

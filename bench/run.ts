@@ -10,7 +10,8 @@
  * watchers: put -> event latency, puts/s while they receive). Writes
  * bench/RESULTS.md and prints it.
  *
- * Environment overrides: CAIRN_CMD (default `deno run -A <repo>/main.ts`),
+ * Environment overrides: CAIRN_CMD (default `deno run -A --v8-flags=<the
+ * Makefile's CAIRN_V8_FLAGS> <repo>/main.ts`, see lib/cairn_cmd.ts),
  * ETCD_CMD (default `etcd`), BENCH_DIR (parent of the temp data dirs,
  * default /tmp), BENCH_SCALE (multiplies request totals, e.g. 0.1 for a
  * quick check), BENCH_KEYS (keys for the memory row, default 100000),
@@ -23,6 +24,7 @@
  */
 
 import { join, relative } from "node:path";
+import { defaultCairnArgv } from "./lib/cairn_cmd.ts";
 import { startCluster } from "./lib/cluster.ts";
 import { stopAll } from "./lib/proc.ts";
 import {
@@ -546,9 +548,7 @@ async function main(): Promise<number> {
   const etcdSpec: ServerSpec = { name: "etcd", argv: splitCommand(env("ETCD_CMD") ?? "etcd") };
   const cairnSpec: ServerSpec = {
     name: "cairn",
-    argv: env("CAIRN_CMD")
-      ? splitCommand(env("CAIRN_CMD")!)
-      : [Deno.execPath(), "run", "-A", join(repo, "main.ts")],
+    argv: env("CAIRN_CMD") ? splitCommand(env("CAIRN_CMD")!) : defaultCairnArgv(repo),
   };
   const parent = env("BENCH_DIR") ?? "/tmp";
   await Deno.mkdir(parent, { recursive: true });

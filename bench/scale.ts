@@ -23,6 +23,7 @@
 
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
+import { defaultCairnArgv } from "./lib/cairn_cmd.ts";
 import { startCluster } from "./lib/cluster.ts";
 import { stopAll } from "./lib/proc.ts";
 import type { KvbenchResult, ScenarioOutcome } from "./lib/report.ts";
@@ -444,9 +445,7 @@ async function main(): Promise<number> {
     { name: "etcd", argv: split(env("ETCD_CMD") ?? "etcd") },
     {
       name: "cairn",
-      argv: env("CAIRN_CMD")
-        ? split(env("CAIRN_CMD")!)
-        : [Deno.execPath(), "run", "-A", join(repo, "main.ts")],
+      argv: env("CAIRN_CMD") ? split(env("CAIRN_CMD")!) : defaultCairnArgv(repo),
     },
   ];
   const parent = env("BENCH_DIR") ?? "/tmp";

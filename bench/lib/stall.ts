@@ -28,8 +28,8 @@
  * @module
  */
 
-import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { defaultCairnArgv } from "./cairn_cmd.ts";
 import { type Cluster, startCluster } from "./cluster.ts";
 import { stopAll } from "./proc.ts";
 import { readLog, type ServerSpec } from "./server.ts";
@@ -423,9 +423,7 @@ if (import.meta.main) {
     { name: "etcd", argv: split(env("ETCD_CMD") ?? "etcd") },
     {
       name: "cairn",
-      argv: env("CAIRN_CMD")
-        ? split(env("CAIRN_CMD")!)
-        : [Deno.execPath(), "run", "-A", join(repo, "main.ts")],
+      argv: env("CAIRN_CMD") ? split(env("CAIRN_CMD")!) : defaultCairnArgv(repo),
     },
   ];
   const wanted = new Set(values.systems.split(","));

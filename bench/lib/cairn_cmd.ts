@@ -1,0 +1,37 @@
+/**
+ * How the benchmarks start cairn when CAIRN_CMD does not say: `deno run`
+ * with the V8 flags the shipped executable is compiled with (the
+ * Makefile's CAIRN_V8_FLAGS, also `make run`'s and `deno task start`'s),
+ * so a bench row measures cairn as users run it. The young-generation cap
+ * among them sets the length of every scavenge pause, which is most of
+ * the put tail at 100 clients (bench/RESULTS.md, issue 15 notes).
+ *
+ * @module
+ */
+import { join } from "node:path";
+
+/**
+ * The value of `CAIRN_V8_FLAGS := ...` in a Makefile's text (comma-separated
+ * V8 flags), or undefined when it sets none.
+ */
+export function makefileV8Flags(makefile: string): string | undefined {
+  const m = /^CAIRN_V8_FLAGS\s*:?=\s*(\S+)\s*$/m.exec(makefile);
+  return m?.[1];
+}
+
+/** The repository's CAIRN_V8_FLAGS (undefined when the Makefile sets none). */
+export function cairnV8Flags(repo: string): string | undefined {
+  return makefileV8Flags(Deno.readTextFileSync(join(repo, "Makefile")));
+}
+
+/** The default command line of a cairn member: `deno run -A [--v8-flags=...] main.ts`. */
+export function defaultCairnArgv(repo: string): string[] {
+  const flags = cairnV8Flags(repo);
+  return [
+    Deno.execPath(),
+    "run",
+    "-A",
+    ...(flags ? [`--v8-flags=${flags}`] : []),
+    join(repo, "main.ts"),
+  ];
+}

@@ -1,0 +1,29 @@
+import assert from "node:assert/strict";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { cairnV8Flags, defaultCairnArgv, makefileV8Flags } from "./cairn_cmd.ts";
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+Deno.test("makefileV8Flags: reads CAIRN_V8_FLAGS, undefined without it", () => {
+  assert.equal(
+    makefileV8Flags("X := 1\nCAIRN_V8_FLAGS := --expose-gc,--max-semi-space-size=4\nrun:\n"),
+    "--expose-gc,--max-semi-space-size=4",
+  );
+  assert.equal(makefileV8Flags("run:\n\tdeno run main.ts\n"), undefined);
+});
+
+Deno.test("the bench, make run and deno task start give cairn the same V8 flags", () => {
+  const flags = cairnV8Flags(repo);
+  assert.ok(flags, "the Makefile sets CAIRN_V8_FLAGS");
+  assert.ok(flags.includes("--max-semi-space-size="), flags);
+  const argv = defaultCairnArgv(repo);
+  assert.equal(argv[argv.length - 1], join(repo, "main.ts"));
+  assert.ok(argv.includes(`--v8-flags=${flags}`), argv.join(" "));
+  // `deno task start` is how deno run users start a member: same flags.
+  const tasks = JSON.parse(Deno.readTextFileSync(join(repo, "deno.json"))).tasks;
+  assert.ok(
+    String(tasks.start).split(/\s+/).includes(`--v8-flags=${flags}`),
+    `deno.json start task: ${tasks.start}`,
+  );
+});

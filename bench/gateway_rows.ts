@@ -14,9 +14,9 @@
  *
  * @module
  */
-import { join } from "node:path";
 import { GATEWAY_SCENARIOS, GATEWAY_WARMUP, kvbenchArgs } from "./lib/scenarios.ts";
-import { type ServerSpec, startServer } from "./lib/server.ts";
+import { startServer } from "./lib/server.ts";
+import { makeWorkDir, removeWorkDir, serverSpecs } from "./lib/setup.ts";
 import { ensureKvtool, repoRoot, runJson } from "./lib/tools.ts";
 
 const env = (k: string) => Deno.env.get(k);
@@ -31,17 +31,9 @@ interface Row {
 
 const repo = repoRoot();
 const kvtool = await ensureKvtool(repo);
-const workDir = await Deno.makeTempDir({ dir: env("BENCH_DIR") ?? "/tmp", prefix: "gw-rows-" });
-const split = (cmd: string) => cmd.trim().split(/\s+/);
-const specs: ServerSpec[] = [
-  { name: "etcd", argv: split(env("ETCD_CMD") ?? "etcd") },
-  {
-    name: "cairn",
-    argv: env("CAIRN_CMD")
-      ? split(env("CAIRN_CMD")!)
-      : [Deno.execPath(), "run", "-A", join(repo, "main.ts")],
-  },
-];
+const workDir = await makeWorkDir("gw-rows-");
+const servers = serverSpecs(repo);
+const specs = [servers.etcd, servers.cairn];
 const best = new Map<string, Row>();
 try {
   for (let r = 1; r <= ROUNDS; r++) {
@@ -72,7 +64,7 @@ try {
     }
   }
 } finally {
-  await Deno.remove(workDir, { recursive: true }).catch(() => {});
+  await removeWorkDir(workDir, false);
 }
 for (const s of GATEWAY_SCENARIOS) {
   const etcd = best.get(`etcd ${s.id}`);

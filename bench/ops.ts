@@ -20,6 +20,13 @@ import { parseArgs } from "node:util";
 import { type DashboardLoadResult, measureDashboardLoad } from "./lib/dashboard.ts";
 import { stopAll } from "./lib/proc.ts";
 import { type ServerSpec, startServer } from "./lib/server.ts";
+import {
+  errorText,
+  makeWorkDir,
+  removeWorkDir,
+  serverSpecs,
+  stopServersOnSignal,
+} from "./lib/setup.ts";
 import { runStall, stallMarkdown, type StallRun } from "./lib/stall.ts";
 import { ensureKvtool, repoRoot } from "./lib/tools.ts";
 
@@ -37,10 +44,6 @@ const { values: opts } = parseArgs({
 
 const env = (k: string) => Deno.env.get(k);
 const ONLY = new Set(opts.only.split(","));
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 /** A fresh cairn member, the dashboard row measured on it, then stopped. */
 async function dashboardRow(
@@ -69,22 +72,9 @@ function dashboardMarkdown(r: DashboardLoadResult): string {
 async function main(): Promise<number> {
   const began = performance.now();
   const repo = repoRoot();
-  const split = (cmd: string) => cmd.trim().split(/\s+/);
-  const etcd: ServerSpec = { name: "etcd", argv: split(env("ETCD_CMD") ?? "etcd") };
-  const cairn: ServerSpec = {
-    name: "cairn",
-    argv: env("CAIRN_CMD")
-      ? split(env("CAIRN_CMD")!)
-      : [Deno.execPath(), "run", "-A", join(repo, "main.ts")],
-  };
-  const onSignal = () => {
-    stopAll(1000).finally(() => Deno.exit(130));
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  const parent = env("BENCH_DIR") ?? "/tmp";
-  await Deno.mkdir(parent, { recursive: true });
-  const workDir = await Deno.makeTempDir({ dir: parent, prefix: "cairn-ops-" });
+  const { etcd, cairn } = serverSpecs(repo);
+  const unlisten = stopServersOnSignal();
+  const workDir = await makeWorkDir("cairn-ops-");
   const errors: string[] = [];
   let stall: StallRun[] = [];
   let dashboard: DashboardLoadResult | undefined;
@@ -113,10 +103,8 @@ async function main(): Promise<number> {
     }
   } finally {
     await stopAll(1000);
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
-    if (opts.keep) console.error(`kept ${workDir}`);
-    else await Deno.remove(workDir, { recursive: true }).catch(() => {});
+    unlisten();
+    await removeWorkDir(workDir, opts.keep);
   }
   const argv = Deno.args.length ? ` ${Deno.args.join(" ")}` : "";
   const md = [

@@ -23,7 +23,6 @@
 
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
-import { defaultCairnArgv } from "./lib/cairn_cmd.ts";
 import { startCluster } from "./lib/cluster.ts";
 import { stopAll } from "./lib/proc.ts";
 import type { KvbenchResult, ScenarioOutcome } from "./lib/report.ts";
@@ -41,6 +40,14 @@ import {
 } from "./lib/scale_report.ts";
 import { kvbenchArgs, type Scenario, WARMUP } from "./lib/scenarios.ts";
 import { type Server, type ServerSpec, startServer } from "./lib/server.ts";
+import {
+  errorText,
+  loadKeys,
+  makeWorkDir,
+  removeWorkDir,
+  serverSpecs,
+  stopServersOnSignal,
+} from "./lib/setup.ts";
 import { ensureKvbench, ensureKvtool, type JsonRun, repoRoot, runJson } from "./lib/tools.ts";
 
 const { values: opts } = parseArgs({
@@ -106,10 +113,6 @@ let aborted: string | null = null;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
 
 /** A JSON run's figures and, when it failed or was cut off, why. */
@@ -263,28 +266,7 @@ async function loadedPhase(side: Side, ctx: Ctx): Promise<void> {
   side.run.loaded = l;
   let loaded = false;
   await withServer(side, "loaded", ctx, async (s) => {
-    const r = await runJson<{ seconds?: number; error?: string; count_error?: string }>(
-      ctx.kvtool,
-      [
-        "-mode",
-        "load",
-        "-endpoint",
-        s.endpoint,
-        "-n",
-        String(KEYS),
-        "-prefix",
-        "s/",
-        "-val",
-        "256",
-        "-clients",
-        "100",
-        "-conns",
-        "10",
-        "-timeout",
-        "300s",
-      ],
-      315_000,
-    );
+    const r = await loadKeys(ctx.kvtool, s.endpoint, KEYS, 300);
     if (r.code !== 0 || !r.json || r.json.error) {
       l.errors.push(`loading ${KEYS} keys failed: ${r.json?.error ?? r.stderrTail}`);
       return;
@@ -434,23 +416,10 @@ async function main(): Promise<number> {
     console.error(aborted);
     stopAll(1000);
   }, DEADLINE_MS);
-  const onSignal = () => {
-    console.error("interrupted: stopping servers");
-    stopAll(1000).finally(() => Deno.exit(130));
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  const split = (cmd: string) => cmd.trim().split(/\s+/);
-  const specs: ServerSpec[] = [
-    { name: "etcd", argv: split(env("ETCD_CMD") ?? "etcd") },
-    {
-      name: "cairn",
-      argv: env("CAIRN_CMD") ? split(env("CAIRN_CMD")!) : defaultCairnArgv(repo),
-    },
-  ];
-  const parent = env("BENCH_DIR") ?? "/tmp";
-  await Deno.mkdir(parent, { recursive: true });
-  const workDir = await Deno.makeTempDir({ dir: parent, prefix: "cairn-scale-" });
+  const unlisten = stopServersOnSignal();
+  const { etcd, cairn } = serverSpecs(repo);
+  const specs = [etcd, cairn];
+  const workDir = await makeWorkDir("cairn-scale-");
   const sides: Side[] = specs.map((spec) => ({
     spec,
     dead: false,
@@ -527,10 +496,8 @@ async function main(): Promise<number> {
   } finally {
     clearTimeout(deadline);
     await stopAll();
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
-    if (opts.keep) console.error(`kept ${workDir}`);
-    else await Deno.remove(workDir, { recursive: true }).catch(() => {});
+    unlisten();
+    await removeWorkDir(workDir, opts.keep);
   }
 }
 

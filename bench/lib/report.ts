@@ -15,6 +15,7 @@ import {
   extraRows,
   type ExtraRuns,
   type Row,
+  throughputRows,
   watchDetailTable,
   type WatchOutcome,
 } from "./report_extra.ts";
@@ -154,28 +155,8 @@ function rows(
   extras?: ExtraWorkloads,
 ) {
   const out: Row[] = [];
-  const partial = (o?: ScenarioOutcome) =>
-    o?.result && (o.result.errors > 0 || o.error) ? "⚠" : undefined;
   for (const s of scenarios) {
-    const e = etcd.scenarios[s.id];
-    const c = cairn.scenarios[s.id];
-    const common = { etcdNote: partial(e), cairnNote: partial(c) };
-    out.push({
-      name: `${s.title}: throughput (req/s)`,
-      etcd: e?.result?.rps ?? null,
-      cairn: c?.result?.rps ?? null,
-      better: "higher",
-      digits: 0,
-      ...common,
-    });
-    out.push({
-      name: `${s.title}: p99 latency (ms)`,
-      etcd: e?.result?.p99_ms ?? null,
-      cairn: c?.result?.p99_ms ?? null,
-      better: "lower",
-      digits: 2,
-      ...common,
-    });
+    out.push(...throughputRows(s.title, etcd.scenarios[s.id], cairn.scenarios[s.id]));
   }
   if (extras) {
     out.push(...extraRows(extras.cluster, extras.watch, extraRuns(etcd), extraRuns(cairn)));
@@ -216,15 +197,15 @@ export function comparisonTable(
     "| scenario | etcd | cairn | ratio cairn/etcd | better | ahead |",
     "|---|---:|---:|---:|---|---|",
   ];
-  for (const r of rows(scenarios, etcd, cairn, keys, extras)) {
-    lines.push(
-      `| ${r.name} | ${fmt(r.etcd, r.digits, r.etcdNote)} | ${
-        fmt(r.cairn, r.digits, r.cairnNote)
-      } | ` +
-        `${formatRatio(r.etcd, r.cairn)} | ${r.better} | ${verdict(r.etcd, r.cairn, r.better)} |`,
-    );
-  }
+  for (const r of rows(scenarios, etcd, cairn, keys, extras)) lines.push(rowCells(r));
   return lines.join("\n");
+}
+
+/** A comparison row's cells: name, both figures, ratio cairn/etcd, which is better, who is ahead. */
+export function rowCells(r: Row): string {
+  return `| ${r.name} | ${fmt(r.etcd, r.digits, r.etcdNote)} | ${
+    fmt(r.cairn, r.digits, r.cairnNote)
+  } | ${formatRatio(r.etcd, r.cairn)} | ${r.better} | ${verdict(r.etcd, r.cairn, r.better)} |`;
 }
 
 /** Raw kvbench figures per server, scenario and round. */

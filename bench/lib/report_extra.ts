@@ -92,6 +92,36 @@ const warn = (o?: { error?: string; result: { errors?: number } | null }) =>
 
 const mib = (kib?: number) => (kib === undefined ? null : kib / 1024);
 
+/**
+ * The throughput and p99 latency rows of one kvbench run per side, each
+ * figure marked ⚠ when some of its requests failed.
+ */
+export function throughputRows(
+  title: string,
+  e: ScenarioOutcome | undefined,
+  c: ScenarioOutcome | undefined,
+): Row[] {
+  const notes = { etcdNote: warn(e), cairnNote: warn(c) };
+  return [
+    {
+      name: `${title}: throughput (req/s)`,
+      etcd: e?.result?.rps ?? null,
+      cairn: c?.result?.rps ?? null,
+      better: "higher",
+      digits: 0,
+      ...notes,
+    },
+    {
+      name: `${title}: p99 latency (ms)`,
+      etcd: e?.result?.p99_ms ?? null,
+      cairn: c?.result?.p99_ms ?? null,
+      better: "lower",
+      digits: 2,
+      ...notes,
+    },
+  ];
+}
+
 /** Comparison rows for the cluster and watch measurements. */
 export function extraRows(
   cw: ClusterWorkload,
@@ -112,24 +142,7 @@ export function extraRows(
     return peaks.length ? Math.min(...peaks) : undefined;
   };
   return [
-    {
-      name: `${cluster}: throughput (req/s)`,
-      etcd: ce?.result?.rps ?? null,
-      cairn: cc?.result?.rps ?? null,
-      better: "higher",
-      digits: 0,
-      etcdNote: warn(ce),
-      cairnNote: warn(cc),
-    },
-    {
-      name: `${cluster}: p99 latency (ms)`,
-      etcd: ce?.result?.p99_ms ?? null,
-      cairn: cc?.result?.p99_ms ?? null,
-      better: "lower",
-      digits: 2,
-      etcdNote: warn(ce),
-      cairnNote: warn(cc),
-    },
+    ...throughputRows(cluster, ce, cc),
     {
       name: `watch, ${n} watchers: put → event latency p50 (ms)`,
       etcd: lat(we.latency)?.lat_p50_ms ?? null,

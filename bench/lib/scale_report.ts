@@ -8,8 +8,8 @@
  */
 
 import type { Rss } from "./proc.ts";
-import { formatRatio, type KvbenchResult, type ScenarioOutcome, verdict } from "./report.ts";
-import { bestCluster, type ClusterOutcome, type Row } from "./report_extra.ts";
+import { type KvbenchResult, rowCells, type ScenarioOutcome } from "./report.ts";
+import { bestCluster, type ClusterOutcome, type Row, throughputRows } from "./report_extra.ts";
 
 /** kvtool -mode watchkeys's JSON line (bench/kvtool/scale.go). */
 export interface WatchKeysResult {
@@ -149,32 +149,17 @@ const warn = (o?: { result: { errors: number } | null; error?: string }) =>
   o?.result && (o.result.errors > 0 || o.error) ? "⚠" : undefined;
 const n = (x: number) => x.toLocaleString("en-US");
 
-function throughputRows(
+/** {@link throughputRows} with issue 15's targets for throughput and p99 where it states them. */
+function targetedRows(
   title: string,
   e: ScenarioOutcome | undefined,
   c: ScenarioOutcome | undefined,
   target?: { rps?: number; p99?: number },
 ): ScaleRow[] {
-  const notes = { etcdNote: warn(e), cairnNote: warn(c) };
+  const [rps, p99] = throughputRows(title, e, c);
   return [
-    {
-      name: `${title}: throughput (req/s)`,
-      etcd: e?.result?.rps ?? null,
-      cairn: c?.result?.rps ?? null,
-      better: "higher",
-      digits: 0,
-      ...notes,
-      ...(target?.rps ? { target: { limit: target.rps } } : {}),
-    },
-    {
-      name: `${title}: p99 latency (ms)`,
-      etcd: e?.result?.p99_ms ?? null,
-      cairn: c?.result?.p99_ms ?? null,
-      better: "lower",
-      digits: 2,
-      ...notes,
-      ...(target?.p99 ? { target: { limit: target.p99 } } : {}),
-    },
+    target?.rps ? { ...rps, target: { limit: target.rps } } : rps,
+    target?.p99 ? { ...p99, target: { limit: target.p99 } } : p99,
   ];
 }
 
@@ -182,7 +167,7 @@ function throughputRows(
 export function scaleRows(w: ScaleWorkloads, etcd: ScaleRun, cairn: ScaleRun): ScaleRow[] {
   const out: ScaleRow[] = [];
   const c = w.cluster;
-  out.push(...throughputRows(
+  out.push(...targetedRows(
     `${c.members}-member cluster, put to the leader, ${c.clients} clients / ${c.conns} conns`,
     bestCluster(etcd.cluster),
     bestCluster(cairn.cluster),
@@ -207,13 +192,13 @@ export function scaleRows(w: ScaleWorkloads, etcd: ScaleRun, cairn: ScaleRun): S
     digits: 0,
     target: { limit: 1 },
   });
-  out.push(...throughputRows(
+  out.push(...targetedRows(
     `${keys}: range of ${n(w.range.span)} keys under a prefix, ${w.range.clients} clients`,
     le?.range,
     lc?.range,
     { rps: 1 },
   ));
-  out.push(...throughputRows(
+  out.push(...targetedRows(
     `${keys}: count_only over the whole keyspace, ${w.count.clients} client` +
       (w.count.clients > 1 ? "s" : ""),
     le?.count,
@@ -221,7 +206,7 @@ export function scaleRows(w: ScaleWorkloads, etcd: ScaleRun, cairn: ScaleRun): S
     { rps: 1 },
   ));
   for (const v of w.values) {
-    out.push(...throughputRows(
+    out.push(...targetedRows(
       v.title,
       best(etcd.values[v.id] ?? []),
       best(cairn.values[v.id] ?? []),
@@ -268,15 +253,6 @@ export function targetVerdict(r: ScaleRow): string {
   return ok ? "met" : "missed";
 }
 
-function fmt(v: number | null, digits: number, note?: string): string {
-  if (v === null) return "n/a";
-  const s = v.toLocaleString("en-US", {
-    minimumFractionDigits: digits,
-    maximumFractionDigits: digits,
-  });
-  return note ? `${s} ${note}` : s;
-}
-
 /** The comparison table of the section. */
 export function scaleTable(rows: ScaleRow[]): string {
   const lines = [
@@ -285,13 +261,7 @@ export function scaleTable(rows: ScaleRow[]): string {
   ];
   for (const r of rows) {
     const t = r.target ? `${r.better === "higher" ? "≥" : "≤"} ${r.target.limit.toFixed(1)}×` : "";
-    lines.push(
-      `| ${r.name} | ${fmt(r.etcd, r.digits, r.etcdNote)} | ${
-        fmt(r.cairn, r.digits, r.cairnNote)
-      }` +
-        ` | ${formatRatio(r.etcd, r.cairn)} | ${r.better} | ${verdict(r.etcd, r.cairn, r.better)}` +
-        ` | ${t} | ${targetVerdict(r)} |`,
-    );
+    lines.push(`${rowCells(r)} ${t} | ${targetVerdict(r)} |`);
   }
   return lines.join("\n");
 }

@@ -29,10 +29,10 @@
  */
 
 import { parseArgs } from "node:util";
-import { defaultCairnArgv } from "./cairn_cmd.ts";
 import { type Cluster, startCluster } from "./cluster.ts";
 import { stopAll } from "./proc.ts";
 import { readLog, type ServerSpec } from "./server.ts";
+import { loadKeys, makeWorkDir, removeWorkDir, serverSpecs, stopServersOnSignal } from "./setup.ts";
 import { ensureKvtool, repoRoot, runJson } from "./tools.ts";
 
 /** Puts of the snapshot phase before the snapshot falls due. */
@@ -298,24 +298,7 @@ async function measure(o: StallOptions, spec: ServerSpec): Promise<StallRun> {
   const leaderLog = c.logFiles[c.endpoints.indexOf(c.leader)];
   let pending: PendingSnapshot | undefined;
   try {
-    const load = await runJson<{ seconds?: number; error?: string }>(o.kvtool, [
-      "-mode",
-      "load",
-      "-endpoint",
-      c.leader,
-      "-n",
-      String(o.keys),
-      "-prefix",
-      "s/",
-      "-val",
-      "256",
-      "-clients",
-      "100",
-      "-conns",
-      "10",
-      "-timeout",
-      "900s",
-    ], 930_000);
+    const load = await loadKeys(o.kvtool, c.leader, o.keys, 900);
     if (!load.json || load.json.error) {
       run.errors.push(`load: ${load.json?.error ?? load.stderrTail}`);
       return run;
@@ -418,25 +401,13 @@ if (import.meta.main) {
   });
   const env = (k: string) => Deno.env.get(k);
   const repo = repoRoot();
-  const split = (cmd: string) => cmd.trim().split(/\s+/);
-  const all: ServerSpec[] = [
-    { name: "etcd", argv: split(env("ETCD_CMD") ?? "etcd") },
-    {
-      name: "cairn",
-      argv: env("CAIRN_CMD") ? split(env("CAIRN_CMD")!) : defaultCairnArgv(repo),
-    },
-  ];
+  const { etcd, cairn } = serverSpecs(repo);
   const wanted = new Set(values.systems.split(","));
-  const onSignal = () => {
-    stopAll(1000).finally(() => Deno.exit(130));
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  const parent = env("BENCH_DIR") ?? "/tmp";
-  const workDir = await Deno.makeTempDir({ dir: parent, prefix: "cairn-stall-" });
+  stopServersOnSignal();
+  const workDir = await makeWorkDir("cairn-stall-");
   try {
     const runs = await runStall({
-      specs: all.filter((s) => wanted.has(s.name)),
+      specs: [etcd, cairn].filter((s) => wanted.has(s.name)),
       workDir,
       kvtool: await ensureKvtool(repo),
       etcdctl: env("ETCDCTL") ?? "etcdctl",
@@ -449,7 +420,6 @@ if (import.meta.main) {
     if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(runs, null, 2));
   } finally {
     await stopAll(1000);
-    if (values.keep) console.error(`kept ${workDir}`);
-    else await Deno.remove(workDir, { recursive: true }).catch(() => {});
+    await removeWorkDir(workDir, values.keep);
   }
 }

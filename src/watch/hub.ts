@@ -58,6 +58,8 @@ export class WatchHub {
   #timer: TimerId | undefined;
   #timerDue = Infinity;
   #closed = false;
+  /** Scratch list of #notifyOne (reused: apply runs one write at a time). */
+  readonly #matched: Watcher[] = [];
   /** Live watchers that asked for prev_kv. */
   #prevKvWatchers = 0;
   /** Catch-up events built without / with prev_kv (never mixed in one cache). */
@@ -199,6 +201,7 @@ export class WatchHub {
   /** Live fan-out of one write revision (runs inside apply: must stay cheap). */
   #notify(rev: number, events: Event[]): void {
     if (this.#synced.size === 0) return;
+    if (events.length === 1) return this.#notifyOne(rev, events);
     const batches = new Map<Watcher, Event[]>();
     for (const ev of events) {
       this.#synced.forEachMatching(toBinary(ev.kv!.key), (w) => {
@@ -209,23 +212,44 @@ export class WatchHub {
       });
     }
     let demoted = false;
-    for (const [w, evs] of batches) {
-      const out = w.filter(evs);
-      if (
-        out.length > 0 &&
-        !w.sink.offer({ watcher: w, revision: rev, events: out, compactRevision: 0 })
-      ) {
-        // Its stream is full: it will get this revision again from history.
-        w.minRev = rev;
-        this.#synced.delete(w);
-        w.state = "unsynced";
-        this.#unsynced.add(w);
-        demoted = true;
-        continue;
-      }
-      w.minRev = rev + 1;
-    }
+    for (const [w, evs] of batches) demoted = this.#deliver(w, rev, evs) || demoted;
     if (demoted) this.#schedule(this.#retryMs);
+  }
+
+  /**
+   * A write of one key (most puts): every matching watcher gets the
+   * store's own one-event array, so no map and no array per watcher.
+   */
+  #notifyOne(rev: number, events: Event[]): void {
+    const matched = this.#matched;
+    // Collected first: delivering may demote, which edits the group.
+    this.#synced.forEachMatching(toBinary(events[0].kv!.key), (w) => {
+      if (rev >= w.minRev) matched.push(w);
+    });
+    let demoted = false;
+    for (let i = 0; i < matched.length; i++) {
+      demoted = this.#deliver(matched[i], rev, events) || demoted;
+    }
+    matched.length = 0;
+    if (demoted) this.#schedule(this.#retryMs);
+  }
+
+  /** Offers `w` its events of revision `rev`; true when its full stream sent it back to unsynced. */
+  #deliver(w: Watcher, rev: number, evs: Event[]): boolean {
+    const out = w.filter(evs);
+    if (
+      out.length > 0 &&
+      !w.sink.offer({ watcher: w, revision: rev, events: out, compactRevision: 0 })
+    ) {
+      // Its stream is full: it will get this revision again from history.
+      w.minRev = rev;
+      this.#synced.delete(w);
+      w.state = "unsynced";
+      this.#unsynced.add(w);
+      return true;
+    }
+    w.minRev = rev + 1;
+    return false;
   }
 
   /** One bounded catch-up round over unsynced watchers (etcd's syncWatchers). */

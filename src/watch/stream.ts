@@ -74,7 +74,16 @@ interface Entry {
   quiet: boolean;
 }
 
-type Queued = { control: WatchResponse } | { hub: HubResponse };
+/**
+ * A queued control response (a built WatchResponse, told apart by its
+ * `$typeName`) or a hub response still to be built: no wrapper object per
+ * event response, of which 1,000 watchers make 1,000 per put.
+ */
+type Queued = WatchResponse | HubResponse;
+
+function isControl(q: Queued): q is WatchResponse {
+  return "$typeName" in q;
+}
 
 /** A client Watch stream; see the module doc. */
 export class WatchStream implements WatchSink {
@@ -133,7 +142,7 @@ export class WatchStream implements WatchSink {
       return false;
     }
     this.#bounded++;
-    this.#push({ hub: resp });
+    this.#push(resp);
     this.#eventStats?.queued(resp.events.length);
     return true;
   }
@@ -272,7 +281,7 @@ export class WatchStream implements WatchSink {
   // ---- output ----
 
   #control(fields: MessageInitShape<typeof WatchResponseSchema>): void {
-    this.#push({ control: create(WatchResponseSchema, fields) });
+    this.#push(create(WatchResponseSchema, fields));
   }
 
   #push(q: Queued): void {
@@ -296,13 +305,13 @@ export class WatchStream implements WatchSink {
     this.#queue = [];
     const out: WatchResponse[] = [];
     for (const q of queued) {
-      if ("control" in q) {
-        out.push(q.control);
+      if (isControl(q)) {
+        out.push(q);
         continue;
       }
       this.#bounded--;
-      this.#eventStats?.sent(q.hub.events.length);
-      this.#build(q.hub, out);
+      this.#eventStats?.sent(q.events.length);
+      this.#build(q, out);
     }
     // A deferred progress request is retried as responses go out (etcd's sendLoop).
     if (this.#deferredProgress) this.#requestProgressAll();
@@ -358,7 +367,7 @@ export class WatchStream implements WatchSink {
     this.#entries.clear();
     if (this.#eventStats !== undefined) {
       let n = 0;
-      for (const q of this.#queue) if ("hub" in q) n += q.hub.events.length;
+      for (const q of this.#queue) if (!isControl(q)) n += q.events.length;
       this.#eventStats.dropped(n);
     }
     this.#queue = [];

@@ -20,11 +20,9 @@ import {
   PutRequestSchema,
   RangeRequestSchema,
 } from "../src/gen/etcd/api/etcdserverpb/rpc_pb.ts";
-import { mulberry32 } from "../src/raft/sim_checks.ts";
 import type { Member as SimMember } from "../src/server/member.ts";
-import { type ClusterSettings, SimCluster } from "../src/server/sim/cluster.ts";
-import { SimNetwork } from "../src/server/sim/network.ts";
-import { Scheduler } from "../src/server/sim/scheduler.ts";
+import type { ClusterSettings } from "../src/server/sim/cluster.ts";
+import { calmWorld } from "../src/server/sim/world.ts";
 import { runMemberSim } from "../src/server/sim/sim.ts";
 import { post } from "./harness/gateway.ts";
 import { Member } from "./harness/member.ts";
@@ -32,32 +30,9 @@ import { Member } from "./harness/member.ts";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-function world(size: number, settings: Partial<ClusterSettings>) {
-  const s = new Scheduler(mulberry32(7));
-  const net = new SimNetwork(s, {
-    dropRate: 0,
-    dupRate: 0,
-    minDelayMs: 0.1,
-    maxDelayMs: 1,
-    fifo: true,
-  });
-  const c = new SimCluster(
-    s,
-    net,
-    {
-      heartbeatMs: 50,
-      electionMs: 500,
-      snapshotCount: 10_000,
-      diskMinMs: 0.05,
-      diskMaxMs: 0.2,
-      ...settings,
-    },
-    size,
-    () => {},
-  );
-  const until = (cond: () => boolean, ms = 10_000) => s.runUntil(s.now + ms, () => {}, cond);
-  return { s, c, until };
-}
+/** Seed 7, waiting up to 10 virtual seconds. */
+const world = (size: number, settings: Partial<ClusterSettings>) =>
+  calmWorld(size, settings, { seed: 7, waitMs: 10_000 });
 
 function put(m: SimMember, key: string, value: string) {
   return m.propose({

@@ -7,46 +7,12 @@ import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { MemberRecordSchema } from "../../gen/cairn/internal_pb.ts";
 import { PutRequestSchema } from "../../gen/etcd/api/etcdserverpb/rpc_pb.ts";
-import { mulberry32 } from "../../raft/sim_checks.ts";
 import { ConfChangeType, MessageType } from "../../raft/types.ts";
-import { type ClusterSettings, peerUrl, SimCluster } from "./cluster.ts";
-import { SimNetwork } from "./network.ts";
-import { Scheduler } from "./scheduler.ts";
+import { type ClusterSettings, peerUrl } from "./cluster.ts";
+import { calmWorld } from "./world.ts";
 
-function world(size: number, settings: Partial<ClusterSettings> = {}) {
-  const s = new Scheduler(mulberry32(1));
-  const net = new SimNetwork(s, {
-    dropRate: 0,
-    dupRate: 0,
-    minDelayMs: 0.1,
-    maxDelayMs: 1,
-    fifo: true,
-  });
-  const c = new SimCluster(
-    s,
-    net,
-    {
-      heartbeatMs: 50,
-      electionMs: 500,
-      snapshotCount: 10_000,
-      diskMinMs: 0.05,
-      diskMaxMs: 0.2,
-      ...settings,
-    },
-    size,
-    () => {},
-  );
-  /** Drives the scheduler until `p` settles (at most `ms` of virtual time). */
-  const drive = async <T>(p: Promise<T>, ms = 5000): Promise<T> => {
-    let done = false;
-    p.then(() => (done = true), () => (done = true));
-    await s.runUntil(s.now + ms, () => {}, () => done);
-    assert.ok(done, "did not settle in time");
-    return await p;
-  };
-  const until = (cond: () => boolean, ms = 5000) => s.runUntil(s.now + ms, () => {}, cond);
-  return { s, net, c, drive, until };
-}
+/** Scenarios run with seed 1, waiting up to 5 virtual seconds. */
+const world = (size: number, settings: Partial<ClusterSettings> = {}) => calmWorld(size, settings);
 
 const enc = new TextEncoder();
 

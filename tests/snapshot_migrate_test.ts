@@ -148,6 +148,13 @@ async function sameStatus(path: string) {
   }
 }
 
+/** The revision `etcdctl snapshot status` reads in `path`. */
+async function statusRevision(path: string): Promise<bigint> {
+  return BigInt(
+    JSON.parse((await ctl(["snapshot", "status", path, "-w", "json"])).stdout).revision,
+  );
+}
+
 /** Restores `file` into each member's (not yet started) data dir with `tool`, as one cluster. */
 async function restoreInto(tool: "cairn" | "etcdctl", file: string, members: Member[]) {
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(",");
@@ -169,10 +176,11 @@ async function restoreInto(tool: "cairn" | "etcdctl", file: string, members: Mem
   }
 }
 
-async function startRestored(kind: MemberKind, file: string, tool: "cairn" | "etcdctl", n = 1) {
+/** `n` members of `kind` restored from `file` by that kind's own tool (etcdctl for etcd), serving. */
+async function startRestored(kind: MemberKind, file: string, n = 1) {
   const members: Member[] = [];
   for (let i = 1; i <= n; i++) members.push(await Member.create({ kind, name: `r${i}` }));
-  await restoreInto(tool, file, members);
+  await restoreInto(kind === "etcd" ? "etcdctl" : "cairn", file, members);
   for (const m of members) m.launch();
   try {
     await Promise.all(members.map((m) => m.waitHealthy(45_000)));
@@ -183,17 +191,54 @@ async function startRestored(kind: MemberKind, file: string, tool: "cairn" | "et
   return members;
 }
 
+/**
+ * {@link startRestored}, each member then holding `want` with history
+ * compacted where the source's was; they join `started` to be destroyed.
+ */
+async function restoredHolding(
+  kind: MemberKind,
+  file: string,
+  w: Workload,
+  want: Awaited<ReturnType<typeof dump>>,
+  started: Member[],
+  n = 1,
+): Promise<Member[]> {
+  const members = await startRestored(kind, file, n);
+  started.push(...members);
+  for (const m of members) {
+    assert.deepEqual(await dump(m, w), want, m.name);
+    await assertCompactedAt(m, w);
+  }
+  return members;
+}
+
+/**
+ * Runs `fn` with a fresh source member of `kind` and a temporary directory,
+ * then destroys every member in `started` (the source first) and the directory.
+ */
+async function withSource(
+  kind: MemberKind,
+  fn: (source: Member, dir: string, started: Member[]) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "cairn-snap-" });
+  const source = await Member.start({ kind });
+  const started: Member[] = [source];
+  try {
+    await fn(source, dir, started);
+  } finally {
+    await destroyAll(started);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
 Deno.test({
   name:
     "snapshot: cairn -> etcdctl snapshot save/status/restore -> etcd 3.4 serves the same data; cairn -> cairn too",
   ignore,
   sanitizeOps: false,
   sanitizeResources: false,
-  async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "cairn-snap-" });
-    const source = await Member.start({ kind: "cairn" });
-    const started: Member[] = [source];
-    try {
+  fn: () =>
+    withSource("cairn", async (source, dir, started) => {
       const w = await populate(source);
       const want = await dump(source, w);
       const file = `${dir}/cairn.db`;
@@ -201,26 +246,15 @@ Deno.test({
       // A bbolt database of whole 4 KiB pages, then etcd's SHA-256 trailer.
       assert.equal(bytes.length % 4096, 32);
       await sameStatus(file);
-      const status = JSON.parse((await ctl(["snapshot", "status", file, "-w", "json"])).stdout);
-      assert.equal(BigInt(status.revision), want.revision);
+      assert.equal(await statusRevision(file), want.revision);
 
-      const [etcd] = await startRestored("etcd", file, "etcdctl");
-      started.push(etcd);
-      assert.deepEqual(await dump(etcd, w), want);
-      await assertCompactedAt(etcd, w);
+      const [etcd] = await restoredHolding("etcd", file, w, want, started);
       // Writes go on from the same revision.
       const next = await clients(etcd).kv.put({ key: enc("after"), value: enc("1") });
       assert.equal(next.header!.revision, want.revision + 1n);
 
-      const [copy] = await startRestored("cairn", file, "cairn");
-      started.push(copy);
-      assert.deepEqual(await dump(copy, w), want);
-      await assertCompactedAt(copy, w);
-    } finally {
-      await destroyAll(started);
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    }
-  },
+      await restoredHolding("cairn", file, w, want, started);
+    }),
 });
 
 Deno.test({
@@ -229,30 +263,19 @@ Deno.test({
   ignore,
   sanitizeOps: false,
   sanitizeResources: false,
-  async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "cairn-snap-" });
-    const source = await Member.start({ kind: "etcd" });
-    const started: Member[] = [source];
-    try {
+  fn: () =>
+    withSource("etcd", async (source, dir, started) => {
       const w = await populate(source);
       const want = await dump(source, w);
       const file = `${dir}/etcd.db`;
       await save(source, file);
       await sameStatus(file);
-
-      const [one] = await startRestored("cairn", file, "cairn");
-      started.push(one);
-      assert.deepEqual(await dump(one, w), want);
       await assertCompactedAt(source, w);
-      await assertCompactedAt(one, w);
+
+      const [one] = await restoredHolding("cairn", file, w, want, started);
       await one.destroy();
 
-      const three = await startRestored("cairn", file, "cairn", 3);
-      started.push(...three);
-      for (const m of three) {
-        assert.deepEqual(await dump(m, w), want, m.name);
-        await assertCompactedAt(m, w);
-      }
+      const three = await restoredHolding("cairn", file, w, want, started, 3);
       const put = await clients(three[0]).kv.put({ key: enc("after"), value: enc("1") });
       assert.equal(put.header!.revision, want.revision + 1n);
       for (const m of three) {
@@ -266,15 +289,8 @@ Deno.test({
       await three[1].kill();
       const lone = await save(three[2], `${dir}/lone.db`);
       assert.equal(lone.length % 4096, 32);
-      const st = JSON.parse(
-        (await ctl(["snapshot", "status", `${dir}/lone.db`, "-w", "json"])).stdout,
-      );
-      assert.equal(BigInt(st.revision), want.revision + 1n);
-    } finally {
-      await destroyAll(started);
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    }
-  },
+      assert.equal(await statusRevision(`${dir}/lone.db`), want.revision + 1n);
+    }),
 });
 
 Deno.test({
@@ -282,10 +298,8 @@ Deno.test({
   ignore,
   sanitizeOps: false,
   sanitizeResources: false,
-  async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "cairn-snap-" });
-    const source = await Member.start({ kind: "cairn" });
-    try {
+  fn: () =>
+    withSource("cairn", async (source, dir) => {
       await clients(source).kv.put({ key: enc("a"), value: enc("1") });
       const bytes = await save(source, `${dir}/good.db`);
       const bad = bytes.slice();
@@ -327,19 +341,12 @@ Deno.test({
         junk.stderr.trim(),
         (await ctl(["snapshot", "status", `${dir}/junk.db`])).stderr.trim(),
       );
-    } finally {
-      await source.destroy();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
-    }
-  },
+    }),
 });
 
 /** With auth enabled at the source, the restored member enforces the same users, passwords and roles. */
-async function authMigration(from: MemberKind, to: MemberKind) {
-  const dir = await Deno.makeTempDir({ prefix: "cairn-snap-" });
-  const source = await Member.start({ kind: from });
-  const started: Member[] = [source];
-  try {
+function authMigration(from: MemberKind, to: MemberKind) {
+  return withSource(from, async (source, dir, started) => {
     const e = source.endpoint;
     for (
       const args of [
@@ -356,7 +363,7 @@ async function authMigration(from: MemberKind, to: MemberKind) {
     const file = `${dir}/auth.db`;
     await etcdctlOk(e, ["--user=root:rootpw", "snapshot", "save", file], { timeoutMs: 60_000 });
     await sameStatus(file);
-    const [target] = await startRestored(to, file, to === "etcd" ? "etcdctl" : "cairn");
+    const [target] = await startRestored(to, file);
     started.push(target);
     const t = target.endpoint;
     // alice reads under k/ with her old password, and nothing else.
@@ -377,10 +384,7 @@ async function authMigration(from: MemberKind, to: MemberKind) {
       await etcdctlOk(t, ["--user=root:rootpw", "get", "other", "--print-value-only"]),
       "two\n",
     );
-  } finally {
-    await destroyAll(started);
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  }
+  });
 }
 
 Deno.test({

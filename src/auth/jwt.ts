@@ -18,6 +18,7 @@ import { importJWK, type JWK, jwtVerify, SignJWT } from "jose";
 import { EtcdErrors } from "../errors.ts";
 import { parseDurationMs } from "../config/values.ts";
 import type { AuthInfo } from "./store.ts";
+import { AuthOptionsError } from "./options_error.ts";
 
 /** The sign methods etcd (jwt-go) knows. */
 const METHODS = new Set([
@@ -40,8 +41,7 @@ const DEFAULT_TTL_MS = 5 * 60_000;
 /** Verified tokens remembered, so a busy client's token is checked with a map look-up. */
 const VERIFIED_MAX = 8192;
 
-/** A failure to set up JWT tokens, with etcd's wording. */
-export class AuthOptionsError extends Error {}
+export { AuthOptionsError };
 
 type SigningKey = Awaited<ReturnType<typeof importJWK>>;
 

@@ -8,12 +8,13 @@
  * @module
  */
 import { EtcdErrors } from "../errors.ts";
-import { AuthOptionsError, JwtTokens } from "./jwt.ts";
+import type { JwtTokens } from "./jwt.ts";
+import { AuthOptionsError } from "./options_error.ts";
 import { newTokenPrefix, simpleTokenIndex } from "./simple_tokens.ts";
 import type { AuthInfo, AuthStore } from "./store.ts";
 import type { AuthenticateResult } from "./apply.ts";
 
-export { AuthOptionsError } from "./jwt.ts";
+export { AuthOptionsError } from "./options_error.ts";
 
 /** How a member issues and reads tokens. */
 export interface TokenProvider {
@@ -59,8 +60,11 @@ export async function createTokenProvider(
   switch (type) {
     case "simple":
       return simpleTokenProvider(host);
-    case "jwt":
+    case "jwt": {
+      // Loaded only here: most members use simple tokens (options_error.ts).
+      const { JwtTokens } = await import("./jwt.ts");
       return jwtProvider(await JwtTokens.create(opts));
+    }
     case "":
       return {
         kind: "none",

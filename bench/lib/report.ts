@@ -14,6 +14,7 @@ import {
   extraProblems,
   extraRows,
   type ExtraRuns,
+  fastestRound,
   type Row,
   throughputRows,
   watchDetailTable,
@@ -97,17 +98,9 @@ export interface RunInfo {
 /** Which way a row improves. */
 type Better = Row["better"];
 
-/**
- * The round to report: the fastest clean one (background load on a shared
- * machine only ever slows a run down), else the fastest with figures, else
- * the last.
- */
+/** The round to report: {@link fastestRound}, else the last, else none. */
 export function bestOutcome(outcomes: ScenarioOutcome[]): ScenarioOutcome {
-  const withFigures = outcomes.filter((o) => o.result);
-  const clean = withFigures.filter((o) => !o.error && o.result!.errors === 0);
-  const pool = clean.length ? clean : withFigures;
-  if (pool.length === 0) return outcomes[outcomes.length - 1] ?? { result: null };
-  return pool.reduce((a, b) => (b.result!.rps > a.result!.rps ? b : a));
+  return fastestRound(outcomes) ?? outcomes[outcomes.length - 1] ?? { result: null };
 }
 
 /** Median of the samples; null when there are none. */

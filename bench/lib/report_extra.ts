@@ -52,15 +52,24 @@ export interface ExtraRuns {
   watch: WatchOutcome[];
 }
 
-/** The cluster round to report: like bestOutcome, the fastest clean one. */
-export function bestCluster(rounds: ClusterOutcome[]): ClusterOutcome | undefined {
+/**
+ * The round to report: the fastest clean one (background load on a shared
+ * machine only ever slows a run down), else the fastest with figures;
+ * undefined when no round has figures.
+ */
+export function fastestRound<T extends ScenarioOutcome>(rounds: T[]): T | undefined {
   const withFigures = rounds.filter((o) => o.result);
   const clean = withFigures.filter((o) => !o.error && o.result!.errors === 0);
   const pool = clean.length ? clean : withFigures;
-  return pool.reduce<ClusterOutcome | undefined>(
+  return pool.reduce<T | undefined>(
     (a, b) => (!a || b.result!.rps > a.result!.rps ? b : a),
     undefined,
   );
+}
+
+/** The cluster round to report: {@link fastestRound}. */
+export function bestCluster(rounds: ClusterOutcome[]): ClusterOutcome | undefined {
+  return fastestRound(rounds);
 }
 
 /**

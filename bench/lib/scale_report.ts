@@ -9,7 +9,13 @@
 
 import type { Rss } from "./proc.ts";
 import { type KvbenchResult, rowCells, type ScenarioOutcome } from "./report.ts";
-import { bestCluster, type ClusterOutcome, type Row, throughputRows } from "./report_extra.ts";
+import {
+  bestCluster,
+  type ClusterOutcome,
+  fastestRound,
+  type Row,
+  throughputRows,
+} from "./report_extra.ts";
 
 /** kvtool -mode watchkeys's JSON line (bench/kvtool/scale.go). */
 export interface WatchKeysResult {
@@ -122,17 +128,6 @@ export interface ScaleRow extends Row {
 export const SECTION_BEGIN = "<!-- make bench-scale: begin -->";
 export const SECTION_END = "<!-- make bench-scale: end -->";
 
-/** The round to report: the fastest clean one, else the fastest with figures. */
-function best(outcomes: ScenarioOutcome[]): ScenarioOutcome | undefined {
-  const withFigures = outcomes.filter((o) => o.result);
-  const clean = withFigures.filter((o) => !o.error && o.result!.errors === 0);
-  const pool = clean.length ? clean : withFigures;
-  return pool.reduce<ScenarioOutcome | undefined>(
-    (a, b) => (!a || b.result!.rps > a.result!.rps ? b : a),
-    undefined,
-  );
-}
-
 /** The watch round with the lowest put -> event p99 among those with figures. */
 export function bestWatchKeys(rounds: WatchKeysOutcome[]): WatchKeysOutcome | undefined {
   const withFigures = rounds.filter((o) => o.result && o.result.events > 0);
@@ -208,8 +203,8 @@ export function scaleRows(w: ScaleWorkloads, etcd: ScaleRun, cairn: ScaleRun): S
   for (const v of w.values) {
     out.push(...targetedRows(
       v.title,
-      best(etcd.values[v.id] ?? []),
-      best(cairn.values[v.id] ?? []),
+      fastestRound(etcd.values[v.id] ?? []),
+      fastestRound(cairn.values[v.id] ?? []),
       { rps: 1 },
     ));
   }

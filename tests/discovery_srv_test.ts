@@ -36,6 +36,7 @@ import {
   onExit,
   PEER_PORT,
 } from "./harness/netns.ts";
+import { NetnsProcess } from "./harness/netns_member.ts";
 import { cairnCommand, cairnIsEtcd, etcdCommand, missingTools } from "./harness/tools.ts";
 
 const skipReason = missingTools() ?? netnsUnavailable();
@@ -54,12 +55,7 @@ const hostOf = (i: number) => `m${i}.${DOMAIN}`;
 
 /** One member process (cairn or etcd) in a lab namespace, started with SRV discovery flags. */
 class SrvProc {
-  readonly stderrPath: string;
-  #child: Deno.ChildProcess | undefined;
-  #status: Promise<Deno.CommandStatus> | undefined;
-  #exit: Deno.CommandStatus | undefined;
-  #pipes: Promise<unknown>[] = [];
-  #unhook: (() => void) | undefined;
+  readonly #proc: NetnsProcess;
 
   constructor(
     readonly kind: "cairn" | "etcd",
@@ -68,7 +64,7 @@ class SrvProc {
     readonly dir: string,
     readonly extra: string[],
   ) {
-    this.stderrPath = `${dir}/${kind}-stderr.log`;
+    this.#proc = new NetnsProcess(name, `${dir}/${kind}-stderr.log`);
   }
 
   get endpoint(): string {
@@ -97,76 +93,24 @@ class SrvProc {
   }
 
   launch(): void {
-    const child = new Deno.Command("ip", {
-      args: ["netns", "exec", this.node.ns, ...this.argv()],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    this.#child = child;
-    this.#exit = undefined;
-    this.#unhook = onExit(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    });
-    this.#pipes = [appendStream(child.stderr, this.stderrPath)];
-    this.#status = child.status.then((s) => {
-      this.#exit = s;
-      this.#unhook?.();
-      return s;
-    });
+    this.#proc.launch(this.node.ns, this.argv());
   }
 
   /** Waits (bounded) for the process to exit on its own. */
-  async waitExit(timeoutMs: number): Promise<Deno.CommandStatus> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const status = await Promise.race([
-      this.#status!,
-      new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), timeoutMs)),
-    ]);
-    clearTimeout(timer);
-    if (!status) throw new Error(`${this.name} still running after ${timeoutMs} ms`);
-    await Promise.allSettled(this.#pipes);
-    return status;
+  waitExit(timeoutMs: number): Promise<Deno.CommandStatus> {
+    return this.#proc.waitExit(timeoutMs);
   }
 
-  async waitHealthy(timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let last = "no answer";
-    while (Date.now() < deadline) {
-      if (this.#exit) {
-        throw new Error(`${this.name} exited ${this.#exit.code}\n${await this.stderr()}`);
-      }
-      try {
-        const res = await fetch(`${this.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
-        const body = await res.text();
-        if (res.ok && JSON.parse(body).health === "true") return;
-        last = `HTTP ${res.status} ${body}`;
-      } catch (err) {
-        last = String(err);
-      }
-      await sleep(200);
-    }
-    throw new Error(
-      `${this.name} not healthy in ${timeoutMs} ms (${last})\n${await this.stderr()}`,
-    );
+  waitHealthy(timeoutMs = 30_000): Promise<void> {
+    return this.#proc.waitHealthy(this.clientUrl, timeoutMs);
   }
 
-  async kill(): Promise<void> {
-    if (!this.#child || this.#exit) return;
-    try {
-      this.#child.kill("SIGKILL");
-    } catch {
-      // raced with exit
-    }
-    await this.waitExit(10_000).catch(() => {});
+  kill(): Promise<void> {
+    return this.#proc.kill();
   }
 
-  async stderr(): Promise<string> {
-    return await Deno.readTextFile(this.stderrPath).catch(() => "");
+  stderr(): Promise<string> {
+    return this.#proc.stderr();
   }
 
   /** The `error` field of the "discovery failed" log line (zap JSON, as etcd and cairn write it). */
@@ -178,11 +122,6 @@ class SrvProc {
     }
     return undefined;
   }
-}
-
-async function appendStream(stream: ReadableStream<Uint8Array>, path: string): Promise<void> {
-  const file = await Deno.open(path, { create: true, append: true });
-  await stream.pipeTo(file.writable).catch(() => {});
 }
 
 /** Points every node's resolver at the responder; returns the undo. */

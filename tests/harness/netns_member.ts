@@ -12,6 +12,130 @@ import { CLIENT_PORT, type LabNode, onExit, PEER_PORT } from "./netns.ts";
 import { sleep } from "./member.ts";
 import { cairnCommand } from "./tools.ts";
 
+/**
+ * A process run in a lab namespace with `ip netns exec` (which execs the
+ * command in place, so the child pid is the process's own): its output
+ * appended to files, SIGKILLed if the test module unloads with it running.
+ */
+export class NetnsProcess {
+  #child: Deno.ChildProcess | undefined;
+  #status: Promise<Deno.CommandStatus> | undefined;
+  #exit: Deno.CommandStatus | undefined;
+  #pipes: Promise<unknown>[] = [];
+  #removeHook: (() => void) | undefined;
+
+  /**
+   * @param name names the process in errors
+   * @param stderrPath file its stderr is appended to
+   * @param stdoutPath file its stdout is appended to (discarded when undefined)
+   */
+  constructor(
+    readonly name: string,
+    readonly stderrPath: string,
+    readonly stdoutPath?: string,
+  ) {}
+
+  /** True while the process runs. */
+  get running(): boolean {
+    return this.#child !== undefined && this.#exit === undefined;
+  }
+
+  /** Exit status of the process, once it has exited. */
+  get exitStatus(): Deno.CommandStatus | undefined {
+    return this.#exit;
+  }
+
+  /** Spawns `argv` in namespace `ns` without waiting for anything. */
+  launch(ns: string, argv: string[]): void {
+    if (this.running) throw new Error(`${this.name}: already running`);
+    const child = new Deno.Command("ip", {
+      args: ["netns", "exec", ns, ...argv],
+      stdin: "null",
+      stdout: this.stdoutPath === undefined ? "null" : "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#child = child;
+    this.#exit = undefined;
+    this.#removeHook = onExit(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    });
+    this.#pipes = [appendStream(child.stderr, this.stderrPath)];
+    if (this.stdoutPath !== undefined) {
+      this.#pipes.push(appendStream(child.stdout, this.stdoutPath));
+    }
+    this.#status = child.status.then((status) => {
+      this.#exit = status;
+      this.#removeHook?.();
+      return status;
+    });
+  }
+
+  /** Polls `<clientUrl>/health` from the root namespace until it reports healthy. */
+  async waitHealthy(clientUrl: string, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = "no answer";
+    while (Date.now() < deadline) {
+      if (this.#exit) {
+        throw new Error(
+          `${this.name} exited with code ${this.#exit.code} before becoming healthy\n` +
+            (await this.stderrTail()),
+        );
+      }
+      try {
+        const res = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
+        const body = await res.text();
+        if (res.ok && JSON.parse(body).health === "true") return;
+        last = `HTTP ${res.status} ${body}`;
+      } catch (err) {
+        last = String(err);
+      }
+      await sleep(200);
+    }
+    throw new Error(
+      `${this.name} not healthy after ${timeoutMs} ms (last: ${last})\n${await this.stderrTail()}`,
+    );
+  }
+
+  /** Waits (bounded) for the process to exit on its own; throws if it is still running. */
+  async waitExit(timeoutMs: number): Promise<Deno.CommandStatus> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const status = await Promise.race([
+      this.#status!,
+      new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), timeoutMs)),
+    ]);
+    clearTimeout(timer);
+    if (!status) throw new Error(`${this.name} still running after ${timeoutMs} ms`);
+    await Promise.allSettled(this.#pipes);
+    return status;
+  }
+
+  /** SIGKILL, then waits (bounded) for the exit. */
+  async kill(): Promise<void> {
+    if (!this.running) return;
+    try {
+      this.#child!.kill("SIGKILL");
+    } catch {
+      // raced with exit
+    }
+    await this.waitExit(10_000).catch(() => {});
+  }
+
+  /** Everything written to stderr so far. */
+  async stderr(): Promise<string> {
+    return await Deno.readTextFile(this.stderrPath).catch(() => "");
+  }
+
+  /** The last lines of stderr, labelled, for failure messages. */
+  async stderrTail(lines = 30): Promise<string> {
+    const tail = (await this.stderr()).trimEnd().split("\n").slice(-lines).join("\n");
+    return `--- ${this.name} stderr (${this.stderrPath}) ---\n${tail}`;
+  }
+}
+
 /** How to start a namespaced member. */
 export interface NetnsMemberOptions {
   /** Member name (`--name`, and its key in `--initial-cluster`). */
@@ -34,11 +158,7 @@ export class NetnsMember {
   readonly dir: string;
   /** File accumulating the child's stderr. */
   readonly stderrPath: string;
-  #child: Deno.ChildProcess | undefined;
-  #status: Promise<Deno.CommandStatus> | undefined;
-  #exit: Deno.CommandStatus | undefined;
-  #pipes: Promise<unknown>[] = [];
-  #removeHook: (() => void) | undefined;
+  readonly #proc: NetnsProcess;
   readonly #removeDirHook: () => void;
 
   private constructor(options: NetnsMemberOptions, dir: string) {
@@ -46,6 +166,7 @@ export class NetnsMember {
     this.name = options.name;
     this.dir = dir;
     this.stderrPath = `${dir}/stderr.log`;
+    this.#proc = new NetnsProcess(this.name, this.stderrPath, `${dir}/stdout.log`);
     // Registered before any process hook, so it runs after the kill at exit.
     this.#removeDirHook = onExit(() => {
       if (Deno.env.get("KEEP_TEST_DIRS") === "1") return;
@@ -85,12 +206,12 @@ export class NetnsMember {
 
   /** True while the process runs. */
   get running(): boolean {
-    return this.#child !== undefined && this.#exit === undefined;
+    return this.#proc.running;
   }
 
   /** Exit status of the process, once it has exited. */
   get exitStatus(): Deno.CommandStatus | undefined {
-    return this.#exit;
+    return this.#proc.exitStatus;
   }
 
   /** The member's own command line (without the `ip netns exec` prefix). */
@@ -113,87 +234,22 @@ export class NetnsMember {
 
   /** Spawns the member in its namespace without waiting for health. */
   launch(): void {
-    if (this.running) throw new Error(`${this.name}: already running`);
-    // `ip netns exec` execs the command in place, so the child pid is the member's.
-    const child = new Deno.Command("ip", {
-      args: ["netns", "exec", this.node.ns, ...this.argv()],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#child = child;
-    this.#exit = undefined;
-    this.#removeHook = onExit(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    });
-    this.#pipes = [
-      appendStream(child.stdout, `${this.dir}/stdout.log`),
-      appendStream(child.stderr, this.stderrPath),
-    ];
-    this.#status = child.status.then((status) => {
-      this.#exit = status;
-      this.#removeHook?.();
-      return status;
-    });
+    this.#proc.launch(this.node.ns, this.argv());
   }
 
   /** Polls `/health` from the root namespace until it reports healthy. */
-  async waitHealthy(timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let last = "no answer";
-    while (Date.now() < deadline) {
-      if (this.#exit) {
-        throw new Error(
-          `${this.name} exited with code ${this.#exit.code} before becoming healthy\n` +
-            (await this.stderrTail()),
-        );
-      }
-      try {
-        const res = await fetch(`${this.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
-        const body = await res.text();
-        if (res.ok && JSON.parse(body).health === "true") return;
-        last = `HTTP ${res.status} ${body}`;
-      } catch (err) {
-        last = String(err);
-      }
-      await sleep(200);
-    }
-    throw new Error(
-      `${this.name} not healthy after ${timeoutMs} ms (last: ${last})\n${await this.stderrTail()}`,
-    );
+  waitHealthy(timeoutMs = 30_000): Promise<void> {
+    return this.#proc.waitHealthy(this.clientUrl, timeoutMs);
   }
 
   /** SIGKILL, then waits (bounded) for the exit. */
-  async kill(): Promise<void> {
-    if (!this.running) return;
-    try {
-      this.#child!.kill("SIGKILL");
-    } catch {
-      // raced with exit
-    }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.#status,
-      new Promise((resolve) => timer = setTimeout(resolve, 10_000)),
-    ]);
-    clearTimeout(timer);
-    await Promise.allSettled(this.#pipes);
+  kill(): Promise<void> {
+    return this.#proc.kill();
   }
 
   /** The last lines of stderr, labelled, for failure messages. */
-  async stderrTail(lines = 30): Promise<string> {
-    let text = "";
-    try {
-      text = await Deno.readTextFile(this.stderrPath);
-    } catch {
-      // nothing written yet
-    }
-    const tail = text.trimEnd().split("\n").slice(-lines).join("\n");
-    return `--- ${this.name} stderr (${this.stderrPath}) ---\n${tail}`;
+  stderrTail(lines = 30): Promise<string> {
+    return this.#proc.stderrTail(lines);
   }
 
   /** Kills the process and removes the temp dir (kept when KEEP_TEST_DIRS=1). */

@@ -21,7 +21,7 @@ import {
   type WatchResponse,
   WatchResponseSchema,
 } from "../../src/gen/etcd/api/etcdserverpb/rpc_pb.ts";
-import { frame, GrpcError } from "./grpc.ts";
+import { frame, GrpcError, grpcHeaders, unaryCall } from "./grpc.ts";
 
 export { GrpcError };
 
@@ -38,56 +38,23 @@ export class AuthClient {
   }
 
   #headers(path: string): http2.OutgoingHttpHeaders {
-    const h: http2.OutgoingHttpHeaders = {
-      ":method": "POST",
-      ":path": path,
-      "content-type": "application/grpc",
-      "te": "trailers",
-    };
+    const h = grpcHeaders(path);
     if (this.token !== undefined) h["token"] = this.token;
     return h;
   }
 
   /** Calls `path` with `req`; resolves with the response or rejects with a GrpcError. */
-  call<I extends DescMessage, O extends DescMessage>(
+  async call<I extends DescMessage, O extends DescMessage>(
     path: string,
     inSchema: I,
     req: MessageInitShape<I>,
     outSchema: O,
     timeoutMs = 10_000,
   ): Promise<MessageShape<O>> {
-    const body = frame(toBinary(inSchema, create(inSchema, req)));
-    return new Promise((resolve, reject) => {
-      const stream = this.session.request(this.#headers(path));
-      const chunks: Uint8Array[] = [];
-      let status = -1;
-      let message = "";
-      const take = (headers: http2.IncomingHttpHeaders) => {
-        if (headers["grpc-status"] !== undefined) status = Number(headers["grpc-status"]);
-        if (headers["grpc-message"] !== undefined) {
-          message = decodeURIComponent(String(headers["grpc-message"]));
-        }
-      };
-      const timer = setTimeout(() => {
-        stream.close(http2.constants.NGHTTP2_CANCEL);
-        reject(new Error(`${path}: no answer within ${timeoutMs}ms`));
-      }, timeoutMs);
-      stream.on("response", take);
-      stream.on("trailers", take);
-      stream.on("data", (c: Uint8Array) => chunks.push(c));
-      stream.on("error", (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      stream.on("close", () => {
-        clearTimeout(timer);
-        if (status !== 0) return reject(new GrpcError(status, message));
-        const all = Buffer.concat(chunks);
-        const len = all.length >= 5 ? all.readUInt32BE(1) : 0;
-        resolve(fromBinary(outSchema, all.subarray(5, 5 + len)));
-      });
-      stream.end(body);
-    });
+    const message = toBinary(inSchema, create(inSchema, req));
+    const res = await unaryCall(this.session, this.#headers(path), message, timeoutMs);
+    if (res.status !== 0) throw new GrpcError(res.status, res.message);
+    return fromBinary(outSchema, res.body ?? new Uint8Array());
   }
 
   /** Authenticates and uses the token from now on; returns it. */

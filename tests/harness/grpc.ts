@@ -59,6 +59,50 @@ export function grpcHeaders(path: string): http2.OutgoingHttpHeaders {
   };
 }
 
+/**
+ * Sends one request message on a new stream of `session` with `headers`
+ * and collects the response and trailers; rejects when no answer comes
+ * within `timeoutMs` or the stream fails.
+ */
+export function unaryCall(
+  session: http2.ClientHttp2Session,
+  headers: http2.OutgoingHttpHeaders,
+  message: Uint8Array,
+  timeoutMs = 10_000,
+): Promise<UnaryResult> {
+  const path = headers[":path"];
+  return new Promise((resolve, reject) => {
+    const stream = session.request(headers);
+    const chunks: Uint8Array[] = [];
+    let status = -1;
+    let text = "";
+    const take = (headers: http2.IncomingHttpHeaders) => {
+      if (headers["grpc-status"] !== undefined) status = Number(headers["grpc-status"]);
+      if (headers["grpc-message"] !== undefined) {
+        text = decodeURIComponent(String(headers["grpc-message"]));
+      }
+    };
+    const timer = setTimeout(() => {
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      reject(new Error(`${path}: no answer within ${timeoutMs}ms`));
+    }, timeoutMs);
+    stream.on("response", take);
+    stream.on("trailers", take);
+    stream.on("data", (chunk: Uint8Array) => chunks.push(chunk));
+    stream.on("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    stream.on("close", () => {
+      clearTimeout(timer);
+      const data = concat(chunks);
+      const body = data.length >= 5 ? data.subarray(5, 5 + readLength(data)) : undefined;
+      resolve({ status, message: text, body });
+    });
+    stream.end(frame(message));
+  });
+}
+
 /** One HTTP/2 connection to a member's client URL. */
 export class GrpcClient {
   /** The underlying session, exposed so tests can reset or destroy it. */
@@ -72,36 +116,7 @@ export class GrpcClient {
 
   /** Sends one request message and collects the response and trailers. */
   unary(path: string, message: Uint8Array, timeoutMs = 10_000): Promise<UnaryResult> {
-    return new Promise((resolve, reject) => {
-      const stream = this.session.request(grpcHeaders(path));
-      const chunks: Uint8Array[] = [];
-      let status = -1;
-      let text = "";
-      const take = (headers: http2.IncomingHttpHeaders) => {
-        if (headers["grpc-status"] !== undefined) status = Number(headers["grpc-status"]);
-        if (headers["grpc-message"] !== undefined) {
-          text = decodeURIComponent(String(headers["grpc-message"]));
-        }
-      };
-      const timer = setTimeout(() => {
-        stream.close(http2.constants.NGHTTP2_CANCEL);
-        reject(new Error(`${path}: no answer within ${timeoutMs}ms`));
-      }, timeoutMs);
-      stream.on("response", take);
-      stream.on("trailers", take);
-      stream.on("data", (chunk: Uint8Array) => chunks.push(chunk));
-      stream.on("error", (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      stream.on("close", () => {
-        clearTimeout(timer);
-        const data = concat(chunks);
-        const body = data.length >= 5 ? data.subarray(5, 5 + readLength(data)) : undefined;
-        resolve({ status, message: text, body });
-      });
-      stream.end(frame(message));
-    });
+    return unaryCall(this.session, grpcHeaders(path), message, timeoutMs);
   }
 
   /** KV.Put; throws GrpcError on a non-OK status. */

@@ -137,4 +137,13 @@ Deno.test("grpc-timeout units", () => {
   assert.equal(parseGrpcTimeout("100m"), 100);
   assert.equal(parseGrpcTimeout("2M"), 120000);
   assert.equal(parseGrpcTimeout("bogus"), undefined);
+  assert.equal(parseGrpcTimeout("99999999u"), 99999.999);
+  assert.equal(parseGrpcTimeout("1H"), 3_600_000);
+  assert.equal(parseGrpcTimeout("0n"), 0);
+  assert.equal(parseGrpcTimeout("123456789S"), undefined); // more than 8 digits
+  assert.equal(parseGrpcTimeout("S"), undefined);
+  assert.equal(parseGrpcTimeout("1x"), undefined);
+  assert.equal(parseGrpcTimeout("-1S"), undefined);
+  assert.equal(parseGrpcTimeout("1 S"), undefined);
+  assert.equal(parseGrpcTimeout(undefined), undefined);
 });

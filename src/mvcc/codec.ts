@@ -3,7 +3,8 @@
  * then every retained version in revision order. All varints unsigned.
  *
  * Version 2 (written), a single pass over a point-in-time view, so it can
- * be produced in chunks with the event loop running in between:
+ * be produced in steps with the event loop running in between (into one
+ * buffer sized by a first pass, see {@link storeSize}):
  *
  *   "CAIRNMV2" | currentRev | compactRev+1 | nVersions
  *   | nVersions x (len, key bytes, main, sub, ver,
@@ -18,18 +19,30 @@
  *                             [ver>0: create, len, value, lease i64le])
  *   | crc32c of everything before (u32 little-endian)
  */
-import { ByteReader, ByteWriter } from "./bytes.ts";
-import { crc32c, crc32cAppend } from "../wire/crc32c.ts";
+import { ByteReader } from "./bytes.ts";
+import { crc32cAppend } from "../wire/crc32c.ts";
+import { varintSize, writeVarint } from "../wire/varint.ts";
 import { KeyIndex } from "./history.ts";
 import { EMPTY_BYTES, toBinary } from "./keys.ts";
+import { runSteps, type Steps } from "./steps.ts";
 import type { StoreView } from "./view.ts";
 
 const MAGIC_V1 = new TextEncoder().encode("CAIRNMV1");
 const MAGIC_V2 = new TextEncoder().encode("CAIRNMV2");
 const MAGIC_LEN = 8;
 
-/** Default chunk size of {@link storeChunks}: big enough to amortize, small enough to yield often. */
+/** Default bytes encoded between two yields (and the chunk size of {@link storeChunks}). */
 export const STORE_CHUNK_BYTES = 1 << 20;
+/**
+ * Versions sized or decoded between two yields. Decoding one builds its
+ * index entry (a string, an object, a tree insert): about a microsecond
+ * on an idle core, so a step stays within a few milliseconds.
+ */
+const VERSIONS_PER_STEP = 2048;
+/** Bytes checksummed between two yields (CRC-32C runs at about 1 GB/s here). */
+const CRC_STEP_BYTES = 4 << 20;
+/** Values at most this long are copied byte by byte (no subarray object made). */
+const SHORT_COPY = 32;
 
 /** What a snapshot holds. */
 export interface DecodedStore {
@@ -39,55 +52,120 @@ export interface DecodedStore {
 }
 
 /**
+ * Length of the encoding of `view` (checksum included), computed in
+ * steps: the encoder writes into one buffer of exactly this size, so a
+ * large store is neither copied from chunks nor grown by doubling.
+ */
+export function* storeSize(view: StoreView): Steps<number> {
+  let n = MAGIC_LEN + varintSize(view.currentRevision) + varintSize(view.compactRevision + 1) +
+    varintSize(view.length) + 4;
+  const len = view.length;
+  for (let i = 0; i < len; i++) {
+    const v = view.version(i);
+    const klen = v.bkey.length;
+    n += varintSize(klen) + klen + varintSize(v.main) + varintSize(v.sub) + varintSize(v.ver);
+    if (v.ver !== 0) n += varintSize(v.create) + varintSize(v.vlen) + v.vlen + 8;
+    if (i % VERSIONS_PER_STEP === VERSIONS_PER_STEP - 1) yield;
+  }
+  return n;
+}
+
+/**
+ * Encodes `view` into `out` from `at`, where exactly `storeSize(view)`
+ * bytes are free, yielding the position reached after about every
+ * `stepBytes` written (the checksum is computed as it goes); returns the
+ * position after the encoding. The caller may do anything between steps,
+ * including writing to and compacting the store the view was taken from:
+ * the view does not change. Throws if the encoding does not fill exactly
+ * the room `storeSize` said (typed-array writes past the end are lost
+ * silently, so only the final position tells).
+ */
+export function* encodeStoreInto(
+  view: StoreView,
+  out: Uint8Array,
+  at: number,
+  size: number,
+  stepBytes = STORE_CHUNK_BYTES,
+): Steps<number> {
+  const end = at + size;
+  if (end > out.length) throw corrupt("encoding buffer too small");
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  let crc = 0;
+  let summed = at;
+  out.set(MAGIC_V2, at);
+  let pos = at + MAGIC_LEN;
+  pos = writeVarint(out, pos, view.currentRevision);
+  pos = writeVarint(out, pos, view.compactRevision + 1);
+  pos = writeVarint(out, pos, view.length);
+  const len = view.length;
+  for (let i = 0; i < len; i++) {
+    const v = view.version(i);
+    // Key then value, next to each other (a view of the arena, dropped or not).
+    const bytes = v.storedBytes();
+    const klen = v.bkey.length;
+    pos = writeVarint(out, pos, klen);
+    pos = copyInto(out, pos, bytes, 0, klen);
+    pos = writeVarint(out, pos, v.main);
+    pos = writeVarint(out, pos, v.sub);
+    pos = writeVarint(out, pos, v.ver);
+    if (v.ver !== 0) {
+      pos = writeVarint(out, pos, v.create);
+      pos = writeVarint(out, pos, v.vlen);
+      pos = copyInto(out, pos, bytes, klen, v.vlen);
+      dv.setBigInt64(pos, v.lease, true);
+      pos += 8;
+    }
+    if (pos - summed >= stepBytes) {
+      crc = crc32cAppend(crc, out.subarray(summed, pos));
+      summed = pos;
+      yield pos;
+    }
+  }
+  crc = crc32cAppend(crc, out.subarray(summed, pos));
+  if (pos + 4 !== end) throw corrupt(`encoding took ${pos + 4 - at} bytes, sized ${size}`);
+  dv.setUint32(pos, crc >>> 0, true);
+  return end;
+}
+
+/** Copies `n` bytes of `src` from `from` to `out` at `pos`; returns the position after them. */
+function copyInto(out: Uint8Array, pos: number, src: Uint8Array, from: number, n: number): number {
+  if (n > SHORT_COPY) {
+    out.set(src.subarray(from, from + n), pos);
+  } else {
+    for (let j = 0; j < n; j++) out[pos + j] = src[from + j];
+  }
+  return pos + n;
+}
+
+/**
  * Encodes a point-in-time view as a sequence of chunks of about
- * `chunkBytes` each (a value larger than that makes a larger chunk);
- * their concatenation is the snapshot. The caller may do anything between
- * chunks, including writing to and compacting the store the view was
- * taken from: the view does not change.
+ * `chunkBytes` each (views of one buffer, handed out as they are
+ * written); their concatenation is the snapshot. The caller may do
+ * anything between chunks (see {@link encodeStoreInto}).
  */
 export function* storeChunks(
   view: StoreView,
   chunkBytes = STORE_CHUNK_BYTES,
 ): Generator<Uint8Array, void, undefined> {
-  // A fresh writer per chunk, handed out as a view: no copy of each chunk.
-  let w = new ByteWriter(chunkBytes + 1024);
-  let crc = 0;
-  const flush = (): Uint8Array => {
-    const out = w.view();
-    crc = crc32cAppend(crc, out);
-    w = new ByteWriter(chunkBytes + 1024);
-    return out;
-  };
-  w.bytes(MAGIC_V2);
-  w.uvarint(view.currentRevision);
-  w.uvarint(view.compactRevision + 1);
-  w.uvarint(view.length);
-  for (let i = 0; i < view.length; i++) {
-    const v = view.version(i);
-    const bytes = v.storedBytes();
-    const klen = v.bkey.length;
-    w.lenBytes(bytes.subarray(0, klen));
-    w.uvarint(v.main);
-    w.uvarint(v.sub);
-    w.uvarint(v.ver);
-    if (v.ver !== 0) {
-      w.uvarint(v.create);
-      w.lenBytes(bytes.subarray(klen));
-      w.i64le(v.lease);
-    }
-    if (w.length >= chunkBytes) yield flush();
+  const size = runSteps(storeSize(view));
+  const out = new Uint8Array(size);
+  const steps = encodeStoreInto(view, out, 0, size, chunkBytes);
+  let from = 0;
+  for (;;) {
+    const r = steps.next();
+    const to = r.done ? r.value : r.value as number;
+    if (to > from) yield out.subarray(from, to);
+    from = to;
+    if (r.done) return;
   }
-  const last = flush();
-  const sum = crc >>> 0;
-  const out = new Uint8Array(last.length + 4);
-  out.set(last);
-  for (let i = 0; i < 4; i++) out[last.length + i] = (sum >>> (8 * i)) & 0xff;
-  yield out;
 }
 
 /** Encodes a point-in-time view in one go (small stores, tests). */
 export function encodeStore(view: StoreView): Uint8Array {
-  return concatChunks([...storeChunks(view)]);
+  const size = runSteps(storeSize(view));
+  const out = new Uint8Array(size);
+  runSteps(encodeStoreInto(view, out, 0, size));
+  return out;
 }
 
 /** One buffer holding `chunks` end to end. */
@@ -108,8 +186,17 @@ function corrupt(why: string): Error {
   return new Error(`mvcc snapshot: ${why}`);
 }
 
-/** Decodes and checks a snapshot made by {@link storeChunks} (or an older version 1 one). */
+/** Decodes and checks a snapshot made by {@link encodeStoreInto} (or an older version 1 one). */
 export function decodeStore(bytes: Uint8Array): DecodedStore {
+  return runSteps(decodeStoreSteps(bytes));
+}
+
+/**
+ * {@link decodeStore} in steps: the checksum a few MiB at a time, then a
+ * few thousand versions at a time (see src/mvcc/steps.ts to drive it).
+ * Nothing outside the generator changes until it returns.
+ */
+export function* decodeStoreSteps(bytes: Uint8Array): Steps<DecodedStore> {
   if (bytes.length < MAGIC_LEN + 4) throw corrupt("too short");
   const v2 = MAGIC_V2.every((b, i) => bytes[i] === b);
   if (!v2 && !MAGIC_V1.every((b, i) => bytes[i] === b)) {
@@ -119,11 +206,16 @@ export function decodeStore(bytes: Uint8Array): DecodedStore {
   const t = bytes.length - 4;
   const stored = (bytes[t] | (bytes[t + 1] << 8) | (bytes[t + 2] << 16) | (bytes[t + 3] << 24)) >>>
     0;
-  const sum = crc32c(body); // both versions use CRC-32C
-  if (sum !== stored) throw corrupt("checksum mismatch");
+  // Both versions use CRC-32C.
+  let sum = 0;
+  for (let off = 0; off < body.length; off += CRC_STEP_BYTES) {
+    sum = crc32cAppend(sum, body.subarray(off, Math.min(body.length, off + CRC_STEP_BYTES)));
+    yield;
+  }
+  if ((sum >>> 0) !== stored) throw corrupt("checksum mismatch");
   const r = new ByteReader(body);
   r.pos = MAGIC_LEN;
-  return v2 ? decodeV2(r) : decodeV1(r);
+  return v2 ? yield* decodeV2(r, body) : yield* decodeV1(r);
 }
 
 /** Checks that versions come in strictly increasing `(main, sub)` order, none past `currentRev`. */
@@ -142,14 +234,22 @@ class OrderCheck {
   }
 }
 
-function decodeV2(r: ByteReader): DecodedStore {
+function* decodeV2(r: ByteReader, body: Uint8Array): Steps<DecodedStore> {
   const currentRev = r.uvarint();
   const compactRev = r.uvarint() - 1;
   const n = r.uvarint();
   const index = new KeyIndex();
   const order = new OrderCheck(currentRev);
+  // Views of `body`, not copies: the index copies key and value into its arena.
+  const view = (): Uint8Array => {
+    const len = r.uvarint();
+    if (r.pos + len > body.length) throw corrupt("truncated data");
+    const out = body.subarray(r.pos, r.pos + len);
+    r.pos += len;
+    return out;
+  };
   for (let i = 0; i < n; i++) {
-    const key = r.lenBytes();
+    const key = view();
     let bkey = toBinary(key);
     // One string per key, shared by all its versions (as a live store has).
     const hist = index.map.get(bkey);
@@ -162,16 +262,17 @@ function decodeV2(r: ByteReader): DecodedStore {
       index.add(bkey, key, EMPTY_BYTES, main, sub, 0, 0, 0n);
     } else {
       const create = r.uvarint();
-      const value = r.lenBytes();
+      const value = view();
       const lease = r.i64le();
       index.add(bkey, key, value, main, sub, create, ver, lease);
     }
+    if (i % VERSIONS_PER_STEP === VERSIONS_PER_STEP - 1) yield;
   }
   if (!r.done()) throw corrupt("trailing bytes");
   return { index, currentRev, compactRev };
 }
 
-function decodeV1(r: ByteReader): DecodedStore {
+function* decodeV1(r: ByteReader): Steps<DecodedStore> {
   const currentRev = r.uvarint();
   const compactRev = r.uvarint() - 1;
   const nKeys = r.uvarint();
@@ -198,6 +299,7 @@ function decodeV1(r: ByteReader): DecodedStore {
       const lease = r.i64le();
       index.add(k.bkey, k.key, value, main, sub, create, ver, lease);
     }
+    if (i % VERSIONS_PER_STEP === VERSIONS_PER_STEP - 1) yield;
   }
   if (!r.done()) throw corrupt("trailing bytes");
   return { index, currentRev, compactRev };

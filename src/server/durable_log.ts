@@ -151,11 +151,12 @@ export class DurableLog {
   /**
    * Makes a snapshot received from the leader durable (file, then WAL
    * marker, then the WAL before it released) and replaces Raft's log by it.
-   * The caller restores the state machine from its data.
+   * The caller restores the state machine from its data. `pause` is
+   * awaited every few MiB of the file (a large one must not hold the loop).
    */
-  async install(snap: Snapshot): Promise<void> {
+  async install(snap: Snapshot, pause?: () => Promise<void>): Promise<void> {
     const started = this.#clock.monotonic();
-    await this.#snaps.save(snap.meta, snap.data);
+    await this.#snaps.save(snap.meta, snap.data, pause);
     const seconds = (this.#clock.monotonic() - started) / 1000;
     this.onSnapshotInstalled?.(seconds, this.#snaps.lastSave);
     await this.#wal.saveSnapshotMarker({ term: snap.meta.term, index: snap.meta.index });

@@ -60,7 +60,7 @@ import { ReadBarrier } from "./read_barrier.ts";
 import { AppliedWaiters } from "./applied_waiters.ts";
 import type { AuthHeader } from "../gen/cairn/internal_pb.ts";
 import { publishMembership } from "./join.ts";
-import { recoverOrBootstrap, restoreStateSnapshot } from "./recover.ts";
+import { recoverOrBootstrap } from "./recover.ts";
 import { PeerLinks } from "./peer_links.ts";
 import {
   CorruptionMonitor,
@@ -81,7 +81,7 @@ import { Vouching } from "./vouch.ts";
 import { DurableLog, leadsDurably, sendableBeforeSync } from "./durable_log.ts";
 import { applyRequestEntry } from "./apply_entry.ts";
 import { Snapshotter } from "./snapshotter.ts";
-import { captureState } from "./state_snapshot.ts";
+import { captureState, restoreStateInSteps } from "./state_snapshot.ts";
 
 /** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */
 const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
@@ -964,7 +964,8 @@ export class Member {
     // Persist first (rule 3): one write and one fdatasync for the whole Ready.
     if (rd.snapshot) {
       await this.#installSnapshot(rd);
-      if (this.#halted) return;
+      // Stopped mid-install: nothing of this Ready may be applied to the old state.
+      if (this.#halted || this.#stopped) return;
     }
     const writing = this.#durable.write(rd, overlap);
     if (writing !== undefined) {
@@ -1211,10 +1212,36 @@ export class Member {
     );
   }
 
+  /** A pause of a snapshot install; a stopping member abandons the install there. */
+  readonly #installPause = async (): Promise<void> => {
+    await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, 0));
+    if (this.#stopped) throw EtcdErrors.stopped();
+  };
+
+  /**
+   * Installs a leader's snapshot: the file and WAL marker, then the state
+   * machine rebuilt from it. Both run in steps that yield to the event
+   * loop: at 1,000,000 keys the rebuild takes seconds, and a follower that
+   * held its loop that long would answer no heartbeat and call an election
+   * (as in etcd, it keeps hearing its leader while it installs; unlike
+   * etcd's, its answers wait for the install to finish).
+   */
   async #installSnapshot(rd: Ready): Promise<void> {
     const snap = rd.snapshot!;
-    await this.#durable.install(snap);
-    const state = restoreStateSnapshot(snap.data, this.sm.lessor, this.sm.auth);
+    let state: Awaited<ReturnType<typeof restoreStateInSteps>>;
+    try {
+      await this.#durable.install(snap, this.#installPause);
+      state = await restoreStateInSteps(
+        snap.data,
+        this.sm.lessor,
+        this.sm.auth,
+        this.#installPause,
+      );
+    } catch (err) {
+      // Abandoned at a pause by stop(): a restart recovers from what reached the disk.
+      if (this.#stopped && !this.#halted) return;
+      throw err;
+    }
     this.sm.store = state.store;
     this.watchHub.attach(this.sm.store);
     this.sm.membership = state.membership;

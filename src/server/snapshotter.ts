@@ -8,8 +8,9 @@
  *    capture the state machine (a point-in-time view of the store, see
  *    src/mvcc/view.ts, and the small parts encoded), the term and the
  *    membership. Cheap: no bytes of the store are copied.
- * 2. Off the loop: encode the store in chunks, then write, fsync and
- *    rename the file, yielding to the event loop between chunks. Writes,
+ * 2. Off the loop: encode the store (into one buffer sized first), then
+ *    write, fsync and rename the file, yielding to the event loop every
+ *    MiB or so, and a few thousand keys while sizing. Writes,
  *    compactions and reads go on meanwhile; the view does not change, so
  *    the file is exactly the state at `index`.
  * 3. Back on the loop (the WAL is written only from there): the WAL
@@ -26,10 +27,9 @@
  */
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
-import { concatChunks } from "../mvcc/codec.ts";
 import { EMPTY_BYTES, type SnapshotMeta } from "../raft/types.ts";
 import type { DurableLog } from "./durable_log.ts";
-import { type CapturedState, chunksLength, encodeCaptured } from "./state_snapshot.ts";
+import { type CapturedState, encodeCaptured } from "./state_snapshot.ts";
 
 /** What the member hands over at the moment a snapshot is due. */
 export interface SnapshotCapture {
@@ -60,7 +60,7 @@ export interface SnapshotterOptions {
   kick(): void;
   /** A snapshot could not be written: the member must stop (etcd panics). */
   fail(err: unknown): void;
-  /** Store bytes per encoded chunk (default 1 MiB). */
+  /** Store bytes encoded between two pauses (default 1 MiB). */
   chunkBytes?: number;
   /** Awaited after each pause (tests hold a snapshot mid-way with it). */
   onPause?: () => Promise<void> | void;
@@ -81,9 +81,8 @@ interface Waiting {
 
 interface Written {
   meta: SnapshotMeta;
-  chunks: Uint8Array[];
-  /** The blob in one piece, for Raft to send (undefined for a lone member). */
-  data: Uint8Array | undefined;
+  /** The blob, in the file and for Raft to send. */
+  data: Uint8Array;
   epoch: number;
 }
 
@@ -198,46 +197,29 @@ export class Snapshotter {
       if (epoch !== this.#epoch) throw new Abandoned();
     };
     try {
-      const chunks = await encodeCaptured(c.state, pause, this.#o.chunkBytes);
-      await this.#o.durable.writeSnapshotFile(c.meta, chunks, pause);
-      const data = c.alone ? undefined : await this.#join(chunks, pause);
+      const data = await encodeCaptured(c.state, pause, this.#o.chunkBytes);
+      await this.#o.durable.writeSnapshotFile(c.meta, [data], pause);
       if (this.#stopped || epoch !== this.#epoch) return;
-      this.#written = { meta: c.meta, chunks, data, epoch };
+      this.#written = { meta: c.meta, data, epoch };
     } catch (err) {
       if (this.#stopped || err instanceof Abandoned) return;
       this.#o.fail(err);
     }
   }
 
-  /** The chunks in one buffer, copied a few MiB at a time. */
-  async #join(chunks: Uint8Array[], pause: () => Promise<void>): Promise<Uint8Array> {
-    const out = new Uint8Array(chunksLength(chunks));
-    let off = 0;
-    let sincePause = 0;
-    for (const c of chunks) {
-      out.set(c, off);
-      off += c.length;
-      sincePause += c.length;
-      if (sincePause >= 4 << 20) {
-        sincePause = 0;
-        await pause();
-      }
-    }
-    return out;
-  }
-
   async #commit(): Promise<void> {
     const w = this.#written!;
     this.#written = undefined;
     if (w.epoch !== this.#epoch || w.meta.index <= this.#index) return;
-    // Alone at capture but not any more: Raft may need the data to send.
-    const data = this.#o.alone() ? EMPTY_BYTES : (w.data ?? concatChunks(w.chunks));
+    // Raft keeps the data only to send it: a lone member has nobody to
+    // send it to (one alone at capture that gained a peer since has it).
+    const data = this.#o.alone() ? EMPTY_BYTES : w.data;
     await this.#o.durable.commitSnapshot(w.meta, data);
     this.#index = w.meta.index;
     this.#o.log.info("saved snapshot", {
       index: w.meta.index,
       term: w.meta.term,
-      bytes: chunksLength(w.chunks),
+      bytes: w.data.length,
     });
     this.#release();
   }

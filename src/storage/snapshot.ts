@@ -90,16 +90,17 @@ export class SnapshotStore {
     this.disk = opts.disk ?? REAL_DISK;
   }
 
-  /** Durably writes a snapshot; returns its path. */
-  save(meta: SnapshotMeta, data: Uint8Array): Promise<string> {
-    return this.saveChunks(meta, [data]);
+  /** Durably writes a snapshot; returns its path (`pause`: see {@link saveChunks}). */
+  save(meta: SnapshotMeta, data: Uint8Array, pause?: () => Promise<void>): Promise<string> {
+    return this.saveChunks(meta, [data], pause);
   }
 
   /**
    * Durably writes a snapshot whose body is `chunks` end to end; returns
-   * its path. With `pause`, awaits it every few MiB checksummed or written,
-   * so a large snapshot does not hold the event loop (a rejecting `pause`
-   * abandons the save: the temp file is left for {@link removeTemps}).
+   * its path. With `pause`, awaits it every few MiB checksummed or written
+   * (a large chunk is taken a few MiB at a time), so a large snapshot does
+   * not hold the event loop (a rejecting `pause` abandons the save: the
+   * temp file is left for {@link removeTemps}).
    */
   async saveChunks(
     meta: SnapshotMeta,
@@ -118,7 +119,7 @@ export class SnapshotStore {
     let len = 0;
     // Timed apart from the pauses between chunks.
     let marshalMs = 0;
-    for (const c of chunks) {
+    for (const c of pieces(chunks)) {
       const t = performance.now();
       sum = crc32cAppend(sum, c);
       marshalMs += performance.now() - t;
@@ -134,7 +135,7 @@ export class SnapshotStore {
     try {
       writeAllSync(f, header);
       let unflushed = 0;
-      for (const c of chunks) {
+      for (const c of pieces(chunks)) {
         writeAllSync(f, c);
         unflushed += c.length;
         if (pause !== undefined && unflushed >= FLUSH_BYTES) {
@@ -232,6 +233,19 @@ export class SnapshotStore {
       }
     }
     if (removed > 0) await syncDir(this.dir, this.disk);
+  }
+}
+
+/** `chunks` cut into pieces of at most {@link PAUSE_BYTES} (views, no copies). */
+function* pieces(chunks: readonly Uint8Array[]): Generator<Uint8Array, void, undefined> {
+  for (const c of chunks) {
+    if (c.length <= PAUSE_BYTES) {
+      yield c;
+      continue;
+    }
+    for (let off = 0; off < c.length; off += PAUSE_BYTES) {
+      yield c.subarray(off, Math.min(c.length, off + PAUSE_BYTES));
+    }
   }
 }
 

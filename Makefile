@@ -18,11 +18,11 @@ export PATH := $(TOOLS_BIN):$(PATH)
 # without turning the flag on at run time. --max-semi-space-size=8 (MiB):
 # V8 otherwise grows the young generation to ~45 MiB under watch fan-out;
 # capped, peak RSS of 1,000 watchers fell ~20 MiB with put throughput
-# unchanged within noise (bench/RESULTS.md, 2026-12-06 memory notes).
+# unchanged within noise (bench/NOTES.md, 2026-12-06 memory notes).
 # 4 rather than 8: a scavenge pause grows with the young generation (100
 # put clients, --trace-gc: median pause 2.4 / 4.2 / 8.4 / 20.9 ms at 2 /
 # 4 / 8 / 16 MiB, total pause time about equal), and those pauses are
-# the put p99 at 100 clients (bench/RESULTS.md, issue 15 notes). deno.json's
+# the put p99 at 100 clients (bench/NOTES.md, put tail notes). deno.json's
 # start task and the bench (bench/lib/cairn_cmd.ts) use the same flags.
 CAIRN_V8_FLAGS := --expose-gc,--max-semi-space-size=4
 

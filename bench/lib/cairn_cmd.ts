@@ -4,7 +4,7 @@
  * Makefile's CAIRN_V8_FLAGS, also `make run`'s and `deno task start`'s),
  * so a bench row measures cairn as users run it. The young-generation cap
  * among them sets the length of every scavenge pause, which is most of
- * the put tail at 100 clients (bench/RESULTS.md, issue 15 notes).
+ * the put tail at 100 clients (bench/NOTES.md, put tail notes).
  *
  * @module
  */

@@ -43,8 +43,25 @@ Deno.test("idle gc policy: a still heap is not quiet while the process is busy o
   assert.equal(p.observe(busy(200, 40, cpu + 10)), true);
 });
 
+Deno.test("idle gc policy: never collects a heap whose full collection would stall the member", () => {
+  const p = new IdleGcPolicy({ quietTicks: 2, minGrowthBytes: 32 * MIB, maxHeapBytes: 96 * MIB });
+  assert.equal(p.observe(at(300, 250)), false); // baseline
+  // Quiet after a big growth, but 270 MiB live: never.
+  for (let i = 0; i < 5; i++) assert.equal(p.observe(at(900, 270)), false);
+  // Once the live heap is small again, the same quiet growth collects.
+  assert.equal(p.observe(at(900, 80)), false);
+  assert.equal(p.observe(at(900, 80)), false);
+  assert.equal(p.observe(at(900, 80)), true);
+});
+
 Deno.test("idle gc policy: a big member needs proportionally more growth", () => {
-  const p = new IdleGcPolicy({ quietTicks: 1, minGrowthBytes: 32 * MIB, minGrowthRatio: 0.25 });
+  // (The heap cap is lifted: this is about the growth rule alone.)
+  const p = new IdleGcPolicy({
+    quietTicks: 1,
+    minGrowthBytes: 32 * MIB,
+    minGrowthRatio: 0.25,
+    maxHeapBytes: Infinity,
+  });
   assert.equal(p.observe(at(1000, 800)), false); // baseline 1000 MiB
   assert.equal(p.observe(at(1200, 800)), false); // +200 MiB < 250 MiB
   assert.equal(p.observe(at(1260, 800)), true);

@@ -71,6 +71,14 @@ const CHURN_RSS_BOUND_MIB = 192;
  * allocates 64 KiB of buffers per connection.
  */
 const CONNECTIONS_RSS_BOUND_MIB = 512;
+/**
+ * The bound for HPACK bombs: each run sends a 1 MiB header block and 2,000
+ * small bombs, 50 to 80 runs in the 3 s, and the garbage of that churn took
+ * the RSS up by 47 to 75 MiB, on this stop's code and on 7b55c69's alike
+ * (the flat 64 MiB bound failed in CI at +78). A decoder that expanded the
+ * references would hold 4 GB per run.
+ */
+const HPACK_RSS_BOUND_MIB = 128;
 
 const WATCH = "/etcdserverpb.Watch/Watch";
 const KEEPALIVE = "/etcdserverpb.Lease/LeaseKeepAlive";
@@ -312,7 +320,7 @@ Deno.test({
       } finally {
         await c.close();
       }
-    });
+    }, HPACK_RSS_BOUND_MIB);
     for (const r of runs) {
       assert.equal(r.status, "431");
       assert.ok(r.refused >= MAX_RESETS_PER_SECOND - 1, `${r.refused} bombs answered 431`);

@@ -15,16 +15,14 @@ export PATH := $(TOOLS_BIN):$(PATH)
 
 # V8 flags of the cairn process (run here, baked into the executable by
 # deno compile). --expose-gc: src/process/idle_gc.ts collects after bursts
-# without turning the flag on at run time. --max-semi-space-size=8 (MiB):
-# V8 otherwise grows the young generation to ~45 MiB under watch fan-out;
-# capped, peak RSS of 1,000 watchers fell ~20 MiB with put throughput
-# unchanged within noise (bench/NOTES.md, 2026-12-06 memory notes).
-# 4 rather than 8: a scavenge pause grows with the young generation (100
-# put clients, --trace-gc: median pause 2.4 / 4.2 / 8.4 / 20.9 ms at 2 /
-# 4 / 8 / 16 MiB, total pause time about equal), and those pauses are
-# the put p99 at 100 clients (bench/NOTES.md, put tail notes). deno.json's
-# start task and the bench (bench/lib/cairn_cmd.ts) use the same flags.
-CAIRN_V8_FLAGS := --expose-gc,--max-semi-space-size=4
+# without turning the flag on at run time. The young generation is not
+# capped: --max-semi-space-size=4 shortened scavenge pauses (put p99 at 100
+# clients 1.44x -> 1.15x etcd's) but cost ~15% of put throughput (1.18x ->
+# 0.99x etcd's), and no bench row may fall below etcd; watch peak RSS stays
+# under etcd's without it (bench/NOTES.md: memory and put tail notes).
+# deno.json's start task and the bench (bench/lib/cairn_cmd.ts) use the
+# same flags.
+CAIRN_V8_FLAGS := --expose-gc
 
 run: $(DENO)
 	$(DENO) run -A --v8-flags=$(CAIRN_V8_FLAGS) main.ts $(ARGS)

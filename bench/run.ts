@@ -39,6 +39,7 @@ import type { ClusterOutcome, WatchOutcome } from "./lib/report_extra.ts";
 import { type RoundKind, runRounds } from "./lib/rounds.ts";
 import { extractSection, spliceSection } from "./lib/scale_report.ts";
 import { makeBenchCerts } from "./lib/certs.ts";
+import { loadKeys } from "./lib/setup.ts";
 import {
   AUTH_SCENARIOS,
   GATEWAY_SCENARIOS,
@@ -215,22 +216,8 @@ async function phase(
 
 /** Writes KEYS distinct keys with kvtool, then records the resident memory. */
 async function loadAndMeasure(side: Side, s: Server, kvtool: string): Promise<void> {
-  const r = await runJson<{ seconds?: number; error?: string; count_error?: string }>(kvtool, [
-    "-mode",
-    "load",
-    "-endpoint",
-    s.endpoint,
-    "-n",
-    String(KEYS),
-    "-val",
-    "256",
-    "-clients",
-    "100",
-    "-conns",
-    "10",
-    "-timeout",
-    `${LOAD_TIMEOUT_S}s`,
-  ], (LOAD_TIMEOUT_S + 15) * 1000);
+  // kvtool's default prefix, as this row has always loaded.
+  const r = await loadKeys(kvtool, s.endpoint, KEYS, LOAD_TIMEOUT_S, "mem");
   if (r.code !== 0 || !r.json || r.json.error) {
     side.run.errors.push(`loading ${KEYS} keys failed: ${r.json?.error ?? r.stderrTail}`);
     return;

@@ -79,15 +79,17 @@ export interface LoadResult {
 }
 
 /**
- * Puts `keys` keys `s/…` of 256-byte values through `endpoint` with 100
- * clients on 10 connections, as every loaded-store bench does, bounded by
- * `timeoutS` (kvtool's own bound; the process gets 30 s more to report).
+ * Puts `keys` keys `<prefix>…` (default `s/`) of 256-byte values through
+ * `endpoint` with 100 clients on 10 connections, as every loaded-store
+ * bench does, bounded by `timeoutS` (kvtool's own bound; the process gets
+ * 30 s more to report).
  */
 export function loadKeys(
   kvtool: string,
   endpoint: string,
   keys: number,
   timeoutS: number,
+  prefix = "s/",
 ): Promise<JsonRun<LoadResult>> {
   return runJson<LoadResult>(kvtool, [
     "-mode",
@@ -97,7 +99,7 @@ export function loadKeys(
     "-n",
     String(keys),
     "-prefix",
-    "s/",
+    prefix,
     "-val",
     "256",
     "-clients",

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import {
   ConfChangeContextSchema,
   type InternalRequest,
@@ -26,9 +26,9 @@ import type { Logger } from "../log.ts";
 import { LEASE_TICK_MS, LeaseDriver } from "../lease/driver.ts";
 import { WatchHub } from "../watch/hub.ts";
 import { decodeConfChange } from "../raft/confchange.ts";
-import { InvariantViolation, ProposalDropped } from "../raft/errors.ts";
-import { encodeInternalRequest } from "../fast_codec.ts";
-import { Waiters } from "./waiters.ts";
+import { InvariantViolation } from "../raft/errors.ts";
+import type { Waiters } from "./waiters.ts";
+import { Proposals, requestTimeoutMs } from "./proposals.ts";
 import { ServerMetrics } from "../metrics/etcd.ts";
 import { PROBE_INTERVAL_MS, probePeers, PROBING_PATH, probingRoute } from "./peer_prober.ts";
 import { CLUSTER_VERSION, SERVER_VERSION } from "../version.ts";
@@ -105,7 +105,10 @@ export class Member {
   readonly #snaps: SnapshotStore;
   /** The WAL, snapshot files and Raft's storage, written in the order rule 3 needs. */
   readonly #durable: DurableLog;
-  readonly #waiters = new Waiters<ApplyResult>();
+  /** Our proposals in flight: request ids, waiters, proposals waiting for a leader. */
+  readonly #proposals: Proposals;
+  /** The proposals' waiters, settled by the apply path. */
+  readonly #waiters: Waiters<ApplyResult>;
   readonly #reads: ReadBarrier;
   readonly #appliedWaits = new AppliedWaiters();
   /** etcd's metric families of this member (served on /metrics). */
@@ -114,9 +117,6 @@ export class Member {
   #handover: Promise<void> | undefined;
   /** Proposals forwarded to us during the hand-over, passed on to the new leader after it. */
   #heldProposals: Message[] = [];
-  /** Our proposals made while no leader was known: proposed once one is (their waiters time out). */
-  #unproposed: { id: number; data: Uint8Array }[] = [];
-  #nextRequestId: number;
   #confState: ConfState;
   #applied: number;
   /** Periodic snapshots, taken off the Raft loop (and Defragment's). */
@@ -219,10 +219,18 @@ export class Member {
       chunkBytes: init.env.tuning.snapshotChunkBytes,
       onPause: init.env.tuning.onSnapshotPause,
     });
-    // Request ids only need to be unique among this member's proposals that
-    // may still be in the log: start from the clock so a restart never
-    // reuses an id of an entry replayed from the WAL.
-    this.#nextRequestId = this.#clock.now() * 1000;
+    this.#proposals = new Proposals({
+      selfId: init.id,
+      raft: init.raft,
+      clock: init.env.clock,
+      cfg: init.cfg,
+      failed: this.metrics.proposalsFailed,
+      stopped: () => this.#stopped,
+      handingOver: () => this.#handover !== undefined,
+      kick: () => this.#kick(),
+      halt: (where, err) => this.#halt(where, err),
+    });
+    this.#waiters = this.#proposals.waiters;
     this.#reads = new ReadBarrier({
       now: () => this.#clock.monotonic(),
       // Rounds of a previous process of this member may still be answered.
@@ -395,36 +403,7 @@ export class Member {
    * the etcd error the apply raised.
    */
   propose(request: InternalRequest["request"], auth?: AuthHeader): Promise<ApplyResult> {
-    if (this.#stopped) return Promise.reject(EtcdErrors.stopped());
-    const id = this.#nextRequestId++;
-    const data = encodeInternalRequest(BigInt(id), this.id, request, auth);
-    if (data.length > this.#cfg.maxRequestBytes) {
-      return Promise.reject(EtcdErrors.requestTooLarge());
-    }
-    return new Promise<ApplyResult>((resolve, reject) => {
-      try {
-        this.#raft.propose(data);
-      } catch (err) {
-        if (err instanceof ProposalDropped && (this.#handover || waitsForLeader(err))) {
-          // No leader right now (an election, or our hand-over on stop): as in
-          // etcd, the proposal waits for one, up to the request timeout.
-          this.#waiters.add(
-            id,
-            this.#clock.monotonic() + this.#requestTimeoutMs(),
-            resolve,
-            reject,
-          );
-          this.#unproposed.push({ id, data });
-          return;
-        }
-        if (err instanceof InvariantViolation) this.#halt("propose", err);
-        this.metrics.proposalsFailed.inc();
-        reject(err instanceof ProposalDropped ? EtcdErrors.noLeader() : err as Error);
-        return;
-      }
-      this.#waiters.add(id, this.#clock.monotonic() + this.#requestTimeoutMs(), resolve, reject);
-      this.#kick();
-    });
+    return this.#proposals.propose(request, auth);
   }
 
   /**
@@ -601,10 +580,10 @@ export class Member {
       const held = this.#heldProposals;
       this.#heldProposals = [];
       for (const m of held) {
-        for (const e of m.entries) this.#proposeForwarded(e.data);
+        for (const e of m.entries) this.#proposals.proposeForwarded(e.data);
       }
       done();
-      this.#proposeWaiting();
+      this.#proposals.proposeWaiting();
     }
     if (this.#leader !== target) {
       this.#log.warn("leadership transfer failed", {
@@ -640,33 +619,6 @@ export class Member {
     return best;
   }
 
-  /** Proposes what waited for a leader, now that one is known; expired ones are dropped. */
-  #proposeWaiting(): void {
-    if (this.#handover || this.#stopped || this.#unproposed.length === 0) return;
-    const waiting = this.#unproposed;
-    this.#unproposed = [];
-    for (const p of waiting) {
-      if (!this.#waiters.has(p.id)) continue;
-      try {
-        this.#raft.propose(p.data);
-      } catch (err) {
-        if (!(err instanceof ProposalDropped)) return this.#halt("propose", err);
-        this.#unproposed.push(p);
-      }
-    }
-    this.#kick();
-  }
-
-  /** A peer's proposal held during the hand-over: forwarded to the new leader (its waiter is there). */
-  #proposeForwarded(data: Uint8Array): void {
-    try {
-      this.#raft.propose(data);
-    } catch (err) {
-      if (err instanceof InvariantViolation) return this.#halt("propose", err);
-      // No leader yet: the proposer's request times out, as a dropped forward would.
-    }
-  }
-
   /**
    * Before a stop: keeps serving as a follower for two heartbeats (so
    * proposals that peers sent us before they heard of the new leader are
@@ -678,7 +630,7 @@ export class Member {
     const pause = (ms: number) => sleep(this.#clock, ms);
     if (this.#confState.voters.length > 1) await pause(2 * this.#cfg.heartbeatIntervalMs);
     const busy = () =>
-      this.#waiters.size > 0 || this.#unproposed.length > 0 || this.#readyRunning ||
+      this.#proposals.inFlight || this.#readyRunning ||
       this.#raft.hasReady() ||
       this.sm.membership.records().some((r) => (this.#transport?.queued(r.id) ?? 0) > 0);
     while (!this.#stopped && busy() && this.#clock.monotonic() < deadline) await pause(5);
@@ -690,7 +642,7 @@ export class Member {
     this.#stopped = true;
     for (const t of this.#timers) this.#clock.clearInterval(t);
     this.watchHub.close();
-    this.#waiters.failAll(EtcdErrors.stopped());
+    this.#proposals.failAll(EtcdErrors.stopped());
     this.#reads.failAll(EtcdErrors.stopped());
     this.#appliedWaits.failAll(EtcdErrors.stopped());
     while (this.#readyRunning) await sleep(this.#clock, 5);
@@ -762,8 +714,7 @@ export class Member {
   }
 
   #requestTimeoutMs(): number {
-    // etcd: 5s plus two election timeouts.
-    return 5000 + 2 * this.#cfg.electionTimeoutMs;
+    return requestTimeoutMs(this.#cfg);
   }
 
   #startTimers(): void {
@@ -861,7 +812,7 @@ export class Member {
     if (changed && this.#leader !== 0n) {
       m.leaderChanges.inc();
       // Not from inside the Ready being handled: Raft is stepped in a later microtask.
-      if (this.#unproposed.length > 0) queueMicrotask(() => this.#proposeWaiting());
+      if (this.#proposals.waitingForLeader) queueMicrotask(() => this.#proposals.proposeWaiting());
     }
     m.hasLeader.set(this.#leader === 0n ? 0 : 1);
     m.isLeader.set(this.#role === StateRole.Leader ? 1 : 0);
@@ -888,13 +839,10 @@ export class Member {
 
   #expireWaiters(): void {
     const now = this.#clock.monotonic();
-    this.metrics.proposalsFailed.inc(this.#waiters.expire(
-      now,
-      () => this.#leader === 0n ? EtcdErrors.timeoutDueToLeaderFail() : EtcdErrors.timeout(),
-    ));
+    this.#proposals.expire(now, this.#leader !== 0n);
     this.metrics.readIndexesFailed.inc(this.#reads.expire(now, EtcdErrors.timeout()));
     // Proposals waiting for a leader try again (a transfer may have been abandoned).
-    this.#proposeWaiting();
+    this.#proposals.proposeWaiting();
     this.#appliedWaits.expire(now, EtcdErrors.timeout());
   }
 
@@ -1057,26 +1005,7 @@ export class Member {
    * member records the same names and URLs.
    */
   proposeMemberChange(type: ConfChangeType, nodeId: bigint, member?: MemberRecord): Promise<void> {
-    if (this.#stopped) return Promise.reject(EtcdErrors.stopped());
-    const id = this.#nextRequestId++;
-    const context = toBinary(
-      ConfChangeContextSchema,
-      create(ConfChangeContextSchema, { member, requestId: BigInt(id), origin: this.id }),
-    );
-    return new Promise<void>((resolve, reject) => {
-      try {
-        this.#raft.proposeConfChange({ type, nodeId, context });
-      } catch (err) {
-        if (err instanceof InvariantViolation) this.#halt("proposing a membership change", err);
-        // One change at a time: a second one while another is pending is
-        // refused, as etcd refuses it when not enough members started.
-        reject(err instanceof ProposalDropped ? EtcdErrors.memberNotEnoughStarted() : err as Error);
-        return;
-      }
-      const deadline = this.#clock.monotonic() + this.#requestTimeoutMs();
-      this.#waiters.add(id, deadline, () => resolve(), reject);
-      this.#kick();
-    });
+    return this.#proposals.proposeMemberChange(type, nodeId, member);
   }
 
   /** Replication progress per member as the leader sees it (undefined on followers). */
@@ -1098,7 +1027,7 @@ export class Member {
         // again as ours: passed on with its sender's id, the peer port of the
         // new leader would refuse it as misattributed.
         if (this.#handover) this.#heldProposals.push(m);
-        else for (const e of m.entries) this.#proposeForwarded(e.data);
+        else for (const e of m.entries) this.#proposals.proposeForwarded(e.data);
         continue;
       }
       try {
@@ -1256,11 +1185,6 @@ export class Member {
       bytes: snap.data.length,
     });
   }
-}
-
-/** A proposal dropped for want of a leader (an election, a transfer): it may wait for one. */
-function waitsForLeader(err: ProposalDropped): boolean {
-  return /no leader|leadership transfer/.test(err.message);
 }
 
 function hex(id: bigint): string {

@@ -29,6 +29,7 @@ import { decodeConfChange } from "../raft/confchange.ts";
 import { InvariantViolation } from "../raft/errors.ts";
 import type { Waiters } from "./waiters.ts";
 import { Proposals, requestTimeoutMs } from "./proposals.ts";
+import { LeadershipHandover } from "./handover.ts";
 import { ServerMetrics } from "../metrics/etcd.ts";
 import { PROBE_INTERVAL_MS, probePeers, PROBING_PATH, probingRoute } from "./peer_prober.ts";
 import { CLUSTER_VERSION, SERVER_VERSION } from "../version.ts";
@@ -113,10 +114,8 @@ export class Member {
   readonly #appliedWaits = new AppliedWaiters();
   /** etcd's metric families of this member (served on /metrics). */
   readonly metrics: ServerMetrics;
-  /** Set while leadership is handed over on stop (see handOverLeadership). */
-  #handover: Promise<void> | undefined;
-  /** Proposals forwarded to us during the hand-over, passed on to the new leader after it. */
-  #heldProposals: Message[] = [];
+  /** Leadership transfers: on stop, and Maintenance.MoveLeader's. */
+  readonly #handover: LeadershipHandover;
   #confState: ConfState;
   #applied: number;
   /** Periodic snapshots, taken off the Raft loop (and Defragment's). */
@@ -226,11 +225,25 @@ export class Member {
       cfg: init.cfg,
       failed: this.metrics.proposalsFailed,
       stopped: () => this.#stopped,
-      handingOver: () => this.#handover !== undefined,
+      handingOver: () => this.#handover.active,
       kick: () => this.#kick(),
       halt: (where, err) => this.#halt(where, err),
     });
     this.#waiters = this.#proposals.waiters;
+    this.#handover = new LeadershipHandover({
+      selfId: init.id,
+      log: init.log,
+      clock: init.env.clock,
+      cfg: init.cfg,
+      raft: init.raft,
+      proposals: this.#proposals,
+      role: () => this.#role,
+      leader: () => this.#leader,
+      voters: () => this.#confState.voters,
+      isPeerActive: (id) => this.isPeerActive(id),
+      stopped: () => this.#stopped,
+      kick: () => this.#kick(),
+    });
     this.#reads = new ReadBarrier({
       now: () => this.#clock.monotonic(),
       // Rounds of a previous process of this member may still be answered.
@@ -511,14 +524,8 @@ export class Member {
    * it leads; rejects with etcd's timeout error after an election timeout's
    * worth of heartbeats times five.
    */
-  async transferLeadership(target: bigint): Promise<void> {
-    this.#raft.transferLeader(target);
-    this.#kick();
-    const deadline = this.#clock.monotonic() + 5 * this.#cfg.electionTimeoutMs;
-    while (this.#leader !== target) {
-      if (this.#clock.monotonic() > deadline) throw EtcdErrors.timeout();
-      await sleep(this.#clock, this.#cfg.heartbeatIntervalMs);
-    }
+  transferLeadership(target: bigint): Promise<void> {
+    return this.#handover.moveTo(target);
   }
 
   /**
@@ -540,83 +547,8 @@ export class Member {
    * us meanwhile, which Raft would drop, are proposed to the new leader
    * once it is known. Resolves either way; a failed hand-over is logged.
    */
-  async handOverLeadership(): Promise<void> {
-    const local = { "local-member-id": hex(this.id) };
-    if (this.#role !== StateRole.Leader) {
-      this.#log.info("skipped leadership transfer; local server is not leader", {
-        ...local,
-        "current-leader-member-id": hex(this.#leader),
-      });
-      return;
-    }
-    const target = this.#handOverTarget();
-    if (target === undefined) {
-      const alone = this.#confState.voters.length <= 1;
-      this.#log.info(
-        alone
-          ? "skipped leadership transfer for single voting member cluster"
-          : "skipped leadership transfer; no follower is connected",
-        { ...local, "current-leader-member-id": hex(this.id) },
-      );
-      return;
-    }
-    const started = this.#clock.monotonic();
-    this.#log.info("leadership transfer starting", {
-      ...local,
-      "current-leader-member-id": hex(this.id),
-      "transferee-member-id": hex(target),
-    });
-    let done!: () => void;
-    this.#handover = new Promise((r) => (done = r));
-    try {
-      this.#raft.transferLeader(target);
-      this.#kick();
-      const deadline = this.#clock.monotonic() + this.#requestTimeoutMs();
-      while (this.#leader !== target && !this.#stopped && this.#clock.monotonic() < deadline) {
-        await sleep(this.#clock, Math.min(10, this.#cfg.heartbeatIntervalMs));
-      }
-    } finally {
-      this.#handover = undefined;
-      const held = this.#heldProposals;
-      this.#heldProposals = [];
-      for (const m of held) {
-        for (const e of m.entries) this.#proposals.proposeForwarded(e.data);
-      }
-      done();
-      this.#proposals.proposeWaiting();
-    }
-    if (this.#leader !== target) {
-      this.#log.warn("leadership transfer failed", {
-        ...local,
-        "transferee-member-id": hex(target),
-        // etcd's ErrTimeoutLeaderTransfer.
-        error: "etcdserver: request timed out, leader transfer took too long",
-      });
-      return;
-    }
-    this.#log.info("leadership transfer finished", {
-      ...local,
-      "old-leader-member-id": hex(this.id),
-      "new-leader-member-id": hex(target),
-      took: `${Math.round(this.#clock.monotonic() - started)}ms`,
-    });
-  }
-
-  /** The voter to hand leadership to: connected, and the furthest along the log. */
-  #handOverTarget(): bigint | undefined {
-    const progress = this.#raft.status().progress;
-    let best: bigint | undefined;
-    let bestMatch = -1;
-    for (const id of this.#confState.voters) {
-      if (id === this.id || !this.isPeerActive(id)) continue;
-      const pr = progress?.get(id);
-      if (pr === undefined || !pr.recentActive) continue;
-      if (pr.match > bestMatch) {
-        best = id;
-        bestMatch = pr.match;
-      }
-    }
-    return best;
+  handOverLeadership(): Promise<void> {
+    return this.#handover.onStop();
   }
 
   /**
@@ -1021,12 +953,14 @@ export class Member {
   #receive(msgs: Message[]): void {
     if (this.#stopped) return;
     for (const m of msgs) {
-      if (m.type === MessageType.Prop && (this.#handover || this.#role !== StateRole.Leader)) {
+      if (
+        m.type === MessageType.Prop && (this.#handover.active || this.#role !== StateRole.Leader)
+      ) {
         // Raft drops proposals during a transfer: these go to the new leader
         // after it. One that reached us after we stopped leading is proposed
         // again as ours: passed on with its sender's id, the peer port of the
         // new leader would refuse it as misattributed.
-        if (this.#handover) this.#heldProposals.push(m);
+        if (this.#handover.active) this.#handover.hold(m);
         else for (const e of m.entries) this.#proposals.proposeForwarded(e.data);
         continue;
       }

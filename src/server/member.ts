@@ -30,6 +30,7 @@ import { InvariantViolation } from "../raft/errors.ts";
 import type { Waiters } from "./waiters.ts";
 import { Proposals, requestTimeoutMs } from "./proposals.ts";
 import { LeadershipHandover } from "./handover.ts";
+import { BackendQuota, quotaBytes } from "./quota.ts";
 import { ServerMetrics } from "../metrics/etcd.ts";
 import { PROBE_INTERVAL_MS, probePeers, PROBING_PATH, probingRoute } from "./peer_prober.ts";
 import { CLUSTER_VERSION, SERVER_VERSION } from "../version.ts";
@@ -84,9 +85,6 @@ import { applyRequestEntry } from "./apply_entry.ts";
 import { Snapshotter } from "./snapshotter.ts";
 import { captureState, restoreStateInSteps } from "./state_snapshot.ts";
 
-/** etcd's default backend quota (2 GiB) when --quota-backend-bytes is 0. */
-const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
-
 /** One member of a cairn cluster. */
 export class Member {
   readonly id: bigint;
@@ -116,6 +114,8 @@ export class Member {
   readonly metrics: ServerMetrics;
   /** Leadership transfers: on stop, and Maintenance.MoveLeader's. */
   readonly #handover: LeadershipHandover;
+  /** `--quota-backend-bytes`, checked before each write is proposed. */
+  readonly #quota: BackendQuota;
   #confState: ConfState;
   #applied: number;
   /** Periodic snapshots, taken off the Raft loop (and Defragment's). */
@@ -230,6 +230,13 @@ export class Member {
       halt: (where, err) => this.#halt(where, err),
     });
     this.#waiters = this.#proposals.waiters;
+    this.#quota = new BackendQuota({
+      selfId: init.id,
+      cfg: init.cfg,
+      sm: init.sm,
+      log: init.log,
+      propose: (req) => this.#proposals.propose(req),
+    });
     this.#handover = new LeadershipHandover({
       selfId: init.id,
       log: init.log,
@@ -427,24 +434,7 @@ export class Member {
    * `etcdserver: mvcc: database space exceeded`.
    */
   checkQuota(cost: number): void {
-    const quota = this.#cfg.quotaBackendBytes > 0
-      ? this.#cfg.quotaBackendBytes
-      : DEFAULT_QUOTA_BYTES;
-    if (this.sm.store.reservedSize() + cost < quota) return;
-    const raised = this.sm.alarms.some((a) =>
-      a.alarm === AlarmType.NOSPACE && a.memberID === this.id
-    );
-    if (!raised) {
-      this.propose({
-        case: "alarm",
-        value: create(AlarmRequestSchema, {
-          action: AlarmRequest_AlarmAction.ACTIVATE,
-          memberID: this.id,
-          alarm: AlarmType.NOSPACE,
-        }),
-      }).catch((err) => this.#log.warn("failed to raise NOSPACE alarm", { error: String(err) }));
-    }
-    throw EtcdErrors.noSpace();
+    this.#quota.check(cost);
   }
 
   /**
@@ -701,8 +691,7 @@ export class Member {
       isLearner: () => this.isLearner,
       dbSizeBytes: () => this.sm.store.reservedSize(),
       dbSizeInUseBytes: () => this.sm.store.approximateSize(),
-      quotaBytes: () =>
-        this.#cfg.quotaBackendBytes > 0 ? this.#cfg.quotaBackendBytes : DEFAULT_QUOTA_BYTES,
+      quotaBytes: () => quotaBytes(this.#cfg),
       keys: () => this.sm.store.liveKeyCount(),
       currentRevision: () => this.sm.store.currentRevision,
       compactRevision: () => this.sm.store.compactRevision,

@@ -30,9 +30,9 @@ import { InvariantViolation } from "../raft/errors.ts";
 import type { Waiters } from "./waiters.ts";
 import { Proposals, requestTimeoutMs } from "./proposals.ts";
 import { LeadershipHandover } from "./handover.ts";
-import { BackendQuota, quotaBytes } from "./quota.ts";
+import { BackendQuota } from "./quota.ts";
+import { attachMemberMetrics, recordLeader, recordSendFailure } from "./member_metrics.ts";
 import { ServerMetrics } from "../metrics/etcd.ts";
-import { PROBE_INTERVAL_MS, probePeers, PROBING_PATH, probingRoute } from "./peer_prober.ts";
 import { CLUSTER_VERSION, SERVER_VERSION } from "../version.ts";
 import { RawNode } from "../raft/raw_node.ts";
 import type { MemoryStorage } from "../raft/storage.ts";
@@ -40,7 +40,6 @@ import {
   type ConfChange,
   ConfChangeType,
   type ConfState,
-  EMPTY_BYTES,
   type Entry,
   EntryType,
   type Message,
@@ -344,7 +343,7 @@ export class Member {
           "reporting an unreachable peer",
           () => member.#raft.reportUnreachable(peer),
         ),
-      onSendFailed: (peer, type) => member.#sendFailed(peer, type),
+      onSendFailed: (peer, type) => recordSendFailure(member.metrics, peer, type),
       onSnapshotStatus: (peer, ok) => {
         const step = () => member.#raft.reportSnapshot(peer, ok);
         if (member.#guarded("reporting a snapshot", step)) member.#kick();
@@ -683,60 +682,29 @@ export class Member {
 
   /** Points the scrape-time gauges at this member and times the WAL's syncs. */
   #attachMetrics(): void {
-    const m = this.metrics;
-    m.attach(this.id, {
+    attachMemberMetrics(this.metrics, {
+      selfId: this.id,
+      cfg: this.#cfg,
+      sm: this.sm,
+      watchHub: this.watchHub,
+      wal: this.#wal,
+      peers: this.#peers,
       commitIndex: () => this.#raft.status().commit,
       appliedIndex: () => this.#applied,
       pendingProposals: () => this.#waiters.size,
       isLearner: () => this.isLearner,
-      dbSizeBytes: () => this.sm.store.reservedSize(),
-      dbSizeInUseBytes: () => this.sm.store.approximateSize(),
-      quotaBytes: () => quotaBytes(this.#cfg),
-      keys: () => this.sm.store.liveKeyCount(),
-      currentRevision: () => this.sm.store.currentRevision,
-      compactRevision: () => this.sm.store.compactRevision,
-      watchers: () => this.watchHub.counts.synced + this.watchHub.counts.unsynced,
-      slowWatchers: () => this.watchHub.counts.unsynced,
-      authRevision: () => this.sm.auth.revision,
-      leaseKeys: (id) => this.sm.lessor.lookup(id)?.keys.size ?? 0,
-      storeVersions: () => this.sm.store.versionCount,
+      addPeerRoute: (method, path, handler) => this.addPeerRoute(method, path, handler),
+      every: (fn, ms) => this.#timers.push(this.#clock.setInterval(fn, ms)),
     });
-    this.#wal.onSync = (seconds) => m.walFsync.observe(seconds);
-    this.#wal.onWrite = (bytes, seconds) => m.walWritten(bytes, seconds);
-    m.registry.beforeCollect(() => {
-      m.activePeers.reset();
-      for (const r of this.sm.membership.records()) {
-        if (r.id === this.id) continue;
-        m.activePeers.labels(hex(this.id), hex(r.id)).set(this.isPeerActive(r.id) ? 1 : 0);
-      }
-    });
-    this.addPeerRoute("GET", PROBING_PATH, probingRoute);
-    const probe = () =>
-      probePeers({
-        selfId: this.id,
-        peers: () => this.sm.membership.records(),
-        get: (url, path, timeoutMs) => this.#peers.call(url, path, EMPTY_BYTES, timeoutMs, "GET"),
-        rtt: (id) => m.peerRtt.labels(hex(id)),
-      });
-    this.#timers.push(this.#clock.setInterval(probe, PROBE_INTERVAL_MS));
   }
 
-  /** A Raft message could not be queued for `peer` (etcd counts both of these). */
-  #sendFailed(peer: bigint, type: MessageType): void {
-    this.metrics.peerSentFailures.labels(hex(peer)).inc();
-    if (type === MessageType.Heartbeat) this.metrics.heartbeatSendFailures.inc();
-  }
-
-  /** etcd's leader gauges; a change to a known leader counts as a leader change. */
+  /** Counts a leader change; proposals that waited for a leader go to a new one. */
   #countLeader(changed: boolean): void {
-    const m = this.metrics;
-    if (changed && this.#leader !== 0n) {
-      m.leaderChanges.inc();
+    recordLeader(this.metrics, changed, this.#leader, this.#role === StateRole.Leader);
+    if (changed && this.#leader !== 0n && this.#proposals.waitingForLeader) {
       // Not from inside the Ready being handled: Raft is stepped in a later microtask.
-      if (this.#proposals.waitingForLeader) queueMicrotask(() => this.#proposals.proposeWaiting());
+      queueMicrotask(() => this.#proposals.proposeWaiting());
     }
-    m.hasLeader.set(this.#leader === 0n ? 0 : 1);
-    m.isLeader.set(this.#role === StateRole.Leader ? 1 : 0);
   }
 
   /**

@@ -31,6 +31,7 @@ import type { Waiters } from "./waiters.ts";
 import { Proposals, requestTimeoutMs } from "./proposals.ts";
 import { LeadershipHandover } from "./handover.ts";
 import { BackendQuota } from "./quota.ts";
+import { SnapshotInstaller } from "./snapshot_install.ts";
 import { attachMemberMetrics, recordLeader, recordSendFailure } from "./member_metrics.ts";
 import { ServerMetrics } from "../metrics/etcd.ts";
 import { CLUSTER_VERSION, SERVER_VERSION } from "../version.ts";
@@ -82,7 +83,7 @@ import { Vouching } from "./vouch.ts";
 import { DurableLog, leadsDurably, sendableBeforeSync } from "./durable_log.ts";
 import { applyRequestEntry } from "./apply_entry.ts";
 import { Snapshotter } from "./snapshotter.ts";
-import { captureState, restoreStateInSteps } from "./state_snapshot.ts";
+import { captureState } from "./state_snapshot.ts";
 
 /** One member of a cairn cluster. */
 export class Member {
@@ -119,6 +120,8 @@ export class Member {
   #applied: number;
   /** Periodic snapshots, taken off the Raft loop (and Defragment's). */
   readonly #snapshotter: Snapshotter;
+  /** Leaders' snapshots, installed in steps. */
+  readonly #installer: SnapshotInstaller;
   #term = 0;
   #leader = 0n;
   #role = StateRole.Follower;
@@ -229,6 +232,21 @@ export class Member {
       halt: (where, err) => this.#halt(where, err),
     });
     this.#waiters = this.#proposals.waiters;
+    this.#installer = new SnapshotInstaller({
+      clock: init.env.clock,
+      log: init.log,
+      durable: this.#durable,
+      sm: init.sm,
+      watchHub: this.watchHub,
+      stopped: () => this.#stopped,
+      halted: () => this.#halted,
+      installed: (meta) => {
+        this.#confState = meta.confState;
+        this.#applied = meta.index;
+        this.#snapshotter.stateReplaced(meta.index);
+        this.#syncPeers();
+      },
+    });
     this.#quota = new BackendQuota({
       selfId: init.id,
       cfg: init.cfg,
@@ -800,7 +818,7 @@ export class Member {
 
     // Persist first (rule 3): one write and one fdatasync for the whole Ready.
     if (rd.snapshot) {
-      await this.#installSnapshot(rd);
+      await this.#installer.install(rd.snapshot);
       // Stopped mid-install: nothing of this Ready may be applied to the old state.
       if (this.#halted || this.#stopped) return;
     }
@@ -1030,51 +1048,6 @@ export class Member {
     }).catch((err) =>
       this.#log.warn("failed to publish member attributes", { error: String(err) })
     );
-  }
-
-  /** A pause of a snapshot install; a stopping member abandons the install there. */
-  readonly #installPause = async (): Promise<void> => {
-    await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, 0));
-    if (this.#stopped) throw EtcdErrors.stopped();
-  };
-
-  /**
-   * Installs a leader's snapshot: the file and WAL marker, then the state
-   * machine rebuilt from it. Both run in steps that yield to the event
-   * loop: at 1,000,000 keys the rebuild takes seconds, and a follower that
-   * held its loop that long would answer no heartbeat and call an election
-   * (as in etcd, it keeps hearing its leader while it installs; unlike
-   * etcd's, its answers wait for the install to finish).
-   */
-  async #installSnapshot(rd: Ready): Promise<void> {
-    const snap = rd.snapshot!;
-    let state: Awaited<ReturnType<typeof restoreStateInSteps>>;
-    try {
-      await this.#durable.install(snap, this.#installPause);
-      state = await restoreStateInSteps(
-        snap.data,
-        this.sm.lessor,
-        this.sm.auth,
-        this.#installPause,
-      );
-    } catch (err) {
-      // Abandoned at a pause by stop(): a restart recovers from what reached the disk.
-      if (this.#stopped && !this.#halted) return;
-      throw err;
-    }
-    this.sm.store = state.store;
-    this.watchHub.attach(this.sm.store);
-    this.sm.membership = state.membership;
-    this.sm.alarms = state.alarms;
-    this.#confState = snap.meta.confState;
-    this.#applied = snap.meta.index;
-    this.#snapshotter.stateReplaced(snap.meta.index);
-    this.#syncPeers();
-    this.#log.info("installed snapshot from the leader", {
-      index: snap.meta.index,
-      term: snap.meta.term,
-      bytes: snap.data.length,
-    });
   }
 }
 

@@ -13,8 +13,6 @@ import {
   type MemberRecord,
 } from "../gen/cairn/internal_pb.ts";
 import {
-  AlarmRequest_AlarmAction,
-  AlarmRequestSchema,
   AlarmType,
   type ResponseHeader,
   ResponseHeaderSchema,
@@ -64,13 +62,7 @@ import type { AuthHeader } from "../gen/cairn/internal_pb.ts";
 import { publishMembership } from "./join.ts";
 import { recoverOrBootstrap } from "./recover.ts";
 import { PeerLinks } from "./peer_links.ts";
-import {
-  CorruptionMonitor,
-  hashKVRoute,
-  initialCorruptCheck,
-  PEER_HASHKV_PATH,
-  type PeerHashOptions,
-} from "./corrupt_check.ts";
+import { CorruptionChecks } from "./corruption_checks.ts";
 import {
   CLEARTEXT_PEERS,
   type PeerNetwork,
@@ -116,6 +108,8 @@ export class Member {
   readonly #handover: LeadershipHandover;
   /** `--quota-backend-bytes`, checked before each write is proposed. */
   readonly #quota: BackendQuota;
+  /** HashKV for peers, the initial check and the leader's periodic one. */
+  readonly #corruption: CorruptionChecks;
   #confState: ConfState;
   #applied: number;
   /** Periodic snapshots, taken off the Raft loop (and Defragment's). */
@@ -268,6 +262,19 @@ export class Member {
       stopped: () => this.#stopped,
       kick: () => this.#kick(),
     });
+    this.#corruption = new CorruptionChecks({
+      selfId: init.id,
+      clusterId: init.clusterId,
+      log: init.log,
+      cfg: init.cfg,
+      sm: init.sm,
+      peers: this.#peers,
+      isLeader: () => this.#role === StateRole.Leader,
+      readBarrier: () => this.readBarrier(),
+      propose: (req) => this.#proposals.propose(req),
+      addPeerRoute: (method, path, handler) => this.addPeerRoute(method, path, handler),
+      every: (fn, ms) => this.#timers.push(this.#clock.setInterval(fn, ms)),
+    });
     this.#reads = new ReadBarrier({
       now: () => this.#clock.monotonic(),
       // Rounds of a previous process of this member may still be answered.
@@ -379,13 +386,9 @@ export class Member {
     }));
     member.#syncPeers();
     member.watchHub.attach(store);
-    member.addPeerRoute(
-      "GET",
-      PEER_HASHKV_PATH,
-      hashKVRoute(() => member.sm.store, clusterId, log),
-    );
+    member.#corruption.serveHashKV();
     member.#startTimers();
-    if (cfg.corruptCheckTimeMs > 0) member.#startCorruptionMonitor();
+    if (cfg.corruptCheckTimeMs > 0) member.#corruption.startMonitor();
     member.#startPurger();
     if (membership.voterIds().length === 1 && membership.voterIds()[0] === id) {
       // A cluster of one need not wait an election timeout to lead itself.
@@ -591,18 +594,6 @@ export class Member {
     await this.#wal.close();
   }
 
-  /** How the corruption checks reach the peers' HashKV. */
-  #hashOptions(): PeerHashOptions {
-    return {
-      selfId: this.id,
-      clusterId: this.clusterId,
-      log: this.#log,
-      call: (url, path, body, timeoutMs, method, headers) =>
-        this.#peers.call(url, path, body, timeoutMs, method, headers),
-      timeoutMs: this.#requestTimeoutMs(),
-    };
-  }
-
   /**
    * `--experimental-initial-corrupt-check`: first apply what the WAL holds
    * as committed (etcd's backend already holds it at this point), then
@@ -613,43 +604,11 @@ export class Member {
     this.#kick();
     while (this.#readyRunning) await sleep(this.#clock, 1);
     try {
-      await initialCorruptCheck(
-        this.#hashOptions(),
-        this.sm.store,
-        this.sm.membership.records(),
-      );
+      await this.#corruption.initialCheck();
     } catch (err) {
-      this.#log.error("checkInitialHashKV failed", { error: String((err as Error)?.message) });
       await this.stop();
       throw err;
     }
-  }
-
-  /** `--experimental-corrupt-check-time`: the leader compares hashes with its followers. */
-  #startCorruptionMonitor(): void {
-    const ms = this.#cfg.corruptCheckTimeMs;
-    this.#log.info("enabled corruption checking", {
-      "local-member-id": this.id,
-      interval: `${ms / 1000}s`,
-    });
-    const monitor = new CorruptionMonitor({
-      ...this.#hashOptions(),
-      store: () => this.sm.store,
-      peers: () => this.sm.membership.records(),
-      isLeader: () => this.#role === StateRole.Leader,
-      readBarrier: () => this.readBarrier(),
-      raiseCorrupt: (memberID) => {
-        this.propose({
-          case: "alarm",
-          value: create(AlarmRequestSchema, {
-            action: AlarmRequest_AlarmAction.ACTIVATE,
-            memberID,
-            alarm: AlarmType.CORRUPT,
-          }),
-        }).catch((err) => this.#log.warn("failed to raise CORRUPT alarm", { error: String(err) }));
-      },
-    });
-    this.#timers.push(this.#clock.setInterval(() => monitor.tick(), ms));
   }
 
   #requestTimeoutMs(): number {

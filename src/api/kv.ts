@@ -79,6 +79,8 @@ export function kvService(
       refuseOnLearner(member);
       await authz.requireAdmin(ctx);
       const r = await member.propose({ case: "compaction", value: req }, await authz.header(ctx));
+      // etcd answers a physical compaction once its work is done, not just applied.
+      if (req.physical) await r.physical;
       const resp = (r.response as CompactionResponse | undefined) ??
         create(CompactionResponseSchema, {});
       resp.header = member.header(r.revision);

@@ -6,6 +6,12 @@
  * revision count only if they are what the key shows at the hashed revision
  * (etcd's `kvindex.Keep(rev)`), unless no key is live there at all.
  * Writing the same bytes as etcd makes the value comparable with etcd's.
+ *
+ * Versions a compaction whose work is still under way will drop are left
+ * out, as if the work were done (`KeyIndex.retained`): every member gives
+ * the same digest for the same applied state however far its compaction
+ * has got (etcd hashes what its bbolt holds, so mid-compaction its members
+ * can disagree; the corruption check must not).
  */
 import { EtcdErrors } from "../errors.ts";
 import { ByteWriter } from "./bytes.ts";
@@ -73,6 +79,7 @@ export function hashKV(
   for (const v of index.log) {
     if (v.main > rev) break;
     if (v.main <= compactRev) {
+      if (!index.retained(v)) continue;
       keepEmpty ??= !anyLiveAt(index, rev);
       if (!keepEmpty && visibleAt(index.map.get(v.bkey)!, rev) !== v) continue;
     }
@@ -90,6 +97,7 @@ export function hashAll(index: KeyIndex, currentRev: number, compactRev: number)
   w.uvarint(compactRev + 1);
   let crc = crc32cAppend(0, w.view());
   for (const v of index.log) {
+    if (!index.retained(v)) continue;
     w.reset();
     writeBoltRecord(w, v);
     crc = crc32cAppend(crc, w.view());

@@ -11,6 +11,7 @@
 import BTreeModule from "sorted-btree";
 import { Arena, type Slab } from "./arena.ts";
 import { EMPTY_BYTES, type KeySpan } from "./keys.ts";
+import { runSteps, type Steps } from "./steps.ts";
 
 // sorted-btree is CommonJS; under Deno the default import is module.exports.
 const BTree = BTreeModule.default;
@@ -234,28 +235,150 @@ export class KeyIndex {
   }
 
   /**
-   * Compacts at `rev` as etcd's key index does: for each key, every version
-   * older than its newest version `<= rev` goes; that newest one stays
-   * unless it is a tombstone; keys left without versions leave the index.
+   * The compaction point readers must see: versions it makes obsolete
+   * (see {@link retained}) may still be stored until {@link compactSteps}
+   * has dropped them. Set by {@link scheduleCompaction}.
+   */
+  compactRev = -1;
+  /** The compaction point whose work is done: every stored version is retained at it. */
+  #physicalRev = -1;
+
+  /** Whether versions obsolete at {@link compactRev} may still be stored. */
+  get compactionPending(): boolean {
+    return this.#physicalRev < this.compactRev;
+  }
+
+  /**
+   * Makes `rev` the compaction point at once (reads and digests then skip
+   * what it makes obsolete); the versions themselves go when
+   * {@link compactSteps} runs. `rev` never goes backwards.
+   */
+  scheduleCompaction(rev: number): void {
+    if (rev > this.compactRev) this.compactRev = rev;
+  }
+
+  /**
+   * Whether `v` (a version in the log) is still part of the store's state
+   * at the compaction point: every version newer than it is, and of the
+   * older ones only each key's newest version `<= compactRev`, unless that
+   * is a tombstone (etcd's key index compaction). The answer never changes
+   * for a version once asked (later writes are newer than the compaction
+   * point, and a later compaction only raises it); what a pending
+   * compaction will drop reads as gone already, so answers are the same on
+   * every member however far its compaction has got.
+   */
+  retained(v: Version): boolean {
+    const rev = this.compactRev;
+    if (v.main > rev || this.#physicalRev === rev) return true;
+    if (v.dropped || v.ver === 0) return false;
+    return visibleAt(this.map.get(v.bkey)!, rev) === v;
+  }
+
+  /**
+   * Compacts at `rev` in one go (see {@link compactSteps}): for each key,
+   * every version older than its newest version `<= rev` goes; that newest
+   * one stays unless it is a tombstone; keys left without versions leave
+   * the index.
    */
   compact(rev: number): void {
-    const end = this.logIndexFrom(rev + 1);
-    const seen = new Set<string>();
-    // Only keys with a version <= rev can lose anything; they all sit in the log prefix.
-    for (let i = 0; i < end; i++) {
-      const bkey = this.log[i].bkey;
-      if (seen.has(bkey)) continue;
-      seen.add(bkey);
-      this.compactKey(bkey, rev);
-    }
+    this.scheduleCompaction(rev);
+    runSteps(this.compactSteps(rev));
+  }
+
+  /**
+   * The work of a compaction at `rev` (already scheduled, and at least
+   * every earlier one's work done), yielding after about `step` versions:
+   * first the log prefix `<= rev` is walked in revision order, dropping
+   * each key's obsolete versions as it is met; then the survivors in
+   * sparse slabs are moved out (`#evacuate`). Between steps the store
+   * serves reads and takes writes (always newer than `rev`, so untouched),
+   * and snapshots and a repack may run; every reader skips the versions
+   * {@link retained} says are gone. The log drops the walked prefix's
+   * obsolete entries at the end of the walk in one swap (a copy of the
+   * writes made during the walk, not of the whole log).
+   */
+  *compactSteps(rev: number, step = 8192): Steps<void> {
+    if (rev <= this.#physicalRev) return;
     const log = this.log;
-    let w = 0;
+    const end = this.logIndexFrom(rev + 1);
+    // Survivors in chunks of at most `step`, joined once at the end: one
+    // growing array of up to a million references was young, and every
+    // scavenge between steps scanned it again (pauses of 20-30 ms).
+    let kept: Version[] = [];
+    const chunks: Version[][] = [kept];
+    let work = 0;
     for (let i = 0; i < end; i++) {
       const v = log[i];
-      if (!v.dropped) log[w++] = v;
+      work++;
+      if (!v.dropped) {
+        // Older versions of the key came first and were obsolete, so v leads its history.
+        const hist = this.map.get(v.bkey);
+        if (hist === undefined || hist[0] !== v) {
+          throw new Error(`mvcc: compaction at ${rev} found history out of order at ${v.main}`);
+        }
+        const n = this.#dropFront(hist, rev, Math.max(1, step - work));
+        if (n === 0) {
+          if (kept.length === step) {
+            kept = [];
+            chunks.push(kept);
+          }
+          kept.push(v);
+        }
+        work += n;
+      }
+      if (work >= step) {
+        yield;
+        work = 0;
+      }
     }
-    if (w < end) log.splice(w, end - w);
-    this.#evacuate();
+    // The log changes only here, in place and synchronously (two memory
+    // moves over the array: about a millisecond at a million versions);
+    // appends made during the walk went into `log` after `end`.
+    let k = 0;
+    for (const c of chunks) for (let j = 0; j < c.length; j++) log[k++] = c[j];
+    if (k < end) {
+      log.copyWithin(k, end);
+      log.length -= end - k;
+    }
+    this.#physicalRev = rev;
+    yield* this.#evacuate(step);
+  }
+
+  /**
+   * Drops up to `max` of the obsolete versions at the front of `hist` (a
+   * key's whole history when all are obsolete); returns how many. A key
+   * with more obsolete versions than that loses the rest when the walk
+   * meets the next of them.
+   */
+  #dropFront(hist: Version[], rev: number, max: number): number {
+    let lo = 0;
+    let hi = hist.length - 1;
+    let idx = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (hist[mid].main <= rev) {
+        idx = mid;
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    if (idx < 0) return 0;
+    const obsolete = hist[idx].ver === 0 ? idx + 1 : idx;
+    const n = Math.min(obsolete, max);
+    if (n === 0) return 0;
+    for (let i = 0; i < n; i++) this.#drop(hist[i]);
+    if (n === hist.length) {
+      const bkey = hist[0].bkey;
+      this.map.delete(bkey);
+      this.tree.delete(bkey);
+      this.bytes -= bkey.length;
+    } else {
+      // In place: splice would allocate an array of the removed versions.
+      hist.copyWithin(0, n);
+      hist.length -= n;
+    }
+    return n;
   }
 
   /** Frees a version's bytes and marks it dropped. */
@@ -268,16 +391,23 @@ export class KeyIndex {
   /**
    * Moves the versions still living in sparse slabs into the open one, so
    * the sparse slabs can be dropped: after compaction, memory follows the
-   * retained data rather than everything ever written.
+   * retained data rather than everything ever written. In steps of `step`
+   * versions: writes made meanwhile land in slabs opened later (never
+   * sparse ones), and a version dropped or moved meanwhile is skipped.
    */
-  #evacuate(): void {
+  *#evacuate(step: number): Steps<void> {
     const arena = this.arena;
     const sparse = arena.sparseSlabs();
     if (sparse.size === 0) return;
-    for (const v of this.log) {
-      if (!sparse.has(v.slab)) continue;
-      v.slab = arena.move(v.slab, v.off, v.bkey.length + v.vlen);
-      v.off = arena.lastOffset;
+    const log = this.log;
+    const n = log.length;
+    for (let i = 0; i < n && i < log.length; i++) {
+      const v = log[i];
+      if (!v.dropped && sparse.has(v.slab)) {
+        v.slab = arena.move(v.slab, v.off, v.bkey.length + v.vlen);
+        v.off = arena.lastOffset;
+      }
+      if (i % step === step - 1) yield;
     }
   }
 
@@ -307,26 +437,5 @@ export class KeyIndex {
       }
     }
     this.peakBytes = this.bytes;
-  }
-
-  private compactKey(bkey: string, rev: number): void {
-    const hist = this.map.get(bkey)!;
-    let idx = -1;
-    for (let i = hist.length - 1; i >= 0; i--) {
-      if (hist[i].main <= rev) {
-        idx = i;
-        break;
-      }
-    }
-    if (idx < 0) return;
-    const drop = hist[idx].ver === 0 ? idx + 1 : idx;
-    for (let i = 0; i < drop; i++) this.#drop(hist[i]);
-    if (drop === hist.length) {
-      this.map.delete(bkey);
-      this.tree.delete(bkey);
-      this.bytes -= bkey.length;
-    } else if (drop > 0) {
-      hist.splice(0, drop);
-    }
   }
 }

@@ -25,7 +25,8 @@ import type {
 import { type Event, Event_EventType, type KeyValue } from "../gen/etcd/api/mvccpb/kv_pb.ts";
 import { EtcdErrors } from "../errors.ts";
 import { type DecodedStore, decodeStore, decodeStoreSteps, encodeStore } from "./codec.ts";
-import { runStepsPaused } from "./steps.ts";
+import { runSteps, runStepsPaused } from "./steps.ts";
+import { CompactionRunner } from "./compaction.ts";
 import { StoreView } from "./view.ts";
 import { compareToPath, forEachChosenOp, isTxnReadonly } from "./compare.ts";
 import { hashAll, hashKV, type KVHash } from "./hash.ts";
@@ -95,6 +96,7 @@ export interface EventCache {
 /** In-memory etcd-compatible MVCC store. */
 export class MvccStore {
   #index = new KeyIndex();
+  #compaction = new CompactionRunner(this.#index);
   // etcd starts at revision 1 and compactMainRev -1.
   #rev = 1;
   #compactRev = -1;
@@ -196,11 +198,14 @@ export class MvccStore {
     withPrev = true,
   ): Event[] {
     const span = key === undefined ? undefined : keySpan(key, rangeEnd ?? EMPTY_BYTES);
-    const log = this.#index.log;
+    const index = this.#index;
+    const log = index.log;
     const out: Event[] = [];
-    for (let i = this.#index.logIndexFrom(fromRev); i < log.length; i++) {
+    for (let i = index.logIndexFrom(fromRev); i < log.length; i++) {
       const v = log[i];
       if (v.main > toRev) break;
+      // A compaction whose work is under way: what it will drop is gone already.
+      if (!index.retained(v)) continue;
       if (span !== undefined) {
         const k = v.bkey;
         if (span.kind === "single" ? k !== span.key : k < span.key) continue;
@@ -221,7 +226,7 @@ export class MvccStore {
     let i = hist.length - 1;
     while (i >= 0 && hist[i] !== v) i--;
     const p = i > 0 ? hist[i - 1] : undefined;
-    return p === undefined || p.ver === 0 ? undefined : p;
+    return p === undefined || p.ver === 0 || !this.#index.retained(p) ? undefined : p;
   }
 
   // ---- writes ----
@@ -294,11 +299,59 @@ export class MvccStore {
     return resp;
   }
 
-  /** Compacts history at `rev`: etcd's compacted/futureRev rules; synchronous. */
+  /**
+   * Compacts history at `rev` (etcd's compacted/futureRev rules) and does
+   * all the work before returning, earlier compactions' outstanding work
+   * included (tools, tests, small stores; apply uses {@link compactInSteps}).
+   */
   compact(rev: number): void {
+    this.#scheduleCompaction(rev);
+    void this.#compaction.request(rev);
+    this.#compaction.finishNow();
+  }
+
+  /**
+   * Compacts history at `rev` (etcd's compacted/futureRev rules, thrown
+   * here): the compact revision and what reads, watches and digests see
+   * change at once, exactly as {@link compact} would leave them; dropping
+   * the obsolete versions is done in steps with a pause between them (see
+   * compaction.ts), the first step before this returns. The promise
+   * resolves when that work is done (etcd's `physical` compaction waits
+   * for it); it never needs to be awaited.
+   */
+  compactInSteps(rev: number): Promise<void> {
+    this.#scheduleCompaction(rev);
+    return this.#compaction.request(rev);
+  }
+
+  /**
+   * Awaited between compaction steps (default: a zero-delay timer). A
+   * member gives its own clock's pause; one that rejects abandons the work
+   * in progress (a stopping member), leaving the state as readers see it.
+   */
+  set compactionPause(pause: () => Promise<void>) {
+    this.#compaction.pause = pause;
+  }
+
+  /** Versions dropped or moved per compaction step (tests make it small). */
+  set compactionStepVersions(n: number) {
+    this.#compaction.stepVersions = n;
+  }
+
+  /** Whether a compaction's work is still under way. */
+  get compactionPending(): boolean {
+    return this.#compaction.busy;
+  }
+
+  /** Resolves when the work of every compaction applied so far is done. */
+  compactionIdle(): Promise<void> {
+    return this.#compaction.idle();
+  }
+
+  #scheduleCompaction(rev: number): void {
     if (rev <= this.#compactRev) throw EtcdErrors.compacted();
     if (rev > this.#rev) throw EtcdErrors.futureRev();
-    this.#index.compact(rev);
+    this.#index.scheduleCompaction(rev);
     this.#compactRev = rev;
     this.onCompact?.(rev);
   }
@@ -335,6 +388,7 @@ export class MvccStore {
    */
   static restore(bytes: Uint8Array, hooks?: Partial<LeaseHooks>): MvccStore {
     const s = MvccStore.#decoded(decodeStore(bytes), hooks);
+    runSteps(s.#index.compactSteps(s.#compactRev));
     s.attachLeases();
     return s;
   }
@@ -351,14 +405,24 @@ export class MvccStore {
     pause: () => Promise<void>,
     hooks?: Partial<LeaseHooks>,
   ): Promise<MvccStore> {
-    return MvccStore.#decoded(await runStepsPaused(decodeStoreSteps(bytes), pause), hooks);
+    const s = MvccStore.#decoded(await runStepsPaused(decodeStoreSteps(bytes), pause), hooks);
+    await runStepsPaused(s.#index.compactSteps(s.#compactRev), pause);
+    return s;
   }
 
+  /**
+   * A store over a decoded snapshot. A snapshot taken while a compaction's
+   * work was under way holds versions that compaction drops: the caller
+   * finishes that work (`compactSteps` at the compact revision) before the
+   * store is used, as etcd finishes a scheduled compaction on restart.
+   */
   static #decoded(d: DecodedStore, hooks?: Partial<LeaseHooks>): MvccStore {
     const s = new MvccStore(hooks);
     s.#index = d.index;
+    s.#compaction = new CompactionRunner(d.index);
     s.#rev = d.currentRev;
     s.#compactRev = d.compactRev;
+    d.index.scheduleCompaction(d.compactRev);
     return s;
   }
 
@@ -367,7 +431,10 @@ export class MvccStore {
     for (const { key, lease } of this.leasedKeys()) this.#hooks.attach(lease, key);
   }
 
-  /** Versions retained in history, tombstones included (compaction removes some). */
+  /**
+   * Versions stored, tombstones included (compaction removes some; while
+   * its work is under way, some it will remove are still counted).
+   */
   get versionCount(): number {
     return this.#index.log.length;
   }

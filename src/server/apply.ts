@@ -46,6 +46,12 @@ export interface StateMachine {
 export interface ApplyResult {
   response: unknown;
   revision: number;
+  /**
+   * For a compaction: resolves when its work (dropping the obsolete
+   * versions, done in steps after apply) is finished; a `physical`
+   * Compact answers only then, as etcd's does.
+   */
+  physical?: Promise<void>;
 }
 
 /**
@@ -61,6 +67,7 @@ export function applyRequest(sm: StateMachine, req: InternalRequest, index = 0):
   // A client's write is checked against the replicated auth state as it is now.
   authorizeEntry(sm.auth, sm.lessor, req);
   let response: unknown;
+  let physical: Promise<void> | undefined;
   switch (r.case) {
     case "put":
       refuseIfCorrupt(sm);
@@ -79,7 +86,9 @@ export function applyRequest(sm: StateMachine, req: InternalRequest, index = 0):
       break;
     case "compaction":
       refuseIfCorrupt(sm);
-      store.compact(Number(r.value.revision));
+      // Takes effect now; the versions it drops go in steps off this call
+      // (a one-pass compaction of a large store held the Raft loop for seconds).
+      physical = store.compactInSteps(Number(r.value.revision));
       response = create(CompactionResponseSchema, {});
       break;
     case "leaseGrant":
@@ -118,7 +127,7 @@ export function applyRequest(sm: StateMachine, req: InternalRequest, index = 0):
         throw new InvariantViolation(`cannot apply log entry of kind ${String(r.case)}`);
       }
   }
-  return { response, revision: store.currentRevision };
+  return { response, revision: store.currentRevision, physical };
 }
 
 /**

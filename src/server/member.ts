@@ -17,11 +17,10 @@ import {
   type ResponseHeader,
   ResponseHeaderSchema,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
-import { type Clock, sleep, type TimerId } from "../clock.ts";
+import { type Clock, sleep } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { EtcdErrors } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { LEASE_TICK_MS, LeaseDriver } from "../lease/driver.ts";
 import { WatchHub } from "../watch/hub.ts";
 import { decodeConfChange } from "../raft/confchange.ts";
 import { InvariantViolation } from "../raft/errors.ts";
@@ -46,7 +45,7 @@ import {
   type Ready,
   StateRole,
 } from "../raft/types.ts";
-import { FilePurger } from "../storage/purge.ts";
+import type { FilePurger } from "../storage/purge.ts";
 import type { SnapshotStore } from "../storage/snapshot.ts";
 import type { Wal } from "../storage/wal.ts";
 import {
@@ -63,6 +62,7 @@ import { publishMembership } from "./join.ts";
 import { recoverOrBootstrap } from "./recover.ts";
 import { PeerLinks } from "./peer_links.ts";
 import { CorruptionChecks } from "./corruption_checks.ts";
+import { IntervalTimers, startPeriodicWork, startPurger } from "./member_timers.ts";
 import {
   CLEARTEXT_PEERS,
   type PeerNetwork,
@@ -122,7 +122,8 @@ export class Member {
   #readyRunning = false;
   #readyAgain = false;
   #stopped = false;
-  #timers: TimerId[] = [];
+  /** Every interval of this member, cleared together on stop, halt or removal. */
+  readonly #timers: IntervalTimers;
   #fatal: ((err: Error, exitCode: number) => void) | undefined;
   #removed = false;
   /** Set when a broken invariant stopped the member: nothing may be acknowledged after it. */
@@ -152,6 +153,7 @@ export class Member {
     this.#cfg = init.cfg;
     this.#log = init.log;
     this.#clock = init.env.clock;
+    this.#timers = new IntervalTimers(init.env.clock);
     this.#purgeIntervalMs = init.env.tuning.purgeIntervalMs;
     this.watchHub = new WatchHub({ clock: init.env.clock });
     this.id = init.id;
@@ -273,7 +275,7 @@ export class Member {
       readBarrier: () => this.readBarrier(),
       propose: (req) => this.#proposals.propose(req),
       addPeerRoute: (method, path, handler) => this.addPeerRoute(method, path, handler),
-      every: (fn, ms) => this.#timers.push(this.#clock.setInterval(fn, ms)),
+      every: (fn, ms) => this.#timers.every(fn, ms),
     });
     this.#reads = new ReadBarrier({
       now: () => this.#clock.monotonic(),
@@ -582,7 +584,7 @@ export class Member {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    for (const t of this.#timers) this.#clock.clearInterval(t);
+    this.#timers.clearAll();
     this.watchHub.close();
     this.#proposals.failAll(EtcdErrors.stopped());
     this.#reads.failAll(EtcdErrors.stopped());
@@ -616,45 +618,43 @@ export class Member {
   }
 
   #startTimers(): void {
-    this.#timers.push(this.#clock.setInterval(() => {
-      if (this.#halted) return;
-      try {
-        this.#raft.tick();
-      } catch (err) {
-        return this.#halt("raft tick", err);
-      }
-      this.#kick();
-    }, this.#cfg.heartbeatIntervalMs));
-    // One sweeper for all deadlines instead of a timer per request.
-    this.#timers.push(this.#clock.setInterval(() => this.#expireWaiters(), 250));
-    const leases = new LeaseDriver({
+    startPeriodicWork(this.#timers, {
+      cfg: this.#cfg,
+      log: this.#log,
       lessor: this.sm.lessor,
+      tick: () => this.#tick(),
+      sweep: () => this.#expireWaiters(),
       isLeader: () => this.#role === StateRole.Leader,
       propose: (req) => this.propose(req),
-      log: this.#log,
     });
-    this.#timers.push(this.#clock.setInterval(() => leases.tick(), LEASE_TICK_MS));
+  }
+
+  /** One Raft tick (a heartbeat interval passed); what it throws is a broken invariant. */
+  #tick(): void {
+    if (this.#halted) return;
+    try {
+      this.#raft.tick();
+    } catch (err) {
+      return this.#halt("raft tick", err);
+    }
+    this.#kick();
   }
 
   /** `--max-wals` / `--max-snapshots`: old files are purged every 30 s, as etcd does. */
   #startPurger(): void {
-    this.#purger = new FilePurger({
+    this.#purger = startPurger({
+      cfg: this.#cfg,
       wal: this.#wal,
-      // Never the snapshot recovery would use (see SnapshotStore.purge).
-      snaps: { purge: (keep) => this.#snaps.purge(keep, this.#wal.snapshotMarker) },
-      maxWals: this.#cfg.maxWals,
-      maxSnapshots: this.#cfg.maxSnapshots,
+      snaps: this.#snaps,
       clock: this.#clock,
       intervalMs: this.#purgeIntervalMs,
-      onPurged: (_kind, path) => this.#log.info("purged", { path }),
-      onError: (err) => {
+      log: this.#log,
+      fatal: (err) => {
         // etcd exits when a purge fails (lg.Fatal).
-        this.#log.error("failed to purge old WAL or snapshot files", { error: String(err) });
         this.#stopped = true;
         this.#fatal?.(err, 1);
       },
     });
-    this.#purger.start();
   }
 
   /** Points the scrape-time gauges at this member and times the WAL's syncs. */
@@ -671,7 +671,7 @@ export class Member {
       pendingProposals: () => this.#waiters.size,
       isLearner: () => this.isLearner,
       addPeerRoute: (method, path, handler) => this.addPeerRoute(method, path, handler),
-      every: (fn, ms) => this.#timers.push(this.#clock.setInterval(fn, ms)),
+      every: (fn, ms) => this.#timers.every(fn, ms),
     });
   }
 
@@ -923,7 +923,7 @@ export class Member {
     this.#halted = true;
     this.#stopped = true;
     logFatal(this.#log, where, err);
-    for (const t of this.#timers) this.#clock.clearInterval(t);
+    this.#timers.clearAll();
     // Not a word more to the peers: our acknowledgements ride on these connections.
     this.#transport?.stop().catch(() => {});
     const error = err instanceof Error ? err : new Error(String(err));
@@ -953,7 +953,7 @@ export class Member {
     const err = new Error("the member has been permanently removed from the cluster");
     this.#log.warn("server error", { error: err.message, "remote-peer-id": hex(by) });
     this.#log.warn("data-dir used by this member must be removed");
-    for (const t of this.#timers) this.#clock.clearInterval(t);
+    this.#timers.clearAll();
     this.#fatal?.(err, 0);
   }
 

@@ -21,6 +21,7 @@ import {
   InternalRequestSchema,
 } from "./gen/cairn/internal_pb.ts";
 import { ProtoWriter } from "./wire/proto_writer.ts";
+import { uint64VarintBytes, varintSize } from "./wire/varint.ts";
 import { ProtoReader, WireError } from "./wire/proto_reader.ts";
 
 /** Encoded ResponseHeader bodies: one header object often serves many messages. */
@@ -64,11 +65,43 @@ export function encodePutResponse(resp: PutResponse): Uint8Array {
   if (resp.prevKv !== undefined || resp.$unknown?.length) {
     return toBinary(PutResponseSchema, resp);
   }
-  // Each put has a header of its own: written in place, not cached.
+  // Each put has a header of its own: written in place, not cached. Its
+  // length is known up front (four varints), so no closure and no move.
   const w = new ProtoWriter(48);
   const header = resp.header;
-  if (header) w.message(1, (b) => writeHeaderFields(b, header));
+  if (header) {
+    w.varint((1 << 3) | 2);
+    w.varint(headerFieldsSize(header));
+    writeHeaderFields(w, header);
+  }
   return w.finish();
+}
+
+/** Bytes of a `uint64Field` (tag of a field below 16 included), 0 when skipped. */
+function uint64FieldSize(v: bigint): number {
+  if (v === 0n) return 0;
+  if (v > 0n && v < 0x20000000000000n) return 1 + varintSize(Number(v));
+  return 1 + uint64VarintBytes(v).length;
+}
+
+/** Bytes of a `bytesField` (tag of a field below 16 included), 0 when skipped. */
+function bytesFieldSize(n: number): number {
+  return n === 0 ? 0 : 1 + varintSize(n) + n;
+}
+
+/** Bytes {@link writeHeaderFields} writes for `h`. */
+function headerFieldsSize(h: ResponseHeader): number {
+  let n = uint64FieldSize(h.clusterId) + uint64FieldSize(h.memberId) +
+    uint64FieldSize(h.revision) + uint64FieldSize(h.raftTerm);
+  for (const u of h.$unknown ?? []) n += varintSize((u.no << 3) | u.wireType) + u.data.length;
+  return n;
+}
+
+/** Bytes {@link writePutRequest} writes for `req`. */
+function putRequestSize(req: PutRequest): number {
+  return bytesFieldSize(req.key.length) + bytesFieldSize(req.value.length) +
+    uint64FieldSize(req.lease) + (req.prevKv ? 2 : 0) + (req.ignoreValue ? 2 : 0) +
+    (req.ignoreLease ? 2 : 0);
 }
 
 function writePutRequest(w: ProtoWriter, req: PutRequest): void {
@@ -101,15 +134,22 @@ export function encodeInternalRequest(
     );
   }
   const put = request.value;
-  const w = new ProtoWriter(48 + put.key.length + put.value.length);
+  // The put's length is computed first and written before it: with
+  // `message` a put of 128 bytes or more was moved once more inside the
+  // buffer (a whole 64 KiB value), and each call made a closure.
+  const putSize = putRequestSize(put);
+  const w = new ProtoWriter(48 + putSize);
   w.uint64Field(1, id);
   w.uint64Field(2, origin);
-  w.message(3, (b) => writePutRequest(b, put));
+  w.varint((3 << 3) | 2);
+  w.varint(putSize);
+  writePutRequest(w, put);
   if (auth) {
-    w.message(AUTH_FIELD, (b) => {
-      if (auth.username !== "") b.bytesField(1, utf8.encode(auth.username));
-      b.uint64Field(2, auth.revision);
-    });
+    const user = auth.username === "" ? EMPTY : utf8.encode(auth.username);
+    w.varint(AUTH_FIELD << 3 | 2);
+    w.varint(bytesFieldSize(user.length) + uint64FieldSize(auth.revision));
+    w.bytesField(1, user);
+    w.uint64Field(2, auth.revision);
   }
   return w.finish();
 }
@@ -191,6 +231,21 @@ function decodeAuthHeader(data: Uint8Array, start: number, end: number): AuthHea
     } else return undefined;
   }
   return auth;
+}
+
+/**
+ * A PutRequest as the client sent it (a gRPC payload), read by hand, or
+ * undefined when it carries anything but each known field at most once or
+ * is malformed: `fromBinary` then decodes it (and gives the error). Byte
+ * fields are views of `payload`, as `fromBinary` makes them.
+ */
+export function decodePutRequest(payload: Uint8Array): PutRequest | undefined {
+  try {
+    return decodePut(new ProtoReader(payload, 0, payload.length));
+  } catch (e) {
+    if (e instanceof WireError) return undefined;
+    throw e;
+  }
 }
 
 /** A PutRequest occupying all of `r`'s range, with each known field at most once, or undefined. */

@@ -9,6 +9,7 @@ import { KeyValueSchema } from "./gen/etcd/api/mvccpb/kv_pb.ts";
 import { InternalRequestSchema } from "./gen/cairn/internal_pb.ts";
 import {
   decodeInternalRequest,
+  decodePutRequest,
   encodeInternalRequest,
   encodePutResponse,
   responseHeaderBody,
@@ -32,6 +33,7 @@ Deno.test("fast codec: InternalRequest{put} is byte-identical to toBinary", () =
     create(PutRequestSchema, { key: bytes(3), lease: -1n, prevKv: true, ignoreValue: true }),
     create(PutRequestSchema, { key: bytes(3), ignoreLease: true }),
     create(PutRequestSchema, { key: bytes(100), value: bytes(27) }), // body of exactly 130 bytes
+    create(PutRequestSchema, { key: bytes(10), value: bytes(65536), lease: 9n }),
   ];
   for (const [i, put] of puts.entries()) {
     for (const id of [0n, 1n, 2n ** 40n]) {
@@ -47,7 +49,14 @@ Deno.test("fast codec: InternalRequest{put} is byte-identical to toBinary", () =
       );
     }
     // With the caller's credentials (every client request carries them).
-    for (const auth of [{}, { username: "alice", revision: 7n }, { revision: 2n ** 60n }]) {
+    for (
+      const auth of [
+        {},
+        { username: "alice", revision: 7n },
+        { revision: 2n ** 60n },
+        { username: "é".repeat(100), revision: 1n }, // a body past 127 bytes
+      ]
+    ) {
       const msg = create(InternalRequestSchema, {
         id: 5n,
         origin: 3n,
@@ -156,4 +165,33 @@ Deno.test("fast codec: decodeInternalRequest reads what fromBinary reads, puts b
   const extra = new Uint8Array([...known, 0xf8, 0x01, 0x05]); // field 31, varint 5
   const decoded = decodeInternalRequest(extra);
   assert.deepEqual(toBinary(InternalRequestSchema, decoded), extra);
+});
+
+Deno.test("fast codec: decodePutRequest reads what fromBinary reads, or leaves it to fromBinary", () => {
+  const cases = [
+    create(PutRequestSchema, {}),
+    create(PutRequestSchema, { key: bytes(1), value: bytes(256) }),
+    create(PutRequestSchema, { key: bytes(200), value: bytes(70000), lease: 0x694d77aa9e38260fn }),
+    create(PutRequestSchema, { key: bytes(3), lease: -1n, prevKv: true, ignoreValue: true }),
+    create(PutRequestSchema, { key: bytes(3), ignoreLease: true }),
+  ];
+  for (const [i, put] of cases.entries()) {
+    const wire = toBinary(PutRequestSchema, put);
+    const got = decodePutRequest(wire);
+    assert.ok(got, `put ${i}`);
+    assert.deepEqual(got, fromBinary(PutRequestSchema, wire), `put ${i}`);
+  }
+  // Unknown fields, a repeated field, a wrong wire type, truncation: not ours to decide.
+  const k = toBinary(PutRequestSchema, create(PutRequestSchema, { key: bytes(2) }));
+  for (
+    const wire of [
+      new Uint8Array([...k, 0x48, 0x01]),
+      new Uint8Array([...k, ...k]),
+      new Uint8Array([0x08, 0x01]),
+      new Uint8Array([0x0a, 0x09, 0x01]),
+      new Uint8Array([0x18]),
+    ]
+  ) {
+    assert.equal(decodePutRequest(wire), undefined, `${wire}`);
+  }
 });

@@ -10,6 +10,7 @@ import {
   ResponseHeaderSchema,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { EtcdErrors } from "../errors.ts";
+import { decodePutRequest } from "../fast_codec.ts";
 import { parseGrpcTimeout, serveUnaryGrpc, UnaryRoutes } from "./grpc_unary.ts";
 import { encodeHeaders } from "./h2/hpack.ts";
 import { startTestH2Server } from "./h2/test_server.ts";
@@ -23,23 +24,32 @@ interface Reply {
 async function withServer(
   impl: (req: PutRequest) => Promise<unknown> | unknown,
   fn: (
-    call: (body: Uint8Array, headers?: http2.OutgoingHttpHeaders) => Promise<Reply>,
+    call: (
+      body: Uint8Array,
+      headers?: http2.OutgoingHttpHeaders,
+      pieces?: number[],
+    ) => Promise<Reply>,
   ) => Promise<void>,
+  readMaxBytes = 1024,
+  decoder = false,
 ) {
   const routes = new UnaryRoutes();
   routes.add(
     KV.method.put,
     (req) => impl(req) as ReturnType<typeof create<typeof PutResponseSchema>>,
   );
+  if (decoder) routes.setDecoder(KV.method.put, decodePutRequest);
   const server = startTestH2Server((stream) => {
-    if (!serveUnaryGrpc(routes, { readMaxBytes: 1024 }, stream)) {
+    if (!serveUnaryGrpc(routes, { readMaxBytes }, stream)) {
       stream.respond(encodeHeaders([[":status", "404"]]), true);
     }
   });
   const port = server.port;
   const client = http2.connect(`http://127.0.0.1:${port}`);
   client.on("error", () => {});
-  const call = (body: Uint8Array, extra: http2.OutgoingHttpHeaders = {}) =>
+  // `pieces`: the body goes out in writes of these sizes, a turn apart
+  // (each its own DATA frame), then the rest.
+  const call = (body: Uint8Array, extra: http2.OutgoingHttpHeaders = {}, pieces: number[] = []) =>
     new Promise<Reply>((resolve, reject) => {
       const req = client.request({
         ":method": "POST",
@@ -56,7 +66,13 @@ async function withServer(
       req.on("data", (c) => chunks.push(c));
       req.on("end", () => resolve({ headers, trailers, body: Buffer.concat(chunks) }));
       req.on("error", reject);
-      req.end(body);
+      let off = 0;
+      const next = (i: number) => {
+        if (i === pieces.length) return req.end(body.subarray(off));
+        req.write(body.subarray(off, off + pieces[i]), () => setTimeout(() => next(i + 1), 2));
+        off += pieces[i];
+      };
+      next(0);
     });
   try {
     await fn(call);
@@ -120,6 +136,67 @@ Deno.test("a message over the size limit is refused with RESOURCE_EXHAUSTED", as
     const r = await call(envelope(big));
     assert.equal(r.headers["grpc-status"] ?? r.trailers["grpc-status"], "8");
   });
+});
+
+const putKey = new TextEncoder().encode("key-1");
+
+Deno.test("a request in many DATA frames, the prefix split among them, arrives whole", async () => {
+  const value = new Uint8Array(70_000).map((_, i) => i * 7);
+  const big = toBinary(PutRequestSchema, create(PutRequestSchema, { key: putKey, value }));
+  for (const decoder of [false, true]) {
+    let got: PutRequest | undefined;
+    const impl = (req: PutRequest) => {
+      got = req;
+      return okImpl(req);
+    };
+    await withServer(
+      impl,
+      async (call) => {
+        for (const pieces of [[], [1], [2, 1, 3], [5, 100, 16384]]) {
+          got = undefined;
+          const r = await call(envelope(big), {}, pieces);
+          assert.equal(r.trailers["grpc-status"], "0", `pieces ${pieces}`);
+          const req = got as PutRequest | undefined; // set by the call
+          assert.deepEqual(req?.key, putKey);
+          assert.deepEqual(req?.value, value, `pieces ${pieces}`);
+        }
+        // A prefix announcing more than was sent: the envelope is incomplete.
+        const short = envelope(big).subarray(0, 40_000);
+        const r = await call(short, {}, [3, 10_000]);
+        assert.equal(r.headers["grpc-status"] ?? r.trailers["grpc-status"], "13");
+      },
+      100_000,
+      decoder,
+    );
+  }
+});
+
+Deno.test("the put decoder yields what fromBinary yields, unknown fields left to it", async () => {
+  for (const decoder of [false, true]) {
+    let got: PutRequest | undefined;
+    const impl = (req: PutRequest) => {
+      got = req;
+      return okImpl(req);
+    };
+    await withServer(
+      impl,
+      async (call) => {
+        const withUnknown = new Uint8Array([...putBytes, 0x48, 0x01]); // field 9, varint 1
+        for (const body of [putBytes, withUnknown]) {
+          const r = await call(envelope(body));
+          assert.equal(r.trailers["grpc-status"], "0");
+          assert.deepEqual(
+            toBinary(PutRequestSchema, got!),
+            toBinary(PutRequestSchema, fromBinary(PutRequestSchema, body)),
+          );
+        }
+        const r = await call(envelope(new Uint8Array([0x0a, 0x09, 0x01])));
+        assert.equal(r.headers["grpc-status"] ?? r.trailers["grpc-status"], "13");
+      },
+      1024,
+      decoder,
+    );
+  }
 });
 
 Deno.test("a call past its grpc-timeout gets DEADLINE_EXCEEDED", async () => {

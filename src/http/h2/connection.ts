@@ -265,7 +265,7 @@ export class H2Connection extends H2Session<H2Stream> implements StreamHost {
       this.reset(s, ErrorCode.STREAM_CLOSED);
       return;
     }
-    s.receive(end > start ? b.slice(start, end) : EMPTY, last, this.answersBlocked(s));
+    s.receiveAt(b, start, end, last, this.answersBlocked(s));
     if (s.inputPaused) this.#paused.add(s);
   }
 

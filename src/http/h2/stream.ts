@@ -28,10 +28,20 @@ export interface StreamHost {
 /** The request side's listeners: set them synchronously when the stream is handed over. */
 export interface StreamListener {
   data?(chunk: Uint8Array): void;
+  /**
+   * Body bytes as `b[start, end)`, a view of the connection's read buffer
+   * that is only valid during the call (the listener copies what it keeps).
+   * When present it is preferred to `data`: a listener that assembles a
+   * message copies each DATA frame once instead of twice. Input held back
+   * while answers are blocked still arrives through `data`.
+   */
+  dataAt?(b: Uint8Array, start: number, end: number): void;
   end?(): void;
   /** The peer reset the stream or the connection ended before the exchange finished. */
   abort?(reason: string): void;
 }
+
+const EMPTY = new Uint8Array(0);
 
 /** The listener of a stream nobody listens to yet (shared: one object fewer per stream). */
 const NO_LISTENER: StreamListener = Object.freeze({});
@@ -200,6 +210,24 @@ export class H2Stream extends FlowStream {
     }
     if (chunk.length > 0) this.listener.data?.(chunk);
     if (end) this.endRemote();
+  }
+
+  /**
+   * Connection side: body bytes `b[start, end)` (a view of the read buffer)
+   * and END_STREAM arrived, as {@link receive}; handed over without a copy
+   * when the listener takes views and nothing is held back.
+   */
+  receiveAt(b: Uint8Array, start: number, end: number, last: boolean, pause: boolean): void {
+    const listener = this.listener;
+    if (
+      listener.dataAt === undefined || pause || this.#pausedIn || this.#endSeen ||
+      this.#remoteEnded
+    ) {
+      return this.receive(end > start ? b.slice(start, end) : EMPTY, last, pause);
+    }
+    if (last) this.#endSeen = true;
+    if (end > start) listener.dataAt(b, start, end);
+    if (last) this.endRemote();
   }
 
   /** Connection side: delivers held input for as long as `blocked()` stays false. */

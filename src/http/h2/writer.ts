@@ -229,7 +229,9 @@ export class FrameWriter {
     }
     const buf = this.#buf;
     let fill = 0;
-    for (const p of parts) {
+    // An indexed loop: an iterator would be one more object kept across awaits.
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i];
       if (fill + p.length > buf.length && fill > 0) {
         await this.#writeAll(buf.subarray(0, fill));
         fill = 0;

@@ -16,6 +16,8 @@
 export interface DiskFile {
   /** Writes at the current position; returns how many bytes were taken. */
   writeSync(p: Uint8Array): number;
+  /** Writes at the current position off the event loop; returns how many bytes were taken. */
+  write(p: Uint8Array): Promise<number>;
   /** fdatasync(2), blocking. */
   syncDataSync(): void;
   /** fdatasync(2) off the event loop. */

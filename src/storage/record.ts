@@ -394,8 +394,22 @@ function validRecordAfter(bytes: Uint8Array, view: DataView, from: number): bool
   return false;
 }
 
+/**
+ * True when every byte from `from` on is zero. A preallocated segment ends
+ * in up to 64 MiB of them, read on every start: the aligned middle is
+ * checked four bytes at a time.
+ */
 function allZero(bytes: Uint8Array, from: number): boolean {
-  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  let i = from;
+  const n = bytes.length;
+  for (; i < n && (bytes.byteOffset + i) % 4 !== 0; i++) if (bytes[i] !== 0) return false;
+  const words = Math.floor((n - i) / 4);
+  if (words > 0) {
+    const w = new Uint32Array(bytes.buffer, bytes.byteOffset + i, words);
+    for (let k = 0; k < words; k++) if (w[k] !== 0) return false;
+    i += words * 4;
+  }
+  for (; i < n; i++) if (bytes[i] !== 0) return false;
   return true;
 }
 

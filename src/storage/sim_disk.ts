@@ -392,6 +392,12 @@ class SimFile implements DiskFile {
     return p.length;
   }
 
+  async write(p: Uint8Array): Promise<number> {
+    this.#usable();
+    await this.view.settle("write", this.path);
+    return this.writeSync(p);
+  }
+
   syncDataSync(): void {
     this.#usable();
     this.#sync("fdatasync");

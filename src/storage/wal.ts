@@ -8,6 +8,19 @@
  * segments are written under a temporary name, fsynced, renamed and the
  * directory fsynced, so a crash never leaves a half-made segment.
  *
+ * Preallocation (etcd's, on by default on the real disk): a spare segment
+ * is zero-filled to the segment size and fsynced in the background
+ * (segment_pipeline.ts), so appends overwrite zeros instead of growing the
+ * file, which saves fdatasync its metadata commit (about 40 µs of a small
+ * append's 0.14 ms here). A segment switch takes the spare, writes the
+ * header into it and renames it. The first segment of a new WAL (and a last
+ * segment reopened below full size) is not preallocated, since zero-filling
+ * 64 MiB would delay the start by ~0.1 s: once it holds
+ * {@link EARLY_ROLL_BYTES} the pipeline prepares a spare, and the WAL
+ * switches to it as soon as it is ready. A zero length where a record
+ * would start is the end of the log (record.ts); appends after a restart
+ * continue there, not at the end of the file.
+ *
  * Sync discipline (measured here, ext4, 256-byte append + fdatasync, 3 runs
  * of 1500): `writeSync` + `FsFile.syncDataSync()` p50 ≈ 170-195 µs;
  * `node:fs` `fdatasyncSync` ≈ 195-215 µs (same syscall, slightly more glue);
@@ -37,6 +50,7 @@ import {
   type WalRecord,
 } from "./record.ts";
 import { ReplayBuilder } from "./replay.ts";
+import { SegmentPipeline } from "./segment_pipeline.ts";
 
 export { WalCorruptError } from "./record.ts";
 export type { SnapshotMarker, WalMetadata } from "./record.ts";
@@ -44,11 +58,23 @@ export type { SnapshotMarker, WalMetadata } from "./record.ts";
 /** Default segment size, as etcd: 64 MiB. */
 export const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
 
+/**
+ * Bytes a segment that is not preallocated takes before the pipeline
+ * prepares a spare to switch to early. A member that writes less (a
+ * short-lived test member, `snapshot restore`) never pays for 64 MiB of
+ * zeros; a loaded one switches within its first few thousand puts.
+ */
+export const EARLY_ROLL_BYTES = 1 << 20;
+
 /** Tuning knobs; the defaults suit production. */
 export interface WalOptions {
   /** Roll to a new segment once the current one reaches this many bytes. */
   segmentSize?: number;
-  /** Zero-fill new segments to `segmentSize` so appends never grow the file. */
+  /**
+   * Zero-fill segments to `segmentSize` ahead of use, off the write path, so
+   * appends never grow the file. Default: on for the real disk, off for a
+   * simulated one (whose files live in memory).
+   */
   preallocate?: boolean;
   /** `"blocking"`: syncDataSync (lowest latency). `"async"`: await syncData. */
   syncMode?: "blocking" | "async";
@@ -97,8 +123,11 @@ function hex16(n: number): string {
 /** An open write-ahead log. All mutating calls are serialized. */
 export class Wal {
   private readonly segmentSize: number;
-  private readonly preallocate: boolean;
   private readonly blocking: boolean;
+  /** Prepares preallocated segments; undefined when preallocation is off. */
+  private readonly pipeline: SegmentPipeline | undefined;
+  /** The current segment was zero-filled to its size before use. */
+  private zeroFilled = false;
   private readonly disk: Disk;
   private queue: Promise<unknown> = Promise.resolve();
   private failure: unknown;
@@ -122,9 +151,11 @@ export class Wal {
     private chain: number,
   ) {
     this.segmentSize = opts.segmentSize ?? DEFAULT_SEGMENT_SIZE;
-    this.preallocate = opts.preallocate ?? false;
     this.blocking = (opts.syncMode ?? "blocking") === "blocking";
     this.disk = opts.disk ?? REAL_DISK;
+    this.pipeline = (opts.preallocate ?? this.disk === REAL_DISK)
+      ? new SegmentPipeline(dir, this.segmentSize, this.disk)
+      : undefined;
   }
 
   /** Creates a WAL in `dir` (made if missing), which must hold no segments yet. */
@@ -144,7 +175,7 @@ export class Wal {
       0,
       CHAIN_START,
     );
-    await wal.newSegment(0, 0, undefined);
+    await wal.newSegment(0, 0, undefined, false);
     return wal;
   }
 
@@ -169,6 +200,9 @@ export class Wal {
     // The log's last index as the writer saw it (an entry sets it, a snapshot
     // marker may raise it): a segment rolls over to one named after it + 1.
     let writerLast = -1;
+    // Size of the last segment's file and where its non-zero bytes end.
+    let lastSize = 0;
+    let tornEnd = 0;
     for (let i = 0; i < names.length; i++) {
       const { seq, firstIndex, name } = names[i];
       const path = join(dir, name);
@@ -222,11 +256,13 @@ export class Wal {
       if (i > 0) prevScan = { prevEnd: end, prevChain: chain };
       end = scan.end;
       chain = scan.chain;
+      lastSize = bytes.length;
       if (scan.torn) {
+        tornEnd = nonZeroEnd(bytes, scan.end);
         truncatedTail = {
           path,
           offset: scan.end,
-          droppedBytes: bytes.length - scan.end,
+          droppedBytes: tornEnd - scan.end,
           reason: scan.torn.reason,
         };
       }
@@ -239,9 +275,18 @@ export class Wal {
     markReleased(segments, builder.snapshot?.index ?? 0);
     const last = segments[segments.length - 1];
     const file = await disk.open(last.path, { read: true, write: true });
+    // A segment of full size was preallocated (or is full and rolls at the
+    // next write either way).
+    const zeroFilled = lastSize >= (opts.segmentSize ?? DEFAULT_SEGMENT_SIZE);
     if (truncatedTail) {
-      await file.truncate(end);
-      if (opts.preallocate) await zeroFill(file, end, opts.segmentSize ?? DEFAULT_SEGMENT_SIZE);
+      if (zeroFilled) {
+        // Zero the torn bytes and keep the preallocated size: the next
+        // start then reads the end of the log where appends resume.
+        file.seekSync(end, Deno.SeekMode.Start);
+        writeAllSync(file, new Uint8Array(tornEnd - end));
+      } else {
+        await file.truncate(end);
+      }
     }
     // What was just read may be only in the page cache: a killed process
     // wrote it and never reached its fsync, or renamed a new segment into
@@ -270,6 +315,7 @@ export class Wal {
       lastIndex,
       chain,
     );
+    wal.zeroFilled = zeroFilled;
     if (end === 0) {
       // The last segment lost even its header: write it again, linked to
       // the segment before it as it was read.
@@ -277,6 +323,7 @@ export class Wal {
       const link = prev && prevScan ? { prevSeq: prev.seq, ...prevScan } : undefined;
       wal.writeRaw(wal.headerBytes(link), true);
     }
+    wal.maybePrepare();
     const replay: WalReplay = {
       metadata,
       hardState: builder.hardState,
@@ -299,7 +346,7 @@ export class Wal {
   save(hardState: HardState | undefined, entries: Entry[], overlap = false): Promise<void> {
     return this.run(async () => {
       if (hardState === undefined && entries.length === 0) return;
-      if (this.offset >= this.segmentSize) await this.roll();
+      if (this.mustRoll()) await this.roll();
       let size = hardState ? HARD_STATE_RECORD_SIZE : 0;
       for (const e of entries) size += entryRecordSize(e);
       const w = new RecordWriter(size);
@@ -322,13 +369,14 @@ export class Wal {
         for (const e of entries) if (e.index > seg.maxIndex) seg.maxIndex = e.index;
         this.lastIndex = entries[entries.length - 1].index;
       }
+      this.maybePrepare();
     });
   }
 
   /** Durably records that a snapshot up to `meta.index` exists (save the snapshot file first). */
   saveSnapshotMarker(meta: SnapshotMarker): Promise<void> {
     return this.run(async () => {
-      if (this.offset >= this.segmentSize) await this.roll();
+      if (this.mustRoll()) await this.roll();
       const bytes = encodeRecords([{ type: RecordType.Snapshot, snapshot: meta }]);
       this.writeRaw(bytes, this.blocking);
       if (!this.blocking) await this.guard(() => this.file!.syncData());
@@ -336,6 +384,7 @@ export class Wal {
         this.snapshot = { term: meta.term, index: meta.index };
       }
       if (meta.index > this.lastIndex) this.lastIndex = meta.index;
+      this.maybePrepare();
     });
   }
 
@@ -385,14 +434,44 @@ export class Wal {
     return this.segments.map((s) => s.path);
   }
 
-  /** Closes the current segment; the WAL cannot be used afterwards. */
+  /** Resolves when no preallocated segment is being prepared (for tests and tooling). */
+  spareSettled(): Promise<void> {
+    return this.pipeline?.settled() ?? Promise.resolve();
+  }
+
+  /**
+   * Closes the current segment and drops a spare segment, waiting for one
+   * being prepared; the WAL cannot be used afterwards.
+   */
   close(): Promise<void> {
-    return this.run(() => {
+    return this.run(async () => {
       this.closed = true;
       this.file?.close();
       this.file = undefined;
-      return Promise.resolve();
+      await this.pipeline?.close();
     });
+  }
+
+  /**
+   * A full segment rolls; so does one that was not preallocated, as soon as
+   * a preallocated spare is ready to replace it.
+   */
+  private mustRoll(): boolean {
+    if (this.offset >= this.segmentSize) return true;
+    return !this.zeroFilled && this.pipeline !== undefined && this.pipeline.ready;
+  }
+
+  /**
+   * Starts preparing the next segment once the current one is half full, so
+   * it is ready long before the switch (etcd keeps one spare at all times;
+   * this spares short-lived members the zeros), or early for a segment that
+   * is not preallocated.
+   */
+  private maybePrepare(): void {
+    const p = this.pipeline;
+    if (p === undefined || p.pending) return;
+    const half = this.segmentSize / 2;
+    if (this.offset >= (this.zeroFilled ? half : Math.min(EARLY_ROLL_BYTES, half))) p.prepare();
   }
 
   /** Runs `fn` after every earlier call finished; refuses after close or an I/O error. */
@@ -459,30 +538,43 @@ export class Wal {
     // loss took back would make the next start fail the link check.
     await this.guard(() => this.file!.syncData());
     const link = { prevSeq: last.seq, prevEnd: this.offset, prevChain: this.chain };
-    await this.guard(() => this.newSegment(last.seq + 1, this.lastIndex + 1, link));
+    await this.guard(() =>
+      this.newSegment(last.seq + 1, this.lastIndex + 1, link, this.pipeline !== undefined)
+    );
   }
 
-  /** Makes a segment durably (temp name, fsync, rename, dir fsync) and switches to it. */
+  /**
+   * Makes a segment durably (temp file, header, fsync, rename, dir fsync) and
+   * switches to it. With `spare`, the temp file is the pipeline's
+   * preallocated one (waiting for it if it is not ready yet).
+   */
   private async newSegment(
     seq: number,
     firstIndex: number,
     link: SegmentLink | undefined,
+    spare: boolean,
   ): Promise<void> {
     const path = join(this.dir, segmentName(seq, firstIndex));
-    const tmp = `${path}.tmp`;
     const header = this.headerBytes(link);
-    const f = await this.disk.open(tmp, {
-      read: true,
-      write: true,
-      create: true,
-      truncate: true,
-      mode: 0o600,
-    });
+    let f: DiskFile;
+    let tmp: string;
+    if (spare) {
+      ({ file: f, path: tmp } = await this.pipeline!.take());
+    } else {
+      tmp = `${path}.tmp`;
+      f = await this.disk.open(tmp, {
+        read: true,
+        write: true,
+        create: true,
+        truncate: true,
+        mode: 0o600,
+      });
+    }
     try {
       writeAllSync(f, header);
-      if (this.preallocate) await zeroFill(f, header.length, this.segmentSize);
-      f.seekSync(header.length, Deno.SeekMode.Start);
-      await f.sync();
+      // A spare's size is durable already: only the header is new.
+      if (spare) await f.syncData();
+      else await f.sync();
       await this.disk.rename(tmp, path);
       await syncDir(this.dir, this.disk);
     } catch (err) {
@@ -491,6 +583,7 @@ export class Wal {
     }
     this.file?.close();
     this.file = f;
+    this.zeroFilled = spare;
     this.offset = header.length;
     this.chain = foldRecordCrcs(CHAIN_START, header);
     this.segments.push({ seq, firstIndex, path, maxIndex: 0, released: false });
@@ -562,14 +655,11 @@ function sameMetadata(a: WalMetadata, b: WalMetadata): boolean {
     a.extra.length === b.extra.length && a.extra.every((x, i) => x === b.extra[i]);
 }
 
-/** Writes zeros from `from` up to `size` bytes (real blocks, not a sparse hole). */
-async function zeroFill(f: DiskFile, from: number, size: number): Promise<void> {
-  if (from >= size) return;
-  const chunk = new Uint8Array(Math.min(1 << 20, size - from));
-  await f.seek(from, Deno.SeekMode.Start);
-  for (let p = from; p < size; p += chunk.length) {
-    writeAllSync(f, chunk.subarray(0, Math.min(chunk.length, size - p)));
-  }
+/** Offset just past the last non-zero byte at or after `from` (`from` if none). */
+function nonZeroEnd(bytes: Uint8Array, from: number): number {
+  let i = bytes.length;
+  while (i > from && bytes[i - 1] === 0) i--;
+  return i;
 }
 
 /** Segment files in `dir` sorted by sequence number; stale temp files are removed. */

@@ -254,29 +254,176 @@ Deno.test("entries overwritten by a later save win on replay, across segments", 
   });
 });
 
-Deno.test("preallocated segments: zero tail is the end, torn tail is re-zeroed", async () => {
+/** Opts for the preallocation tests: 4 KiB segments, the pipeline on. */
+const PRE = { segmentSize: 4096, preallocate: true };
+
+/**
+ * A WAL of PRE whose current segment is a preallocated one: entries 1..60
+ * (2.5 KiB) fill the first, unpreallocated segment past half, the spare is
+ * prepared meanwhile, and the next save switches to it.
+ */
+async function preallocatedWal(dir: string): Promise<Wal> {
+  const wal = await Wal.create(dir, meta, PRE);
+  await wal.save(hs(1, 0), range(1, 60));
+  await wal.spareSettled();
+  await wal.save(hs(1, 60), range(61, 62));
+  return wal;
+}
+
+/** Where a segment's records end (the first zero length), by scanning it. */
+async function logicalEnd(path: string): Promise<number> {
+  return scanSegment(path, await Deno.readFile(path), true).end;
+}
+
+Deno.test("preallocation: the first segment switches early to a zero-filled spare", async () => {
   await withDir(async (dir) => {
-    const opts = { segmentSize: 4096, preallocate: true };
-    const wal = await Wal.create(dir, meta, opts);
-    await wal.save(hs(1, 0), []);
-    await wal.save(undefined, range(1, 4));
-    const [seg] = wal.segmentPaths();
-    assert.equal((await Deno.stat(seg)).size, 4096);
+    const wal = await preallocatedWal(dir);
+    const segs = wal.segmentPaths();
+    assert.equal(segs.length, 2, "the save after the spare was ready switched to it");
+    assert.ok((await Deno.stat(segs[0])).size < 4096, "the first segment was never zero-filled");
+    assert.equal((await Deno.stat(segs[1])).size, 4096, "the new segment is preallocated");
+    assert.equal(basename(segs[1]), segmentName(1, 61));
+    // The spare was renamed into place: no temporary file is left.
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assert.deepEqual(names, segs.map((p) => basename(p)).sort());
+    await wal.close();
+    const { wal: w2, replay } = await reopen(dir, PRE);
+    assert.deepEqual(replay.entries.map((e) => e.index), range(1, 62).map((e) => e.index));
+    assert.deepEqual(replay.hardState, hs(1, 60));
+    assert.equal(replay.truncatedTail, undefined);
+    await w2.close();
+  });
+});
+
+Deno.test("preallocation: appends after a restart continue at the end of the records, not of the file", async () => {
+  await withDir(async (dir) => {
+    const wal = await preallocatedWal(dir);
+    const seg = wal.segmentPaths()[1];
+    const endBefore = await logicalEnd(seg);
+    await wal.close();
+    const { wal: w2 } = await reopen(dir, PRE);
+    await w2.save(hs(1, 62), range(63, 64));
+    await w2.close();
+    const bytes = await Deno.readFile(seg);
+    assert.equal(bytes.length, 4096, "the file kept its preallocated size");
+    const scan = scanSegment(seg, bytes, true);
+    const firstNew = scan.records.findIndex((r) =>
+      r.type === RecordType.Entry && r.entry.index === 63
+    );
+    assert.equal(scan.offsets[firstNew], endBefore, "entry 63 follows the last record directly");
+    const { wal: w3, replay } = await reopen(dir, PRE);
+    assert.deepEqual(replay.entries.map((e) => e.index), range(1, 64).map((e) => e.index));
+    await w3.close();
+  });
+});
+
+Deno.test("preallocation: a member killed in a preallocated segment restarts with every synced entry", async () => {
+  await withDir(async (dir) => {
+    const wal = await preallocatedWal(dir);
+    await wal.save(hs(1, 62), range(63, 70));
+    // A kill: the process is gone without close(). Copy the directory as
+    // the disk holds it, spare files included.
+    const copy = `${dir}-killed`;
+    await Deno.mkdir(copy);
+    for (const e of Deno.readDirSync(dir)) {
+      await Deno.copyFile(join(dir, e.name), join(copy, e.name));
+    }
+    await Deno.writeFile(join(copy, "spare-9.wal.tmp"), new Uint8Array(4096));
+    await wal.close();
+    try {
+      const { wal: w2, replay } = await reopen(copy, PRE);
+      assert.deepEqual(replay.entries.map((e) => e.index), range(1, 70).map((e) => e.index));
+      assert.equal(replay.truncatedTail, undefined, "a zero tail is the end of the log");
+      assert.ok(
+        !Deno.readDirSync(copy).some((e) => e.name.endsWith(".tmp")),
+        "stale spare removed",
+      );
+      await w2.save(undefined, [ent(71)]);
+      await w2.close();
+      const { wal: w3, replay: r3 } = await reopen(copy, PRE);
+      assert.equal(r3.entries.at(-1)?.index, 71);
+      await w3.close();
+    } finally {
+      await Deno.remove(copy, { recursive: true });
+    }
+  });
+});
+
+Deno.test("preallocation: a torn write at the boundary of the records and the zeros is cut, the zeros kept", async () => {
+  await withDir(async (dir) => {
+    const wal = await preallocatedWal(dir);
+    const seg = wal.segmentPaths()[1];
+    await wal.save(undefined, range(63, 64));
     await wal.close();
     const bytes = await Deno.readFile(seg);
-    const end = bytes.findLastIndex((b) => b !== 0) + 1;
-    bytes.fill(0, end - 5, end); // tear entry 4 inside the preallocated area
+    const scan = scanSegment(seg, bytes, true);
+    const last = scan.offsets[scan.offsets.length - 1];
+    // Only the first 20 bytes of entry 64's record reached the disk; the
+    // rest is still the preallocated zeros.
+    bytes.fill(0, last + 20, scan.end);
     await Deno.writeFile(seg, bytes);
-    const { wal: w2, replay } = await reopen(dir, opts);
-    assert.deepEqual(replay.entries.map((e) => e.index), [1, 2, 3]);
-    assert.ok(replay.truncatedTail);
-    assert.equal((await Deno.stat(seg)).size, 4096);
-    await w2.save(undefined, [ent(4, 2)]);
+    const { wal: w2, replay } = await reopen(dir, PRE);
+    assert.equal(replay.entries.at(-1)?.index, 63);
+    assert.ok(replay.truncatedTail, "the torn record was reported");
+    assert.equal(replay.truncatedTail.offset, last);
+    // Up to its last non-zero byte (the 20 kept end in a u64's zero high bytes).
+    const dropped = replay.truncatedTail.droppedBytes;
+    assert.ok(dropped > 8 && dropped <= 20, `dropped ${dropped} bytes, not the torn ones`);
+    assert.equal((await Deno.stat(seg)).size, 4096, "the preallocated size is kept");
+    assert.equal(await logicalEnd(seg), last, "the torn bytes were zeroed");
+    await w2.save(undefined, [ent(64, 2)]);
     await w2.close();
-    const { wal: w3, replay: r3 } = await reopen(dir, opts);
-    assert.deepEqual(r3.entries.map((e) => [e.index, e.term]).at(-1), [4, 2]);
+    const { wal: w3, replay: r3 } = await reopen(dir, PRE);
+    assert.deepEqual(r3.entries.map((e) => [e.index, e.term]).at(-1), [64, 2]);
     assert.equal(r3.truncatedTail, undefined);
     await w3.close();
+  });
+});
+
+Deno.test("preallocation: damage followed by valid records in a preallocated segment is corruption", async () => {
+  await withDir(async (dir) => {
+    const wal = await preallocatedWal(dir);
+    const seg = wal.segmentPaths()[1];
+    await wal.save(undefined, range(63, 66));
+    await wal.close();
+    const bytes = await Deno.readFile(seg);
+    const scan = scanSegment(seg, bytes, true);
+    const victim = scan.offsets[scan.offsets.length - 3];
+    // A zero length mid-segment reads like the end of a preallocated file,
+    // but non-zero records follow: corruption, not the end of the log.
+    bytes.fill(0, victim, victim + 4);
+    await Deno.writeFile(seg, bytes);
+    await assert.rejects(
+      () => Wal.open(dir, PRE),
+      (e: unknown) => e instanceof WalCorruptError && e.path === seg && e.offset === victim,
+    );
+  });
+});
+
+Deno.test("preallocation: segments keep switching to spares and replay across them", async () => {
+  await withDir(async (dir) => {
+    const wal = await Wal.create(dir, meta, PRE);
+    for (let i = 1; i <= 400; i += 10) {
+      await wal.save(hs(1, i - 1), range(i, i + 9));
+      // Let a spare being prepared finish now and then, as time would.
+      if (i % 50 === 1) await wal.spareSettled();
+    }
+    const segs = wal.segmentPaths();
+    assert.ok(segs.length >= 4, `only ${segs.length} segments`);
+    for (const p of segs.slice(1)) {
+      assert.ok((await Deno.stat(p)).size >= 4096, `${p} not preallocated`);
+    }
+    await wal.close();
+    assert.ok(
+      !Deno.readDirSync(dir).some((e) => e.name.endsWith(".tmp")),
+      "close removed the spare",
+    );
+    const { wal: w2, replay } = await reopen(dir, PRE);
+    assert.deepEqual(replay.entries.map((e) => e.index), range(1, 400).map((e) => e.index));
+    assert.equal(replay.truncatedTail, undefined);
+    await w2.purge(1); // nothing released yet: nothing goes
+    assert.equal(w2.segmentPaths().length, segs.length);
+    await w2.close();
   });
 });
 

@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { type Disk, type DiskFile, REAL_DISK } from "./disk.ts";
+import { SegmentPipeline } from "./segment_pipeline.ts";
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "cairn-pipeline-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const tmpFiles = (dir: string) =>
+  [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".wal.tmp"));
+
+Deno.test("segment pipeline: a spare is zero-filled to the segment size, positioned at 0", async () => {
+  await withDir(async (dir) => {
+    const size = 3 * (1 << 20) + 123; // not a whole number of chunks
+    const p = new SegmentPipeline(dir, size, REAL_DISK);
+    assert.equal(p.ready, false);
+    p.prepare();
+    assert.equal(p.pending, true);
+    await p.settled();
+    assert.equal(p.ready, true);
+    const spare = await p.take();
+    assert.equal(p.ready, false);
+    assert.equal(p.pending, false);
+    const bytes = await Deno.readFile(spare.path);
+    assert.equal(bytes.length, size);
+    assert.ok(bytes.every((b) => b === 0));
+    spare.file.writeSync(new Uint8Array([7]));
+    spare.file.close();
+    assert.equal((await Deno.readFile(spare.path))[0], 7, "the spare was positioned at 0");
+    await p.close();
+  });
+});
+
+Deno.test("segment pipeline: take() waits for a spare being prepared, each spare has its own name", async () => {
+  await withDir(async (dir) => {
+    const p = new SegmentPipeline(dir, 8192, REAL_DISK);
+    const a = await p.take(); // none prepared: take starts one and waits for it
+    p.prepare();
+    const b = await p.take();
+    assert.notEqual(a.path, b.path);
+    a.file.close();
+    b.file.close();
+    await p.close();
+  });
+});
+
+Deno.test("segment pipeline: close() drops the spare; take() after close is refused", async () => {
+  await withDir(async (dir) => {
+    const p = new SegmentPipeline(dir, 8192, REAL_DISK);
+    p.prepare();
+    await p.close(); // while it may still be preparing
+    assert.deepEqual(tmpFiles(dir), []);
+    await assert.rejects(() => p.take(), /closed/);
+  });
+});
+
+Deno.test("segment pipeline: a failure to prepare reaches take(), not an unhandled rejection", async () => {
+  await withDir(async (dir) => {
+    const full: Disk = {
+      ...REAL_DISK,
+      open: async (path, opts) => {
+        const f = await REAL_DISK.open(path, opts);
+        const failing: DiskFile = {
+          writeSync: (b) => f.writeSync(b),
+          write: () => Promise.reject(new Error("No space left on device (os error 28)")),
+          syncDataSync: () => f.syncDataSync(),
+          syncData: () => f.syncData(),
+          sync: () => f.sync(),
+          truncate: (n) => f.truncate(n),
+          seekSync: (o, w) => f.seekSync(o, w),
+          seek: (o, w) => f.seek(o, w),
+          close: () => f.close(),
+        };
+        return failing;
+      },
+    };
+    const p = new SegmentPipeline(dir, 8192, full);
+    p.prepare();
+    await p.settled(); // the rejection is held, not thrown here
+    assert.equal(p.ready, false);
+    await assert.rejects(() => p.take(), /No space left/);
+    assert.deepEqual(tmpFiles(dir), [], "the half-made spare was removed");
+    await p.close();
+  });
+});

@@ -6,12 +6,8 @@
  *
  * @module
  */
-import { create, fromBinary } from "@bufbuild/protobuf";
-import {
-  ConfChangeContextSchema,
-  type InternalRequest,
-  type MemberRecord,
-} from "../gen/cairn/internal_pb.ts";
+import { create } from "@bufbuild/protobuf";
+import type { AuthHeader, InternalRequest, MemberRecord } from "../gen/cairn/internal_pb.ts";
 import {
   AlarmType,
   type ResponseHeader,
@@ -21,22 +17,13 @@ import { type Clock, sleep } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { EtcdErrors } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { WatchHub } from "../watch/hub.ts";
+import { ServerMetrics } from "../metrics/etcd.ts";
 import { decodeConfChange } from "../raft/confchange.ts";
 import { InvariantViolation } from "../raft/errors.ts";
-import type { Waiters } from "./waiters.ts";
-import { Proposals, requestTimeoutMs } from "./proposals.ts";
-import { LeadershipHandover } from "./handover.ts";
-import { BackendQuota } from "./quota.ts";
-import { SnapshotInstaller } from "./snapshot_install.ts";
-import { attachMemberMetrics, recordLeader, recordSendFailure } from "./member_metrics.ts";
-import { ServerMetrics } from "../metrics/etcd.ts";
-import { CLUSTER_VERSION, SERVER_VERSION } from "../version.ts";
 import { RawNode } from "../raft/raw_node.ts";
 import type { MemoryStorage } from "../raft/storage.ts";
 import {
-  type ConfChange,
-  ConfChangeType,
+  type ConfChangeType,
   type ConfState,
   type Entry,
   EntryType,
@@ -48,34 +35,35 @@ import {
 import type { FilePurger } from "../storage/purge.ts";
 import type { SnapshotStore } from "../storage/snapshot.ts";
 import type { Wal } from "../storage/wal.ts";
-import {
-  applyMembershipChange,
-  type ApplyResult,
-  encodeStateSnapshot,
-  type StateMachine,
-} from "./apply.ts";
-import { urlString } from "./ids.ts";
-import { ReadBarrier } from "./read_barrier.ts";
-import { AppliedWaiters } from "./applied_waiters.ts";
-import type { AuthHeader } from "../gen/cairn/internal_pb.ts";
-import { publishMembership } from "./join.ts";
-import { recoverOrBootstrap } from "./recover.ts";
-import { PeerLinks } from "./peer_links.ts";
-import { CorruptionChecks } from "./corruption_checks.ts";
-import { IntervalTimers, startPeriodicWork, startPurger } from "./member_timers.ts";
+import { frameLimit, snapshotLimit } from "../transport/protocol.ts";
 import {
   CLEARTEXT_PEERS,
   type PeerNetwork,
   type PeerRouteHandler,
 } from "../transport/transport.ts";
-import { type MemberEnv, type PeerTransport, realEnv } from "./env.ts";
-import { frameLimit, snapshotLimit } from "../transport/protocol.ts";
-import { fatalExitCode, isRefusedPeerInput, logFatal } from "./fatal.ts";
-import { Vouching } from "./vouch.ts";
-import { DurableLog, leadsDurably, sendableBeforeSync } from "./durable_log.ts";
+import { CLUSTER_VERSION, SERVER_VERSION } from "../version.ts";
+import { WatchHub } from "../watch/hub.ts";
+import { AppliedWaiters } from "./applied_waiters.ts";
+import { type ApplyResult, encodeStateSnapshot, type StateMachine } from "./apply.ts";
 import { applyRequestEntry } from "./apply_entry.ts";
+import { CorruptionChecks } from "./corruption_checks.ts";
+import { DurableLog, leadsDurably, sendableBeforeSync } from "./durable_log.ts";
+import { type MemberEnv, type PeerTransport, realEnv } from "./env.ts";
+import { fatalExitCode, isRefusedPeerInput, logFatal } from "./fatal.ts";
+import { LeadershipHandover } from "./handover.ts";
+import { idToHex as hex } from "./ids.ts";
+import { attachMemberMetrics, recordLeader, recordSendFailure } from "./member_metrics.ts";
+import { IntervalTimers, startPeriodicWork, startPurger } from "./member_timers.ts";
+import { MembershipChanges } from "./membership_changes.ts";
+import { PeerLinks } from "./peer_links.ts";
+import { Proposals, requestTimeoutMs } from "./proposals.ts";
+import { BackendQuota } from "./quota.ts";
+import { ReadBarrier } from "./read_barrier.ts";
+import { recoverOrBootstrap } from "./recover.ts";
+import { SnapshotInstaller } from "./snapshot_install.ts";
 import { Snapshotter } from "./snapshotter.ts";
 import { captureState } from "./state_snapshot.ts";
+import type { Waiters } from "./waiters.ts";
 
 /** One member of a cairn cluster. */
 export class Member {
@@ -128,8 +116,8 @@ export class Member {
   #removed = false;
   /** Set when a broken invariant stopped the member: nothing may be acknowledged after it. */
   #halted = false;
-  /** Members this one does not know yet but its peers list (it fell behind a membership change). */
-  readonly #vouching: Vouching;
+  /** Applies membership changes, publishes our attributes, vouches for unknown peers. */
+  readonly #membership: MembershipChanges;
   #transport: PeerTransport | undefined;
   #purger: FilePurger | undefined;
   readonly #peers: PeerLinks;
@@ -159,18 +147,6 @@ export class Member {
     this.id = init.id;
     this.#peers = new PeerLinks(init.id, init.env.network.caller());
     this.clusterId = init.clusterId;
-    this.#vouching = new Vouching({
-      selfId: init.id,
-      clusterId: init.clusterId,
-      log: init.log,
-      peers: () => this.sm.membership.records(),
-      // Raft's answers must reach it too, before the membership change is applied here.
-      onAdmit: (id, urls) => this.#transport?.setPeer(id, urls),
-      get: (url, path, timeoutMs) =>
-        this.#peers.call(url, path, new Uint8Array(0), timeoutMs, "GET"),
-      timeoutMs: 1000,
-      now: () => this.#clock.monotonic(),
-    });
     this.sm = init.sm;
     this.#raft = init.raft;
     this.#storage = init.storage;
@@ -228,6 +204,19 @@ export class Member {
       halt: (where, err) => this.#halt(where, err),
     });
     this.#waiters = this.#proposals.waiters;
+    this.#membership = new MembershipChanges({
+      selfId: init.id,
+      clusterId: init.clusterId,
+      log: init.log,
+      clock: init.env.clock,
+      cfg: init.cfg,
+      sm: init.sm,
+      peers: this.#peers,
+      waiters: this.#waiters,
+      transport: () => this.#transport,
+      propose: (req) => this.#proposals.propose(req),
+      changed: () => this.onMembershipChange?.(),
+    });
     this.#installer = new SnapshotInstaller({
       clock: init.env.clock,
       log: init.log,
@@ -240,7 +229,7 @@ export class Member {
         this.#confState = meta.confState;
         this.#applied = meta.index;
         this.#snapshotter.stateReplaced(meta.index);
-        this.#syncPeers();
+        this.#membership.syncPeers();
       },
     });
     this.#quota = new BackendQuota({
@@ -356,10 +345,9 @@ export class Member {
       listenUrls: cfg.listenPeerUrls,
       log,
       // Only members of the current configuration are heard on the peer port.
-      isMember: (peer) =>
-        member.sm.membership.get(peer) !== undefined || member.#vouching.has(peer),
+      isMember: (peer) => member.#membership.admits(peer),
       isRemoved: (peer) => member.sm.membership.isRemoved(peer),
-      onUnknownSender: (peer) => member.#vouching.ask(peer),
+      onUnknownSender: (peer) => member.#membership.askAbout(peer),
       onRemoved: (by) => member.#removedByPeer(by),
       maxFrameBytes: frameLimit(cfg.maxRequestBytes),
       maxSnapshotBytes: snapshotLimit(cfg.quotaBackendBytes),
@@ -379,14 +367,8 @@ export class Member {
       stats: member.metrics.peers,
     });
     member.#peers.attach(member.#transport);
-    member.addPeerRoute("GET", "/members", () => ({
-      status: 200,
-      contentType: "application/json",
-      body: new TextEncoder().encode(
-        JSON.stringify(publishMembership(member.clusterId, member.sm.membership.records())),
-      ),
-    }));
-    member.#syncPeers();
+    member.#membership.serveMembers();
+    member.#membership.syncPeers();
     member.watchHub.attach(store);
     member.#corruption.serveHashKV();
     member.#startTimers();
@@ -750,7 +732,7 @@ export class Member {
       if (this.#role !== StateRole.Leader && this.sm.lessor.isPrimary) this.sm.lessor.demote();
       if (changed) {
         this.#log.info("leader changed", { leader: hex(this.#leader), term: this.#term });
-        if (this.#role === StateRole.Leader || this.#leader !== 0n) this.#publishSelf();
+        if (this.#role === StateRole.Leader || this.#leader !== 0n) this.#membership.publishSelf();
         // A read round sent earlier was dropped (no leader) or went to the old one: resend it.
         if (this.#leader !== 0n) this.#reads.onLeaderChange();
       }
@@ -816,7 +798,7 @@ export class Member {
         const cc = decodeConfChange(e.data);
         const wasAlone = this.#alone();
         this.#confState = this.#raft.applyConfChange(cc);
-        this.#applyMemberChange(cc);
+        if (this.#membership.apply(cc)) this.#removed = true;
         if (wasAlone && !this.#alone()) {
           // Its new peer may need everything: Raft needs a snapshot to send.
           this.#durable.snapshotForNewPeers(
@@ -845,24 +827,6 @@ export class Member {
       this.#applied = e.index;
     }
     this.#durable.trimIfAlone(this.#applied, this.#alone());
-  }
-
-  #applyMemberChange(cc: ConfChange): void {
-    const ctx = cc.context.length > 0 ? fromBinary(ConfChangeContextSchema, cc.context) : undefined;
-    applyMembershipChange(this.sm, cc, ctx?.member);
-    if (cc.type === ConfChangeType.RemoveNode) this.#vouching.forget(cc.nodeId);
-    this.#syncPeers();
-    this.onMembershipChange?.();
-    if (ctx && ctx.origin === this.id) {
-      this.#waiters.take(Number(ctx.requestId))?.resolve({
-        response: undefined,
-        revision: this.sm.store.currentRevision,
-      });
-    }
-    if (cc.type === ConfChangeType.RemoveNode && cc.nodeId === this.id) {
-      this.#log.warn("this member has been permanently removed from the cluster; shutting down");
-      this.#removed = true;
-    }
   }
 
   /**
@@ -957,11 +921,6 @@ export class Member {
     this.#fatal?.(err, 0);
   }
 
-  /** Points the transport at every other member's peer URLs. */
-  #syncPeers(): void {
-    this.#peers.sync(this.sm.membership.records());
-  }
-
   /**
    * Serves `handler` at `method path` on the peer port (follower-to-leader
    * forwarding endpoints register here).
@@ -990,30 +949,4 @@ export class Member {
     const cs = this.#confState;
     return cs.learners.length === 0 && cs.voters.length === 1 && cs.voters[0] === this.id;
   }
-
-  /** Publishes this member's name and client URLs through the log when they differ. */
-  #publishSelf(): void {
-    const self = this.sm.membership.get(this.id);
-    const clientUrls = this.#cfg.advertiseClientUrls.map(urlString);
-    if (self && self.name === this.#cfg.name && sameList(self.clientUrls, clientUrls)) return;
-    this.propose({
-      case: "memberAttributes",
-      value: {
-        $typeName: "cairn.v1.MemberAttributes",
-        id: this.id,
-        name: this.#cfg.name,
-        clientUrls,
-      },
-    }).catch((err) =>
-      this.#log.warn("failed to publish member attributes", { error: String(err) })
-    );
-  }
-}
-
-function hex(id: bigint): string {
-  return id.toString(16);
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -7,8 +7,10 @@
  * put against the leader of a 3-member cluster, the JSON gateway rows (put
  * and linearizable get over HTTP/1.1), the auth rows (Authenticate
  * and put with a token, on a member with auth enabled), the watch rows (1,000
- * watchers: put -> event latency, puts/s while they receive). Writes
- * bench/RESULTS.md and prints it.
+ * watchers: put -> event latency, puts/s while they receive), and put at 1
+ * client against the physical floor (fdatasync of a small append, probed
+ * on the data dirs' disk before each scenario round, plus cairn's 1-client
+ * serializable get; lib/floor.ts). Writes bench/RESULTS.md and prints it.
  *
  * Environment overrides: CAIRN_CMD (default `deno run -A --v8-flags=<the
  * Makefile's CAIRN_V8_FLAGS> <repo>/main.ts`, see lib/cairn_cmd.ts),
@@ -39,6 +41,8 @@ import type { ClusterOutcome, WatchOutcome } from "./lib/report_extra.ts";
 import { type RoundKind, runRounds } from "./lib/rounds.ts";
 import { extractSection, spliceSection } from "./lib/scale_report.ts";
 import { makeBenchCerts } from "./lib/certs.ts";
+import { floorSection } from "./lib/floor.ts";
+import { DEFAULT_PROBE, type ProbeFileKind, probeFsync } from "./lib/fsync_probe.ts";
 import { loadKeys } from "./lib/setup.ts";
 import {
   AUTH_SCENARIOS,
@@ -96,6 +100,28 @@ const CLUSTER_PUT: Scenario = {
 };
 
 let aborted: string | null = null;
+
+/** fdatasync samples (ms) by file kind, from every scenario round's probe. */
+const fsyncSamples: Partial<Record<ProbeFileKind, number[]>> = {};
+
+/**
+ * The disk half of the floor, probed with no server running (a fraction of
+ * a second): both file kinds, in the directory the data dirs live in.
+ */
+async function probeDisk(workDir: string): Promise<void> {
+  for (const kind of ["fresh", "zeroed"] as const) {
+    try {
+      (fsyncSamples[kind] ??= []).push(...await probeFsync(workDir, kind));
+    } catch (e) {
+      console.error(`fdatasync probe (${kind}) failed: ${errorText(e)}`);
+    }
+  }
+  const med = (xs: number[] = []) => [...xs].sort((a, b) => a - b)[xs.length >> 1]?.toFixed(3);
+  console.error(
+    `fdatasync p50 so far: fresh ${med(fsyncSamples.fresh)} ms, ` +
+      `zeroed ${med(fsyncSamples.zeroed)} ms`,
+  );
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -366,6 +392,7 @@ async function measureBoth(
       name: "scenarios",
       rounds: ROUNDS,
       run: async (r) => {
+        await probeDisk(workDir);
         for (const side of sides) {
           await phase(
             side,
@@ -560,6 +587,12 @@ async function main(): Promise<number> {
       etcd,
       cairn,
       extras,
+      floorSection({
+        fsyncMs: fsyncSamples,
+        appendBytes: DEFAULT_PROBE.bytes,
+        cairnGet: cairn.rounds["getser1"] ?? [],
+        put1: { etcd: etcd.scenarios["put1"], cairn: cairn.scenarios["put1"] },
+      }),
     );
     const resultsFile = join(repo, "bench", "RESULTS.md");
     // The scale section (make bench-scale) is another run's: carry it over.

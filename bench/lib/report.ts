@@ -286,6 +286,8 @@ export function renderResults(
   etcd: SystemRun,
   cairn: SystemRun,
   extras?: ExtraWorkloads,
+  /** A rendered section placed after the comparison (lib/floor.ts). */
+  floor?: string,
 ): string {
   const problems: string[] = [];
   for (const sys of [etcd, cairn]) {
@@ -321,6 +323,7 @@ export function renderResults(
     " for latency, memory and start-up lower is better (ratio < 1: cairn better)." +
     ' "ahead" calls it even within ±5%. ⚠ marks figures measured with failed requests.',
     "",
+    ...(floor ? [floor, ""] : []),
     "## Details",
     "",
     detailTable(scenarios, [etcd, cairn]),

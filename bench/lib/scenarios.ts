@@ -75,6 +75,17 @@ export const SCENARIOS: readonly Scenario[] = [
     total: 20000,
     keys: 1000,
   },
+  {
+    // The round trip half of put1's physical floor (lib/floor.ts); last, so
+    // the TLS rows' indices into this list stay put.
+    id: "getser1",
+    title: "serializable get of one key, 1 client / 1 conn",
+    op: "getser",
+    clients: 1,
+    conns: 1,
+    total: 5000,
+    keys: 1,
+  },
 ];
 
 /**

@@ -4,6 +4,14 @@
  * two doors: `propose` for every mutation and `readBarrier` for
  * linearizable reads (DESIGN.md rules 1, 3 and 4).
  *
+ * This file is the coordinator: it owns the Raft node, its Ready loop
+ * (`#handleReady`: send, persist, apply, advance) and the one apply path
+ * (`#applyEntries`), and hands each other concern a narrow view of itself:
+ * proposals.ts (request ids, waiters, proposals waiting for a leader),
+ * handover.ts (leadership transfers), membership_changes.ts, quota.ts,
+ * snapshot_install.ts, corruption_checks.ts, member_metrics.ts and
+ * member_timers.ts (ticks, sweeps, leases, purging).
+ *
  * @module
  */
 import { create } from "@bufbuild/protobuf";

@@ -77,6 +77,44 @@ export function encodePutResponse(resp: PutResponse): Uint8Array {
   return w.finish();
 }
 
+/**
+ * A writer shared by the calls below, over a scratch buffer larger than
+ * anything they write (so it never grows): each call copies its bytes out
+ * once, and no writer or buffer is made per call.
+ */
+const scratch = new ProtoWriter(256);
+/** The largest message written through {@link scratch}. */
+const SCRATCH_MAX = 200;
+
+/**
+ * A PutResponse as a whole gRPC length-prefixed message (flag byte,
+ * big-endian length, body) in one exact allocation; undefined for one with
+ * prev_kv, unknown fields or an outsized header (then
+ * {@link encodePutResponse} and a copy).
+ */
+export function encodePutResponseEnvelope(resp: PutResponse): Uint8Array | undefined {
+  if (resp.prevKv !== undefined || resp.$unknown?.length) return undefined;
+  const header = resp.header;
+  const hs = header ? headerFieldsSize(header) : 0;
+  const n = header ? 1 + varintSize(hs) + hs : 0;
+  if (n > SCRATCH_MAX) return undefined;
+  const w = scratch;
+  const b = w.buf;
+  b[0] = 0;
+  b[1] = 0;
+  b[2] = 0;
+  b[3] = 0;
+  b[4] = n;
+  w.pos = 5;
+  if (header) {
+    w.varint((1 << 3) | 2);
+    w.varint(hs);
+    writeHeaderFields(w, header);
+  }
+  if (w.pos !== 5 + n) throw new Error(`PutResponse: wrote ${w.pos - 5} of ${n} bytes`);
+  return b.slice(0, w.pos);
+}
+
 /** Bytes of a `uint64Field` (tag of a field below 16 included), 0 when skipped. */
 function uint64FieldSize(v: bigint): number {
   if (v === 0n) return 0;
@@ -234,14 +272,19 @@ function decodeAuthHeader(data: Uint8Array, start: number, end: number): AuthHea
 }
 
 /**
- * A PutRequest as the client sent it (a gRPC payload), read by hand, or
+ * A PutRequest as the client sent it (a gRPC payload, `payload[start,
+ * end)`), read by hand, or
  * undefined when it carries anything but each known field at most once or
  * is malformed: `fromBinary` then decodes it (and gives the error). Byte
  * fields are views of `payload`, as `fromBinary` makes them.
  */
-export function decodePutRequest(payload: Uint8Array): PutRequest | undefined {
+export function decodePutRequest(
+  payload: Uint8Array,
+  start = 0,
+  end: number = payload.length,
+): PutRequest | undefined {
   try {
-    return decodePut(new ProtoReader(payload, 0, payload.length));
+    return decodePut(new ProtoReader(payload, start, end));
   } catch (e) {
     if (e instanceof WireError) return undefined;
     throw e;

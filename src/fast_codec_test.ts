@@ -12,6 +12,7 @@ import {
   decodePutRequest,
   encodeInternalRequest,
   encodePutResponse,
+  encodePutResponseEnvelope,
   responseHeaderBody,
 } from "./fast_codec.ts";
 import { ProtoWriter } from "./wire/proto_writer.ts";
@@ -194,4 +195,23 @@ Deno.test("fast codec: decodePutRequest reads what fromBinary reads, or leaves i
   ) {
     assert.equal(decodePutRequest(wire), undefined, `${wire}`);
   }
+});
+
+Deno.test("fast codec: a PutResponse envelope is the gRPC prefix and toBinary's bytes", () => {
+  const headers = [
+    undefined,
+    create(ResponseHeaderSchema, {}),
+    header,
+    create(ResponseHeaderSchema, { clusterId: 2n ** 63n, revision: 1n, raftTerm: 2n ** 40n }),
+  ];
+  for (const [i, h] of headers.entries()) {
+    const resp = create(PutResponseSchema, { header: h });
+    const body = toBinary(PutResponseSchema, resp);
+    const want = new Uint8Array(5 + body.length);
+    new DataView(want.buffer).setUint32(1, body.length);
+    want.set(body, 5);
+    assert.deepEqual(encodePutResponseEnvelope(resp), want, `header ${i}`);
+  }
+  const prev = create(PutResponseSchema, { header, prevKv: create(KeyValueSchema, {}) });
+  assert.equal(encodePutResponseEnvelope(prev), undefined);
 });

@@ -43,8 +43,10 @@ interface Route {
   impl: (req: unknown, ctx: CallContext) => Promise<unknown> | unknown;
   /** Encodes a response; `toBinary` unless a faster encoder was set. */
   encode: (resp: unknown) => Uint8Array;
-  /** Decodes a request, or returns undefined to leave it to `fromBinary`. */
-  decode?: (payload: Uint8Array) => unknown;
+  /** Encodes a response with its gRPC prefix, or returns undefined to leave it to `encode`. */
+  encodeEnvelope?: (resp: unknown) => Uint8Array | undefined;
+  /** Decodes a request in `buf[start, end)`, or returns undefined to leave it to `fromBinary`. */
+  decode?: (buf: Uint8Array, start: number, end: number) => unknown;
   /** The method's metric series, bound once by {@link UnaryRoutes.instrument}. */
   stats?: GrpcMethodStats;
 }
@@ -78,13 +80,27 @@ export class UnaryRoutes {
   }
 
   /**
+   * Adds an encoder of whole gRPC messages (flag byte, length, body) for
+   * `method`'s responses, which saves the copy behind the prefix; it
+   * returns undefined for responses it does not cover (then `encode`).
+   */
+  setEnvelopeEncoder<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodUnary<I, O>,
+    encode: (resp: MessageShape<O>) => Uint8Array | undefined,
+  ): void {
+    const route = this.#routes.get(`/${method.parent.typeName}/${method.name}`);
+    if (!route) throw new Error(`${method.name} is not registered`);
+    route.encodeEnvelope = encode as (resp: unknown) => Uint8Array | undefined;
+  }
+
+  /**
    * Adds a faster decoder for `method`'s requests: it returns the message
    * `fromBinary` would, or undefined for anything it does not cover (then
    * `fromBinary` decodes, and reports malformed input).
    */
   setDecoder<I extends DescMessage, O extends DescMessage>(
     method: DescMethodUnary<I, O>,
-    decode: (payload: Uint8Array) => MessageShape<I> | undefined,
+    decode: (buf: Uint8Array, start: number, end: number) => MessageShape<I> | undefined,
   ): void {
     const route = this.#routes.get(`/${method.parent.typeName}/${method.name}`);
     if (!route) throw new Error(`${method.name} is not registered`);
@@ -295,13 +311,16 @@ class UnaryCall implements StreamListener, CallContext {
   /** Answers with the service's response. */
   reply(resp: unknown): void {
     if (this.#finished) return;
+    let whole: Uint8Array | undefined;
     let bytes: Uint8Array;
     try {
-      bytes = this.#route.encode(resp);
+      whole = this.#route.encodeEnvelope?.(resp);
+      bytes = whole ?? this.#route.encode(resp);
     } catch (err) {
       this.fail(err);
       return;
     }
+    if (whole !== undefined) return this.#finish(whole);
     const n = bytes.length;
     const body = new Uint8Array(5 + n);
     // The envelope's big-endian length, without a DataView per call.
@@ -347,14 +366,15 @@ const EMPTY = new Uint8Array(0);
 
 /**
  * Decodes one length-prefixed message, as gRPC frames it, with identity or
- * gzip encoding; `fast`, when given, decodes first (undefined: `fromBinary`).
+ * gzip encoding; `fast`, when given, decodes first (undefined: `fromBinary`),
+ * reading the payload in place.
  */
 export function decodeEnvelope(
   schema: DescMessage,
   body: Uint8Array,
   encoding: string | undefined,
   readMaxBytes: number,
-  fast?: (payload: Uint8Array) => unknown,
+  fast?: (buf: Uint8Array, start: number, end: number) => unknown,
 ): unknown {
   if (body.length < 5) {
     throw new ConnectError("protocol error: missing envelope", Code.Internal);
@@ -363,6 +383,10 @@ export function decodeEnvelope(
   const len = ((body[1] << 24) | (body[2] << 16) | (body[3] << 8) | body[4]) >>> 0;
   if (body.length !== 5 + len) {
     throw new ConnectError("protocol error: incomplete or extra envelope data", Code.Internal);
+  }
+  if (!(flags & 1) && fast !== undefined) {
+    const msg = fast(body, 5, body.length);
+    if (msg !== undefined) return msg;
   }
   let payload = body.subarray(5);
   if (flags & 1) {
@@ -385,7 +409,8 @@ export function decodeEnvelope(
     }
   }
   try {
-    return fast?.(payload) ?? fromBinary(schema, payload);
+    return (flags & 1 ? fast?.(payload, 0, payload.length) : undefined) ??
+      fromBinary(schema, payload);
   } catch (err) {
     throw new ConnectError(
       `grpc: failed to unmarshal the received message: ${String(err)}`,

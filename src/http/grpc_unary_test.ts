@@ -10,7 +10,7 @@ import {
   ResponseHeaderSchema,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { EtcdErrors } from "../errors.ts";
-import { decodePutRequest } from "../fast_codec.ts";
+import { decodePutRequest, encodePutResponseEnvelope } from "../fast_codec.ts";
 import { parseGrpcTimeout, serveUnaryGrpc, UnaryRoutes } from "./grpc_unary.ts";
 import { encodeHeaders } from "./h2/hpack.ts";
 import { startTestH2Server } from "./h2/test_server.ts";
@@ -38,7 +38,10 @@ async function withServer(
     KV.method.put,
     (req) => impl(req) as ReturnType<typeof create<typeof PutResponseSchema>>,
   );
-  if (decoder) routes.setDecoder(KV.method.put, decodePutRequest);
+  if (decoder) {
+    routes.setDecoder(KV.method.put, decodePutRequest);
+    routes.setEnvelopeEncoder(KV.method.put, encodePutResponseEnvelope);
+  }
   const server = startTestH2Server((stream) => {
     if (!serveUnaryGrpc(routes, { readMaxBytes }, stream)) {
       stream.respond(encodeHeaders([[":status", "404"]]), true);
@@ -185,6 +188,11 @@ Deno.test("the put decoder yields what fromBinary yields, unknown fields left to
         for (const body of [putBytes, withUnknown]) {
           const r = await call(envelope(body));
           assert.equal(r.trailers["grpc-status"], "0");
+          assert.equal(fromBinary(PutResponseSchema, r.body.subarray(5)).header?.revision, 42n);
+          assert.equal(
+            r.body.length,
+            5 + new DataView(r.body.buffer, r.body.byteOffset).getUint32(1),
+          );
           assert.deepEqual(
             toBinary(PutRequestSchema, got!),
             toBinary(PutRequestSchema, fromBinary(PutRequestSchema, body)),

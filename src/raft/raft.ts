@@ -288,12 +288,15 @@ export class Raft {
   /** Leader: appends entries of the current term to its own log (acknowledged once persisted). */
   appendEntries(ents: Entry[]): void {
     const li = this.log.lastIndex();
-    this.log.append(ents.map((e, i) => ({
-      term: this.term,
-      index: li + 1 + i,
-      type: e.type,
-      data: e.data,
-    })));
+    const term = this.term;
+    // New entry objects (the proposal's may be shared, by a simulated
+    // network for one), made in a plain loop: no closure per proposal.
+    const out: Entry[] = [];
+    for (let i = 0; i < ents.length; i++) {
+      const e = ents[i];
+      out.push({ term, index: li + 1 + i, type: e.type, data: e.data });
+    }
+    this.log.append(out);
   }
 
   /** Called once everything up to the stable index is persisted: the leader acks itself. */

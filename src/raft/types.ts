@@ -108,19 +108,24 @@ export interface Message {
 
 /** Builds a message with every field defaulted, overridden by `fields`. */
 export function newMessage(fields: Partial<Message> & { type: MessageType }): Message {
-  return {
-    to: NONE,
-    from: NONE,
-    term: 0,
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    context: EMPTY_BYTES,
-    ...fields,
+  // Field by field rather than a spread over defaults: one object of one
+  // shape, and no empty entries array made only to be replaced (a
+  // proposal or an append per request).
+  const m: Message = {
+    type: fields.type,
+    to: fields.to ?? NONE,
+    from: fields.from ?? NONE,
+    term: fields.term ?? 0,
+    logTerm: fields.logTerm ?? 0,
+    index: fields.index ?? 0,
+    entries: fields.entries ?? [],
+    commit: fields.commit ?? 0,
+    reject: fields.reject ?? false,
+    rejectHint: fields.rejectHint ?? 0,
+    context: fields.context ?? EMPTY_BYTES,
   };
+  if (fields.snapshot !== undefined) m.snapshot = fields.snapshot;
+  return m;
 }
 
 /** A linearizable read point: once applied >= index, reads for requestCtx may be served. */

@@ -175,21 +175,25 @@ export function encodeInternalRequest(
   // The put's length is computed first and written before it: with
   // `message` a put of 128 bytes or more was moved once more inside the
   // buffer (a whole 64 KiB value), and each call made a closure.
+  // Sized exactly, so the buffer itself is the entry (no view of a larger one).
   const putSize = putRequestSize(put);
-  const w = new ProtoWriter(48 + putSize);
+  const user = auth === undefined || auth.username === "" ? EMPTY : utf8.encode(auth.username);
+  const authSize = auth ? bytesFieldSize(user.length) + uint64FieldSize(auth.revision) : 0;
+  const size = uint64FieldSize(id) + uint64FieldSize(origin) + 1 + varintSize(putSize) + putSize +
+    (auth ? 2 + varintSize(authSize) + authSize : 0);
+  const w = new ProtoWriter(size);
   w.uint64Field(1, id);
   w.uint64Field(2, origin);
   w.varint((3 << 3) | 2);
   w.varint(putSize);
   writePutRequest(w, put);
   if (auth) {
-    const user = auth.username === "" ? EMPTY : utf8.encode(auth.username);
     w.varint(AUTH_FIELD << 3 | 2);
-    w.varint(bytesFieldSize(user.length) + uint64FieldSize(auth.revision));
+    w.varint(authSize);
     w.bytesField(1, user);
     w.uint64Field(2, auth.revision);
   }
-  return w.finish();
+  return w.pos === w.buf.length ? w.buf : w.finish();
 }
 
 const utf8 = new TextEncoder();

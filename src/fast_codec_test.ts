@@ -64,8 +64,10 @@ Deno.test("fast codec: InternalRequest{put} is byte-identical to toBinary", () =
         request: { case: "put", value: put },
         auth,
       });
+      const enc = encodeInternalRequest(msg.id, msg.origin, msg.request, msg.auth);
+      assert.equal(enc.buffer.byteLength, enc.length, "sized exactly: the entry is its buffer");
       assert.deepEqual(
-        encodeInternalRequest(msg.id, msg.origin, msg.request, msg.auth),
+        enc,
         toBinary(InternalRequestSchema, msg),
         `put ${i}, auth ${JSON.stringify(auth, (_k, v) => typeof v === "bigint" ? `${v}` : v)}`,
       );

@@ -35,7 +35,9 @@ export class ProtoWriter {
   varint(v: number): void {
     // The size check inline, the call only to grow: this runs for every
     // tag and length of every message written.
-    if (this.pos + MAX_VARINT_BYTES > this.buf.length) this.ensure(MAX_VARINT_BYTES);
+    // Growing asks only for the varint's own size, so a buffer sized
+    // exactly for a message is filled to its last byte without growing.
+    if (this.pos + MAX_VARINT_BYTES > this.buf.length) this.ensure(varintSize(v));
     this.pos = writeVarint(this.buf, this.pos, v);
   }
 

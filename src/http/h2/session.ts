@@ -647,7 +647,8 @@ export abstract class H2Session<S extends FlowStream> {
       this.#dataFrame(
         last && item.end ? Flag.END_STREAM : 0,
         s.id,
-        data.subarray(item.offset, item.offset + n),
+        // The whole piece in one frame (a unary response): no view to make.
+        n === data.length ? data : data.subarray(item.offset, item.offset + n),
       );
       s.sendWindow -= n;
       this.#connSendWindow -= n;

@@ -80,9 +80,12 @@ export class H2Stream extends FlowStream {
     this.fields = fields;
     let path = "";
     let method = "";
-    for (const [n, v] of fields) {
-      if (n === ":path") path = v;
-      else if (n === ":method") method = v;
+    // Indexed loops here and in header(): destructuring for-of made an
+    // iterator per call, and header() runs several times per request.
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i];
+      if (f[0] === ":path") path = f[1];
+      else if (f[0] === ":method") method = f[1];
     }
     this.path = path;
     this.method = method;
@@ -90,7 +93,8 @@ export class H2Stream extends FlowStream {
 
   /** First value of request header `name` (lowercase), if present. */
   header(name: string): string | undefined {
-    for (const [n, v] of this.fields) if (n === name) return v;
+    const fields = this.fields;
+    for (let i = 0; i < fields.length; i++) if (fields[i][0] === name) return fields[i][1];
     return undefined;
   }
 

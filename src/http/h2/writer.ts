@@ -31,6 +31,15 @@ export interface WritableConn {
 const WRITE_BUFFER = 256 * 1024;
 /** Smallest gathering buffer. */
 const MIN_WRITE_BUFFER = 1024;
+/**
+ * Frames with payloads up to this size are copied, header and all, into a
+ * shared staging buffer instead of being queued as a fresh 9-byte header
+ * plus the payload: a unary response is three such frames, and their
+ * small arrays were a share of every request's garbage.
+ */
+const SMALL_FRAME = 512;
+/** Size of a staging buffer (a fresh one when full; queued bytes in it are never overwritten). */
+const STAGE_SIZE = 16 * 1024;
 
 /** Queues frames and writes them to one socket. */
 export class FrameWriter {
@@ -48,11 +57,15 @@ export class FrameWriter {
   /** After the last write, wait for the peer to close (see {@link end}). */
   #lingering = false;
   #buf: Uint8Array | undefined;
+  /** Staged small frames: `#stage[#stageStart, #stagePos)` is queued but not yet in `#out`. */
+  #stage: Uint8Array | undefined;
+  #stageStart = 0;
+  #stagePos = 0;
   #lazyTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #flushBound = () => this.#flush();
   readonly #lazyFlushBound = () => {
     this.#lazyTimer = undefined;
-    if (!this.#scheduled && !this.#writing && this.#out.length > 0) this.#flush();
+    if (!this.#scheduled && !this.#writing && this.#queued()) this.#flush();
   };
 
   /**
@@ -89,6 +102,23 @@ export class FrameWriter {
    * blocks), and the flush copies everything once into the socket write.
    */
   frame(type: number, flags: number, id: number, payload: Uint8Array): void {
+    const len = payload.length;
+    if (len <= SMALL_FRAME) {
+      if (this.#ending && !this.#writing && !this.#queued()) return;
+      const need = FRAME_HEADER_SIZE + len;
+      let stage = this.#stage;
+      if (stage === undefined || this.#stagePos + need > stage.length) {
+        this.#seal();
+        this.#stage = stage = new Uint8Array(STAGE_SIZE);
+        this.#stageStart = this.#stagePos = 0;
+      }
+      writeFrameHeader(stage, this.#stagePos, len, type, flags, id);
+      if (len > 0) stage.set(payload, this.#stagePos + FRAME_HEADER_SIZE);
+      this.#stagePos += need;
+      this.#outBytes += need;
+      this.#schedule();
+      return;
+    }
     const header = new Uint8Array(FRAME_HEADER_SIZE);
     writeFrameHeader(header, 0, payload.length, type, flags, id);
     this.send(header);
@@ -97,18 +127,35 @@ export class FrameWriter {
 
   /** Queues bytes; everything queued in this turn goes out in one write. */
   send(bytes: Uint8Array): void {
-    if (this.#ending && !this.#writing && this.#out.length === 0) return;
+    if (this.#ending && !this.#writing && !this.#queued()) return;
+    this.#seal();
     this.#out.push(bytes);
     this.#outBytes += bytes.length;
+    this.#schedule();
+  }
+
+  #schedule(): void {
     if (!this.#scheduled && !this.#writing) {
       this.#scheduled = true;
       setImmediate(this.#flushBound);
     }
   }
 
+  /** Whether any frame waits to be written. */
+  #queued(): boolean {
+    return this.#out.length > 0 || this.#stagePos > this.#stageStart;
+  }
+
+  /** Moves the staged frames into `#out` (as one view), keeping the order of frames. */
+  #seal(): void {
+    if (this.#stagePos === this.#stageStart) return;
+    this.#out.push(this.#stage!.subarray(this.#stageStart, this.#stagePos));
+    this.#stageStart = this.#stagePos;
+  }
+
   /** Queues a whole control frame, counted in {@link controlBacklog}. */
   control(bytes: Uint8Array): void {
-    if (this.#ending && !this.#writing && this.#out.length === 0) return;
+    if (this.#ending && !this.#writing && !this.#queued()) return;
     this.#outControl++;
     this.send(bytes);
   }
@@ -122,6 +169,7 @@ export class FrameWriter {
   controlLazy(bytes: Uint8Array, maxDelayMs: number): void {
     if (this.#ending) return this.control(bytes);
     this.#outControl++;
+    this.#seal();
     this.#out.push(bytes);
     this.#outBytes += bytes.length;
     if (!this.#scheduled && !this.#writing && this.#lazyTimer === undefined) {
@@ -136,6 +184,7 @@ export class FrameWriter {
    */
   discardQueued(): void {
     this.#out = [];
+    this.#stageStart = this.#stagePos;
     this.#outBytes = 0;
     this.#outControl = 0;
   }
@@ -155,9 +204,9 @@ export class FrameWriter {
     if (this.#ending) return;
     this.#ending = true;
     this.#lingering = linger;
-    if (!this.#writing && this.#out.length === 0 && !linger) return this.#closeSocket();
+    if (!this.#writing && !this.#queued() && !linger) return this.#closeSocket();
     this.#graceTimer = setTimeout(() => this.#closeSocket(), graceMs);
-    if (this.#out.length > 0) this.#flush();
+    if (this.#queued()) this.#flush();
     else if (!this.#writing) this.#halfClose();
   }
 
@@ -186,7 +235,8 @@ export class FrameWriter {
     if (this.#writing) return;
     this.#writing = true;
     try {
-      while (this.#out.length > 0) {
+      while (this.#queued()) {
+        this.#seal();
         const parts = this.#out;
         const bytes = this.#outBytes;
         this.#out = [];

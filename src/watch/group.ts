@@ -1,13 +1,15 @@
 /**
  * The set of synced watchers, indexed for cheap fan-out: single-key
- * watchers sit in a map by key, range watchers are grouped by their exact
+ * watchers sit in a map by key (the watcher itself when it is the key's
+ * only one, as with 10,000 watchers on distinct keys; a set once a second
+ * joins it), range watchers are grouped by their exact
  * span (many clients watch the same prefix) and the distinct spans are kept
  * sorted by start key, so an event only looks at spans starting at or
  * before its key.
  *
  * @module
  */
-import type { Watcher } from "./watcher.ts";
+import { Watcher } from "./watcher.ts";
 
 /** Watchers sharing one exact range span. */
 interface RangeGroup {
@@ -26,7 +28,7 @@ const SEP = "\uffff";
 
 /** An indexed set of watchers (etcd's watcherGroup). */
 export class WatcherGroup {
-  readonly #byKey = new Map<string, Set<Watcher>>();
+  readonly #byKey = new Map<string, Watcher | Set<Watcher>>();
   readonly #rangeById = new Map<string, RangeGroup>();
   /** Distinct range spans sorted by start key. */
   readonly #ranges: RangeGroup[] = [];
@@ -41,9 +43,16 @@ export class WatcherGroup {
   add(w: Watcher): void {
     this.#size++;
     if (w.kind === "single") {
-      let set = this.#byKey.get(w.bkey);
-      if (set === undefined) this.#byKey.set(w.bkey, set = new Set());
-      set.add(w);
+      const held = this.#byKey.get(w.bkey);
+      if (held === undefined) this.#byKey.set(w.bkey, w);
+      else if (held instanceof Watcher) {
+        if (held !== w) this.#byKey.set(w.bkey, new Set([held, w]));
+        else this.#size--; // already there
+      } else {
+        const before = held.size;
+        held.add(w);
+        if (held.size === before) this.#size--;
+      }
       return;
     }
     const end = w.kind === "from" ? undefined : w.bend;
@@ -60,9 +69,10 @@ export class WatcherGroup {
   /** Removes a watcher; returns whether it was in the group. */
   delete(w: Watcher): boolean {
     if (w.kind === "single") {
-      const set = this.#byKey.get(w.bkey);
-      if (set === undefined || !set.delete(w)) return false;
-      if (set.size === 0) this.#byKey.delete(w.bkey);
+      const held = this.#byKey.get(w.bkey);
+      if (held === w) this.#byKey.delete(w.bkey);
+      else if (held === undefined || held instanceof Watcher || !held.delete(w)) return false;
+      else if (held.size === 1) this.#byKey.set(w.bkey, held.values().next().value!);
       this.#size--;
       return true;
     }
@@ -83,7 +93,8 @@ export class WatcherGroup {
   /** Calls `fn` for every watcher whose span contains the binary-string key `k`. */
   forEachMatching(k: string, fn: (w: Watcher) => void): void {
     const exact = this.#byKey.get(k);
-    if (exact !== undefined) { for (const w of exact) fn(w); }
+    if (exact instanceof Watcher) fn(exact);
+    else if (exact !== undefined) { for (const w of exact) fn(w); }
     const ranges = this.#ranges;
     const n = ranges.length;
     for (let i = 0; i < n; i++) {
@@ -96,7 +107,10 @@ export class WatcherGroup {
 
   /** Every watcher (single-key ones first). */
   *[Symbol.iterator](): IterableIterator<Watcher> {
-    for (const set of this.#byKey.values()) yield* set;
+    for (const held of this.#byKey.values()) {
+      if (held instanceof Watcher) yield held;
+      else yield* held;
+    }
     for (const g of this.#ranges) yield* g.watchers;
   }
 

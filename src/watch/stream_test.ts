@@ -15,7 +15,7 @@ import { MvccStore } from "../mvcc/store.ts";
 import { b, delReq, op, putReq, txnReq } from "../mvcc/test_helpers.ts";
 import { fragmentResponse } from "./fragment.ts";
 import { WatchHub } from "./hub.ts";
-import { eventResponse, type StreamOptions, WatchStream } from "./stream.ts";
+import { controlResponse, eventResponse, type StreamOptions, WatchStream } from "./stream.ts";
 import { eventText, sleep } from "./test_sink.ts";
 
 const header = (rev: number): ResponseHeader =>
@@ -227,6 +227,32 @@ Deno.test("eventResponse: the same message create(WatchResponseSchema) makes", (
       canceled: compact !== 0,
     });
     const got = eventResponse(header, 3n, [...events], compact);
+    assert.deepStrictEqual(got, expected);
+    assert.deepEqual(Object.keys(got).sort(), Object.keys(expected).sort());
+    assert.deepEqual(
+      toBinary(WatchResponseSchema, got),
+      toBinary(WatchResponseSchema, expected),
+    );
+  }
+});
+
+Deno.test("controlResponse: the same message create(WatchResponseSchema) makes", () => {
+  const header = create(ResponseHeaderSchema, { clusterId: 1n, memberId: 2n, revision: 9n });
+  const cases = [
+    [3n, true, false, ""],
+    [3n, false, true, ""],
+    [-1n, true, true, "mvcc: watcher range is empty"],
+    [-1n, false, false, ""],
+  ] as const;
+  for (const [watchId, created, canceled, cancelReason] of cases) {
+    const expected = create(WatchResponseSchema, {
+      header,
+      watchId,
+      created,
+      canceled,
+      cancelReason,
+    });
+    const got = controlResponse(header, watchId, created, canceled, cancelReason);
     assert.deepStrictEqual(got, expected);
     assert.deepEqual(Object.keys(got).sort(), Object.keys(expected).sort());
     assert.deepEqual(

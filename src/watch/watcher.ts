@@ -6,7 +6,7 @@
  * @module
  */
 import { type Event, Event_EventType } from "../gen/etcd/api/mvccpb/kv_pb.ts";
-import { keySpan, toBinary } from "../mvcc/keys.ts";
+import { EMPTY_BYTES, fromBinary, keySpan, toBinary } from "../mvcc/keys.ts";
 
 /** What the hub hands a stream for one watcher. */
 export interface HubResponse {
@@ -58,16 +58,26 @@ export interface WatcherSpec {
    * built with it (otherwise without, which halves what each holds).
    */
   prevKv?: boolean;
+  /** The client asked for fragmented responses (kept for its stream). */
+  fragment?: boolean;
+  /** The client asked for progress notifications (kept for its stream). */
+  progressNotify?: boolean;
 }
 
-/** A registered watcher. Created by `WatchHub.watch`. */
+/** The range end of a from-key span ("\0"); never mutated. */
+const FROM_KEY_END = new Uint8Array([0]);
+
+/**
+ * A registered watcher. Created by `WatchHub.watch`.
+ *
+ * It holds its span as binary strings only (the byte forms are rebuilt
+ * for the rare history read), and the few per-watcher flags of its stream
+ * live here too rather than in an object of their own: a member with
+ * 10,000 watchers keeps 10,000 of these.
+ */
 export class Watcher {
   /** Stream-level watch id (only meaningful to the sink). */
   readonly id: bigint;
-  /** The key span as bytes, for history reads. */
-  readonly key: Uint8Array;
-  /** The range end as bytes (etcd form). */
-  readonly rangeEnd: Uint8Array;
   /** How the span selects keys. */
   readonly kind: "single" | "from" | "range";
   /** First key as a binary string. */
@@ -88,12 +98,16 @@ export class Watcher {
   minRev: number;
   /** Where it lives in the hub. */
   state: WatcherState = "unsynced";
+  /** Its stream splits large responses (etcd's fragment option). */
+  readonly fragment: boolean;
+  /** Its stream sends it progress notifications. */
+  readonly progressNotify: boolean;
+  /** etcd's per-watcher progress flag, kept by its stream: no events since the last tick. */
+  quiet = true;
 
   /** @internal use WatchHub.watch */
   constructor(id: bigint, spec: WatcherSpec, startRev: number, minRev: number, sink: WatchSink) {
     this.id = id;
-    this.key = spec.key;
-    this.rangeEnd = spec.rangeEnd;
     const span = keySpan(spec.key, spec.rangeEnd);
     this.kind = span.kind;
     this.bkey = span.key;
@@ -101,9 +115,22 @@ export class Watcher {
     this.noPut = spec.noPut ?? false;
     this.noDelete = spec.noDelete ?? false;
     this.prevKv = spec.prevKv ?? false;
+    this.fragment = spec.fragment ?? false;
+    this.progressNotify = spec.progressNotify ?? false;
     this.startRev = startRev;
     this.minRev = minRev;
     this.sink = sink;
+  }
+
+  /** The first key as bytes (built on each call: for history reads). */
+  get key(): Uint8Array {
+    return fromBinary(this.bkey);
+  }
+
+  /** The range end as bytes, in etcd's form (empty, "\0" or the exclusive end). */
+  get rangeEnd(): Uint8Array {
+    if (this.kind === "single") return EMPTY_BYTES;
+    return this.kind === "from" ? FROM_KEY_END : fromBinary(this.bend);
   }
 
   /** Whether the binary-string key `k` lies in this watcher's span. */

@@ -27,15 +27,23 @@ export class Slab {
   readonly buf: ArrayBuffer;
   /** The same memory as bytes. */
   readonly bytes: Uint8Array;
+  /**
+   * Bytes the slab counts for (its capacity, or for an adopted buffer
+   * the stored bytes placed in it: the rest of such a buffer is not room
+   * for writes, and counting it as free space would inflate the size a
+   * restarted store reports).
+   */
+  size: number;
   /** Bytes handed out so far (the rest is free space at the end). */
   used = 0;
   /** Bytes handed out and not yet freed. */
   live = 0;
 
-  /** @param size capacity in bytes */
-  constructor(size: number) {
-    this.buf = new ArrayBuffer(size);
+  /** @param size capacity in bytes, or an existing buffer to adopt (counted as empty) */
+  constructor(size: number | ArrayBuffer) {
+    this.buf = typeof size === "number" ? new ArrayBuffer(size) : size;
     this.bytes = new Uint8Array(this.buf);
+    this.size = typeof size === "number" ? size : 0;
   }
 }
 
@@ -60,7 +68,7 @@ export class Arena {
   /** Total capacity of all slabs, in bytes. */
   get capacity(): number {
     let n = 0;
-    for (const s of this.#slabs) n += s.bytes.length;
+    for (const s of this.#slabs) n += s.size;
     return n;
   }
 
@@ -98,12 +106,34 @@ export class Arena {
     return s;
   }
 
+  /**
+   * Takes `buf` as a closed slab holding stored bytes that are already in
+   * place (a decoded snapshot's keys and values, where they lie in the
+   * snapshot itself): no copy, and no second buffer as large as the data
+   * while restoring. Nothing is counted until {@link claim} says which
+   * bytes are stored; the caller never changes `buf` afterwards.
+   */
+  adopt(buf: ArrayBuffer): Slab {
+    const s = new Slab(buf);
+    s.used = buf.byteLength;
+    this.#slabs.add(s);
+    return s;
+  }
+
+  /** Counts `n` bytes of an adopted `slab` as stored (live). */
+  claim(slab: Slab, n: number): void {
+    slab.size += n;
+    slab.live += n;
+    this.#live += n;
+    this.#closedBytes += n;
+  }
+
   /** Releases `n` bytes of `slab` (they are never reused, only dropped with the slab). */
   free(slab: Slab, n: number): void {
     slab.live -= n;
     this.#live -= n;
     if (slab.live === 0 && slab !== this.#cur && this.#slabs.delete(slab)) {
-      this.#closedBytes -= slab.bytes.length;
+      this.#closedBytes -= slab.size;
     }
   }
 
@@ -114,7 +144,7 @@ export class Arena {
   sparseSlabs(): Set<Slab> {
     const out = new Set<Slab>();
     for (const s of this.#slabs) {
-      if (s !== this.#cur && s.live * 2 < s.used) out.add(s);
+      if (s !== this.#cur && s.live * 2 < s.size) out.add(s);
     }
     return out;
   }
@@ -133,7 +163,7 @@ export class Arena {
     old.used = old.bytes.length;
     if (!this.#slabs.has(old)) return; // the zero-size placeholder
     if (old.live === 0) this.#slabs.delete(old);
-    else this.#closedBytes += old.bytes.length;
+    else this.#closedBytes += old.size;
   }
 
   /**
@@ -143,7 +173,7 @@ export class Arena {
   slackSlabs(): Set<Slab> {
     const out = new Set<Slab>();
     for (const s of this.#slabs) {
-      if (s !== this.#cur && s.live < s.bytes.length) out.add(s);
+      if (s !== this.#cur && s.live < s.size) out.add(s);
     }
     return out;
   }

@@ -172,6 +172,28 @@ export class KeyIndex {
     return v;
   }
 
+  /**
+   * Appends a version whose key and value bytes already lie next to each
+   * other at `off` in `slab`, a slab adopted by the arena (a decoded
+   * snapshot's buffer): nothing is copied. Same order rule as {@link add}.
+   */
+  place(
+    bkey: string,
+    slab: Slab,
+    off: number,
+    vlen: number,
+    main: number,
+    sub: number,
+    create: number,
+    ver: number,
+    lease: bigint,
+  ): Version {
+    this.arena.claim(slab, bkey.length + vlen);
+    const v = new Version(bkey, slab, off, vlen, main, sub, create, ver, lease === 0n ? 0n : lease);
+    this.#append(v);
+    return v;
+  }
+
   #append(v: Version): void {
     const hist = this.map.get(v.bkey);
     if (hist === undefined) {

@@ -65,3 +65,23 @@ Deno.test("replayed entry data does not alias the decode buffer", () => {
   e.data[0] = 99;
   assert.equal(out.data[0], 1);
 });
+
+Deno.test("replayed entries keep their own data, empty ones included, none aliasing another", () => {
+  const b = new ReplayBuilder();
+  const sizes = [3, 0, 1, 300, 0, 7];
+  const ents = sizes.map((n, i) => ({
+    index: i + 1,
+    term: 1,
+    type: EntryType.Normal,
+    data: new Uint8Array(n).fill(i + 1),
+  }));
+  feed(b, ents);
+  const out = b.finish();
+  assert.deepEqual(out.map((e) => e.data.length), sizes);
+  for (let i = 0; i < out.length; i++) {
+    assert.deepEqual(out[i].data, new Uint8Array(sizes[i]).fill(i + 1));
+    ents[i].data.fill(0xee);
+  }
+  out[0].data.fill(0xaa);
+  assert.deepEqual(out[2].data, new Uint8Array([3]), "a neighbour's bytes are not touched");
+});

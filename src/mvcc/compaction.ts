@@ -96,6 +96,16 @@ export class CompactionRunner {
     while (this.#step());
   }
 
+  /**
+   * Does all outstanding work, awaiting `pause` between steps (a caller
+   * with its own pause, such as Defragment, which must see the space a
+   * compaction frees). Steps alternate with the runner's own pauses; each
+   * is whole, so the work is the same.
+   */
+  async finish(pause: () => Promise<void>): Promise<void> {
+    while (this.#step()) await pause();
+  }
+
   /** Runs one step; returns whether work is left. */
   #step(): boolean {
     if (this.#job === undefined) {

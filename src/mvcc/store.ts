@@ -468,6 +468,9 @@ export class MvccStore {
    * this member (not replicated state), as in etcd.
    */
   async defragment(pause: () => Promise<void>): Promise<void> {
+    // The space a compaction frees must be free before it can be given
+    // back: its outstanding work is finished first, with this pause.
+    await this.#compaction.finish(pause);
     await this.#index.repack(pause);
   }
 

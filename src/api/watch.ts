@@ -286,6 +286,12 @@ export function watchBidi(
     (async () => {
       let batch: WatchResponse[] | undefined;
       while ((batch = await session.next()) !== undefined) {
+        // One response (a put seen by one watcher of the stream) is one
+        // piece whatever its size: no generator and no copy of the batch.
+        if (batch.length === 1) {
+          await sender.sendFramed(encodeWatchBatch(batch));
+          continue;
+        }
         for (const piece of pieces(batch, SEND_PIECE_BYTES)) {
           await sender.sendFramed(encodeWatchBatch(piece));
         }

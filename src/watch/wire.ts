@@ -11,8 +11,8 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
 import type { WatchResponse } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
-import { type Event, EventSchema } from "../gen/etcd/api/mvccpb/kv_pb.ts";
-import { varintSize, writeVarint } from "../wire/varint.ts";
+import { type Event, EventSchema, type KeyValue } from "../gen/etcd/api/mvccpb/kv_pb.ts";
+import { uint64VarintBytes, varintSize, writeUint64Varint, writeVarint } from "../wire/varint.ts";
 
 /** WatchResponse.events field number. */
 const EVENTS_FIELD = 11;
@@ -46,11 +46,96 @@ function allocate(n: number): Uint8Array {
 export function encodedEvent(ev: Event): Uint8Array {
   let bytes = encoded.get(ev);
   if (bytes !== undefined) return bytes;
-  const body = toBinary(EventSchema, ev);
-  bytes = allocate(varintSize(body.length) + body.length);
-  bytes.set(body, writeVarint(bytes, 0, body.length));
+  if (hasUnknown(ev)) {
+    const body = toBinary(EventSchema, ev);
+    bytes = allocate(varintSize(body.length) + body.length);
+    bytes.set(body, writeVarint(bytes, 0, body.length));
+  } else {
+    // Written by hand straight into its slab piece: every put a watcher
+    // sees is encoded once, and protobuf-es's reflective writer (plus the
+    // copy of its output) was the largest cost of a watched put.
+    const size = eventSize(ev);
+    bytes = allocate(varintSize(size) + size);
+    writeEvent(bytes, writeVarint(bytes, 0, size), ev);
+  }
   encoded.set(ev, bytes);
   return bytes;
+}
+
+/** Fields this encoder does not know (then `toBinary` writes the event). */
+function hasUnknown(ev: Event): boolean {
+  return (ev.$unknown !== undefined && ev.$unknown.length > 0) ||
+    (ev.kv?.$unknown !== undefined && ev.kv.$unknown.length > 0) ||
+    (ev.prevKv?.$unknown !== undefined && ev.prevKv.$unknown.length > 0);
+}
+
+/** Bytes of an int64 field with a one-byte tag, 0 when it is 0 (skipped). */
+function int64FieldSize(v: bigint): number {
+  if (v === 0n) return 0;
+  if (v > 0n && v < 0x20000000000000n) return 1 + varintSize(Number(v));
+  return 1 + uint64VarintBytes(v).length;
+}
+
+/** Bytes of a bytes field with a one-byte tag, 0 when empty (skipped). */
+function bytesFieldSize(b: Uint8Array): number {
+  return b.length === 0 ? 0 : 1 + varintSize(b.length) + b.length;
+}
+
+function kvSize(kv: KeyValue): number {
+  return bytesFieldSize(kv.key) + int64FieldSize(kv.createRevision) +
+    int64FieldSize(kv.modRevision) + int64FieldSize(kv.version) + bytesFieldSize(kv.value) +
+    int64FieldSize(kv.lease);
+}
+
+/** The encoded size of `ev`'s body (what `toBinary(EventSchema, ev)` makes). */
+function eventSize(ev: Event): number {
+  let n = ev.type === 0 ? 0 : 1 + varintSize(ev.type);
+  if (ev.kv !== undefined) {
+    const k = kvSize(ev.kv);
+    n += 1 + varintSize(k) + k;
+  }
+  if (ev.prevKv !== undefined) {
+    const p = kvSize(ev.prevKv);
+    n += 1 + varintSize(p) + p;
+  }
+  return n;
+}
+
+function writeInt64Field(buf: Uint8Array, pos: number, tag: number, v: bigint): number {
+  if (v === 0n) return pos;
+  buf[pos] = tag;
+  return writeUint64Varint(buf, pos + 1, v);
+}
+
+function writeBytesField(buf: Uint8Array, pos: number, tag: number, b: Uint8Array): number {
+  if (b.length === 0) return pos;
+  buf[pos] = tag;
+  pos = writeVarint(buf, pos + 1, b.length);
+  buf.set(b, pos);
+  return pos + b.length;
+}
+
+/** KeyValue fields in number order: key 1, create 2, mod 3, version 4, value 5, lease 6. */
+function writeKv(buf: Uint8Array, pos: number, tag: number, kv: KeyValue): number {
+  buf[pos] = tag;
+  pos = writeVarint(buf, pos + 1, kvSize(kv));
+  pos = writeBytesField(buf, pos, (1 << 3) | 2, kv.key);
+  pos = writeInt64Field(buf, pos, 2 << 3, kv.createRevision);
+  pos = writeInt64Field(buf, pos, 3 << 3, kv.modRevision);
+  pos = writeInt64Field(buf, pos, 4 << 3, kv.version);
+  pos = writeBytesField(buf, pos, (5 << 3) | 2, kv.value);
+  return writeInt64Field(buf, pos, 6 << 3, kv.lease);
+}
+
+/** Event fields in number order: type 1, kv 2, prev_kv 3. */
+function writeEvent(buf: Uint8Array, pos: number, ev: Event): number {
+  if (ev.type !== 0) {
+    buf[pos] = 1 << 3;
+    pos = writeVarint(buf, pos + 1, ev.type);
+  }
+  if (ev.kv !== undefined) pos = writeKv(buf, pos, (2 << 3) | 2, ev.kv);
+  if (ev.prevKv !== undefined) pos = writeKv(buf, pos, (3 << 3) | 2, ev.prevKv);
+  return pos;
 }
 
 /**

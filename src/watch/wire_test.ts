@@ -70,3 +70,50 @@ Deno.test("encodedEvent: slab pieces never overlap and each keeps its own bytes"
   // Cached: the same view again.
   assert.equal(encodedEvent(evs[3]), bytes[3]);
 });
+
+Deno.test("encodedEvent: the hand encoder writes exactly toBinary's bytes", () => {
+  const enc = new TextEncoder();
+  const big = 0x7fff_ffff_ffff_ffffn;
+  const kvs = [
+    create(KeyValueSchema, {}),
+    create(KeyValueSchema, { key: enc.encode("k") }),
+    create(KeyValueSchema, {
+      key: enc.encode("key/".repeat(40)),
+      value: new Uint8Array(70_000).fill(7),
+      createRevision: 1n,
+      modRevision: 0x20_0000_0000_0000n,
+      version: 300n,
+      lease: big,
+    }),
+    create(KeyValueSchema, { key: enc.encode("neg"), lease: -5n, value: enc.encode("v") }),
+  ];
+  const cases = [];
+  for (const type of [Event_EventType.PUT, Event_EventType.DELETE]) {
+    cases.push(create(EventSchema, { type }));
+    for (const kv of kvs) {
+      cases.push(create(EventSchema, { type, kv }));
+      for (const prevKv of kvs) cases.push(create(EventSchema, { type, kv, prevKv }));
+    }
+  }
+  const withUnknown = create(EventSchema, { kv: create(KeyValueSchema, { key: enc.encode("u") }) });
+  withUnknown.kv!.$unknown = [{ no: 99, wireType: 0, data: new Uint8Array([1]) }];
+  cases.push(withUnknown);
+  for (const ev of cases) {
+    const body = toBinary(EventSchema, ev);
+    const got = encodedEvent(ev);
+    const prefix = new Uint8Array(10);
+    const n = writeVarintForTest(prefix, body.length);
+    assert.deepEqual(got.subarray(0, n), prefix.subarray(0, n));
+    assert.deepEqual(got.subarray(n), body);
+  }
+});
+
+function writeVarintForTest(out: Uint8Array, v: number): number {
+  let i = 0;
+  while (v >= 0x80) {
+    out[i++] = (v & 0x7f) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  out[i++] = v;
+  return i;
+}

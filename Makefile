@@ -20,9 +20,14 @@ export PATH := $(TOOLS_BIN):$(PATH)
 # clients 1.44x -> 1.15x etcd's) but cost ~15% of put throughput (1.18x ->
 # 0.99x etcd's), and no bench row may fall below etcd; watch peak RSS stays
 # under etcd's without it (bench/NOTES.md: memory and put tail notes).
+# --memory-reducer-delay-ms=1000: V8's own quiet-time collection
+# (incremental and concurrent, so no seconds-long pause on a large heap,
+# unlike idle_gc's, which stops above 96 MiB live) starts 1 s after a burst
+# instead of 8 s; V8 ignores it when set at run time. With 300,000 keys
+# loaded 132 MiB of the heap's 226 MiB was garbage until it ran.
 # deno.json's start task and the bench (bench/lib/cairn_cmd.ts) use the
 # same flags.
-CAIRN_V8_FLAGS := --expose-gc
+CAIRN_V8_FLAGS := --expose-gc,--memory-reducer-delay-ms=1000
 
 run: $(DENO)
 	$(DENO) run -A --v8-flags=$(CAIRN_V8_FLAGS) main.ts $(ARGS)

@@ -384,10 +384,13 @@ export class MvccStore {
   /**
    * Rebuilds a store from `serialize()` (or `storeChunks`) output. Like
    * etcd's store restore, calls `hooks.attach` for every live key that
-   * carries a lease, so restore the lessor first.
+   * carries a lease, so restore the lessor first. `checked`: the caller
+   * has just verified a checksum over `bytes` (a snapshot file's), so the
+   * store's own is not computed again (a pass over ~290 MB at 1,000,000
+   * keys). The store keeps reading its keys and values in `bytes`.
    */
-  static restore(bytes: Uint8Array, hooks?: Partial<LeaseHooks>): MvccStore {
-    const s = MvccStore.#decoded(decodeStore(bytes), hooks);
+  static restore(bytes: Uint8Array, hooks?: Partial<LeaseHooks>, checked = false): MvccStore {
+    const s = MvccStore.#decoded(decodeStore(bytes, checked), hooks);
     runSteps(s.#index.compactSteps(s.#compactRev));
     s.attachLeases();
     return s;

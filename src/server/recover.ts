@@ -53,6 +53,8 @@ export interface StartingState {
 /**
  * The state machine held in a snapshot, restored (leases first: restoring
  * the store attaches leased keys); `auth` takes the snapshot's users and roles.
+ * `data` comes from a snapshot file whose checksum was verified on reading
+ * it (the store's own checksum is not computed again).
  */
 export function restoreStateSnapshot(
   data: Uint8Array,
@@ -63,7 +65,8 @@ export function restoreStateSnapshot(
   lessor.restore(state.leases);
   auth.restore(state.auth);
   return {
-    store: MvccStore.restore(state.mvcc, lessor.hooks),
+    // The snapshot file's checksum, verified on reading it, covers these bytes.
+    store: MvccStore.restore(state.mvcc, lessor.hooks, true),
     membership: Membership.fromRecords(state.members, state.removedMembers),
     alarms: state.alarms,
   };

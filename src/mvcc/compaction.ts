@@ -76,9 +76,7 @@ export class CompactionRunner {
     });
     // Nobody has to wait for it: an abandoned compaction is not an unhandled rejection.
     p.catch(() => {});
-    if (!this.#driving) {
-      if (this.#step()) this.#drive();
-    }
+    if (!this.#driving && this.#step()) void this.#drive();
     return p;
   }
 
@@ -121,17 +119,28 @@ export class CompactionRunner {
     return this.#done < this.#wanted;
   }
 
+  /**
+   * Steps with pauses between them until no work is left. Only a pause's
+   * rejection abandons the work; anything a step throws (a broken
+   * invariant of the index) escapes as an unhandled rejection and stops
+   * the process, as a failed apply would (DESIGN.md rule 6).
+   */
   async #drive(): Promise<void> {
     this.#driving = true;
     try {
-      do await this.pause(); while (this.#step());
-    } catch (err) {
-      // Abandoned (the pause rejected): the index keeps what is done; the
-      // compaction point stands, so reads and digests are unaffected.
-      this.#job?.steps.return(undefined);
-      this.#job = undefined;
-      for (const w of this.#waiters.splice(0)) w.reject(err);
-      return;
+      for (;;) {
+        try {
+          await this.pause();
+        } catch (err) {
+          // Abandoned (a stopping member): the index keeps what is done; the
+          // compaction point stands, so reads and digests are unaffected.
+          this.#job?.steps.return(undefined);
+          this.#job = undefined;
+          for (const w of this.#waiters.splice(0)) w.reject(err);
+          return;
+        }
+        if (!this.#step()) return;
+      }
     } finally {
       this.#driving = false;
     }

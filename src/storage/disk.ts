@@ -18,6 +18,8 @@ export interface DiskFile {
   writeSync(p: Uint8Array): number;
   /** Writes at the current position off the event loop; returns how many bytes were taken. */
   write(p: Uint8Array): Promise<number>;
+  /** Reads at the current position off the event loop; null at the end of the file. */
+  read(p: Uint8Array): Promise<number | null>;
   /** fdatasync(2), blocking. */
   syncDataSync(): void;
   /** fdatasync(2) off the event loop. */

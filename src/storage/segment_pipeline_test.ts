@@ -67,6 +67,7 @@ Deno.test("segment pipeline: a failure to prepare reaches take(), not an unhandl
         const f = await REAL_DISK.open(path, opts);
         const failing: DiskFile = {
           writeSync: (b) => f.writeSync(b),
+          read: (b) => f.read(b),
           write: () => Promise.reject(new Error("No space left on device (os error 28)")),
           syncDataSync: () => f.syncDataSync(),
           syncData: () => f.syncData(),

@@ -398,6 +398,17 @@ class SimFile implements DiskFile {
     return this.writeSync(p);
   }
 
+  async read(p: Uint8Array): Promise<number | null> {
+    this.#usable();
+    await this.view.settle("read", this.path);
+    const inode = this.#file();
+    if (this.#pos >= inode.len) return null;
+    const n = Math.min(p.length, inode.len - this.#pos);
+    p.set(inode.buf.subarray(this.#pos, this.#pos + n));
+    this.#pos += n;
+    return n;
+  }
+
   syncDataSync(): void {
     this.#usable();
     this.#sync("fdatasync");

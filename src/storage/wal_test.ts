@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import { type Entry, EntryType, type HardState } from "../raft/types.ts";
 import { encodeRecords, RecordType, scanSegment } from "./record.ts";
-import { segmentName, Wal, WalCorruptError, type WalMetadata, type WalOptions } from "./wal.ts";
+import {
+  PREFETCH_BYTES,
+  segmentName,
+  Wal,
+  WalCorruptError,
+  type WalMetadata,
+  type WalOptions,
+} from "./wal.ts";
+import { type Disk, REAL_DISK } from "./disk.ts";
 
 const meta: WalMetadata = {
   clusterId: 0xabcdef0123456789n,
@@ -265,7 +273,7 @@ const PRE = { segmentSize: 4096, preallocate: true };
 async function preallocatedWal(dir: string): Promise<Wal> {
   const wal = await Wal.create(dir, meta, PRE);
   await wal.save(hs(1, 0), range(1, 60));
-  await wal.spareSettled();
+  await wal.settled();
   await wal.save(hs(1, 60), range(61, 62));
   return wal;
 }
@@ -406,7 +414,7 @@ Deno.test("preallocation: segments keep switching to spares and replay across th
     for (let i = 1; i <= 400; i += 10) {
       await wal.save(hs(1, i - 1), range(i, i + 9));
       // Let a spare being prepared finish now and then, as time would.
-      if (i % 50 === 1) await wal.spareSettled();
+      if (i % 50 === 1) await wal.settled();
     }
     const segs = wal.segmentPaths();
     assert.ok(segs.length >= 4, `only ${segs.length} segments`);
@@ -424,6 +432,77 @@ Deno.test("preallocation: segments keep switching to spares and replay across th
     await w2.purge(1); // nothing released yet: nothing goes
     assert.equal(w2.segmentPaths().length, segs.length);
     await w2.close();
+  });
+});
+
+/** The real disk, recording the byte ranges read through descriptors opened read-only. */
+function readRecorder(): { disk: Disk; reads: Map<string, [number, number][]> } {
+  const reads = new Map<string, [number, number][]>();
+  const disk: Disk = {
+    ...REAL_DISK,
+    open: async (path, opts) => {
+      const f = await REAL_DISK.open(path, opts);
+      if (opts.write || opts.create) return f;
+      let pos = 0;
+      return {
+        writeSync: (b) => f.writeSync(b),
+        write: (b) => f.write(b),
+        read: async (b) => {
+          const n = await f.read(b);
+          if (n !== null) {
+            (reads.get(path) ?? reads.set(path, []).get(path)!).push([pos, pos + n]);
+            pos += n;
+          }
+          return n;
+        },
+        syncDataSync: () => f.syncDataSync(),
+        syncData: () => f.syncData(),
+        sync: () => f.sync(),
+        truncate: (n) => f.truncate(n),
+        seekSync: (o, w) => (pos = f.seekSync(o, w)),
+        seek: async (o, w) => (pos = await f.seek(o, w)),
+        close: () => f.close(),
+      };
+    },
+  };
+  return { disk, reads };
+}
+
+/** The end of the run of `ranges` that starts at or before `from`, merged. */
+function coveredFrom(ranges: [number, number][], from: number): number {
+  let end = from;
+  for (const [a, b] of [...ranges].sort((x, y) => x[0] - y[0])) if (a <= end && b > end) end = b;
+  return end;
+}
+
+Deno.test("preallocation: the pages ahead of the writer are read back before it gets there", async () => {
+  await withDir(async (dir) => {
+    const { disk, reads } = readRecorder();
+    const segmentSize = 4 * PREFETCH_BYTES;
+    const opts = { segmentSize, preallocate: true, disk };
+    const wal = await Wal.create(dir, meta, opts);
+    let i = 1;
+    const put = async (n: number) => {
+      for (let k = 0; k < n; k++, i++) await wal.save(hs(1, i - 1), [ent(i, 1, 1000)]);
+    };
+    await put(600); // past half of the segment: a spare is prepared
+    await wal.settled();
+    await put(1); // switches to it
+    const seg = wal.segmentPaths()[1];
+    assert.ok(seg, "the WAL switched to a preallocated segment");
+    for (let round = 0; round < 6; round++) {
+      await put(150); // ~150 KiB: past the read-ahead's half-way mark each time
+      await wal.settled();
+      const written = await logicalEnd(seg);
+      const covered = coveredFrom(reads.get(seg) ?? [], written - 1);
+      assert.ok(
+        covered >= Math.min(segmentSize, written + PREFETCH_BYTES / 2),
+        `round ${round}: records end at ${written}, pages read only up to ${covered}`,
+      );
+    }
+    await wal.close();
+    const first = wal.segmentPaths()[0];
+    assert.equal(reads.get(first), undefined, "a segment that was not preallocated is not read");
   });
 });
 

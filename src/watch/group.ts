@@ -4,8 +4,12 @@
  * only one, as with 10,000 watchers on distinct keys; a set once a second
  * joins it), range watchers are grouped by their exact
  * span (many clients watch the same prefix) and the distinct spans are kept
- * sorted by start key, so an event only looks at spans starting at or
- * before its key.
+ * sorted by start key beside the running maximum of their ends. An event's
+ * key finds, by two binary searches, the spans that start at or before it
+ * and the first one from which some span reaches past it; only those in
+ * between are looked at. 10,000 watchers on distinct prefixes thus cost a
+ * put O(log n) plus the spans that hold its key, not a scan of every span
+ * (spans nested inside a wider one are still looked at one by one).
  *
  * @module
  */
@@ -25,6 +29,8 @@ interface RangeGroup {
 
 // Binary strings only hold chars 0..255, so U+FFFF cannot occur inside one.
 const SEP = "\uffff";
+/** Greater than every binary string: the end of an unbounded (from-key) span. */
+const NO_END = "\u0100";
 
 /** An indexed set of watchers (etcd's watcherGroup). */
 export class WatcherGroup {
@@ -32,6 +38,8 @@ export class WatcherGroup {
   readonly #rangeById = new Map<string, RangeGroup>();
   /** Distinct range spans sorted by start key. */
   readonly #ranges: RangeGroup[] = [];
+  /** #reach[i]: the largest end among #ranges[0..i] (NO_END for an unbounded one); never decreases. */
+  readonly #reach: string[] = [];
   #size = 0;
 
   /** How many watchers the group holds. */
@@ -61,7 +69,10 @@ export class WatcherGroup {
     if (g === undefined) {
       g = { id, start: w.bkey, end, watchers: new Set() };
       this.#rangeById.set(id, g);
-      this.#ranges.splice(this.#upperBound(w.bkey), 0, g);
+      const at = this.#upperBound(w.bkey);
+      this.#ranges.splice(at, 0, g);
+      this.#reach.splice(at, 0, "");
+      this.#recomputeReach(at);
     }
     g.watchers.add(w);
   }
@@ -85,7 +96,11 @@ export class WatcherGroup {
       // Groups with the same start sit together just before the upper bound.
       let i = this.#upperBound(g.start) - 1;
       while (i >= 0 && this.#ranges[i] !== g) i--;
-      if (i >= 0) this.#ranges.splice(i, 1);
+      if (i >= 0) {
+        this.#ranges.splice(i, 1);
+        this.#reach.splice(i, 1);
+        this.#recomputeReach(i);
+      }
     }
     return true;
   }
@@ -96,12 +111,35 @@ export class WatcherGroup {
     if (exact instanceof Watcher) fn(exact);
     else if (exact !== undefined) { for (const w of exact) fn(w); }
     const ranges = this.#ranges;
-    const n = ranges.length;
-    for (let i = 0; i < n; i++) {
+    if (ranges.length === 0) return;
+    const reach = this.#reach;
+    // Spans [0, hi) start at or before k; below `lo` none reaches past k
+    // (#reach never decreases, so `lo` is found by binary search too).
+    const hi = this.#upperBound(k);
+    let lo = 0;
+    let top = hi;
+    while (lo < top) {
+      const mid = (lo + top) >>> 1;
+      if (reach[mid] > k) top = mid;
+      else lo = mid + 1;
+    }
+    // In start order, as before: a stream's responses keep one order.
+    for (let i = lo; i < hi; i++) {
       const g = ranges[i];
-      if (g.start > k) break;
       if (g.end !== undefined && k >= g.end) continue;
       for (const w of g.watchers) fn(w);
+    }
+  }
+
+  /** Refreshes the running maximum of ends from index `from` on. */
+  #recomputeReach(from: number): void {
+    const ranges = this.#ranges;
+    const reach = this.#reach;
+    let max = from > 0 ? reach[from - 1] : "";
+    for (let i = from; i < ranges.length; i++) {
+      const end = ranges[i].end ?? NO_END;
+      if (end > max) max = end;
+      reach[i] = max;
     }
   }
 

@@ -77,3 +77,34 @@ Deno.test("Watcher: the byte forms of its span are rebuilt as etcd sent them", (
   assert.deepEqual(range.key, new Uint8Array([0xff, 1]));
   assert.deepEqual(range.rangeEnd, new Uint8Array([0xff, 9]));
 });
+
+Deno.test("WatcherGroup: many ranges, added and removed in any order, match as a scan would", () => {
+  const g = new WatcherGroup();
+  const keys = ["", "a", "ab", "b", "ba", "c", "d", "zz", "\xff"];
+  let seed = 7;
+  const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+  const live: Watcher[] = [];
+  for (let step = 0; step < 400; step++) {
+    if (live.length > 0 && rnd(3) === 0) {
+      const w = live.splice(rnd(live.length), 1)[0];
+      assert.equal(g.delete(w), true);
+    } else {
+      const a = keys[1 + rnd(keys.length - 1)];
+      const kind = rnd(3);
+      const w = kind === 0
+        ? watcher(a)
+        : kind === 1
+        ? watcher(a, "\0")
+        : watcher(a, a + String.fromCharCode(1 + rnd(200)));
+      g.add(w);
+      live.push(w);
+    }
+    for (const k of [...keys, "aa", "bz", "c\x01", "zzz"]) {
+      const expected = live.filter((w) => w.contains(k)).map((w) => w.id).sort((
+        x,
+        y,
+      ) => (x < y ? -1 : 1));
+      assert.deepEqual(matching(g, k), expected, `key ${JSON.stringify(k)} at step ${step}`);
+    }
+  }
+});

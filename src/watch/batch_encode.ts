@@ -11,12 +11,39 @@
  * @module
  */
 import type { WatchResponse } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import type { Event } from "../gen/etcd/api/mvccpb/kv_pb.ts";
 import { writeResponseHeader } from "../fast_codec.ts";
 import { ProtoWriter as Writer } from "../wire/proto_writer.ts";
 import { encodedEvent } from "./wire.ts";
 
 const EVENTS_FIELD = 11;
 const textEncoder = new TextEncoder();
+
+/**
+ * The last events array encoded and its pieces. Live fan-out hands every
+ * watcher of a write the store's own array (1,000 watchers of one prefix
+ * make 1,000 responses carrying the same array), so the per-event cache
+ * lookups are done once per array, not once per response.
+ */
+let memoEvents: readonly Event[] | undefined;
+let memoEncoded: Uint8Array[] = [];
+let memoBytes = 0;
+
+/** Encoded events of `events` and their bytes as field-11 entries (tags included). */
+function encodedEvents(events: readonly Event[]): Uint8Array[] {
+  if (events === memoEvents) return memoEncoded;
+  const out: Uint8Array[] = new Array(events.length);
+  let bytes = 0;
+  for (let i = 0; i < events.length; i++) {
+    const e = encodedEvent(events[i]);
+    out[i] = e;
+    bytes += 1 + e.length;
+  }
+  memoEvents = events;
+  memoEncoded = out;
+  memoBytes = bytes;
+  return out;
+}
 
 function encodeOne(w: Writer, r: WatchResponse): void {
   if (r.header) writeResponseHeader(w, 1, r.header);
@@ -31,9 +58,17 @@ function encodeOne(w: Writer, r: WatchResponse): void {
     w.bytes(s);
   }
   if (r.fragment) (w.varint(7 << 3), w.varint(1));
-  for (const ev of r.events) {
-    w.varint((EVENTS_FIELD << 3) | 2);
-    w.bytes(encodedEvent(ev));
+  if (r.events.length > 0) {
+    const encoded = encodedEvents(r.events);
+    w.ensure(memoBytes);
+    const buf = w.buf;
+    let pos = w.pos;
+    for (let i = 0; i < encoded.length; i++) {
+      buf[pos++] = (EVENTS_FIELD << 3) | 2;
+      buf.set(encoded[i], pos);
+      pos += encoded[i].length;
+    }
+    w.pos = pos;
   }
   for (const u of r.$unknown ?? []) {
     w.varint((u.no << 3) | u.wireType);
@@ -47,7 +82,10 @@ function encodeOne(w: Writer, r: WatchResponse): void {
  */
 export function framedSizeBound(r: WatchResponse): number {
   let size = 5 + 64 + r.cancelReason.length * 3;
-  for (const ev of r.events) size += 2 + encodedEvent(ev).length;
+  if (r.events.length > 0) {
+    encodedEvents(r.events);
+    size += memoBytes + r.events.length;
+  }
   for (const u of r.$unknown ?? []) size += 6 + u.data.length;
   return size;
 }
@@ -63,9 +101,17 @@ export function encodeWatchBatch(batch: readonly WatchResponse[]): Uint8Array {
     w.pos += 5;
     encodeOne(w, r);
     const len = w.pos - start - 5;
-    w.buf[start] = 0;
-    new DataView(w.buf.buffer).setUint32(start + 1, len);
+    // The big-endian length by hand: a DataView per response was garbage.
+    const buf = w.buf;
+    buf[start] = 0;
+    buf[start + 1] = len >>> 24;
+    buf[start + 2] = (len >>> 16) & 0xff;
+    buf[start + 3] = (len >>> 8) & 0xff;
+    buf[start + 4] = len & 0xff;
   }
+  // The memo would keep the last batch's events alive until the next one.
+  memoEvents = undefined;
+  memoEncoded = [];
   return w.buf.subarray(0, w.pos);
 }
 

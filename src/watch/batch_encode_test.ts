@@ -112,3 +112,20 @@ Deno.test("framedSizeBound bounds the encoding; pieces keep order and stay near 
   // A response larger than the limit goes alone.
   assert.deepEqual([...pieces([batch[0], batch[1], batch[0]], 10)].map((p) => p.length), [1, 1, 1]);
 });
+
+Deno.test("encodeWatchBatch: responses sharing one events array, interleaved with others, encode alike", () => {
+  const header = create(ResponseHeaderSchema, { clusterId: 1n, memberId: 2n, revision: 40n });
+  const shared = [event("k", "v".repeat(70_000), 40n, false), event("k2", "w", 40n, true)];
+  const other = [event("o", "x", 39n, false)];
+  const batch: WatchResponse[] = [];
+  for (let i = 0; i < 6; i++) {
+    const events = i % 3 === 2 ? other : shared;
+    batch.push(create(WatchResponseSchema, { header, watchId: BigInt(i), events }));
+  }
+  const want = batch.map((r) => toBinary(WatchResponseSchema, r));
+  const got = unframe(encodeWatchBatch(batch));
+  assert.equal(got.length, want.length);
+  got.forEach((g, i) => assert.deepEqual(g, want[i], `response ${i}`));
+  // A second batch with the same arrays (the memo is per batch) still matches.
+  assert.deepEqual(unframe(encodeWatchBatch(batch.slice(1, 3))), want.slice(1, 3));
+});

@@ -201,6 +201,23 @@ export class DurableLog {
   }
 
   /**
+   * {@link writeSnapshotFile} for a body of `length` bytes produced as it
+   * is written (`chunks`, each consumed before the next is asked for): a
+   * lone member's snapshot, which nothing needs whole in memory.
+   */
+  async writeSnapshotStream(
+    meta: SnapshotMeta,
+    length: number,
+    chunks: Iterable<Uint8Array>,
+    pause?: () => Promise<void>,
+  ): Promise<void> {
+    const started = this.#clock.monotonic();
+    await this.#snaps.saveStream(meta, length, chunks, pause);
+    const seconds = (this.#clock.monotonic() - started) / 1000;
+    this.onSnapshotWritten?.(seconds, this.#snaps.lastSave);
+  }
+
+  /**
    * Second step, on the Raft loop (it writes to the WAL): the marker that
    * makes the file the one recovery uses (entries after its index written
    * meanwhile sit before the marker in the WAL; replay keeps them), then

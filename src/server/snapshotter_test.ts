@@ -21,12 +21,17 @@ function storeWith(n: number): MvccStore {
 }
 
 /** A snapshotter over a fake durable log that records what reached it. */
-function harness(store: MvccStore, opts: { hold?: () => Promise<void> | void } = {}) {
+function harness(
+  store: MvccStore,
+  opts: { hold?: () => Promise<void> | void; alone?: boolean } = {},
+) {
   let applied = 10;
   const files: { meta: SnapshotMeta; body: Uint8Array }[] = [];
   const markers: SnapshotMeta[] = [];
   const failures: unknown[] = [];
   let kicks = 0;
+  let streamed = 0;
+  const alone = opts.alone ?? true;
   const snap: Snapshotter = new Snapshotter({
     clock: REAL_CLOCK,
     log: createLogger("error"),
@@ -34,6 +39,18 @@ function harness(store: MvccStore, opts: { hold?: () => Promise<void> | void } =
       writeSnapshotFile: (meta, chunks) => {
         files.push({ meta, body: concatChunks(chunks) });
         return Promise.resolve();
+      },
+      writeSnapshotStream: async (meta, length, chunks, pause) => {
+        // Copied as they come: the stream reuses its buffer.
+        const parts: Uint8Array[] = [];
+        for (const c of chunks) {
+          parts.push(c.slice());
+          await pause?.();
+        }
+        const body = concatChunks(parts);
+        assert.equal(body.length, length);
+        files.push({ meta, body });
+        streamed++;
       },
       commitSnapshot: (meta) => {
         markers.push(meta);
@@ -46,9 +63,9 @@ function harness(store: MvccStore, opts: { hold?: () => Promise<void> | void } =
     capture: (): SnapshotCapture => ({
       meta: { index: applied, term: 1, confState: { voters: [1n], learners: [] } },
       state: { view: store.pointInTime(), rest: new Uint8Array(0) },
-      alone: true,
+      alone,
     }),
-    alone: () => true,
+    alone: () => alone,
     kick: () => kicks++,
     fail: (err) => failures.push(err),
     chunkBytes: 64,
@@ -60,6 +77,7 @@ function harness(store: MvccStore, opts: { hold?: () => Promise<void> | void } =
     markers,
     failures,
     kicks: () => kicks,
+    streamed: () => streamed,
     setApplied: (n: number) => (applied = n),
   };
 }
@@ -145,4 +163,20 @@ Deno.test("snapshotter: stopping abandons the snapshot at its next pause", async
   assert.deepEqual(h.markers, []);
   assert.deepEqual(h.failures, []);
   await assert.rejects(h.snap.snapshotNow(), /abandoned/);
+});
+
+Deno.test("snapshotter: a lone member streams its snapshot, one with peers keeps it whole; same bytes", async () => {
+  const store = storeWith(300);
+  const lone = harness(store);
+  const withPeers = harness(store, { alone: false });
+  for (const h of [lone, withPeers]) {
+    await h.snap.step();
+    await until(h, () => h.markers.length === 1);
+    assert.deepEqual(h.failures, []);
+  }
+  assert.equal(lone.streamed(), 1);
+  assert.equal(withPeers.streamed(), 0);
+  assert.deepEqual(lone.files[0].body, withPeers.files[0].body);
+  const d = decodeStore(fromBinary(StateSnapshotSchema, lone.files[0].body).mvcc);
+  assert.equal(d.currentRev, 301);
 });

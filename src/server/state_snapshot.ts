@@ -21,7 +21,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { AuthStore } from "../auth/store.ts";
 import { StateSnapshotSchema } from "../gen/cairn/internal_pb.ts";
 import type { Lessor } from "../lease/lessor.ts";
-import { encodeStoreInto, STORE_CHUNK_BYTES, storeSize } from "../mvcc/codec.ts";
+import { encodeStoreInto, STORE_CHUNK_BYTES, storeSize, storeStream } from "../mvcc/codec.ts";
 import { runSteps, runStepsPaused, type Steps } from "../mvcc/steps.ts";
 import { MvccStore } from "../mvcc/store.ts";
 import type { StoreView } from "../mvcc/view.ts";
@@ -66,6 +66,38 @@ export function encodeCaptured(
   stepBytes = STORE_CHUNK_BYTES,
 ): Promise<Uint8Array> {
   return runStepsPaused(encodeSteps(c, stepBytes), pause);
+}
+
+/** A captured state's blob as a stream: its length, then its bytes chunk by chunk. */
+export interface CapturedStream {
+  /** Length of the whole blob. */
+  length: number;
+  /** The blob's bytes; each chunk is valid until the next is asked for. */
+  chunks: Iterable<Uint8Array>;
+}
+
+/**
+ * The snapshot blob of a captured state as a stream (the same bytes as
+ * {@link encodeCaptured}'s) without ever holding it whole: sized first
+ * (awaiting `pause` every few thousand versions), then produced a chunk
+ * of about `chunkBytes` at a time into one reused buffer as the consumer
+ * asks (see src/mvcc/codec.ts storeStream).
+ */
+export async function streamCaptured(
+  c: CapturedState,
+  pause: () => Promise<void>,
+  chunkBytes = STORE_CHUNK_BYTES,
+): Promise<CapturedStream> {
+  const n = await runStepsPaused(storeSize(c.view), pause);
+  const head = new Uint8Array(c.rest.length + 1 + varintSize(n));
+  head.set(c.rest, 0);
+  head[c.rest.length] = 0x0a;
+  writeVarint(head, c.rest.length + 1, n);
+  function* chunks(): Generator<Uint8Array, void, undefined> {
+    yield head;
+    yield* storeStream(c.view, chunkBytes);
+  }
+  return { length: head.length + n, chunks: chunks() };
 }
 
 /** Encodes a captured state in one go (small states, tests, the rare synchronous need): one chunk. */

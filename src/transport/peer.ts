@@ -6,7 +6,7 @@
  * holds up heartbeats).
  *
  * Everything queued in one turn of the event loop leaves as one frame in one
- * write. While the stream is backed up (the peer reads slowly) messages wait
+ * write, runs of appends and of acknowledgements merged (coalesce.ts). While the stream is backed up (the peer reads slowly) messages wait
  * in the queue; when the queue is full, or the peer is known to be down,
  * they are dropped and reported, since Raft retries on its own and stale
  * messages are worthless. A broken connection is retried with exponential
@@ -28,6 +28,7 @@ import type { PeerTrafficStats } from "../metrics/peer.ts";
 import type { Message } from "../raft/types.ts";
 import { approxSize, encodeFrame, encodeMessage, FRAME_HEADER } from "./codec.ts";
 import { crc32c } from "../wire/crc32c.ts";
+import { CoalescingQueue } from "./coalesce.ts";
 import {
   formatId,
   FRAME_TARGET_BYTES,
@@ -90,7 +91,8 @@ export class Peer {
   #urlIndex = 0;
   readonly #ctx: PeerContext;
   readonly #log: Logger;
-  #queue: Message[] = [];
+  /** Waiting messages; runs of appends and acknowledgements merge (coalesce.ts). */
+  readonly #queue = new CoalescingQueue();
   #queuedBytes = 0;
   #session: H2ClientConnection | undefined;
   #stream: H2ClientStream | undefined;
@@ -172,9 +174,8 @@ export class Peer {
     this.#flushScheduled = false;
     const stream = this.#stream;
     if (!this.#active || this.#backedUp || this.#queue.length === 0 || stream === undefined) return;
-    const msgs = this.#queue;
     const total = this.#queuedBytes;
-    this.#queue = [];
+    const msgs = this.#queue.take();
     this.#queuedBytes = 0;
     let ok = true;
     if (total <= FRAME_TARGET_BYTES) ok = this.#write(stream, encodeFrame(msgs));
@@ -349,7 +350,7 @@ export class Peer {
       this.#ctx.stats?.disconnected(this.id);
     } else this.#log.debug("cannot connect to peer", { error: why, "retry-ms": this.#backoffMs });
     const dropped = this.#queue.length;
-    this.#queue = [];
+    this.#queue.take();
     this.#queuedBytes = 0;
     if (dropped > 0 || wasActive) this.#ctx.onUnreachable(this.id);
     this.#urlIndex++;
@@ -488,7 +489,7 @@ export class Peer {
     clearInterval(this.#pingTimer);
     clearTimeout(this.#connectTimer);
     this.#pingTimer = undefined;
-    this.#queue = [];
+    this.#queue.take();
     this.#queuedBytes = 0;
     for (const c of [this.#session, ...this.#snapshots]) c?.close("transport closed");
     this.#stream = undefined;

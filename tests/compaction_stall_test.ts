@@ -40,14 +40,18 @@ function read(m: SimMember, key: string, revision = 0): string | undefined {
   return kv === undefined ? undefined : dec.decode(kv.value);
 }
 
-Deno.test("a put is committed and applied while a compaction of a large store is held mid-way", async () => {
-  const { s, c, until, drive } = calmWorld(1, {}, { seed: 7, waitMs: 10_000 });
+/**
+ * One member of a calm world holding 30,000 versions of 20,000 keys (the
+ * first 10,000 written twice): a compaction at the top drops 10,000 of
+ * them, several steps of work.
+ */
+async function loadedMember() {
+  const world = calmWorld(1, {}, { seed: 7, waitMs: 10_000 });
+  const { c, until } = world;
   c.start(c.nodes[0]);
   await until(() => c.leader() !== undefined);
-  const member = c.leader()!.member!;
-  const store = member.sm.store;
-  // 30,000 versions of 20,000 keys (the first 10,000 written twice): the
-  // compaction drops 10,000 of them, several steps of work.
+  const node = c.leader()!;
+  const member = node.member!;
   for (let i = 0; i < 30_000; i += 500) {
     const batch = Array.from(
       { length: 500 },
@@ -58,6 +62,12 @@ Deno.test("a put is committed and applied while a compaction of a large store is
     await until(() => done === batch.length);
     assert.equal(done, batch.length);
   }
+  return { ...world, node, member };
+}
+
+Deno.test("a put is committed and applied while a compaction of a large store is held mid-way", async () => {
+  const { s, c, until, drive, member } = await loadedMember();
+  const store = member.sm.store;
   const top = store.currentRevision;
   const held: {
     during?: number;
@@ -97,6 +107,40 @@ Deno.test("a put is committed and applied while a compaction of a large store is
   assert.throws(() => read(member, "k0", rev - 1), /compacted/);
   // 20,000 keys at the compaction point, the newer writes above it, the put.
   assert.equal(store.versionCount, 20_000 + (top - rev) + 1);
+  const failure = c.failure as Error | undefined;
+  assert.equal(failure, undefined, failure?.message);
+});
+
+Deno.test("a member restarted in the middle of a compaction's work comes back with the compacted state", async () => {
+  const { c, until, drive, node, member } = await loadedMember();
+  const store = member.sm.store;
+  const top = store.currentRevision;
+  const rev = top - 100;
+  let pauses = 0;
+  // Held for good at the first pause: the process dies with the work half done.
+  store.compactionPause = () => (++pauses === 1 ? Promise.resolve() : new Promise(() => {}));
+  await drive(member.propose({
+    case: "compaction",
+    value: create(CompactionRequestSchema, { revision: BigInt(rev) }),
+  }));
+  assert.equal(store.compactionPending, true, "the work is under way");
+  const applied = member.appliedIndex;
+  const hash = store.hashKV(top).hash;
+  const whole = store.hash();
+  c.crash(node, false, false);
+  c.start(node);
+  await until(() => node.state === "up" && node.member!.appliedIndex >= applied);
+  const again = node.member!.sm.store;
+  assert.notEqual(again, store);
+  assert.equal(again.compactRevision, rev);
+  assert.equal(again.hashKV(top).hash, hash, "HashKV as before the crash");
+  assert.equal(again.hash(), whole, "the whole-store digest as before the crash");
+  // Replayed or restored, the compaction's work is redone to the end.
+  await again.compactionIdle();
+  assert.equal(again.versionCount, 20_000 + (top - rev));
+  assert.equal(again.hash(), whole);
+  assert.equal(read(node.member!, "k0", rev), "v20000");
+  assert.throws(() => read(node.member!, "k0", rev - 1), /compacted/);
   const failure = c.failure as Error | undefined;
   assert.equal(failure, undefined, failure?.message);
 });

@@ -260,7 +260,7 @@ export class WatchHub {
     const compactRev = store.compactRevision;
     let served = 0;
     let blocked = false;
-    const reads = new Map<string, Event[]>();
+    const reads = new Map<string, { events: Event[]; next: number | undefined }>();
     // Reads hand out one Event object per version, in this round and the
     // next ones: watchers that lag differently (or are served in different
     // rounds) still share events and their encoding.
@@ -296,12 +296,16 @@ export class WatchHub {
       // Watchers of one span that lag alike (a whole stream demoted at once)
       // share one history read: the same Event objects, encoded once.
       const readKey = `${w.minRev}:${to}:${w.kind}:${w.bkey}:${w.bend}`;
-      let all = reads.get(readKey);
-      if (all === undefined) {
-        all = store.eventsBetween(w.minRev, to, w.key, w.rangeEnd, shared, withPrev);
-        reads.set(readKey, all);
+      // The cut is shared too: it walks every event of the read, and 1,000
+      // watchers demoted together would each walk the same thousand.
+      let read = reads.get(readKey);
+      if (read === undefined) {
+        read = this.#cut(
+          store.eventsBetween(w.minRev, to, w.key, w.rangeEnd, shared, withPrev),
+        );
+        reads.set(readKey, read);
       }
-      const { events, next } = this.#cut(all);
+      const { events, next } = read;
       const out = w.filter(events);
       if (out.length > 0) {
         if (!w.sink.offer({ watcher: w, revision: cur, events: out, compactRevision: 0 })) {

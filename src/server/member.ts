@@ -240,6 +240,10 @@ export class Member {
         this.#membership.syncPeers();
       },
     });
+    // Compaction steps pause on the member's clock (the simulator's too) and
+    // stop at a stopping member's next pause; the installer re-sets it on
+    // every store it installs.
+    init.sm.store.compactionPause = this.#installer.stepPause;
     this.#quota = new BackendQuota({
       selfId: init.id,
       cfg: init.cfg,

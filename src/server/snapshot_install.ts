@@ -45,8 +45,12 @@ export class SnapshotInstaller {
     this.#host = host;
   }
 
-  /** A pause of an install; a stopping member abandons the install there. */
-  readonly #pause = async (): Promise<void> => {
+  /**
+   * A pause between steps of work done on the loop (an install, a
+   * compaction): the member's own clock; a stopping member abandons the
+   * work there.
+   */
+  readonly stepPause = async (): Promise<void> => {
     await new Promise<void>((resolve) => this.#host.clock.setTimeout(resolve, 0));
     if (this.#host.stopped()) throw EtcdErrors.stopped();
   };
@@ -62,14 +66,15 @@ export class SnapshotInstaller {
     const sm = host.sm;
     let state: Awaited<ReturnType<typeof restoreStateInSteps>>;
     try {
-      await host.durable.install(snap, this.#pause);
-      state = await restoreStateInSteps(snap.data, sm.lessor, sm.auth, this.#pause);
+      await host.durable.install(snap, this.stepPause);
+      state = await restoreStateInSteps(snap.data, sm.lessor, sm.auth, this.stepPause);
     } catch (err) {
       // Abandoned at a pause by stop(): a restart recovers from what reached the disk.
       if (host.stopped() && !host.halted()) return;
       throw err;
     }
     sm.store = state.store;
+    sm.store.compactionPause = this.stepPause;
     host.watchHub.attach(sm.store);
     sm.membership = state.membership;
     sm.alarms = state.alarms;

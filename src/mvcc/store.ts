@@ -373,7 +373,19 @@ export class MvccStore {
    * (see view.ts): O(retained versions) reference copies, no bytes.
    */
   pointInTime(): StoreView {
-    return new StoreView(this.#index.log.slice(), this.#rev, this.#compactRev);
+    const index = this.#index;
+    const log = index.log;
+    if (!this.compactionPending) return new StoreView(log.slice(), this.#rev, this.#compactRev);
+    // A compaction's work is under way: the versions it will drop are left
+    // out, so every snapshot (cairn's, or the bbolt file etcd reads, whose
+    // meta says the compaction is finished) holds the compacted state
+    // however far the work has got. Only the log below the compaction
+    // point can hold such versions.
+    const end = index.logIndexFrom(this.#compactRev + 1);
+    const kept: Version[] = [];
+    for (let i = 0; i < end; i++) if (index.retained(log[i])) kept.push(log[i]);
+    for (let i = end; i < log.length; i++) kept.push(log[i]);
+    return new StoreView(kept, this.#rev, this.#compactRev);
   }
 
   /** Full state (history, revision, compact revision) for a snapshot, in one go. */

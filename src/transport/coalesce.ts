@@ -138,3 +138,21 @@ function continues(last: Message, m: Message): boolean {
   const endTerm = k === 0 ? last.logTerm : last.entries[k - 1].term;
   return m.index === endIndex && m.logTerm === endTerm;
 }
+
+/**
+ * `msgs` with each destination's runs merged as a {@link CoalescingQueue}
+ * merges them; the order of the messages to any one destination is kept.
+ * For transports that send a batch at once (the simulated network).
+ */
+export function coalesceBatch(msgs: readonly Message[]): Message[] {
+  if (msgs.length < 2) return msgs.slice();
+  const queues = new Map<bigint, CoalescingQueue>();
+  for (const m of msgs) {
+    let q = queues.get(m.to);
+    if (q === undefined) queues.set(m.to, q = new CoalescingQueue());
+    q.push(m);
+  }
+  const out: Message[] = [];
+  for (const q of queues.values()) for (const m of q.take()) out.push(m);
+  return out;
+}

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type Entry, EntryType, type Message, MessageType, newMessage } from "../raft/types.ts";
 import { appliedData, bytes, TestNet } from "../raft/test_util.ts";
-import { CoalescingQueue, MERGE_LIMIT_BYTES } from "./coalesce.ts";
+import { coalesceBatch, CoalescingQueue, MERGE_LIMIT_BYTES } from "./coalesce.ts";
 
 function ent(index: number, term = 2, size = 8): Entry {
   return { term, index, type: EntryType.Normal, data: new Uint8Array(size) };
@@ -163,4 +163,21 @@ Deno.test("merged traffic leaves every member with the same log, commit and appl
   const leader = merged.net.get(1n);
   assert.equal(leader.node.status().commit, leader.storage.lastIndex(), "all committed");
   assert.deepEqual(appliedData(merged.net.get(2n)), Array.from({ length: 40 }, (_, i) => `v${i}`));
+});
+
+Deno.test("coalesceBatch merges per destination and keeps each destination's order", () => {
+  const to3 = (m: Message): Message => ({ ...m, to: 3n });
+  const out = coalesceBatch([
+    app(10, 2, [ent(11)], 9),
+    to3(app(10, 2, [ent(11)], 9)),
+    app(11, 2, [ent(12)], 10),
+    to3(newMessage({ type: MessageType.Heartbeat, from: 1n, to: 3n, term: 2 })),
+    to3(app(11, 2, [ent(12)], 10)),
+  ]);
+  assert.deepEqual(out.map((m) => [m.to, m.type, m.entries.length]), [
+    [2n, MessageType.App, 2],
+    [3n, MessageType.App, 1],
+    [3n, MessageType.Heartbeat, 0],
+    [3n, MessageType.App, 1],
+  ]);
 });

@@ -19,6 +19,7 @@
  */
 import { type Message, MessageType } from "../../raft/types.ts";
 import { decodeMessage, encodeMessage } from "../../transport/codec.ts";
+import { coalesceBatch } from "../../transport/coalesce.ts";
 import type {
   MemberNetwork,
   PeerCaller,
@@ -139,7 +140,8 @@ export class SimNetwork {
       send(msgs) {
         if (ep.stopped || !life.alive) return;
         let unreachable: Set<bigint> | undefined;
-        for (const m of msgs) {
+        // Merged per peer as the real transport's queues merge them (transport/coalesce.ts).
+        for (const m of coalesceBatch(msgs)) {
           if (!ep.peers.has(m.to)) continue; // unknown peer: dropped, as the real transport does
           if (!net.#send(ep, m)) (unreachable ??= new Set()).add(m.to);
         }

@@ -75,12 +75,14 @@ Deno.test("transport heal: a connection stuck through a partition is replaced on
     assert.ok(a.t.isActive(2n), "the PING timeout cannot have noticed yet");
     const t0 = performance.now();
     b.t.send([app(2n, 1n, 3)]);
-    await waitFor(() => a.unreachable.length === 1, "stuck connection dropped", 2000);
+    // Bounds well below the 60 s timeouts but loose enough for a loaded
+    // 2-core machine (2 s failed there now and then, before and after).
+    await waitFor(() => a.unreachable.length === 1, "stuck connection dropped", 10_000);
     assert.ok(a.logs.some((l) => l.includes("PING unanswered while the peer reaches us")));
-    await waitFor(() => a.t.isActive(2n), "reconnected through the relay", 2000);
+    await waitFor(() => a.t.isActive(2n), "reconnected through the relay", 10_000);
     a.t.send([app(1n, 2n, 4)]);
-    await waitFor(() => b.received.some((m) => m.index === 4), "delivered after the heal", 2000);
-    assert.ok(performance.now() - t0 < 2000, "far sooner than any timeout");
+    await waitFor(() => b.received.some((m) => m.index === 4), "delivered after the heal", 10_000);
+    assert.ok(performance.now() - t0 < 20_000, "far sooner than any timeout (60 s)");
   } finally {
     await stopAll([a, b]);
     await relay.close();

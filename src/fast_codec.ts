@@ -234,10 +234,10 @@ function decodePutEntry(data: Uint8Array): InternalRequest | undefined {
       if (auth === undefined) return undefined;
       r.pos = end;
     } else if (tag === 0x1a && put === undefined) {
-      const end = r.sub();
-      put = decodePut(new ProtoReader(data, r.pos, end));
+      // Read with the entry's own reader, bounded by the field's end (no
+      // second reader per applied put).
+      put = decodePut(r, r.sub());
       if (put === undefined) return undefined;
-      r.pos = end;
     } else return undefined; // another request, a repeated field or unknown ones
   }
   if (put === undefined) return undefined;
@@ -288,15 +288,19 @@ export function decodePutRequest(
   end: number = payload.length,
 ): PutRequest | undefined {
   try {
-    return decodePut(new ProtoReader(payload, start, end));
+    return decodePut(new ProtoReader(payload, start, end), end);
   } catch (e) {
     if (e instanceof WireError) return undefined;
     throw e;
   }
 }
 
-/** A PutRequest occupying all of `r`'s range, with each known field at most once, or undefined. */
-function decodePut(r: ProtoReader): PutRequest | undefined {
+/**
+ * A PutRequest occupying `r.buf[r.pos, end)`, with each known field at
+ * most once, or undefined; `r` is left at `end`. A field running past
+ * `end` (but within `r`'s own range) also gives undefined.
+ */
+function decodePut(r: ProtoReader, end: number): PutRequest | undefined {
   const put: PutRequest = {
     $typeName: "etcdserverpb.PutRequest",
     key: EMPTY,
@@ -307,7 +311,7 @@ function decodePut(r: ProtoReader): PutRequest | undefined {
     ignoreLease: false,
   };
   let seen = 0;
-  while (r.pos < r.end) {
+  while (r.pos < end) {
     const tag = r.buf[r.pos++];
     const field = tag >> 3;
     // Each known field once, with its wire type; anything else is left to fromBinary.
@@ -329,6 +333,8 @@ function decodePut(r: ProtoReader): PutRequest | undefined {
       else put.ignoreLease = v;
     }
   }
+  // A field that ran past the message's end: fromBinary gives the verdict.
+  if (r.pos !== end) return undefined;
   return put;
 }
 

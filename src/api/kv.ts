@@ -11,6 +11,7 @@ import {
   CompactionResponseSchema,
   type DeleteRangeResponse,
   type KV,
+  type PutRequest,
   type PutResponse,
   type TxnRequest,
   type TxnResponse,
@@ -18,10 +19,55 @@ import {
 import { validateDeleteRange, validatePut, validateRange, validateTxn } from "../mvcc/validate.ts";
 import { EtcdErrors } from "../errors.ts";
 import { txnWrites } from "../server/apply.ts";
-import type { UnaryService } from "../http/grpc_unary.ts";
+import type { CallContext } from "../http/call_context.ts";
+import type { UnaryAnswerCall, UnaryService } from "../http/grpc_unary.ts";
 import type { Member } from "../server/member.ts";
+import type { ReplySink } from "../server/proposals.ts";
 import { authOf } from "./auth_setup.ts";
 import type { Authorizer } from "./authz.ts";
+
+/**
+ * KV.Put answered through `call` (a gRPC unary call, see
+ * UnaryRoutes.setAnswer) with no promise per put; its checks and
+ * refusals are those of the service's `put`, which goes through the same
+ * steps.
+ */
+export function putAnswer(
+  member: Member,
+  authz: Authorizer = authOf(member).authz,
+): (req: PutRequest, call: UnaryAnswerCall<PutResponse>) => void {
+  return (req, call) => answerPut(member, authz, req, call, call);
+}
+
+/** Checks a put, proposes it and tells `out` its response or refusal, once. */
+function answerPut(
+  member: Member,
+  authz: Authorizer,
+  req: PutRequest,
+  ctx: CallContext,
+  out: ReplySink<PutResponse>,
+): void {
+  let header;
+  try {
+    refuseOnLearner(member);
+    validatePut(req);
+    member.checkQuota(req.key.length + req.value.length);
+    header = authz.header(ctx);
+  } catch (err) {
+    return out.fail(err);
+  }
+  if (header instanceof Promise) {
+    header.then((auth) => {
+      try {
+        member.proposeForResponseTo({ case: "put", value: req }, auth, out);
+      } catch (err) {
+        out.fail(err); // as a throw in the synchronous path ends the call
+      }
+    }, (err) => out.fail(err));
+  } else {
+    member.proposeForResponseTo({ case: "put", value: req }, header, out);
+  }
+}
 
 /**
  * The KV service bound to a member. Reads are checked here (READ on the
@@ -54,22 +100,7 @@ export function kvService(
     put(req, ctx) {
       // Not an async function: on the hottest path its frame and promise
       // were allocations per put on top of the proposal's own promise.
-      // Checks that throw still reject, as they did.
-      let header;
-      try {
-        refuseOnLearner(member);
-        validatePut(req);
-        member.checkQuota(req.key.length + req.value.length);
-        header = authz.header(ctx);
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      if (header instanceof Promise) {
-        return header.then((auth) =>
-          member.proposeForResponse<PutResponse>({ case: "put", value: req }, auth)
-        );
-      }
-      return member.proposeForResponse<PutResponse>({ case: "put", value: req }, header);
+      return new Promise((reply, fail) => answerPut(member, authz, req, ctx, { reply, fail }));
     },
     async deleteRange(req, ctx) {
       refuseOnLearner(member);

@@ -25,7 +25,7 @@ import type { Member } from "../server/member.ts";
 import { authService } from "./auth.ts";
 import { clusterService } from "./cluster.ts";
 import { electionService } from "./election.ts";
-import { kvService } from "./kv.ts";
+import { kvService, putAnswer } from "./kv.ts";
 import { leaseService } from "./lease.ts";
 import { LocalClient } from "./local_client.ts";
 import { lockService } from "./lock.ts";
@@ -61,6 +61,7 @@ export function etcdServices(member: Member): EtcdServices {
   unary.setEncoder(KV.method.put, encodePutResponse);
   unary.setEnvelopeEncoder(KV.method.put, encodePutResponseEnvelope);
   unary.setDecoder(KV.method.put, decodePutRequest);
+  unary.setAnswer(KV.method.put, putAnswer(member));
   const watchOpts = { progressIntervalMs: member.config.watchProgressNotifyIntervalMs };
   const bidi = new BidiRoutes();
   bidi.add(Watch.method.watch, watchBidi(member, watchOpts));

@@ -49,6 +49,20 @@ interface Route {
   decode?: (buf: Uint8Array, start: number, end: number) => unknown;
   /** The method's metric series, bound once by {@link UnaryRoutes.instrument}. */
   stats?: GrpcMethodStats;
+  /** Answers through the call itself instead of `impl`'s promise, when set. */
+  answer?: (req: unknown, call: UnaryAnswerCall<unknown>) => void;
+}
+
+/**
+ * The unary call as its own response sink, for a method implemented
+ * without a promise (see {@link UnaryRoutes.setAnswer}): `reply` or `fail`
+ * once; a later one is ignored, as is one after the call ended otherwise.
+ */
+export interface UnaryAnswerCall<O> extends CallContext {
+  /** Answers with the response. */
+  reply(resp: O): void;
+  /** Ends the call with the status of `err`. */
+  fail(err: unknown): void;
 }
 
 /** Maps `/package.Service/Method` paths to unary implementations. */
@@ -105,6 +119,21 @@ export class UnaryRoutes {
     const route = this.#routes.get(`/${method.parent.typeName}/${method.name}`);
     if (!route) throw new Error(`${method.name} is not registered`);
     route.decode = decode;
+  }
+
+  /**
+   * Serves `method` over gRPC with `answer`, which replies through the
+   * call (no promise per call: a put waits for its fsync with nothing but
+   * the call itself); `impl` still serves it over Connect, gRPC-Web and
+   * the gateway. `answer` must behave as `impl` does.
+   */
+  setAnswer<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodUnary<I, O>,
+    answer: (req: MessageShape<I>, call: UnaryAnswerCall<MessageShape<O>>) => void,
+  ): void {
+    const route = this.#routes.get(`/${method.parent.typeName}/${method.name}`);
+    if (!route) throw new Error(`${method.name} is not registered`);
+    route.answer = answer as (req: unknown, call: UnaryAnswerCall<unknown>) => void;
   }
 
   /** Registers every unary method of `service` that `impl` implements. */
@@ -176,7 +205,7 @@ function certificateValues(cert: Uint8Array | undefined): CallContext["values"] 
  * object per call is copied by them; closures and context objects made per
  * call (eight or so) were a measurable share of a put's allocations.
  */
-class UnaryCall implements StreamListener, CallContext {
+class UnaryCall implements StreamListener, UnaryAnswerCall<unknown> {
   readonly #route: Route;
   readonly #readMaxBytes: number;
   readonly #stream: H2Stream;
@@ -292,6 +321,7 @@ class UnaryCall implements StreamListener, CallContext {
     this.#body = EMPTY;
     let out: Promise<unknown> | unknown;
     try {
+      if (route.answer !== undefined) return route.answer(input, this);
       out = route.impl(input, this);
     } catch (err) {
       this.fail(err);

@@ -14,13 +14,8 @@
  *
  * @module
  */
-import { create } from "@bufbuild/protobuf";
 import type { AuthHeader, InternalRequest, MemberRecord } from "../gen/cairn/internal_pb.ts";
-import {
-  AlarmType,
-  type ResponseHeader,
-  ResponseHeaderSchema,
-} from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import { AlarmType, type ResponseHeader } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { type Clock, sleep } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { EtcdErrors } from "../errors.ts";
@@ -64,7 +59,13 @@ import { attachMemberMetrics, recordLeader, recordSendFailure } from "./member_m
 import { IntervalTimers, startPeriodicWork, startPurger } from "./member_timers.ts";
 import { MembershipChanges } from "./membership_changes.ts";
 import { PeerLinks } from "./peer_links.ts";
-import { Proposals, requestTimeoutMs } from "./proposals.ts";
+import {
+  HeaderedReply,
+  Proposals,
+  type ReplySink,
+  requestTimeoutMs,
+  responseHeader,
+} from "./proposals.ts";
 import { BackendQuota } from "./quota.ts";
 import { ReadBarrier } from "./read_barrier.ts";
 import { recoverOrBootstrap } from "./recover.ts";
@@ -425,12 +426,7 @@ export class Member {
 
   /** A response header for the current state, as etcd fills it. */
   header(revision = this.sm.store.currentRevision): ResponseHeader {
-    return create(ResponseHeaderSchema, {
-      clusterId: this.clusterId,
-      memberId: this.id,
-      revision: BigInt(revision),
-      raftTerm: BigInt(this.#term),
-    });
+    return responseHeader(this.clusterId, this.id, revision, this.#term);
   }
 
   /**
@@ -484,14 +480,27 @@ export class Member {
    * Proposes `request` and answers with the response its apply produced,
    * its header filled in for the revision right after the apply.
    */
-  async proposeForResponse<T extends { header?: ResponseHeader }>(
+  proposeForResponse<T extends { header?: ResponseHeader }>(
     request: InternalRequest["request"],
     auth?: AuthHeader,
   ): Promise<T> {
-    const r = await this.propose(request, auth);
-    const resp = r.response as T;
-    resp.header = this.header(r.revision);
-    return resp;
+    return new Promise<T>((reply, fail) =>
+      this.#proposals.proposeTo(request, auth, new HeaderedReply<T>(this, { reply, fail }))
+    );
+  }
+
+  /**
+   * {@link proposeForResponse} for a caller that is its own sink (a unary
+   * call): `out` gets the response or the error exactly once, with no
+   * promise in between; a refusal before proposing comes at once, inside
+   * this call, the response inside the apply of the entry.
+   */
+  proposeForResponseTo<T extends { header?: ResponseHeader }>(
+    request: InternalRequest["request"],
+    auth: AuthHeader | undefined,
+    out: ReplySink<T>,
+  ): void {
+    this.#proposals.proposeTo(request, auth, new HeaderedReply<T>(this, out));
   }
 
   /** Resolves once this member has applied entry `index` (simple tokens name their entry). */

@@ -14,6 +14,7 @@ import {
   type InternalRequest,
   type MemberRecord,
 } from "../gen/cairn/internal_pb.ts";
+import type { ResponseHeader } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import type { Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { EtcdErrors } from "../errors.ts";
@@ -23,7 +24,7 @@ import { InvariantViolation, ProposalDropped } from "../raft/errors.ts";
 import type { RawNode } from "../raft/raw_node.ts";
 import type { ConfChangeType } from "../raft/types.ts";
 import type { ApplyResult } from "./apply.ts";
-import { Waiters } from "./waiters.ts";
+import { type Settle, Waiters } from "./waiters.ts";
 
 /** What the proposals need of their member: Raft's door, and the member's state. */
 export interface ProposalHost {
@@ -54,6 +55,66 @@ export function requestTimeoutMs(cfg: Pick<Config, "electionTimeoutMs">): number
 /** A proposal dropped for want of a leader (an election, a transfer): it may wait for one. */
 function waitsForLeader(err: ProposalDropped): boolean {
   return /no leader|leadership transfer/.test(err.message);
+}
+
+/**
+ * etcd's response header: the object `create(ResponseHeaderSchema, ...)`
+ * builds (same keys in the same order, plain prototype), as a literal
+ * without create's init object and reflective walk: one is made per write.
+ */
+export function responseHeader(
+  clusterId: bigint,
+  memberId: bigint,
+  revision: number,
+  term: number,
+): ResponseHeader {
+  return {
+    $typeName: "etcdserverpb.ResponseHeader",
+    clusterId,
+    memberId,
+    revision: BigInt(revision),
+    raftTerm: BigInt(term),
+  };
+}
+
+/** Where a proposal's response goes: a unary call answers its client with it. */
+export interface ReplySink<T> {
+  /** The response, its header filled in. */
+  reply(resp: T): void;
+  /** The etcd error that refused the request. */
+  fail(err: unknown): void;
+}
+
+/**
+ * The waiter of a proposal answered with its response: fills in the header
+ * for the revision right after the apply and hands the response to `out`.
+ * One small object per write stands in for a promise, its executor, its
+ * two functions and an async frame.
+ */
+export class HeaderedReply<T extends { header?: ResponseHeader }> implements Settle<ApplyResult> {
+  readonly #headers: { header(revision: number): ResponseHeader };
+  readonly #out: ReplySink<T>;
+
+  /**
+   * @param headers makes the response header (the member)
+   * @param out told the response or the error
+   */
+  constructor(headers: { header(revision: number): ResponseHeader }, out: ReplySink<T>) {
+    this.#headers = headers;
+    this.#out = out;
+  }
+
+  /** @inheritdoc */
+  resolve(r: ApplyResult): void {
+    const resp = r.response as T;
+    resp.header = this.#headers.header(r.revision);
+    this.#out.reply(resp);
+  }
+
+  /** @inheritdoc */
+  reject(e: Error): void {
+    this.#out.fail(e);
+  }
 }
 
 /** This member's proposals in flight, by request id. */
@@ -90,37 +151,44 @@ export class Proposals {
    * the proposal) raised.
    */
   propose(request: InternalRequest["request"], auth?: AuthHeader): Promise<ApplyResult> {
+    return new Promise<ApplyResult>((resolve, reject) =>
+      this.proposeTo(request, auth, { resolve, reject })
+    );
+  }
+
+  /**
+   * {@link propose} for a caller that is its own sink (a unary call): `sink`
+   * is told the apply result, or the error, exactly once, with no promise
+   * in between. A refusal before the proposal (stopped, too large, no
+   * leader) is told at once, inside this call; the result is told inside
+   * the apply of the entry.
+   */
+  proposeTo(
+    request: InternalRequest["request"],
+    auth: AuthHeader | undefined,
+    sink: Settle<ApplyResult>,
+  ): void {
     const host = this.#host;
-    if (host.stopped()) return Promise.reject(EtcdErrors.stopped());
+    if (host.stopped()) return sink.reject(EtcdErrors.stopped());
     const id = this.#nextRequestId++;
     const data = encodeInternalRequest(BigInt(id), host.selfId, request, auth);
-    if (data.length > host.cfg.maxRequestBytes) {
-      return Promise.reject(EtcdErrors.requestTooLarge());
-    }
-    return new Promise<ApplyResult>((resolve, reject) => {
-      try {
-        host.raft.propose(data);
-      } catch (err) {
-        if (err instanceof ProposalDropped && (host.handingOver() || waitsForLeader(err))) {
-          // No leader right now (an election, or our hand-over on stop): as in
-          // etcd, the proposal waits for one, up to the request timeout.
-          this.waiters.add(
-            id,
-            host.clock.monotonic() + requestTimeoutMs(host.cfg),
-            resolve,
-            reject,
-          );
-          this.#unproposed.push({ id, data });
-          return;
-        }
-        if (err instanceof InvariantViolation) host.halt("propose", err);
-        host.failed.inc();
-        reject(err instanceof ProposalDropped ? EtcdErrors.noLeader() : err as Error);
+    if (data.length > host.cfg.maxRequestBytes) return sink.reject(EtcdErrors.requestTooLarge());
+    try {
+      host.raft.propose(data);
+    } catch (err) {
+      if (err instanceof ProposalDropped && (host.handingOver() || waitsForLeader(err))) {
+        // No leader right now (an election, or our hand-over on stop): as in
+        // etcd, the proposal waits for one, up to the request timeout.
+        this.waiters.addSink(id, host.clock.monotonic() + requestTimeoutMs(host.cfg), sink);
+        this.#unproposed.push({ id, data });
         return;
       }
-      this.waiters.add(id, host.clock.monotonic() + requestTimeoutMs(host.cfg), resolve, reject);
-      host.kick();
-    });
+      if (err instanceof InvariantViolation) host.halt("propose", err);
+      host.failed.inc();
+      return sink.reject(err instanceof ProposalDropped ? EtcdErrors.noLeader() : err as Error);
+    }
+    this.waiters.addSink(id, host.clock.monotonic() + requestTimeoutMs(host.cfg), sink);
+    host.kick();
   }
 
   /**

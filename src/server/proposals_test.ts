@@ -1,11 +1,16 @@
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
-import { PutRequestSchema } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import {
+  PutRequestSchema,
+  type PutResponse,
+  PutResponseSchema,
+  ResponseHeaderSchema,
+} from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import type { InternalRequest } from "../gen/cairn/internal_pb.ts";
 import { REAL_CLOCK } from "../clock.ts";
 import { ServerMetrics } from "../metrics/etcd.ts";
 import { ProposalDropped } from "../raft/errors.ts";
-import { Proposals } from "./proposals.ts";
+import { HeaderedReply, Proposals, responseHeader } from "./proposals.ts";
 
 /** A Raft that records what it is handed, or drops it with `drop`. */
 function world(maxRequestBytes = 1024) {
@@ -111,4 +116,79 @@ Deno.test("proposals: an expired proposal fails with the leader-failure timeout 
   w.proposals.expire(Number.MAX_SAFE_INTEGER, true);
   await assert.rejects(second, (err: Error) => /etcdserver: request timed out$/.test(err.message));
   assert.equal(w.failed.value, 2);
+});
+
+/** A sink that records what it is told. */
+function recorder() {
+  const told: string[] = [];
+  return {
+    told,
+    sink: {
+      resolve: (r: { revision: number }) => told.push(`ok ${r.revision}`),
+      reject: (e: Error) => told.push(`err ${e.message}`),
+    },
+  };
+}
+
+Deno.test("proposals: proposeTo tells its sink the apply result once, and refusals at once with no promise", () => {
+  const w = world(64);
+  const ok = recorder();
+  w.proposals.proposeTo(put(), undefined, ok.sink);
+  assert.equal(w.proposed.length, 1);
+  assert.deepEqual(ok.told, [], "nothing told before the apply");
+  w.proposals.waiters.take(FIRST_ID)?.resolve({ response: undefined, revision: 4 });
+  assert.deepEqual(ok.told, ["ok 4"]);
+  assert.equal(w.proposals.waiters.take(FIRST_ID), undefined, "settled once");
+
+  const big = recorder();
+  w.proposals.proposeTo(put(100), undefined, big.sink);
+  assert.deepEqual(
+    big.told,
+    ["err [invalid_argument] etcdserver: request is too large"],
+    "told inside the call",
+  );
+
+  w.drop = new ProposalDropped("raft proposal dropped");
+  const dropped = recorder();
+  w.proposals.proposeTo(put(), undefined, dropped.sink);
+  assert.deepEqual(dropped.told, ["err [unavailable] etcdserver: no leader"]);
+
+  w.drop = new ProposalDropped("no leader");
+  const waiting = recorder();
+  w.proposals.proposeTo(put(), undefined, waiting.sink);
+  assert.ok(w.proposals.waitingForLeader);
+  w.proposals.expire(Number.MAX_SAFE_INTEGER, false);
+  assert.deepEqual(waiting.told, [
+    "err [unavailable] etcdserver: request timed out, possibly due to previous leader failure",
+  ]);
+});
+
+Deno.test("proposals: the response header literal is the object create() builds", () => {
+  const literal = responseHeader(1n << 63n, 42n, 7, 3);
+  const made = create(ResponseHeaderSchema, {
+    clusterId: 1n << 63n,
+    memberId: 42n,
+    revision: 7n,
+    raftTerm: 3n,
+  });
+  assert.deepEqual(literal, made);
+  assert.deepEqual(Object.keys(literal), Object.keys(made), "same keys in the same order");
+  assert.equal(Object.getPrototypeOf(literal), Object.getPrototypeOf(made));
+});
+
+Deno.test("proposals: HeaderedReply fills the header for the applied revision, or passes the error on", () => {
+  const replies: PutResponse[] = [];
+  const fails: unknown[] = [];
+  const out = { reply: (r: PutResponse) => replies.push(r), fail: (e: unknown) => fails.push(e) };
+  const headers = { header: (rev: number) => responseHeader(1n, 2n, rev, 5) };
+  new HeaderedReply<PutResponse>(headers, out).resolve({
+    response: create(PutResponseSchema, {}),
+    revision: 11,
+  });
+  assert.equal(replies.length, 1);
+  assert.equal(replies[0].header?.revision, 11n);
+  assert.equal(replies[0].header?.raftTerm, 5n);
+  const err = new Error("etcdserver: no leader");
+  new HeaderedReply<PutResponse>(headers, out).reject(err);
+  assert.deepEqual(fails, [err]);
 });

@@ -7,36 +7,82 @@
  * @module
  */
 
-interface Waiter<T> {
+/** Told how a proposal ended: its apply result, or the etcd error that refused it. */
+export interface Settle<T> {
   resolve(r: T): void;
   reject(e: Error): void;
-  deadline: number;
 }
 
-/** Pending proposals by request id. */
+/**
+ * Pending proposals by request id. A waiter is its caller's own
+ * {@link Settle} (a unary call, a promise's pair of functions), with no
+ * record around it: every put waits here across young-generation
+ * collections, so each object per waiter is copied by them. Deadlines sit
+ * in two number arrays in deadline order instead, which the members' one
+ * request timeout from a monotonic clock keeps in the order of adding.
+ */
 export class Waiters<T> {
-  readonly #pending = new Map<number, Waiter<T>>();
+  readonly #pending = new Map<number, Settle<T>>();
+  /** Request ids and their deadlines, `[#head, length)` live, by nondecreasing deadline. */
+  #ids: number[] = [];
+  #deadlines: number[] = [];
+  #head = 0;
 
-  /** Registers request `id`, due by `deadline` (ms since the epoch). */
+  /** Registers request `id`, due by `deadline` (ms), settled through `resolve`/`reject`. */
   add(id: number, deadline: number, resolve: (r: T) => void, reject: (e: Error) => void): void {
-    this.#pending.set(id, { resolve, reject, deadline });
+    this.addSink(id, deadline, { resolve, reject });
+  }
+
+  /** Registers request `id`, due by `deadline` (ms), settled through `sink`. */
+  addSink(id: number, deadline: number, sink: Settle<T>): void {
+    this.#pending.set(id, sink);
+    const ids = this.#ids;
+    const deadlines = this.#deadlines;
+    let at = deadlines.length;
+    if (at > this.#head && deadlines[at - 1] > deadline) {
+      // Out of order (a caller with a shorter timeout): keep the order, so
+      // expire never stops before an overdue waiter.
+      while (at > this.#head && deadlines[at - 1] > deadline) at--;
+      ids.splice(at, 0, id);
+      deadlines.splice(at, 0, deadline);
+      return;
+    }
+    ids.push(id);
+    deadlines.push(deadline);
   }
 
   /** Removes and returns the waiter of `id`, if this member is waiting for it. */
-  take(id: number): { resolve(r: T): void; reject(e: Error): void } | undefined {
+  take(id: number): Settle<T> | undefined {
     const w = this.#pending.get(id);
-    if (w) this.#pending.delete(id);
+    if (w === undefined) return undefined;
+    this.#pending.delete(id);
+    if (this.#pending.size === 0) this.#clearDeadlines();
     return w;
   }
 
   /** Rejects every waiter whose deadline passed, with `error()`; returns how many. */
   expire(now: number, error: () => Error): number {
+    const ids = this.#ids;
+    const deadlines = this.#deadlines;
+    let head = this.#head;
     let n = 0;
-    for (const [id, w] of this.#pending) {
-      if (w.deadline > now) continue;
+    while (head < deadlines.length && deadlines[head] <= now) {
+      const id = ids[head++];
+      const w = this.#pending.get(id);
+      // Settled ones left their id behind: only the still pending expire.
+      if (w === undefined) continue;
       this.#pending.delete(id);
       w.reject(error());
       n++;
+    }
+    this.#head = head;
+    if (this.#pending.size === 0) this.#clearDeadlines();
+    else if (head > 1024 && head * 2 > ids.length) {
+      // Drop the swept prefix once it is most of the arrays: the arrays
+      // hold at most the ids added within one request timeout, twice.
+      ids.splice(0, head);
+      deadlines.splice(0, head);
+      this.#head = 0;
     }
     return n;
   }
@@ -53,7 +99,15 @@ export class Waiters<T> {
 
   /** Rejects every waiter with `err` (the member stops). */
   failAll(err: Error): void {
-    for (const w of this.#pending.values()) w.reject(err);
+    const all = [...this.#pending.values()];
     this.#pending.clear();
+    this.#clearDeadlines();
+    for (const w of all) w.reject(err);
+  }
+
+  #clearDeadlines(): void {
+    this.#ids.length = 0;
+    this.#deadlines.length = 0;
+    this.#head = 0;
   }
 }

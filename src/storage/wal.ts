@@ -365,10 +365,12 @@ export class Wal {
     return this.run(async () => {
       if (hardState === undefined && entries.length === 0) return;
       if (this.mustRoll()) await this.roll();
+      // Indexed loops: a for-of iterator per loop was an allocation per write.
+      const n = entries.length;
       let size = hardState ? HARD_STATE_RECORD_SIZE : 0;
-      for (const e of entries) size += entryRecordSize(e);
+      for (let i = 0; i < n; i++) size += entryRecordSize(entries[i]);
       const w = new RecordWriter(size);
-      for (const e of entries) w.entry(e);
+      for (let i = 0; i < n; i++) w.entry(entries[i]);
       if (hardState) w.hardState(hardState);
       const mustSync = entries.length > 0 ||
         (hardState !== undefined &&
@@ -384,7 +386,9 @@ export class Wal {
       if (hardState) this.hardState = { ...hardState };
       if (entries.length > 0) {
         const seg = this.segments[this.segments.length - 1];
-        for (const e of entries) if (e.index > seg.maxIndex) seg.maxIndex = e.index;
+        for (let i = 0; i < n; i++) {
+          if (entries[i].index > seg.maxIndex) seg.maxIndex = entries[i].index;
+        }
         this.lastIndex = entries[entries.length - 1].index;
       }
       this.maybePrepare();

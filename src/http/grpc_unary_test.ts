@@ -6,12 +6,18 @@ import {
   KV,
   type PutRequest,
   PutRequestSchema,
+  type PutResponse,
   PutResponseSchema,
   ResponseHeaderSchema,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { EtcdErrors } from "../errors.ts";
 import { decodePutRequest, encodePutResponseEnvelope } from "../fast_codec.ts";
-import { parseGrpcTimeout, serveUnaryGrpc, UnaryRoutes } from "./grpc_unary.ts";
+import {
+  parseGrpcTimeout,
+  serveUnaryGrpc,
+  type UnaryAnswerCall,
+  UnaryRoutes,
+} from "./grpc_unary.ts";
 import { encodeHeaders } from "./h2/hpack.ts";
 import { startTestH2Server } from "./h2/test_server.ts";
 
@@ -32,12 +38,14 @@ async function withServer(
   ) => Promise<void>,
   readMaxBytes = 1024,
   decoder = false,
+  answer?: (req: PutRequest, call: UnaryAnswerCall<PutResponse>) => void,
 ) {
   const routes = new UnaryRoutes();
   routes.add(
     KV.method.put,
     (req) => impl(req) as ReturnType<typeof create<typeof PutResponseSchema>>,
   );
+  if (answer) routes.setAnswer(KV.method.put, answer);
   if (decoder) {
     routes.setDecoder(KV.method.put, decodePutRequest);
     routes.setEnvelopeEncoder(KV.method.put, encodePutResponseEnvelope);
@@ -213,6 +221,45 @@ Deno.test("a call past its grpc-timeout gets DEADLINE_EXCEEDED", async () => {
     async (call) => {
       const r = await call(envelope(putBytes), { "grpc-timeout": "50m" });
       assert.equal(r.headers["grpc-status"] ?? r.trailers["grpc-status"], "4");
+    },
+  );
+});
+
+Deno.test("a method with an answer replies through the call, once, instead of through impl", async () => {
+  const late: (() => void)[] = [];
+  await withServer(
+    () => {
+      throw new Error("impl used");
+    },
+    async (call) => {
+      const ok = await call(envelope(putBytes));
+      assert.equal(ok.trailers["grpc-status"], "0");
+      const resp = fromBinary(PutResponseSchema, ok.body.subarray(5));
+      assert.equal(resp.header?.revision, 42n, "the answer's response");
+
+      const refused = await call(envelope(toBinary(PutRequestSchema, create(PutRequestSchema))));
+      assert.equal(refused.headers["grpc-status"], "3");
+      assert.equal(
+        decodeURIComponent(String(refused.headers["grpc-message"])),
+        "etcdserver: key is not provided",
+      );
+
+      // Past its grpc-timeout: DEADLINE_EXCEEDED, and the answer that comes
+      // after is dropped.
+      const timedOut = await call(envelope(putBytes), { "grpc-timeout": "50m" });
+      assert.equal(timedOut.headers["grpc-status"] ?? timedOut.trailers["grpc-status"], "4");
+      for (const f of late) f();
+    },
+    1024,
+    true,
+    (req, c) => {
+      if (req.key.length === 0) return c.fail(EtcdErrors.emptyKey());
+      const answer = () => {
+        c.reply(okImpl(req));
+        c.reply(okImpl(req)); // a second answer is ignored
+      };
+      if (c.requestHeader.get("grpc-timeout")) late.push(answer);
+      else setTimeout(answer, 5);
     },
   );
 });

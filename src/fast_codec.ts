@@ -225,8 +225,14 @@ function decodePutEntry(data: Uint8Array): InternalRequest | undefined {
   let auth: AuthHeader | undefined;
   while (r.pos < r.end) {
     const tag = data[r.pos++];
-    if (tag === 0x08) id = r.uint64();
-    else if (tag === 0x10) origin = r.uint64();
+    if (tag === 0x08) {
+      // Request ids are below 2^53 (a clock in µs): one bigint from a
+      // number instead of the four uint64() builds for a value over 32
+      // bits; a larger one (not ours) is left to fromBinary.
+      const n = r.num();
+      if (n > Number.MAX_SAFE_INTEGER) return undefined;
+      id = BigInt(n);
+    } else if (tag === 0x10) origin = r.uint64();
     else if (tag === 0xf2 && data[r.pos] === 0x01 && auth === undefined) {
       r.pos++;
       const end = r.sub();

@@ -125,6 +125,19 @@ Deno.test("fast codec: decodeInternalRequest reads what fromBinary reads, puts b
       request: { case: "put", value: { key: bytes(3), value: bytes(256) } },
     }),
     create(InternalRequestSchema, {
+      id: 2n ** 53n - 1n,
+      request: { case: "put", value: { key: bytes(1) } },
+    }),
+    create(InternalRequestSchema, {
+      id: 2n ** 64n - 1n,
+      origin: 5n,
+      request: { case: "put", value: { key: bytes(1) } },
+    }),
+    create(InternalRequestSchema, {
+      id: 2n ** 53n + 1n,
+      request: { case: "put", value: { key: bytes(1) } },
+    }),
+    create(InternalRequestSchema, {
       id: 2n ** 40n,
       origin: 0xfedcba9876543210n,
       request: {

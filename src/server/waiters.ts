@@ -13,20 +13,27 @@ export interface Settle<T> {
   reject(e: Error): void;
 }
 
+/** Ring capacity when idle (a power of two). */
+const MIN_RING = 1024;
+
 /**
  * Pending proposals by request id. A waiter is its caller's own
  * {@link Settle} (a unary call, a promise's pair of functions), with no
  * record around it: every put waits here across young-generation
  * collections, so each object per waiter is copied by them. Deadlines sit
- * in two number arrays in deadline order instead, which the members' one
+ * in a ring of two typed arrays in deadline order instead (no allocation
+ * per waiter once the ring is large enough), which the member's one
  * request timeout from a monotonic clock keeps in the order of adding.
+ * Settled waiters leave their id in the ring until their deadline: it
+ * holds the ids added within one request timeout.
  */
 export class Waiters<T> {
   readonly #pending = new Map<number, Settle<T>>();
-  /** Request ids and their deadlines, `[#head, length)` live, by nondecreasing deadline. */
-  #ids: number[] = [];
-  #deadlines: number[] = [];
+  /** Request ids and deadlines: `#count` of them from `#head`, modulo the capacity. */
+  #ids = new Float64Array(MIN_RING);
+  #deadlines = new Float64Array(MIN_RING);
   #head = 0;
+  #count = 0;
 
   /** Registers request `id`, due by `deadline` (ms), settled through `resolve`/`reject`. */
   add(id: number, deadline: number, resolve: (r: T) => void, reject: (e: Error) => void): void {
@@ -36,19 +43,25 @@ export class Waiters<T> {
   /** Registers request `id`, due by `deadline` (ms), settled through `sink`. */
   addSink(id: number, deadline: number, sink: Settle<T>): void {
     this.#pending.set(id, sink);
+    if (this.#count === this.#ids.length) this.#grow();
     const ids = this.#ids;
     const deadlines = this.#deadlines;
-    let at = deadlines.length;
-    if (at > this.#head && deadlines[at - 1] > deadline) {
-      // Out of order (a caller with a shorter timeout): keep the order, so
-      // expire never stops before an overdue waiter.
-      while (at > this.#head && deadlines[at - 1] > deadline) at--;
-      ids.splice(at, 0, id);
-      deadlines.splice(at, 0, deadline);
-      return;
+    const mask = ids.length - 1;
+    let at = (this.#head + this.#count) & mask;
+    let left = this.#count;
+    // Out of order (a caller with a shorter timeout) moves later ones up,
+    // so expire never stops before an overdue waiter.
+    while (left > 0) {
+      const before = (at - 1) & mask;
+      if (deadlines[before] <= deadline) break;
+      ids[at] = ids[before];
+      deadlines[at] = deadlines[before];
+      at = before;
+      left--;
     }
-    ids.push(id);
-    deadlines.push(deadline);
+    ids[at] = id;
+    deadlines[at] = deadline;
+    this.#count++;
   }
 
   /** Removes and returns the waiter of `id`, if this member is waiting for it. */
@@ -64,10 +77,12 @@ export class Waiters<T> {
   expire(now: number, error: () => Error): number {
     const ids = this.#ids;
     const deadlines = this.#deadlines;
-    let head = this.#head;
+    const mask = ids.length - 1;
     let n = 0;
-    while (head < deadlines.length && deadlines[head] <= now) {
-      const id = ids[head++];
+    while (this.#count > 0 && deadlines[this.#head] <= now) {
+      const id = ids[this.#head];
+      this.#head = (this.#head + 1) & mask;
+      this.#count--;
       const w = this.#pending.get(id);
       // Settled ones left their id behind: only the still pending expire.
       if (w === undefined) continue;
@@ -75,15 +90,7 @@ export class Waiters<T> {
       w.reject(error());
       n++;
     }
-    this.#head = head;
     if (this.#pending.size === 0) this.#clearDeadlines();
-    else if (head > 1024 && head * 2 > ids.length) {
-      // Drop the swept prefix once it is most of the arrays: the arrays
-      // hold at most the ids added within one request timeout, twice.
-      ids.splice(0, head);
-      deadlines.splice(0, head);
-      this.#head = 0;
-    }
     return n;
   }
 
@@ -106,8 +113,27 @@ export class Waiters<T> {
   }
 
   #clearDeadlines(): void {
-    this.#ids.length = 0;
-    this.#deadlines.length = 0;
+    this.#head = 0;
+    this.#count = 0;
+    // A ring grown under load is given back once nothing waits.
+    if (this.#ids.length > MIN_RING) {
+      this.#ids = new Float64Array(MIN_RING);
+      this.#deadlines = new Float64Array(MIN_RING);
+    }
+  }
+
+  /** Doubles the ring, its entries moved to the front in order. */
+  #grow(): void {
+    const cap = this.#ids.length;
+    const ids = new Float64Array(cap * 2);
+    const deadlines = new Float64Array(cap * 2);
+    for (let i = 0; i < this.#count; i++) {
+      const from = (this.#head + i) & (cap - 1);
+      ids[i] = this.#ids[from];
+      deadlines[i] = this.#deadlines[from];
+    }
+    this.#ids = ids;
+    this.#deadlines = deadlines;
     this.#head = 0;
   }
 }

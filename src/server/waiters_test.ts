@@ -56,7 +56,8 @@ Deno.test("waiters: thousands settled among the pending still expire exactly the
     });
     // Nine in ten settle at once; one in ten is left to time out.
     if (i % 10 !== 0) w.take(i);
-    if (i % 500 === 499) w.expire(now = i - 250, () => new Error("timeout"));
+    // Sweeps far apart: the ring grows past its first size and wraps.
+    if (i % 1500 === 1499) w.expire(now = i - 1200, () => new Error("timeout"));
   }
   assert.equal(w.size, 500 - expired.length, "the rest still pending");
   w.expire(now = Infinity, () => new Error("timeout"));

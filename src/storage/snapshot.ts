@@ -183,7 +183,6 @@ export class SnapshotStore {
       let sum = 0;
       let written = 0;
       let unflushed = 0;
-      let done = 0;
       for (const chunk of chunks) {
         for (const c of pieces([chunk])) {
           const t = performance.now();
@@ -192,16 +191,15 @@ export class SnapshotStore {
           writeAllSync(f, c);
           written += c.length;
           unflushed += c.length;
-          done += c.length;
           if (pause !== undefined && unflushed >= FLUSH_BYTES) {
             unflushed = 0;
             await f.syncData();
           }
-          if (pause !== undefined && done >= PAUSE_BYTES) {
-            done = 0;
-            await pause();
-          }
         }
+        // A pause per chunk: asking for the next one runs the producer's
+        // encoding of it on the loop, so a chunk is the unit of work the
+        // producer chose (the snapshotter's chunkBytes), not a byte count.
+        if (pause !== undefined) await pause();
       }
       if (written !== length) {
         throw new Error(`snapshot body was ${written} bytes, announced ${length}`);

@@ -794,14 +794,6 @@ export class Member {
 
     // The rest go out only after the state they carry is durable.
     if (late.length > 0) this.#transport?.send(late);
-    if (late.length > 0 && this.#role !== StateRole.Leader && rd.committedEntries.length > 0) {
-      // A follower's acknowledgement is on the leader's commit path; applying
-      // is not on any client's. The peer stream writes on a later turn of the
-      // event loop (the HTTP/2 writer batches per turn), so applying first
-      // would hold the acknowledgement for the whole apply: yield one turn.
-      await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, 0));
-      if (this.#halted || this.#stopped) return;
-    }
 
     if (rd.committedEntries.length > 0) this.#applyTimed(rd.committedEntries);
     for (const rs of rd.readStates) this.#reads.onReadState(rs.requestCtx, rs.index);

@@ -122,12 +122,15 @@ Deno.test({
       });
 
       await t.step("a lease counts down and its key disappears at expiry", async () => {
-        // Long enough that a slow page load on a busy machine still sees the lease alive.
+        // The page first, then the lease: on a busy machine the page's first
+        // load took longer than the lease lived (CI at load ~10); its 2 s
+        // polling then finds the lease while it counts down.
+        await page.goto(`${m.clientUrl}/ui/#/leases`);
+        await page.waitForSelector(`[data-testid=grant]`);
         const granted = await etcdctlOk(m.endpoint, ["lease", "grant", "15"]);
         const id = /lease ([0-9a-f]+) granted/.exec(granted)?.[1];
         assert.ok(id, granted);
         await etcdctlOk(m.endpoint, ["put", "--lease=" + id, "leased/k", "temporary"]);
-        await page.goto(`${m.clientUrl}/ui/#/leases`);
         const row = page.locator(`[data-testid=lease-row][data-lease="${id}"]`);
         await row.waitFor();
         assert.equal(await row.locator("[data-testid=lease-key]").innerText(), "leased/k");

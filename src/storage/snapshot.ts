@@ -17,7 +17,7 @@
 import { join } from "node:path";
 import type { NodeId, Snapshot, SnapshotMeta } from "../raft/types.ts";
 import { crc32c, crc32cAppend } from "../wire/crc32c.ts";
-import { type Disk, REAL_DISK } from "./disk.ts";
+import { type Disk, type DiskFile, REAL_DISK } from "./disk.ts";
 import { removeIfExists, syncDir, writeAllSync } from "./fs_util.ts";
 
 const MAGIC = new TextEncoder().encode("CAIRNSNP");
@@ -144,18 +144,11 @@ export class SnapshotStore {
         }
         await progress(c.length);
       }
-      const syncing = performance.now();
-      await f.sync();
-      this.lastSave = {
-        marshalSeconds: marshalMs / 1000,
-        syncSeconds: (performance.now() - syncing) / 1000,
-      };
+      await this.#syncTimed(f, marshalMs);
     } finally {
       f.close();
     }
-    await this.disk.rename(tmp, path);
-    await syncDir(this.dir, this.disk);
-    return path;
+    return await this.#publish(tmp, path);
   }
 
   /**
@@ -206,15 +199,25 @@ export class SnapshotStore {
       }
       await f.seek(0, Deno.SeekMode.Start);
       writeAllSync(f, encodeHeader(meta, sum, length));
-      const syncing = performance.now();
-      await f.sync();
-      this.lastSave = {
-        marshalSeconds: marshalMs / 1000,
-        syncSeconds: (performance.now() - syncing) / 1000,
-      };
+      await this.#syncTimed(f, marshalMs);
     } finally {
       f.close();
     }
+    return await this.#publish(tmp, path);
+  }
+
+  /** fsyncs a written snapshot file and records how long marshalling and the sync took. */
+  async #syncTimed(f: DiskFile, marshalMs: number): Promise<void> {
+    const syncing = performance.now();
+    await f.sync();
+    this.lastSave = {
+      marshalSeconds: marshalMs / 1000,
+      syncSeconds: (performance.now() - syncing) / 1000,
+    };
+  }
+
+  /** Renames a synced temporary file to its final name and makes the rename durable. */
+  async #publish(tmp: string, path: string): Promise<string> {
     await this.disk.rename(tmp, path);
     await syncDir(this.dir, this.disk);
     return path;

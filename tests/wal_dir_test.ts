@@ -80,6 +80,13 @@ Deno.test({
       m.launch();
       await m.waitHealthy();
       await writeKeys(m, "a/");
+      // Snapshots are written off the Raft loop: the kill must not race the
+      // file that --snapshot-count=150 asked for.
+      const snapDeadline = Date.now() + 30_000;
+      while ((await filesIn(`${m.dataDir}/member/snap`, ".snap")).length === 0) {
+        if (Date.now() > snapDeadline) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
       await m.kill();
 
       const wals = await filesIn(walDir, ".wal");

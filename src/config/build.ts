@@ -296,9 +296,14 @@ export function buildConfig(settings: Settings, warnings: string[]): Config {
     compactHashCheckTimeMs,
     leaseCheckpoint,
     leaseCheckpointPersist,
-    // etcd's mvcc treats 0 as its defaults (1000 revisions, 10ms).
-    compactionBatchLimit: r.int("experimental-compaction-batch-limit") || 1000,
-    compactionSleepIntervalMs: r.ms("experimental-compaction-sleep-interval") || 10,
+    // Unset is 0, as in etcd's embed.Config (whose mvcc reads 0 as its
+    // defaults): the member then uses cairn's own (src/server/store_compaction.ts).
+    compactionBatchLimit: r.has("experimental-compaction-batch-limit")
+      ? r.int("experimental-compaction-batch-limit")
+      : 0,
+    compactionSleepIntervalMs: r.has("experimental-compaction-sleep-interval")
+      ? r.ms("experimental-compaction-sleep-interval")
+      : 0,
     downgradeCheckTimeMs: r.ms("experimental-downgrade-check-time"),
     warningApplyDurationMs: r.ms("experimental-warning-apply-duration"),
     snapshotCatchUpEntries: r.uint("experimental-snapshot-catchup-entries"),

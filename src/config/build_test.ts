@@ -36,7 +36,8 @@ Deno.test("build: defaults of the flags beyond the contract are etcd 3.5's", () 
   assert.equal(c.logRotation, null);
   assert.deepEqual([c.compactHashCheckEnabled, c.compactHashCheckTimeMs], [false, 60000]);
   assert.deepEqual([c.leaseCheckpoint, c.leaseCheckpointPersist], [false, false]);
-  assert.deepEqual([c.compactionBatchLimit, c.compactionSleepIntervalMs], [1000, 10]);
+  // Unset is 0 (etcd's embed.Config value; the member reads it as cairn's defaults).
+  assert.deepEqual([c.compactionBatchLimit, c.compactionSleepIntervalMs], [0, 0]);
   assert.deepEqual([c.downgradeCheckTimeMs, c.warningApplyDurationMs], [5000, 100]);
   assert.equal(c.snapshotCatchUpEntries, 5000);
   assert.equal(c.unsafeNoFsync, false);
@@ -320,4 +321,67 @@ Deno.test("build: --discovery is refused; bootstrap flags conflict with etcd's m
   assert.equal(srv.config.initialCluster.size, 0);
   // A proxy may omit advertise URLs, as etcd's mayBeProxy allows.
   run(["--proxy=on", "--listen-client-urls=http://127.0.0.1:2379"]);
+});
+
+Deno.test("build: the compaction batch flags are read as etcd's flag package reads them", () => {
+  const c = run([
+    "--experimental-compaction-batch-limit=500",
+    "--experimental-compaction-sleep-interval=20ms",
+  ]);
+  assert.deepEqual(c.warnings, []);
+  assert.deepEqual([c.config.compactionBatchLimit, c.config.compactionSleepIntervalMs], [500, 20]);
+  // etcd's own defaults, given explicitly, are taken as given.
+  const d = run(["--experimental-compaction-batch-limit=1000"], {
+    ETCD_EXPERIMENTAL_COMPACTION_SLEEP_INTERVAL: "10ms",
+  });
+  assert.deepEqual([d.config.compactionBatchLimit, d.config.compactionSleepIntervalMs], [1000, 10]);
+  // etcd accepts any int and any duration here; 0 means the default.
+  assert.equal(run(["--experimental-compaction-batch-limit=0"]).config.compactionBatchLimit, 0);
+  assert.equal(
+    run(["--experimental-compaction-sleep-interval=-1s"]).config.compactionSleepIntervalMs,
+    -1000,
+  );
+  // Go's flag package: "invalid value ... parse error", exit code 2.
+  fails(
+    ["--experimental-compaction-batch-limit=ten"],
+    'invalid value "ten" for flag -experimental-compaction-batch-limit: parse error',
+    {},
+    2,
+  );
+  fails(
+    ["--experimental-compaction-batch-limit=1.5"],
+    'invalid value "1.5" for flag -experimental-compaction-batch-limit: parse error',
+    {},
+    2,
+  );
+  fails(
+    ["--experimental-compaction-sleep-interval=10"],
+    'invalid value "10" for flag -experimental-compaction-sleep-interval: parse error',
+    {},
+    2,
+  );
+  fails(
+    ["--experimental-compact-hash-check-enabled=maybe"],
+    'invalid boolean value "maybe" for -experimental-compact-hash-check-enabled: parse error',
+    {},
+    2,
+  );
+  fails(
+    ["--experimental-compact-hash-check-time=1x"],
+    'invalid value "1x" for flag -experimental-compact-hash-check-time: parse error',
+    {},
+    2,
+  );
+  // None of the four is "accepted without effect" any more.
+  const all = run([
+    "--experimental-compact-hash-check-enabled",
+    "--experimental-compact-hash-check-time=2m",
+    "--experimental-compaction-batch-limit=64",
+    "--experimental-compaction-sleep-interval=1ms",
+  ]);
+  assert.deepEqual(all.warnings, []);
+  assert.deepEqual([all.config.compactHashCheckEnabled, all.config.compactHashCheckTimeMs], [
+    true,
+    120000,
+  ]);
 });

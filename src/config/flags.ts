@@ -693,14 +693,14 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
     "false",
     "Experimental feature",
     "Enable leader to periodically check followers compaction hashes.",
-    { since: "3.5", ...notYet("the compaction hash check is not implemented yet") },
+    { since: "3.5" },
   ),
   "experimental-compact-hash-check-time": flag(
     "duration",
     "1m",
     "Experimental feature",
     "Duration of time between leader checks followers compaction hashes.",
-    { since: "3.5", ...notYet("the compaction hash check is not implemented yet") },
+    { since: "3.5" },
   ),
   "experimental-enable-v2v3": flag(
     "string",
@@ -736,14 +736,13 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
     "1000",
     "Experimental feature",
     "Maximum revisions deleted in each compaction batch.",
-    notYet("compaction does not read it yet"),
   ),
   "experimental-compaction-sleep-interval": flag(
     "duration",
     "10ms",
     "Experimental feature",
     "Sleep interval between each compaction batch.",
-    { since: "3.5", ...notYet("compaction does not read it yet") },
+    { since: "3.5" },
   ),
   "experimental-watch-progress-notify-interval": flag(
     "duration",

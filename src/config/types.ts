@@ -148,9 +148,15 @@ export interface Config {
   leaseCheckpoint: boolean;
   /** `--experimental-enable-lease-checkpoint-persist`: checkpoints are persisted (needs leaseCheckpoint). */
   leaseCheckpointPersist: boolean;
-  /** `--experimental-compaction-batch-limit` (default 1000): revisions deleted per compaction batch. */
+  /**
+   * `--experimental-compaction-batch-limit`: versions per compaction step;
+   * 0 (unset) = cairn's default (8192), negative = no limit.
+   */
   compactionBatchLimit: number;
-  /** `--experimental-compaction-sleep-interval` in ms (default 10): pause between compaction batches. */
+  /**
+   * `--experimental-compaction-sleep-interval` in ms: pause between
+   * compaction steps; 0 (unset) = cairn's default (a zero-delay yield).
+   */
   compactionSleepIntervalMs: number;
   /** `--experimental-downgrade-check-time` in ms (default 5000). */
   downgradeCheckTimeMs: number;

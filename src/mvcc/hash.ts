@@ -31,7 +31,10 @@ export interface KVHash {
 const BUCKET = new TextEncoder().encode("key");
 
 /** Writes a version as etcd stores it in bbolt: revision key, then KeyValue bytes. */
-export function writeBoltRecord(w: ByteWriter, v: Version): void {
+export function writeBoltRecord(
+  w: ByteWriter,
+  v: Pick<Version, "key" | "value" | "main" | "sub" | "create" | "ver" | "lease">,
+): void {
   w.u64be(v.main);
   w.byte(0x5f); // '_'
   w.u64be(v.sub);

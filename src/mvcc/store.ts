@@ -120,6 +120,12 @@ export class MvccStore {
   prevWanted?: () => boolean;
   /** Called after a compaction with the new compact revision. */
   onCompact?: (rev: number) => void;
+  /**
+   * Called when a compaction at `rev` has passed its checks, before it
+   * takes effect: the store still stands at the previous compact revision
+   * (a member records the hash of what the compaction covers).
+   */
+  beforeCompact?: (rev: number) => void;
 
   /** @param hooks lessor callbacks; missing ones accept/ignore */
   constructor(hooks?: Partial<LeaseHooks>) {
@@ -351,6 +357,7 @@ export class MvccStore {
   #scheduleCompaction(rev: number): void {
     if (rev <= this.#compactRev) throw EtcdErrors.compacted();
     if (rev > this.#rev) throw EtcdErrors.futureRev();
+    this.beforeCompact?.(rev);
     this.#index.scheduleCompaction(rev);
     this.#compactRev = rev;
     this.onCompact?.(rev);

@@ -16,6 +16,7 @@ import { MvccStore } from "../mvcc/store.ts";
 import { delReq, op, putReq, txnReq } from "../mvcc/test_helpers.ts";
 import type { PeerReply } from "../transport/peer_client.ts";
 import {
+  CompactHashMonitor,
   CorruptionMonitor,
   DataInconsistency,
   decodeHashKVAnswer,
@@ -34,6 +35,8 @@ import {
 import { applyRequest, type StateMachine } from "./apply.ts";
 import { Membership } from "./membership.ts";
 import { AuthStore } from "../auth/store.ts";
+import { CompactHashes, compactionHashSteps } from "./compaction_hash.ts";
+import { runSteps } from "../mvcc/steps.ts";
 
 const dec = new TextDecoder();
 const CLUSTER = 0xc1a5n;
@@ -61,6 +64,7 @@ function network(
   log: Logger,
   down = new Set<bigint>(),
   clusterOf = (_id: bigint) => CLUSTER,
+  hashesOf = new Map<bigint, CompactHashes>(),
 ) {
   const peers: PeerInfo[] = [...stores.keys()].map((id) => ({
     id,
@@ -73,7 +77,9 @@ function network(
     if (down.has(id)) throw new Error(`connect ECONNREFUSED ${url}`);
     assert.equal(path, PEER_HASHKV_PATH);
     const header = (name: string) => headers.find(([n]) => n === name)?.[1];
-    const answer = await hashKVRoute(() => stores.get(id)!, clusterOf(id), log)(body, header);
+    const stored = (rev: number) => hashesOf.get(id)?.byRevision(rev);
+    const route = hashKVRoute(() => stores.get(id)!, clusterOf(id), log, stored);
+    const answer = await route(body, header);
     return { status: answer.status, body: answer.body };
   };
   return { peers, call, asked };
@@ -366,4 +372,172 @@ Deno.test("apply under CORRUPT: writes, compaction, lease grant/revoke refused u
   assert.equal(sm.alarms.length, 0);
   apply({ case: "put", value: putReq("a", "3") });
   assert.equal(sm.store.currentRevision, rev + 1);
+});
+
+/** Compacts `st` at `rev`, recording the compaction's hash as a member does. */
+function compactRecording(st: MvccStore, hashes: CompactHashes, rev: number): void {
+  hashes.store(runSteps(compactionHashSteps(st.pointInTime(), rev, 1000)));
+  st.compact(rev);
+}
+
+/**
+ * Members 1 (the leader) to `n`, each with `puts` puts (member `altered`'s
+ * first value differs) compacted at each of `revs`, recording hashes.
+ */
+function compactedCluster(n: number, puts: number, revs: number[], altered = 0n) {
+  const stores = new Map<bigint, MvccStore>();
+  const hashes = new Map<bigint, CompactHashes>();
+  for (let id = 1n; id <= BigInt(n); id++) {
+    const st = storeWith(puts, id === altered ? "altered" : "v0");
+    const hs = new CompactHashes();
+    for (const rev of revs) {
+      compactRecording(st, hs, rev);
+      st.put(putReq(`after${rev}`, "x"));
+    }
+    stores.set(id, st);
+    hashes.set(id, hs);
+  }
+  return { stores, hashes };
+}
+
+/** The compact hash check over `stores` as member 1 runs it; returns the alarms it raised. */
+function compactMonitorFor(
+  stores: Map<bigint, MvccStore>,
+  hashes: Map<bigint, CompactHashes>,
+  down = new Set<bigint>(),
+  leader = true,
+) {
+  const { log, lines } = captureLog();
+  const net = network(stores, log, down, undefined, hashes);
+  const raised: bigint[] = [];
+  const monitor = new CompactHashMonitor({
+    selfId: 1n,
+    clusterId: CLUSTER,
+    log,
+    call: net.call,
+    timeoutMs: 1000,
+    hashes: () => hashes.get(1n)!.list(),
+    peers: () => net.peers,
+    isLeader: () => leader,
+    raiseCorrupt: (id) => raised.push(id),
+  });
+  return { monitor, raised, lines, asked: net.asked };
+}
+
+Deno.test("hashkv route: a revision with a recorded compaction hash answers with that hash", async () => {
+  const st = storeWith(6);
+  const hs = new CompactHashes();
+  const before = st.hashKV(4);
+  compactRecording(st, hs, 4);
+  const route = hashKVRoute(() => st, CLUSTER, captureLog().log, (rev) => hs.byRevision(rev));
+  // Without the recorded hash, revision 4 is compacted now (etcd's 400).
+  const plain = await hashKVRoute(() => st, CLUSTER, captureLog().log)(
+    encodeHashKVRequest(4),
+    noHeaders,
+  );
+  assert.equal(plain.status, 400);
+  const a = await route(encodeHashKVRequest(4), noHeaders);
+  assert.equal(a.status, 200);
+  assert.deepEqual(decodeHashKVAnswer(a.body), {
+    hash: before.hash,
+    compactRevision: -1,
+    revision: st.currentRevision,
+  });
+  // Other revisions are hashed as before.
+  const cur = await route(encodeHashKVRequest(0), noHeaders);
+  assert.equal(decodeHashKVAnswer(cur.body).hash, st.hashKV(0).hash);
+});
+
+Deno.test("compact hash check: a follower's different hash at a compaction raises CORRUPT for member 0", async () => {
+  const { stores, hashes } = compactedCluster(3, 8, [4, 9], 3n);
+  const { monitor, raised, lines } = compactMonitorFor(stores, hashes);
+  assert.equal(await monitor.check(), true);
+  assert.deepEqual(raised, [0n]);
+  const err = lines.find((l) => l.msg === "failed compaction hash check");
+  assert.equal(err?.level, "error");
+  assert.equal(err?.["follower-peer-id"], "3");
+  // The newest compaction first; the pass ends at the mismatch.
+  assert.equal(err?.revision, 9);
+  assert.equal(err?.["leader-compact-revision"], 4);
+  assert.ok(!lines.some((l) => l.msg === "finished compaction hash check"));
+});
+
+Deno.test("compact hash check: matching hashes raise nothing, and a checked revision is not asked again", async () => {
+  const { stores, hashes } = compactedCluster(3, 8, [3, 6, 9]);
+  const { monitor, raised, lines, asked } = compactMonitorFor(stores, hashes);
+  assert.equal(await monitor.check(), false);
+  assert.deepEqual(raised, []);
+  assert.ok(
+    lines.some((l) =>
+      l.msg === "successfully checked hash on whole cluster" && l.revision === 9 &&
+      l["number-of-peers-checked"] === 2
+    ),
+  );
+  assert.equal(
+    lines.find((l) => l.msg === "finished compaction hash check")?.["number-of-hashes-checked"],
+    1,
+  );
+  assert.equal(asked.length, 2);
+  // Nothing newer than revision 9 since: the next pass checks nothing.
+  await monitor.check();
+  assert.equal(asked.length, 2);
+  assert.equal(lines.at(-1)?.["number-of-hashes-checked"], 0);
+  // A new compaction is checked on the next pass.
+  for (const [id, st] of stores) compactRecording(st, hashes.get(id)!, 11);
+  await monitor.check();
+  assert.equal(asked.length, 4);
+  assert.deepEqual(raised, []);
+});
+
+Deno.test("compact hash check: a revision some peer could not be checked at is skipped and retried", async () => {
+  const { stores, hashes } = compactedCluster(3, 8, [5], 3n);
+  const down = new Set([3n]);
+  const { monitor, raised, lines } = compactMonitorFor(stores, hashes, down);
+  await monitor.check();
+  assert.deepEqual(raised, []);
+  assert.ok(
+    lines.some((l) =>
+      l.msg === "skipped revision in compaction hash check; was not able to check all peers" &&
+      l["number-of-peers-checked"] === 1 && l["number-of-peers"] === 2
+    ),
+  );
+  // Member 3 answers again: its different hash is found on the next pass.
+  down.clear();
+  assert.equal(await monitor.check(), true);
+  assert.deepEqual(raised, [0n]);
+});
+
+Deno.test("compact hash check: a peer without the hash, or with another compact revision, is not compared", async () => {
+  const { stores, hashes } = compactedCluster(3, 8, [4, 7]);
+  // Member 2 lost its hashes (a restart): revision 7 is compacted there, so no answer.
+  hashes.set(2n, new CompactHashes());
+  // Member 3's data differs, but its hash at 7 follows another compaction.
+  const odd = storeWith(8, "altered");
+  const oddHashes = new CompactHashes();
+  compactRecording(odd, oddHashes, 5);
+  odd.put(putReq("after4", "x"));
+  compactRecording(odd, oddHashes, 7);
+  stores.set(3n, odd);
+  hashes.set(3n, oddHashes);
+  const { monitor, raised } = compactMonitorFor(stores, hashes);
+  assert.equal(await monitor.check(), false);
+  assert.deepEqual(raised, []);
+});
+
+Deno.test("compact hash check: tick runs only on the leader and never two passes at once", async () => {
+  const { stores, hashes } = compactedCluster(2, 5, [3], 2n);
+  const follower = compactMonitorFor(stores, hashes, new Set(), false);
+  follower.monitor.tick();
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(follower.asked, []);
+
+  const leader = compactMonitorFor(stores, hashes);
+  leader.monitor.tick();
+  leader.monitor.tick(); // still running: ignored
+  const deadline = Date.now() + 2000;
+  while (leader.raised.length === 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.deepEqual(leader.raised, [0n]);
+  assert.equal(leader.asked.length, 1);
 });

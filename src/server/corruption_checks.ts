@@ -1,9 +1,11 @@
 /**
  * A member's corruption checks, wired to its state and peers: the HashKV
  * endpoint peers ask, `--experimental-initial-corrupt-check` before
- * serving, and `--experimental-corrupt-check-time`'s periodic comparison
- * by the leader, which raises the CORRUPT alarm through the log. The
- * hashing and comparing live in corrupt_check.ts.
+ * serving, and the leader's periodic comparisons, which raise the CORRUPT
+ * alarm through the log: `--experimental-corrupt-check-time`'s of the
+ * current HashKV, `--experimental-compact-hash-check-enabled`'s of the
+ * hashes recorded at compactions. The hashing and comparing live in
+ * corrupt_check.ts and compaction_hash.ts.
  *
  * @module
  */
@@ -18,7 +20,9 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { PeerRouteHandler } from "../transport/transport.ts";
 import type { StateMachine } from "./apply.ts";
+import type { CompactHashes } from "./compaction_hash.ts";
 import {
+  CompactHashMonitor,
   CorruptionMonitor,
   hashKVRoute,
   initialCorruptCheck,
@@ -33,9 +37,14 @@ export interface CorruptionCheckHost {
   readonly selfId: bigint;
   readonly clusterId: bigint;
   readonly log: Logger;
-  readonly cfg: Pick<Config, "corruptCheckTimeMs" | "electionTimeoutMs">;
+  readonly cfg: Pick<
+    Config,
+    "corruptCheckTimeMs" | "compactHashCheckTimeMs" | "electionTimeoutMs"
+  >;
   /** The state machine (a snapshot install replaces its store, so read it each time). */
   readonly sm: Pick<StateMachine, "store" | "membership">;
+  /** The hashes recorded at this member's compactions. */
+  readonly compactHashes: Pick<CompactHashes, "list" | "byRevision">;
   /** How peers' HashKV is asked for. */
   readonly peers: Pick<PeerLinks, "call">;
   /** Whether this member leads now. */
@@ -65,7 +74,12 @@ export class CorruptionChecks {
     host.addPeerRoute(
       "GET",
       PEER_HASHKV_PATH,
-      hashKVRoute(() => host.sm.store, host.clusterId, host.log),
+      hashKVRoute(
+        () => host.sm.store,
+        host.clusterId,
+        host.log,
+        (rev) => host.compactHashes.byRevision(rev),
+      ),
     );
   }
 
@@ -98,18 +112,38 @@ export class CorruptionChecks {
       peers: () => host.sm.membership.records(),
       isLeader: () => host.isLeader(),
       readBarrier: () => host.readBarrier(),
-      raiseCorrupt: (memberID) => {
-        host.propose({
-          case: "alarm",
-          value: create(AlarmRequestSchema, {
-            action: AlarmRequest_AlarmAction.ACTIVATE,
-            memberID,
-            alarm: AlarmType.CORRUPT,
-          }),
-        }).catch((err) => host.log.warn("failed to raise CORRUPT alarm", { error: String(err) }));
-      },
+      raiseCorrupt: (memberID) => this.#raiseCorrupt(memberID),
     });
     host.every(() => monitor.tick(), ms);
+  }
+
+  /**
+   * `--experimental-compact-hash-check-enabled`: every
+   * `--experimental-compact-hash-check-time` the leader compares the
+   * hashes recorded at recent compactions with its followers'.
+   */
+  startCompactHashMonitor(): void {
+    const host = this.#host;
+    const monitor = new CompactHashMonitor({
+      ...this.#hashOptions(),
+      hashes: () => host.compactHashes.list(),
+      peers: () => host.sm.membership.records(),
+      isLeader: () => host.isLeader(),
+      raiseCorrupt: (memberID) => this.#raiseCorrupt(memberID),
+    });
+    host.every(() => monitor.tick(), host.cfg.compactHashCheckTimeMs);
+  }
+
+  /** Proposes the CORRUPT alarm for `memberID` through the log (etcd's triggerCorruptAlarm). */
+  #raiseCorrupt(memberID: bigint): void {
+    this.#host.propose({
+      case: "alarm",
+      value: create(AlarmRequestSchema, {
+        action: AlarmRequest_AlarmAction.ACTIVATE,
+        memberID,
+        alarm: AlarmType.CORRUPT,
+      }),
+    }).catch((err) => this.#host.log.warn("failed to raise CORRUPT alarm", { error: String(err) }));
   }
 
   /** How the checks reach the peers' HashKV. */

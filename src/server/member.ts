@@ -49,6 +49,7 @@ import { WatchHub } from "../watch/hub.ts";
 import { AppliedWaiters } from "./applied_waiters.ts";
 import { type ApplyResult, encodeStateSnapshot, type StateMachine } from "./apply.ts";
 import { applyRequestEntry } from "./apply_entry.ts";
+import { CompactHashes } from "./compaction_hash.ts";
 import { CorruptionChecks } from "./corruption_checks.ts";
 import { DurableLog, leadsDurably, sendableBeforeSync } from "./durable_log.ts";
 import { type MemberEnv, type PeerTransport, realEnv } from "./env.ts";
@@ -71,6 +72,7 @@ import { ReadBarrier } from "./read_barrier.ts";
 import { recoverOrBootstrap } from "./recover.ts";
 import { SnapshotInstaller } from "./snapshot_install.ts";
 import { Snapshotter } from "./snapshotter.ts";
+import { StoreCompaction } from "./store_compaction.ts";
 import { captureState } from "./state_snapshot.ts";
 import type { Waiters } from "./waiters.ts";
 
@@ -113,6 +115,10 @@ export class Member {
   readonly #snapshotter: Snapshotter;
   /** Leaders' snapshots, installed in steps. */
   readonly #installer: SnapshotInstaller;
+  /** The compaction batch settings and hash recording of every store this member uses. */
+  readonly #storeCompaction: StoreCompaction;
+  /** The hashes recorded at the last compactions (the compact hash check). */
+  readonly #compactHashes = new CompactHashes();
   #term = 0;
   #leader = 0n;
   #role = StateRole.Follower;
@@ -226,8 +232,16 @@ export class Member {
       propose: (req) => this.#proposals.propose(req),
       changed: () => this.onMembershipChange?.(),
     });
+    this.#storeCompaction = new StoreCompaction({
+      clock: init.env.clock,
+      log: init.log,
+      cfg: init.cfg,
+      hashes: this.#compactHashes,
+      stopped: () => this.#stopped,
+    });
     this.#installer = new SnapshotInstaller({
       clock: init.env.clock,
+      prepareStore: (store) => this.#storeCompaction.attach(store),
       log: init.log,
       durable: this.#durable,
       sm: init.sm,
@@ -244,7 +258,7 @@ export class Member {
     // Compaction steps pause on the member's clock (the simulator's too) and
     // stop at a stopping member's next pause; the installer re-sets it on
     // every store it installs.
-    init.sm.store.compactionPause = this.#installer.stepPause;
+    this.#storeCompaction.attach(init.sm.store);
     this.#quota = new BackendQuota({
       selfId: init.id,
       cfg: init.cfg,
@@ -272,6 +286,7 @@ export class Member {
       log: init.log,
       cfg: init.cfg,
       sm: init.sm,
+      compactHashes: this.#compactHashes,
       peers: this.#peers,
       isLeader: () => this.#role === StateRole.Leader,
       readBarrier: () => this.readBarrier(),
@@ -386,6 +401,7 @@ export class Member {
     member.#corruption.serveHashKV();
     member.#startTimers();
     if (cfg.corruptCheckTimeMs > 0) member.#corruption.startMonitor();
+    if (cfg.compactHashCheckEnabled) member.#corruption.startCompactHashMonitor();
     member.#startPurger();
     if (membership.voterIds().length === 1 && membership.voterIds()[0] === id) {
       // A cluster of one need not wait an election timeout to lead itself.

@@ -26,6 +26,8 @@ export interface SnapshotInstallHost {
   readonly durable: Pick<DurableLog, "install">;
   /** The state machine whose store, membership and alarms the snapshot replaces. */
   readonly sm: StateMachine;
+  /** Gives a store the member's compaction settings (each installed store gets them). */
+  prepareStore(store: StateMachine["store"]): void;
   /** Follows the store across the install. */
   readonly watchHub: Pick<WatchHub, "attach">;
   /** Whether the member stopped: the install is abandoned at its next pause. */
@@ -46,9 +48,8 @@ export class SnapshotInstaller {
   }
 
   /**
-   * A pause between steps of work done on the loop (an install, a
-   * compaction): the member's own clock; a stopping member abandons the
-   * work there.
+   * A pause between steps of an install done on the loop: the member's
+   * own clock; a stopping member abandons the work there.
    */
   readonly stepPause = async (): Promise<void> => {
     await new Promise<void>((resolve) => this.#host.clock.setTimeout(resolve, 0));
@@ -74,7 +75,7 @@ export class SnapshotInstaller {
       throw err;
     }
     sm.store = state.store;
-    sm.store.compactionPause = this.stepPause;
+    host.prepareStore(sm.store);
     host.watchHub.attach(sm.store);
     sm.membership = state.membership;
     sm.alarms = state.alarms;

@@ -72,7 +72,7 @@ export interface Disk {
 /** The real file system, through Deno. */
 export const REAL_DISK: Disk = {
   open: (path, opts) => Deno.open(path, opts),
-  readFile: (path) => Deno.readFile(path),
+  readFile: (path) => readWhole(path),
   rename: (from, to) => Deno.rename(from, to),
   remove: (path) => Deno.remove(path),
   readDir: (path) => Deno.readDir(path),
@@ -80,3 +80,27 @@ export const REAL_DISK: Disk = {
   mkdir: (path, opts) => Deno.mkdir(path, opts),
   chmod: (path, mode) => Deno.chmod(path, mode),
 };
+
+/**
+ * A whole file read straight into one buffer of its size. `Deno.readFile`
+ * measured here at 700 ms for a 64 MiB file against 290 ms for this (it
+ * reads in pieces and copies them together): a restart with 1,000,000
+ * keys reads a ~290 MB snapshot. A file that grows meanwhile is read up to
+ * its size at the start; one that shrinks comes back short.
+ */
+async function readWhole(path: string): Promise<Uint8Array> {
+  const f = await Deno.open(path, { read: true });
+  try {
+    const { size } = await f.stat();
+    const buf = new Uint8Array(size);
+    let got = 0;
+    while (got < size) {
+      const n = await f.read(buf.subarray(got));
+      if (n === null) return buf.subarray(0, got);
+      got += n;
+    }
+    return buf;
+  } finally {
+    f.close();
+  }
+}

@@ -26,7 +26,7 @@
  * @module
  */
 import type { Entry, EntryType, HardState } from "../raft/types.ts";
-import { crc32c } from "../wire/crc32c.ts";
+import { crc32cRange } from "../wire/crc32c.ts";
 
 /** Bytes before the type byte: length + crc. */
 export const RECORD_HEADER = 8;
@@ -85,7 +85,8 @@ export function foldRecordCrcs(chain: number, bytes: Uint8Array): number {
   return h;
 }
 
-function foldCrc(chain: number, crc: number): number {
+/** One step of {@link foldRecordCrcs}: folds a record's stored CRC into `chain`. */
+export function foldCrc(chain: number, crc: number): number {
   return Math.imul(chain ^ crc, 0x01000193) >>> 0;
 }
 
@@ -234,9 +235,8 @@ export class RecordWriter {
   }
 
   private end(start: number): void {
-    const body = this.bytes.subarray(start + RECORD_HEADER, this.pos);
-    this.view.setUint32(start, body.length, true);
-    this.view.setUint32(start + 4, crc32c(body), true);
+    this.view.setUint32(start, this.pos - start - RECORD_HEADER, true);
+    this.view.setUint32(start + 4, crc32cRange(this.bytes, start + RECORD_HEADER, this.pos), true);
   }
 
   private u64(n: number): void {
@@ -302,15 +302,16 @@ export function scanSegment(path: string, bytes: Uint8Array, isLast: boolean): S
     if (len > MAX_RECORD_LENGTH || off + RECORD_HEADER + len > n) {
       return bad(`record length ${len} runs past the end of the file (${n} bytes)`);
     }
-    const body = bytes.subarray(off + RECORD_HEADER, off + RECORD_HEADER + len);
     const want = view.getUint32(off + 4, true);
-    const got = crc32c(body);
+    const got = crc32cRange(bytes, off + RECORD_HEADER, off + RECORD_HEADER + len);
     if (got !== want) {
       return bad(`crc mismatch (stored ${hex32(want)}, computed ${hex32(got)})`);
     }
     // From here the bytes are exactly what was written: a malformed payload
     // is a bug or a newer format, never a torn write.
-    records.push(decodeBody(path, off, body));
+    records.push(
+      decodeBody(path, off, bytes.subarray(off + RECORD_HEADER, off + RECORD_HEADER + len)),
+    );
     offsets.push(off);
     chain = foldCrc(chain, want);
     off += RECORD_HEADER + len;
@@ -321,52 +322,81 @@ export function scanSegment(path: string, bytes: Uint8Array, isLast: boolean): S
 function decodeBody(path: string, off: number, body: Uint8Array): WalRecord {
   const v = new DataView(body.buffer, body.byteOffset, body.byteLength);
   const type = body[0];
-  const plen = body.length - 1;
-  const fail = (why: string) => new WalCorruptError(path, off, why);
-  const u64 = (at: number): number => {
-    const hi = v.getUint32(at + 4, true);
-    if (hi >= 1 << 21) throw fail("log position beyond 2^53");
-    return hi * TWO32 + v.getUint32(at, true);
-  };
+  checkPayload(path, off, type, body.length - 1);
+  const u64 = (at: number): number => logPosition(v, at, path, off);
   switch (type) {
     case RecordType.Entry: {
-      if (plen < ENTRY_FIXED) throw fail(`entry payload too short (${plen} bytes)`);
       const entry: Entry = {
         term: u64(1),
         index: u64(9),
         type: body[17] as EntryType,
-        data: body.subarray(1 + ENTRY_FIXED),
+        data: body.subarray(ENTRY_DATA),
       };
       return { type, entry };
     }
     case RecordType.HardState:
-      if (plen !== HARD_STATE_LEN) throw fail(`hard state payload is ${plen} bytes`);
       return {
         type,
         hardState: { term: u64(1), vote: v.getBigUint64(9, true), commit: u64(17) },
       };
     case RecordType.Snapshot:
-      if (plen !== SNAPSHOT_LEN) throw fail(`snapshot marker payload is ${plen} bytes`);
       return { type, snapshot: { term: u64(1), index: u64(9) } };
-    case RecordType.Metadata:
-      if (plen < METADATA_FIXED) throw fail(`metadata payload too short (${plen} bytes)`);
-      return {
-        type,
-        metadata: {
-          clusterId: v.getBigUint64(1, true),
-          memberId: v.getBigUint64(9, true),
-          extra: body.slice(1 + METADATA_FIXED),
-        },
-      };
     case RecordType.Link:
-      if (plen !== LINK_LEN) throw fail(`segment link payload is ${plen} bytes`);
       return {
         type,
         link: { prevSeq: u64(1), prevEnd: u64(9), prevChain: v.getUint32(17, true) },
       };
     default:
+      return { type: RecordType.Metadata, metadata: decodeMetadata(body) };
+  }
+}
+
+/** Where an entry record's data starts, counted from its type byte. */
+export const ENTRY_DATA = 1 + ENTRY_FIXED;
+
+/** A metadata record's payload (`body` starts at its type byte); `extra` is a copy. */
+export function decodeMetadata(body: Uint8Array): WalMetadata {
+  const v = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  return {
+    clusterId: v.getBigUint64(1, true),
+    memberId: v.getBigUint64(9, true),
+    extra: body.slice(1 + METADATA_FIXED),
+  };
+}
+
+/**
+ * Throws {@link WalCorruptError} unless `type` is a known record type whose
+ * payload may be `plen` bytes long. The record passed its CRC, so a
+ * malformed payload is a bug or a newer format, never a torn write.
+ */
+export function checkPayload(path: string, off: number, type: number, plen: number): void {
+  const fail = (why: string) => new WalCorruptError(path, off, why);
+  switch (type) {
+    case RecordType.Entry:
+      if (plen < ENTRY_FIXED) throw fail(`entry payload too short (${plen} bytes)`);
+      return;
+    case RecordType.HardState:
+      if (plen !== HARD_STATE_LEN) throw fail(`hard state payload is ${plen} bytes`);
+      return;
+    case RecordType.Snapshot:
+      if (plen !== SNAPSHOT_LEN) throw fail(`snapshot marker payload is ${plen} bytes`);
+      return;
+    case RecordType.Metadata:
+      if (plen < METADATA_FIXED) throw fail(`metadata payload too short (${plen} bytes)`);
+      return;
+    case RecordType.Link:
+      if (plen !== LINK_LEN) throw fail(`segment link payload is ${plen} bytes`);
+      return;
+    default:
       throw fail(`unknown record type ${type} (written by a newer cairn?)`);
   }
+}
+
+/** The u64 log position at `at` (little-endian); one beyond 2^53 is corruption. */
+export function logPosition(v: DataView, at: number, path: string, off: number): number {
+  const hi = v.getUint32(at + 4, true);
+  if (hi >= 1 << 21) throw new WalCorruptError(path, off, "log position beyond 2^53");
+  return hi * TWO32 + v.getUint32(at, true);
 }
 
 /** Budget of bytes checksummed while looking for valid data after a bad record. */
@@ -378,7 +408,7 @@ const SEARCH_CRC_BUDGET = 256 * 1024 * 1024;
  * segment from a torn final write. If the search gets too expensive it
  * answers true: refusing to start beats silently cutting acknowledged data.
  */
-function validRecordAfter(bytes: Uint8Array, view: DataView, from: number): boolean {
+export function validRecordAfter(bytes: Uint8Array, view: DataView, from: number): boolean {
   let budget = SEARCH_CRC_BUDGET;
   const last = bytes.length - RECORD_HEADER - 1;
   for (let p = from; p <= last; p++) {
@@ -388,8 +418,8 @@ function validRecordAfter(bytes: Uint8Array, view: DataView, from: number): bool
     if (type < RecordType.Metadata || type > RecordType.Link) continue;
     budget -= len;
     if (budget < 0) return true;
-    const body = bytes.subarray(p + RECORD_HEADER, p + RECORD_HEADER + len);
-    if (crc32c(body) === view.getUint32(p + 4, true)) return true;
+    const crc = crc32cRange(bytes, p + RECORD_HEADER, p + RECORD_HEADER + len);
+    if (crc === view.getUint32(p + 4, true)) return true;
   }
   return false;
 }
@@ -399,7 +429,7 @@ function validRecordAfter(bytes: Uint8Array, view: DataView, from: number): bool
  * in up to 64 MiB of them, read on every start: the aligned middle is
  * checked four bytes at a time.
  */
-function allZero(bytes: Uint8Array, from: number): boolean {
+export function allZero(bytes: Uint8Array, from: number): boolean {
   let i = from;
   const n = bytes.length;
   for (; i < n && (bytes.byteOffset + i) % 4 !== 0; i++) if (bytes[i] !== 0) return false;

@@ -31,25 +31,30 @@
  * @module
  */
 import { basename, join } from "node:path";
-import type { Entry, HardState } from "../raft/types.ts";
+import type { Entry, EntryType, HardState } from "../raft/types.ts";
 import { type Disk, type DiskFile, REAL_DISK } from "./disk.ts";
 import { removeIfExists, syncDir, writeAllSync } from "./fs_util.ts";
 import {
   CHAIN_START,
+  checkPayload,
+  decodeMetadata,
   encodeRecords,
+  ENTRY_DATA,
   entryRecordSize,
   foldRecordCrcs,
   HARD_STATE_RECORD_SIZE,
+  logPosition,
+  RECORD_HEADER,
   RecordType,
   RecordWriter,
-  scanSegment,
   type SegmentLink,
   type SnapshotMarker,
   WalCorruptError,
   type WalMetadata,
   type WalRecord,
 } from "./record.ts";
-import { ReplayBuilder } from "./replay.ts";
+import { ReplayLog } from "./replay.ts";
+import { scanSegmentFile, ScanWindow } from "./segment_scan.ts";
 import { SegmentPipeline } from "./segment_pipeline.ts";
 
 export { WalCorruptError } from "./record.ts";
@@ -207,7 +212,13 @@ export class Wal {
     const names = await listSegments(dir, disk);
     if (names.length === 0) throw new Error(`no WAL segments in ${dir}`);
     const segments: Segment[] = [];
-    const builder = new ReplayBuilder();
+    // Every retained record is checked (CRC, framing, links), as etcd reads
+    // every WAL file at start (ValidSnapshotEntries), but none becomes an
+    // object: entries are kept as columns and only those after the newest
+    // snapshot marker are read back (readEntries).
+    const log = new ReplayLog();
+    const win = new ScanWindow();
+    const hs = { term: 0, voteLo: 0, voteHi: 0, commit: 0 };
     let metadata: WalMetadata | undefined;
     let truncatedTail: WalReplay["truncatedTail"];
     let end = 0;
@@ -242,39 +253,73 @@ export class Wal {
         );
       }
       const isLast = i === names.length - 1;
-      const bytes = await disk.readFile(path);
-      const scan = scanSegment(path, bytes, isLast);
-      if (scan.records.length === 0 && !isLast) {
-        throw new WalCorruptError(path, 0, "segment holds no records");
-      }
-      const head = scan.records[0];
-      if (head !== undefined) {
-        if (head.type !== RecordType.Metadata) {
+      let maxIndex = 0;
+      let link: SegmentLink | undefined;
+      let count = 0;
+      const scan = await scanSegmentFile(disk, path, isLast, win, (type, buf, v, at, len, off) => {
+        const body = at + RECORD_HEADER;
+        if (count++ === 0 && type !== RecordType.Metadata) {
           throw new WalCorruptError(path, 0, "segment does not start with a metadata record");
         }
-        if (metadata === undefined) metadata = head.metadata;
-        else if (!sameMetadata(metadata, head.metadata)) {
-          throw new WalCorruptError(path, 0, "metadata differs from the first segment's");
+        checkPayload(path, off, type, len - 1);
+        switch (type) {
+          case RecordType.Entry: {
+            const index = logPosition(v, body + 9, path, off);
+            const dataAt = RECORD_HEADER + ENTRY_DATA;
+            log.entry(
+              logPosition(v, body + 1, path, off),
+              index,
+              buf[body + 17],
+              i,
+              off + dataAt,
+              len - ENTRY_DATA,
+              path,
+              off,
+            );
+            if (index > maxIndex) maxIndex = index;
+            writerLast = index;
+            return;
+          }
+          case RecordType.HardState:
+            hs.term = logPosition(v, body + 1, path, off);
+            hs.voteLo = v.getUint32(body + 9, true);
+            hs.voteHi = v.getUint32(body + 13, true);
+            hs.commit = logPosition(v, body + 17, path, off);
+            return;
+          case RecordType.Snapshot: {
+            const index = logPosition(v, body + 9, path, off);
+            log.snapshotMarker(logPosition(v, body + 1, path, off), index);
+            writerLast = Math.max(writerLast, index);
+            return;
+          }
+          case RecordType.Metadata: {
+            if (count !== 1) return; // only a segment's head counts, as before
+            const m = decodeMetadata(buf.subarray(body, body + len));
+            if (metadata === undefined) metadata = m;
+            else if (!sameMetadata(metadata, m)) {
+              throw new WalCorruptError(path, 0, "metadata differs from the first segment's");
+            }
+            return;
+          }
+          case RecordType.Link:
+            link ??= {
+              prevSeq: logPosition(v, body + 1, path, off),
+              prevEnd: logPosition(v, body + 9, path, off),
+              prevChain: v.getUint32(body + 17, true),
+            };
         }
-      }
-      if (i > 0) checkLink(scan.records, segments[segments.length - 1], end, chain, path);
-      let maxIndex = 0;
-      scan.records.forEach((rec, k) => {
-        if (rec.type === RecordType.Entry) {
-          maxIndex = Math.max(maxIndex, rec.entry.index);
-          writerLast = rec.entry.index;
-        } else if (rec.type === RecordType.Snapshot) {
-          writerLast = Math.max(writerLast, rec.snapshot.index);
-        }
-        builder.add(rec, path, scan.offsets[k]);
       });
+      if (scan.records === 0 && !isLast) {
+        throw new WalCorruptError(path, 0, "segment holds no records");
+      }
+      if (i > 0 && link) checkLink(link, segments[segments.length - 1], end, chain, path);
       segments.push({ seq, firstIndex, path, maxIndex, released: false });
       if (i > 0) prevScan = { prevEnd: end, prevChain: chain };
       end = scan.end;
       chain = scan.chain;
-      lastSize = bytes.length;
+      lastSize = scan.size;
       if (scan.torn) {
-        tornEnd = nonZeroEnd(bytes, scan.end);
+        tornEnd = scan.torn.nonZeroEnd;
         truncatedTail = {
           path,
           offset: scan.end,
@@ -287,8 +332,14 @@ export class Wal {
       // Only possible with a single, empty segment: creation always writes a header.
       throw new WalCorruptError(segments[0].path, 0, "no metadata record in the WAL");
     }
-    const entries = builder.finish();
-    markReleased(segments, builder.snapshot?.index ?? 0);
+    const entries = await readEntries(disk, segments, log);
+    const snapshot = log.snapshot;
+    const hardState: HardState = {
+      term: hs.term,
+      vote: (BigInt(hs.voteHi) << 32n) | BigInt(hs.voteLo),
+      commit: hs.commit,
+    };
+    markReleased(segments, snapshot?.index ?? 0);
     const last = segments[segments.length - 1];
     const file = await disk.open(last.path, { read: true, write: true });
     // A segment of full size was preallocated (or is full and rolls at the
@@ -318,7 +369,7 @@ export class Wal {
     file.seekSync(end, Deno.SeekMode.Start);
     const lastIndex = entries.length > 0
       ? entries[entries.length - 1].index
-      : (builder.snapshot?.index ?? 0);
+      : (snapshot?.index ?? 0);
     const wal = new Wal(
       dir,
       metadata,
@@ -326,8 +377,8 @@ export class Wal {
       segments,
       file,
       end,
-      builder.hardState,
-      builder.snapshot,
+      hardState,
+      snapshot,
       lastIndex,
       chain,
     );
@@ -344,9 +395,9 @@ export class Wal {
     wal.maybePrefetch();
     const replay: WalReplay = {
       metadata,
-      hardState: builder.hardState,
+      hardState,
       entries,
-      snapshot: builder.snapshot,
+      snapshot,
       truncatedTail,
     };
     return { wal, replay };
@@ -653,21 +704,18 @@ function markReleased(segments: Segment[], index: number): void {
 }
 
 /**
- * Checks a segment's link record against how the segment before it was
- * read: a mismatch means records went missing from (or were altered at)
- * the end of the older segment although each one left reads cleanly. A
- * segment without a link was written before links existed.
+ * Checks a segment's (first) link record against how the segment before
+ * it was read: a mismatch means records went missing from (or were
+ * altered at) the end of the older segment although each one left reads
+ * cleanly. A segment without a link was written before links existed.
  */
 function checkLink(
-  records: WalRecord[],
+  link: SegmentLink,
   prev: Segment,
   prevEnd: number,
   prevChain: number,
   path: string,
 ): void {
-  const rec = records.find((r) => r.type === RecordType.Link);
-  if (rec === undefined || rec.type !== RecordType.Link) return;
-  const { link } = rec;
   if (link.prevSeq !== prev.seq) {
     throw new WalCorruptError(
       path,
@@ -697,6 +745,64 @@ function hex8(n: number): string {
   return n.toString(16).padStart(8, "0");
 }
 
+/**
+ * The entries the replay kept (those after the newest snapshot marker),
+ * their data read back from the segments into one new buffer, each entry a
+ * view of its part: 100,000 entries cost one allocation, not 100,000. The
+ * survivors of one segment lie in one byte range of it, read in one go
+ * (the records between them come along and are not used).
+ */
+async function readEntries(disk: Disk, segments: Segment[], log: ReplayLog): Promise<Entry[]> {
+  const { first, count } = log.finish();
+  const out: Entry[] = new Array(count);
+  if (count === 0) return out;
+  // Runs of survivors per segment: [first slot, end slot, byte from, byte to).
+  const runs: { seg: number; from: number; to: number; slot: number; end: number }[] = [];
+  let total = 0;
+  for (let i = 0; i < count;) {
+    const seg = log.segAt(i);
+    let j = i + 1;
+    while (j < count && log.segAt(j) === seg) j++;
+    const from = log.offAt(i);
+    const to = log.offAt(j - 1) + log.lenAt(j - 1);
+    runs.push({ seg, from, to, slot: i, end: j });
+    total += to - from;
+    i = j;
+  }
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const run of runs) {
+    const part = all.subarray(at, at + run.to - run.from);
+    await readInto(disk, segments[run.seg].path, run.from, part);
+    for (let i = run.slot; i < run.end; i++) {
+      const p = log.offAt(i) - run.from;
+      out[i] = {
+        term: log.termAt(i),
+        index: first + i,
+        type: log.typeAt(i) as EntryType,
+        data: part.subarray(p, p + log.lenAt(i)),
+      };
+    }
+    at += part.length;
+  }
+  return out;
+}
+
+/** Fills `into` with the bytes of `path` from offset `from`; throws if the file is shorter. */
+async function readInto(disk: Disk, path: string, from: number, into: Uint8Array): Promise<void> {
+  const f = await disk.open(path, { read: true });
+  try {
+    await f.seek(from, Deno.SeekMode.Start);
+    for (let got = 0; got < into.length;) {
+      const n = await f.read(into.subarray(got));
+      if (n === null) throw new Error(`${path} ended while reading entries replayed from it`);
+      got += n;
+    }
+  } finally {
+    f.close();
+  }
+}
+
 function emptyHardState(): HardState {
   return { term: 0, vote: 0n, commit: 0 };
 }
@@ -720,13 +826,6 @@ async function readRange(disk: Disk, path: string, from: number, to: number): Pr
   } finally {
     f.close();
   }
-}
-
-/** Offset just past the last non-zero byte at or after `from` (`from` if none). */
-function nonZeroEnd(bytes: Uint8Array, from: number): number {
-  let i = bytes.length;
-  while (i > from && bytes[i - 1] === 0) i--;
-  return i;
 }
 
 /** Segment files in `dir` sorted by sequence number; stale temp files are removed. */

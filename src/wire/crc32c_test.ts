@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { crc32c, crc32cAppend } from "./crc32c.ts";
+import { crc32c, crc32cAppend, crc32cRange } from "./crc32c.ts";
 
 /** Bit-at-a-time CRC-32C straight from the definition: the reference the fast one must match. */
 function reference(bytes: Uint8Array): number {
@@ -51,4 +51,13 @@ Deno.test("crc32cAppend: checksums taken piece by piece equal the whole's", () =
     assert.equal(sum, crc32c(whole), `cuts ${cuts}`);
   }
   assert.equal(crc32cAppend(0, new Uint8Array(0)), 0);
+});
+
+Deno.test("crc32cRange: a range inside a larger buffer equals the checksum of its copy", () => {
+  const whole = randomBytes(4096, 9);
+  for (const [start, end] of [[0, 0], [0, 4096], [1, 17], [3, 4000], [100, 116], [4095, 4096]]) {
+    const part = whole.slice(start, end);
+    assert.equal(crc32cRange(whole, start, end), reference(part), `${start}..${end}`);
+    assert.equal(crc32cRange(whole, start, end, 0x12345678), crc32cAppend(0x12345678, part));
+  }
 });

@@ -127,8 +127,7 @@ function sendTimeoutNow(r: Raft, to: NodeId): void {
 
 function propose(r: Raft, m: Message): void {
   if (m.entries.length === 0) throw new InvalidMessage("raft: stepped empty proposal");
-  if (!r.trk.progress.has(r.id)) throw new ProposalDropped("raft: leader was removed");
-  if (r.leadTransferee !== NONE) throw new ProposalDropped("raft: leadership transfer in progress");
+  checkProposable(r);
   for (let i = 0; i < m.entries.length; i++) {
     if (m.entries[i].type !== EntryType.ConfChange) continue;
     // One membership change at a time: the previous one must be applied first.
@@ -138,6 +137,24 @@ function propose(r: Raft, m: Message): void {
     r.pendingConfIndex = r.log.lastIndex() + i + 1;
   }
   r.appendEntries(m.entries);
+  bcastAppend(r);
+}
+
+/** Throws ProposalDropped when this leader cannot take proposals now. */
+function checkProposable(r: Raft): void {
+  if (!r.trk.progress.has(r.id)) throw new ProposalDropped("raft: leader was removed");
+  if (r.leadTransferee !== NONE) throw new ProposalDropped("raft: leadership transfer in progress");
+}
+
+/**
+ * A leader's own proposal of one normal entry: what stepping a MsgProp
+ * carrying it does (same checks, same append, same broadcast), without the
+ * message, the entries arrays and the proposal entry that the step would
+ * build and drop at once. This is every client write's path on a leader.
+ */
+export function proposeNormal(r: Raft, data: Uint8Array): void {
+  checkProposable(r);
+  r.appendEntry(EntryType.Normal, data);
   bcastAppend(r);
 }
 

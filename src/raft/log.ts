@@ -86,6 +86,12 @@ export class Unstable {
     }
   }
 
+  /** {@link truncateAndAppend} of `[e]`, with no array when `e` directly follows the tail. */
+  appendOne(e: Entry): void {
+    if (e.index === this.offset + this.entries.length) this.entries.push(e);
+    else this.truncateAndAppend([e]);
+  }
+
   /** Entries in [lo, hi) (caller guarantees they are all here). */
   slice(lo: number, hi: number): Entry[] {
     return this.entries.slice(lo - this.offset, hi - this.offset);
@@ -189,6 +195,18 @@ export class RaftLog {
       );
     }
     this.unstable.truncateAndAppend(ents);
+    return this.lastIndex();
+  }
+
+  /** {@link append} of `[e]` without the array (a leader's proposal); returns the new last index. */
+  appendOne(e: Entry): number {
+    const after = e.index - 1;
+    if (after < this.committed) {
+      throw new InvariantViolation(
+        `raft: append after(${after}) is below committed(${this.committed})`,
+      );
+    }
+    this.unstable.appendOne(e);
     return this.lastIndex();
   }
 

@@ -299,6 +299,11 @@ export class Raft {
     this.log.append(out);
   }
 
+  /** Leader: appends one entry of the current term (see {@link appendEntries}). */
+  appendEntry(type: EntryType, data: Uint8Array): void {
+    this.log.appendOne({ term: this.term, index: this.log.lastIndex() + 1, type, data });
+  }
+
   /** Called once everything up to the stable index is persisted: the leader acks itself. */
   onPersisted(): void {
     if (this.role !== StateRole.Leader) return;

@@ -22,6 +22,7 @@
 
 import { encodeConfChange } from "./confchange.ts";
 import { InvalidMessage, ProposalDropped } from "./errors.ts";
+import { proposeNormal } from "./leader.ts";
 import { ProgressState } from "./progress.ts";
 import { Raft, type RaftConfig } from "./raft.ts";
 import {
@@ -93,7 +94,11 @@ export class RawNode {
 
   /** Proposes application data; throws ProposalDropped when it cannot be accepted. */
   propose(data: Uint8Array): void {
-    this.raft.step(newMessage({
+    const r = this.raft;
+    // A leader appends at once: stepping a MsgProp would do the same through
+    // a message and two arrays made per client write.
+    if (r.role === StateRole.Leader) return proposeNormal(r, data);
+    r.step(newMessage({
       type: MessageType.Prop,
       from: this.raft.id,
       entries: [{ term: 0, index: 0, type: EntryType.Normal, data }],

@@ -1,6 +1,7 @@
 /**
- * The sending half of an HTTP/2 connection: frames queued during one turn
- * of the event loop leave in one socket write, gathered into a buffer the
+ * The sending half of an HTTP/2 connection: frames queued by one run of
+ * synchronous work (a Ready's applies, a read's frames) leave in one socket
+ * write, gathered into a buffer the
  * connection reuses (a fresh one per write made most of a busy watch
  * stream's memory garbage waiting for collection). One write is in flight
  * at a time; what is queued meanwhile follows it.
@@ -125,7 +126,7 @@ export class FrameWriter {
     if (payload.length > 0) this.send(payload);
   }
 
-  /** Queues bytes; everything queued in this turn goes out in one write. */
+  /** Queues bytes; everything queued before the flush runs goes out in one write. */
   send(bytes: Uint8Array): void {
     if (this.#ending && !this.#writing && !this.#queued()) return;
     this.#seal();
@@ -137,7 +138,12 @@ export class FrameWriter {
   #schedule(): void {
     if (!this.#scheduled && !this.#writing) {
       this.#scheduled = true;
-      setImmediate(this.#flushBound);
+      // A microtask, not setImmediate: the write is handed to the runtime as
+      // soon as the current work ends (a put's reply, a follower's ack), not
+      // after every other callback of this loop turn, and no Immediate
+      // object is made per flush. Frames queued while a write is in flight
+      // still go together in the next one.
+      queueMicrotask(this.#flushBound);
     }
   }
 

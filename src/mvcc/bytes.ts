@@ -155,6 +155,20 @@ export class ByteReader {
     return v;
   }
 
+  /**
+   * {@link i64le}, but 0 comes back as the literal `0n` (one shared
+   * constant): a snapshot's versions mostly carry no lease, and a BigInt
+   * made per version is a million short-lived objects at restart.
+   */
+  i64leOrZero(): bigint {
+    this.#need(8);
+    const dv = this.#view;
+    const p = this.pos;
+    this.pos += 8;
+    if (dv.getUint32(p, true) === 0 && dv.getUint32(p + 4, true) === 0) return 0n;
+    return dv.getBigInt64(p, true);
+  }
+
   /** True when every byte has been read. */
   done(): boolean {
     return this.pos === this.#buf.length;

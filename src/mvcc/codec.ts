@@ -37,6 +37,7 @@
 import { ByteReader } from "./bytes.ts";
 import { crc32cAppend } from "../wire/crc32c.ts";
 import { varintSize, writeVarint } from "../wire/varint.ts";
+import type { Slab } from "./arena.ts";
 import { KeyIndex } from "./history.ts";
 import { EMPTY_BYTES, toBinary } from "./keys.ts";
 import { runSteps, type Steps } from "./steps.ts";
@@ -337,12 +338,39 @@ function* decodeV3(r: ByteReader, body: Uint8Array): Steps<DecodedStore> {
   const compactRev = r.uvarint() - 1;
   const n = r.uvarint();
   const index = new KeyIndex();
+  index.beginBulk();
   const order = new OrderCheck(currentRev);
   // The keys and values stay where they are: the store reads them in
   // `body`'s buffer, which its arena adopts as one slab.
   const slab = index.arena.adopt(body.buffer as ArrayBuffer);
+  for (let i = 0; i < n; i += VERSIONS_PER_STEP) {
+    placeV3(r, body, index, slab, order, Math.min(VERSIONS_PER_STEP, n - i));
+    if (i + VERSIONS_PER_STEP < n) yield;
+  }
+  if (!r.done()) throw corrupt("trailing bytes");
+  // No version placed: nothing holds the buffer.
+  if (slab.live === 0) index.arena.free(slab, 0);
+  index.endBulk();
+  return { index, currentRev, compactRev };
+}
+
+/**
+ * Decodes the next `count` versions of a version 3 body into `index`.
+ * A plain function, not the generator's own loop: V8 optimizes a
+ * function called a few hundred times, while a generator's loop run
+ * once (a member's restart) stayed in slower tiers (measured: the same
+ * decode at 1.6x the time as its first run in a process).
+ */
+function placeV3(
+  r: ByteReader,
+  body: Uint8Array,
+  index: KeyIndex,
+  slab: Slab,
+  order: OrderCheck,
+  count: number,
+): void {
   const base = body.byteOffset;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < count; i++) {
     const klen = r.uvarint();
     const main = r.uvarint();
     const sub = r.uvarint();
@@ -354,22 +382,14 @@ function* decodeV3(r: ByteReader, body: Uint8Array): Steps<DecodedStore> {
     if (ver !== 0) {
       create = r.uvarint();
       vlen = r.uvarint();
-      lease = r.i64le();
+      lease = r.i64leOrZero();
     }
     const at = r.pos;
     if (at + klen + vlen > body.length) throw corrupt("truncated data");
     r.pos = at + klen + vlen;
-    let bkey = toBinary(body.subarray(at, at + klen));
-    // One string per key, shared by all its versions (as a live store has).
-    const hist = index.map.get(bkey);
-    if (hist !== undefined) bkey = hist[0].bkey;
+    const bkey = toBinary(body.subarray(at, at + klen));
     index.place(bkey, slab, base + at, vlen, main, sub, create, ver, lease);
-    if (i % VERSIONS_PER_STEP === VERSIONS_PER_STEP - 1) yield;
   }
-  if (!r.done()) throw corrupt("trailing bytes");
-  // No version placed: nothing holds the buffer.
-  if (slab.live === 0) index.arena.free(slab, 0);
-  return { index, currentRev, compactRev };
 }
 
 function* decodeV2(r: ByteReader, body: Uint8Array): Steps<DecodedStore> {
@@ -377,6 +397,7 @@ function* decodeV2(r: ByteReader, body: Uint8Array): Steps<DecodedStore> {
   const compactRev = r.uvarint() - 1;
   const n = r.uvarint();
   const index = new KeyIndex();
+  index.beginBulk();
   const order = new OrderCheck(currentRev);
   // Views of `body`, not copies: the index copies key and value into its arena.
   const view = (): Uint8Array => {
@@ -388,10 +409,7 @@ function* decodeV2(r: ByteReader, body: Uint8Array): Steps<DecodedStore> {
   };
   for (let i = 0; i < n; i++) {
     const key = view();
-    let bkey = toBinary(key);
-    // One string per key, shared by all its versions (as a live store has).
-    const hist = index.map.get(bkey);
-    if (hist !== undefined) bkey = hist[0].bkey;
+    const bkey = toBinary(key);
     const main = r.uvarint();
     const sub = r.uvarint();
     const ver = r.uvarint();
@@ -401,12 +419,13 @@ function* decodeV2(r: ByteReader, body: Uint8Array): Steps<DecodedStore> {
     } else {
       const create = r.uvarint();
       const value = view();
-      const lease = r.i64le();
+      const lease = r.i64leOrZero();
       index.add(bkey, key, value, main, sub, create, ver, lease);
     }
     if (i % VERSIONS_PER_STEP === VERSIONS_PER_STEP - 1) yield;
   }
   if (!r.done()) throw corrupt("trailing bytes");
+  index.endBulk();
   return { index, currentRev, compactRev };
 }
 
@@ -420,6 +439,7 @@ function* decodeV1(r: ByteReader): Steps<DecodedStore> {
     keys.push({ bkey: toBinary(key), key });
   }
   const index = new KeyIndex();
+  index.beginBulk();
   const n = r.uvarint();
   const order = new OrderCheck(currentRev);
   for (let i = 0; i < n; i++) {
@@ -434,11 +454,12 @@ function* decodeV1(r: ByteReader): Steps<DecodedStore> {
     } else {
       const create = r.uvarint();
       const value = r.lenBytes();
-      const lease = r.i64le();
+      const lease = r.i64leOrZero();
       index.add(k.bkey, k.key, value, main, sub, create, ver, lease);
     }
     if (i % VERSIONS_PER_STEP === VERSIONS_PER_STEP - 1) yield;
   }
   if (!r.done()) throw corrupt("trailing bytes");
+  index.endBulk();
   return { index, currentRev, compactRev };
 }

@@ -86,7 +86,7 @@ export function evalRange(
 
   // Hot path: one key, no options that need every candidate.
   if (r.rangeEnd.length === 0) {
-    const hist = index.history(toBinary(r.key));
+    const hist = index.entry(toBinary(r.key));
     const v = hist === undefined ? undefined : visibleAt(hist, rev);
     const vs: Version[] = v === undefined || r.countOnly ? [] : [v];
     return finish(r, vs, v === undefined ? 0 : 1, limit);

@@ -30,7 +30,7 @@ import { CompactionRunner } from "./compaction.ts";
 import { StoreView } from "./view.ts";
 import { compareToPath, forEachChosenOp, isTxnReadonly } from "./compare.ts";
 import { hashAll, hashKV, type KVHash } from "./hash.ts";
-import { KeyIndex, latestLive, type Version, visibleAt } from "./history.ts";
+import { KeyIndex, latestLive, previousOf, type Version, visibleAt } from "./history.ts";
 import { compareBytes, EMPTY_BYTES, keySpan, toBinary } from "./keys.ts";
 import { evalRange, kvOf } from "./range.ts";
 
@@ -151,7 +151,7 @@ export class MvccStore {
 
   /** The live KeyValue of `key` at the current revision, if any. */
   get(key: Uint8Array): KeyValue | undefined {
-    const v = latestLive(this.#index.history(toBinary(key)));
+    const v = latestLive(this.#index.entry(toBinary(key)));
     return v === undefined ? undefined : kvOf(v);
   }
 
@@ -228,10 +228,7 @@ export class MvccStore {
   }
 
   #prevOf(v: Version): Version | undefined {
-    const hist = this.#index.history(v.bkey)!;
-    let i = hist.length - 1;
-    while (i >= 0 && hist[i] !== v) i--;
-    const p = i > 0 ? hist[i - 1] : undefined;
+    const p = previousOf(this.#index.entry(v.bkey)!, v);
     return p === undefined || p.ver === 0 || !this.#index.retained(p) ? undefined : p;
   }
 
@@ -263,7 +260,7 @@ export class MvccStore {
     this.#begin();
     let n = 0;
     for (const key of sorted) {
-      const prev = latestLive(this.#index.history(toBinary(key)));
+      const prev = latestLive(this.#index.entry(toBinary(key)));
       if (prev === undefined) continue;
       this.#writeDelete(prev);
       n++;
@@ -542,7 +539,7 @@ export class MvccStore {
 
   #checkPut(p: PutRequest, cur: number): void {
     if (p.ignoreValue || p.ignoreLease) {
-      const hist = this.#index.history(toBinary(p.key));
+      const hist = this.#index.entry(toBinary(p.key));
       if (hist === undefined || visibleAt(hist, cur) === undefined) throw EtcdErrors.keyNotFound();
     }
     if (p.lease !== 0n && !this.#hooks.exists(p.lease)) throw EtcdErrors.leaseNotFound();
@@ -550,7 +547,7 @@ export class MvccStore {
 
   #applyPut(req: PutRequest): PutResponse {
     const bkey = toBinary(req.key);
-    const hist = this.#index.history(bkey);
+    const hist = this.#index.entry(bkey);
     // The newest version is what the open txn sees: nothing newer exists.
     const prev = latestLive(hist);
     if ((req.ignoreValue || req.ignoreLease) && prev === undefined) throw EtcdErrors.keyNotFound();
@@ -594,7 +591,7 @@ export class MvccStore {
   #applyDelete(req: DeleteRangeRequest): DeleteRangeResponse {
     const victims: Version[] = [];
     if (req.rangeEnd.length === 0) {
-      const v = latestLive(this.#index.history(toBinary(req.key)));
+      const v = latestLive(this.#index.entry(toBinary(req.key)));
       if (v !== undefined) victims.push(v);
     } else {
       this.#index.scan(keySpan(req.key, req.rangeEnd), (hist) => {

@@ -1,0 +1,136 @@
+import assert from "node:assert/strict";
+import { type History, KeyIndex, newest, oldest, type Version } from "./history.ts";
+import { toBinary } from "./keys.ts";
+
+const enc = new TextEncoder();
+
+/** Deterministic pseudo-random numbers (a test must fail the same way twice). */
+function rng(seed: number): (m: number) => number {
+  let x = seed >>> 0;
+  return (m) => {
+    x = (x * 1103515245 + 12345) >>> 0;
+    return x % m;
+  };
+}
+
+/** What an index holds, view by view: map entries, tree entries in order, log. */
+function dump(idx: KeyIndex): { map: string[]; tree: string[]; log: string[] } {
+  const hist = (h: History) =>
+    (Array.isArray(h) ? h : [h]).map((v: Version) => `${v.main}.${v.sub}/${v.ver}`).join(",");
+  const map = [...idx.map].map(([k, h]) => `${k}=${hist(h)}`).sort();
+  const tree: string[] = [];
+  idx.tree.forEachPair((k, h) => {
+    tree.push(`${k}=${hist(h)}`);
+  });
+  const log = idx.log.map((v) => `${v.bkey}@${v.main}.${v.sub}`);
+  return { map, tree, log };
+}
+
+/** Writes `n` versions over `keys` keys in a scrambled order, some of them tombstones. */
+function fill(idx: KeyIndex, n: number, keys: number, seed: number): void {
+  const r = rng(seed);
+  for (let i = 0; i < n; i++) {
+    const k = `k${r(keys).toString().padStart(5, "0")}`;
+    const h = idx.entry(k);
+    const last = h === undefined ? undefined : newest(h);
+    const del = last !== undefined && last.ver !== 0 && r(5) === 0;
+    const ver = del ? 0 : last === undefined || last.ver === 0 ? 1 : last.ver + 1;
+    const create = del ? 0 : ver === 1 ? i + 2 : last!.create;
+    const value = del ? new Uint8Array(0) : enc.encode(`v${i}`);
+    idx.add(k, enc.encode(k), value, i + 2, 0, create, ver, 0n);
+  }
+}
+
+Deno.test("bulk build (unsorted keys) gives the same map, tree and log as inserts one by one", () => {
+  for (const [n, keys] of [[0, 1], [1, 1], [40, 10], [5000, 3000], [20000, 200]]) {
+    const one = new KeyIndex();
+    fill(one, n, keys, n + keys);
+    const bulk = new KeyIndex();
+    bulk.beginBulk();
+    fill(bulk, n, keys, n + keys);
+    // During the bulk load the tree is not built yet.
+    assert.equal(bulk.tree.size, 0);
+    bulk.endBulk();
+    assert.deepEqual(dump(bulk), dump(one), `n=${n} keys=${keys}`);
+    assert.equal(bulk.tree.size, one.map.size);
+    // The tree built in bulk takes later inserts and deletes like any other.
+    bulk.add("k00000x", enc.encode("k00000x"), enc.encode("new"), n + 2, 0, n + 2, 1, 0n);
+    one.add("k00000x", enc.encode("k00000x"), enc.encode("new"), n + 2, 0, n + 2, 1, 0n);
+    bulk.compact(n + 2);
+    one.compact(n + 2);
+    assert.deepEqual(dump(bulk), dump(one), `after writes, n=${n} keys=${keys}`);
+    bulk.tree.checkValid();
+  }
+});
+
+Deno.test("bulk build of keys already in order", () => {
+  const idx = new KeyIndex();
+  idx.beginBulk();
+  for (let i = 0; i < 1000; i++) {
+    const k = `s/${i.toString().padStart(8, "0")}`;
+    idx.add(k, enc.encode(k), enc.encode("v"), i + 2, 0, i + 2, 1, 0n);
+  }
+  idx.endBulk();
+  idx.tree.checkValid();
+  assert.deepEqual(idx.tree.keysArray(), [...idx.map.keys()]);
+});
+
+Deno.test("a key with one version holds it inline; a second makes an array; compaction and rollback make it one again", () => {
+  const idx = new KeyIndex();
+  const k = enc.encode("a");
+  const v1 = idx.add("a", k, enc.encode("1"), 2, 0, 2, 1, 0n);
+  // One version: the entry is the version itself, in both views.
+  assert.equal(idx.entry("a"), v1);
+  assert.equal(idx.tree.get("a"), v1);
+  assert.deepEqual(idx.history("a"), [v1]);
+  const v2 = idx.add("a", k, enc.encode("2"), 3, 0, 2, 2, 0n);
+  const two = idx.entry("a");
+  assert.ok(Array.isArray(two));
+  assert.deepEqual(two, [v1, v2]);
+  assert.equal(idx.tree.get("a"), two);
+  assert.equal(oldest(two), v1);
+  assert.equal(newest(two), v2);
+  // Versions of one key share one key string.
+  assert.equal(v2.bkey, v1.bkey);
+  // Rolling back the second write: the key is back to one inline version.
+  idx.unappend(v2);
+  assert.equal(idx.entry("a"), v1);
+  assert.equal(idx.tree.get("a"), v1);
+  // Three versions, compacted down to the newest: inline again.
+  idx.add("a", k, enc.encode("2"), 3, 0, 2, 2, 0n);
+  const v3 = idx.add("a", k, enc.encode("3"), 4, 0, 2, 3, 0n);
+  assert.equal((idx.entry("a") as Version[]).length, 3);
+  idx.compact(4);
+  assert.equal(idx.entry("a"), v3);
+  assert.equal(idx.tree.get("a"), v3);
+  assert.equal(idx.log.length, 1);
+  // A tombstone over one inline version, compacted: the key leaves both views.
+  const t = idx.add("a", k, new Uint8Array(0), 5, 0, 0, 0, 0n);
+  assert.deepEqual(idx.entry("a"), [v3, t]);
+  idx.compact(5);
+  assert.equal(idx.entry("a"), undefined);
+  assert.equal(idx.tree.get("a"), undefined);
+  assert.equal(idx.log.length, 0);
+  // An inline version that is the only one, rolled back: the key is gone.
+  const w = idx.add("b", enc.encode("b"), enc.encode("x"), 6, 0, 6, 1, 0n);
+  idx.unappend(w);
+  assert.equal(idx.entry("b"), undefined);
+  assert.equal(idx.tree.size, 0);
+  assert.equal(idx.map.size, 0);
+});
+
+Deno.test("compaction in small steps leaves every key in its canonical form (inline iff one version)", () => {
+  const idx = new KeyIndex();
+  fill(idx, 6000, 700, 7);
+  const rev = 4000;
+  idx.scheduleCompaction(rev);
+  for (const _ of idx.compactSteps(rev, 3)) {
+    // steps
+  }
+  for (const [k, h] of idx.map) {
+    if (Array.isArray(h)) assert.ok(h.length >= 2, `${k} holds an array of ${h.length}`);
+    assert.equal(idx.tree.get(k), h);
+  }
+  assert.equal(idx.tree.size, idx.map.size);
+  assert.deepEqual(idx.history(toBinary(enc.encode("zz"))), undefined);
+});

@@ -20,6 +20,7 @@ import {
   type InternalRequest,
   InternalRequestSchema,
 } from "./gen/cairn/internal_pb.ts";
+import { claimRoom, hasRoom } from "./wire/headroom.ts";
 import { ProtoWriter } from "./wire/proto_writer.ts";
 import { uint64VarintBytes, varintSize } from "./wire/varint.ts";
 import { ProtoReader, WireError } from "./wire/proto_reader.ts";
@@ -172,6 +173,12 @@ export function encodeInternalRequest(
     );
   }
   const put = request.value;
+  const inPlace = putsWithRoom.get(put);
+  if (inPlace !== undefined) {
+    putsWithRoom.delete(put);
+    const entry = entryAround(inPlace, put, id, origin, auth);
+    if (entry !== undefined) return entry;
+  }
   // The put's length is computed first and written before it: with
   // `message` a put of 128 bytes or more was moved once more inside the
   // buffer (a whole 64 KiB value), and each call made a closure.
@@ -194,6 +201,54 @@ export function encodeInternalRequest(
     w.uint64Field(2, auth.revision);
   }
   return w.pos === w.buf.length ? w.buf : w.finish();
+}
+
+/**
+ * Large puts received into a buffer with room around them (see
+ * src/wire/headroom.ts), with the bytes they were decoded from.
+ */
+const putsWithRoom = new WeakMap<PutRequest, Uint8Array>();
+
+/**
+ * The entry written around `raw`, the put's own bytes as received, in
+ * place: the id, origin and the put's tag and length before them, the
+ * auth header after. Only when `raw` is exactly as long as the canonical
+ * encoding of `put` (so it is the bytes `writePutRequest` would write, as
+ * every protobuf client sends them) and its buffer still has the room;
+ * undefined otherwise (the caller copies).
+ */
+function entryAround(
+  raw: Uint8Array,
+  put: PutRequest,
+  id: bigint,
+  origin: bigint,
+  auth: AuthHeader | undefined,
+): Uint8Array | undefined {
+  const putSize = putRequestSize(put);
+  if (raw.length !== putSize) return undefined;
+  const user = auth === undefined || auth.username === "" ? EMPTY : utf8.encode(auth.username);
+  const authSize = auth ? bytesFieldSize(user.length) + uint64FieldSize(auth.revision) : 0;
+  const before = uint64FieldSize(id) + uint64FieldSize(origin) + 1 + varintSize(putSize);
+  const after = auth ? 2 + varintSize(authSize) + authSize : 0;
+  const room = claimRoom(raw, before, after);
+  if (room === undefined) return undefined;
+  const w = new ProtoWriter(0);
+  w.buf = room;
+  w.uint64Field(1, id);
+  w.uint64Field(2, origin);
+  w.varint((3 << 3) | 2);
+  w.varint(putSize);
+  w.pos += putSize; // the put itself is already there
+  if (auth) {
+    w.varint(AUTH_FIELD << 3 | 2);
+    w.varint(authSize);
+    w.bytesField(1, user);
+    w.uint64Field(2, auth.revision);
+  }
+  if (w.buf !== room || w.pos !== room.length) {
+    throw new Error(`InternalRequest in place: wrote ${w.pos} of ${room.length} bytes`);
+  }
+  return room;
 }
 
 const utf8 = new TextEncoder();
@@ -294,7 +349,9 @@ export function decodePutRequest(
   end: number = payload.length,
 ): PutRequest | undefined {
   try {
-    return decodePut(new ProtoReader(payload, start, end), end);
+    const put = decodePut(new ProtoReader(payload, start, end), end);
+    if (put !== undefined && hasRoom(payload)) putsWithRoom.set(put, payload.subarray(start, end));
+    return put;
   } catch (e) {
     if (e instanceof WireError) return undefined;
     throw e;

@@ -23,6 +23,7 @@ import {
 } from "./grpc_common.ts";
 import type { H2Stream, StreamListener } from "./h2/stream.ts";
 import type { GrpcMethodStats, GrpcServerMetrics } from "../metrics/grpc.ts";
+import { allocWithRoom, ROOM_MIN } from "../wire/headroom.ts";
 import { gunzipSync } from "node:zlib";
 
 /** A unary method implementation, as the Connect services implement it. */
@@ -214,6 +215,8 @@ class UnaryCall implements StreamListener, UnaryAnswerCall<unknown> {
   /** The request body so far: `#body[0, #size)`. */
   #body: Uint8Array = EMPTY;
   #size = 0;
+  /** The envelope's whole size as its prefix announced it (0: not known or over the limit). */
+  #announced = 0;
   #finished = false;
   /** The call's `grpc-timeout`, once registered. */
   deadline: Deadline | undefined;
@@ -287,11 +290,18 @@ class UnaryCall implements StreamListener, UnaryAnswerCall<unknown> {
         // The usual first frame: it starts with the whole prefix.
         const len = ((b[start + 1] << 24) | (b[start + 2] << 16) | (b[start + 3] << 8) |
           b[start + 4]) >>> 0;
+        if (5 + len <= max) this.#announced = 5 + len;
         want = Math.max(size, Math.min(5 + len, max, 4 * size + 16384));
       } else if (size >= 5) {
         want = Math.min(Math.max(size, 2 * body.length), max);
+        // Grown to the size the prefix announced: exactly that, with room.
+        if (this.#announced >= size && want >= this.#announced) want = this.#announced;
       }
-      const bigger = new Uint8Array(want);
+      // A large message received whole gets free bytes around it, so a
+      // put's Raft entry is written around it in place (src/wire/headroom.ts).
+      const bigger = want === this.#announced && want >= ROOM_MIN
+        ? allocWithRoom(want)
+        : new Uint8Array(want);
       if (this.#size > 0) bigger.set(body.subarray(0, this.#size));
       this.#body = body = bigger;
     }

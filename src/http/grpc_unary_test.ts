@@ -20,6 +20,7 @@ import {
 } from "./grpc_unary.ts";
 import { encodeHeaders } from "./h2/hpack.ts";
 import { startTestH2Server } from "./h2/test_server.ts";
+import { hasRoom } from "../wire/headroom.ts";
 
 interface Reply {
   headers: http2.IncomingHttpHeaders;
@@ -180,6 +181,34 @@ Deno.test("a request in many DATA frames, the prefix split among them, arrives w
       decoder,
     );
   }
+});
+
+Deno.test("a large request arrives in a buffer with room around it (its put's entry is built there)", async () => {
+  const roomy: boolean[] = [];
+  const impl = (req: PutRequest) => {
+    roomy.push(hasRoom(req.value));
+    return okImpl(req);
+  };
+  await withServer(
+    impl,
+    async (call) => {
+      // Whole in the buffer sized from the first frame, or (sent in small
+      // pieces first, or 300,000 bytes) grown to the size the prefix announced.
+      for (const pieces of [[], [5, 100, 16384]]) {
+        for (const n of [70_000, 300_000, 100]) {
+          const body = toBinary(
+            PutRequestSchema,
+            create(PutRequestSchema, { key: putKey, value: new Uint8Array(n).fill(3) }),
+          );
+          const r = await call(envelope(body), {}, pieces);
+          assert.equal(r.trailers["grpc-status"], "0");
+        }
+      }
+      assert.deepEqual(roomy, [true, true, false, true, true, false]);
+    },
+    1_000_000,
+    true,
+  );
 });
 
 Deno.test("the put decoder yields what fromBinary yields, unknown fields left to it", async () => {

@@ -6,7 +6,6 @@
  * @module
  */
 import { ConfigError, parseConfig, wantsConfigFile } from "./src/config.ts";
-import { configFromSrv } from "./src/discovery/bootstrap.ts";
 import { createLogger, LogSetupError, setupLogger } from "./src/log.ts";
 import { startIdleGc } from "./src/process/idle_gc.ts";
 import { startServer } from "./src/serve.ts";
@@ -54,8 +53,12 @@ async function main(args: string[]): Promise<number> {
   }
   const log = logging.logger;
   for (const w of [...logging.warnings, ...outcome.warnings]) log.warn(w);
-  // --discovery-srv: a new member's initial cluster comes from DNS SRV records.
-  const config = await configFromSrv(outcome.config, log);
+  // --discovery-srv: a new member's initial cluster comes from DNS SRV
+  // records. The discovery code is loaded only then: every module loaded
+  // at start stays resident for the life of the process.
+  const config = outcome.config.discoverySrv === ""
+    ? outcome.config
+    : await (await import("./src/discovery/bootstrap.ts")).configFromSrv(outcome.config, log);
   if (config === undefined) return 1;
   const systemd = SystemdNotifier.fromEnv(Deno.env.toObject(), log);
   try {

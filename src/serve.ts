@@ -15,7 +15,7 @@ import { createHttpApp, createMetricsApp, type HttpSources } from "./http/app.ts
 import { BidiRoutes } from "./http/grpc_bidi.ts";
 import { UnaryRoutes } from "./http/grpc_unary.ts";
 import { keepaliveFromFlags } from "./http/h2/keepalive.ts";
-import { PPROF_PREFIX } from "./http/pprof.ts";
+import { PPROF_PREFIX } from "./http/pprof_paths.ts";
 import { type ClientListener, listenClient, type ListenOptions } from "./http/client_listener.ts";
 import { type ClientHandlers, createClientHandlers } from "./http/handler.ts";
 import { isTlsUrl, isUnixUrl } from "./http/net.ts";

@@ -22,7 +22,6 @@ import { EtcdErrors } from "../errors.ts";
 import { SERVER_VERSION } from "../http/app.ts";
 import type { UnaryService } from "../http/grpc_unary.ts";
 import { captureState } from "../server/state_snapshot.ts";
-import { etcdDatabase, snapshotChunks } from "../snapshot/export.ts";
 import type { Member } from "../server/member.ts";
 import type { CallContext } from "../http/call_context.ts";
 import { authOf } from "./auth_setup.ts";
@@ -111,6 +110,9 @@ export function maintenanceService(
       // afterwards in slices while the member goes on applying writes.
       const started = performance.now();
       try {
+        // The bbolt writer and etcd's schema are loaded on the first
+        // snapshot, not at start: most members never serve one.
+        const { etcdDatabase, snapshotChunks } = await import("../snapshot/export.ts");
         const captured = captureState(member.sm);
         const db = await etcdDatabase(captured.view, captured.rest, BigInt(member.appliedIndex));
         for (const { blob, remaining } of snapshotChunks(db, SNAPSHOT_CHUNK)) {

@@ -18,7 +18,7 @@ import { Streams } from "../gen/cairn/streams_pb.ts";
 import { Election } from "../gen/etcd/server/etcdserver/api/v3election/v3electionpb/v3election_pb.ts";
 import { Lock } from "../gen/etcd/server/etcdserver/api/v3lock/v3lockpb/v3lock_pb.ts";
 import { decodePutRequest, encodePutResponse, encodePutResponseEnvelope } from "../fast_codec.ts";
-import { GatewayServices } from "../http/gateway/gateway.ts";
+import { GatewayServices } from "../http/gateway/services.ts";
 import { BidiRoutes } from "../http/grpc_bidi.ts";
 import { UnaryRoutes } from "../http/grpc_unary.ts";
 import type { Member } from "../server/member.ts";

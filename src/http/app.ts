@@ -12,9 +12,10 @@
 import { type Context, Hono } from "hono";
 import type { CheckType, HealthChecker } from "../server/health.ts";
 import { CLUSTER_VERSION, SERVER_VERSION } from "../version.ts";
-import { type GatewayServices, registerGateway } from "./gateway/gateway.ts";
-import { registerPprof } from "./pprof.ts";
-import { registerUi } from "../ui/mod.ts";
+import { mountGateway } from "./gateway/mount.ts";
+import type { GatewayServices } from "./gateway/services.ts";
+import { mountLazy } from "./lazy_routes.ts";
+import { PPROF_PREFIX } from "./pprof_paths.ts";
 
 export { CLUSTER_VERSION, SERVER_VERSION };
 
@@ -39,15 +40,21 @@ const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 /** What Go's net/http sends for text, sniffed or from http.Error. */
 const TEXT = "text/plain; charset=utf-8";
 
-/** Builds the hono app of the client port. */
+/**
+ * Builds the hono app of the client port. The profiler, the JSON gateway
+ * and the dashboard are loaded on their first request (`lazy_routes.ts`
+ * says why); /version, /metrics and the health checks are served at once.
+ */
 export function createHttpApp(src: HttpSources, opts: HttpAppOptions = {}): Hono {
   const app = new Hono();
-  if (opts.pprof) registerPprof(app);
-  if (opts.gateway) registerGateway(app, opts.gateway.services, opts.gateway);
+  if (opts.pprof) {
+    mountLazy(app, [`${PPROF_PREFIX}/*`], async () => (await import("./pprof.ts")).registerPprof);
+  }
+  if (opts.gateway) mountGateway(app, opts.gateway.services, opts.gateway);
   app.get("/version", (c) => c.json({ etcdserver: SERVER_VERSION, etcdcluster: CLUSTER_VERSION }));
   registerMetrics(app, src);
   registerHealth(app, src.health);
-  registerUi(app);
+  mountLazy(app, ["/ui", "/ui/*"], async () => (await import("../ui/mod.ts")).registerUi);
   return app;
 }
 

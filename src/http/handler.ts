@@ -28,7 +28,7 @@ import {
   gatewayRequest,
   universalRequest,
 } from "./h1/adapt.ts";
-import { gatewayOf, isGatewayPath } from "./gateway/gateway.ts";
+import { gatewayOf, isGatewayPath } from "./gateway/mount.ts";
 import type { Http1Handler } from "./h1/server.ts";
 import type { ConnectHandlers } from "./connect_handlers.ts";
 import { createContextValues } from "@connectrpc/connect";

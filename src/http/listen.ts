@@ -16,11 +16,8 @@
  *
  * @module
  */
-import * as tls from "node:tls";
 import type { Logger } from "../log.ts";
-import { DenoStreamConn, hostPort, isTlsUrl, isUnixUrl, type StreamConn, unixPath } from "./net.ts";
-import { CertChecker, type HandshakeFacts } from "./tls/cert_policy.ts";
-import { NodeStreamConn } from "./tls/node_conn.ts";
+import { DenoStreamConn, hostPort, isTlsUrl, type StreamConn, unixPath } from "./net.ts";
 import type { ServerTls } from "./tls/settings.ts";
 
 /** The bound address of a listener. */
@@ -57,13 +54,17 @@ export async function listenStreams(
 ): Promise<StreamListener> {
   if (isTlsUrl(url)) {
     if (!opts.tls) throw new Error(`${url.href}: TLS is not configured for this port`);
+    // node:tls and the certificate checks are loaded only for a TLS port:
+    // a cleartext member never needs them (listen_tls.ts).
+    const { listenNodeTls } = await import("./tls/listen_tls.ts");
     return await listenNodeTls(url, opts.tls, opts);
   }
   if (url.protocol === "http:" || url.protocol === "unix:") return listenPlain(url, opts);
   throw new Error(`unsupported listen URL scheme ${url.href}`);
 }
 
-function removeStaleSocket(path: string): void {
+/** Removes a leftover Unix socket file at `path` (none there: nothing to do). */
+export function removeStaleSocket(path: string): void {
   // etcd removes a leftover socket file before binding, or the bind fails.
   try {
     if (Deno.lstatSync(path).isSocket) Deno.removeSync(path);
@@ -121,96 +122,4 @@ function listenPlain(url: URL, opts: ListenStreamsOptions): StreamListener {
       await accepting;
     },
   };
-}
-
-async function listenNodeTls(
-  url: URL,
-  cfg: ServerTls,
-  opts: ListenStreamsOptions,
-): Promise<StreamListener> {
-  const checker = new CertChecker(cfg.policy);
-  const unix = isUnixUrl(url);
-  const server = tls.createServer({
-    cert: cfg.cert,
-    key: cfg.key,
-    ca: cfg.ca,
-    requestCert: cfg.requireClientCert,
-    rejectUnauthorized: cfg.requireClientCert,
-    ALPNProtocols: opts.alpn,
-    minVersion: cfg.minVersion,
-    maxVersion: cfg.maxVersion,
-    handshakeTimeout: cfg.handshakeTimeoutMs,
-  });
-  // The address is read when the TCP connection arrives: by the time a
-  // handshake fails, the TLS socket no longer knows it.
-  const remotes = new WeakMap<object, string>();
-  server.on("connection", (raw) => {
-    remotes.set(raw, raw.remoteAddress ? `${raw.remoteAddress}:${raw.remotePort}` : "unix");
-  });
-  server.on("tlsClientError", (err, socket) => {
-    const parent = (socket as unknown as { _parent?: object })._parent;
-    const remote = remotes.get(socket) ?? (parent && remotes.get(parent)) ?? "unknown";
-    // Deno's node:tls reports a client certificate that fails verification
-    // only as "socket hang up".
-    refuse(opts.log, remote, `TLS handshake failed: ${err.message}`);
-    socket.destroy();
-  });
-  server.on("secureConnection", async (socket: tls.TLSSocket) => {
-    const raw = cfg.requireClientCert ? socket.getPeerCertificate()?.raw : undefined;
-    const der = raw && raw.length > 0 ? new Uint8Array(raw) : undefined;
-    const conn = new NodeStreamConn(socket, der);
-    if (!checker.idle) {
-      const facts: HandshakeFacts = {
-        peerCertificate: der,
-        remote: conn.remote,
-        protocol: socket.getProtocol() ?? undefined,
-        cipher: socket.getCipher()?.standardName,
-      };
-      let why: string | undefined;
-      try {
-        why = await checker.check(facts);
-      } catch (err) {
-        why = `certificate check failed: ${(err as Error).message}`;
-      }
-      if (why !== undefined) {
-        refuse(opts.log, conn.remote, why);
-        conn.close();
-        return;
-      }
-    }
-    opts.onConn(conn);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    const done = () => {
-      server.off("error", reject);
-      resolve();
-    };
-    if (unix) {
-      const path = unixPath(url);
-      removeStaleSocket(path);
-      server.listen(path, done);
-    } else {
-      const { hostname, port } = hostPort(url);
-      server.listen(port, hostname, done);
-    }
-  });
-  server.on("error", (err) => opts.log.warn("TLS listener error", { error: String(err) }));
-  const a = server.address();
-  const address: BoundAddress = typeof a === "string" || a === null
-    ? { address: unix ? unixPath(url) : String(a), port: 0, family: "unix" }
-    : { address: a.address, port: a.port, family: a.family === "IPv6" ? "IPv6" : "IPv4" };
-  return {
-    address,
-    // node's close callback waits for every open connection to end; their
-    // owners close those, so only the listening socket is waited for here.
-    close: () => {
-      server.close();
-      return Promise.resolve();
-    },
-  };
-}
-
-function refuse(log: Logger, remote: string, why: string): void {
-  log.warn("rejected connection", { "remote-addr": remote, error: why });
 }

@@ -14,11 +14,9 @@
  */
 import type { Hono } from "hono";
 import { fetchEnv } from "./fetch_env.ts";
+import { PPROF_PROFILE_PATH } from "./pprof_paths.ts";
 
-/** etcd's pprof prefix (logged at start-up as etcd does). */
-export const PPROF_PREFIX = "/debug/pprof";
-/** Where the CPU profile is served. */
-export const PPROF_PROFILE_PATH = `${PPROF_PREFIX}/profile`;
+export { PPROF_PREFIX, PPROF_PROFILE_PATH } from "./pprof_paths.ts";
 /** Go's default profile length. */
 const DEFAULT_SECONDS = 30;
 /**

@@ -35,9 +35,7 @@
  *
  * @module
  */
-import v8 from "node:v8";
 import process from "node:process";
-import vm from "node:vm";
 
 /** One memory sample, as `Deno.memoryUsage()` reports it. */
 export interface MemorySample {
@@ -211,6 +209,11 @@ function exposeGc(): (() => void) | undefined {
   const given: unknown = (globalThis as { gc?: unknown }).gc;
   if (typeof given === "function") return fullCollection(given as V8Gc);
   try {
+    // node:v8 and node:vm are loaded only on this path: the shipped
+    // executable and `make run` pass --expose-gc, and a module loaded at
+    // start stays resident for the life of the process.
+    const v8 = process.getBuiltinModule("node:v8");
+    const vm = process.getBuiltinModule("node:vm");
     v8.setFlagsFromString("--expose-gc");
     const gc: unknown = vm.runInNewContext("gc");
     return typeof gc === "function" ? fullCollection(gc as V8Gc) : undefined;

@@ -24,12 +24,11 @@ import {
   create,
   type DescMessage,
   type DescMethod,
-  type DescService,
   type MessageShape,
   toBinary,
   toJson,
 } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { Hono } from "hono";
 import { EtcdErrors } from "../../errors.ts";
 import { parseGrpcTimeout } from "../grpc_unary.ts";
@@ -40,6 +39,8 @@ import { decodeGatewayJson, encodeGatewayJson, goJsonString } from "./json.ts";
 import { ValueTooLargeError } from "./json_values.ts";
 import { GATEWAY_PATHS } from "./paths.ts";
 import { bytesResponse, type FetchEnv, fetchEnv } from "../fetch_env.ts";
+import { GatewayServices } from "./services.ts";
+import { gatewayOf, isGatewayPath, setGatewayCore } from "./mount.ts";
 
 /** gRPC metadata key and value of "require a leader" (etcd's rpctypes). */
 const REQUIRE_LEADER_KEY = "hasleader";
@@ -60,29 +61,7 @@ const JSON_BYTES_PER_MESSAGE_BYTE = 4;
  */
 const CALL_ENDED = new ConnectError("call ended", Code.Canceled);
 
-/** An implementation object: methods by their local (lowerCamelCase) name. */
-type AnyImpl = Record<string, unknown>;
-
-/** The services the gateway dispatches to, registered by the same code that registers them for gRPC. */
-export class GatewayServices {
-  readonly #services = new Map<string, { service: DescService; impl: AnyImpl }>();
-  /** True while the member knows a leader (for `hasleader` metadata). */
-  readonly hasLeader: () => boolean;
-
-  constructor(hasLeader: () => boolean) {
-    this.hasLeader = hasLeader;
-  }
-
-  /** Makes `service`'s gateway routes call `impl`. */
-  add<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): void {
-    this.#services.set(service.typeName, { service, impl: impl as AnyImpl });
-  }
-
-  /** The registered service named `typeName`. */
-  get(typeName: string): { service: DescService; impl: AnyImpl } | undefined {
-    return this.#services.get(typeName);
-  }
-}
+export { gatewayOf, GatewayServices, isGatewayPath };
 
 /** Options of {@link createGatewayHandler}. */
 export interface GatewayOptions {
@@ -124,23 +103,6 @@ export interface GatewayAnswer {
 /** Serves one gateway request. */
 export type GatewayCore = (req: GatewayRequest) => Promise<GatewayAnswer>;
 
-/** The core of the gateway each app serves, for servers that call it without web types. */
-const cores = new WeakMap<Hono, GatewayCore>();
-
-/**
- * The gateway registered on `app`, if any. The HTTP/1.1 server calls it
- * directly for `/v3/` and `/v3beta/` paths: a Request and a Response per
- * call cost a measurable share of a JSON put (see `../h1/adapt.ts`).
- */
-export function gatewayOf(app: Hono): GatewayCore | undefined {
-  return cores.get(app);
-}
-
-/** True for the paths the gateway serves (`/v3/...`, `/v3beta/...`). */
-export function isGatewayPath(path: string): boolean {
-  return path.startsWith("/v3/") || path.startsWith("/v3beta/");
-}
-
 /** Serves the gateway under `/v3/` and `/v3beta/` of `app`. */
 export function registerGateway(
   app: Hono,
@@ -149,7 +111,7 @@ export function registerGateway(
 ): void {
   const core = createGatewayCore(services, opts);
   const handler = fetchGateway(core);
-  cores.set(app, core);
+  setGatewayCore(app, core);
   app.all("/v3/*", (c) => handler(c.req.raw, fetchEnv(c.env)));
   app.all("/v3beta/*", (c) => handler(c.req.raw, fetchEnv(c.env)));
 }
@@ -162,8 +124,8 @@ export function createGatewayHandler(
   return fetchGateway(createGatewayCore(services, opts));
 }
 
-/** The core behind a fetch-style handler. */
-function fetchGateway(core: GatewayCore): GatewayHandler {
+/** The fetch-style handler over a gateway core. */
+export function fetchGateway(core: GatewayCore): GatewayHandler {
   return async (req, env) => {
     const answer = await core({
       method: req.method,

@@ -7,7 +7,6 @@
  *
  * @module
  */
-import * as tls from "node:tls";
 import { DenoStreamConn, type Dialer, hostPort, isTlsUrl, isUnixUrl, unixPath } from "../net.ts";
 import { NodeStreamConn } from "./node_conn.ts";
 import type { ClientTls } from "./settings.ts";
@@ -44,14 +43,17 @@ export function createDialer(clientTls: ClientTls | undefined): Dialer {
   };
 }
 
-function nodeTlsConnect(url: URL, t: ClientTls): Promise<NodeStreamConn> {
+async function nodeTlsConnect(url: URL, t: ClientTls): Promise<NodeStreamConn> {
+  // Loaded on the first such dial: a member whose peers are cleartext, or
+  // verified by Deno's own TLS, never loads node:tls.
+  const tls = await import("node:tls");
   const where = isUnixUrl(url) ? { path: unixPath(url), servername: "localhost" } : (() => {
     const { hostname, port } = hostPort(url);
     // SNI carries names only; an IP address is checked against the IP SANs.
     const ip = /^[\d.]+$/.test(hostname) || hostname.includes(":");
     return { host: hostname, port, servername: ip ? undefined : hostname };
   })();
-  return new Promise((resolve, reject) => {
+  return await new Promise((resolve, reject) => {
     const socket = tls.connect({
       ...where,
       ca: t.ca,

@@ -232,7 +232,8 @@ export class KeyIndex {
   /**
    * Stores a new version of `bkey` (whose bytes are `key`), copying `key`
    * and `value` into the arena, and appends it: its revision must be the
-   * newest in the store.
+   * newest in the store. `hist`: the key's entry, when the caller has
+   * just looked it up (a put has: one map probe instead of two).
    */
   add(
     bkey: string,
@@ -243,10 +244,10 @@ export class KeyIndex {
     create: number,
     ver: number,
     lease: bigint,
+    hist: History | undefined = this.map.get(bkey),
   ): Version {
     const arena = this.arena;
     const slab = arena.write(key, value);
-    const hist = this.map.get(bkey);
     // Literal 0n is one shared constant; a decoded 0n may be a fresh BigInt.
     const v = new Version(
       // One string per key, shared by all its versions.

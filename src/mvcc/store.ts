@@ -563,6 +563,7 @@ export class MvccStore {
       prev === undefined ? main : prev.create,
       prev === undefined ? 1 : prev.ver + 1,
       req.ignoreLease ? prev!.lease : req.lease,
+      hist,
     );
     this.#changes.push(v);
     this.#prevs.push(prev);

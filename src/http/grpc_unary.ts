@@ -305,7 +305,11 @@ class UnaryCall implements StreamListener, UnaryAnswerCall<unknown> {
       if (this.#size > 0) bigger.set(body.subarray(0, this.#size));
       this.#body = body = bigger;
     }
-    body.set(n === b.length ? b : b.subarray(start, end), this.#size);
+    if (n <= SMALL_COPY) {
+      // A small body (a usual put) byte by byte: a view of the read buffer
+      // just to copy from was one more object per request.
+      for (let i = 0, at = this.#size; i < n; i++) body[at + i] = b[start + i];
+    } else body.set(n === b.length ? b : b.subarray(start, end), this.#size);
     this.#size = size;
   }
 
@@ -403,6 +407,8 @@ class UnaryCall implements StreamListener, UnaryAnswerCall<unknown> {
 }
 
 const EMPTY = new Uint8Array(0);
+/** Body pieces up to this size are copied in a loop rather than through a view. */
+const SMALL_COPY = 1024;
 
 /**
  * Decodes one length-prefixed message, as gRPC frames it, with identity or

@@ -662,6 +662,29 @@ export abstract class H2Session<S extends FlowStream> {
     return true;
   }
 
+  /**
+   * Frames all of `data` on `s` at once, as {@link pump} would frame it
+   * once queued, when nothing of `s` waits before it and the windows, the
+   * frame size and the socket take it whole (a unary response's message);
+   * false, having sent nothing, otherwise. Saves the queue entry (and the
+   * queue's first backing store) a response would make and drop at once.
+   * Call {@link pump} after it either way, as after queueing.
+   */
+  sendNow(s: S, data: Uint8Array, end: boolean): boolean {
+    const n = data.length;
+    if (
+      this.isClosed || n === 0 || s.queue.length > 0 || n > s.sendWindow ||
+      n > this.#connSendWindow || n > this.#peerMaxFrame ||
+      this.writer.backlog >= this.#outHighWater
+    ) {
+      return false;
+    }
+    this.#dataFrame(end ? Flag.END_STREAM : 0, s.id, data);
+    s.sendWindow -= n;
+    this.#connSendWindow -= n;
+    return true;
+  }
+
   #dataFrame(flags: number, id: number, payload: Uint8Array): void {
     this.wroteStreamFrame();
     this.writer.frame(FrameType.DATA, flags, id, payload);

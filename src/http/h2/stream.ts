@@ -17,6 +17,11 @@ export interface StreamHost {
   sendHeaders(stream: H2Stream, block: Uint8Array, endStream: boolean): void;
   /** Frames as much queued data of `stream` as the windows allow. */
   pump(stream: H2Stream): void;
+  /**
+   * Frames `data` at once when nothing of `stream` is queued and the
+   * windows take it whole; false (nothing sent) means queue it.
+   */
+  sendNow(stream: H2Stream, data: Uint8Array, end: boolean): boolean;
   /** Sends RST_STREAM and forgets the stream. */
   reset(stream: H2Stream, code: number): void;
   /** `bytes` of the request body were consumed: the peer may send as many more. */
@@ -151,8 +156,12 @@ export class H2Stream extends FlowStream {
   writeNow(data: Uint8Array, end = false): void {
     if (this.#localEnded) return;
     if (end) this.#localEnded = true;
-    this.queuedBytes += data.length;
-    this.queue.push({ data, offset: 0, end });
+    // Framed at once when nothing waits and the windows allow (a unary
+    // reply, nearly always): no queue entry made and dropped.
+    if (!this.host.sendNow(this, data, end)) {
+      this.queuedBytes += data.length;
+      this.queue.push({ data, offset: 0, end });
+    }
     this.host.pump(this);
   }
 
@@ -160,7 +169,10 @@ export class H2Stream extends FlowStream {
   sendTrailers(block: Uint8Array): void {
     if (this.#localEnded) return;
     this.#localEnded = true;
-    this.queue.push({ trailers: block, offset: 0, end: true });
+    // With nothing queued before them the trailers go at once, as the
+    // pump would send them.
+    if (this.queue.length === 0) this.host.sendHeaders(this, block, true);
+    else this.queue.push({ trailers: block, offset: 0, end: true });
     this.host.pump(this);
   }
 

@@ -242,13 +242,20 @@ export class SnapshotStore {
   /**
    * The newest snapshot whose checksums hold (and that `accept` takes, e.g.
    * one the WAL has a marker for). Damaged files are renamed to `.broken`
-   * with a warning; a file of a newer format version throws.
+   * with a warning; a file of a newer format version throws. `early`, from
+   * {@link peekNewest}, is used instead of reading its file again.
    */
-  async loadNewest(accept?: (meta: SnapshotMeta) => boolean): Promise<Snapshot | undefined> {
+  async loadNewest(
+    accept?: (meta: SnapshotMeta) => boolean,
+    early?: Snapshot,
+  ): Promise<Snapshot | undefined> {
     for (const file of await this.list()) {
       let snap: Snapshot;
       try {
-        snap = await readSnapshotFile(this.disk, file.path);
+        // Read and verified already by peekNewest, and nothing writes
+        // snapshot files while a member starts.
+        const same = early?.meta.term === file.term && early?.meta.index === file.index;
+        snap = same ? early! : await readSnapshotFile(this.disk, file.path);
         if (snap.meta.term !== file.term || snap.meta.index !== file.index) {
           throw new Error(`holds term ${snap.meta.term} index ${snap.meta.index}, not its name's`);
         }
@@ -265,6 +272,24 @@ export class SnapshotStore {
       if (accept === undefined || accept(snap.meta)) return snap;
     }
     return undefined;
+  }
+
+  /**
+   * The newest snapshot file, read and verified, or undefined if there is
+   * none or it is damaged; acts on nothing (a damaged file is left for
+   * {@link loadNewest} to set aside). For a caller that learns only later
+   * which snapshot it needs: a restart reads the newest file while the WAL
+   * is replayed, and the WAL's newest marker almost always names it.
+   */
+  async peekNewest(): Promise<Snapshot | undefined> {
+    try {
+      const [file] = await this.list();
+      if (file === undefined) return undefined;
+      const snap = await readSnapshotFile(this.disk, file.path);
+      return snap.meta.term === file.term && snap.meta.index === file.index ? snap : undefined;
+    } catch {
+      return undefined; // loadNewest reads it again and reports what is wrong
+    }
   }
 
   /**

@@ -150,3 +150,32 @@ Deno.test("a large snapshot saved in chunks is flushed as it goes and reads back
     for (let i = 0; i < 40; i++) assert.equal(snap!.data[(i << 20) + 17], i);
   });
 });
+
+Deno.test("peekNewest reads the newest file and acts on nothing; loadNewest takes it as read", async () => {
+  await withDir(async (dir) => {
+    const warnings: string[] = [];
+    const store = new SnapshotStore(dir, { onWarning: (m) => warnings.push(m) });
+    assert.equal(await store.peekNewest(), undefined);
+    await store.save(meta(1, 10), body(1));
+    const newest = await store.save(meta(2, 20), body(2));
+    const early = await store.peekNewest();
+    assert.deepEqual(early?.meta, meta(2, 20));
+    assert.deepEqual(early?.data, body(2));
+    // Used as read: the file is not read again (a change since goes unseen).
+    const bytes = await Deno.readFile(newest);
+    bytes[bytes.length - 1] ^= 0x40;
+    await Deno.writeFile(newest, bytes);
+    assert.equal(await store.loadNewest((m) => m.index === 20, early), early);
+    // An early snapshot of another file does not stand in for the one wanted.
+    const older = await store.loadNewest((m) => m.index === 10, early);
+    assert.deepEqual(older?.meta, meta(1, 10));
+    assert.deepEqual(older?.data, body(1));
+    assert.equal(warnings.length, 0, "the damaged newest file was taken from early, not read");
+    // Damage: peekNewest says nothing and leaves the file for loadNewest to set aside.
+    assert.equal(await store.peekNewest(), undefined);
+    await Deno.stat(newest);
+    assert.deepEqual((await store.loadNewest())?.meta, meta(1, 10));
+    await Deno.stat(`${newest}.broken`);
+    assert.equal(warnings.length, 1);
+  });
+});

@@ -119,18 +119,23 @@ export class WatchStream implements WatchSink {
 
   // ---- WatchSink ----
 
-  /** True while the bounded buffer is full. */
+  /**
+   * True while the bounded buffer is full. The hub asks before it reads a
+   * lagging watcher's history and then skips it, so a true answer also
+   * counts as a refusal: once the buffer has drained to half the stream
+   * kicks the hub, instead of the skipped watchers waiting for its retry
+   * timer (100 ms) while the stream sits idle with nothing queued.
+   */
   get full(): boolean {
-    return this.#bounded >= this.#bufferSize;
+    if (this.#bounded < this.#bufferSize) return false;
+    this.#wasFull = true;
+    return true;
   }
 
   /** Takes an event/progress/compaction response unless the buffer is full. */
   offer(resp: HubResponse): boolean {
     if (this.#closed) return true; // dropped: the stream is going away
-    if (this.full) {
-      this.#wasFull = true;
-      return false;
-    }
+    if (this.full) return false;
     this.#bounded++;
     this.#push(resp);
     this.#eventStats?.queued(resp.events.length);

@@ -261,3 +261,49 @@ Deno.test("controlResponse: the same message create(WatchResponseSchema) makes",
     );
   }
 });
+
+Deno.test("stream: watchers skipped because the buffer was full catch up as soon as it drains, not on the retry timer", () => {
+  // A clock whose timers only run when the test fires them.
+  const now = 0;
+  const timers = new Map<number, { due: number; fn: () => void }>();
+  let nextTimer = 1;
+  const clock = {
+    now: () => now,
+    monotonic: () => now,
+    setTimeout: (fn: () => void, ms: number) => {
+      timers.set(nextTimer, { due: now + ms, fn });
+      return nextTimer++;
+    },
+    clearTimeout: (id: number | undefined) => void timers.delete(id as number),
+    setInterval: () => 0,
+    clearInterval: () => {},
+  };
+  const runDue = () => {
+    for (const [id, t] of [...timers]) {
+      if (t.due > now) continue;
+      timers.delete(id);
+      t.fn();
+    }
+  };
+  const store = new MvccStore();
+  const hub = new WatchHub({ retryMs: 1000, clock });
+  hub.attach(store);
+  const stream = new WatchStream({ hub, header, maxRequestBytes: 1 << 20, bufferSize: 1 });
+  for (let i = 0; i < 3; i++) store.put(putReq(`k${i}`, `${i}`));
+  for (let i = 0; i < 3; i++) stream.handle(createReq({ key: b(`k${i}`), startRevision: 1n }));
+  assert.equal(hub.counts.unsynced, 3);
+  stream.take(); // the three "created" responses
+  runDue(); // one catch-up round: k0's watcher fills the buffer, the other two are skipped
+  assert.deepEqual(stream.take().flatMap((r) => r.events.map(eventText)), ["PUT k0=0@2"]);
+  // Drained: the next round is due now, not 1000 ms later.
+  assert.ok([...timers.values()].some((t) => t.due === now), "a round is scheduled at once");
+  const got: string[] = [];
+  for (let round = 0; round < 4 && hub.counts.unsynced > 0; round++) {
+    runDue();
+    for (const r of stream.take()) got.push(...r.events.map(eventText));
+  }
+  assert.deepEqual(got, ["PUT k1=1@3", "PUT k2=2@4"]);
+  assert.equal(hub.counts.synced, 3);
+  stream.close();
+  hub.close();
+});

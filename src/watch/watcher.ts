@@ -28,7 +28,10 @@ export interface HubResponse {
 
 /** Where a watcher's responses go: its client stream, with a bounded buffer. */
 export interface WatchSink {
-  /** True while the sink's buffer is full (the hub then skips it when catching up). */
+  /**
+   * True while the sink's buffer is full (the hub then skips it when
+   * catching up). A sink that answers true kicks the hub once it has room.
+   */
   readonly full: boolean;
   /**
    * Offers an event, progress or compaction response. Returns false when

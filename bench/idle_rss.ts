@@ -8,7 +8,10 @@
  * can be checked in a minute instead of a whole `make bench`.
  *
  * Usage: `deno run -A bench/idle_rss.ts` (ETCD_CMD / CAIRN_CMD override the
- * commands as in run.ts; ONLY=cairn skips etcd).
+ * commands as in run.ts; ONLY=cairn skips etcd). CAIRN_B_CMD adds a second
+ * cairn command, "cairn-b", started in turn with the others: an A/B of two
+ * builds in the same minutes, since the figures move by 2-3 MiB with the
+ * machine's load and page cache.
  *
  * @module
  */
@@ -42,12 +45,15 @@ async function main(): Promise<void> {
         ? splitCommand(Deno.env.get("CAIRN_CMD")!)
         : defaultCairnArgv(repo),
     },
-  ].filter((s) => only === undefined || s.name === only);
+  ];
+  const b = Deno.env.get("CAIRN_B_CMD");
+  if (b) specs.push({ name: "cairn-b", argv: splitCommand(b) });
+  const chosen = specs.filter((s) => only === undefined || s.name.startsWith(only));
   const workDir = await Deno.makeTempDir({ prefix: "cairn-idle-rss-" });
   const samples = new Map<string, Rss[]>();
   try {
     for (let r = 1; r <= rounds; r++) {
-      for (const spec of specs) {
+      for (const spec of chosen) {
         const s = await startServer(spec, workDir, `idle${r}`, kvtool, 30_000);
         try {
           await new Promise((res) => setTimeout(res, waitMs));

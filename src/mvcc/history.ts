@@ -160,6 +160,11 @@ export class KeyIndex {
    * the sorted keys, leaves first, instead of a million inserts.
    */
   #bulk = false;
+  /** During a bulk load: each new key, in the order met, with its first version. */
+  #bulkKeys: string[] = [];
+  #bulkFirst: History[] = [];
+  /** During a bulk load: whether some key got a second version (its first is no longer its entry). */
+  #bulkMulti = false;
   /** Every retained version in `(main, sub)` order. */
   log: Version[] = [];
   /** Approximate bytes held (keys, values, bookkeeping). */
@@ -193,12 +198,15 @@ export class KeyIndex {
   }
 
   /**
-   * Starts a bulk load (a snapshot being decoded): until {@link endBulk},
-   * only {@link add} and {@link place} may be called, and range scans see
-   * nothing.
+   * Starts a bulk load (a snapshot being decoded) into an empty index:
+   * until {@link endBulk}, only {@link add} and {@link place} may be
+   * called, and range scans see nothing.
    */
   beginBulk(): void {
     this.#bulk = true;
+    this.#bulkKeys = [];
+    this.#bulkFirst = [];
+    this.#bulkMulti = false;
   }
 
   /**
@@ -210,20 +218,21 @@ export class KeyIndex {
   endBulk(): void {
     if (!this.#bulk) return;
     this.#bulk = false;
-    const keys: string[] = [];
-    const values: History[] = [];
+    const keys = this.#bulkKeys;
+    const values = this.#bulkFirst;
+    this.#bulkKeys = [];
+    this.#bulkFirst = [];
     let sorted = true;
-    let last = "";
-    this.map.forEach((hist, bkey) => {
-      if (keys.length > 0 && !(last < bkey)) sorted = false;
-      keys.push(bkey);
-      values.push(hist);
-      last = bkey;
-    });
-    if (!sorted) {
-      // The default sort compares UTF-16 code units: for latin1 binary
-      // strings that is byte order, and no comparator is called from C++.
-      keys.sort();
+    for (let i = 1; i < keys.length; i++) {
+      if (!(keys[i - 1] < keys[i])) {
+        sorted = false;
+        break;
+      }
+    }
+    // The default sort compares UTF-16 code units: for latin1 binary
+    // strings that is byte order, and no comparator is called from C++.
+    if (!sorted) keys.sort();
+    if (!sorted || this.#bulkMulti) {
       for (let i = 0; i < keys.length; i++) values[i] = this.map.get(keys[i])!;
     }
     this.#tree = bulkLoad(keys, values, MAX_NODE_SIZE, compareStrings, LOAD_FACTOR);
@@ -303,13 +312,19 @@ export class KeyIndex {
   #append(v: Version, hist: History | undefined): void {
     if (hist === undefined) {
       this.map.set(v.bkey, v);
-      if (!this.#bulk) this.#tree.set(v.bkey, v);
+      if (!this.#bulk) {
+        this.#tree.set(v.bkey, v);
+      } else {
+        this.#bulkKeys.push(v.bkey);
+        this.#bulkFirst.push(v);
+      }
       this.bytes += v.bkey.length;
     } else if (Array.isArray(hist)) {
       hist.push(v);
     } else {
       // A second version: the key's entry becomes an array, in both views.
       this.#setEntry(v.bkey, [hist, v]);
+      if (this.#bulk) this.#bulkMulti = true;
     }
     this.log.push(v);
     this.bytes += v.vlen + VERSION_OVERHEAD;

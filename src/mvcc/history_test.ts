@@ -63,16 +63,30 @@ Deno.test("bulk build (unsorted keys) gives the same map, tree and log as insert
   }
 });
 
-Deno.test("bulk build of keys already in order", () => {
-  const idx = new KeyIndex();
-  idx.beginBulk();
-  for (let i = 0; i < 1000; i++) {
-    const k = `s/${i.toString().padStart(8, "0")}`;
-    idx.add(k, enc.encode(k), enc.encode("v"), i + 2, 0, i + 2, 1, 0n);
+Deno.test("bulk build of keys already in order, with and without keys of several versions", () => {
+  for (const overwrite of [false, true]) {
+    const idx = new KeyIndex();
+    idx.beginBulk();
+    let rev = 2;
+    for (let i = 0; i < 1000; i++) {
+      const k = `s/${i.toString().padStart(8, "0")}`;
+      idx.add(k, enc.encode(k), enc.encode("v"), rev, 0, rev, 1, 0n);
+      rev++;
+    }
+    if (overwrite) {
+      // Later versions of earlier keys: first appearances stay in key order.
+      for (const i of [0, 500, 999]) {
+        const k = `s/${i.toString().padStart(8, "0")}`;
+        idx.add(k, enc.encode(k), enc.encode("w"), rev, 0, i + 2, 2, 0n);
+        rev++;
+      }
+    }
+    idx.endBulk();
+    idx.tree.checkValid();
+    assert.deepEqual(idx.tree.keysArray(), [...idx.map.keys()]);
+    for (const [k, h] of idx.map) assert.equal(idx.tree.get(k), h, k);
+    assert.equal(Array.isArray(idx.tree.get("s/00000500")), overwrite);
   }
-  idx.endBulk();
-  idx.tree.checkValid();
-  assert.deepEqual(idx.tree.keysArray(), [...idx.map.keys()]);
 });
 
 Deno.test("a key with one version holds it inline; a second makes an array; compaction and rollback make it one again", () => {

@@ -26,13 +26,13 @@ import type {
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { EtcdErrors } from "../errors.ts";
 import { type CallContext, callContext } from "../http/call_context.ts";
-import type { BidiOpen } from "../http/grpc_bidi.ts";
+import type { BidiOpen, BidiSender } from "../http/grpc_bidi.ts";
 import type { AuthInfo } from "../auth/store.ts";
 import { authOf } from "./auth_setup.ts";
 import type { Authorizer } from "./authz.ts";
 import type { Member } from "../server/member.ts";
 import { DEFAULT_PROGRESS_INTERVAL_MS, WatchStream } from "../watch/stream.ts";
-import { encodeWatchBatch, pieces } from "../watch/batch_encode.ts";
+import { BatchBuffer, encodeWatchBatch, framedSizeBound, pieces } from "../watch/batch_encode.ts";
 import { withEncodedEvents } from "../watch/wire.ts";
 
 /** etcd's metadata key and value for "require a leader" (rpctypes). */
@@ -44,6 +44,13 @@ const MAX_NO_LEADER_CHECKS = 3;
 
 /** Encoded bytes a direct gRPC watch stream hands to its connection at a time. */
 const SEND_PIECE_BYTES = 256 * 1024;
+
+/**
+ * Largest piece encoded into a reused buffer; a larger one (a single
+ * response of big values) gets a buffer of its own, so a stream never
+ * keeps more than two of this size.
+ */
+const REUSED_PIECE_BYTES = 1024 * 1024;
 
 /** Options for {@link watchService}. */
 export interface WatchServiceOptions {
@@ -278,6 +285,46 @@ async function* serveStream(
   }
 }
 
+/**
+ * Sends a batch in pieces of about {@link SEND_PIECE_BYTES}, encoded in
+ * turn into two buffers that live as long as the batch: a piece is
+ * encoded while the other one is on its way, and a buffer is written
+ * again only once the connection has handed what it carried to the
+ * socket. A catch-up batch is up to 128 responses of a thousand events
+ * each (tens of MiB); a fresh buffer per piece made every byte sent
+ * fresh memory first, which cost more than encoding into it.
+ */
+export async function sendPieces(
+  batch: readonly WatchResponse[],
+  sender: Pick<BidiSender<typeof WatchResponseSchema>, "sendFramed" | "written">,
+  pieceBytes: number = SEND_PIECE_BYTES,
+): Promise<void> {
+  const buffers = [new BatchBuffer(0), new BatchBuffer(0)];
+  const free: (Promise<void> | undefined)[] = [undefined, undefined];
+  let turn = 0;
+  for (const piece of pieces(batch, pieceBytes)) {
+    const i = turn;
+    turn ^= 1;
+    let framed: Uint8Array;
+    if (framedBound(piece) > REUSED_PIECE_BYTES) framed = encodeWatchBatch(piece);
+    else {
+      if (free[i] !== undefined) await free[i];
+      framed = encodeWatchBatch(piece, buffers[i]);
+    }
+    await sender.sendFramed(framed);
+    free[i] = sender.written();
+  }
+  // The last pieces may still be queued: the buffers go with this call,
+  // and nothing writes into them again.
+}
+
+/** Upper bound of a piece's encoding. */
+function framedBound(piece: readonly WatchResponse[]): number {
+  let n = 0;
+  for (const r of piece) n += framedSizeBound(r);
+  return n;
+}
+
 /** The Watch method for the client port's direct gRPC path (binary protobuf only). */
 export function watchBidi(
   member: Member,
@@ -297,9 +344,7 @@ export function watchBidi(
           await sender.sendFramed(encodeWatchBatch(batch));
           continue;
         }
-        for (const piece of pieces(batch, SEND_PIECE_BYTES)) {
-          await sender.sendFramed(encodeWatchBatch(piece));
-        }
+        await sendPieces(batch, sender);
       }
       sender.finish(session.failure);
     })().catch((err) => sender.finish(err));

@@ -31,6 +31,12 @@ export interface BidiSender<O extends DescMessage> {
   send(messages: MessageShape<O>[]): Promise<void>;
   /** Sends messages already encoded and length-prefixed as gRPC frames them. */
   sendFramed(framed: Uint8Array): Promise<void>;
+  /**
+   * Resolves once everything sent so far was handed to the socket (or
+   * dropped with the call): a buffer given to {@link sendFramed}, whose
+   * promise has settled, may then be written again.
+   */
+  written(): Promise<void>;
   /** Ends the call: OK without `error`, else its gRPC status. */
   finish(error?: unknown): void;
 }
@@ -136,6 +142,9 @@ export function serveBidiGrpc(
       if (!stream.headersSent) stream.respond(RESPONSE_HEADERS);
       return stream.write(framed);
     },
+    // Asked of the connection even once finished: frames queued before
+    // the end may still wait for the socket.
+    written: () => stream.written(),
     send(messages) {
       if (finished || stream.aborted || messages.length === 0) return Promise.resolve();
       const parts = messages.map((m) => toBinary(route.output, m));

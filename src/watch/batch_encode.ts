@@ -14,6 +14,8 @@ import type { WatchResponse } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import type { Event } from "../gen/etcd/api/mvccpb/kv_pb.ts";
 import { writeResponseHeader } from "../fast_codec.ts";
 import { ProtoWriter as Writer } from "../wire/proto_writer.ts";
+
+export { ProtoWriter as BatchBuffer } from "../wire/proto_writer.ts";
 import { encodedEvent } from "./wire.ts";
 
 const EVENTS_FIELD = 11;
@@ -90,11 +92,25 @@ export function framedSizeBound(r: WatchResponse): number {
   return size;
 }
 
-/** The responses as consecutive gRPC messages: [flag 0][u32 length][WatchResponse]... */
-export function encodeWatchBatch(batch: readonly WatchResponse[]): Uint8Array {
+/**
+ * The responses as consecutive gRPC messages: [flag 0][u32 length][WatchResponse]...
+ * With `into`, they are written over that writer's buffer (grown when
+ * too small) and the result is a view of it: the caller owns the buffer
+ * and must not write into it again while the view is still in use.
+ */
+export function encodeWatchBatch(
+  batch: readonly WatchResponse[],
+  into?: Writer,
+): Uint8Array {
   let estimate = 0;
   for (const r of batch) estimate += framedSizeBound(r);
-  const w = new Writer(estimate);
+  let w: Writer;
+  if (into === undefined) w = new Writer(estimate);
+  else {
+    w = into;
+    w.pos = 0;
+    w.ensure(estimate);
+  }
   for (const r of batch) {
     w.ensure(5);
     const start = w.pos;

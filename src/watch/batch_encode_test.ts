@@ -6,7 +6,7 @@ import {
   WatchResponseSchema,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { Event_EventType, EventSchema, KeyValueSchema } from "../gen/etcd/api/mvccpb/kv_pb.ts";
-import { encodeWatchBatch, framedSizeBound, pieces } from "./batch_encode.ts";
+import { BatchBuffer, encodeWatchBatch, framedSizeBound, pieces } from "./batch_encode.ts";
 import { withEncodedEvents } from "./wire.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -128,4 +128,19 @@ Deno.test("encodeWatchBatch: responses sharing one events array, interleaved wit
   got.forEach((g, i) => assert.deepEqual(g, want[i], `response ${i}`));
   // A second batch with the same arrays (the memo is per batch) still matches.
   assert.deepEqual(unframe(encodeWatchBatch(batch.slice(1, 3))), want.slice(1, 3));
+});
+
+Deno.test("encodeWatchBatch into a reused buffer: the same bytes, grown when a batch needs more", () => {
+  const all = samples();
+  const buffer = new BatchBuffer(16);
+  const small = encodeWatchBatch(all.slice(0, 1), buffer);
+  assert.deepEqual(small, encodeWatchBatch(all.slice(0, 1)));
+  const grown = encodeWatchBatch(all, buffer);
+  assert.deepEqual(grown, encodeWatchBatch(all));
+  assert.equal(grown.buffer, buffer.buf.buffer, "a view of the reused buffer");
+  // Written again from the start: a smaller batch reuses the grown buffer.
+  const again = encodeWatchBatch(all.slice(2, 4), buffer);
+  assert.deepEqual(again, encodeWatchBatch(all.slice(2, 4)));
+  assert.equal(again.buffer, grown.buffer);
+  assert.equal(again.byteOffset, 0);
 });

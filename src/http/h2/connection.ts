@@ -424,6 +424,11 @@ export class H2Connection extends H2Session<H2Stream> implements StreamHost {
   }
 
   /** @inheritdoc */
+  written(): Promise<void> {
+    return this.writer.written();
+  }
+
+  /** @inheritdoc */
   consumed(stream: H2Stream, bytes: number): void {
     this.consume(stream, bytes);
   }

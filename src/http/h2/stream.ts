@@ -28,6 +28,8 @@ export interface StreamHost {
   consumed(stream: H2Stream, bytes: number): void;
   /** The stream finished in both directions. */
   closed(stream: H2Stream): void;
+  /** Resolves once everything queued on the connection so far was handed to the socket. */
+  written(): Promise<void>;
 }
 
 /** The request side's listeners: set them synchronously when the stream is handed over. */
@@ -150,6 +152,15 @@ export class H2Stream extends FlowStream {
     const p = new Promise<void>((done) => this.queue.push({ data, offset: 0, end, done }));
     this.host.pump(this);
     return p;
+  }
+
+  /**
+   * Resolves once the body bytes framed so far were handed to the socket
+   * (or dropped with the connection): a producer may then reuse the
+   * buffers it wrote, whose {@link write} promises have settled.
+   */
+  written(): Promise<void> {
+    return this.host.written();
   }
 
   /** Queues body bytes without waiting (small, final responses). */

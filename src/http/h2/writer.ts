@@ -63,6 +63,12 @@ export class FrameWriter {
   #stageStart = 0;
   #stagePos = 0;
   #lazyTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Callers of {@link written} waiting for a flush, and those of them
+   * whose frames the write in flight carries.
+   */
+  #writtenWaiters: (() => void)[] = [];
+  #flightWaiters: (() => void)[] = [];
   readonly #flushBound = () => this.#flush();
   readonly #lazyFlushBound = () => {
     this.#lazyTimer = undefined;
@@ -124,6 +130,23 @@ export class FrameWriter {
     writeFrameHeader(header, 0, payload.length, type, flags, id);
     this.send(header);
     if (payload.length > 0) this.send(payload);
+  }
+
+  /**
+   * Resolves once every frame queued so far has been handed to the socket
+   * (or dropped with a failed or closed one): from then on the writer holds
+   * no reference to their payloads, so a producer may reuse the buffer it
+   * queued instead of allocating a fresh one per message (a busy watch
+   * stream sends hundreds of MiB a second, and fresh memory costs more
+   * than the copy into it).
+   */
+  written(): Promise<void> {
+    if (this.#socketClosed || (!this.#writing && !this.#queued())) return Promise.resolve();
+    return new Promise((resolve) => this.#writtenWaiters.push(resolve));
+  }
+
+  #settle(waiters: (() => void)[]): void {
+    for (let i = 0; i < waiters.length; i++) waiters[i]();
   }
 
   /** Queues bytes; everything queued before the flush runs goes out in one write. */
@@ -193,6 +216,9 @@ export class FrameWriter {
     this.#stageStart = this.#stagePos;
     this.#outBytes = 0;
     this.#outControl = 0;
+    const dropped = this.#writtenWaiters;
+    this.#writtenWaiters = [];
+    this.#settle(dropped);
   }
 
   /**
@@ -230,6 +256,9 @@ export class FrameWriter {
     this.#graceTimer = undefined;
     if (this.#socketClosed) return;
     this.#socketClosed = true;
+    const dropped = this.#writtenWaiters;
+    this.#writtenWaiters = [];
+    this.#settle(dropped);
     try {
       this.conn.close();
     } catch { /* already closed */ }
@@ -249,20 +278,32 @@ export class FrameWriter {
         this.#outBytes = 0;
         this.#flightControl = this.#outControl;
         this.#outControl = 0;
+        // Frames of every waiter so far are in `parts` or were written before.
+        this.#flightWaiters = this.#writtenWaiters;
+        this.#writtenWaiters = [];
         await this.#writeParts(parts, bytes);
         this.#flightControl = 0;
+        const done = this.#flightWaiters;
+        this.#flightWaiters = [];
+        this.#settle(done);
         if (!this.#ending) this.onDrained();
       }
     } catch (err) {
       this.discardQueued();
       this.#flightControl = 0;
       this.#writing = false;
+      this.#settle(this.#flightWaiters);
+      this.#flightWaiters = [];
       this.#ending = true;
       this.onError(err as Error);
       this.#closeSocket();
       return;
     }
     this.#writing = false;
+    // Nothing left queued: whoever asked during the last write is written too.
+    const late = this.#writtenWaiters;
+    this.#writtenWaiters = [];
+    this.#settle(late);
     if (!this.#ending) return;
     if (this.#lingering) this.#halfClose();
     else this.#closeSocket();

@@ -121,3 +121,32 @@ Deno.test("writer: frames dropped by discardQueued never reach the socket", asyn
   await turn();
   assert.deepEqual(parse(conn.written).map((f) => f.id), [1, 7]);
 });
+
+Deno.test("writer: written() settles only once the frames queued before it were handed to the socket", async () => {
+  const conn = new SlowConn();
+  const w = new FrameWriter(conn, () => {}, (e) => {
+    throw e;
+  });
+  await w.written(); // nothing queued: at once
+  conn.hold = true;
+  const first = payload(2000, 1);
+  w.frame(0, 0, 1, first);
+  let firstDone = false;
+  w.written().then(() => (firstDone = true));
+  await until(() => conn.written.length === 0 && w.backlog === 0, "the first write in flight");
+  // Queued while the first write is in flight: it goes in the next write.
+  const second = payload(2000, 2);
+  w.frame(0, 0, 3, second);
+  let secondDone = false;
+  w.written().then(() => (secondDone = true));
+  await turn();
+  assert.equal(firstDone, false, "the first frame is still in a write that has not completed");
+  conn.release();
+  conn.hold = true;
+  await until(() => firstDone, "the first write to complete");
+  assert.equal(secondDone, false, "the second frame waits for its own write");
+  conn.release();
+  await until(() => secondDone, "the second write to complete");
+  const frames = parse(conn.written);
+  assert.deepEqual(frames.map((f) => f.payload), [[...first], [...second]]);
+});

@@ -148,3 +148,29 @@ Deno.test("compaction in small steps leaves every key in its canonical form (inl
   assert.equal(idx.tree.size, idx.map.size);
   assert.deepEqual(idx.history(toBinary(enc.encode("zz"))), undefined);
 });
+
+Deno.test("both kinds of version read back every field they were made with", () => {
+  const idx = new KeyIndex();
+  const k = enc.encode("k");
+  const cases: [number, number, number, bigint][] = [
+    // [main, create, ver, lease]: a first write, a tombstone (the small kind)...
+    [2, 2, 1, 0n],
+    [3, 0, 0, 0n],
+    // ...a later version, a leased first write, a first write created elsewhere (the full kind).
+    [4, 2, 3, 0n],
+    [5, 5, 1, 7n],
+    [6, 4, 1, 0n],
+    [7, 7, 1, -(2n ** 63n)],
+  ];
+  const kinds = new Set<unknown>();
+  for (const [main, create, ver, lease] of cases) {
+    const value = ver === 0 ? new Uint8Array(0) : enc.encode(`v${main}`);
+    const v = idx.add("k", k, value, main, 1, create, ver, lease);
+    assert.deepEqual(
+      [v.main, v.sub, v.create, v.ver, v.lease, new TextDecoder().decode(v.value)],
+      [main, 1, create, ver, lease, ver === 0 ? "" : `v${main}`],
+    );
+    kinds.add(Object.getPrototypeOf(v));
+  }
+  assert.equal(kinds.size, 2);
+});

@@ -220,6 +220,12 @@ export class KeyIndex {
   #bulkFirst: History[] = [];
   /** During a bulk load: whether some key got a second version (its first is no longer its entry). */
   #bulkMulti = false;
+  /**
+   * Of the bulk-loaded versions, the lowest revision at which a
+   * compaction would drop one (a key's later version, or a tombstone,
+   * at that revision); Infinity if none would. Reset by a write.
+   */
+  #bulkObsoleteFrom = -Infinity;
   /** Every retained version in `(main, sub)` order. */
   log: Version[] = [];
   /** Approximate bytes held (keys, values, bookkeeping). */
@@ -262,6 +268,7 @@ export class KeyIndex {
     this.#bulkKeys = [];
     this.#bulkFirst = [];
     this.#bulkMulti = false;
+    this.#bulkObsoleteFrom = Infinity;
   }
 
   /**
@@ -383,6 +390,14 @@ export class KeyIndex {
     this.log.push(v);
     this.bytes += v.vlen + VERSION_OVERHEAD;
     if (this.bytes > this.peakBytes) this.peakBytes = this.bytes;
+    if (this.#bulk) {
+      // Revisions only grow: the first such version gives the lowest revision.
+      if ((hist !== undefined || v.ver === 0) && v.main < this.#bulkObsoleteFrom) {
+        this.#bulkObsoleteFrom = v.main;
+      }
+    } else {
+      this.#bulkObsoleteFrom = -Infinity;
+    }
   }
 
   /** Replaces a key's entry in the map and the tree (the tree's only when it is built). */
@@ -460,6 +475,20 @@ export class KeyIndex {
   /** Whether versions obsolete at {@link compactRev} may still be stored. */
   get compactionPending(): boolean {
     return this.#physicalRev < this.compactRev;
+  }
+
+  /**
+   * Right after a bulk load (nothing written since), takes the compaction
+   * at `rev` as done if no loaded version is obsolete at it (a snapshot
+   * holds only what its compaction kept, unless it was taken mid-way by
+   * an older build): the restart skips a walk over every version.
+   * Returns whether it did; if not, run {@link compactSteps}.
+   */
+  adoptCompaction(rev: number): boolean {
+    if (this.#bulk || !(rev < this.#bulkObsoleteFrom) || rev < this.#physicalRev) return false;
+    this.scheduleCompaction(rev);
+    this.#physicalRev = rev;
+    return true;
   }
 
   /**

@@ -174,3 +174,40 @@ Deno.test("both kinds of version read back every field they were made with", () 
   }
   assert.equal(kinds.size, 2);
 });
+
+Deno.test("a bulk load with nothing obsolete at the compaction point takes it as done; otherwise the walk runs", () => {
+  const load = (tombstoneAt: number | undefined, overwriteAt: number | undefined) => {
+    const idx = new KeyIndex();
+    idx.beginBulk();
+    for (let rev = 2; rev < 12; rev++) {
+      const k = `k${rev}`;
+      idx.add(k, enc.encode(k), enc.encode("v"), rev, 0, rev, 1, 0n);
+      if (rev === tombstoneAt) idx.add("t", enc.encode("t"), new Uint8Array(0), rev, 1, 0, 0, 0n);
+      if (rev === overwriteAt) idx.add("k2", enc.encode("k2"), enc.encode("w"), rev, 1, 2, 2, 0n);
+    }
+    idx.endBulk();
+    return idx;
+  };
+  // Nothing obsolete anywhere: adopted at any revision, nothing pending.
+  const clean = load(undefined, undefined);
+  assert.equal(clean.adoptCompaction(11), true);
+  assert.equal(clean.compactionPending, false);
+  assert.equal(clean.compactRev, 11);
+  // A tombstone at 6: clean below 6, not at 6.
+  assert.equal(load(6, undefined).adoptCompaction(5), true);
+  const tomb = load(6, undefined);
+  assert.equal(tomb.adoptCompaction(6), false);
+  tomb.scheduleCompaction(6);
+  assert.equal(tomb.compactionPending, true);
+  tomb.compact(6);
+  assert.equal(tomb.entry("t"), undefined);
+  // k2 overwritten at 8: its first version is obsolete from 8 on.
+  assert.equal(load(undefined, 8).adoptCompaction(7), true);
+  assert.equal(load(undefined, 8).adoptCompaction(8), false);
+  // A write after the load: never adopted (it could make loaded versions obsolete).
+  const written = load(undefined, undefined);
+  written.add("k2", enc.encode("k2"), enc.encode("x"), 12, 0, 2, 2, 0n);
+  assert.equal(written.adoptCompaction(12), false);
+  // An index that was never bulk-loaded: never adopted.
+  assert.equal(new KeyIndex().adoptCompaction(1), false);
+});

@@ -441,7 +441,9 @@ export class MvccStore {
     s.#compaction = new CompactionRunner(d.index);
     s.#rev = d.currentRev;
     s.#compactRev = d.compactRev;
-    d.index.scheduleCompaction(d.compactRev);
+    // A snapshot holding nothing its compaction drops (any written since
+    // the compaction's work finished) needs no walk over its versions.
+    if (!d.index.adoptCompaction(d.compactRev)) d.index.scheduleCompaction(d.compactRev);
     return s;
   }
 

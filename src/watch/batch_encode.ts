@@ -21,30 +21,64 @@ import { encodedEvent } from "./wire.ts";
 const EVENTS_FIELD = 11;
 const textEncoder = new TextEncoder();
 
+/** An events array's encodings, as field-11 entries. */
+interface EncodedEvents {
+  /** Each event's length-prefixed encoding (its tag not included). */
+  parts: Uint8Array[];
+  /** Bytes of all the entries, tags included. */
+  bytes: number;
+  /**
+   * The entries written out once, tags included, when the array is met a
+   * second time: a catch-up read of a thousand revisions is shared by every
+   * watcher that lags alike, and copying one block per response beats a
+   * thousand small copies (and cache lookups) per response.
+   */
+  block: Uint8Array | undefined;
+  /** Responses written from `parts` so far. */
+  uses: number;
+}
+
 /**
- * The last events array encoded and its pieces. Live fan-out hands every
- * watcher of a write the store's own array (1,000 watchers of one prefix
- * make 1,000 responses carrying the same array), so the per-event cache
- * lookups are done once per array, not once per response.
+ * Encodings by events array. Live fan-out hands every watcher of a write
+ * the store's own array, and a catch-up round hands the watchers that
+ * read the same span one array: the per-event lookups are done once per
+ * array, not once per response (and not again for the size bound). Weak:
+ * an entry lives as long as responses hold its array.
  */
+const byArray = new WeakMap<readonly Event[], EncodedEvents>();
+
+/** The last array looked up (most batches carry one array many times in a row). */
 let memoEvents: readonly Event[] | undefined;
-let memoEncoded: Uint8Array[] = [];
-let memoBytes = 0;
+let memo: EncodedEvents | undefined;
 
 /** Encoded events of `events` and their bytes as field-11 entries (tags included). */
-function encodedEvents(events: readonly Event[]): Uint8Array[] {
-  if (events === memoEvents) return memoEncoded;
-  const out: Uint8Array[] = new Array(events.length);
-  let bytes = 0;
-  for (let i = 0; i < events.length; i++) {
-    const e = encodedEvent(events[i]);
-    out[i] = e;
-    bytes += 1 + e.length;
+function encodedEvents(events: readonly Event[]): EncodedEvents {
+  if (events === memoEvents) return memo!;
+  let found = byArray.get(events);
+  if (found === undefined) {
+    const parts: Uint8Array[] = new Array(events.length);
+    let bytes = 0;
+    for (let i = 0; i < events.length; i++) {
+      const e = encodedEvent(events[i]);
+      parts[i] = e;
+      bytes += 1 + e.length;
+    }
+    found = { parts, bytes, block: undefined, uses: 0 };
+    byArray.set(events, found);
   }
   memoEvents = events;
-  memoEncoded = out;
-  memoBytes = bytes;
-  return out;
+  memo = found;
+  return found;
+}
+
+/** Writes the field-11 entries of `parts` at `buf[pos]`; returns the end. */
+function writeEntries(buf: Uint8Array, pos: number, parts: Uint8Array[]): number {
+  for (let i = 0; i < parts.length; i++) {
+    buf[pos++] = (EVENTS_FIELD << 3) | 2;
+    buf.set(parts[i], pos);
+    pos += parts[i].length;
+  }
+  return pos;
 }
 
 function encodeOne(w: Writer, r: WatchResponse): void {
@@ -62,15 +96,21 @@ function encodeOne(w: Writer, r: WatchResponse): void {
   if (r.fragment) (w.varint(7 << 3), w.varint(1));
   if (r.events.length > 0) {
     const encoded = encodedEvents(r.events);
-    w.ensure(memoBytes);
-    const buf = w.buf;
-    let pos = w.pos;
-    for (let i = 0; i < encoded.length; i++) {
-      buf[pos++] = (EVENTS_FIELD << 3) | 2;
-      buf.set(encoded[i], pos);
-      pos += encoded[i].length;
+    w.ensure(encoded.bytes);
+    if (encoded.block !== undefined) {
+      w.buf.set(encoded.block, w.pos);
+      w.pos += encoded.block.length;
+    } else {
+      const start = w.pos;
+      w.pos = writeEntries(w.buf, start, encoded.parts);
+      // Met a second time (the array is shared): keep these bytes as one
+      // block. An array of one response (prev_kv stripped for it) never
+      // pays for the copy, nor a one-event array (a live put) that gains
+      // nothing from it.
+      if (++encoded.uses === 2 && encoded.parts.length > 1) {
+        encoded.block = w.buf.slice(start, w.pos);
+      }
     }
-    w.pos = pos;
   }
   for (const u of r.$unknown ?? []) {
     w.varint((u.no << 3) | u.wireType);
@@ -84,10 +124,7 @@ function encodeOne(w: Writer, r: WatchResponse): void {
  */
 export function framedSizeBound(r: WatchResponse): number {
   let size = 5 + 64 + r.cancelReason.length * 3;
-  if (r.events.length > 0) {
-    encodedEvents(r.events);
-    size += memoBytes + r.events.length;
-  }
+  if (r.events.length > 0) size += encodedEvents(r.events).bytes;
   for (const u of r.$unknown ?? []) size += 6 + u.data.length;
   return size;
 }
@@ -127,7 +164,7 @@ export function encodeWatchBatch(
   }
   // The memo would keep the last batch's events alive until the next one.
   memoEvents = undefined;
-  memoEncoded = [];
+  memo = undefined;
   return w.buf.subarray(0, w.pos);
 }
 

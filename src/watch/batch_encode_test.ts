@@ -144,3 +144,30 @@ Deno.test("encodeWatchBatch into a reused buffer: the same bytes, grown when a b
   assert.equal(again.buffer, grown.buffer);
   assert.equal(again.byteOffset, 0);
 });
+
+Deno.test("encodeWatchBatch: an events array shared by many responses, in one batch and across batches, encodes alike", () => {
+  const header = create(ResponseHeaderSchema, { revision: 40n, clusterId: 1n });
+  const shared = Array.from(
+    { length: 30 },
+    (_, i) => event(`k${i}`, "v".repeat(i * 3), BigInt(10 + i), false),
+  );
+  const other = [event("z", "1", 50n, false), event("z2", "", 51n, false)];
+  const resp = (id: bigint, events: typeof shared) =>
+    create(WatchResponseSchema, { header, watchId: id, events });
+  const batches = [
+    [resp(1n, shared), resp(2n, other), resp(3n, shared), resp(4n, shared)],
+    [resp(5n, shared), resp(6n, shared.slice(1))],
+    [resp(7n, other), resp(8n, shared)],
+  ];
+  for (const batch of batches) {
+    const got = unframe(encodeWatchBatch(batch));
+    assert.equal(got.length, batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      assert.deepEqual(
+        got[i],
+        toBinary(WatchResponseSchema, batch[i]),
+        `response ${batch[i].watchId}`,
+      );
+    }
+  }
+});

@@ -19,6 +19,12 @@ export { ProtoWriter as BatchBuffer } from "../wire/proto_writer.ts";
 import { encodedEvent } from "./wire.ts";
 
 const EVENTS_FIELD = 11;
+/**
+ * Largest events array kept a second time as one block: beyond it (a
+ * thousand revisions of large values) the copy would double what the
+ * member holds for the catch-up, for little gain per byte.
+ */
+const MAX_BLOCK_BYTES = 4 * 1024 * 1024;
 const textEncoder = new TextEncoder();
 
 /** An events array's encodings, as field-11 entries. */
@@ -107,7 +113,7 @@ function encodeOne(w: Writer, r: WatchResponse): void {
       // block. An array of one response (prev_kv stripped for it) never
       // pays for the copy, nor a one-event array (a live put) that gains
       // nothing from it.
-      if (++encoded.uses === 2 && encoded.parts.length > 1) {
+      if (++encoded.uses === 2 && encoded.parts.length > 1 && encoded.bytes <= MAX_BLOCK_BYTES) {
         encoded.block = w.buf.slice(start, w.pos);
       }
     }

@@ -60,7 +60,7 @@ let memo: EncodedEvents | undefined;
 /** Encoded events of `events` and their bytes as field-11 entries (tags included). */
 function encodedEvents(events: readonly Event[]): EncodedEvents {
   if (events === memoEvents) return memo!;
-  let found = byArray.get(events);
+  let found = events.length > 1 ? byArray.get(events) : undefined;
   if (found === undefined) {
     const parts: Uint8Array[] = new Array(events.length);
     let bytes = 0;
@@ -70,7 +70,9 @@ function encodedEvents(events: readonly Event[]): EncodedEvents {
       bytes += 1 + e.length;
     }
     found = { parts, bytes, block: undefined, uses: 0 };
-    byArray.set(events, found);
+    // A one-event array (a live put) is met again only within its batch,
+    // which the memo covers: no weak entry per put.
+    if (events.length > 1) byArray.set(events, found);
   }
   memoEvents = events;
   memo = found;

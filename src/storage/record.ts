@@ -147,10 +147,16 @@ export class RecordWriter {
   private readonly view: DataView;
   private pos = 0;
 
-  /** A writer over a fresh buffer of `size` bytes. */
-  constructor(size: number) {
-    this.bytes = new Uint8Array(size);
-    this.view = new DataView(this.bytes.buffer);
+  /**
+   * A writer over `size` bytes: the front of `scratch` when it is large
+   * enough (the caller's reused buffer, free once the bytes are written),
+   * else a fresh buffer.
+   */
+  constructor(size: number, scratch?: Uint8Array) {
+    this.bytes = scratch !== undefined && scratch.length >= size
+      ? scratch.subarray(0, size)
+      : new Uint8Array(size);
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, size);
   }
 
   /** Appends any record. */

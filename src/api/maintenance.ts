@@ -89,6 +89,18 @@ export function maintenanceService(
       await authz.requireAdmin(ctx);
       const store = member.sm.store;
       const rev = req.revision === 0n ? store.currentRevision : Number(req.revision);
+      // etcd 3.5's HashByRev: the hash a compaction recorded at exactly
+      // this revision answers first (its compact revision is the one before
+      // that compaction), so clients see what the compact hash check compares.
+      const recorded = member.compactHashes.byRevision(rev);
+      if (recorded !== undefined) {
+        return create(HashKVResponseSchema, {
+          header: member.header(),
+          hash: recorded.hash,
+          compactRevision: BigInt(recorded.compactRevision),
+          hashRevision: BigInt(recorded.revision),
+        });
+      }
       const started = performance.now();
       const h = store.hashKV(rev);
       member.metrics.disk.hashRevSeconds.observe((performance.now() - started) / 1000);

@@ -412,6 +412,11 @@ export class Member {
   }
 
   /** Current Raft term. */
+  /** The hashes recorded at this member's last compactions (etcd's hashStorage). */
+  get compactHashes(): Pick<CompactHashes, "byRevision"> {
+    return this.#compactHashes;
+  }
+
   get term(): number {
     return this.#term;
   }

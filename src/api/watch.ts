@@ -52,6 +52,9 @@ const SEND_PIECE_BYTES = 256 * 1024;
  */
 const REUSED_PIECE_BYTES = 1024 * 1024;
 
+/** Largest encoding buffer a stream keeps between batches. */
+const KEPT_BUFFER_BYTES = 64 * 1024;
+
 /** Options for {@link watchService}. */
 export interface WatchServiceOptions {
   /** Progress notification interval (etcd: 10 minutes). */
@@ -286,36 +289,61 @@ async function* serveStream(
 }
 
 /**
- * Sends a batch in pieces of about {@link SEND_PIECE_BYTES}, encoded in
- * turn into two buffers that live as long as the batch: a piece is
- * encoded while the other one is on its way, and a buffer is written
- * again only once the connection has handed what it carried to the
- * socket. A catch-up batch is up to 128 responses of a thousand events
- * each (tens of MiB); a fresh buffer per piece made every byte sent
- * fresh memory first, which cost more than encoding into it.
+ * Sends a stream's batches in pieces of about {@link SEND_PIECE_BYTES},
+ * encoded in turn into two buffers the stream keeps: a piece is encoded
+ * while the other one is on its way, and a buffer is written again only
+ * once the connection has handed what it carried to the socket. A
+ * catch-up batch is up to 128 responses of a thousand events each (tens
+ * of MiB), and a live put is one small response per watcher; a fresh
+ * buffer per piece made every byte sent fresh memory first, which cost
+ * more than encoding into it. A buffer that a batch grew past
+ * {@link KEPT_BUFFER_BYTES} is let go after it (many idle streams keep
+ * only small ones).
  */
-export async function sendPieces(
-  batch: readonly WatchResponse[],
-  sender: Pick<BidiSender<typeof WatchResponseSchema>, "sendFramed" | "written">,
-  pieceBytes: number = SEND_PIECE_BYTES,
-): Promise<void> {
-  const buffers = [new BatchBuffer(0), new BatchBuffer(0)];
-  const free: (Promise<void> | undefined)[] = [undefined, undefined];
-  let turn = 0;
-  for (const piece of pieces(batch, pieceBytes)) {
-    const i = turn;
-    turn ^= 1;
+export class PieceSender {
+  readonly #sender: Pick<BidiSender<typeof WatchResponseSchema>, "sendFramed" | "written">;
+  readonly #pieceBytes: number;
+  readonly #buffers = [new BatchBuffer(0), new BatchBuffer(0)];
+  /** Settles once the connection no longer holds what buffer i carried. */
+  readonly #free: (Promise<void> | undefined)[] = [undefined, undefined];
+  #turn = 0;
+
+  /** @param sender the call's sender; @param pieceBytes target piece size */
+  constructor(
+    sender: Pick<BidiSender<typeof WatchResponseSchema>, "sendFramed" | "written">,
+    pieceBytes: number = SEND_PIECE_BYTES,
+  ) {
+    this.#sender = sender;
+    this.#pieceBytes = pieceBytes;
+  }
+
+  /** Sends `batch`; resolves once its last piece was handed to the connection. */
+  async send(batch: readonly WatchResponse[]): Promise<void> {
+    // One response (a put seen by one watcher of the stream) is one piece
+    // whatever its size: no generator and no copy of the batch.
+    if (batch.length === 1) await this.#piece(batch);
+    else for (const piece of pieces(batch, this.#pieceBytes)) await this.#piece(piece);
+    for (let i = 0; i < 2; i++) {
+      if (this.#buffers[i].buf.length <= KEPT_BUFFER_BYTES) continue;
+      // The connection may still hold the old one: it is never written again.
+      this.#buffers[i] = new BatchBuffer(0);
+      this.#free[i] = undefined;
+    }
+  }
+
+  async #piece(piece: readonly WatchResponse[]): Promise<void> {
+    const i = this.#turn;
+    this.#turn ^= 1;
     let framed: Uint8Array;
     if (framedBound(piece) > REUSED_PIECE_BYTES) framed = encodeWatchBatch(piece);
     else {
-      if (free[i] !== undefined) await free[i];
-      framed = encodeWatchBatch(piece, buffers[i]);
+      const free = this.#free[i];
+      if (free !== undefined) await free;
+      framed = encodeWatchBatch(piece, this.#buffers[i]);
     }
-    await sender.sendFramed(framed);
-    free[i] = sender.written();
+    await this.#sender.sendFramed(framed);
+    this.#free[i] = this.#sender.written();
   }
-  // The last pieces may still be queued: the buffers go with this call,
-  // and nothing writes into them again.
 }
 
 /** Upper bound of a piece's encoding. */
@@ -335,17 +363,10 @@ export function watchBidi(
   return (header, sender, peerCertificate) => {
     const auth = { authz, call: callContext(header, peerCertificate) };
     const session = new WatchSession(member, header, false, progressIntervalMs, auth);
+    const out = new PieceSender(sender);
     (async () => {
       let batch: WatchResponse[] | undefined;
-      while ((batch = await session.next()) !== undefined) {
-        // One response (a put seen by one watcher of the stream) is one
-        // piece whatever its size: no generator and no copy of the batch.
-        if (batch.length === 1) {
-          await sender.sendFramed(encodeWatchBatch(batch));
-          continue;
-        }
-        await sendPieces(batch, sender);
-      }
+      while ((batch = await session.next()) !== undefined) await out.send(batch);
       sender.finish(session.failure);
     })().catch((err) => sender.finish(err));
     return {

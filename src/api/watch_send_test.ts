@@ -4,7 +4,7 @@ import { ResponseHeaderSchema, type WatchResponse } from "../gen/etcd/api/etcdse
 import { Event_EventType, EventSchema, KeyValueSchema } from "../gen/etcd/api/mvccpb/kv_pb.ts";
 import { eventResponse } from "../watch/stream.ts";
 import { encodeWatchBatch } from "../watch/batch_encode.ts";
-import { sendPieces } from "./watch.ts";
+import { PieceSender } from "./watch.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -25,7 +25,7 @@ function response(i: number, valueBytes: number): WatchResponse {
   );
 }
 
-Deno.test("sendPieces: pieces reuse two buffers, never rewriting one before the connection wrote it", async () => {
+Deno.test("PieceSender: pieces reuse two buffers, never rewriting one before the connection wrote it", async () => {
   const batch = Array.from({ length: 40 }, (_, i) => response(i, 300 + i * 7));
   const sent: { view: Uint8Array; copy: Uint8Array }[] = [];
   // The connection's socket: written() settles only when the test says.
@@ -47,13 +47,18 @@ Deno.test("sendPieces: pieces reuse two buffers, never rewriting one before the 
       return new Promise<void>((done) => pending.push({ upTo, done }));
     },
   };
-  const sending = sendPieces(batch, sender, 2048);
+  const out = new PieceSender(sender, 2048);
+  // A catch-up batch in pieces, then live puts one response at a time.
+  const sending = (async () => {
+    await out.send(batch);
+    for (let i = 0; i < 6; i++) await out.send([response(100 + i, 50)]);
+  })();
   let finished = false;
   sending.then(() => (finished = true));
   // Let the socket take one piece at a time, checking after every step.
   const deadline = Date.now() + 5000;
   while (!finished) {
-    assert.ok(Date.now() < deadline, "sendPieces finished");
+    assert.ok(Date.now() < deadline, "the sends finished");
     await new Promise((r) => setTimeout(r, 0));
     checkUnchanged();
     // The socket has written the oldest piece.
@@ -68,5 +73,6 @@ Deno.test("sendPieces: pieces reuse two buffers, never rewriting one before the 
   const all = new Uint8Array(sent.reduce((n, s) => n + s.copy.length, 0));
   let off = 0;
   for (const s of sent) (all.set(s.copy, off), off += s.copy.length);
-  assert.deepEqual(all, encodeWatchBatch(batch));
+  const singles = Array.from({ length: 6 }, (_, i) => response(100 + i, 50));
+  assert.deepEqual(all, encodeWatchBatch([...batch, ...singles]));
 });

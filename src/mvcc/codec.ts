@@ -350,7 +350,7 @@ function* decodeV3(r: ByteReader, body: Uint8Array): Steps<DecodedStore> {
   if (!r.done()) throw corrupt("trailing bytes");
   // No version placed: nothing holds the buffer.
   if (slab.live === 0) index.arena.free(slab, 0);
-  index.endBulk();
+  yield* index.endBulkSteps();
   return { index, currentRev, compactRev };
 }
 
@@ -425,7 +425,7 @@ function* decodeV2(r: ByteReader, body: Uint8Array): Steps<DecodedStore> {
     if (i % VERSIONS_PER_STEP === VERSIONS_PER_STEP - 1) yield;
   }
   if (!r.done()) throw corrupt("trailing bytes");
-  index.endBulk();
+  yield* index.endBulkSteps();
   return { index, currentRev, compactRev };
 }
 
@@ -460,6 +460,6 @@ function* decodeV1(r: ByteReader): Steps<DecodedStore> {
     if (i % VERSIONS_PER_STEP === VERSIONS_PER_STEP - 1) yield;
   }
   if (!r.done()) throw corrupt("trailing bytes");
-  index.endBulk();
+  yield* index.endBulkSteps();
   return { index, currentRev, compactRev };
 }

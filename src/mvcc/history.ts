@@ -141,6 +141,8 @@ export function makeVersion(
 const VERSION_OVERHEAD = 96;
 
 const compareStrings = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0;
+/** Keys sorted, merged or looked up per step when a bulk load ends. */
+const BULK_STEP_KEYS = 65536;
 /** sorted-btree's default branching factor (what incremental inserts use). */
 const MAX_NODE_SIZE = 32;
 /** Leaves built in bulk are this full: room for inserts before the first splits. */
@@ -202,6 +204,45 @@ export function previousOf(hist: History, v: Version): Version | undefined {
   let i = hist.length - 1;
   while (i >= 0 && hist[i] !== v) i--;
   return i > 0 ? hist[i - 1] : undefined;
+}
+
+/**
+ * `keys` (distinct) in byte order, sorted in steps: runs of `run` keys
+ * sorted natively (the default sort compares UTF-16 code units, which for
+ * latin1 binary strings is byte order, with no comparator called from
+ * C++), then merged pairwise, yielding after about `run` keys of work.
+ */
+function* sortSteps(keys: string[], run: number): Steps<string[]> {
+  let runs: string[][] = [];
+  for (let i = 0; i < keys.length; i += run) {
+    const r = keys.slice(i, i + run);
+    r.sort();
+    runs.push(r);
+    yield;
+  }
+  while (runs.length > 1) {
+    const next: string[][] = [];
+    for (let j = 0; j < runs.length; j += 2) {
+      next.push(j + 1 < runs.length ? yield* mergeSteps(runs[j], runs[j + 1], run) : runs[j]);
+    }
+    runs = next;
+  }
+  return runs.length === 0 ? [] : runs[0];
+}
+
+/** Two sorted runs of distinct keys merged into one, yielding every `step` keys. */
+function* mergeSteps(a: string[], b: string[], step: number): Steps<string[]> {
+  // Pushed, not preallocated: `new Array(n)` of a large n is a dictionary-mode array.
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    out.push(a[i] < b[j] ? a[i++] : b[j++]);
+    if (out.length % step === 0) yield;
+  }
+  while (i < a.length) out.push(a[i++]);
+  while (j < b.length) out.push(b[j++]);
+  return out;
 }
 
 /** Key index + history + revision-ordered log. Knows nothing about requests. */
@@ -278,9 +319,20 @@ export class KeyIndex {
    * insert per key, and full, balanced leaves.
    */
   endBulk(): void {
+    runSteps(this.endBulkSteps());
+  }
+
+  /**
+   * {@link endBulk} in steps of about `step` keys each (a follower
+   * installing a large snapshot keeps its event loop: sorting a million
+   * keys in one go held it for a few hundred milliseconds). Nothing else
+   * may touch the index until it returns. The tree itself is made in one
+   * last step (sorted-btree's bulkLoad: tens of milliseconds at a million
+   * keys).
+   */
+  *endBulkSteps(step = BULK_STEP_KEYS): Steps<void> {
     if (!this.#bulk) return;
-    this.#bulk = false;
-    const keys = this.#bulkKeys;
+    let keys = this.#bulkKeys;
     const values = this.#bulkFirst;
     this.#bulkKeys = [];
     this.#bulkFirst = [];
@@ -290,14 +342,17 @@ export class KeyIndex {
         sorted = false;
         break;
       }
+      if (i % step === 0) yield;
     }
-    // The default sort compares UTF-16 code units: for latin1 binary
-    // strings that is byte order, and no comparator is called from C++.
-    if (!sorted) keys.sort();
+    if (!sorted) keys = yield* sortSteps(keys, step);
     if (!sorted || this.#bulkMulti) {
-      for (let i = 0; i < keys.length; i++) values[i] = this.map.get(keys[i])!;
+      for (let i = 0; i < keys.length; i++) {
+        values[i] = this.map.get(keys[i])!;
+        if (i % step === step - 1) yield;
+      }
     }
     this.#tree = bulkLoad(keys, values, MAX_NODE_SIZE, compareStrings, LOAD_FACTOR);
+    this.#bulk = false;
   }
 
   /**

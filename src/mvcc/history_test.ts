@@ -211,3 +211,19 @@ Deno.test("a bulk load with nothing obsolete at the compaction point takes it as
   // An index that was never bulk-loaded: never adopted.
   assert.equal(new KeyIndex().adoptCompaction(1), false);
 });
+
+Deno.test("a bulk load ended in small steps (runs sorted, then merged) gives the same index", () => {
+  for (const [n, keys, step] of [[3000, 2000, 7], [5000, 5000, 64], [10, 10, 3], [1, 1, 2]]) {
+    const one = new KeyIndex();
+    fill(one, n, keys, n * 3 + step);
+    const bulk = new KeyIndex();
+    bulk.beginBulk();
+    fill(bulk, n, keys, n * 3 + step);
+    let steps = 0;
+    for (const _ of bulk.endBulkSteps(step)) steps++;
+    assert.ok(n < 3 * step || steps >= Math.floor(bulk.map.size / step), `${steps} steps`);
+    assert.deepEqual(dump(bulk), dump(one), `n=${n} keys=${keys} step=${step}`);
+    assert.deepEqual(bulk.tree.keysArray(), [...bulk.map.keys()].sort());
+    bulk.tree.checkValid();
+  }
+});

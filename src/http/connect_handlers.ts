@@ -3,7 +3,8 @@
  * protocol and gRPC-Web over HTTP/2 and HTTP/1.1), with connect-node's
  * compressions. Loading connect-node takes about 45 ms, a quarter of a member's start-up,
  * and the hot gRPC paths never need it, so `handler.ts` imports this module
- * only when a request needs it (or a moment after start-up).
+ * only when a request to one of the router's paths needs it
+ * (`connect_paths.ts`).
  *
  * @module
  */

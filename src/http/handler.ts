@@ -31,6 +31,7 @@ import {
 import { gatewayOf, isGatewayPath } from "./gateway/mount.ts";
 import type { Http1Handler } from "./h1/server.ts";
 import type { ConnectHandlers } from "./connect_handlers.ts";
+import { connectPaths } from "./connect_paths.ts";
 import { createContextValues } from "@connectrpc/connect";
 import { PEER_CERTIFICATE } from "./call_context.ts";
 import { type BidiRoutes, serveBidiGrpc } from "./grpc_bidi.ts";
@@ -39,8 +40,8 @@ import type { H2Stream, StreamListener } from "./h2/stream.ts";
 import { encodeHeaders } from "./h2/hpack.ts";
 import { type FetchHandler, serveFetch, serveUniversal } from "./h2/universal.ts";
 
-/** How long after start-up the connect-based handlers are loaded anyway. */
-const PRELOAD_DELAY_MS = 1000;
+/** No Connect handlers: what a request outside the Connect paths is dispatched with. */
+const NO_CONNECT: ConnectHandlers = { paths: new Map() };
 
 /** Options for {@link createClientHandlers}. */
 export interface HandlerOptions {
@@ -89,8 +90,13 @@ export function createClientHandlers(opts: HandlerOptions): ClientHandlers {
         interceptors: opts.interceptors,
       })
     );
-  const preload = setTimeout(load, PRELOAD_DELAY_MS);
-  Deno.unrefTimer(preload);
+  // The Connect router is loaded by the first request to one of its paths
+  // only (connect_paths.ts says why): any other request is served without it.
+  const connectable = connectPaths(opts.routes);
+  const needsConnect = (path: string) => {
+    const q = path.indexOf("?");
+    return connectable.has(q < 0 ? path : path.slice(0, q));
+  };
 
   /** `extra`: response headers the access checks add (CORS). */
   const dispatch = (
@@ -129,6 +135,7 @@ export function createClientHandlers(opts: HandlerOptions): ClientHandlers {
       extra = decision.headers;
     }
     if (ready) return dispatch(ready, stream, extra, peerCertificate);
+    if (!needsConnect(stream.path)) return dispatch(NO_CONNECT, stream, extra, peerCertificate);
     // The request body may arrive while the handlers load: hold it.
     const release = holdRequest(stream);
     load().then((handlers) => {
@@ -160,7 +167,7 @@ export function createClientHandlers(opts: HandlerOptions): ClientHandlers {
     if (gateway && isGatewayPath(path)) {
       return fromGatewayAnswer(await gateway(gatewayRequest(req, path)), extra);
     }
-    const handlers = ready ?? await load();
+    const handlers = ready ?? (needsConnect(path) ? await load() : NO_CONNECT);
     let handler = handlers.paths.get(path);
     if (handler) {
       if (req.peerCertificate) handler = withPeerCertificate(handler, req.peerCertificate);

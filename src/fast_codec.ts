@@ -177,7 +177,7 @@ export function encodeInternalRequest(
   if (inPlace !== undefined) {
     putsWithRoom.delete(put);
     const entry = entryAround(inPlace, put, id, origin, auth);
-    if (entry !== undefined) return entry;
+    if (entry !== undefined) return remember(entry, id, origin, request, auth);
   }
   // The put's length is computed first and written before it: with
   // `message` a put of 128 bytes or more was moved once more inside the
@@ -200,7 +200,67 @@ export function encodeInternalRequest(
     w.bytesField(1, user);
     w.uint64Field(2, auth.revision);
   }
-  return w.pos === w.buf.length ? w.buf : w.finish();
+  return remember(w.pos === w.buf.length ? w.buf : w.finish(), id, origin, request, auth);
+}
+
+/**
+ * Slots of the entries {@link encodeInternalRequest} wrote for puts, by
+ * request id modulo their number: the leader applies its own proposals
+ * from the same buffer it proposed (Raft's log holds the entry by
+ * reference), so decoding them again built a second request, key and
+ * value view (~650 B per put) equal to the one they were written from.
+ * A slot is let go when its entry is decoded or a later id takes it, so
+ * at most MEMO_SLOTS entries are held past their proposal.
+ */
+const MEMO_SLOTS = 1024;
+const memoEntry: (Uint8Array | undefined)[] = new Array(MEMO_SLOTS).fill(undefined);
+const memoRequest: (InternalRequest | undefined)[] = new Array(MEMO_SLOTS).fill(undefined);
+
+/** Notes that `entry` is the encoding of this request; returns `entry`. */
+function remember(
+  entry: Uint8Array,
+  id: bigint,
+  origin: bigint,
+  request: InternalRequest["request"],
+  auth: AuthHeader | undefined,
+): Uint8Array {
+  if (id > MAX_SAFE) return entry; // never ours (ids are a µs clock): decoded as written
+  const slot = Number(id) % MEMO_SLOTS;
+  const req: InternalRequest = { $typeName: "cairn.v1.InternalRequest", id, origin, request };
+  // Absent stays absent, as decoding the entry leaves it.
+  if (auth) req.auth = auth;
+  memoEntry[slot] = entry;
+  memoRequest[slot] = req;
+  return entry;
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * The request `data` was encoded from, when `data` is the very buffer
+ * {@link encodeInternalRequest} returned for it and is still remembered;
+ * the slot is let go. Entries begin with their id (field 1), which picks
+ * the slot; the buffer's identity decides.
+ */
+function recall(data: Uint8Array): InternalRequest | undefined {
+  if (data.length < 2 || data[0] !== 0x08) return undefined;
+  // The id varint, as a number (ids that could be remembered are below 2^53).
+  let id = 0;
+  let mul = 1;
+  for (let i = 1; i < 9 && i < data.length; i++) {
+    const b = data[i];
+    id += (b & 0x7f) * mul;
+    if (b < 0x80) {
+      const slot = id % MEMO_SLOTS;
+      if (memoEntry[slot] !== data) return undefined;
+      const req = memoRequest[slot];
+      memoEntry[slot] = undefined;
+      memoRequest[slot] = undefined;
+      return req;
+    }
+    mul *= 128;
+  }
+  return undefined;
 }
 
 /**
@@ -259,10 +319,13 @@ const fromUtf8 = new TextDecoder("utf-8", { fatal: true });
  * A put with only the fields this version writes is read by hand (every
  * member applies every put: protobuf-es's reflective `fromBinary` was a
  * large part of apply); anything else goes to `fromBinary`. Byte fields
- * are views of `data`.
+ * are views of `data`. The buffer {@link encodeInternalRequest} returned
+ * for a put gives back (once) the request it was written from, which
+ * decodes to the same fields: its bytes must not have changed since.
  */
 export function decodeInternalRequest(data: Uint8Array): InternalRequest {
-  let put: InternalRequest | undefined;
+  let put = recall(data);
+  if (put !== undefined) return put;
   try {
     put = decodePutEntry(data);
   } catch (e) {

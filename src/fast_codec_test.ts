@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
+  type PutRequest,
   PutRequestSchema,
   PutResponseSchema,
   ResponseHeaderSchema,
@@ -253,4 +254,54 @@ Deno.test("fast codec: a PutResponse envelope is the gRPC prefix and toBinary's 
   }
   const prev = create(PutResponseSchema, { header, prevKv: create(KeyValueSchema, {}) });
   assert.equal(encodePutResponseEnvelope(prev), undefined);
+});
+
+Deno.test("fast codec: the buffer a put was encoded into decodes once to its own request, equal to fromBinary's", () => {
+  const cases = [
+    { id: 11n, origin: 0x8e9e05c52164694dn, put: { key: bytes(3), value: bytes(256) } },
+    { id: 12n, origin: 5n, put: { key: bytes(1), lease: -1n, ignoreValue: true } },
+    {
+      id: 13n,
+      origin: 5n,
+      put: { key: bytes(2), prevKv: true },
+      auth: { username: "ümlaut", revision: 3n },
+    },
+    { id: 14n, origin: 5n, put: { key: bytes(2) }, auth: {} },
+  ];
+  for (const [i, c] of cases.entries()) {
+    const msg = create(InternalRequestSchema, {
+      id: c.id,
+      origin: c.origin,
+      request: { case: "put", value: c.put },
+      auth: c.auth,
+    });
+    const data = encodeInternalRequest(msg.id, msg.origin, msg.request, msg.auth);
+    const theirs = fromBinary(InternalRequestSchema, data);
+    const mine = decodeInternalRequest(data);
+    assert.equal(mine.request, msg.request, `case ${i}: the request it was written from`);
+    assert.equal(mine.auth, msg.auth, `case ${i}: its auth header`);
+    assert.deepEqual({ ...mine, request: { ...mine.request } }, {
+      ...theirs,
+      request: { ...theirs.request },
+    }, `case ${i}`);
+    // Once only: decoded again, or a copy of the bytes, it is read from the bytes.
+    const again = decodeInternalRequest(data);
+    assert.notEqual(again.request, msg.request, `case ${i} again`);
+    assert.deepEqual({ ...again }, { ...theirs }, `case ${i} again`);
+  }
+  const msg = create(InternalRequestSchema, {
+    id: 20n,
+    origin: 5n,
+    request: { case: "put", value: { key: bytes(1) } },
+  });
+  const copied = encodeInternalRequest(msg.id, msg.origin, msg.request);
+  assert.notEqual(decodeInternalRequest(copied.slice()).request, msg.request, "a copy");
+  // A later proposal whose id takes the same slot: the earlier entry is read from its bytes.
+  const first = encodeInternalRequest(msg.id, msg.origin, msg.request);
+  const other = { case: "put" as const, value: msg.request.value as PutRequest };
+  const later = encodeInternalRequest(msg.id + 1024n, msg.origin, other);
+  const back = decodeInternalRequest(first);
+  assert.notEqual(back.request, msg.request, "slot taken by a later id");
+  assert.deepEqual({ ...back }, { ...fromBinary(InternalRequestSchema, first) });
+  assert.equal(decodeInternalRequest(later).request, other, "the later one is remembered");
 });

@@ -141,7 +141,7 @@ export function makeVersion(
 const VERSION_OVERHEAD = 96;
 
 const compareStrings = (a: string, b: string): number => a < b ? -1 : a > b ? 1 : 0;
-/** Keys sorted, merged or looked up per step when a bulk load ends. */
+/** Keys checked or looked up per step when a bulk load ends. */
 const BULK_STEP_KEYS = 65536;
 /** sorted-btree's default branching factor (what incremental inserts use). */
 const MAX_NODE_SIZE = 32;
@@ -204,45 +204,6 @@ export function previousOf(hist: History, v: Version): Version | undefined {
   let i = hist.length - 1;
   while (i >= 0 && hist[i] !== v) i--;
   return i > 0 ? hist[i - 1] : undefined;
-}
-
-/**
- * `keys` (distinct) in byte order, sorted in steps: runs of `run` keys
- * sorted natively (the default sort compares UTF-16 code units, which for
- * latin1 binary strings is byte order, with no comparator called from
- * C++), then merged pairwise, yielding after about `run` keys of work.
- */
-function* sortSteps(keys: string[], run: number): Steps<string[]> {
-  let runs: string[][] = [];
-  for (let i = 0; i < keys.length; i += run) {
-    const r = keys.slice(i, i + run);
-    r.sort();
-    runs.push(r);
-    yield;
-  }
-  while (runs.length > 1) {
-    const next: string[][] = [];
-    for (let j = 0; j < runs.length; j += 2) {
-      next.push(j + 1 < runs.length ? yield* mergeSteps(runs[j], runs[j + 1], run) : runs[j]);
-    }
-    runs = next;
-  }
-  return runs.length === 0 ? [] : runs[0];
-}
-
-/** Two sorted runs of distinct keys merged into one, yielding every `step` keys. */
-function* mergeSteps(a: string[], b: string[], step: number): Steps<string[]> {
-  // Pushed, not preallocated: `new Array(n)` of a large n is a dictionary-mode array.
-  const out: string[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length && j < b.length) {
-    out.push(a[i] < b[j] ? a[i++] : b[j++]);
-    if (out.length % step === 0) yield;
-  }
-  while (i < a.length) out.push(a[i++]);
-  while (j < b.length) out.push(b[j++]);
-  return out;
 }
 
 /** Key index + history + revision-ordered log. Knows nothing about requests. */
@@ -324,11 +285,10 @@ export class KeyIndex {
 
   /**
    * {@link endBulk} in steps of about `step` keys each (a follower
-   * installing a large snapshot keeps its event loop: sorting a million
-   * keys in one go held it for a few hundred milliseconds). Nothing else
-   * may touch the index until it returns. The tree itself is made in one
-   * last step (sorted-btree's bulkLoad: tens of milliseconds at a million
-   * keys).
+   * installing a large snapshot keeps its event loop), except the sort of
+   * keys that came out of order and the making of the tree itself
+   * (sorted-btree's bulkLoad, ~0.1 s at a million keys), a step each.
+   * Nothing else may touch the index until it returns.
    */
   *endBulkSteps(step = BULK_STEP_KEYS): Steps<void> {
     if (!this.#bulk) return;
@@ -344,7 +304,16 @@ export class KeyIndex {
       }
       if (i % step === 0) yield;
     }
-    if (!sorted) keys = yield* sortSteps(keys, step);
+    // One native sort (the default sort compares UTF-16 code units: for
+    // latin1 binary strings that is byte order, with no comparator called
+    // from C++): ~0.2-0.35 s at a million keys, the longest step. Sorting
+    // runs in steps and merging them was tried: slower, its array copies
+    // brought a major collection forward into the same steps.
+    if (!sorted) {
+      yield;
+      keys.sort();
+      yield;
+    }
     if (!sorted || this.#bulkMulti) {
       for (let i = 0; i < keys.length; i++) {
         values[i] = this.map.get(keys[i])!;

@@ -22,16 +22,29 @@ export interface Deadline {
  */
 export type DeadlineTarget = (() => void) | { fire(): void };
 
-/** A pending deadline; it is its own handle, so registering allocates one object. */
-class Entry implements Deadline {
-  constructor(
-    readonly at: number,
-    readonly target: DeadlineTarget,
-    readonly entries: Set<Entry>,
-  ) {}
+/**
+ * An object that is its own pending deadline ({@link Deadlines.arm}): a
+ * call keeps the two numbers the sweep needs, so arming it allocates
+ * nothing.
+ */
+export interface Armable {
+  /** When it fires (performance.now() time); set by `arm`. */
+  deadlineAt: number;
+  /** Its place among the pending deadlines, -1 when not armed; kept by Deadlines. */
+  deadlineSlot: number;
+  /** Called once when the deadline passes (unless disarmed first). */
+  fire(): void;
+}
+
+/** A deadline registered with {@link Deadlines.add}: its own handle. */
+class Entry implements Deadline, Armable {
+  deadlineAt = 0;
+  deadlineSlot = -1;
+
+  constructor(readonly target: DeadlineTarget, readonly owner: Deadlines) {}
 
   cancel(): void {
-    this.entries.delete(this);
+    this.owner.disarm(this);
   }
 
   fire(): void {
@@ -41,36 +54,71 @@ class Entry implements Deadline {
   }
 }
 
-/** Pending deadlines of one process (or one test). */
+/**
+ * Pending deadlines of one process (or one test). They sit in an array,
+ * each knowing its index, and leave it by a swap with the last: a Set's
+ * entry per call and its table resized as calls came and went were
+ * allocations on every put.
+ */
 export class Deadlines {
-  readonly #entries = new Set<Entry>();
+  readonly #armed: Armable[] = [];
   #timer: ReturnType<typeof setInterval> | undefined;
 
   /** Calls `target` once, `ms` from now, unless canceled first. */
   add(ms: number, target: DeadlineTarget): Deadline {
-    const entry = new Entry(performance.now() + ms, target, this.#entries);
-    this.#entries.add(entry);
+    const entry = new Entry(target, this);
+    this.arm(ms, entry);
+    return entry;
+  }
+
+  /**
+   * Calls `a.fire()` once, `ms` from now, unless {@link disarm}ed first.
+   * An armed object is armed again at its new time.
+   */
+  arm(ms: number, a: Armable): void {
+    a.deadlineAt = performance.now() + ms;
+    if (a.deadlineSlot < 0) {
+      a.deadlineSlot = this.#armed.length;
+      this.#armed.push(a);
+    }
     if (this.#timer === undefined) {
       this.#timer = setInterval(() => this.#sweep(), SWEEP_MS);
       // Pending deadlines alone never keep a process alive.
       Deno.unrefTimer(this.#timer);
     }
-    return entry;
+  }
+
+  /** `a` will not fire (nothing when it is not armed here). */
+  disarm(a: Armable): void {
+    const i = a.deadlineSlot;
+    const armed = this.#armed;
+    if (i < 0 || armed[i] !== a) return;
+    const last = armed.pop()!;
+    if (last !== a) {
+      armed[i] = last;
+      last.deadlineSlot = i;
+    }
+    a.deadlineSlot = -1;
   }
 
   /** Number of pending deadlines. */
   get size(): number {
-    return this.#entries.size;
+    return this.#armed.length;
   }
 
   #sweep(): void {
     const now = performance.now();
-    for (const e of this.#entries) {
-      if (e.at > now) continue;
-      this.#entries.delete(e);
-      e.fire();
+    const armed = this.#armed;
+    // From the end: a disarmed one's place is taken by the last, which this
+    // loop has already looked at, so a fire() that disarms others skips
+    // none still to look at (new ones are pushed behind, not yet due).
+    for (let i = armed.length - 1; i >= 0; i = Math.min(i - 1, armed.length - 1)) {
+      const a = armed[i];
+      if (a.deadlineAt > now) continue;
+      this.disarm(a);
+      a.fire();
     }
-    if (this.#entries.size === 0 && this.#timer !== undefined) {
+    if (armed.length === 0 && this.#timer !== undefined) {
       clearInterval(this.#timer);
       this.#timer = undefined;
     }

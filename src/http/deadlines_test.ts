@@ -43,3 +43,35 @@ async function waitFor(cond: () => boolean, ms: number): Promise<void> {
     await sleep(5);
   }
 }
+
+Deno.test("deadlines: armed objects fire once each, disarmed ones never, whatever others a firing disarms", async () => {
+  const d = new Deadlines();
+  const fired: number[] = [];
+  const calls = Array.from({ length: 8 }, (_, n) => ({
+    n,
+    deadlineAt: 0,
+    deadlineSlot: -1,
+    fire() {
+      fired.push(n);
+      // The first to fire disarms two others: one still due, one not.
+      if (n === 5) {
+        d.disarm(calls[1]);
+        d.disarm(calls[7]);
+      }
+    },
+  }));
+  for (const c of calls) d.arm(c.n === 7 ? 60_000 : 10, c);
+  d.disarm(calls[3]);
+  d.disarm(calls[3]); // twice is once
+  assert.equal(calls[3].deadlineSlot, -1);
+  assert.equal(d.size, 7);
+  await waitFor(() => d.size === 0, 5_000);
+  await sleep(3 * SWEEP_MS); // room for a wrong second firing
+  const expected = [0, 2, 4, 5, 6].concat(fired.includes(1) ? [1] : []);
+  assert.deepEqual([...fired].sort(), expected.sort(), `fired ${fired}`);
+  assert.ok(!fired.includes(3) && !fired.includes(7));
+  for (const c of calls) assert.equal(c.deadlineSlot, -1);
+  // Armed again after firing, it fires again.
+  d.arm(5, calls[0]);
+  await waitFor(() => fired.filter((n) => n === 0).length === 2, 5_000);
+});

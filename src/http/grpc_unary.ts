@@ -13,7 +13,7 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ContextKey } from "@connectrpc/connect";
 import { type CallContext, PEER_CERTIFICATE } from "./call_context.ts";
-import { callDeadlines, type Deadline } from "./deadlines.ts";
+import { type Armable, callDeadlines } from "./deadlines.ts";
 import {
   isGrpcPost,
   RESPONSE_HEADERS,
@@ -185,7 +185,7 @@ export function serveUnaryGrpc(
   const call = new UnaryCall(route, opts.readMaxBytes, stream, peerCertificate);
   stream.listener = call;
   const timeoutMs = parseGrpcTimeout(stream.header("grpc-timeout"));
-  if (timeoutMs !== undefined) call.deadline = callDeadlines.add(timeoutMs, call);
+  if (timeoutMs !== undefined) callDeadlines.arm(timeoutMs, call);
   return true;
 }
 
@@ -206,7 +206,7 @@ function certificateValues(cert: Uint8Array | undefined): CallContext["values"] 
  * object per call is copied by them; closures and context objects made per
  * call (eight or so) were a measurable share of a put's allocations.
  */
-class UnaryCall implements StreamListener, UnaryAnswerCall<unknown> {
+class UnaryCall implements StreamListener, UnaryAnswerCall<unknown>, Armable {
   readonly #route: Route;
   readonly #readMaxBytes: number;
   readonly #stream: H2Stream;
@@ -218,8 +218,10 @@ class UnaryCall implements StreamListener, UnaryAnswerCall<unknown> {
   /** The envelope's whole size as its prefix announced it (0: not known or over the limit). */
   #announced = 0;
   #finished = false;
-  /** The call's `grpc-timeout`, once registered. */
-  deadline: Deadline | undefined;
+  /** When the call's `grpc-timeout` passes (see {@link callDeadlines}). */
+  deadlineAt = 0;
+  /** Kept by {@link callDeadlines}: -1 while the call has no pending deadline. */
+  deadlineSlot = -1;
 
   constructor(
     route: Route,
@@ -349,7 +351,7 @@ class UnaryCall implements StreamListener, UnaryAnswerCall<unknown> {
   abort(): void {
     if (!this.#finished) this.#route.stats?.finished(Code.Canceled, this.#startMs);
     this.#finished = true;
-    this.deadline?.cancel();
+    callDeadlines.disarm(this);
   }
 
   /** Answers with the service's response. */
@@ -385,7 +387,7 @@ class UnaryCall implements StreamListener, UnaryAnswerCall<unknown> {
   #finish(body: Uint8Array | undefined, err?: unknown): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.deadline?.cancel();
+    callDeadlines.disarm(this);
     const stream = this.#stream;
     const stats = this.#route.stats;
     if (stats) {

@@ -46,9 +46,46 @@ const HUFFMAN_TREE: Int32Array = (() => {
 
 const EOS = HUFFMAN_EOS;
 
+/** Strings up to this many characters are made in one piece ({@link latin1}). */
+const PIECE = 64;
+
+/**
+ * Arrays of exactly n numbers, n = 0..PIECE, reused for every string: a
+ * header string built a character at a time (`s += ...`) made a new flat
+ * string per character below V8's 13-character cons-string minimum (~140
+ * B for the changing 8-character `grpc-timeout` of every gRPC call);
+ * `String.fromCharCode.apply` over a packed array of the right length makes
+ * only the result.
+ */
+const PIECES: number[][] = [];
+for (let n = 0; n <= PIECE; n++) {
+  const a: number[] = [];
+  for (let i = 0; i < n; i++) a.push(0);
+  PIECES.push(a);
+}
+
+/** The latin1 string of the octets `codes[start, end)`. */
+function latin1(codes: Uint8Array, start: number, end: number): string {
+  let s = "";
+  for (let i = start; i < end; i += PIECE) {
+    const n = Math.min(PIECE, end - i);
+    const a = PIECES[n];
+    for (let j = 0; j < n; j++) a[j] = codes[i + j];
+    const piece = String.fromCharCode.apply(null, a);
+    s = s === "" ? piece : s + piece;
+  }
+  return s;
+}
+
+/** Where Huffman-decoded octets are gathered (grown as needed; 8 bits decode to at most 1.6 octets). */
+let huffmanOut = new Uint8Array(256);
+
 /** Decodes a Huffman-coded string (RFC 7541 §5.2) to a latin1 string. */
 export function huffmanDecode(b: Uint8Array, start: number, end: number): string {
-  let out = "";
+  const most = Math.ceil(((end - start) * 8) / 5);
+  if (most > huffmanOut.length) huffmanOut = new Uint8Array(Math.max(most, 2 * huffmanOut.length));
+  const out = huffmanOut;
+  let n = 0;
   let node = 0;
   let depth = 0;
   let allOnes = true;
@@ -60,7 +97,7 @@ export function huffmanDecode(b: Uint8Array, start: number, end: number): string
       if (next < 0) {
         const symbol = -next - 1;
         if (symbol === EOS) throw new HpackError("Huffman string contains EOS");
-        out += String.fromCharCode(symbol);
+        out[n++] = symbol;
         node = 0;
         depth = 0;
         allOnes = true;
@@ -73,8 +110,11 @@ export function huffmanDecode(b: Uint8Array, start: number, end: number): string
   }
   // Padding: fewer than 8 bits, all ones (a prefix of EOS).
   if (depth > 7 || !allOnes) throw new HpackError("invalid Huffman padding");
-  return out;
+  return latin1(out, 0, n);
 }
+
+/** Fields a decoder's gathering array may keep room for between blocks. */
+const GATHERED_MAX = 64;
 
 /** Header-block decoder for one connection (one per direction, per RFC 7541). */
 export class HpackDecoder {
@@ -84,6 +124,8 @@ export class HpackDecoder {
   #limit: number;
   #pos = 0;
   #end = 0;
+  /** Where a block's fields are gathered (see #decode). */
+  #gathered: HeaderField[] = [];
 
   /** `maxTableSize`: the SETTINGS_HEADER_TABLE_SIZE we announced (default 4096). */
   constructor(private readonly maxTableSize = 4096) {
@@ -113,7 +155,11 @@ export class HpackDecoder {
   }
 
   #decode(b: Uint8Array, start: number, end: number, max: number): HeaderField[] | undefined {
-    let fields: HeaderField[] | undefined = [];
+    // Gathered in a reused array and copied out at its exact length: a new
+    // array grown by pushes had room for 17 fields (a request has ~8).
+    const fields = this.#gathered;
+    let n = 0;
+    let keep = true;
     let listSize = 0;
     let seenField = false;
     this.#pos = start;
@@ -138,12 +184,14 @@ export class HpackDecoder {
         field = this.#literal(b, 4);
       }
       seenField = true;
-      if (fields === undefined) continue;
+      if (!keep) continue;
       listSize += field[0].length + field[1].length + ENTRY_OVERHEAD;
-      if (listSize > max) fields = undefined;
-      else fields.push(field);
+      if (listSize > max) keep = false;
+      else fields[n++] = field;
     }
-    return fields;
+    // A block of many fields (only `decode` has no list limit) is not held on to.
+    if (fields.length > GATHERED_MAX) this.#gathered = [];
+    return keep ? fields.slice(0, n) : undefined;
   }
 
   #lookup(index: number): HeaderField {
@@ -201,10 +249,7 @@ export class HpackDecoder {
     const end = start + len;
     if (end > this.#end) throw new HpackError("truncated string");
     this.#pos = end;
-    if (huff) return huffmanDecode(b, start, end);
-    let s = "";
-    for (let i = start; i < end; i++) s += String.fromCharCode(b[i]);
-    return s;
+    return huff ? huffmanDecode(b, start, end) : latin1(b, start, end);
   }
 }
 

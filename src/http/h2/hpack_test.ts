@@ -258,6 +258,17 @@ Deno.test("every octet survives a Huffman round trip", () => {
   assert.deepEqual(d.decode(block), [["x-all", all]]);
 });
 
+Deno.test("strings of every length around the 64-octet pieces decode whole, every octet, both codings", () => {
+  for (const huffman of [true, false]) {
+    const d = new HpackDecoder();
+    for (const n of [0, 1, 12, 13, 63, 64, 65, 127, 128, 129, 256, 300]) {
+      const value = String.fromCharCode(...Array.from({ length: n }, (_, i) => (i * 37 + n) % 256));
+      const block = new TestEncoder().encode([{ name: `x-${n}`, value, huffman }]);
+      assert.deepEqual(d.decode(block), [[`x-${n}`, value]], `${n} octets, huffman ${huffman}`);
+    }
+  }
+});
+
 // --- against a peer's encoder with a dynamic table ---
 
 const requests = (i: number): JsField[] => [

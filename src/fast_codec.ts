@@ -94,26 +94,49 @@ const SCRATCH_MAX = 200;
  * {@link encodePutResponse} and a copy).
  */
 export function encodePutResponseEnvelope(resp: PutResponse): Uint8Array | undefined {
-  if (resp.prevKv !== undefined || resp.$unknown?.length) return undefined;
+  const n = writePutResponseEnvelope(resp, scratch.buf);
+  return n === 0 ? undefined : scratch.buf.slice(0, n);
+}
+
+/** Room {@link writePutResponseEnvelope} needs in its output buffer. */
+export const PUT_ENVELOPE_ROOM = 5 + SCRATCH_MAX;
+
+/**
+ * {@link encodePutResponseEnvelope} written into `out` (at least
+ * {@link PUT_ENVELOPE_ROOM} bytes) from its start, for a caller that copies
+ * it out at once (no array per response); returns its length, or 0 for a
+ * response it does not cover.
+ */
+export function writePutResponseEnvelope(resp: PutResponse, out: Uint8Array): number {
+  if (resp.prevKv !== undefined || resp.$unknown?.length) return 0;
+  if (out.length < PUT_ENVELOPE_ROOM) throw new RangeError("PutResponse envelope: no room");
   const header = resp.header;
   const hs = header ? headerFieldsSize(header) : 0;
   const n = header ? 1 + varintSize(hs) + hs : 0;
-  if (n > SCRATCH_MAX) return undefined;
+  if (n > SCRATCH_MAX) return 0;
   const w = scratch;
-  const b = w.buf;
-  b[0] = 0;
-  b[1] = 0;
-  b[2] = 0;
-  b[3] = 0;
-  b[4] = n;
+  const own = w.buf;
+  // The shared writer over the caller's buffer, for this call only.
+  w.buf = out;
+  out[0] = 0;
+  out[1] = 0;
+  out[2] = 0;
+  out[3] = 0;
+  out[4] = n;
   w.pos = 5;
-  if (header) {
-    w.varint((1 << 3) | 2);
-    w.varint(hs);
-    writeHeaderFields(w, header);
+  try {
+    if (header) {
+      w.varint((1 << 3) | 2);
+      w.varint(hs);
+      writeHeaderFields(w, header);
+    }
+    if (w.pos !== 5 + n || w.buf !== out) {
+      throw new Error(`PutResponse: wrote ${w.pos - 5} of ${n} bytes`);
+    }
+  } finally {
+    w.buf = own;
   }
-  if (w.pos !== 5 + n) throw new Error(`PutResponse: wrote ${w.pos - 5} of ${n} bytes`);
-  return b.slice(0, w.pos);
+  return 5 + n;
 }
 
 /** Bytes of a `uint64Field` (tag of a field below 16 included), 0 when skipped. */

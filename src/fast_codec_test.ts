@@ -14,7 +14,9 @@ import {
   encodeInternalRequest,
   encodePutResponse,
   encodePutResponseEnvelope,
+  PUT_ENVELOPE_ROOM,
   responseHeaderBody,
+  writePutResponseEnvelope,
 } from "./fast_codec.ts";
 import { ProtoWriter } from "./wire/proto_writer.ts";
 
@@ -251,9 +253,15 @@ Deno.test("fast codec: a PutResponse envelope is the gRPC prefix and toBinary's 
     new DataView(want.buffer).setUint32(1, body.length);
     want.set(body, 5);
     assert.deepEqual(encodePutResponseEnvelope(resp), want, `header ${i}`);
+    const out = new Uint8Array(PUT_ENVELOPE_ROOM + 3).fill(0xee);
+    const n = writePutResponseEnvelope(resp, out);
+    assert.deepEqual(out.subarray(0, n), want, `header ${i} written`);
+    assert.ok(out.subarray(n).every((b) => b === 0xee), `header ${i}: nothing past it`);
   }
+  assert.throws(() => writePutResponseEnvelope(create(PutResponseSchema, {}), new Uint8Array(8)));
   const prev = create(PutResponseSchema, { header, prevKv: create(KeyValueSchema, {}) });
   assert.equal(encodePutResponseEnvelope(prev), undefined);
+  assert.equal(writePutResponseEnvelope(prev, new Uint8Array(PUT_ENVELOPE_ROOM)), 0);
 });
 
 Deno.test("fast codec: the buffer a put was encoded into decodes once to its own request, equal to fromBinary's", () => {

@@ -17,7 +17,7 @@ import {
 import { Streams } from "../gen/cairn/streams_pb.ts";
 import { Election } from "../gen/etcd/server/etcdserver/api/v3election/v3electionpb/v3election_pb.ts";
 import { Lock } from "../gen/etcd/server/etcdserver/api/v3lock/v3lockpb/v3lock_pb.ts";
-import { decodePutRequest, encodePutResponse, encodePutResponseEnvelope } from "../fast_codec.ts";
+import { decodePutRequest, encodePutResponse, writePutResponseEnvelope } from "../fast_codec.ts";
 import { GatewayServices } from "../http/gateway/services.ts";
 import { BidiRoutes } from "../http/grpc_bidi.ts";
 import { UnaryRoutes } from "../http/grpc_unary.ts";
@@ -59,7 +59,7 @@ export function etcdServices(member: Member): EtcdServices {
   unary.addService(Lease, lease);
   unary.addService(Auth, auth);
   unary.setEncoder(KV.method.put, encodePutResponse);
-  unary.setEnvelopeEncoder(KV.method.put, encodePutResponseEnvelope);
+  unary.setEnvelopeWriter(KV.method.put, writePutResponseEnvelope);
   unary.setDecoder(KV.method.put, decodePutRequest);
   unary.setAnswer(KV.method.put, putAnswer(member));
   const watchOpts = { progressIntervalMs: member.config.watchProgressNotifyIntervalMs };

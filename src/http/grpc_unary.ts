@@ -44,8 +44,11 @@ interface Route {
   impl: (req: unknown, ctx: CallContext) => Promise<unknown> | unknown;
   /** Encodes a response; `toBinary` unless a faster encoder was set. */
   encode: (resp: unknown) => Uint8Array;
-  /** Encodes a response with its gRPC prefix, or returns undefined to leave it to `encode`. */
-  encodeEnvelope?: (resp: unknown) => Uint8Array | undefined;
+  /**
+   * Writes a response with its gRPC prefix into {@link ENVELOPE_OUT} and
+   * returns its length, or 0 to leave it to `encode`.
+   */
+  writeEnvelope?: (resp: unknown, out: Uint8Array) => number;
   /** Decodes a request in `buf[start, end)`, or returns undefined to leave it to `fromBinary`. */
   decode?: (buf: Uint8Array, start: number, end: number) => unknown;
   /** The method's metric series, bound once by {@link UnaryRoutes.instrument}. */
@@ -95,17 +98,18 @@ export class UnaryRoutes {
   }
 
   /**
-   * Adds an encoder of whole gRPC messages (flag byte, length, body) for
-   * `method`'s responses, which saves the copy behind the prefix; it
-   * returns undefined for responses it does not cover (then `encode`).
+   * Adds a writer of whole gRPC messages for `method`'s responses into a
+   * buffer of at least {@link ENVELOPE_ROOM} bytes that the call copies
+   * into its frame at once: no array per response. It returns the
+   * message's length, or 0 for responses it does not cover (then `encode`).
    */
-  setEnvelopeEncoder<I extends DescMessage, O extends DescMessage>(
+  setEnvelopeWriter<I extends DescMessage, O extends DescMessage>(
     method: DescMethodUnary<I, O>,
-    encode: (resp: MessageShape<O>) => Uint8Array | undefined,
+    write: (resp: MessageShape<O>, out: Uint8Array) => number,
   ): void {
     const route = this.#routes.get(`/${method.parent.typeName}/${method.name}`);
     if (!route) throw new Error(`${method.name} is not registered`);
-    route.encodeEnvelope = encode as (resp: unknown) => Uint8Array | undefined;
+    route.writeEnvelope = write as (resp: unknown, out: Uint8Array) => number;
   }
 
   /**
@@ -357,23 +361,24 @@ class UnaryCall implements StreamListener, UnaryAnswerCall<unknown>, Armable {
   /** Answers with the service's response. */
   reply(resp: unknown): void {
     if (this.#finished) return;
-    let whole: Uint8Array | undefined;
-    let bytes: Uint8Array;
+    let bytes: Uint8Array = EMPTY;
+    let n = 0;
     try {
-      whole = this.#route.encodeEnvelope?.(resp);
-      bytes = whole ?? this.#route.encode(resp);
+      n = this.#route.writeEnvelope?.(resp, ENVELOPE_OUT) ?? 0;
+      if (n === 0) bytes = this.#route.encode(resp);
     } catch (err) {
       this.fail(err);
       return;
     }
-    if (whole !== undefined) return this.#finish(whole);
-    const n = bytes.length;
-    const body = new Uint8Array(5 + n);
+    // Copied into the response's frame before anything else can write there.
+    if (n > 0) return this.#finish(ENVELOPE_OUT, undefined, n);
+    const len = bytes.length;
+    const body = new Uint8Array(5 + len);
     // The envelope's big-endian length, without a DataView per call.
-    body[1] = n >>> 24;
-    body[2] = (n >>> 16) & 0xff;
-    body[3] = (n >>> 8) & 0xff;
-    body[4] = n & 0xff;
+    body[1] = len >>> 24;
+    body[2] = (len >>> 16) & 0xff;
+    body[3] = (len >>> 8) & 0xff;
+    body[4] = len & 0xff;
     body.set(bytes, 5);
     this.#finish(body);
   }
@@ -383,15 +388,18 @@ class UnaryCall implements StreamListener, UnaryAnswerCall<unknown>, Armable {
     this.#finish(undefined, err);
   }
 
-  /** Ends the call: with the response body, or with the status of `err`. */
-  #finish(body: Uint8Array | undefined, err?: unknown): void {
+  /**
+   * Ends the call: with the response body (`body[0, size)`, copied before
+   * this returns), or with the status of `err`.
+   */
+  #finish(body: Uint8Array | undefined, err?: unknown, size = body?.length ?? 0): void {
     if (this.#finished) return;
     this.#finished = true;
     callDeadlines.disarm(this);
     const stream = this.#stream;
     const stats = this.#route.stats;
     if (stats) {
-      if (body) stats.sentMessages(1, body.length - 5);
+      if (body) stats.sentMessages(1, size - 5);
       stats.finished(
         body ? 0 : stream.aborted ? Code.Canceled : ConnectError.from(err).code,
         this.#startMs,
@@ -400,7 +408,9 @@ class UnaryCall implements StreamListener, UnaryAnswerCall<unknown>, Armable {
     if (stream.aborted) return;
     if (body) {
       stream.respond(RESPONSE_HEADERS);
-      stream.writeNow(body);
+      // The shared buffer is copied; a body of its own is handed over as is.
+      if (body === ENVELOPE_OUT) stream.writeNowAt(body, 0, size);
+      else stream.writeNow(body);
       stream.sendTrailers(TRAILERS_OK);
     } else {
       stream.respond(trailersOnly(statusFields(err)), true);
@@ -409,6 +419,10 @@ class UnaryCall implements StreamListener, UnaryAnswerCall<unknown>, Armable {
 }
 
 const EMPTY = new Uint8Array(0);
+/** Room an envelope writer (UnaryRoutes.setEnvelopeWriter) may count on. */
+export const ENVELOPE_ROOM = 1024;
+/** Where envelope writers write a response, copied out at once by the call it answers. */
+const ENVELOPE_OUT = new Uint8Array(ENVELOPE_ROOM);
 /** Body pieces up to this size are copied in a loop rather than through a view. */
 const SMALL_COPY = 1024;
 

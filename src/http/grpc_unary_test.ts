@@ -11,7 +11,7 @@ import {
   ResponseHeaderSchema,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
 import { EtcdErrors } from "../errors.ts";
-import { decodePutRequest, encodePutResponseEnvelope } from "../fast_codec.ts";
+import { decodePutRequest, writePutResponseEnvelope } from "../fast_codec.ts";
 import {
   parseGrpcTimeout,
   serveUnaryGrpc,
@@ -49,7 +49,7 @@ async function withServer(
   if (answer) routes.setAnswer(KV.method.put, answer);
   if (decoder) {
     routes.setDecoder(KV.method.put, decodePutRequest);
-    routes.setEnvelopeEncoder(KV.method.put, encodePutResponseEnvelope);
+    routes.setEnvelopeWriter(KV.method.put, writePutResponseEnvelope);
   }
   const server = startTestH2Server((stream) => {
     if (!serveUnaryGrpc(routes, { readMaxBytes }, stream)) {

@@ -671,7 +671,26 @@ export abstract class H2Session<S extends FlowStream> {
    * Call {@link pump} after it either way, as after queueing.
    */
   sendNow(s: S, data: Uint8Array, end: boolean): boolean {
-    const n = data.length;
+    return this.#sendNow(s, data, 0, data.length, end, false);
+  }
+
+  /**
+   * {@link sendNow} of `b[start, end)`, copied when sent: `b` may be
+   * reused once this returns, whatever it returns.
+   */
+  sendNowAt(s: S, b: Uint8Array, start: number, end: number, last: boolean): boolean {
+    return this.#sendNow(s, b, start, end, last, true);
+  }
+
+  #sendNow(
+    s: S,
+    data: Uint8Array,
+    start: number,
+    stop: number,
+    end: boolean,
+    copy: boolean,
+  ): boolean {
+    const n = stop - start;
     if (
       this.isClosed || n === 0 || s.queue.length > 0 || n > s.sendWindow ||
       n > this.#connSendWindow || n > this.#peerMaxFrame ||
@@ -679,7 +698,10 @@ export abstract class H2Session<S extends FlowStream> {
     ) {
       return false;
     }
-    this.#dataFrame(end ? Flag.END_STREAM : 0, s.id, data);
+    if (copy) {
+      this.wroteStreamFrame();
+      this.writer.frameAt(FrameType.DATA, end ? Flag.END_STREAM : 0, s.id, data, start, stop);
+    } else this.#dataFrame(end ? Flag.END_STREAM : 0, s.id, data);
     s.sendWindow -= n;
     this.#connSendWindow -= n;
     return true;

@@ -22,6 +22,8 @@ export interface StreamHost {
    * windows take it whole; false (nothing sent) means queue it.
    */
   sendNow(stream: H2Stream, data: Uint8Array, end: boolean): boolean;
+  /** {@link sendNow} of `b[start, end)`, copied: `b` may be reused once it returns. */
+  sendNowAt(stream: H2Stream, b: Uint8Array, start: number, end: number, last: boolean): boolean;
   /** Sends RST_STREAM and forgets the stream. */
   reset(stream: H2Stream, code: number): void;
   /** `bytes` of the request body were consumed: the peer may send as many more. */
@@ -172,6 +174,19 @@ export class H2Stream extends FlowStream {
     if (!this.host.sendNow(this, data, end)) {
       this.queuedBytes += data.length;
       this.queue.push({ data, offset: 0, end });
+    }
+    this.host.pump(this);
+  }
+
+  /**
+   * {@link writeNow} of `b[start, end)`, copied (framed at once, or queued
+   * as a copy): `b` may be reused as soon as this returns.
+   */
+  writeNowAt(b: Uint8Array, start: number, end: number): void {
+    if (this.#localEnded) return;
+    if (!this.host.sendNowAt(this, b, start, end, false)) {
+      this.queuedBytes += end - start;
+      this.queue.push({ data: b.slice(start, end), offset: 0, end: false });
     }
     this.host.pump(this);
   }

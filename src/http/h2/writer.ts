@@ -110,22 +110,52 @@ export class FrameWriter {
    */
   frame(type: number, flags: number, id: number, payload: Uint8Array): void {
     const len = payload.length;
-    if (len <= SMALL_FRAME) {
-      if (this.#ending && !this.#writing && !this.#queued()) return;
-      const need = FRAME_HEADER_SIZE + len;
-      let stage = this.#stage;
-      if (stage === undefined || this.#stagePos + need > stage.length) {
-        this.#seal();
-        this.#stage = stage = new Uint8Array(STAGE_SIZE);
-        this.#stageStart = this.#stagePos = 0;
-      }
-      writeFrameHeader(stage, this.#stagePos, len, type, flags, id);
-      if (len > 0) stage.set(payload, this.#stagePos + FRAME_HEADER_SIZE);
-      this.#stagePos += need;
-      this.#outBytes += need;
-      this.#schedule();
-      return;
+    if (len > SMALL_FRAME) return this.#frameLarge(type, flags, id, payload);
+    this.#stageFrame(type, flags, id, payload, 0, len);
+  }
+
+  /**
+   * Queues a frame whose payload is `b[start, end)`, copied: a caller may
+   * change or reuse `b` as soon as this returns (a small payload is staged
+   * without any array made for it).
+   */
+  frameAt(
+    type: number,
+    flags: number,
+    id: number,
+    b: Uint8Array,
+    start: number,
+    end: number,
+  ): void {
+    if (end - start > SMALL_FRAME) return this.#frameLarge(type, flags, id, b.slice(start, end));
+    this.#stageFrame(type, flags, id, b, start, end);
+  }
+
+  /** Copies a small frame, header and payload `b[start, end)`, into the staging buffer. */
+  #stageFrame(type: number, flags: number, id: number, b: Uint8Array, start: number, end: number) {
+    if (this.#ending && !this.#writing && !this.#queued()) return;
+    const len = end - start;
+    const need = FRAME_HEADER_SIZE + len;
+    let stage = this.#stage;
+    if (stage === undefined || this.#stagePos + need > stage.length) {
+      this.#seal();
+      this.#stage = stage = new Uint8Array(STAGE_SIZE);
+      this.#stageStart = this.#stagePos = 0;
     }
+    writeFrameHeader(stage, this.#stagePos, len, type, flags, id);
+    const at = this.#stagePos + FRAME_HEADER_SIZE;
+    if (start === 0 && end === b.length) {
+      if (len > 0) stage.set(b, at);
+    } else {
+      // A loop, not set(subarray): no view made per frame.
+      for (let i = 0; i < len; i++) stage[at + i] = b[start + i];
+    }
+    this.#stagePos += need;
+    this.#outBytes += need;
+    this.#schedule();
+  }
+
+  #frameLarge(type: number, flags: number, id: number, payload: Uint8Array): void {
     const header = new Uint8Array(FRAME_HEADER_SIZE);
     writeFrameHeader(header, 0, payload.length, type, flags, id);
     this.send(header);

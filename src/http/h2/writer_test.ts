@@ -103,6 +103,32 @@ Deno.test("writer: small (staged) and large frames, sends and control frames lea
   assert.deepEqual(parse(conn.written), want);
 });
 
+Deno.test("writer: frameAt copies b[start, end): the buffer overwritten right after changes nothing sent", async () => {
+  const conn = new SlowConn();
+  const w = new FrameWriter(conn, () => {}, (e) => {
+    throw e;
+  });
+  const shared = new Uint8Array(2048);
+  const want: Frame[] = [];
+  const frameAt = (id: number, start: number, n: number) => {
+    const p = payload(n, id);
+    shared.set(p, start);
+    w.frameAt(0, 1, id, shared, start, start + n);
+    shared.fill(0xee); // reused at once, as a call's response buffer is
+    want.push({ type: 0, flags: 1, id, payload: [...p] });
+  };
+  frameAt(1, 0, 25);
+  conn.hold = true;
+  await turn(); // a write in flight: what follows waits in the queue
+  frameAt(3, 7, 0);
+  frameAt(5, 3, 512);
+  frameAt(7, 100, 513); // past the staged size: copied out as its own array
+  frameAt(9, 0, 2048);
+  conn.release();
+  await until(() => w.backlog === 0 && parse(conn.written).length === want.length, "every frame");
+  assert.deepEqual(parse(conn.written), want);
+});
+
 Deno.test("writer: frames dropped by discardQueued never reach the socket", async () => {
   const conn = new SlowConn();
   const w = new FrameWriter(conn, () => {}, (e) => {

@@ -65,7 +65,11 @@ async function main(args: string[]): Promise<number> {
     const server = await startServer(config, log);
     // Hands memory back after start-up and after write bursts
     // (src/process/idle_gc.ts says why).
-    startIdleGc({ settleFirst: true });
+    // A member with no peers may pause longer for a collection (no quorum to lose).
+    startIdleGc({
+      settleFirst: true,
+      lone: () => server.member.sm.membership.records().length === 1,
+    });
     // Ready once the client listeners are bound, quorum or not (etcd issue
     // 13526: src/systemd.ts says why); STATUS tells whether a leader is known.
     if (systemd) {

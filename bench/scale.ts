@@ -78,7 +78,7 @@ const ETCDCTL = env("ETCDCTL") ?? "etcdctl";
 const W: ScaleWorkloads = {
   cluster: { members: 5, clients: 100, conns: 10, total: 30_000, keys: 1000 },
   keys: KEYS,
-  range: { span: SPAN, clients: 10, total: 500, limitS: 30 },
+  range: { span: SPAN, clients: 10, total: 500, limitS: 30, rounds: 2 },
   count: { clients: 1, total: 20, limitS: 30 },
   values: [
     {
@@ -278,7 +278,21 @@ async function loadedPhase(side: Side, ctx: Ctx): Promise<void> {
     // right after the load; 5 s gives both runtimes the same chance.
     await sleep(5000);
     l.rss = s.rss();
-    l.range = await scan(ctx, s.endpoint, "range", W.range.clients, W.range.total, W.range.limitS);
+    // Best of W.range.rounds, as every other row is a best round.
+    l.rangeRounds = [];
+    for (let i = 0; i < W.range.rounds && !aborted; i++) {
+      const o = await scan(
+        ctx,
+        s.endpoint,
+        "range",
+        W.range.clients,
+        W.range.total,
+        W.range.limitS,
+      );
+      l.rangeRounds.push(o);
+      if (!o.error && (l.range?.result?.rps ?? -1) < (o.result?.rps ?? 0)) l.range = o;
+    }
+    l.range ??= l.rangeRounds[0];
     l.count = await scan(ctx, s.endpoint, "count", W.count.clients, W.count.total, W.count.limitS);
     console.error(
       `${side.spec.name}: ${(l.rss.rssKiB / 1024).toFixed(0)} MiB; range ` +

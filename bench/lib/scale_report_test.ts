@@ -17,7 +17,7 @@ import {
 const W: ScaleWorkloads = {
   cluster: { members: 5, clients: 100, conns: 10, total: 30000, keys: 1000 },
   keys: 1_000_000,
-  range: { span: 10000, clients: 10, total: 500, limitS: 30 },
+  range: { span: 10000, clients: 10, total: 500, limitS: 30, rounds: 2 },
   count: { clients: 1, total: 20, limitS: 30 },
   values: [{
     id: "put64k",

@@ -25,8 +25,7 @@ import { destroyAll, leaderView, startCluster, waitForLeader } from "./harness/c
 import { etcdctl, etcdctlOk } from "./harness/etcdctl.ts";
 import { type Member, type MemberKind, sleep } from "./harness/member.ts";
 import { cairnIsEtcd, skipIfToolsMissing } from "./harness/tools.ts";
-import { findLast } from "./harness/wal_files.ts";
-import { crc32c } from "../src/wire/crc32c.ts";
+import { rewriteInWal } from "./harness/wal_rewrite.ts";
 
 const skip = skipIfToolsMissing("corrupt_check_test.ts");
 
@@ -42,33 +41,6 @@ function runsEtcd(m: Member): boolean {
 /** Flags a kind needs for these scenarios (see the module comment for etcd 3.4's). */
 function baseArgs(kind: MemberKind): string[] {
   return kind === "etcd" || cairnIsEtcd() ? ["--snapshot-count=3"] : [];
-}
-
-/**
- * Rewrites `from` as `to` (same length) inside the cairn WAL record that
- * holds it and recomputes that record's CRC-32C, so the WAL still loads.
- * Records are `[length u32 LE][crc32c u32 LE][type + payload]` (DESIGN.md,
- * src/storage/record.ts).
- */
-async function rewriteInWal(dataDir: string, from: string, to: string): Promise<void> {
-  const loc = await findLast(dataDir, from);
-  assert.ok(loc, `${from} not found in the WAL of ${dataDir}`);
-  const bytes = await Deno.readFile(loc.path);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let off = 0; off + 8 <= bytes.length;) {
-    const len = view.getUint32(off, true);
-    if (len === 0) break;
-    const start = off + 8;
-    const end = start + len;
-    if (loc.offset >= start && loc.offset + from.length <= end) {
-      bytes.set(enc.encode(to), loc.offset);
-      view.setUint32(off + 4, crc32c(bytes.subarray(start, end)), true);
-      await Deno.writeFile(loc.path, bytes);
-      return;
-    }
-    off = end;
-  }
-  assert.fail(`${from} at ${loc.path}:${loc.offset} is not inside a WAL record`);
 }
 
 /** Rewrites every copy of `from` as `to` in etcd's bbolt file (bbolt has no page checksums). */

@@ -292,7 +292,7 @@ export class KeyIndex {
    */
   *endBulkSteps(step = BULK_STEP_KEYS): Steps<void> {
     if (!this.#bulk) return;
-    let keys = this.#bulkKeys;
+    const keys = this.#bulkKeys;
     const values = this.#bulkFirst;
     this.#bulkKeys = [];
     this.#bulkFirst = [];

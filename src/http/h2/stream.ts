@@ -52,15 +52,6 @@ export interface StreamListener {
 
 const EMPTY = new Uint8Array(0);
 
-// H2Stream's state bits.
-const REMOTE_ENDED = 1;
-const END_SEEN = 2;
-const PAUSED_END = 4;
-const RESUMING = 8;
-const LOCAL_ENDED = 16;
-const HEADERS_SENT = 32;
-const ABORTED = 64;
-
 /** The listener of a stream nobody listens to yet (shared: one object fewer per stream). */
 const NO_LISTENER: StreamListener = Object.freeze({});
 
@@ -74,55 +65,15 @@ export class H2Stream extends FlowStream {
   readonly method: string;
   /** Listener for request body, end and abort. */
   listener: StreamListener = NO_LISTENER;
-  /**
-   * The stream's seven states below as bits of one number: a field per
-   * boolean was 8 bytes each of every stream object, one per request.
-   */
-  #bits = 0;
-  get #remoteEnded(): boolean {
-    return (this.#bits & REMOTE_ENDED) !== 0;
-  }
-  set #remoteEnded(on: boolean) {
-    this.#bits = on ? this.#bits | REMOTE_ENDED : this.#bits & ~REMOTE_ENDED;
-  }
-  get #endSeen(): boolean {
-    return (this.#bits & END_SEEN) !== 0;
-  }
-  set #endSeen(on: boolean) {
-    this.#bits = on ? this.#bits | END_SEEN : this.#bits & ~END_SEEN;
-  }
-  get #pausedEnd(): boolean {
-    return (this.#bits & PAUSED_END) !== 0;
-  }
-  set #pausedEnd(on: boolean) {
-    this.#bits = on ? this.#bits | PAUSED_END : this.#bits & ~PAUSED_END;
-  }
-  get #resuming(): boolean {
-    return (this.#bits & RESUMING) !== 0;
-  }
-  set #resuming(on: boolean) {
-    this.#bits = on ? this.#bits | RESUMING : this.#bits & ~RESUMING;
-  }
-  get #localEnded(): boolean {
-    return (this.#bits & LOCAL_ENDED) !== 0;
-  }
-  set #localEnded(on: boolean) {
-    this.#bits = on ? this.#bits | LOCAL_ENDED : this.#bits & ~LOCAL_ENDED;
-  }
-  get #headersSent(): boolean {
-    return (this.#bits & HEADERS_SENT) !== 0;
-  }
-  set #headersSent(on: boolean) {
-    this.#bits = on ? this.#bits | HEADERS_SENT : this.#bits & ~HEADERS_SENT;
-  }
-  get #aborted(): boolean {
-    return (this.#bits & ABORTED) !== 0;
-  }
-  set #aborted(on: boolean) {
-    this.#bits = on ? this.#bits | ABORTED : this.#bits & ~ABORTED;
-  }
+  #remoteEnded = false;
+  #endSeen = false;
   /** Request input held back (see receive), END_STREAM among it. */
   #pausedIn: Uint8Array[] | undefined;
+  #pausedEnd = false;
+  #resuming = false;
+  #localEnded = false;
+  #headersSent = false;
+  #aborted = false;
   #controller: AbortController | undefined;
 
   constructor(

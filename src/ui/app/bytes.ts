@@ -145,9 +145,18 @@ export function paramToBin(param: string): string {
   );
 }
 
-/** A 64-bit id (lease, member) as etcdctl prints it: lower-case hex. */
+/** A member id as etcdctl prints it (`member list`): lower-case hex, no leading zeros. */
 export function idHex(id: bigint): string {
   return BigInt.asUintN(64, id).toString(16);
+}
+
+/**
+ * A lease id as etcdctl prints it (`lease grant`, `lease list`): lower-case
+ * hex padded to 16 digits. Unpadded, the ids of a member whose id's low 16
+ * bits are below 0x1000 (the ids' top bits) would not match etcdctl's.
+ */
+export function leaseHex(id: bigint): string {
+  return idHex(id).padStart(16, "0");
 }
 
 /** Bytes as "1.5 MB" style text. */

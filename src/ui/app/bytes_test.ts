@@ -4,6 +4,7 @@ import {
   fromBin,
   hexDump,
   idHex,
+  leaseHex,
   paramToBin,
   parseHex,
   prefixEnd,
@@ -58,4 +59,10 @@ Deno.test("bytes: URL parameters keep non-UTF-8 keys and read like encodeURIComp
 Deno.test("bytes: ids print as etcdctl's unsigned hex", () => {
   assert.equal(idHex(0x694d7f3e1a2b3c4dn), "694d7f3e1a2b3c4d");
   assert.equal(idHex(-1n), "ffffffffffffffff");
+  // Member ids are unpadded (`member list`), lease ids 16 digits (`lease grant`).
+  assert.equal(idHex(0x0d4ba24caa3e9601n), "d4ba24caa3e9601");
+  assert.equal(leaseHex(0x0d4ba24caa3e9601n), "0d4ba24caa3e9601");
+  assert.equal(leaseHex(0x694d7f3e1a2b3c4dn), "694d7f3e1a2b3c4d");
+  assert.equal(leaseHex(1n), "0000000000000001");
+  assert.equal(leaseHex(-1n), "ffffffffffffffff");
 });

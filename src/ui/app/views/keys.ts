@@ -20,7 +20,7 @@ import {
   decodeText,
   fromBin,
   hexLines,
-  idHex,
+  leaseHex,
   parseHex,
   preview,
   showBin,
@@ -318,7 +318,7 @@ function KeyDetail(
           <dt>mod revision</dt><dd data-testid="mod-revision">${String(kv.modRevision)}</dd>
           <dt>version</dt><dd>${String(kv.version)}</dd>
           <dt>lease</dt><dd>${
-        kv.lease ? html`<a href="#/leases">${idHex(kv.lease)}</a>` : "none"
+        kv.lease ? html`<a href="#/leases">${leaseHex(kv.lease)}</a>` : "none"
       }</dd>
           <dt>size</dt><dd>${kv.value.length} bytes (${view!.kind})</dd>
         </dl>

@@ -9,7 +9,7 @@
 import type { VNode } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { isAbort } from "../api.ts";
-import { idHex, showBin, toBin } from "../bytes.ts";
+import { leaseHex, showBin, toBin } from "../bytes.ts";
 import type { ViewContext } from "../context.ts";
 import { ConfirmDialog, type ConfirmRequest, ErrorBanner, html, usePoll } from "../ui.ts";
 import { keysRoute } from "./keys.ts";
@@ -131,8 +131,8 @@ export function LeasesView(props: { ctx: ViewContext }): VNode {
               ${rows.map((r) => {
                 const left = Math.max(0, r.ttl - Math.floor((now - r.fetchedAt) / 1000));
                 return html`
-                  <tr key=${String(r.id)} data-testid="lease-row" data-lease=${idHex(r.id)}>
-                    <td><code class="id">${idHex(r.id)}</code></td>
+                  <tr key=${String(r.id)} data-testid="lease-row" data-lease=${leaseHex(r.id)}>
+                    <td><code class="id">${leaseHex(r.id)}</code></td>
                     <td data-testid="lease-ttl" data-ttl=${left}>${left}s</td>
                     <td>${r.granted}s</td>
                     <td>
@@ -151,7 +151,7 @@ export function LeasesView(props: { ctx: ViewContext }): VNode {
                           setConfirm({
                             title: "Revoke lease?",
                             body: `Revoke lease ${
-                              idHex(r.id)
+                              leaseHex(r.id)
                             }? Its ${r.keys.length} key(s) are deleted with it.`,
                             action: "Revoke",
                             run: async () => {

@@ -349,6 +349,28 @@ export async function initialCorruptCheck(
   o.log.info("initial corruption checking passed; no corruption", { "local-member-id": o.selfId });
 }
 
+/**
+ * The `tick` of a leader's periodic check: it starts `check` when this
+ * member leads and the previous pass has ended, so a slow pass (peers that
+ * time out) is never overlapped by the next interval's; a pass that throws
+ * is logged as `failure` and the next tick tries again, as etcd's monitor
+ * loops log and go on.
+ */
+function leaderTicker(
+  host: { isLeader(): boolean; readonly log: Logger },
+  failure: string,
+  check: () => Promise<unknown>,
+): () => void {
+  let running = false;
+  return () => {
+    if (running || !host.isLeader()) return;
+    running = true;
+    check()
+      .catch((err) => host.log.warn(failure, { error: String((err as Error)?.message ?? err) }))
+      .finally(() => (running = false));
+  };
+}
+
 /** What the periodic check needs from its member. */
 export interface MonitorHost extends PeerHashOptions {
   /** The member's store as of now (a snapshot install replaces it). */
@@ -370,24 +392,13 @@ export interface MonitorHost extends PeerHashOptions {
  */
 export class CorruptionMonitor {
   readonly #host: MonitorHost;
-  #running = false;
+  /** Starts a check unless one is running or this member is not the leader. */
+  readonly tick: () => void;
 
   /** A monitor for `host`; nothing runs until {@link tick}. */
   constructor(host: MonitorHost) {
     this.#host = host;
-  }
-
-  /** Starts a check unless one is running or this member is not the leader. */
-  tick(): void {
-    if (this.#running || !this.#host.isLeader()) return;
-    this.#running = true;
-    this.check()
-      .catch((err) =>
-        this.#host.log.warn("failed to check hash KV", {
-          error: String((err as Error)?.message ?? err),
-        })
-      )
-      .finally(() => (this.#running = false));
+    this.tick = leaderTicker(host, "failed to check hash KV", () => this.check());
   }
 
   /**
@@ -486,26 +497,15 @@ export interface CompactHashHost extends PeerHashOptions {
  */
 export class CompactHashMonitor {
   readonly #host: CompactHashHost;
-  #running = false;
   /** The newest compaction revision every peer was checked at. */
   #latestChecked = 0;
+  /** Starts a check unless one is running or this member is not the leader. */
+  readonly tick: () => void;
 
   /** A monitor for `host`; nothing runs until {@link tick}. */
   constructor(host: CompactHashHost) {
     this.#host = host;
-  }
-
-  /** Starts a check unless one is running or this member is not the leader. */
-  tick(): void {
-    if (this.#running || !this.#host.isLeader()) return;
-    this.#running = true;
-    this.check()
-      .catch((err) =>
-        this.#host.log.warn("failed compaction hash check", {
-          error: String((err as Error)?.message ?? err),
-        })
-      )
-      .finally(() => (this.#running = false));
+    this.tick = leaderTicker(host, "failed compaction hash check", () => this.check());
   }
 
   /**

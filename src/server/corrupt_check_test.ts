@@ -541,3 +541,47 @@ Deno.test("compact hash check: tick runs only on the leader and never two passes
   assert.deepEqual(leader.raised, [0n]);
   assert.equal(leader.asked.length, 1);
 });
+
+/** Polls `done` every 5 ms for up to 2 s. */
+async function waitFor(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 2000;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+}
+
+Deno.test("periodic checks: a pass that throws is logged as etcd logs it and the next tick runs again", async () => {
+  // Member 1's store (periodic check) or hashes (compaction check) gone: the pass throws.
+  const stores = new Map([[1n, storeWith(3)], [2n, storeWith(3)]]);
+  const periodic = monitorFor(stores);
+  const own = stores.get(1n)!;
+  stores.delete(1n);
+  periodic.monitor.tick();
+  const failed = () => periodic.lines.some((l) => l.msg === "failed to check hash KV");
+  await waitFor(failed);
+  assert.ok(failed(), "the failure is logged");
+  stores.set(1n, own);
+  const finished = () => periodic.lines.some((l) => l.msg === "finished peer corruption check");
+  // The failed pass released the ticker: a later tick runs a pass.
+  await waitFor(() => {
+    periodic.monitor.tick();
+    return finished();
+  });
+  assert.ok(finished(), "a pass ran after the failed one");
+
+  const c = compactedCluster(2, 5, [3]);
+  const compact = compactMonitorFor(c.stores, c.hashes);
+  const mine = c.hashes.get(1n)!;
+  c.hashes.delete(1n);
+  compact.monitor.tick();
+  const compactFailed = () =>
+    compact.lines.some((l) => l.msg === "failed compaction hash check" && l.level === "warn");
+  await waitFor(compactFailed);
+  assert.ok(compactFailed(), "the failure is logged");
+  c.hashes.set(1n, mine);
+  const compactFinished = () =>
+    compact.lines.some((l) => l.msg === "finished compaction hash check");
+  await waitFor(() => {
+    compact.monitor.tick();
+    return compactFinished();
+  });
+  assert.ok(compactFinished(), "a pass ran after the failed one");
+});

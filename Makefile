@@ -60,7 +60,7 @@ endif
 build: $(DENO)
 	@mkdir -p build
 	@printf '{"commit":"%s"}\n' "$$(git rev-parse HEAD 2>/dev/null)" > build/build_info.json
-	$(DENO) compile -A --v8-flags=$(CAIRN_V8_FLAGS) --include src/auth/bcrypt_worker.ts --include build/build_info.json \
+	$(DENO) compile -A --v8-flags=$(CAIRN_V8_FLAGS) --include src/auth/bcrypt_worker.ts --include src/storage/check_worker.ts --include build/build_info.json \
 	  $(if $(UI_ASSETS),--include $(UI_ASSETS)) --output $(CAIRN_BIN) main.ts
 	@if ! timeout 60 $(CAIRN_RUN) --version </dev/null 2>/dev/null | grep -q '^cairn Version: '; then \
 	  echo "$(CAIRN_BIN) does not run the compiled program: DENORT_BIN ($${DENORT_BIN:-unset}) must be Deno $(DENO_VERSION)'s denort, not the deno CLI"; \

@@ -73,6 +73,12 @@ export interface MemberTuning {
   walSyncMode?: "blocking" | "async";
   /** Time between purge rounds (default 30 s, as etcd). */
   purgeIntervalMs?: number;
+  /**
+   * Bytes from which a restart checks its snapshot body and its older WAL
+   * segments on another thread (default 32 MiB each; see
+   * off_thread_check.ts; tests set 0 to take that path with small files).
+   */
+  offThreadCheckBytes?: number;
   /** Store bytes per chunk of a periodic snapshot (default 1 MiB; see snapshotter.ts). */
   snapshotChunkBytes?: number;
   /**

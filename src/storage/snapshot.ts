@@ -19,11 +19,18 @@ import type { NodeId, Snapshot, SnapshotMeta } from "../raft/types.ts";
 import { crc32c, crc32cAppend, crc32cRange } from "../wire/crc32c.ts";
 import { type Disk, type DiskFile, REAL_DISK } from "./disk.ts";
 import { removeIfExists, syncDir, writeAllSync } from "./fs_util.ts";
+import { checkSnapshotOffThread } from "./off_thread_check.ts";
 
 const MAGIC = new TextEncoder().encode("CAIRNSNP");
 /** The snapshot file format this code writes and reads. */
 export const SNAPSHOT_FORMAT_VERSION = 1;
 const FIXED = 32;
+/**
+ * Snapshot bodies at least this large may be checksummed on another
+ * thread while a restart decodes them ({@link SnapshotStore.peekNewest}):
+ * below it a worker's start costs more than the checksum.
+ */
+export const OFF_THREAD_SNAPSHOT_BYTES = 32 << 20;
 const TWO32 = 4294967296;
 const NAME_RE = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
 /** Bytes checksummed or written between two pauses of {@link SnapshotStore.saveChunks}. */
@@ -280,16 +287,34 @@ export class SnapshotStore {
    * {@link loadNewest} to set aside). For a caller that learns only later
    * which snapshot it needs: a restart reads the newest file while the WAL
    * is replayed, and the WAL's newest marker almost always names it.
+   *
+   * With `offThreadBytes` (a restart passes {@link OFF_THREAD_SNAPSHOT_BYTES}),
+   * a body at least that large on the real disk is checksummed on another
+   * thread: the snapshot comes
+   * back before that check ends, and `verified` settles with it (rejecting
+   * on damage). The caller may decode the body meanwhile but must not act
+   * on it before `verified` resolves.
    */
-  async peekNewest(): Promise<Snapshot | undefined> {
+  async peekNewest(
+    offThreadBytes?: number,
+  ): Promise<{ snap: Snapshot; verified: Promise<void> } | undefined> {
+    let verified = Promise.resolve();
     try {
       const [file] = await this.list();
       if (file === undefined) return undefined;
-      const snap = await readSnapshotFile(this.disk, file.path);
-      return snap.meta.term === file.term && snap.meta.index === file.index ? snap : undefined;
+      const deferred = offThreadBytes !== undefined && this.disk === REAL_DISK &&
+        (await Deno.stat(file.path)).size >= offThreadBytes;
+      if (deferred) {
+        verified = checkSnapshotOffThread(file.path);
+        verified.catch(() => {}); // seen by the caller's await, not by the runtime
+      }
+      const snap = await readSnapshotFile(this.disk, file.path, !deferred);
+      if (snap.meta.term === file.term && snap.meta.index === file.index) return { snap, verified };
     } catch {
-      return undefined; // loadNewest reads it again and reports what is wrong
+      // loadNewest reads it again and reports what is wrong
     }
+    await verified.catch(() => {}); // no check left running for a file not returned
+    return undefined;
   }
 
   /**
@@ -373,34 +398,56 @@ function encodeHeader(meta: SnapshotMeta, bodyCrc: number, bodyLen: number): Uin
 /** Bytes read between two checksum steps of {@link readSnapshotFile}. */
 const READ_CHUNK = 8 << 20;
 
+/** A snapshot file's header and meta, checked; the file positioned at the body. */
+interface OpenedSnapshot {
+  meta: Uint8Array;
+  bodyLen: number;
+  bodyCrc: number;
+}
+
+/**
+ * Reads and checks a snapshot file's header and meta (magic, version,
+ * sizes against the file's, the meta's checksum), leaving `f` at the body.
+ */
+async function openSnapshot(f: DiskFile, path: string): Promise<OpenedSnapshot> {
+  const size = await f.seek(0, Deno.SeekMode.End);
+  await f.seek(0, Deno.SeekMode.Start);
+  const fixed = new Uint8Array(FIXED);
+  const got = await readFull(f, fixed);
+  if (got < FIXED) throw new Error(`only ${got} bytes`);
+  if (!MAGIC.every((b, i) => fixed[i] === b)) throw new Error("bad magic");
+  const v = new DataView(fixed.buffer);
+  const version = v.getUint32(8, true);
+  if (version !== SNAPSHOT_FORMAT_VERSION) throw new SnapshotVersionError(path, version);
+  const metaLen = v.getUint32(12, true);
+  const bodyLen = getU64(v, 24);
+  if (FIXED + metaLen + bodyLen !== size) {
+    throw new Error(`size ${size} does not match header (${metaLen}+${bodyLen})`);
+  }
+  const meta = new Uint8Array(metaLen);
+  if (await readFull(f, meta) < metaLen) throw new Error("file shrank while read");
+  if (crc32c(meta) !== v.getUint32(16, true)) throw new Error("meta checksum mismatch");
+  return { meta, bodyLen, bodyCrc: v.getUint32(20, true) };
+}
+
 /**
  * Reads and verifies a whole snapshot file; throws on any damage. The body
  * is read straight into one buffer of its size, a chunk at a time, and
  * each chunk is checksummed while the next one is being read (the read
  * runs off the JS thread): with 1,000,000 keys the body is ~290 MB, and
  * reading it (mostly the page faults of the new buffer) and checksumming
- * it (~0.25 s) then overlap instead of adding up.
+ * it (~0.25 s) then overlap instead of adding up. `checkBody` false leaves
+ * the body's checksum to the caller ({@link checkSnapshotFile}, on another
+ * thread while this one decodes it): header and meta are still checked.
  */
-export async function readSnapshotFile(disk: Disk, path: string): Promise<Snapshot> {
+export async function readSnapshotFile(
+  disk: Disk,
+  path: string,
+  checkBody = true,
+): Promise<Snapshot> {
   const f = await disk.open(path, { read: true });
   try {
-    const size = await f.seek(0, Deno.SeekMode.End);
-    await f.seek(0, Deno.SeekMode.Start);
-    const fixed = new Uint8Array(FIXED);
-    const got = await readFull(f, fixed);
-    if (got < FIXED) throw new Error(`only ${got} bytes`);
-    if (!MAGIC.every((b, i) => fixed[i] === b)) throw new Error("bad magic");
-    const v = new DataView(fixed.buffer);
-    const version = v.getUint32(8, true);
-    if (version !== SNAPSHOT_FORMAT_VERSION) throw new SnapshotVersionError(path, version);
-    const metaLen = v.getUint32(12, true);
-    const bodyLen = getU64(v, 24);
-    if (FIXED + metaLen + bodyLen !== size) {
-      throw new Error(`size ${size} does not match header (${metaLen}+${bodyLen})`);
-    }
-    const metaBytes = new Uint8Array(metaLen);
-    if (await readFull(f, metaBytes) < metaLen) throw new Error("file shrank while read");
-    if (crc32c(metaBytes) !== v.getUint32(16, true)) throw new Error("meta checksum mismatch");
+    const { meta, bodyLen, bodyCrc } = await openSnapshot(f, path);
     const data = new Uint8Array(bodyLen);
     let sum = 0;
     let next = readFull(f, data.subarray(0, Math.min(READ_CHUNK, bodyLen)));
@@ -411,11 +458,34 @@ export async function readSnapshotFile(disk: Disk, path: string): Promise<Snapsh
       if (end < bodyLen) {
         next = readFull(f, data.subarray(end, Math.min(end + READ_CHUNK, bodyLen)));
       }
-      sum = crc32cRange(data, off, end, sum);
+      if (checkBody) sum = crc32cRange(data, off, end, sum);
       off = end;
     }
-    if (sum !== v.getUint32(20, true)) throw new Error("body checksum mismatch");
-    return { meta: decodeMeta(metaBytes), data };
+    if (checkBody && sum !== bodyCrc) throw new Error("body checksum mismatch");
+    return { meta: decodeMeta(meta), data };
+  } finally {
+    f.close();
+  }
+}
+
+/**
+ * Verifies a whole snapshot file as {@link readSnapshotFile} does, reading
+ * the body through one reused buffer of {@link READ_CHUNK} bytes: nothing
+ * is kept. Throws the same errors.
+ */
+export async function checkSnapshotFile(disk: Disk, path: string): Promise<void> {
+  const f = await disk.open(path, { read: true });
+  try {
+    const { bodyLen, bodyCrc } = await openSnapshot(f, path);
+    const buf = new Uint8Array(Math.min(READ_CHUNK, bodyLen));
+    let sum = 0;
+    for (let off = 0; off < bodyLen;) {
+      const n = await readFull(f, buf.subarray(0, Math.min(buf.length, bodyLen - off)));
+      if (n === 0) throw new Error("file shrank while read");
+      sum = crc32cRange(buf, 0, n, sum);
+      off += n;
+    }
+    if (sum !== bodyCrc) throw new Error("body checksum mismatch");
   } finally {
     f.close();
   }

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import type { SnapshotMeta } from "../raft/types.ts";
 import { type Disk, REAL_DISK } from "./disk.ts";
-import { snapshotName, SnapshotStore, SnapshotVersionError } from "./snapshot.ts";
+import {
+  checkSnapshotFile,
+  snapshotName,
+  SnapshotStore,
+  SnapshotVersionError,
+} from "./snapshot.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "cairn-snap-" });
@@ -158,7 +163,9 @@ Deno.test("peekNewest reads the newest file and acts on nothing; loadNewest take
     assert.equal(await store.peekNewest(), undefined);
     await store.save(meta(1, 10), body(1));
     const newest = await store.save(meta(2, 20), body(2));
-    const early = await store.peekNewest();
+    const peeked = await store.peekNewest();
+    await peeked?.verified;
+    const early = peeked?.snap;
     assert.deepEqual(early?.meta, meta(2, 20));
     assert.deepEqual(early?.data, body(2));
     // Used as read: the file is not read again (a change since goes unseen).
@@ -177,5 +184,28 @@ Deno.test("peekNewest reads the newest file and acts on nothing; loadNewest take
     assert.deepEqual((await store.loadNewest())?.meta, meta(1, 10));
     await Deno.stat(`${newest}.broken`);
     assert.equal(warnings.length, 1);
+  });
+});
+
+Deno.test("peekNewest off thread: the body comes back at once, its checksum settles apart", async () => {
+  await withDir(async (dir) => {
+    const store = new SnapshotStore(dir, { onWarning: () => assert.fail("no warning expected") });
+    const path = await store.save(meta(4, 40), body(4));
+    // 0 bytes: any body is checked on the worker.
+    const good = await store.peekNewest(0);
+    assert.deepEqual(good?.snap.data, body(4));
+    await good?.verified;
+    await checkSnapshotFile(REAL_DISK, path);
+    // Damage in the body only: the read does not see it (its checksum is
+    // the worker's), the check does, with readSnapshotFile's error.
+    const bytes = await Deno.readFile(path);
+    bytes[bytes.length - 10] ^= 0x08;
+    await Deno.writeFile(path, bytes);
+    const bad = await store.peekNewest(0);
+    assert.equal(bad?.snap.data[990], 4 ^ 0x08, "the body is returned as read, unchecked");
+    await assert.rejects(() => bad!.verified, /body checksum mismatch/);
+    await assert.rejects(() => checkSnapshotFile(REAL_DISK, path), /body checksum mismatch/);
+    // Checked here (no size given): damage means nothing is returned.
+    assert.equal(await store.peekNewest(), undefined);
   });
 });

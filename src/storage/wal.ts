@@ -38,21 +38,16 @@
  *
  * @module
  */
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import type { Entry, EntryType, HardState } from "../raft/types.ts";
 import { type Disk, type DiskFile, REAL_DISK } from "./disk.ts";
 import { removeIfExists, syncDir, writeAllSync } from "./fs_util.ts";
 import {
   CHAIN_START,
-  checkPayload,
-  decodeMetadata,
   encodeRecords,
-  ENTRY_DATA,
   entryRecordSize,
   foldRecordCrcs,
   HARD_STATE_RECORD_SIZE,
-  logPosition,
-  RECORD_HEADER,
   RecordType,
   RecordWriter,
   type SegmentLink,
@@ -61,9 +56,10 @@ import {
   type WalMetadata,
   type WalRecord,
 } from "./record.ts";
-import { ReplayLog } from "./replay.ts";
-import { scanSegmentFile, ScanWindow } from "./segment_scan.ts";
+import type { ReplayLog } from "./replay.ts";
 import { SegmentPipeline } from "./segment_pipeline.ts";
+import { scanSegments, type Segment, type SegmentName, type SegmentsScan } from "./wal_scan.ts";
+import { checkSegmentsOffThread } from "./off_thread_check.ts";
 
 export { WalCorruptError } from "./record.ts";
 export type { SnapshotMarker, WalMetadata } from "./record.ts";
@@ -108,6 +104,25 @@ export interface WalOptions {
   syncMode?: "blocking" | "async";
   /** The file system (default: the real one; the member simulation passes its own). */
   disk?: Disk;
+  /**
+   * Where the newest snapshot marker is expected (the newest snapshot
+   * file's index): replay then reads only from the segment holding the
+   * entries after it, and the older segments are only checked (see
+   * {@link replayStart}). A wrong hint costs a second read, never a
+   * different replay.
+   */
+  replayHint?: number;
+  /**
+   * Return before the older segments are checked: the caller awaits
+   * `replay.verified` before acting on the replay (a restart restores its
+   * snapshot meanwhile).
+   */
+  deferVerify?: boolean;
+  /**
+   * Older segments of at least this many bytes in all are checked on
+   * another thread (default {@link OFF_THREAD_BYTES}; the real disk only).
+   */
+  offThreadBytes?: number;
 }
 
 /** What a reopened WAL holds. */
@@ -121,20 +136,12 @@ export interface WalReplay {
   snapshot?: SnapshotMarker;
   /** Set when a torn final write was cut off the last segment. */
   truncatedTail?: { path: string; offset: number; droppedBytes: number; reason: string };
-}
-
-interface Segment {
-  seq: number;
-  firstIndex: number;
-  path: string;
-  /** Highest entry index written in this segment (0 if none). */
-  maxIndex: number;
   /**
-   * No longer needed for recovery: every entry in it is covered by a
-   * snapshot (etcd's ReleaseLockTo unlocks such files). Only released
-   * segments may be purged.
+   * Settles once the segments before those replayed are checked too
+   * (rejecting with the {@link WalCorruptError} the open would have
+   * thrown); already settled unless the open was asked to `deferVerify`.
    */
-  released: boolean;
+  verified: Promise<void>;
 }
 
 const SEGMENT_RE = /^([0-9a-f]{16})-([0-9a-f]{16})\.wal$/;
@@ -223,123 +230,48 @@ export class Wal {
     const disk = opts.disk ?? REAL_DISK;
     const names = await listSegments(dir, disk);
     if (names.length === 0) throw new Error(`no WAL segments in ${dir}`);
-    const segments: Segment[] = [];
     // Every retained record is checked (CRC, framing, links), as etcd reads
     // every WAL file at start (ValidSnapshotEntries), but none becomes an
     // object: entries are kept as columns and only those after the newest
-    // snapshot marker are read back (readEntries).
-    const log = new ReplayLog();
-    const win = new ScanWindow();
-    const hs = { term: 0, voteLo: 0, voteHi: 0, commit: 0 };
-    let metadata: WalMetadata | undefined;
-    let truncatedTail: WalReplay["truncatedTail"];
-    let end = 0;
-    let chain = CHAIN_START;
-    let prevScan: { prevEnd: number; prevChain: number } | undefined;
-    // The log's last index as the writer saw it (an entry sets it, a snapshot
-    // marker may raise it): a segment rolls over to one named after it + 1.
-    let writerLast = -1;
-    // Size of the last segment's file and where its non-zero bytes end.
-    let lastSize = 0;
-    let tornEnd = 0;
-    for (let i = 0; i < names.length; i++) {
-      const { seq, firstIndex, name } = names[i];
-      const path = join(dir, name);
-      if (i > 0 && seq !== names[i - 1].seq + 1) {
-        throw new WalCorruptError(
-          path,
-          0,
-          `segment sequence gap: expected seq ${names[i - 1].seq + 1}`,
-        );
-      }
-      // Records are checksummed one by one, so an older segment cut exactly
-      // at a record boundary reads cleanly: the next segment's name shows
-      // that entries are missing from its end (found by the WAL fuzzer).
-      if (i > 0 && writerLast >= 0 && writerLast < firstIndex - 1) {
-        const prev = segments[segments.length - 1];
-        throw new WalCorruptError(
-          prev.path,
-          end,
-          `segment ends at index ${writerLast} but the next one starts at ${firstIndex}: ` +
-            `records are missing from its end`,
-        );
-      }
-      const isLast = i === names.length - 1;
-      let maxIndex = 0;
-      let link: SegmentLink | undefined;
-      let count = 0;
-      const scan = await scanSegmentFile(disk, path, isLast, win, (type, buf, v, at, len, off) => {
-        const body = at + RECORD_HEADER;
-        if (count++ === 0 && type !== RecordType.Metadata) {
-          throw new WalCorruptError(path, 0, "segment does not start with a metadata record");
-        }
-        checkPayload(path, off, type, len - 1);
-        switch (type) {
-          case RecordType.Entry: {
-            const index = logPosition(v, body + 9, path, off);
-            const dataAt = RECORD_HEADER + ENTRY_DATA;
-            log.entry(
-              logPosition(v, body + 1, path, off),
-              index,
-              buf[body + 17],
-              i,
-              off + dataAt,
-              len - ENTRY_DATA,
-              path,
-              off,
-            );
-            if (index > maxIndex) maxIndex = index;
-            writerLast = index;
-            return;
-          }
-          case RecordType.HardState:
-            hs.term = logPosition(v, body + 1, path, off);
-            hs.voteLo = v.getUint32(body + 9, true);
-            hs.voteHi = v.getUint32(body + 13, true);
-            hs.commit = logPosition(v, body + 17, path, off);
-            return;
-          case RecordType.Snapshot: {
-            const index = logPosition(v, body + 9, path, off);
-            log.snapshotMarker(logPosition(v, body + 1, path, off), index);
-            writerLast = Math.max(writerLast, index);
-            return;
-          }
-          case RecordType.Metadata: {
-            if (count !== 1) return; // only a segment's head counts, as before
-            const m = decodeMetadata(buf.subarray(body, body + len));
-            if (metadata === undefined) metadata = m;
-            else if (!sameMetadata(metadata, m)) {
-              throw new WalCorruptError(path, 0, "metadata differs from the first segment's");
-            }
-            return;
-          }
-          case RecordType.Link:
-            link ??= {
-              prevSeq: logPosition(v, body + 1, path, off),
-              prevEnd: logPosition(v, body + 9, path, off),
-              prevChain: v.getUint32(body + 17, true),
-            };
-        }
-      });
-      if (scan.records === 0 && !isLast) {
-        throw new WalCorruptError(path, 0, "segment holds no records");
-      }
-      if (i > 0 && link) checkLink(link, segments[segments.length - 1], end, chain, path);
-      segments.push({ seq, firstIndex, path, maxIndex, released: false });
-      if (i > 0) prevScan = { prevEnd: end, prevChain: chain };
-      end = scan.end;
-      chain = scan.chain;
-      lastSize = scan.size;
-      if (scan.torn) {
-        tornEnd = scan.torn.nonZeroEnd;
-        truncatedTail = {
-          path,
-          offset: scan.end,
-          droppedBytes: tornEnd - scan.end,
-          reason: scan.torn.reason,
-        };
-      }
+    // snapshot marker are read back (readEntries). The segments before the
+    // one the replay needs are checked apart (see replayStart), on another
+    // thread when they are large.
+    const from = replayStart(names, opts.replayHint);
+    let verified = from > 0
+      ? checkSegments(disk, dir, names, from, opts.offThreadBytes)
+      : Promise.resolve();
+    // Settled whether or not anyone awaits it (a rejection no one has seen
+    // yet must not end the process); awaiting it still throws.
+    verified.catch(() => {});
+    let scanned: SegmentsScan;
+    try {
+      scanned = await scanSegments(disk, dir, names, from);
+    } catch (err) {
+      await verified.catch(() => {}); // no check left running behind a refused open
+      throw err;
     }
+    let segments: Segment[];
+    if (from > 0 && (scanned.log.snapshot?.index ?? -1) < names[from].firstIndex - 1) {
+      // The newest marker is older than the hint said (a snapshot file
+      // whose marker never reached the WAL): read every segment here.
+      await verified.catch(() => {}); // the full read finds what it found
+      verified = Promise.resolve();
+      scanned = await scanSegments(disk, dir, names);
+      segments = scanned.segments;
+    } else {
+      // Nothing of the older ones is replayed: the entries in each end
+      // where the next one starts, all covered by the newest marker.
+      segments = names.slice(0, from).map((n, i) => ({
+        seq: n.seq,
+        firstIndex: n.firstIndex,
+        path: join(dir, n.name),
+        maxIndex: names[i + 1].firstIndex - 1,
+        released: false,
+      })).concat(scanned.segments);
+    }
+    if (!opts.deferVerify) await verified;
+    const { metadata, log, end, chain, prevScan, lastSize, tornEnd, truncatedTail } = scanned;
+    const hs = scanned.hardState;
     if (metadata === undefined) {
       // Only possible with a single, empty segment: creation always writes a header.
       throw new WalCorruptError(segments[0].path, 0, "no metadata record in the WAL");
@@ -411,6 +343,7 @@ export class Wal {
       entries,
       snapshot,
       truncatedTail,
+      verified,
     };
     return { wal, replay };
   }
@@ -722,6 +655,47 @@ export class Wal {
 }
 
 /**
+ * Older segments smaller than this in all are checked on the thread that
+ * opens the WAL: a worker's start (~50 ms of another core) would cost
+ * more than it saves.
+ */
+export const OFF_THREAD_BYTES = 32 << 20;
+
+/**
+ * The first segment a replay needs, given `hint`, the index where the
+ * newest snapshot marker is expected: the last one named at or below
+ * `hint + 1`, since a segment is named after the index following the last
+ * one written before it (so every entry of the segments before it is
+ * covered by that marker). 0 (read everything) without a hint.
+ */
+export function replayStart(names: SegmentName[], hint: number | undefined): number {
+  if (hint === undefined) return 0;
+  let k = 0;
+  for (let i = 1; i < names.length; i++) if (names[i].firstIndex <= hint + 1) k = i;
+  return k;
+}
+
+/**
+ * Checks `names[0..from]` as the open would have read them (the link of
+ * segment `from` to the one before it included), on a worker when they are
+ * large and on the real disk, else here.
+ */
+async function checkSegments(
+  disk: Disk,
+  dir: string,
+  names: SegmentName[],
+  from: number,
+  offThreadBytes = OFF_THREAD_BYTES,
+): Promise<void> {
+  if (disk === REAL_DISK) {
+    let bytes = 0;
+    for (let i = 0; i < from; i++) bytes += (await Deno.stat(join(dir, names[i].name))).size;
+    if (bytes >= offThreadBytes) return await checkSegmentsOffThread(dir, names, from);
+  }
+  await scanSegments(disk, dir, names, 0, from + 1, false);
+}
+
+/**
  * Marks released every segment but the last whose entries all have index
  * <= `index`. Only a prefix is ever released: a segment's entries can be
  * superseded by later segments, never the reverse.
@@ -730,48 +704,6 @@ function markReleased(segments: Segment[], index: number): void {
   for (let k = 0; k < segments.length - 1 && segments[k].maxIndex <= index; k++) {
     segments[k].released = true;
   }
-}
-
-/**
- * Checks a segment's (first) link record against how the segment before
- * it was read: a mismatch means records went missing from (or were
- * altered at) the end of the older segment although each one left reads
- * cleanly. A segment without a link was written before links existed.
- */
-function checkLink(
-  link: SegmentLink,
-  prev: Segment,
-  prevEnd: number,
-  prevChain: number,
-  path: string,
-): void {
-  if (link.prevSeq !== prev.seq) {
-    throw new WalCorruptError(
-      path,
-      0,
-      `segment links to seq ${link.prevSeq} but follows seq ${prev.seq}`,
-    );
-  }
-  if (link.prevEnd !== prevEnd) {
-    throw new WalCorruptError(
-      prev.path,
-      prevEnd,
-      `segment reads up to byte ${prevEnd} but ended at byte ${link.prevEnd} when ` +
-        `${basename(path)} was made: records are missing from its end`,
-    );
-  }
-  if (link.prevChain !== prevChain) {
-    throw new WalCorruptError(
-      prev.path,
-      0,
-      `records differ from those written (chain ${hex8(prevChain)}, ` +
-        `${basename(path)} recorded ${hex8(link.prevChain)})`,
-    );
-  }
-}
-
-function hex8(n: number): string {
-  return n.toString(16).padStart(8, "0");
 }
 
 /**
@@ -834,11 +766,6 @@ async function readInto(disk: Disk, path: string, from: number, into: Uint8Array
 
 function emptyHardState(): HardState {
   return { term: 0, vote: 0n, commit: 0 };
-}
-
-function sameMetadata(a: WalMetadata, b: WalMetadata): boolean {
-  return a.clusterId === b.clusterId && a.memberId === b.memberId &&
-    a.extra.length === b.extra.length && a.extra.every((x, i) => x === b.extra[i]);
 }
 
 /** Reads bytes `from`..`to` of `path` and drops them: brings them into the page cache. */

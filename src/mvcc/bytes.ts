@@ -128,6 +128,37 @@ export class ByteReader {
 
   /** Unsigned varint (safe integer range). */
   uvarint(): number {
+    // A snapshot holds about six varints per version, nearly all of one to
+    // four bytes (lengths, revisions below 2^28): those are read here, the
+    // rest (and any near the end) by the shared reader with its checks.
+    const buf = this.#buf;
+    const p = this.pos;
+    if (p + 4 <= buf.length) {
+      const b0 = buf[p];
+      if (b0 < 0x80) {
+        this.pos = p + 1;
+        return b0;
+      }
+      const b1 = buf[p + 1];
+      if (b1 < 0x80) {
+        this.pos = p + 2;
+        return (b0 & 0x7f) | (b1 << 7);
+      }
+      const b2 = buf[p + 2];
+      if (b2 < 0x80) {
+        this.pos = p + 3;
+        return (b0 & 0x7f) | ((b1 & 0x7f) << 7) | (b2 << 14);
+      }
+      const b3 = buf[p + 3];
+      if (b3 < 0x80) {
+        this.pos = p + 4;
+        return (b0 & 0x7f) | ((b1 & 0x7f) << 7) | ((b2 & 0x7f) << 14) | (b3 << 21);
+      }
+    }
+    return this.#longUvarint();
+  }
+
+  #longUvarint(): number {
     const r = this.#varints;
     r.pos = this.pos;
     try {

@@ -12,19 +12,56 @@ export const EMPTY_BYTES: Uint8Array = new Uint8Array(0);
 
 // String.fromCharCode.apply has an argument-count limit; chunk long keys.
 const CHUNK = 8192;
+/** Keys up to this long are copied into {@link scratch} and passed from there. */
+const SCRATCH = 256;
+const cc = String.fromCharCode;
+// A packed array of small integers: `apply` passes its elements straight on
+// the stack, where a typed array goes through a generic array-like copy
+// (a heap list per call).
+const scratch: number[] = new Array(SCRATCH).fill(0);
 
 /** Encodes bytes as a latin1 binary string (byte i -> char code i). */
 export function toBinary(bytes: Uint8Array): string {
-  const n = bytes.length;
-  if (n <= CHUNK) {
-    return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  const b = bytes;
+  const n = b.length;
+  // Short keys: their bytes go as arguments, with nothing in between.
+  switch (n) {
+    case 0:
+      return "";
+    case 1:
+      return cc(b[0]);
+    case 2:
+      return cc(b[0], b[1]);
+    case 3:
+      return cc(b[0], b[1], b[2]);
+    case 4:
+      return cc(b[0], b[1], b[2], b[3]);
+    case 5:
+      return cc(b[0], b[1], b[2], b[3], b[4]);
+    case 6:
+      return cc(b[0], b[1], b[2], b[3], b[4], b[5]);
+    case 7:
+      return cc(b[0], b[1], b[2], b[3], b[4], b[5], b[6]);
+    case 8:
+      return cc(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
+    case 9:
+      return cc(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8]);
+    case 10:
+      return cc(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9]);
+    case 11:
+      return cc(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10]);
+    case 12:
+      return cc(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11]);
+  }
+  if (n <= SCRATCH) {
+    const a = scratch;
+    a.length = n;
+    for (let i = 0; i < n; i++) a[i] = b[i];
+    return cc.apply(null, a);
   }
   let s = "";
   for (let i = 0; i < n; i += CHUNK) {
-    s += String.fromCharCode.apply(
-      null,
-      bytes.subarray(i, Math.min(n, i + CHUNK)) as unknown as number[],
-    );
+    s += cc.apply(null, b.subarray(i, Math.min(n, i + CHUNK)) as unknown as number[]);
   }
   return s;
 }

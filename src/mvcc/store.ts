@@ -101,9 +101,13 @@ export class MvccStore {
   #rev = 1;
   #compactRev = -1;
   #hooks: LeaseHooks;
-  // The open write txn (reused: one write at a time, no per-op allocation).
-  #changes: Version[] = [];
+  // The open write txn: its new versions and the ones they replaced, in
+  // the first `#count` slots. The arrays are reused (one write at a time):
+  // emptying one with `length = 0` let its backing store go, and the next
+  // push allocated another, two arrays of 17 slots per put.
+  #changes: (Version | undefined)[] = [];
   #prevs: (Version | undefined)[] = [];
+  #count = 0;
 
   /** Called after each committed write revision with its events (prev kv included). */
   onEvents?: (rev: number, events: Event[]) => void;
@@ -498,34 +502,50 @@ export class MvccStore {
   // ---- write txn internals ----
 
   #begin(): void {
-    this.#changes.length = 0;
-    this.#prevs.length = 0;
+    const n = this.#count;
+    if (n === 0) return;
+    // Emptied, not shortened: a version left here would keep its slab alive.
+    const changes = this.#changes;
+    const prevs = this.#prevs;
+    for (let i = 0; i < n; i++) {
+      changes[i] = undefined;
+      prevs[i] = undefined;
+    }
+    this.#count = 0;
+  }
+
+  /** Adds `v` (replacing `prev`) to the open write txn. */
+  #record(v: Version, prev: Version | undefined): void {
+    const i = this.#count++;
+    this.#changes[i] = v;
+    this.#prevs[i] = prev;
   }
 
   /** Revision reads inside the open write txn see. */
   #viewRev(): number {
-    return this.#changes.length > 0 ? this.#rev + 1 : this.#rev;
+    return this.#count > 0 ? this.#rev + 1 : this.#rev;
   }
 
   #commit(): void {
+    const n = this.#count;
+    if (n === 0) return;
     const changes = this.#changes;
-    if (changes.length === 0) return;
     const rev = ++this.#rev;
     const prevs = this.#prevs;
     const hooks = this.#hooks;
     // Lease bookkeeping after the fact, so a rolled-back txn never touched the lessor.
-    for (let i = 0; i < changes.length; i++) {
-      const v = changes[i];
+    for (let i = 0; i < n; i++) {
+      const v = changes[i]!;
       const p = prevs[i];
       if (p !== undefined && p.lease !== 0n) hooks.detach(p.lease, v.key);
       // A copy: the lessor keeps it, and a view would pin an arena slab.
       if (v.lease !== 0n) hooks.attach(v.lease, v.key.slice());
     }
     if (this.onEvents !== undefined && (this.eventsWanted?.() ?? true)) {
-      const events: Event[] = new Array(changes.length);
+      const events: Event[] = new Array(n);
       const withPrev = this.prevWanted?.() ?? true;
-      for (let i = 0; i < changes.length; i++) {
-        events[i] = event(changes[i], withPrev ? prevs[i] : undefined);
+      for (let i = 0; i < n; i++) {
+        events[i] = event(changes[i]!, withPrev ? prevs[i] : undefined);
       }
       this.#begin();
       this.onEvents(rev, events);
@@ -535,7 +555,7 @@ export class MvccStore {
   }
 
   #rollback(): void {
-    for (let i = this.#changes.length - 1; i >= 0; i--) this.#index.unappend(this.#changes[i]);
+    for (let i = this.#count - 1; i >= 0; i--) this.#index.unappend(this.#changes[i]!);
     this.#begin();
   }
 
@@ -561,14 +581,13 @@ export class MvccStore {
       req.key,
       req.ignoreValue ? prev!.value : req.value,
       main,
-      this.#changes.length,
+      this.#count,
       prev === undefined ? main : prev.create,
       prev === undefined ? 1 : prev.ver + 1,
       req.ignoreLease ? prev!.lease : req.lease,
       hist,
     );
-    this.#changes.push(v);
-    this.#prevs.push(prev);
+    this.#record(v, prev);
     return {
       $typeName: "etcdserverpb.PutResponse",
       header: undefined,
@@ -582,13 +601,12 @@ export class MvccStore {
       prev.key,
       EMPTY_BYTES,
       this.#rev + 1,
-      this.#changes.length,
+      this.#count,
       0,
       0,
       0n,
     );
-    this.#changes.push(v);
-    this.#prevs.push(prev);
+    this.#record(v, prev);
   }
 
   #applyDelete(req: DeleteRangeRequest): DeleteRangeResponse {

@@ -3,7 +3,7 @@ import { isEtcdError } from "../errors.ts";
 import { EtcdErrors } from "../errors.ts";
 import { Event_EventType } from "../gen/etcd/api/mvccpb/kv_pb.ts";
 import { MvccStore } from "./store.ts";
-import { b, delReq, keysOf, kvView, putReq, rangeReq, s } from "./test_helpers.ts";
+import { b, delReq, keysOf, kvView, op, putReq, rangeReq, s, txnReq } from "./test_helpers.ts";
 
 function throwsEtcd(fn: () => unknown, factory: () => Error): void {
   assert.throws(fn, (err: unknown) => isEtcdError(err, factory as never));
@@ -282,4 +282,31 @@ Deno.test("approximateSize grows with data and shrinks with compaction", () => {
   assert.ok(s1 >= s0 + 10_000);
   st.compact(st.currentRevision);
   assert.ok(st.approximateSize() < s0 + 2_000);
+});
+
+Deno.test("each write's events and sub-revisions are its own after larger and rolled-back writes (reused slots)", () => {
+  const st = new MvccStore();
+  const got: { rev: number; ev: [string, string | undefined][] }[] = [];
+  st.onEvents = (rev, evs) =>
+    got.push({ rev, ev: evs.map((e) => [s(e.kv?.key), kvView(e.prevKv)?.value]) });
+  st.txn(txnReq([], [op.put("a", "1"), op.put("b", "1"), op.put("c", "1")])); // 2
+  st.put(putReq("a", "2")); // 3
+  // Fails on its third op (ignore_value on a key it deleted): nothing of it stays.
+  assert.throws(() =>
+    st.txn(txnReq([], [op.put("d", "1"), op.del("b"), op.put("b", "", { ignoreValue: true })]))
+  );
+  st.deleteRange(delReq("c")); // 4
+  st.put(putReq("e", "1")); // 5
+  assert.deepEqual(got, [
+    { rev: 2, ev: [["a", undefined], ["b", undefined], ["c", undefined]] },
+    { rev: 3, ev: [["a", "1"]] },
+    { rev: 4, ev: [["c", "1"]] },
+    { rev: 5, ev: [["e", undefined]] },
+  ]);
+  assert.equal(st.currentRevision, 5);
+  assert.equal(st.range(rangeReq("d")).count, 0n);
+  // The history holds exactly those writes, in revision order.
+  const ev = st.eventsBetween(2, 5).map((e) => [s(e.kv?.key), Number(e.kv?.modRevision)]);
+  assert.deepEqual(ev, [["a", 2], ["b", 2], ["c", 2], ["a", 3], ["c", 4], ["e", 5]]);
+  assert.deepEqual(get(st, "b"), { key: "b", value: "1", create: 2, mod: 2, ver: 1, lease: 0n });
 });

@@ -60,6 +60,7 @@ import type { ReplayLog } from "./replay.ts";
 import { SegmentPipeline } from "./segment_pipeline.ts";
 import { scanSegments, type Segment, type SegmentName, type SegmentsScan } from "./wal_scan.ts";
 import { checkSegmentsOffThread } from "./off_thread_check.ts";
+import { adviseHugePages } from "../process/huge_pages.ts";
 
 export { WalCorruptError } from "./record.ts";
 export type { SnapshotMarker, WalMetadata } from "./record.ts";
@@ -731,6 +732,7 @@ async function readEntries(disk: Disk, segments: Segment[], log: ReplayLog): Pro
     i = j;
   }
   const all = new Uint8Array(total);
+  adviseHugePages(all); // fewer page faults filling it (see huge_pages.ts)
   let at = 0;
   for (const run of runs) {
     const part = all.subarray(at, at + run.to - run.from);

@@ -141,3 +141,30 @@ Deno.test("slackBytes (a running count) equals the free space summed slab by sla
     }
   }
 });
+
+Deno.test("arena: slabs double up to 8 MiB, and bytes written across large slabs read back", () => {
+  const a = new Arena();
+  // The size of each slab opened, in order.
+  const sizes: number[] = [];
+  let last: Slab | undefined;
+  const written: { slab: Slab; off: number; fill: number }[] = [];
+  // 64 KiB values (the first slabs are oversized for them): ~25 MiB in all.
+  for (let i = 0; i < 400; i++) {
+    const slab = a.write(bytes(16, i & 0xff), bytes(65520, (i * 7) & 0xff));
+    written.push({ slab, off: a.lastOffset, fill: i });
+    if (slab !== last) sizes.push(slab.size);
+    last = slab;
+  }
+  const MiB = 1024 * 1024;
+  // Doubling past 1 MiB (the cap before), then 8 MiB each.
+  assert.deepEqual(sizes.slice(sizes.indexOf(MiB)), [1, 2, 4, 8, 8, 8].map((n) => n * MiB));
+  assert.ok(sizes.every((n, i) => i === 0 || n >= sizes[i - 1]), `${sizes}`);
+  for (const { slab, off, fill } of written) {
+    const got = new Uint8Array(slab.buf, off, 65536);
+    assert.equal(got[0], fill & 0xff);
+    assert.equal(got[15], fill & 0xff);
+    assert.equal(got[16], (fill * 7) & 0xff);
+    assert.equal(got[65535], (fill * 7) & 0xff);
+  }
+  assert.equal(a.liveBytes, 400 * 65536);
+});

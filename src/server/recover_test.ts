@@ -30,6 +30,17 @@ function entries(from: number, to: number, term: number): Entry[] {
   return out;
 }
 
+/** The state machine parts of a recovered member, as encodeStateSnapshot takes them. */
+function stateOf(m: Awaited<ReturnType<typeof recoverOrBootstrap>>) {
+  return {
+    store: m.store,
+    membership: m.membership,
+    alarms: m.alarms,
+    lessor: m.lessor,
+    auth: m.auth,
+  };
+}
+
 /** A bootstrapped member's disk holding a snapshot at 10 (with its marker) and entries to 12. */
 async function diskWithSnapshotAt10() {
   const sim = new SimDisk({ rng: mulberry32(5) });
@@ -39,13 +50,7 @@ async function diskWithSnapshotAt10() {
   const first = await recoverOrBootstrap(cfg, quiet, env());
   const { wal, snaps } = first;
   await wal.save({ term: 2, vote: first.id, commit: 12 }, entries(1, 12, 2));
-  const sm = {
-    store: first.store,
-    membership: first.membership,
-    alarms: first.alarms,
-    lessor: first.lessor,
-    auth: first.auth,
-  };
+  const sm = stateOf(first);
   const confState = { voters: [first.id], learners: [] };
   await snaps.save({ term: 2, index: 10, confState }, encodeStateSnapshot(sm));
   await wal.saveSnapshotMarker({ term: 2, index: 10 });
@@ -121,13 +126,7 @@ async function realDirWithSnapshot(root: string) {
   for (let i = 1; i <= 160; i += 4) {
     await wal.save({ term: 2, vote: first.id, commit: i + 3 }, entries(i, i + 3, 2));
   }
-  const sm = {
-    store: first.store,
-    membership: first.membership,
-    alarms: first.alarms,
-    lessor: first.lessor,
-    auth: first.auth,
-  };
+  const sm = stateOf(first);
   const snapPath = await snaps.save(
     { term: 2, index: 158, confState: { voters: [first.id], learners: [] } },
     encodeStateSnapshot(sm),

@@ -49,6 +49,14 @@ async function build(dir: string): Promise<string[]> {
   return paths;
 }
 
+/** Segment names as replayStart reads them (seq, and the first index in the file name). */
+function namesOf(paths: string[]) {
+  return paths.map((p, seq) => {
+    const file = p.slice(p.lastIndexOf("/") + 1);
+    return { seq, firstIndex: parseInt(file.slice(17, 33), 16), name: file };
+  });
+}
+
 /** What a replay holds, and which segments a purge down to one would delete. */
 async function replayOf(dir: string, opts: Parameters<typeof Wal.open>[1]) {
   const { wal, replay } = await Wal.open(dir, opts);
@@ -135,11 +143,7 @@ Deno.test("a record altered in place just before the replayed segment fails the 
   for (const offThreadBytes of [undefined, 0]) {
     await withDir(async (dir) => {
       const paths = await build(dir);
-      const names = paths.map((p, seq) => ({
-        seq,
-        firstIndex: parseInt(p.slice(dir.length + 18, dir.length + 34), 16),
-        name: "",
-      }));
+      const names = namesOf(paths);
       const from = replayStart(names, 58);
       assert.ok(from > 0);
       // The segment before the first one replayed ends with a hard state:
@@ -163,11 +167,7 @@ Deno.test("a record altered in place just before the replayed segment fails the 
 Deno.test("a hint newer than the newest marker (its marker never written) reads every segment", async () => {
   await withDir(async (dir) => {
     const paths = await build(dir);
-    const names = paths.map((p, seq) => ({
-      seq,
-      firstIndex: parseInt(p.slice(dir.length + 18, dir.length + 34), 16),
-      name: "",
-    }));
+    const names = namesOf(paths);
     const from = replayStart(names, 61);
     assert.ok(names[from].firstIndex > 59, "the hint's segment starts after the entries needed");
     const full = await replayOf(dir, small);

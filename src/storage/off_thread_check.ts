@@ -16,10 +16,23 @@ export type CheckJob =
   | { id: number; kind: "wal"; dir: string; names: SegmentName[]; from: number }
   | { id: number; kind: "snapshot"; path: string };
 
-/** The worker's answer: `wal` set when a WAL record is bad (to rebuild its error). */
+/**
+ * The worker's answer: `wal` set when a WAL record is bad (to rebuild its
+ * error); `lost` when the worker itself failed (it could not start, say a
+ * build that left its module out), so nothing was checked.
+ */
 export type CheckReply =
   | { id: number; ok: true }
-  | { id: number; ok: false; message: string; wal?: { path: string; offset: number } };
+  | {
+    id: number;
+    ok: false;
+    message: string;
+    wal?: { path: string; offset: number };
+    lost?: boolean;
+  };
+
+/** Where the worker's module is (a test points it at one that cannot load). */
+export const checkWorker = { url: new URL("./check_worker.ts", import.meta.url).href };
 
 let worker: Worker | undefined;
 let nextId = 1;
@@ -27,14 +40,13 @@ const pending = new Map<number, (reply: CheckReply) => void>();
 
 function run(job: CheckJob): Promise<CheckReply> {
   if (worker === undefined) {
-    const w = new Worker(new URL("./check_worker.ts", import.meta.url).href, { type: "module" });
+    const w = new Worker(checkWorker.url, { type: "module" });
     w.onmessage = (e: MessageEvent<CheckReply>) => settle(e.data);
     w.onerror = (e) => {
-      // A worker that died fails every check it held: the caller refuses
-      // to start rather than trust what was not checked.
+      // Nothing it held was checked: each caller checks on its own thread.
       e.preventDefault();
       for (const id of [...pending.keys()]) {
-        settle({ id, ok: false, message: `the check worker failed: ${e.message}` });
+        settle({ id, ok: false, message: e.message, lost: true });
       }
     };
     worker = w;
@@ -58,15 +70,18 @@ function settle(reply: CheckReply): void {
 /**
  * Checks WAL segments `names[0..from]` of `dir` as an open reading them
  * would (wal_scan.ts); rejects with the {@link WalCorruptError} it would
- * have thrown.
+ * have thrown. `here` does the same check on this thread, used if the
+ * worker fails.
  */
 export async function checkSegmentsOffThread(
   dir: string,
   names: SegmentName[],
   from: number,
+  here: () => Promise<void>,
 ): Promise<void> {
   const r = await run({ id: nextId++, kind: "wal", dir, names, from });
   if (r.ok) return;
+  if (r.lost) return await here();
   if (r.wal) {
     // Rebuilt with the same path and offset (the message already says both).
     const err = new WalCorruptError(r.wal.path, r.wal.offset, "");
@@ -76,8 +91,17 @@ export async function checkSegmentsOffThread(
   throw new Error(r.message);
 }
 
-/** Verifies the snapshot file at `path` (snapshot.ts's checkSnapshotFile); rejects with its error. */
-export async function checkSnapshotOffThread(path: string): Promise<void> {
+/**
+ * Verifies the snapshot file at `path` (snapshot.ts's checkSnapshotFile);
+ * rejects with its error. `here` does the same on this thread, used if the
+ * worker fails.
+ */
+export async function checkSnapshotOffThread(
+  path: string,
+  here: () => Promise<void>,
+): Promise<void> {
   const r = await run({ id: nextId++, kind: "snapshot", path });
-  if (!r.ok) throw new Error(r.message);
+  if (r.ok) return;
+  if (r.lost) return await here();
+  throw new Error(r.message);
 }

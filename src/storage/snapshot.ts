@@ -306,7 +306,7 @@ export class SnapshotStore {
       const deferred = offThreadBytes !== undefined && this.disk === REAL_DISK &&
         (await Deno.stat(file.path)).size >= offThreadBytes;
       if (deferred) {
-        verified = checkSnapshotOffThread(file.path);
+        verified = checkSnapshotOffThread(file.path, () => checkSnapshotFile(this.disk, file.path));
         verified.catch(() => {}); // seen by the caller's await, not by the runtime
       }
       const snap = await readSnapshotFile(this.disk, file.path, !deferred);

@@ -688,12 +688,13 @@ async function checkSegments(
   from: number,
   offThreadBytes = OFF_THREAD_BYTES,
 ): Promise<void> {
+  const here = async () => void await scanSegments(disk, dir, names, 0, from + 1, false);
   if (disk === REAL_DISK) {
     let bytes = 0;
     for (let i = 0; i < from; i++) bytes += (await Deno.stat(join(dir, names[i].name))).size;
-    if (bytes >= offThreadBytes) return await checkSegmentsOffThread(dir, names, from);
+    if (bytes >= offThreadBytes) return await checkSegmentsOffThread(dir, names, from, here);
   }
-  await scanSegments(disk, dir, names, 0, from + 1, false);
+  await here();
 }
 
 /**

@@ -93,6 +93,9 @@ export interface EventCache {
   set(version: object, ev: Event): unknown;
 }
 
+/** Write-txn slots kept for reuse; a larger txn's arrays are dropped when it ends. */
+const KEEP_TXN_SLOTS = 1024;
+
 /** In-memory etcd-compatible MVCC store. */
 export class MvccStore {
   #index = new KeyIndex();
@@ -504,6 +507,14 @@ export class MvccStore {
   #begin(): void {
     const n = this.#count;
     if (n === 0) return;
+    this.#count = 0;
+    if (n > KEEP_TXN_SLOTS) {
+      // A txn that touched many keys (a DeleteRange over a whole prefix)
+      // does not leave arrays of its size behind for good.
+      this.#changes = [];
+      this.#prevs = [];
+      return;
+    }
     // Emptied, not shortened: a version left here would keep its slab alive.
     const changes = this.#changes;
     const prevs = this.#prevs;
@@ -511,7 +522,6 @@ export class MvccStore {
       changes[i] = undefined;
       prevs[i] = undefined;
     }
-    this.#count = 0;
   }
 
   /** Adds `v` (replacing `prev`) to the open write txn. */

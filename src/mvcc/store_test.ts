@@ -310,3 +310,21 @@ Deno.test("each write's events and sub-revisions are its own after larger and ro
   assert.deepEqual(ev, [["a", 2], ["b", 2], ["c", 2], ["a", 3], ["c", 4], ["e", 5]]);
   assert.deepEqual(get(st, "b"), { key: "b", value: "1", create: 2, mod: 2, ver: 1, lease: 0n });
 });
+
+Deno.test("a write txn over more keys than the reused slots is followed by writes with only their own events", () => {
+  const st = new MvccStore();
+  for (let i = 0; i < 1500; i++) st.put(putReq(`k/${String(i).padStart(4, "0")}`, "v"));
+  const got: { rev: number; n: number; first: string }[] = [];
+  st.onEvents = (rev, evs) => got.push({ rev, n: evs.length, first: s(evs[0].kv?.key) });
+  const before = st.currentRevision;
+  st.deleteRange(delReq("k/", "k0")); // 1,500 deletions in one revision
+  st.put(putReq("after", "1"));
+  st.put(putReq("again", "1"));
+  assert.deepEqual(got, [
+    { rev: before + 1, n: 1500, first: "k/0000" },
+    { rev: before + 2, n: 1, first: "after" },
+    { rev: before + 3, n: 1, first: "again" },
+  ]);
+  const ev = st.eventsBetween(before + 2, before + 3).map((e) => Number(e.kv?.modRevision));
+  assert.deepEqual(ev, [before + 2, before + 3]);
+});

@@ -31,14 +31,19 @@ export function spareName(n: number): string {
   return `spare-${n}.wal.tmp`;
 }
 
-/** Zeros written per call while preparing (bounded memory, short thread-pool jobs). */
-const CHUNK = 1 << 20;
 /**
- * fdatasync after this many bytes of zeros: the disk then takes the spare
- * in slices rather than one 64 MiB burst that the WAL's own fdatasyncs
- * would queue behind.
+ * Zeros written, then fdatasynced, per slice while preparing. The WAL's
+ * own fdatasync waits for whatever the disk was asked to write before it,
+ * so every slice in flight stalls the puts of that moment: with 8 MiB
+ * slices each such fdatasync took 7-9 ms here (~1 GB/s), and one spare
+ * held up about 200 ms of puts in a row, which set the p99 of the
+ * 10,000-watcher row (1,000 puts/s). With 256 KiB slices the WAL
+ * fdatasyncs slower than 2 ms during a run halved (71 → 30-35, longest
+ * 8.6 → 6 ms) and a spare still takes well under a second, so even 1 MiB
+ * values (~70 MB/s of WAL) find it ready (bench/NOTES.md, "Spare segment
+ * slices").
  */
-const SYNC_EVERY = 8 << 20;
+export const SPARE_SLICE = 256 << 10;
 
 /** A prepared segment file: zero-filled to the segment size, durable, positioned at 0. */
 export interface SpareSegment {
@@ -131,13 +136,13 @@ export class SegmentPipeline {
       mode: 0o600,
     });
     try {
-      const zeros = new Uint8Array(Math.min(CHUNK, this.size));
+      const zeros = new Uint8Array(Math.min(SPARE_SLICE, this.size));
       let sinceSync = 0;
       for (let p = 0; p < this.size;) {
         const n = await file.write(zeros.subarray(0, Math.min(zeros.length, this.size - p)));
         p += n;
         sinceSync += n;
-        if (sinceSync >= SYNC_EVERY && p < this.size) {
+        if (sinceSync >= SPARE_SLICE && p < this.size) {
           await file.syncData();
           sinceSync = 0;
         }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type Disk, type DiskFile, REAL_DISK } from "./disk.ts";
-import { SegmentPipeline } from "./segment_pipeline.ts";
+import { SegmentPipeline, SPARE_SLICE } from "./segment_pipeline.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "cairn-pipeline-" });
@@ -86,6 +86,58 @@ Deno.test("segment pipeline: a failure to prepare reaches take(), not an unhandl
     assert.equal(p.ready, false);
     await assert.rejects(() => p.take(), /No space left/);
     assert.deepEqual(tmpFiles(dir), [], "the half-made spare was removed");
+    await p.close();
+  });
+});
+
+Deno.test("segment pipeline: a spare reaches the disk in slices, never more than SPARE_SLICE unsynced", async () => {
+  await withDir(async (dir) => {
+    // What the disk is asked to hold between two syncs: the WAL's own
+    // fdatasync of that moment waits for all of it.
+    let unsynced = 0;
+    let mostUnsynced = 0;
+    let syncs = 0;
+    const synced = () => {
+      mostUnsynced = Math.max(mostUnsynced, unsynced);
+      unsynced = 0;
+      syncs++;
+    };
+    const counting: Disk = {
+      ...REAL_DISK,
+      open: async (path, opts) => {
+        const f = await REAL_DISK.open(path, opts);
+        return {
+          writeSync: (b) => f.writeSync(b),
+          read: (b) => f.read(b),
+          write: async (b) => {
+            const n = await f.write(b);
+            unsynced += n;
+            return n;
+          },
+          syncDataSync: () => f.syncDataSync(),
+          syncData: async () => {
+            await f.syncData();
+            synced();
+          },
+          sync: async () => {
+            await f.sync();
+            synced();
+          },
+          truncate: (n) => f.truncate(n),
+          seekSync: (o, w) => f.seekSync(o, w),
+          seek: (o, w) => f.seek(o, w),
+          close: () => f.close(),
+        };
+      },
+    };
+    const size = 8 * SPARE_SLICE + 123;
+    const p = new SegmentPipeline(dir, size, counting);
+    const spare = await p.take();
+    spare.file.close();
+    assert.equal((await Deno.stat(spare.path)).size, size);
+    assert.equal(unsynced, 0, "everything written was synced before the spare was handed out");
+    assert.ok(mostUnsynced <= SPARE_SLICE, `${mostUnsynced} bytes were left unsynced at once`);
+    assert.equal(syncs, 9, "one sync per slice, the last one an fsync");
     await p.close();
   });
 });

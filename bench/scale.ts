@@ -10,7 +10,8 @@
  * section of bench/RESULTS.md (between markers, so `make bench` keeps it).
  *
  *   deno run -A bench/scale.ts [--keys 1000000] [--watchers 10000] [--rate 1000]
- *     [--seconds 10] [--cluster-rounds 2] [--value-rounds 2] [--only loaded,cluster,values,watch]
+ *     [--seconds 10] [--cluster-rounds 2] [--value-rounds 2] [--watch-rounds 3]
+ *     [--only loaded,cluster,values,watch]
  *     [--deadline-s 870] [--keep]
  *
  * `--keys 100000 --watchers 2000` is the small-scale check (a couple of
@@ -58,6 +59,7 @@ const { values: opts } = parseArgs({
     seconds: { type: "string", default: "10" },
     "cluster-rounds": { type: "string", default: "2" },
     "value-rounds": { type: "string", default: "2" },
+    "watch-rounds": { type: "string", default: "3" },
     only: { type: "string", default: "loaded,cluster,values,watch" },
     "deadline-s": { type: "string", default: "870" },
     keep: { type: "boolean", default: false },
@@ -106,6 +108,7 @@ const W: ScaleWorkloads = {
     rate: Number(opts.rate),
     seconds: Number(opts.seconds),
     clients: 50,
+    rounds: Number(opts["watch-rounds"]),
   },
 };
 
@@ -470,7 +473,7 @@ async function main(): Promise<number> {
       },
       {
         name: "watch",
-        rounds: ONLY.has("watch") ? 1 : 0,
+        rounds: ONLY.has("watch") ? W.watchKeys.rounds : 0,
         run: each((s, r) => watchRound(s, r, ctx)),
       },
     ], {

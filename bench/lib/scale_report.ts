@@ -105,7 +105,15 @@ export interface ScaleWorkloads {
   range: { span: number; clients: number; total: number; limitS: number; rounds: number };
   count: { clients: number; total: number; limitS: number };
   values: ValueWorkload[];
-  watchKeys: { watchers: number; wconns: number; rate: number; seconds: number; clients: number };
+  watchKeys: {
+    watchers: number;
+    wconns: number;
+    rate: number;
+    seconds: number;
+    clients: number;
+    /** Rounds per server, taking turns; the row reports each server's lowest-p99 round. */
+    rounds: number;
+  };
 }
 
 /** Run-wide facts for the section header. */
@@ -129,6 +137,25 @@ export interface ScaleRow extends Row {
 /** The markers the section sits between in RESULTS.md. */
 export const SECTION_BEGIN = "<!-- make bench-scale: begin -->";
 export const SECTION_END = "<!-- make bench-scale: end -->";
+
+/** The two markers around a section of RESULTS.md that a run carries over. */
+export interface SectionMarkers {
+  begin: string;
+  end: string;
+}
+
+/** The scale section's markers (written by `make bench-scale`). */
+export const SCALE_MARKERS: SectionMarkers = { begin: SECTION_BEGIN, end: SECTION_END };
+
+/**
+ * The markers of the hand-written section that explains, with profiles,
+ * each of issue 15's targets not reached: no run writes it, every run
+ * carries it over.
+ */
+export const EXPLAINED_MARKERS: SectionMarkers = {
+  begin: "<!-- targets not reached: begin -->",
+  end: "<!-- targets not reached: end -->",
+};
 
 /** The watch round with the lowest put -> event p99 among those with figures. */
 export function bestWatchKeys(rounds: WatchKeysOutcome[]): WatchKeysOutcome | undefined {
@@ -402,7 +429,11 @@ export function renderScaleSection(
     ` ${w.watchKeys.wconns} connections; puts at ${n(w.watchKeys.rate)}/s for` +
     ` ${w.watchKeys.seconds} s by up to ${w.watchKeys.clients} requesters (open loop)` +
     " round-robin over the keys, each value carrying its send time; latency from send to the" +
-    " watcher's receipt, lowest-p99 round. ⚠ marks figures measured with failed requests.",
+    ` watcher's receipt, lowest-p99 of ${w.watchKeys.rounds} round${
+      w.watchKeys.rounds === 1 ? "" : "s"
+    }` +
+    " each (the p99 of 10,000 puts moves by a third from round to round on this machine)." +
+    " ⚠ marks figures measured with failed requests.",
     "",
     "### Details",
     "",
@@ -414,24 +445,44 @@ export function renderScaleSection(
 }
 
 /**
- * `text` (a whole RESULTS.md) with its scale section replaced by `section`,
- * or with `section` appended when it has none.
+ * `text` (a whole RESULTS.md) with its section between `markers` (the
+ * scale section by default) replaced by `section`, or with `section`
+ * appended when it has none.
  */
-export function spliceSection(text: string, section: string): string {
-  const a = text.indexOf(SECTION_BEGIN);
-  const b = text.indexOf(SECTION_END);
+export function spliceSection(
+  text: string,
+  section: string,
+  markers: SectionMarkers = SCALE_MARKERS,
+): string {
+  const a = text.indexOf(markers.begin);
+  const b = text.indexOf(markers.end);
   if (a >= 0 && b > a) {
-    return text.slice(0, a) + section + text.slice(b + SECTION_END.length);
+    return text.slice(0, a) + section + text.slice(b + markers.end.length);
   }
   return `${text.trimEnd()}\n\n${section}\n`;
 }
 
 /**
- * The scale section of a RESULTS.md, markers included, or "" when it has
- * none: `make bench` rewrites the file and carries the section over.
+ * The section of a RESULTS.md between `markers` (the scale section by
+ * default), markers included, or "" when it has none: `make bench`
+ * rewrites the file and carries such sections over.
  */
-export function extractSection(text: string): string {
-  const a = text.indexOf(SECTION_BEGIN);
-  const b = text.indexOf(SECTION_END);
-  return a >= 0 && b > a ? text.slice(a, b + SECTION_END.length) : "";
+export function extractSection(text: string, markers: SectionMarkers = SCALE_MARKERS): string {
+  const a = text.indexOf(markers.begin);
+  const b = text.indexOf(markers.end);
+  return a >= 0 && b > a ? text.slice(a, b + markers.end.length) : "";
+}
+
+/**
+ * `fresh` (a RESULTS.md a run just wrote) with the sections of `old` that
+ * another run or a person wrote carried over: the scale section, then
+ * the explanations of targets not reached.
+ */
+export function carryOverSections(old: string, fresh: string): string {
+  let out = fresh;
+  for (const markers of [SCALE_MARKERS, EXPLAINED_MARKERS]) {
+    const kept = extractSection(old, markers);
+    if (kept) out = spliceSection(out, kept, markers);
+  }
+  return out;
 }

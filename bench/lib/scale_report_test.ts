@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import type { KvbenchResult } from "./report.ts";
 import {
   bestWatchKeys,
+  carryOverSections,
+  EXPLAINED_MARKERS,
   extractSection,
   renderScaleSection,
   scaleRows,
@@ -28,7 +30,7 @@ const W: ScaleWorkloads = {
     total: 1000,
     keys: 100,
   }],
-  watchKeys: { watchers: 10000, wconns: 10, rate: 1000, seconds: 10, clients: 50 },
+  watchKeys: { watchers: 10000, wconns: 10, rate: 1000, seconds: 10, clients: 50, rounds: 3 },
 };
 
 function kv(rps: number, p99: number, errors = 0): KvbenchResult {
@@ -164,4 +166,16 @@ Deno.test("spliceSection replaces the section in place, or appends it once", () 
   assert.equal(spliceSection(old, section), `# head\n\n${section}\n\n## tail\n`);
   assert.equal(extractSection(old), `${SECTION_BEGIN}\nold\n${SECTION_END}`);
   assert.equal(extractSection("# no section\n"), "");
+});
+
+Deno.test("carryOverSections keeps the scale section and the hand-written explanations", () => {
+  const scale = `${SECTION_BEGIN}\nscale rows\n${SECTION_END}`;
+  const explained = `${EXPLAINED_MARKERS.begin}\nwhy\n${EXPLAINED_MARKERS.end}`;
+  const old = `# cairn vs etcd\n\nold table\n\n${scale}\n\n${explained}\n`;
+  const out = carryOverSections(old, "# cairn vs etcd\n\nnew table\n");
+  assert.ok(out.includes("new table") && !out.includes("old table"));
+  assert.ok(out.indexOf(scale) > 0, "the scale section is kept");
+  assert.ok(out.indexOf(explained) > out.indexOf(scale), "the explanations are kept, after it");
+  assert.equal(carryOverSections(out, out), out, "a second run changes nothing");
+  assert.equal(carryOverSections("", "fresh\n"), "fresh\n");
 });

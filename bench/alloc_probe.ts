@@ -1,13 +1,13 @@
 /**
  * Where a put's allocations (or CPU time) go: starts one cairn member of a
  * tree with the inspector on, loads it with kvtool puts (a warm-up of a
- * third, then the measured run), and prints the bytes allocated per put,
+ * third, then the measured run), and prints the bytes allocated per request (a put unless `--op` says),
  * objects scavenges freed included (V8's sampling heap profiler), or with
  * `--cpu` the self time per put, by function. One member, a few seconds:
  * a hand measurement for bench/NOTES.md, not a bench row.
  *
  *   deno run -A bench/alloc_probe.ts [--tree DIR] [--total 30000] [--clients 100]
- *     [--conns 10] [--val 256] [--top 40] [--cpu]
+ *     [--conns 10] [--val 256] [--top 40] [--cpu] [--op put|txn|get|getser]
  *
  * `--tree` runs another copy of the repository (say `git archive` of an
  * earlier commit) for an A/B against this one. Heap sampling counts are
@@ -33,6 +33,7 @@ const { values: opt } = parseArgs({
     val: { type: "string", default: "256" },
     top: { type: "string", default: "40" },
     cpu: { type: "boolean", default: false },
+    op: { type: "string", default: "put" },
   },
 });
 
@@ -109,7 +110,7 @@ const member = new Deno.Command(Deno.execPath(), {
 async function puts(total: number): Promise<string> {
   const out = await new Deno.Command(kvtool, {
     args: [
-      ...["-mode", "kv", "-op", "put", "-endpoint", `127.0.0.1:${client}`],
+      ...["-mode", "kv", "-op", opt.op, "-endpoint", `127.0.0.1:${client}`],
       ...["-clients", opt.clients, "-conns", opt.conns, "-total", String(total)],
       ...["-keys", "1000", "-val", opt.val, "-timeout", "120s"],
     ],
@@ -158,7 +159,7 @@ try {
   let sum = 0;
   for (const v of totals.values()) sum += v;
   const unit = opt.cpu ? "µs" : "B";
-  console.log(`${tree}: ${(sum / total).toFixed(opt.cpu ? 1 : 0)} ${unit} per put`);
+  console.log(`${tree}: ${(sum / total).toFixed(opt.cpu ? 1 : 0)} ${unit} per ${opt.op}`);
   console.log(result);
   for (const [name, v] of top(totals, Number(opt.top))) {
     console.log(`${(v / total).toFixed(opt.cpu ? 1 : 0).padStart(7)} ${name}`);

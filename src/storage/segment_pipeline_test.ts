@@ -14,6 +14,29 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
 const tmpFiles = (dir: string) =>
   [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".wal.tmp"));
 
+/** A disk whose files pass every call through to the real one, except those in `override`. */
+function diskWith(override: (f: DiskFile) => Partial<DiskFile>): Disk {
+  return {
+    ...REAL_DISK,
+    open: async (path, opts) => {
+      const f = await REAL_DISK.open(path, opts);
+      return {
+        writeSync: (b) => f.writeSync(b),
+        read: (b) => f.read(b),
+        write: (b) => f.write(b),
+        syncDataSync: () => f.syncDataSync(),
+        syncData: () => f.syncData(),
+        sync: () => f.sync(),
+        truncate: (n) => f.truncate(n),
+        seekSync: (o, w) => f.seekSync(o, w),
+        seek: (o, w) => f.seek(o, w),
+        close: () => f.close(),
+        ...override(f),
+      };
+    },
+  };
+}
+
 Deno.test("segment pipeline: a spare is zero-filled to the segment size, positioned at 0", async () => {
   await withDir(async (dir) => {
     const size = 3 * (1 << 20) + 123; // not a whole number of chunks
@@ -61,25 +84,9 @@ Deno.test("segment pipeline: close() drops the spare; take() after close is refu
 
 Deno.test("segment pipeline: a failure to prepare reaches take(), not an unhandled rejection", async () => {
   await withDir(async (dir) => {
-    const full: Disk = {
-      ...REAL_DISK,
-      open: async (path, opts) => {
-        const f = await REAL_DISK.open(path, opts);
-        const failing: DiskFile = {
-          writeSync: (b) => f.writeSync(b),
-          read: (b) => f.read(b),
-          write: () => Promise.reject(new Error("No space left on device (os error 28)")),
-          syncDataSync: () => f.syncDataSync(),
-          syncData: () => f.syncData(),
-          sync: () => f.sync(),
-          truncate: (n) => f.truncate(n),
-          seekSync: (o, w) => f.seekSync(o, w),
-          seek: (o, w) => f.seek(o, w),
-          close: () => f.close(),
-        };
-        return failing;
-      },
-    };
+    const full = diskWith(() => ({
+      write: () => Promise.reject(new Error("No space left on device (os error 28)")),
+    }));
     const p = new SegmentPipeline(dir, 8192, full);
     p.prepare();
     await p.settled(); // the rejection is held, not thrown here
@@ -102,34 +109,21 @@ Deno.test("segment pipeline: a spare reaches the disk in slices, never more than
       unsynced = 0;
       syncs++;
     };
-    const counting: Disk = {
-      ...REAL_DISK,
-      open: async (path, opts) => {
-        const f = await REAL_DISK.open(path, opts);
-        return {
-          writeSync: (b) => f.writeSync(b),
-          read: (b) => f.read(b),
-          write: async (b) => {
-            const n = await f.write(b);
-            unsynced += n;
-            return n;
-          },
-          syncDataSync: () => f.syncDataSync(),
-          syncData: async () => {
-            await f.syncData();
-            synced();
-          },
-          sync: async () => {
-            await f.sync();
-            synced();
-          },
-          truncate: (n) => f.truncate(n),
-          seekSync: (o, w) => f.seekSync(o, w),
-          seek: (o, w) => f.seek(o, w),
-          close: () => f.close(),
-        };
+    const counting = diskWith((f) => ({
+      write: async (b) => {
+        const n = await f.write(b);
+        unsynced += n;
+        return n;
       },
-    };
+      syncData: async () => {
+        await f.syncData();
+        synced();
+      },
+      sync: async () => {
+        await f.sync();
+        synced();
+      },
+    }));
     const size = 8 * SPARE_SLICE + 123;
     const p = new SegmentPipeline(dir, size, counting);
     const spare = await p.take();

@@ -13,9 +13,11 @@ import {
   type KV,
   type PutRequest,
   type PutResponse,
+  type ResponseHeader,
   type TxnRequest,
   type TxnResponse,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
+import type { AuthHeader, InternalRequest } from "../gen/cairn/internal_pb.ts";
 import { validateDeleteRange, validatePut, validateRange, validateTxn } from "../mvcc/validate.ts";
 import { EtcdErrors } from "../errors.ts";
 import { txnWrites } from "../server/apply.ts";
@@ -56,16 +58,58 @@ function answerPut(
   } catch (err) {
     return out.fail(err);
   }
+  proposeOnceAuthorized(member, { case: "put", value: req }, header, out);
+}
+
+/**
+ * KV.Txn answered through `call` as {@link putAnswer} answers a put: no
+ * async frame and promise per txn (an `async` method held ~1 KB a txn);
+ * the checks are those of the service's `txn`.
+ */
+export function txnAnswer(
+  member: Member,
+  authz: Authorizer = authOf(member).authz,
+): (req: TxnRequest, call: UnaryAnswerCall<TxnResponse>) => void {
+  return (req, call) => answerTxn(member, authz, req, call, call);
+}
+
+/** Checks a txn, proposes it and tells `out` its response or refusal, once. */
+function answerTxn(
+  member: Member,
+  authz: Authorizer,
+  req: TxnRequest,
+  ctx: CallContext,
+  out: ReplySink<TxnResponse>,
+): void {
+  let header;
+  try {
+    refuseOnLearner(member);
+    validateTxn(req, member.maxTxnOps);
+    if (txnWrites(req)) member.checkQuota(txnCost(req));
+    header = authz.header(ctx);
+  } catch (err) {
+    return out.fail(err);
+  }
+  proposeOnceAuthorized(member, { case: "txn", value: req }, header, out);
+}
+
+/** Proposes `request` with the caller's auth header, once that is known. */
+function proposeOnceAuthorized<T extends { header?: ResponseHeader }>(
+  member: Member,
+  request: InternalRequest["request"],
+  header: AuthHeader | Promise<AuthHeader>,
+  out: ReplySink<T>,
+): void {
   if (header instanceof Promise) {
     header.then((auth) => {
       try {
-        member.proposeForResponseTo({ case: "put", value: req }, auth, out);
+        member.proposeForResponseTo(request, auth, out);
       } catch (err) {
         out.fail(err); // as a throw in the synchronous path ends the call
       }
     }, (err) => out.fail(err));
   } else {
-    member.proposeForResponseTo({ case: "put", value: req }, header, out);
+    member.proposeForResponseTo(request, header, out);
   }
 }
 
@@ -111,12 +155,8 @@ export function kvService(
         value: req,
       }, auth);
     },
-    async txn(req, ctx) {
-      refuseOnLearner(member);
-      validateTxn(req, member.maxTxnOps);
-      if (txnWrites(req)) member.checkQuota(txnCost(req));
-      const auth = await authz.header(ctx);
-      return await member.proposeForResponse<TxnResponse>({ case: "txn", value: req }, auth);
+    txn(req, ctx) {
+      return new Promise((reply, fail) => answerTxn(member, authz, req, ctx, { reply, fail }));
     },
     async compact(req, ctx) {
       refuseOnLearner(member);

@@ -25,7 +25,7 @@ import type { Member } from "../server/member.ts";
 import { authService } from "./auth.ts";
 import { clusterService } from "./cluster.ts";
 import { electionService } from "./election.ts";
-import { kvService, putAnswer } from "./kv.ts";
+import { kvService, putAnswer, txnAnswer } from "./kv.ts";
 import { leaseService } from "./lease.ts";
 import { LocalClient } from "./local_client.ts";
 import { lockService } from "./lock.ts";
@@ -62,6 +62,7 @@ export function etcdServices(member: Member): EtcdServices {
   unary.setEnvelopeWriter(KV.method.put, writePutResponseEnvelope);
   unary.setDecoder(KV.method.put, decodePutRequest);
   unary.setAnswer(KV.method.put, putAnswer(member));
+  unary.setAnswer(KV.method.txn, txnAnswer(member));
   const watchOpts = { progressIntervalMs: member.config.watchProgressNotifyIntervalMs };
   const bidi = new BidiRoutes();
   bidi.add(Watch.method.watch, watchBidi(member, watchOpts));

@@ -39,8 +39,9 @@ export function spareName(n: number): string {
  * held up about 200 ms of puts in a row, which set the p99 of the
  * 10,000-watcher row (1,000 puts/s). With 256 KiB slices the WAL
  * fdatasyncs slower than 2 ms during a run halved (71 → 30-35, longest
- * 8.6 → 6 ms) and a spare still takes well under a second, so even 1 MiB
- * values (~70 MB/s of WAL) find it ready (bench/NOTES.md, "Spare segment
+ * 8.6 → 6 ms). A 64 MiB spare now takes ~190 ms instead of ~90, still
+ * ready long before the segment it follows fills, even with 1 MiB values
+ * (~70 MB/s of WAL: 32 MiB in ~450 ms) (bench/NOTES.md, "Spare segment
  * slices").
  */
 export const SPARE_SLICE = 256 << 10;

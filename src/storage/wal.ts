@@ -71,6 +71,9 @@ export const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
 /** Largest save gathered in the WAL's reused buffer (see `saveScratch`). */
 const SAVE_SCRATCH_MAX = 1024 * 1024;
 
+/** Largest save gathered in the buffer kept while large values arrive (see `bigSaveScratch`). */
+const BIG_SCRATCH_MAX = 64 * 1024 * 1024;
+
 /**
  * Bytes a segment that is not preallocated takes before the pipeline
  * prepares a spare to switch to early. A member that writes less (a
@@ -171,6 +174,8 @@ export class Wal {
   private readonly disk: Disk;
   private queue: Promise<unknown> = Promise.resolve();
   private scratch: Uint8Array | undefined;
+  /** See {@link bigSaveScratch}. */
+  private bigScratch: Uint8Array | undefined;
   private failure: unknown;
   private closed = false;
   /** Told the duration of every fdatasync, in seconds (etcd_disk_wal_fsync_duration_seconds). */
@@ -530,12 +535,32 @@ export class Wal {
    * most that much.
    */
   private saveScratch(size: number): Uint8Array | undefined {
-    if (size > SAVE_SCRATCH_MAX) return undefined;
+    if (size > SAVE_SCRATCH_MAX) return this.bigSaveScratch(size);
+    // Big values have stopped: their buffer goes.
+    this.bigScratch = undefined;
     const have = this.scratch?.length ?? 0;
     if (have < size) {
       this.scratch = new Uint8Array(Math.min(SAVE_SCRATCH_MAX, Math.max(size, 2 * have, 16384)));
     }
     return this.scratch;
+  }
+
+  /**
+   * The buffer of saves above {@link SAVE_SCRATCH_MAX} (large values),
+   * kept from one such save to the next and dropped by the first smaller
+   * one: a fresh buffer per save was 10 MiB of fresh memory per group
+   * commit of ten 1 MiB puts, ~40 ms of page faults on this machine
+   * (bench/NOTES.md, "1 MiB values"). Up to {@link BIG_SCRATCH_MAX}; a
+   * larger save gets a buffer of its own.
+   */
+  private bigSaveScratch(size: number): Uint8Array | undefined {
+    if (size > BIG_SCRATCH_MAX) return undefined;
+    const have = this.bigScratch?.length ?? 0;
+    if (have < size) {
+      this.bigScratch = new Uint8Array(Math.min(BIG_SCRATCH_MAX, Math.max(size, 2 * have)));
+      adviseHugePages(this.bigScratch);
+    }
+    return this.bigScratch;
   }
 
   /** Runs `fn` after every earlier call finished; refuses after close or an I/O error. */

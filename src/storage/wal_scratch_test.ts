@@ -52,3 +52,36 @@ Deno.test("WAL: saves of growing and shrinking sizes (the reused buffer) replay 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("WAL: saves of large values share one buffer, dropped by the next small save, and replay exactly", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cairn-wal-scratch-" });
+  try {
+    const path = join(dir, "wal");
+    const wal = await Wal.create(path, meta);
+    const big = () => (wal as unknown as { bigScratch?: Uint8Array }).bigScratch;
+    const all: Entry[] = [];
+    let index = 1;
+    const save = async (sizes: number[]) => {
+      const entries = sizes.map((n) => ent(index++, n));
+      all.push(...entries);
+      await wal.save({ term: 2, vote: 3n, commit: index - 1 }, entries);
+    };
+    await save([1_100_000]);
+    const first = big();
+    assert.ok(first !== undefined && first.length >= 1_100_000, "a large save keeps its buffer");
+    await save([1_200_000, 1_300_000]); // grows it
+    const grown = big();
+    assert.ok(grown !== undefined && grown.length >= 2_500_000);
+    await save([1_050_000]); // a shorter save over longer old bytes
+    assert.equal(big(), grown, "the next large save reuses it");
+    await save([10]);
+    assert.equal(big(), undefined, "a small save lets it go");
+    await save([1_100_000, 7]);
+    await wal.close();
+    const { wal: again, replay } = await Wal.open(path);
+    assert.deepEqual(replay.entries, all);
+    await again.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

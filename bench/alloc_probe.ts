@@ -1,10 +1,11 @@
 /**
- * Where a put's allocations (or CPU time) go: starts one cairn member of a
- * tree with the inspector on, loads it with kvtool puts (a warm-up of a
- * third, then the measured run), and prints the bytes allocated per request (a put unless `--op` says),
- * objects scavenges freed included (V8's sampling heap profiler), or with
- * `--cpu` the self time per put, by function. One member, a few seconds:
- * a hand measurement for bench/NOTES.md, not a bench row.
+ * Where a request's allocations (or CPU time) go: starts one cairn member
+ * of a tree with the inspector on, loads it with kvtool requests (puts
+ * unless `--op` says; a warm-up of a third, then the measured run), and
+ * prints the bytes allocated per request, objects scavenges freed included
+ * (V8's sampling heap profiler), or with `--cpu` the self time per
+ * request, by function. One member, a few seconds: a hand measurement for
+ * bench/NOTES.md, not a bench row.
  *
  *   deno run -A bench/alloc_probe.ts [--tree DIR] [--total 30000] [--clients 100]
  *     [--conns 10] [--val 256] [--top 40] [--cpu] [--op put|txn|get|getser]

@@ -531,8 +531,8 @@ export class Wal {
    * (written synchronously, so free again when writeRaw returns): a fresh
    * one per save was fresh memory, page faults and all, for every group
    * commit (~650 KiB for ten 64 KiB puts). Saves above
-   * {@link SAVE_SCRATCH_MAX} get their own buffer, so an idle WAL holds at
-   * most that much.
+   * {@link SAVE_SCRATCH_MAX} go to {@link bigSaveScratch}, which the next
+   * smaller save lets go, so an idle WAL holds at most that much.
    */
   private saveScratch(size: number): Uint8Array | undefined {
     if (size > SAVE_SCRATCH_MAX) return this.bigSaveScratch(size);

@@ -17,7 +17,6 @@ import {
   type TxnRequest,
   type TxnResponse,
 } from "../gen/etcd/api/etcdserverpb/rpc_pb.ts";
-import type { AuthHeader, InternalRequest } from "../gen/cairn/internal_pb.ts";
 import { validateDeleteRange, validatePut, validateRange, validateTxn } from "../mvcc/validate.ts";
 import { EtcdErrors } from "../errors.ts";
 import { txnWrites } from "../server/apply.ts";
@@ -27,6 +26,11 @@ import type { Member } from "../server/member.ts";
 import type { ReplySink } from "../server/proposals.ts";
 import { authOf } from "./auth_setup.ts";
 import type { Authorizer } from "./authz.ts";
+
+/** A write KV answers without a promise per call (see {@link putAnswer}). */
+type AnsweredWrite =
+  | { case: "put"; value: PutRequest }
+  | { case: "txn"; value: TxnRequest };
 
 /**
  * KV.Put answered through `call` (a gRPC unary call, see
@@ -38,27 +42,7 @@ export function putAnswer(
   member: Member,
   authz: Authorizer = authOf(member).authz,
 ): (req: PutRequest, call: UnaryAnswerCall<PutResponse>) => void {
-  return (req, call) => answerPut(member, authz, req, call, call);
-}
-
-/** Checks a put, proposes it and tells `out` its response or refusal, once. */
-function answerPut(
-  member: Member,
-  authz: Authorizer,
-  req: PutRequest,
-  ctx: CallContext,
-  out: ReplySink<PutResponse>,
-): void {
-  let header;
-  try {
-    refuseOnLearner(member);
-    validatePut(req);
-    member.checkQuota(req.key.length + req.value.length);
-    header = authz.header(ctx);
-  } catch (err) {
-    return out.fail(err);
-  }
-  proposeOnceAuthorized(member, { case: "put", value: req }, header, out);
+  return (req, call) => answerWrite(member, authz, { case: "put", value: req }, call, call);
 }
 
 /**
@@ -70,36 +54,36 @@ export function txnAnswer(
   member: Member,
   authz: Authorizer = authOf(member).authz,
 ): (req: TxnRequest, call: UnaryAnswerCall<TxnResponse>) => void {
-  return (req, call) => answerTxn(member, authz, req, call, call);
+  return (req, call) => answerWrite(member, authz, { case: "txn", value: req }, call, call);
 }
 
-/** Checks a txn, proposes it and tells `out` its response or refusal, once. */
-function answerTxn(
+/**
+ * Checks a put or txn, proposes it once the caller's auth header is known
+ * and tells `out` its response or refusal, once.
+ */
+function answerWrite<T extends { header?: ResponseHeader }>(
   member: Member,
   authz: Authorizer,
-  req: TxnRequest,
+  request: AnsweredWrite,
   ctx: CallContext,
-  out: ReplySink<TxnResponse>,
+  out: ReplySink<T>,
 ): void {
   let header;
   try {
     refuseOnLearner(member);
-    validateTxn(req, member.maxTxnOps);
-    if (txnWrites(req)) member.checkQuota(txnCost(req));
+    if (request.case === "put") {
+      const req = request.value;
+      validatePut(req);
+      member.checkQuota(req.key.length + req.value.length);
+    } else {
+      const req = request.value;
+      validateTxn(req, member.maxTxnOps);
+      if (txnWrites(req)) member.checkQuota(txnCost(req));
+    }
     header = authz.header(ctx);
   } catch (err) {
     return out.fail(err);
   }
-  proposeOnceAuthorized(member, { case: "txn", value: req }, header, out);
-}
-
-/** Proposes `request` with the caller's auth header, once that is known. */
-function proposeOnceAuthorized<T extends { header?: ResponseHeader }>(
-  member: Member,
-  request: InternalRequest["request"],
-  header: AuthHeader | Promise<AuthHeader>,
-  out: ReplySink<T>,
-): void {
   if (header instanceof Promise) {
     header.then((auth) => {
       try {
@@ -144,7 +128,9 @@ export function kvService(
     put(req, ctx) {
       // Not an async function: on the hottest path its frame and promise
       // were allocations per put on top of the proposal's own promise.
-      return new Promise((reply, fail) => answerPut(member, authz, req, ctx, { reply, fail }));
+      return new Promise((reply, fail) =>
+        answerWrite<PutResponse>(member, authz, { case: "put", value: req }, ctx, { reply, fail })
+      );
     },
     async deleteRange(req, ctx) {
       refuseOnLearner(member);
@@ -156,7 +142,9 @@ export function kvService(
       }, auth);
     },
     txn(req, ctx) {
-      return new Promise((reply, fail) => answerTxn(member, authz, req, ctx, { reply, fail }));
+      return new Promise((reply, fail) =>
+        answerWrite<TxnResponse>(member, authz, { case: "txn", value: req }, ctx, { reply, fail })
+      );
     },
     async compact(req, ctx) {
       refuseOnLearner(member);

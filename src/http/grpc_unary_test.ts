@@ -13,7 +13,9 @@ import {
 import { EtcdErrors } from "../errors.ts";
 import { decodePutRequest, writePutResponseEnvelope } from "../fast_codec.ts";
 import {
+  bodyBytesPledged,
   parseGrpcTimeout,
+  PLEDGE_MAX_BYTES,
   serveUnaryGrpc,
   type UnaryAnswerCall,
   UnaryRoutes,
@@ -21,6 +23,7 @@ import {
 import { encodeHeaders } from "./h2/hpack.ts";
 import { startTestH2Server } from "./h2/test_server.ts";
 import { hasRoom } from "../wire/headroom.ts";
+import { waitFor } from "../transport/test_util.ts";
 
 interface Reply {
   headers: http2.IncomingHttpHeaders;
@@ -307,4 +310,68 @@ Deno.test("grpc-timeout units", () => {
   assert.equal(parseGrpcTimeout("-1S"), undefined);
   assert.equal(parseGrpcTimeout("1 S"), undefined);
   assert.equal(parseGrpcTimeout(undefined), undefined);
+});
+
+Deno.test("bodies announced and not sent hold at most the pledge budget, and give it back when cancelled", async () => {
+  const routes = new UnaryRoutes();
+  routes.add(KV.method.put, okImpl);
+  const server = startTestH2Server((stream) => {
+    if (!serveUnaryGrpc(routes, { readMaxBytes: 4 << 20 }, stream)) {
+      stream.respond(encodeHeaders([[":status", "404"]]), true);
+    }
+  });
+  const client = http2.connect(`http://127.0.0.1:${server.port}`);
+  client.on("error", () => {});
+  const announced = 3 << 20;
+  // Each stream sends the prefix of a 3 MiB message and 100 bytes of it.
+  const first = new Uint8Array(105);
+  new DataView(first.buffer).setUint32(1, announced);
+  const ahead = 5 + announced - first.length;
+  const fits = Math.floor(PLEDGE_MAX_BYTES / ahead);
+  const reqs: http2.ClientHttp2Stream[] = [];
+  try {
+    assert.equal(bodyBytesPledged(), 0);
+    for (let i = 0; i < fits + 4; i++) {
+      const req = client.request({
+        ":method": "POST",
+        ":path": "/etcdserverpb.KV/Put",
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      req.on("error", () => {});
+      req.write(first);
+      reqs.push(req);
+    }
+    // A complete large request still goes through meanwhile. Frames of one
+    // connection are read in order, so once it is answered every stream's
+    // first frame has been received.
+    const body = toBinary(
+      PutRequestSchema,
+      create(PutRequestSchema, { key: putKey, value: new Uint8Array(200_000).fill(7) }),
+    );
+    const done = new Promise<string | undefined>((resolve, reject) => {
+      const req = client.request({
+        ":method": "POST",
+        ":path": "/etcdserverpb.KV/Put",
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      let status: string | undefined;
+      req.on("trailers", (t) => (status = t["grpc-status"] as string | undefined));
+      req.on("data", () => {});
+      req.on("end", () => resolve(status));
+      req.on("error", reject);
+      req.end(envelope(body));
+    });
+    assert.equal(await done, "0");
+    // The first `fits` got their whole body at once; the rest grow with what arrives.
+    assert.equal(bodyBytesPledged(), fits * ahead);
+    assert.ok(bodyBytesPledged() <= PLEDGE_MAX_BYTES);
+    for (const req of reqs) req.close(http2.constants.NGHTTP2_CANCEL);
+    await waitFor(() => bodyBytesPledged() === 0, "the pledges given back");
+  } finally {
+    for (const req of reqs) req.close(http2.constants.NGHTTP2_CANCEL);
+    await new Promise<void>((r) => client.close(() => r()));
+    await server.close();
+  }
 });

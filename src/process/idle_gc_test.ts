@@ -31,7 +31,7 @@ Deno.test("idle gc policy: a still heap is not quiet while the process is busy o
     ...at(rssMiB, heapMiB),
     cpuMs,
   });
-  const p = new IdleGcPolicy({ quietTicks: 2, minGrowthBytes: 32 * MIB, quietCpuMs: 50 });
+  const p = new IdleGcPolicy({ quietTicks: 2, minGrowthBytes: 32 * MIB, quietCpuShare: 0.1 });
   assert.equal(p.observe(busy(70, 10, 0)), "none"); // baseline
   let cpu = 0;
   for (let i = 0; i < 10; i++) {
@@ -156,4 +156,19 @@ Deno.test("idle gc: collects garbage left by a burst", async () => {
   } finally {
     gc.stop();
   }
+});
+
+Deno.test("idle gc policy: CPU counts as a share of the time between samples", () => {
+  // 80 ms of CPU in 250 ms (a start-up tick) is 32% of a core: busy,
+  // though the same 80 ms in a 500 ms gap would be quiet.
+  const t = (heapMiB: number, cpuMs: number, atMs: number) => ({
+    ...at(90, heapMiB),
+    cpuMs,
+    atMs,
+  });
+  const p = new IdleGcPolicy({ quietTicks: 2, settleFirst: true, quietCpuShare: 0.2 });
+  assert.equal(p.observe(t(20, 0, 0)), "none"); // just started
+  for (let i = 1; i <= 8; i++) assert.equal(p.observe(t(20, i * 80, i * 250)), "none");
+  // The same CPU time over a longer gap: quiet, so start-up collects.
+  assert.equal(p.observe(t(20, 720, 2500)), "collect");
 });

@@ -4,11 +4,12 @@
  * unless `--op` says; a warm-up of a third, then the measured run), and
  * prints the bytes allocated per request, objects scavenges freed included
  * (V8's sampling heap profiler), or with `--cpu` the self time per
- * request, by function. One member, a few seconds: a hand measurement for
+ * request, by function; `--survivors` counts only the allocations that
+ * outlived a scavenge. One member, a few seconds: a hand measurement for
  * bench/NOTES.md, not a bench row.
  *
  *   deno run -A bench/alloc_probe.ts [--tree DIR] [--total 30000] [--clients 100]
- *     [--conns 10] [--val 256] [--top 40] [--cpu] [--op put|txn|get|getser]
+ *     [--conns 10] [--val 256] [--top 40] [--cpu] [--survivors] [--op put|txn|get|getser]
  *
  * `--tree` runs another copy of the repository (say `git archive` of an
  * earlier commit) for an A/B against this one. Heap sampling counts are
@@ -34,6 +35,7 @@ const { values: opt } = parseArgs({
     val: { type: "string", default: "256" },
     top: { type: "string", default: "40" },
     cpu: { type: "boolean", default: false },
+    survivors: { type: "boolean", default: false },
     op: { type: "string", default: "put" },
   },
 });
@@ -150,7 +152,10 @@ try {
     await insp.call("HeapProfiler.startSampling", {
       samplingInterval: 256,
       includeObjectsCollectedByMajorGC: true,
-      includeObjectsCollectedByMinorGC: true,
+      // --survivors: only objects that lived through a scavenge (copied at
+      // least once: what makes scavenges long), whether or not a full
+      // collection freed them later.
+      includeObjectsCollectedByMinorGC: !opt.survivors,
     });
     result = await puts(total);
     const p = await insp.call<{ profile: { head: HeapNode } }>("HeapProfiler.stopSampling");

@@ -213,10 +213,11 @@ let pledgedBytes = 0;
  * Most bytes of bodies that may be allocated ahead of their arrival, over
  * all calls. A body normally grows with what has arrived (a prefix alone
  * cannot make the server allocate), which copied a 1 MiB put's body four
- * times on its way (80, 160, 320, 640 KiB, then the whole) and cost ~15%
- * of 1 MiB puts. Within this budget the announced size is allocated at
- * the first frame; past it, bodies grow as before, so prefixes announcing
- * messages that never come hold at most this much.
+ * times on its way (80, 160, 320, 640 KiB, then the whole): 110 / 100 →
+ * 117 / 123 puts/s of 1 MiB at 10 clients without those copies. Within
+ * this budget the announced size is allocated at the first frame; past
+ * it, bodies grow as before, so prefixes announcing messages that never
+ * come hold at most this much.
  */
 export const PLEDGE_MAX_BYTES = 32 * 1024 * 1024;
 

@@ -7,12 +7,13 @@
  * alive, 2.8-3.0 ms per MiB; filling them a second time, 0.06 ms), and
  * huge pages only bring it to ~2 ms. Memory a member keeps is always
  * fresh: a large put's request body becomes its Raft entry and stays in
- * the in-memory log until the next snapshot. A `perf record -e
- * page-faults` of 1 MiB puts at 10 clients put 82% of the member's page
- * faults in the copy of DATA frames into those bodies, on the one thread
- * that also runs Raft, the WAL and every connection. Writing zeros over
- * the next buffer with `memset` on Deno's FFI thread pool moves that cost
- * to the other core while the current buffer fills.
+ * the in-memory log (1,000 entries on a lone member, until the snapshot
+ * after it with peers). A `perf record -e page-faults` of 1 MiB puts at
+ * 10 clients put 82% of the member's page faults in the copy of DATA
+ * frames into those bodies, on the one thread that also runs Raft, the
+ * WAL and every connection. Writing zeros over the next buffer with
+ * `memset` on Deno's FFI thread pool moves that cost to the other core
+ * while the current buffer fills.
  *
  * Only the buffer being prepared is touched off-thread, and nothing else
  * sees it until the `memset` has returned, so the two threads never

@@ -40,8 +40,16 @@ import { checkPersistable } from "./persist_check.ts";
 /** Raft entries kept in memory behind a snapshot so slow followers can catch up from the log. */
 export const CATCH_UP_ENTRIES = 5000;
 
-/** A lone member drops applied entries from memory once this many have piled up. */
-export const LOG_TRIM_STEP = 1000;
+/**
+ * A lone member drops applied entries from memory once this many have
+ * piled up. Small, so that few entries live through a young-generation
+ * collection: at 100 clients (~20,000 puts/s) a step of 1,000 kept ~50 ms
+ * of entries (each an object and its bytes) alive, so V8's scavenges
+ * copied a share of them; with 128, same-minute pairs gave put p99 15.6-
+ * 20.4 ms against 16.4-19.0 (5 of 6 pairs lower) at the same throughput.
+ * Each trim copies the entries not yet applied (a few) into a new array.
+ */
+export const LOG_TRIM_STEP = 128;
 
 /**
  * Messages a member may send before its Ready is persisted: a leader's

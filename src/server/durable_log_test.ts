@@ -14,7 +14,13 @@ import {
 import { type Disk, SimDisk } from "../storage/mod.ts";
 import { SnapshotStore } from "../storage/snapshot.ts";
 import { Wal } from "../storage/wal.ts";
-import { CATCH_UP_ENTRIES, DurableLog, leadsDurably, sendableBeforeSync } from "./durable_log.ts";
+import {
+  CATCH_UP_ENTRIES,
+  DurableLog,
+  leadsDurably,
+  LOG_TRIM_STEP,
+  sendableBeforeSync,
+} from "./durable_log.ts";
 
 const meta = { clusterId: 1n, memberId: 2n, extra: new Uint8Array(0) };
 const confState = { voters: [2n], learners: [] };
@@ -193,10 +199,10 @@ Deno.test("durable log: a lone member trims applied entries in steps", async () 
   const rd = ready({ hardState: hs(1, 1500), entries: entries(1, 1500), mustSync: true });
   await log.write(rd, false);
   log.remember(rd);
-  log.trimIfAlone(900, true);
+  log.trimIfAlone(LOG_TRIM_STEP - 1, true);
   assert.equal(storage.firstIndex(), 1, "under a step: kept");
-  log.trimIfAlone(1200, false);
+  log.trimIfAlone(LOG_TRIM_STEP + 200, false);
   assert.equal(storage.firstIndex(), 1, "not alone: kept for the peers");
-  log.trimIfAlone(1200, true);
-  assert.equal(storage.firstIndex(), 1201);
+  log.trimIfAlone(LOG_TRIM_STEP + 200, true);
+  assert.equal(storage.firstIndex(), LOG_TRIM_STEP + 201);
 });

@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { lazyGlibc } from "./glibc.ts";
 
 /** Buffers below this are left alone (a 2 MiB page needs 2 MiB aligned inside the buffer). */
 export const HUGE_PAGE_MIN_BYTES = 8 << 20;
@@ -29,20 +30,8 @@ const LIBC_SYMBOLS = {
   madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
 } as const;
 
-let libc: Deno.DynamicLibrary<typeof LIBC_SYMBOLS> | null | undefined;
-
-function openLibc(): Deno.DynamicLibrary<typeof LIBC_SYMBOLS> | null {
-  if (libc !== undefined) return libc;
-  libc = null;
-  if (Deno.build.os === "linux" && Deno.build.env !== "musl") {
-    try {
-      libc = Deno.dlopen("libc.so.6", LIBC_SYMBOLS);
-    } catch {
-      // No FFI permission or no glibc: 4 KiB pages, as without this module.
-    }
-  }
-  return libc;
-}
+/** Without FFI permission or glibc: 4 KiB pages, as without this module. */
+const openLibc = lazyGlibc(LIBC_SYMBOLS);
 
 /**
  * Advises the kernel to back the 2 MiB-aligned part of `buf` with huge

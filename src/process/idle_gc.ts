@@ -49,6 +49,7 @@
  * @module
  */
 import process from "node:process";
+import { openGlibc } from "./glibc.ts";
 
 /** One memory sample, as `Deno.memoryUsage()` reports it. */
 export interface MemorySample {
@@ -236,14 +237,9 @@ const LIBC_SYMBOLS = {
 
 type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>;
 
+/** Without FFI permission or glibc, the GC alone still does most of the work. */
 function openLibc(): Libc | undefined {
-  if (Deno.build.os !== "linux" || Deno.build.env === "musl") return undefined;
-  try {
-    return Deno.dlopen("libc.so.6", LIBC_SYMBOLS);
-  } catch {
-    // No FFI permission or no glibc: the GC alone still does most of the work.
-    return undefined;
-  }
+  return openGlibc(LIBC_SYMBOLS) ?? undefined;
 }
 
 /** Memory now, with the CPU time used so far (see {@link MemorySample.cpuMs}). */

@@ -27,6 +27,7 @@
  *
  * @module
  */
+import { lazyGlibc } from "./glibc.ts";
 import { adviseHugePages } from "./huge_pages.ts";
 
 const LIBC_SYMBOLS = {
@@ -34,20 +35,8 @@ const LIBC_SYMBOLS = {
   memset: { parameters: ["pointer", "i32", "usize"], result: "pointer", nonblocking: true },
 } as const;
 
-let libc: Deno.DynamicLibrary<typeof LIBC_SYMBOLS> | null | undefined;
-
-function openLibc(): Deno.DynamicLibrary<typeof LIBC_SYMBOLS> | null {
-  if (libc !== undefined) return libc;
-  libc = null;
-  if (Deno.build.os === "linux" && Deno.build.env !== "musl") {
-    try {
-      libc = Deno.dlopen("libc.so.6", LIBC_SYMBOLS);
-    } catch {
-      // No FFI permission or no glibc: fresh buffers only.
-    }
-  }
-  return libc;
-}
+/** Without FFI permission or glibc: fresh buffers only. */
+const openLibc = lazyGlibc(LIBC_SYMBOLS);
 
 /** Options for {@link PrefaultedBuffers}. */
 export interface PrefaultOptions {

@@ -7,7 +7,7 @@
  * alive, 2.8-3.0 ms per MiB; filling them a second time, 0.06 ms), and
  * huge pages only bring it to ~2 ms. Memory a member keeps is always
  * fresh: a large put's request body becomes its Raft entry and stays in
- * the in-memory log (1,000 entries on a lone member, until the snapshot
+ * the in-memory log (128 entries on a lone member, until the snapshot
  * after it with peers). A `perf record -e page-faults` of 1 MiB puts at
  * 10 clients put 82% of the member's page faults in the copy of DATA
  * frames into those bodies, on the one thread that also runs Raft, the
@@ -71,7 +71,7 @@ export class PrefaultedBuffers {
     return this.#ready !== undefined;
   }
 
-  /** Resolves once the buffer being prepared (if any) is ready or dropped. */
+  /** Resolves once the buffer being prepared (if any) is ready. */
   async settled(): Promise<void> {
     await this.#preparing;
   }

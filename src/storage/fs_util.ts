@@ -28,6 +28,14 @@ export function writeAllSync(file: DiskFile, data: Uint8Array): void {
   }
 }
 
+/** Writes all of `data` at the file's position off the event loop (short writes are continued). */
+export async function writeAll(file: DiskFile, data: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    done += await file.write(done === 0 ? data : data.subarray(done));
+  }
+}
+
 /**
  * Replaces `path` with `data` atomically and durably: after it resolves the
  * file holds exactly `data` even across a crash, and before, either the old

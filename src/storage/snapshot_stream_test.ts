@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { SnapshotMeta } from "../raft/types.ts";
-import { SnapshotStore } from "./snapshot.ts";
+import { recordingDisk } from "./recording_disk.ts";
+import { SNAPSHOT_FLUSH_BYTES, SnapshotStore } from "./snapshot.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "cairn-snapstream-" });
@@ -26,7 +27,8 @@ function* reused(n: number, size: number): Generator<Uint8Array> {
 
 Deno.test("a streamed snapshot file reads back as the same body as one saved whole", async () => {
   await withDir(async (dir) => {
-    const store = new SnapshotStore(dir);
+    const { disk, calls } = recordingDisk();
+    const store = new SnapshotStore(dir, { disk });
     const n = 9 << 20; // spans several pauses and flushes
     let pauses = 0;
     await store.saveStream(meta, n, reused(n, 1 << 20), () => {
@@ -34,6 +36,8 @@ Deno.test("a streamed snapshot file reads back as the same body as one saved who
       return Promise.resolve();
     });
     assert.ok(pauses >= 2, `paused ${pauses} times`);
+    assert.equal(calls.asyncWrittenBytes, n, "the body is written off the event loop");
+    assert.equal(calls.flushes, Math.floor(n / SNAPSHOT_FLUSH_BYTES), "flushed every 2 MiB");
     const snap = await store.loadNewest();
     assert.deepEqual(snap?.meta, meta);
     const expected = new Uint8Array(n);

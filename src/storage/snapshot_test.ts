@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import type { SnapshotMeta } from "../raft/types.ts";
-import { type Disk, REAL_DISK } from "./disk.ts";
+import { REAL_DISK } from "./disk.ts";
+import { recordingDisk } from "./recording_disk.ts";
 import {
   checkSnapshotFile,
+  SNAPSHOT_FLUSH_BYTES,
   snapshotName,
   SnapshotStore,
   SnapshotVersionError,
@@ -126,33 +128,38 @@ Deno.test("purge never deletes the snapshot the WAL's newest marker names", asyn
   }
 });
 
-Deno.test("a large snapshot saved in chunks is flushed as it goes and reads back whole", async () => {
+Deno.test("a large snapshot saved in chunks is written off the event loop, flushed every 2 MiB, and reads back whole", async () => {
   await withDir(async (dir) => {
-    let flushes = 0;
     let pauses = 0;
-    const disk: Disk = {
-      ...REAL_DISK,
-      open: async (path, opts) => {
-        const f = await REAL_DISK.open(path, opts);
-        const syncData = f.syncData.bind(f);
-        f.syncData = () => {
-          flushes++;
-          return syncData();
-        };
-        return f;
-      },
-    };
+    const { disk, calls } = recordingDisk();
     const store = new SnapshotStore(dir, { disk });
     const chunks = Array.from({ length: 40 }, (_, i) => new Uint8Array(1 << 20).fill(i));
     await store.saveChunks(meta(3, 30), chunks, () => {
       pauses++;
       return Promise.resolve();
     });
-    assert.equal(flushes, 2, "flushed every 16 MiB of 40 MiB");
-    assert.ok(pauses >= 19, `${pauses} pauses`);
+    assert.equal(calls.asyncWrittenBytes, 40 << 20, "the body is written off the event loop");
+    assert.ok(calls.syncWrittenBytes < 4096, `${calls.syncWrittenBytes} B written on the loop`);
+    assert.equal(SNAPSHOT_FLUSH_BYTES, 2 << 20);
+    assert.equal(calls.flushes, 20, "flushed every 2 MiB of 40 MiB");
+    for (let i = 1; i < calls.flushedAt.length; i++) {
+      assert.equal(calls.flushedAt[i] - calls.flushedAt[i - 1], SNAPSHOT_FLUSH_BYTES);
+    }
+    assert.ok(pauses >= 10, `${pauses} pauses`);
     const snap = await store.loadNewest();
     assert.equal(snap?.data.length, 40 << 20);
     for (let i = 0; i < 40; i++) assert.equal(snap!.data[(i << 20) + 17], i);
+  });
+});
+
+Deno.test("a small snapshot without pauses is written whole on the loop and flushed once", async () => {
+  await withDir(async (dir) => {
+    const { disk, calls } = recordingDisk();
+    const store = new SnapshotStore(dir, { disk });
+    await store.save(meta(2, 20), new Uint8Array(5000).fill(9));
+    assert.equal(calls.asyncWrittenBytes, 0);
+    assert.equal(calls.flushes, 0, "only the final fsync");
+    assert.deepEqual((await store.loadNewest())?.data, new Uint8Array(5000).fill(9));
   });
 });
 

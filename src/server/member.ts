@@ -689,6 +689,7 @@ export class Member {
       sm: this.sm,
       watchHub: this.watchHub,
       wal: this.#wal,
+      log: this.#log,
       peers: this.#peers,
       commitIndex: () => this.#raft.status().commit,
       appliedIndex: () => this.#applied,

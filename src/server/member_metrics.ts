@@ -7,6 +7,8 @@
  * @module
  */
 import type { Config } from "../config.ts";
+import { formatDurationMs } from "../config/values.ts";
+import type { Logger } from "../log.ts";
 import type { ServerMetrics } from "../metrics/etcd.ts";
 import { EMPTY_BYTES, MessageType } from "../raft/types.ts";
 import type { Wal } from "../storage/wal.ts";
@@ -27,6 +29,8 @@ export interface MetricsHost {
   readonly watchHub: Pick<WatchHub, "counts">;
   /** Timed through its write and sync hooks. */
   readonly wal: Pick<Wal, "onSync" | "onWrite">;
+  /** Told about each slow WAL fdatasync, as etcd logs it. */
+  readonly log: Pick<Logger, "warn">;
   /** The peer connections: the prober's GETs, and whether each peer is reachable. */
   readonly peers: Pick<PeerLinks, "call" | "isActive">;
   commitIndex(): number;
@@ -59,8 +63,7 @@ export function attachMemberMetrics(m: ServerMetrics, host: MetricsHost): void {
     leaseKeys: (id) => sm.lessor.lookup(id)?.keys.size ?? 0,
     storeVersions: () => sm.store.versionCount,
   });
-  host.wal.onSync = (seconds) => m.walFsync.observe(seconds);
-  host.wal.onWrite = (bytes, seconds) => m.walWritten(bytes, seconds);
+  timeWal(m, host.wal, host.log);
   m.registry.beforeCollect(() => {
     m.activePeers.reset();
     for (const r of sm.membership.records()) {
@@ -77,6 +80,41 @@ export function attachMemberMetrics(m: ServerMetrics, host: MetricsHost): void {
       rtt: (id) => m.peerRtt.labels(hex(id)),
     });
   host.every(probe, PROBE_INTERVAL_MS);
+}
+
+/**
+ * Times the WAL's writes and fdatasyncs into etcd's disk metrics, and logs
+ * etcd's "slow fdatasync" warning for a sync over {@link WARN_SYNC_SECONDS}.
+ */
+export function timeWal(
+  m: ServerMetrics,
+  wal: Pick<Wal, "onSync" | "onWrite">,
+  log: Pick<Logger, "warn">,
+): void {
+  wal.onSync = (seconds) => {
+    m.walFsync.observe(seconds);
+    const warning = slowSyncWarning(seconds);
+    if (warning !== undefined) log.warn("slow fdatasync", warning);
+  };
+  wal.onWrite = (bytes, seconds) => m.walWritten(bytes, seconds);
+}
+
+/** A WAL fdatasync longer than this is logged (etcd's warnSyncDuration). */
+export const WARN_SYNC_SECONDS = 1;
+
+/**
+ * The fields of etcd's "slow fdatasync" warning for a WAL fdatasync that
+ * took `seconds`, or undefined when it was not slow: the first sign of a
+ * disk too slow for the member, before heartbeats are missed.
+ */
+export function slowSyncWarning(
+  seconds: number,
+): { took: string; "expected-duration": string } | undefined {
+  if (!(seconds > WARN_SYNC_SECONDS)) return undefined;
+  return {
+    took: formatDurationMs(Math.round(seconds * 1000)),
+    "expected-duration": formatDurationMs(WARN_SYNC_SECONDS * 1000),
+  };
 }
 
 /** etcd's leader gauges; a change to a known leader counts as a leader change. */

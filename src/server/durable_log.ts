@@ -266,8 +266,11 @@ export class DurableLog {
    * Applied entries stay in memory only to be replicated; with no one to
    * replicate to, they are dropped in steps of {@link LOG_TRIM_STEP} (the
    * WAL keeps them until the next snapshot, which is what recovery reads).
+   * Only a member with peers keeps enough entries for packing their bytes
+   * into slabs (MemoryStorage.packEntries) to pay.
    */
   trimIfAlone(applied: number, alone: boolean): void {
+    this.#storage.packEntries = !alone;
     if (applied - this.#storage.firstIndex() < LOG_TRIM_STEP || !alone) return;
     this.#storage.compact(applied);
   }

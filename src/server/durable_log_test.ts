@@ -201,8 +201,11 @@ Deno.test("durable log: a lone member trims applied entries in steps", async () 
   log.remember(rd);
   log.trimIfAlone(LOG_TRIM_STEP - 1, true);
   assert.equal(storage.firstIndex(), 1, "under a step: kept");
+  assert.equal(storage.packEntries, false, "alone: entries are not packed");
   log.trimIfAlone(LOG_TRIM_STEP + 200, false);
   assert.equal(storage.firstIndex(), 1, "not alone: kept for the peers");
+  assert.equal(storage.packEntries, true, "with peers: entries are packed");
   log.trimIfAlone(LOG_TRIM_STEP + 200, true);
   assert.equal(storage.firstIndex(), LOG_TRIM_STEP + 201);
+  assert.equal(storage.packEntries, false);
 });

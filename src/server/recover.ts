@@ -248,6 +248,8 @@ export async function recoverOrBootstrap(
       peers = undefined; // the log is no longer empty: nothing left to bootstrap
     }
     storage.setHardState(hardState);
+    // A lone member trims its log as it applies: packing it would buy nothing.
+    storage.packEntries = membership.records().length > 1;
     storage.append(entries);
     // Entries committed before the restart only replay: the simple tokens
     // they issued died with the process, as etcd's do.

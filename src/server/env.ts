@@ -79,7 +79,7 @@ export interface MemberTuning {
    * off_thread_check.ts; tests set 0 to take that path with small files).
    */
   offThreadCheckBytes?: number;
-  /** Store bytes per chunk of a periodic snapshot (default 1 MiB; see snapshotter.ts). */
+  /** Store bytes per chunk of a periodic snapshot (default 256 KiB, STORE_CHUNK_BYTES). */
   snapshotChunkBytes?: number;
   /**
    * Awaited at every pause of a snapshot being written (tests hold one

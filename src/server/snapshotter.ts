@@ -10,7 +10,8 @@
  *    membership. Cheap: no bytes of the store are copied.
  * 2. Off the loop: encode the store (into one buffer sized first), then
  *    write, fsync and rename the file, yielding to the event loop every
- *    MiB or so, and a few thousand keys while sizing. Writes,
+ *    256 KiB encoded (the file's writes and flushes run on the thread
+ *    pool), and a few thousand keys while sizing. Writes,
  *    compactions and reads go on meanwhile; the view does not change, so
  *    the file is exactly the state at `index`.
  * 3. Back on the loop (the WAL is written only from there): the WAL
@@ -60,7 +61,7 @@ export interface SnapshotterOptions {
   kick(): void;
   /** A snapshot could not be written: the member must stop (etcd panics). */
   fail(err: unknown): void;
-  /** Store bytes encoded between two pauses (default 1 MiB). */
+  /** Store bytes encoded between two pauses (default STORE_CHUNK_BYTES, 256 KiB). */
   chunkBytes?: number;
   /** Awaited after each pause (tests hold a snapshot mid-way with it). */
   onPause?: () => Promise<void> | void;

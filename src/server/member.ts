@@ -56,6 +56,7 @@ import { type MemberEnv, type PeerTransport, realEnv } from "./env.ts";
 import { fatalExitCode, isRefusedPeerInput, logFatal } from "./fatal.ts";
 import { LeadershipHandover } from "./handover.ts";
 import { idToHex as hex } from "./ids.ts";
+import { HeartbeatWatch } from "./heartbeat_watch.ts";
 import { attachMemberMetrics, recordLeader, recordSendFailure } from "./member_metrics.ts";
 import { IntervalTimers, startPeriodicWork, startPurger } from "./member_timers.ts";
 import { MembershipChanges } from "./membership_changes.ts";
@@ -105,6 +106,8 @@ export class Member {
   readonly metrics: ServerMetrics;
   /** Leadership transfers: on stop, and Maintenance.MoveLeader's. */
   readonly #handover: LeadershipHandover;
+  /** etcd's late-heartbeat warning while this member leads. */
+  readonly #heartbeats: HeartbeatWatch;
   /** `--quota-backend-bytes`, checked before each write is proposed. */
   readonly #quota: BackendQuota;
   /** HashKV for peers, the initial check and the leader's periodic one. */
@@ -265,6 +268,12 @@ export class Member {
       sm: init.sm,
       log: init.log,
       propose: (req) => this.#proposals.propose(req),
+    });
+    this.#heartbeats = new HeartbeatWatch({
+      heartbeatIntervalMs: init.cfg.heartbeatIntervalMs,
+      now: () => this.#clock.monotonic(),
+      log: this.#log,
+      failures: this.metrics.heartbeatSendFailures,
     });
     this.#handover = new LeadershipHandover({
       selfId: init.id,
@@ -769,6 +778,9 @@ export class Member {
     if (rd.softState) {
       const changed = rd.softState.leader !== this.#leader;
       this.#leader = rd.softState.leader;
+      if (rd.softState.role === StateRole.Leader && this.#role !== StateRole.Leader) {
+        this.#heartbeats.reset();
+      }
       this.#role = rd.softState.role;
       this.#countLeader(changed);
       // Only the leader tracks lease expiry (it is promoted once it applies its own first entry).
@@ -789,6 +801,7 @@ export class Member {
     // would hold them in this process until it finished, and the replies
     // that arrive meanwhile could not be read.
     let overlap = false;
+    if (this.#role === StateRole.Leader) this.#heartbeats.check(rd.messages);
     if (rd.messages.length > 0 && this.#transport) {
       const leading = leadsDurably(rd, this.#role, this.#storage.hardState());
       const early: Message[] = [];

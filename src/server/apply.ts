@@ -188,7 +188,7 @@ function applyAlarm(
 
 /**
  * The whole replicated state as one snapshot blob, made at once (the
- * periodic snapshot goes through captureState/encodeCaptured instead, in
+ * periodic snapshot goes through captureState/streamCaptured instead, in
  * steps; see state_snapshot.ts). Decoded by recover.ts restoreStateSnapshot.
  */
 export function encodeStateSnapshot(sm: StateMachine): Uint8Array {

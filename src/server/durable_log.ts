@@ -169,25 +169,28 @@ export class DurableLog {
     this.onSnapshotInstalled?.(seconds, this.#snaps.lastSave);
     await this.#wal.saveSnapshotMarker({ term: snap.meta.term, index: snap.meta.index });
     await this.#wal.releaseTo(snap.meta.index);
-    this.#storage.applySnapshot(snap);
+    // The body lives in its file (readSnapshotBody), not in Raft's storage.
+    this.#storage.applySnapshot({ meta: snap.meta, data: EMPTY_BYTES });
+  }
+
+  /**
+   * The verified body of the snapshot file at `meta` (the one Raft's
+   * storage names), read to send it to a follower; rejects if that file
+   * is gone or damaged, which fails that one send.
+   */
+  readSnapshotBody(meta: SnapshotMeta): Promise<Uint8Array> {
+    return this.#snaps.loadBody(meta);
   }
 
   /**
    * Saves the state machine `data` as applied at `index` (file, then WAL
-   * marker), keeps an in-memory copy for Raft to send to followers that
-   * fell too far behind (only the position when `alone`: nobody to send it
-   * to), compacts Raft's log to {@link CATCH_UP_ENTRIES} behind it, and
+   * marker), compacts Raft's log to {@link CATCH_UP_ENTRIES} behind it, and
    * releases the WAL segments it covers. Returns the snapshot's term.
    */
-  async snapshot(
-    index: number,
-    confState: ConfState,
-    data: Uint8Array,
-    alone: boolean,
-  ): Promise<number> {
+  async snapshot(index: number, confState: ConfState, data: Uint8Array): Promise<number> {
     const meta = { index, term: this.#storage.term(index), confState };
     await this.writeSnapshotFile(meta, [data]);
-    await this.commitSnapshot(meta, alone ? EMPTY_BYTES : data);
+    await this.commitSnapshot(meta);
     return meta.term;
   }
 
@@ -229,10 +232,11 @@ export class DurableLog {
    * Second step, on the Raft loop (it writes to the WAL): the marker that
    * makes the file the one recovery uses (entries after its index written
    * meanwhile sit before the marker in the WAL; replay keeps them), then
-   * the in-memory snapshot with `data` (empty for a lone member), Raft's
-   * log compacted behind it and the WAL segments it covers released.
+   * Raft's in-memory snapshot (its position only: a follower that needs
+   * it is sent the file, see readSnapshotBody), Raft's log compacted
+   * behind it and the WAL segments it covers released.
    */
-  async commitSnapshot(meta: SnapshotMeta, data: Uint8Array): Promise<void> {
+  async commitSnapshot(meta: SnapshotMeta): Promise<void> {
     const { index, term, confState } = meta;
     await this.#wal.saveSnapshotMarker({ term, index });
     // A lone member that just gained a peer made one at this very entry or
@@ -242,7 +246,7 @@ export class DurableLog {
     // nobody to send it to, only the position would have mattered.
     const storage = this.#storage;
     if (index > storage.snapshot().meta.index && index >= storage.firstIndex() - 1) {
-      storage.createSnapshot(index, confState, data);
+      storage.createSnapshot(index, confState, EMPTY_BYTES);
     }
     // Keep some entries behind the snapshot so a slightly slow follower
     // catches up from the log rather than needing the whole snapshot.

@@ -12,7 +12,7 @@ import {
   StateRole,
 } from "../raft/types.ts";
 import { type Disk, SimDisk } from "../storage/mod.ts";
-import { SnapshotStore } from "../storage/snapshot.ts";
+import { snapshotName, SnapshotStore } from "../storage/snapshot.ts";
 import { Wal } from "../storage/wal.ts";
 import {
   CATCH_UP_ENTRIES,
@@ -59,7 +59,7 @@ async function fixture(seed = 1) {
     const { replay } = await Wal.open("/wal", { disk: view() });
     return replay;
   };
-  return { sim, wal, snaps, storage, log, crash };
+  return { sim, disk, wal, snaps, storage, log, crash };
 }
 
 const hs = (term: number, commit: number, vote = 2n): HardState => ({ term, vote, commit });
@@ -155,10 +155,11 @@ Deno.test("durable log: a snapshot is a file, then a marker; recovery finds both
   await log.write(rd, false);
   log.remember(rd);
   const data = new TextEncoder().encode("state at n");
-  const term = await log.snapshot(n, confState, data, false);
+  const term = await log.snapshot(n, confState, data);
   assert.equal(term, 2);
   assert.equal(storage.snapshot().meta.index, n);
-  assert.deepEqual(storage.snapshot().data, data, "kept to send to followers");
+  assert.equal(storage.snapshot().data.length, 0, "Raft keeps only the position");
+  assert.deepEqual(await log.readSnapshotBody(storage.snapshot().meta), data, "sent from the file");
   assert.equal(storage.firstIndex(), 51, `${CATCH_UP_ENTRIES} entries kept behind it`);
   const replay = await crash();
   assert.deepEqual(replay.snapshot, { term: 2, index: n });
@@ -166,18 +167,44 @@ Deno.test("durable log: a snapshot is a file, then a marker; recovery finds both
   assert.deepEqual(loaded?.data, data);
 });
 
-Deno.test("durable log: a lone member keeps only the snapshot's position; one made for new peers at the same entry is kept", async () => {
+Deno.test("durable log: a snapshot made in memory for new peers at an entry is kept over a file made at the same entry", async () => {
   const { log, storage } = await fixture();
   const rd = ready({ hardState: hs(1, 10), entries: entries(1, 10), mustSync: true });
   await log.write(rd, false);
   log.remember(rd);
-  await log.snapshot(5, confState, new Uint8Array([1, 2, 3]), true);
-  assert.equal(storage.snapshot().data.length, 0, "alone: nobody to send it to");
+  await log.snapshot(5, confState, new Uint8Array([1, 2, 3]));
+  assert.equal(storage.snapshot().data.length, 0, "only the position");
   // The conf change at 10 gives it a peer, and 10 is also due for a snapshot.
   log.snapshotForNewPeers(10, confState, () => new Uint8Array([9]));
-  await log.snapshot(10, confState, new Uint8Array([9]), false);
+  await log.snapshot(10, confState, new Uint8Array([9]));
   assert.equal(storage.snapshot().meta.index, 10);
   assert.deepEqual(storage.snapshot().data, new Uint8Array([9]));
+});
+
+Deno.test("durable log: a snapshot's body is read from its file; a purged or damaged file is refused", async () => {
+  const { log, storage, snaps, disk } = await fixture();
+  const rd = ready({ hardState: hs(1, 30), entries: entries(1, 30), mustSync: true });
+  await log.write(rd, false);
+  log.remember(rd);
+  await log.snapshot(10, confState, new Uint8Array([1, 1]));
+  const first = storage.snapshot().meta;
+  await log.snapshot(20, confState, new Uint8Array([2, 2, 2]));
+  assert.deepEqual(
+    await log.readSnapshotBody(first),
+    new Uint8Array([1, 1]),
+    "an older file, still there",
+  );
+  assert.deepEqual(await log.readSnapshotBody(storage.snapshot().meta), new Uint8Array([2, 2, 2]));
+  await snaps.purge(1);
+  await assert.rejects(() => log.readSnapshotBody(first), Deno.errors.NotFound);
+  const path = `${snaps.dir}/${snapshotName(storage.snapshot().meta.term, 20)}`;
+  const bytes = await disk.readFile(path);
+  bytes[bytes.length - 1] ^= 0xff;
+  const f = await disk.open(path, { write: true, truncate: true });
+  f.writeSync(bytes);
+  await f.sync();
+  f.close();
+  await assert.rejects(() => log.readSnapshotBody(storage.snapshot().meta), /checksum/);
 });
 
 Deno.test("durable log: an installed snapshot replaces the log and survives a crash", async () => {

@@ -202,9 +202,7 @@ export class Member {
           },
         },
         state: captureState(this.sm),
-        alone: this.#alone(),
       }),
-      alone: () => this.#alone(),
       kick: () => this.#kick(),
       fail: (err) => this.#halt("saving a snapshot", err),
       chunkBytes: init.env.tuning.snapshotChunkBytes,
@@ -396,6 +394,7 @@ export class Member {
           () => member.#raft.reportUnreachable(peer),
         ),
       onSendFailed: (peer, type) => recordSendFailure(member.metrics, peer, type),
+      loadSnapshot: (meta) => member.#durable.readSnapshotBody(meta),
       onSnapshotStatus: (peer, ok) => {
         const step = () => member.#raft.reportSnapshot(peer, ok);
         if (member.#guarded("reporting a snapshot", step)) member.#kick();

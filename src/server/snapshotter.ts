@@ -8,14 +8,16 @@
  *    capture the state machine (a point-in-time view of the store, see
  *    src/mvcc/view.ts, and the small parts encoded), the term and the
  *    membership. Cheap: no bytes of the store are copied.
- * 2. Off the loop: encode the store (into one buffer sized first), then
- *    write, fsync and rename the file, yielding to the event loop every
- *    256 KiB encoded (the file's writes and flushes run on the thread
- *    pool), and a few thousand keys while sizing. Writes,
+ * 2. Off the loop: encode the store a chunk at a time into one reused
+ *    buffer, each chunk written to the file as it comes (the file's
+ *    writes and flushes run on the thread pool), then fsync and rename,
+ *    yielding to the event loop every 256 KiB encoded and every few
+ *    thousand keys while sizing. Writes,
  *    compactions and reads go on meanwhile; the view does not change, so
  *    the file is exactly the state at `index`.
  * 3. Back on the loop (the WAL is written only from there): the WAL
- *    marker, Raft's in-memory snapshot, log compaction and WAL release
+ *    marker, Raft's in-memory snapshot (its position: a follower that
+ *    needs the body is sent the file), log compaction and WAL release
  *    (DurableLog.commitSnapshot). Until the marker is written recovery
  *    uses the previous snapshot and replays the WAL from it, as before.
  *
@@ -28,9 +30,9 @@
  */
 import type { Clock } from "../clock.ts";
 import type { Logger } from "../log.ts";
-import { EMPTY_BYTES, type SnapshotMeta } from "../raft/types.ts";
+import type { SnapshotMeta } from "../raft/types.ts";
 import type { DurableLog } from "./durable_log.ts";
-import { type CapturedState, encodeCaptured, streamCaptured } from "./state_snapshot.ts";
+import { type CapturedState, streamCaptured } from "./state_snapshot.ts";
 
 /** What the member hands over at the moment a snapshot is due. */
 export interface SnapshotCapture {
@@ -38,15 +40,13 @@ export interface SnapshotCapture {
   meta: SnapshotMeta;
   /** The state machine as of `meta.index`. */
   state: CapturedState;
-  /** Whether this member is alone (its Raft needs no snapshot data to send). */
-  alone: boolean;
 }
 
 /** How the snapshotter reaches its member. */
 export interface SnapshotterOptions {
   clock: Clock;
   log: Logger;
-  durable: Pick<DurableLog, "writeSnapshotFile" | "writeSnapshotStream" | "commitSnapshot">;
+  durable: Pick<DurableLog, "writeSnapshotStream" | "commitSnapshot">;
   /** `--snapshot-count`: applied entries between two snapshots. */
   count: number;
   /** Index of the snapshot the member started from (0: none). */
@@ -55,8 +55,6 @@ export interface SnapshotterOptions {
   applied(): number;
   /** Captures the state machine at the applied index (called on the Raft loop). */
   capture(): SnapshotCapture;
-  /** Whether the member is alone now. */
-  alone(): boolean;
   /** Asks the Raft loop to call {@link Snapshotter.step} soon. */
   kick(): void;
   /** A snapshot could not be written: the member must stop (etcd panics). */
@@ -82,9 +80,7 @@ interface Waiting {
 
 interface Written {
   meta: SnapshotMeta;
-  /** The blob, in the file and for Raft to send (empty when streamed: a lone member's). */
-  data: Uint8Array;
-  /** The blob's length. */
+  /** The file's body length. */
   bytes: number;
   epoch: number;
 }
@@ -200,25 +196,15 @@ export class Snapshotter {
       if (epoch !== this.#epoch) throw new Abandoned();
     };
     try {
-      let data: Uint8Array;
-      let bytes: number;
-      if (c.alone) {
-        // Raft needs no copy of a lone member's snapshot (commitSnapshot
-        // keeps only its position; a peer added meanwhile got its own at
-        // the membership change): stream it to the file, never whole in
-        // memory (~290 MB at 1,000,000 keys, garbage until V8's next full
-        // collection, which may come long after).
-        const s = await streamCaptured(c.state, pause, this.#o.chunkBytes);
-        await this.#o.durable.writeSnapshotStream(c.meta, s.length, s.chunks, pause);
-        data = EMPTY_BYTES;
-        bytes = s.length;
-      } else {
-        data = await encodeCaptured(c.state, pause, this.#o.chunkBytes);
-        await this.#o.durable.writeSnapshotFile(c.meta, [data], pause);
-        bytes = data.length;
-      }
+      // Streamed to the file, never whole in memory (~290 MB at 1,000,000
+      // keys): Raft keeps only the snapshot's position, and a follower
+      // that needs it is sent the file (DurableLog.readSnapshotBody), as
+      // etcd sends its own.
+      const s = await streamCaptured(c.state, pause, this.#o.chunkBytes);
+      await this.#o.durable.writeSnapshotStream(c.meta, s.length, s.chunks, pause);
+      const bytes = s.length;
       if (this.#stopped || epoch !== this.#epoch) return;
-      this.#written = { meta: c.meta, data, bytes, epoch };
+      this.#written = { meta: c.meta, bytes, epoch };
     } catch (err) {
       if (this.#stopped || err instanceof Abandoned) return;
       this.#o.fail(err);
@@ -229,10 +215,7 @@ export class Snapshotter {
     const w = this.#written!;
     this.#written = undefined;
     if (w.epoch !== this.#epoch || w.meta.index <= this.#index) return;
-    // Raft keeps the data only to send it: a lone member has nobody to
-    // send it to (one alone at capture that gained a peer since has it).
-    const data = this.#o.alone() ? EMPTY_BYTES : w.data;
-    await this.#o.durable.commitSnapshot(w.meta, data);
+    await this.#o.durable.commitSnapshot(w.meta);
     this.#index = w.meta.index;
     this.#o.log.info("saved snapshot", {
       index: w.meta.index,

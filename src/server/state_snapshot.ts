@@ -5,7 +5,7 @@
  * 1. {@link captureState}, on the loop, at the applied index the snapshot
  *    is for: a point-in-time view of the MVCC store (reference copies, no
  *    bytes) and the small parts (members, alarms, leases, auth) encoded.
- * 2. {@link encodeCaptured}, afterwards: the store's bytes in chunks,
+ * 2. {@link streamCaptured}, afterwards: the store's bytes in chunks,
  *    awaiting `pause` between chunks so writes, compactions and the Raft
  *    loop go on. The result equals the state at the captured index
  *    whatever was applied meanwhile.
@@ -52,22 +52,6 @@ export function captureState(sm: StateMachine): CapturedState {
   return { view: sm.store.pointInTime(), rest };
 }
 
-/**
- * Encodes a captured state as the snapshot blob, awaiting `pause` after
- * about every `stepBytes` of the store encoded (a rejecting `pause`
- * abandons the encoding). The blob is one buffer of exactly its size,
- * written in place: no chunk list to copy into it afterwards, and one
- * allocation rather than hundreds (each large allocation brings V8's next
- * full collection of a heap of millions of objects closer).
- */
-export function encodeCaptured(
-  c: CapturedState,
-  pause: () => Promise<void>,
-  stepBytes = STORE_CHUNK_BYTES,
-): Promise<Uint8Array> {
-  return runStepsPaused(encodeSteps(c, stepBytes), pause);
-}
-
 /** A captured state's blob as a stream: its length, then its bytes chunk by chunk. */
 export interface CapturedStream {
   /** Length of the whole blob. */
@@ -78,7 +62,7 @@ export interface CapturedStream {
 
 /**
  * The snapshot blob of a captured state as a stream (the same bytes as
- * {@link encodeCaptured}'s) without ever holding it whole: sized first
+ * {@link encodeCapturedSync}'s) without ever holding it whole: sized first
  * (awaiting `pause` every few thousand versions), then produced a chunk
  * of about `chunkBytes` at a time into one reused buffer as the consumer
  * asks (see src/mvcc/codec.ts storeStream).

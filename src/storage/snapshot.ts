@@ -249,6 +249,23 @@ export class SnapshotStore {
     return path;
   }
 
+  /**
+   * The verified body of the snapshot file for `meta`'s term and index;
+   * rejects if that file is gone (a newer snapshot's purge took it) or
+   * damaged (a damaged file is left where it is: recovery sets such files
+   * aside, and it may not be the one recovery needs).
+   */
+  async loadBody(meta: { term: number; index: number }): Promise<Uint8Array> {
+    const path = join(this.dir, snapshotName(meta.term, meta.index));
+    const snap = await readSnapshotFile(this.disk, path);
+    if (snap.meta.term !== meta.term || snap.meta.index !== meta.index) {
+      throw new Error(
+        `snapshot ${path} holds term ${snap.meta.term} index ${snap.meta.index}, not its name's`,
+      );
+    }
+    return snap.data;
+  }
+
   /** Snapshot files by name, newest (highest index, then term) first. */
   async list(): Promise<SnapshotFile[]> {
     const out: SnapshotFile[] = [];

@@ -25,7 +25,7 @@ import { H2ClientConnection, type H2ClientStream } from "../http/h2/client.ts";
 import type { Dialer } from "../http/net.ts";
 import type { Logger } from "../log.ts";
 import type { PeerTrafficStats } from "../metrics/peer.ts";
-import type { Message } from "../raft/types.ts";
+import type { Message, SnapshotMeta } from "../raft/types.ts";
 import { approxSize, encodeFrame, encodeMessage, FRAME_HEADER } from "./codec.ts";
 import { crc32c } from "../wire/crc32c.ts";
 import { CoalescingQueue } from "./coalesce.ts";
@@ -82,6 +82,8 @@ export interface PeerContext {
   dial: Dialer;
   /** Where bytes sent, disconnections and snapshot transfers are counted (etcd's metrics). */
   stats?: PeerTrafficStats;
+  /** Reads the body of a snapshot whose message carries none (see TransportOptions.loadSnapshot). */
+  loadSnapshot?(meta: SnapshotMeta): Promise<Uint8Array>;
 }
 
 /** Sends to one remote member. */
@@ -375,8 +377,9 @@ export class Peer {
   }
 
   /**
-   * Sends one snapshot (`msg.snapshot.data` included) on a connection of
-   * its own, in chunks, and reports the outcome with onSnapshotStatus.
+   * Sends one snapshot on a connection of its own, in chunks, and reports
+   * the outcome with onSnapshotStatus. Its body is `msg.snapshot.data`, or
+   * when that is empty, what `loadSnapshot` reads (the member's file).
    */
   sendSnapshot(msg: Message): void {
     this.#sendSnapshot(msg).then(
@@ -390,7 +393,13 @@ export class Peer {
 
   async #sendSnapshot(msg: Message): Promise<boolean> {
     if (this.#closed || msg.snapshot === undefined) return false;
-    const data = msg.snapshot.data;
+    let data = msg.snapshot.data;
+    if (data.length === 0 && this.#ctx.loadSnapshot !== undefined) {
+      // Read only now, and dropped once sent: nothing keeps the body in
+      // memory between snapshots (~290 MB at 1,000,000 keys).
+      data = await this.#ctx.loadSnapshot(msg.snapshot.meta);
+      if (this.#closed) return false;
+    }
     const head = encodeMessage(msg);
     const frame = new Uint8Array(FRAME_HEADER + head.length);
     new DataView(frame.buffer).setUint32(0, head.length);

@@ -23,7 +23,7 @@ import { createDialer } from "../http/tls/dial.ts";
 import type { ServerTls } from "../http/tls/settings.ts";
 import type { Logger } from "../log.ts";
 import type { PeerTrafficStats } from "../metrics/peer.ts";
-import { type Message, MessageType } from "../raft/types.ts";
+import { type Message, MessageType, type SnapshotMeta } from "../raft/types.ts";
 import { Peer, type PeerLimits } from "./peer.ts";
 import {
   type PeerAddress,
@@ -82,6 +82,12 @@ export interface TransportOptions {
   dial?: Dialer;
   /** Counts the traffic each way (etcd's etcd_network_peer_* and snapshot metrics). */
   stats?: PeerTrafficStats;
+  /**
+   * Reads the body of a snapshot to send when the Snap message carries
+   * none: the member keeps its snapshots in files only, as etcd does. A
+   * rejection fails that send (onSnapshotStatus false; Raft tries again).
+   */
+  loadSnapshot?(meta: SnapshotMeta): Promise<Uint8Array>;
 }
 
 /** How a member meets its peers: TLS for its peer listeners, and how it dials them. */
@@ -197,6 +203,7 @@ export class Transport {
         onRemoved: (p) => this.#safely(() => this.#opts.onRemoved?.(p)),
         dial: this.#dial,
         stats: this.#opts.stats,
+        loadSnapshot: this.#opts.loadSnapshot && ((meta) => this.#opts.loadSnapshot!(meta)),
       }),
     );
     this.#log.info("added peer", { "remote-peer-id": formatId(id), "remote-peer-urls": urls });

@@ -147,6 +147,43 @@ Deno.test("transport: a 20 MiB snapshot arrives intact beside the message stream
   }
 });
 
+Deno.test("transport: a snapshot message without data is sent with the body loadSnapshot reads; a failed read fails the send", async () => {
+  const body = new Uint8Array(300_000).map((_, i) => (i * 13) & 0xff);
+  const asked: number[] = [];
+  const a = await startHarness(1n, {
+    loadSnapshot: (meta) => {
+      asked.push(meta.index);
+      return meta.index === 500 ? Promise.resolve(body) : Promise.reject(new Error("file gone"));
+    },
+  });
+  const b = await startHarness(2n);
+  try {
+    mesh([a, b]);
+    const snap = (index: number) =>
+      newMessage({
+        type: MessageType.Snap,
+        from: 1n,
+        to: 2n,
+        term: 3,
+        snapshot: {
+          meta: { index, term: 3, confState: { voters: [1n, 2n], learners: [] } },
+          data: new Uint8Array(0),
+        },
+      });
+    a.t.send([snap(500)]);
+    await waitFor(() => a.snapshotStatus.length === 1, "snapshot status", 10_000);
+    assert.deepEqual(a.snapshotStatus, [[2n, true]]);
+    assert.deepEqual(b.snapshots[0].snapshot!.data, body, "the body read for it arrived");
+    a.t.send([snap(400)]);
+    await waitFor(() => a.snapshotStatus.length === 2, "second snapshot status", 10_000);
+    assert.deepEqual(a.snapshotStatus[1], [2n, false], "the read failed: so did the send");
+    assert.equal(b.snapshots.length, 1);
+    assert.deepEqual(asked, [500, 400]);
+  } finally {
+    await stopAll([a, b]);
+  }
+});
+
 Deno.test("transport: a corrupt snapshot is refused; an unreachable one fails", async () => {
   const b = await startHarness(2n);
   const client = http2.connect(b.url);

@@ -190,8 +190,34 @@ export class SimNetwork {
       if (m.type === MessageType.Snap) this.#snapStatus(from, m.to, false);
       return true; // lost in flight: the sender cannot tell
     }
-    const bytes = encodeMessage(m);
+    if (m.type === MessageType.Snap && m.snapshot!.data.length === 0 && from.opts.loadSnapshot) {
+      // The member keeps its snapshot in a file: read it as its transport
+      // would, then send it on (a failed read fails the send).
+      const life = from.life;
+      from.opts.loadSnapshot(m.snapshot!.meta).then(
+        (body) => {
+          // A sender that crashed or stopped meanwhile sends nothing.
+          if (life.alive && !from.stopped) this.#route(from, m, steered, body.slice());
+        },
+        () => this.#snapStatus(from, m.to, false),
+      );
+      return true;
+    }
     const data = m.type === MessageType.Snap ? m.snapshot!.data.slice() : undefined;
+    this.#route(from, m, steered, data);
+    return true;
+  }
+
+  /** Schedules the delivery of `m` (with its snapshot body `data`) after its delay, maybe twice. */
+  #route(
+    from: Endpoint,
+    m: Message,
+    steered: "drop" | number | undefined,
+    data: Uint8Array | undefined,
+  ): void {
+    const f = this.faults;
+    const rng = this.#s.rng;
+    const bytes = encodeMessage(m);
     const copies = m.type !== MessageType.Prop && rng() < f.dupRate ? 2 : 1;
     if (copies === 2) this.stats.duplicated++;
     for (let c = 0; c < copies; c++) {
@@ -205,7 +231,6 @@ export class SimNetwork {
       }
       this.#s.at(due - this.#s.now, () => this.#deliver(from, m.to, bytes, data));
     }
-    return true;
   }
 
   #deliver(from: Endpoint, to: bigint, bytes: Uint8Array, data: Uint8Array | undefined): void {

@@ -49,6 +49,8 @@ function copyConfState(cs: ConfState): ConfState {
 export const PACK_MAX_BYTES = 4096;
 /** Size of one slab of packed entry bytes. */
 export const SLAB_BYTES = 1 << 20;
+/** Columns longer than this shrink when an eighth of them is in use. */
+const SHRINK_FROM = 4096;
 /** Marks an entry whose bytes are its own buffer (in `#own`), not in a slab. */
 const OWN = -1;
 
@@ -221,6 +223,14 @@ export class MemoryStorage {
       this.#slabs.splice(0, drop);
       this.#slabLast.splice(0, drop);
       this.#slabBase += drop;
+    }
+    // Columns grown for a long log (a million entries: ~30 MB) shrink
+    // once most of it is compacted away.
+    const cap = this.#terms.length;
+    if (cap > SHRINK_FROM && this.#count * 8 < cap) {
+      let size = 64;
+      while (size < this.#count * 2) size *= 2;
+      this.#shift(this.#head, 0, size);
     }
   }
 

@@ -132,3 +132,23 @@ Deno.test("large entries keep their own buffer; packing off keeps every buffer",
   assert.equal(lone.entries(1, 2)[0].data, small.data);
   assert.equal(lone.slabCount, 0);
 });
+
+Deno.test("a long log compacted to a few entries keeps every entry right, growing and shrinking its columns", () => {
+  for (const pack of [true, false]) {
+    const s = new MemoryStorage();
+    s.packEntries = pack;
+    const all: Entry[] = [];
+    let next = 1;
+    for (let round = 0; round < 3; round++) {
+      const batch: Entry[] = [];
+      for (let k = 0; k < 20_000; k++, next++) batch.push(entry(next, round + 1, next % 50, round));
+      s.append(batch);
+      all.push(...batch);
+      const keep = 7 + round;
+      s.compact(next - 1 - keep);
+      sameEntries(s.entries(next - keep, next), all.slice(next - 1 - keep), `round ${round}`);
+      assert.equal(s.term(next - 1 - keep), round + 1, "the dummy keeps its term");
+      assert.throws(() => s.entries(next - 1 - keep, next), ErrCompacted);
+    }
+  }
+});

@@ -213,8 +213,8 @@ export class DurableLog {
 
   /**
    * {@link writeSnapshotFile} for a body of `length` bytes produced as it
-   * is written (`chunks`, each consumed before the next is asked for): a
-   * lone member's snapshot, which nothing needs whole in memory.
+   * is written (`chunks`, each consumed before the next is asked for): the
+   * periodic snapshot, which nothing needs whole in memory.
    */
   async writeSnapshotStream(
     meta: SnapshotMeta,
@@ -257,9 +257,11 @@ export class DurableLog {
   }
 
   /**
-   * A lone member keeps neither applied entries nor snapshot data in memory;
-   * the moment it gains a peer, that peer may need everything: an in-memory
-   * snapshot at `index` (the conf change) lets Raft send it.
+   * A lone member keeps no applied entries in memory, and its newest
+   * snapshot file may lie before the log it kept; the moment it gains a
+   * peer, that peer may need everything: an in-memory snapshot at `index`
+   * (the conf change) lets Raft send it (the one snapshot whose data Raft
+   * holds; the next periodic one replaces it by a position).
    */
   snapshotForNewPeers(index: number, confState: ConfState, data: () => Uint8Array): void {
     if (index <= this.#storage.snapshot().meta.index) return;

@@ -396,8 +396,20 @@ export class Peer {
     let data = msg.snapshot.data;
     if (data.length === 0 && this.#ctx.loadSnapshot !== undefined) {
       // Read only now, and dropped once sent: nothing keeps the body in
-      // memory between snapshots (~290 MB at 1,000,000 keys).
-      data = await this.#ctx.loadSnapshot(msg.snapshot.meta);
+      // memory between snapshots (~290 MB at 1,000,000 keys). A read that
+      // makes no end within the transfer's idle limit fails the send.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error("reading the snapshot file timed out")),
+          this.#ctx.limits.snapshotIdleMs,
+        );
+      });
+      try {
+        data = await Promise.race([this.#ctx.loadSnapshot(msg.snapshot.meta), late]);
+      } finally {
+        clearTimeout(timer);
+      }
       if (this.#closed) return false;
     }
     const head = encodeMessage(msg);

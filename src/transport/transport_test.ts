@@ -147,14 +147,16 @@ Deno.test("transport: a 20 MiB snapshot arrives intact beside the message stream
   }
 });
 
-Deno.test("transport: a snapshot message without data is sent with the body loadSnapshot reads; a failed read fails the send", async () => {
+Deno.test("transport: a snapshot message without data is sent with the body loadSnapshot reads; a failed or hung read fails the send", async () => {
   const body = new Uint8Array(300_000).map((_, i) => (i * 13) & 0xff);
   const asked: number[] = [];
   const a = await startHarness(1n, {
     loadSnapshot: (meta) => {
       asked.push(meta.index);
+      if (meta.index === 300) return new Promise<Uint8Array>(() => {}); // a hung disk
       return meta.index === 500 ? Promise.resolve(body) : Promise.reject(new Error("file gone"));
     },
+    limits: { snapshotIdleMs: 300 },
   });
   const b = await startHarness(2n);
   try {
@@ -177,8 +179,11 @@ Deno.test("transport: a snapshot message without data is sent with the body load
     a.t.send([snap(400)]);
     await waitFor(() => a.snapshotStatus.length === 2, "second snapshot status", 10_000);
     assert.deepEqual(a.snapshotStatus[1], [2n, false], "the read failed: so did the send");
+    a.t.send([snap(300)]);
+    await waitFor(() => a.snapshotStatus.length === 3, "third snapshot status", 10_000);
+    assert.deepEqual(a.snapshotStatus[2], [2n, false], "a read that never ends times out");
     assert.equal(b.snapshots.length, 1);
-    assert.deepEqual(asked, [500, 400]);
+    assert.deepEqual(asked, [500, 400, 300]);
   } finally {
     await stopAll([a, b]);
   }

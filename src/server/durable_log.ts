@@ -33,7 +33,7 @@ import {
   type SnapshotMeta,
   StateRole,
 } from "../raft/types.ts";
-import type { SaveTimes, SnapshotStore } from "../storage/snapshot.ts";
+import type { SaveTimes, SnapshotBodyReader, SnapshotStore } from "../storage/snapshot.ts";
 import type { Wal } from "../storage/wal.ts";
 import { checkPersistable } from "./persist_check.ts";
 
@@ -169,17 +169,18 @@ export class DurableLog {
     this.onSnapshotInstalled?.(seconds, this.#snaps.lastSave);
     await this.#wal.saveSnapshotMarker({ term: snap.meta.term, index: snap.meta.index });
     await this.#wal.releaseTo(snap.meta.index);
-    // The body lives in its file (readSnapshotBody), not in Raft's storage.
+    // The body lives in its file (openSnapshotBody), not in Raft's storage.
     this.#storage.applySnapshot({ meta: snap.meta, data: EMPTY_BYTES });
   }
 
   /**
-   * The verified body of the snapshot file at `meta` (the one Raft's
-   * storage names), read to send it to a follower; rejects if that file
-   * is gone or damaged, which fails that one send.
+   * Opens the body of the snapshot file at `meta` (the one Raft's storage
+   * names) to stream it to a follower; rejects if that file is gone or its
+   * header is damaged, and the reader rejects on damage in the body, which
+   * fails that one send.
    */
-  readSnapshotBody(meta: SnapshotMeta): Promise<Uint8Array> {
-    return this.#snaps.loadBody(meta);
+  openSnapshotBody(meta: SnapshotMeta): Promise<SnapshotBodyReader> {
+    return this.#snaps.openBody(meta);
   }
 
   /**
@@ -233,7 +234,7 @@ export class DurableLog {
    * makes the file the one recovery uses (entries after its index written
    * meanwhile sit before the marker in the WAL; replay keeps them), then
    * Raft's in-memory snapshot (its position only: a follower that needs
-   * it is sent the file, see readSnapshotBody), Raft's log compacted
+   * it is sent the file, see openSnapshotBody), Raft's log compacted
    * behind it and the WAL segments it covers released.
    */
   async commitSnapshot(meta: SnapshotMeta): Promise<void> {

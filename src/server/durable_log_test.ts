@@ -14,6 +14,7 @@ import {
 import { type Disk, SimDisk } from "../storage/mod.ts";
 import { snapshotName, SnapshotStore } from "../storage/snapshot.ts";
 import { Wal } from "../storage/wal.ts";
+import { readWholeSnapshot } from "../transport/peer.ts";
 import {
   CATCH_UP_ENTRIES,
   DurableLog,
@@ -159,7 +160,11 @@ Deno.test("durable log: a snapshot is a file, then a marker; recovery finds both
   assert.equal(term, 2);
   assert.equal(storage.snapshot().meta.index, n);
   assert.equal(storage.snapshot().data.length, 0, "Raft keeps only the position");
-  assert.deepEqual(await log.readSnapshotBody(storage.snapshot().meta), data, "sent from the file");
+  assert.deepEqual(
+    await readWholeSnapshot(await log.openSnapshotBody(storage.snapshot().meta)),
+    data,
+    "sent from the file",
+  );
   assert.equal(storage.firstIndex(), 51, `${CATCH_UP_ENTRIES} entries kept behind it`);
   const replay = await crash();
   assert.deepEqual(replay.snapshot, { term: 2, index: n });
@@ -181,7 +186,7 @@ Deno.test("durable log: a snapshot made in memory for new peers at an entry is k
   assert.deepEqual(storage.snapshot().data, new Uint8Array([9]));
 });
 
-Deno.test("durable log: a snapshot's body is read from its file; a purged or damaged file is refused", async () => {
+Deno.test("durable log: a snapshot's body is streamed from its file; a purged or damaged file is refused", async () => {
   const { log, storage, snaps, disk } = await fixture();
   const rd = ready({ hardState: hs(1, 30), entries: entries(1, 30), mustSync: true });
   await log.write(rd, false);
@@ -190,13 +195,16 @@ Deno.test("durable log: a snapshot's body is read from its file; a purged or dam
   const first = storage.snapshot().meta;
   await log.snapshot(20, confState, new Uint8Array([2, 2, 2]));
   assert.deepEqual(
-    await log.readSnapshotBody(first),
+    await readWholeSnapshot(await log.openSnapshotBody(first)),
     new Uint8Array([1, 1]),
     "an older file, still there",
   );
-  assert.deepEqual(await log.readSnapshotBody(storage.snapshot().meta), new Uint8Array([2, 2, 2]));
+  assert.deepEqual(
+    await readWholeSnapshot(await log.openSnapshotBody(storage.snapshot().meta)),
+    new Uint8Array([2, 2, 2]),
+  );
   await snaps.purge(1);
-  await assert.rejects(() => log.readSnapshotBody(first), Deno.errors.NotFound);
+  await assert.rejects(() => log.openSnapshotBody(first), Deno.errors.NotFound);
   const path = `${snaps.dir}/${snapshotName(storage.snapshot().meta.term, 20)}`;
   const bytes = await disk.readFile(path);
   bytes[bytes.length - 1] ^= 0xff;
@@ -204,7 +212,9 @@ Deno.test("durable log: a snapshot's body is read from its file; a purged or dam
   f.writeSync(bytes);
   await f.sync();
   f.close();
-  await assert.rejects(() => log.readSnapshotBody(storage.snapshot().meta), /checksum/);
+  // The header still holds: the damage shows when the body's last piece is read.
+  const damaged = await log.openSnapshotBody(storage.snapshot().meta);
+  await assert.rejects(() => readWholeSnapshot(damaged), /checksum/);
 });
 
 Deno.test("durable log: an installed snapshot replaces the log and survives a crash", async () => {

@@ -394,7 +394,7 @@ export class Member {
           () => member.#raft.reportUnreachable(peer),
         ),
       onSendFailed: (peer, type) => recordSendFailure(member.metrics, peer, type),
-      loadSnapshot: (meta) => member.#durable.readSnapshotBody(meta),
+      openSnapshot: (meta) => member.#durable.openSnapshotBody(meta),
       onSnapshotStatus: (peer, ok) => {
         const step = () => member.#raft.reportSnapshot(peer, ok);
         if (member.#guarded("reporting a snapshot", step)) member.#kick();

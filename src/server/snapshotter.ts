@@ -198,7 +198,7 @@ export class Snapshotter {
     try {
       // Streamed to the file, never whole in memory (~290 MB at 1,000,000
       // keys): Raft keeps only the snapshot's position, and a follower
-      // that needs it is sent the file (DurableLog.readSnapshotBody), as
+      // that needs it is sent the file (DurableLog.openSnapshotBody), as
       // etcd sends its own.
       const s = await streamCaptured(c.state, pause, this.#o.chunkBytes);
       await this.#o.durable.writeSnapshotStream(c.meta, s.length, s.chunks, pause);

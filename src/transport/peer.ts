@@ -67,6 +67,25 @@ export interface PeerLimits {
   connectTimeoutMs: number;
 }
 
+/**
+ * A snapshot's body, read a piece at a time while it is sent (the
+ * snapshot store's SnapshotBodyReader is one).
+ */
+export interface SnapshotSource {
+  /** Bytes in all. */
+  readonly size: number;
+  /** CRC-32C of the whole body, sent ahead so the receiver can check it. */
+  readonly crc: number;
+  /**
+   * The next piece of at most `max` bytes, which the sender may keep, or
+   * null after the last; rejects on a failed read or when the bytes read do
+   * not match `crc`.
+   */
+  next(max: number): Promise<Uint8Array | null>;
+  /** Releases what it holds open. */
+  close(): void;
+}
+
 /** What a peer sender shares with its transport. */
 export interface PeerContext {
   selfId: bigint;
@@ -82,8 +101,8 @@ export interface PeerContext {
   dial: Dialer;
   /** Where bytes sent, disconnections and snapshot transfers are counted (etcd's metrics). */
   stats?: PeerTrafficStats;
-  /** Reads the body of a snapshot whose message carries none (see TransportOptions.loadSnapshot). */
-  loadSnapshot?(meta: SnapshotMeta): Promise<Uint8Array>;
+  /** Opens the body of a snapshot whose message carries none (see TransportOptions.openSnapshot). */
+  openSnapshot?(meta: SnapshotMeta): Promise<SnapshotSource>;
 }
 
 /** Sends to one remote member. */
@@ -379,7 +398,8 @@ export class Peer {
   /**
    * Sends one snapshot on a connection of its own, in chunks, and reports
    * the outcome with onSnapshotStatus. Its body is `msg.snapshot.data`, or
-   * when that is empty, what `loadSnapshot` reads (the member's file).
+   * when that is empty, what `openSnapshot` reads (the member's file),
+   * streamed a chunk at a time as the connection takes it.
    */
   sendSnapshot(msg: Message): void {
     this.#sendSnapshot(msg).then(
@@ -391,26 +411,40 @@ export class Peer {
     );
   }
 
+  /**
+   * Where the body of `msg`'s snapshot comes from: its own bytes, or the
+   * file `openSnapshot` opens. Opening (it checks the file's header) that
+   * makes no end within the transfer's idle limit fails the send.
+   */
+  async #snapshotSource(msg: Message): Promise<SnapshotSource> {
+    const { data, meta } = msg.snapshot!;
+    const open = this.#ctx.openSnapshot;
+    if (data.length > 0 || open === undefined) return bytesSource(data);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error("opening the snapshot file timed out")),
+        this.#ctx.limits.snapshotIdleMs,
+      );
+    });
+    const opening = open(meta);
+    try {
+      return await Promise.race([opening, late]);
+    } catch (err) {
+      // Opened after all, too late: nobody will read it.
+      opening.then((src) => src.close(), () => {});
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async #sendSnapshot(msg: Message): Promise<boolean> {
     if (this.#closed || msg.snapshot === undefined) return false;
-    let data = msg.snapshot.data;
-    if (data.length === 0 && this.#ctx.loadSnapshot !== undefined) {
-      // Read only now, and dropped once sent: nothing keeps the body in
-      // memory between snapshots (~290 MB at 1,000,000 keys). A read that
-      // makes no end within the transfer's idle limit fails the send.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error("reading the snapshot file timed out")),
-          this.#ctx.limits.snapshotIdleMs,
-        );
-      });
-      try {
-        data = await Promise.race([this.#ctx.loadSnapshot(msg.snapshot.meta), late]);
-      } finally {
-        clearTimeout(timer);
-      }
-      if (this.#closed) return false;
+    const src = await this.#snapshotSource(msg);
+    if (this.#closed) {
+      src.close();
+      return false;
     }
     const head = encodeMessage(msg);
     const frame = new Uint8Array(FRAME_HEADER + head.length);
@@ -419,7 +453,7 @@ export class Peer {
     const url = this.#urls[this.#urlIndex % this.#urls.length];
     const log = this.#log.with({ "snapshot-index": msg.snapshot.meta.index });
     const lim = this.#ctx.limits;
-    log.info("sending database snapshot", { "peer-url": url, "snapshot-size": data.length });
+    log.info("sending database snapshot", { "peer-url": url, "snapshot-size": src.size });
     const stats = this.#ctx.stats;
     const startedAt = performance.now();
     stats?.snapshotSending(this.id);
@@ -431,8 +465,9 @@ export class Peer {
         if (done) return;
         done = true;
         clearTimeout(idle);
+        src.close();
         stats?.snapshotSent(this.id, ok, (performance.now() - startedAt) / 1000);
-        if (ok) log.info("sent database snapshot", { "snapshot-size": data.length });
+        if (ok) log.info("sent database snapshot", { "snapshot-size": src.size });
         else log.warn("sending snapshot failed", { error: why });
         if (session) {
           this.#snapshots.delete(session);
@@ -464,23 +499,33 @@ export class Peer {
             [H_CLUSTER_ID, formatId(this.#ctx.clusterId)],
             [H_FROM, formatId(this.#ctx.selfId)],
             [H_TO, formatId(this.id)],
-            [H_SNAPSHOT_SIZE, String(data.length)],
-            [H_SNAPSHOT_CRC, String(crc32c(data))],
+            [H_SNAPSHOT_SIZE, String(src.size)],
+            [H_SNAPSHOT_CRC, String(src.crc)],
           ], false);
-          // Write the chunks as the stream drains, never buffering the whole snapshot twice.
-          let off = 0;
-          const pump = () => {
-            if (done) return;
-            touch();
-            while (off < data.length) {
-              const end = Math.min(off + lim.snapshotChunkBytes, data.length);
-              const chunk = data.subarray(off, end);
-              off = end;
-              stats?.sent(this.id, chunk.length);
-              if (off === data.length) req.end(chunk);
-              else if (!req.write(chunk)) return;
+          // One chunk read, then written; the next only once the stream has
+          // room: the body is never in memory whole, nor buffered twice. A
+          // read that fails (or finds the body damaged) resets the stream,
+          // so the receiver never takes a partial snapshot.
+          let reading = false;
+          const pump = async () => {
+            if (done || reading) return;
+            reading = true;
+            try {
+              for (;;) {
+                touch();
+                const chunk = await src.next(lim.snapshotChunkBytes);
+                if (done) return;
+                if (chunk === null) return req.end();
+                stats?.sent(this.id, chunk.length);
+                if (!req.write(chunk)) return; // drain calls pump again
+              }
+            } catch (err) {
+              if (done) return;
+              req.reset();
+              finish(false, `reading the snapshot: ${(err as Error).message}`);
+            } finally {
+              reading = false;
             }
-            if (data.length === 0) req.end();
           };
           req.listener = {
             response: (status, fields) => {
@@ -489,11 +534,11 @@ export class Peer {
             },
             end: () => finish(false, "stream ended before the peer answered"),
             abort: (why) => finish(false, why),
-            drain: pump,
+            drain: () => void pump(),
           };
           stats?.sent(this.id, frame.length);
           req.write(frame);
-          pump();
+          void pump();
         },
         (err) => finish(false, String(err)),
       );
@@ -525,3 +570,41 @@ export class Peer {
  * slow link a wrong guess costs one handshake, once per connectTimeoutMs.
  */
 const HEARD_STALE_MS = 100;
+
+/** A body already in memory, handed out in views. */
+function bytesSource(data: Uint8Array): SnapshotSource {
+  let off = 0;
+  return {
+    size: data.length,
+    crc: crc32c(data),
+    next(max: number): Promise<Uint8Array | null> {
+      if (off === data.length) return Promise.resolve(null);
+      const end = Math.min(off + Math.max(1, max), data.length);
+      const piece = data.subarray(off, end);
+      off = end;
+      return Promise.resolve(piece);
+    },
+    close() {},
+  };
+}
+
+/**
+ * Reads all of `src`, checked against its size (and by `src` against its
+ * checksum), and closes it: for a simulated network, which hands bodies
+ * over whole, and for tests.
+ */
+export async function readWholeSnapshot(src: SnapshotSource): Promise<Uint8Array> {
+  try {
+    const out = new Uint8Array(src.size);
+    let at = 0;
+    for (let piece = await src.next(1 << 20); piece !== null; piece = await src.next(1 << 20)) {
+      if (at + piece.length > out.length) throw new Error("snapshot longer than announced");
+      out.set(piece, at);
+      at += piece.length;
+    }
+    if (at !== out.length) throw new Error("snapshot shorter than announced");
+    return out;
+  } finally {
+    src.close();
+  }
+}

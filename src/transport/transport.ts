@@ -24,7 +24,7 @@ import type { ServerTls } from "../http/tls/settings.ts";
 import type { Logger } from "../log.ts";
 import type { PeerTrafficStats } from "../metrics/peer.ts";
 import { type Message, MessageType, type SnapshotMeta } from "../raft/types.ts";
-import { Peer, type PeerLimits } from "./peer.ts";
+import { Peer, type PeerLimits, type SnapshotSource } from "./peer.ts";
 import {
   type PeerAddress,
   type PeerRouteAnswer,
@@ -33,7 +33,7 @@ import {
   type PeerServerOptions,
 } from "./peer_server.ts";
 
-export type { PeerRouteAnswer, PeerRouteHandler };
+export type { PeerRouteAnswer, PeerRouteHandler, SnapshotSource };
 import { formatId } from "./protocol.ts";
 
 /** What the transport needs, and the callbacks through which it reports. */
@@ -83,11 +83,12 @@ export interface TransportOptions {
   /** Counts the traffic each way (etcd's etcd_network_peer_* and snapshot metrics). */
   stats?: PeerTrafficStats;
   /**
-   * Reads the body of a snapshot to send when the Snap message carries
-   * none: the member keeps its snapshots in files only, as etcd does. A
-   * rejection fails that send (onSnapshotStatus false; Raft tries again).
+   * Opens the body of a snapshot to send when the Snap message carries
+   * none: the member keeps its snapshots in files only, and streams them
+   * from there, as etcd does. A rejection, or a failed read later, fails
+   * that send (onSnapshotStatus false; Raft tries again).
    */
-  loadSnapshot?(meta: SnapshotMeta): Promise<Uint8Array>;
+  openSnapshot?(meta: SnapshotMeta): Promise<SnapshotSource>;
 }
 
 /** How a member meets its peers: TLS for its peer listeners, and how it dials them. */
@@ -203,7 +204,7 @@ export class Transport {
         onRemoved: (p) => this.#safely(() => this.#opts.onRemoved?.(p)),
         dial: this.#dial,
         stats: this.#opts.stats,
-        loadSnapshot: this.#opts.loadSnapshot && ((meta) => this.#opts.loadSnapshot!(meta)),
+        openSnapshot: this.#opts.openSnapshot && ((meta) => this.#opts.openSnapshot!(meta)),
       }),
     );
     this.#log.info("added peer", { "remote-peer-id": formatId(id), "remote-peer-urls": urls });

@@ -5,6 +5,8 @@ import { type Message, MessageType, newMessage } from "../raft/types.ts";
 import { app, freePort, type Harness, mesh, startHarness, waitFor } from "./test_util.ts";
 import { H2ClientConnection } from "../http/h2/client.ts";
 import { encodeFrame } from "./codec.ts";
+import { crc32c } from "../wire/crc32c.ts";
+import type { SnapshotSource } from "./transport.ts";
 import { formatId, H_CLUSTER_ID, H_FROM, H_TO, PATH_STREAM } from "./protocol.ts";
 
 async function stopAll(hs: Harness[]): Promise<void> {
@@ -147,45 +149,117 @@ Deno.test("transport: a 20 MiB snapshot arrives intact beside the message stream
   }
 });
 
-Deno.test("transport: a snapshot message without data is sent with the body loadSnapshot reads; a failed or hung read fails the send", async () => {
+/** A snapshot source over `body` that counts what was read and whether it was closed. */
+function countingSource(body: Uint8Array, failAt?: number) {
+  let off = 0;
+  const seen = { read: 0, pieces: [] as number[], closed: false };
+  const src: SnapshotSource = {
+    size: body.length,
+    crc: crc32c(body),
+    next(max) {
+      if (failAt !== undefined && off >= failAt) {
+        return Promise.reject(new Error("disk read error"));
+      }
+      if (off === body.length) return Promise.resolve(null);
+      const piece = body.slice(off, Math.min(off + max, body.length));
+      off += piece.length;
+      seen.read = off;
+      seen.pieces.push(piece.length);
+      return Promise.resolve(piece);
+    },
+    close() {
+      seen.closed = true;
+    },
+  };
+  return { src, seen };
+}
+
+function snapMessage(index: number): Message {
+  return newMessage({
+    type: MessageType.Snap,
+    from: 1n,
+    to: 2n,
+    term: 3,
+    snapshot: {
+      meta: { index, term: 3, confState: { voters: [1n, 2n], learners: [] } },
+      data: new Uint8Array(0),
+    },
+  });
+}
+
+Deno.test("transport: a snapshot message without data streams the body openSnapshot opens, a chunk at a time; a failed, damaged or hung read fails the send", async () => {
   const body = new Uint8Array(300_000).map((_, i) => (i * 13) & 0xff);
+  const good = countingSource(body);
+  const broken = countingSource(body, 100_000);
   const asked: number[] = [];
   const a = await startHarness(1n, {
-    loadSnapshot: (meta) => {
+    openSnapshot: (meta) => {
       asked.push(meta.index);
-      if (meta.index === 300) return new Promise<Uint8Array>(() => {}); // a hung disk
-      return meta.index === 500 ? Promise.resolve(body) : Promise.reject(new Error("file gone"));
+      if (meta.index === 300) return new Promise<SnapshotSource>(() => {}); // a hung disk
+      if (meta.index === 400) return Promise.reject(new Error("file gone"));
+      return Promise.resolve(meta.index === 500 ? good.src : broken.src);
     },
-    limits: { snapshotIdleMs: 300 },
+    limits: { snapshotIdleMs: 300, snapshotChunkBytes: 64 * 1024 },
   });
   const b = await startHarness(2n);
   try {
     mesh([a, b]);
-    const snap = (index: number) =>
-      newMessage({
-        type: MessageType.Snap,
-        from: 1n,
-        to: 2n,
-        term: 3,
-        snapshot: {
-          meta: { index, term: 3, confState: { voters: [1n, 2n], learners: [] } },
-          data: new Uint8Array(0),
-        },
-      });
-    a.t.send([snap(500)]);
+    a.t.send([snapMessage(500)]);
     await waitFor(() => a.snapshotStatus.length === 1, "snapshot status", 10_000);
     assert.deepEqual(a.snapshotStatus, [[2n, true]]);
     assert.deepEqual(b.snapshots[0].snapshot!.data, body, "the body read for it arrived");
-    a.t.send([snap(400)]);
+    assert.deepEqual(good.seen.pieces, [65536, 65536, 65536, 65536, 37856], "in chunks");
+    assert.ok(good.seen.closed, "closed once sent");
+    a.t.send([snapMessage(400)]);
     await waitFor(() => a.snapshotStatus.length === 2, "second snapshot status", 10_000);
-    assert.deepEqual(a.snapshotStatus[1], [2n, false], "the read failed: so did the send");
-    a.t.send([snap(300)]);
+    assert.deepEqual(a.snapshotStatus[1], [2n, false], "the file could not be opened");
+    a.t.send([snapMessage(300)]);
     await waitFor(() => a.snapshotStatus.length === 3, "third snapshot status", 10_000);
-    assert.deepEqual(a.snapshotStatus[2], [2n, false], "a read that never ends times out");
-    assert.equal(b.snapshots.length, 1);
-    assert.deepEqual(asked, [500, 400, 300]);
+    assert.deepEqual(a.snapshotStatus[2], [2n, false], "an open that never ends times out");
+    a.t.send([snapMessage(600)]);
+    await waitFor(() => a.snapshotStatus.length === 4, "fourth snapshot status", 10_000);
+    assert.deepEqual(a.snapshotStatus[3], [2n, false], "a read failed halfway");
+    assert.ok(broken.seen.closed, "closed after the failure");
+    assert.equal(b.snapshots.length, 1, "the receiver took no partial snapshot");
+    assert.deepEqual(asked, [500, 400, 300, 600]);
   } finally {
     await stopAll([a, b]);
+  }
+});
+
+Deno.test("transport: a snapshot is read only as fast as the receiver takes it", async () => {
+  // A receiver that accepts the transfer but never reads its body: the
+  // sender must stop reading the file once the stream is full, not load
+  // the whole body into memory waiting for it.
+  const taken: number[] = [];
+  const server = http2.createServer();
+  server.on("stream", (stream, headers) => {
+    stream.pause();
+    if (headers[":path"] === "/raft/snapshot") taken.push(1);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as net.AddressInfo).port;
+  const body = new Uint8Array(32 << 20);
+  const { src, seen } = countingSource(body);
+  const a = await startHarness(1n, {
+    openSnapshot: () => Promise.resolve(src),
+    limits: { snapshotIdleMs: 2_000, snapshotChunkBytes: 64 * 1024 },
+  });
+  try {
+    a.t.setPeer(2n, [`http://127.0.0.1:${port}`]);
+    a.t.send([snapMessage(700)]);
+    await waitFor(() => taken.length === 1 && seen.read > 0, "the transfer started", 10_000);
+    // Reading stops; the idle limit then fails the send.
+    await waitFor(() => a.snapshotStatus.length === 1, "the stalled send fails", 10_000);
+    assert.deepEqual(a.snapshotStatus, [[2n, false]]);
+    assert.ok(
+      seen.read <= 4 << 20,
+      `read ${seen.read} bytes of ${body.length} for a stalled stream`,
+    );
+    assert.ok(seen.closed);
+  } finally {
+    await a.t.stop();
+    server.close();
   }
 });
 

@@ -20,6 +20,7 @@
 import { type Message, MessageType } from "../../raft/types.ts";
 import { decodeMessage, encodeMessage } from "../../transport/codec.ts";
 import { coalesceBatch } from "../../transport/coalesce.ts";
+import { readWholeSnapshot } from "../../transport/peer.ts";
 import type {
   MemberNetwork,
   PeerCaller,
@@ -190,11 +191,12 @@ export class SimNetwork {
       if (m.type === MessageType.Snap) this.#snapStatus(from, m.to, false);
       return true; // lost in flight: the sender cannot tell
     }
-    if (m.type === MessageType.Snap && m.snapshot!.data.length === 0 && from.opts.loadSnapshot) {
+    if (m.type === MessageType.Snap && m.snapshot!.data.length === 0 && from.opts.openSnapshot) {
       // The member keeps its snapshot in a file: read it as its transport
       // would, then send it on (a failed read fails the send).
       const life = from.life;
-      from.opts.loadSnapshot(m.snapshot!.meta).then(
+      const open = from.opts.openSnapshot;
+      open(m.snapshot!.meta).then(readWholeSnapshot).then(
         (body) => {
           // A sender that crashed or stopped meanwhile sends nothing.
           if (life.alive && !from.stopped) this.#route(from, m, steered, body.slice());

@@ -51,6 +51,11 @@ export function sendAppend(r: Raft, to: NodeId, sendIfEmpty = true): boolean {
     if (!pr.recentActive) return false;
     const snap = r.log.snapshot();
     if (snap.meta.index === 0) return false; // no snapshot yet; retry later
+    // One that ends before the log starts bridges nothing: the follower
+    // would need the entries in between, which are gone. A newer one is
+    // being written (a lone member that just gained a peer kept no applied
+    // entries); retry later, as etcd does on ErrSnapshotTemporarilyUnavailable.
+    if (snap.meta.index < r.log.firstIndex() - 1) return false;
     r.send(newMessage({ type: MessageType.Snap, to, snapshot: snap }));
     pr.becomeSnapshot(snap.meta.index);
     return true;

@@ -96,6 +96,36 @@ Deno.test("snapshot: a follower behind the leader's compaction catches up from a
   assert.equal(leader.node.status().progress?.get(3n)?.state, "replicate");
 });
 
+Deno.test("snapshot: one that ends before the leader's log starts is not sent; a newer one is, once there", () => {
+  const net = new TestNet([1n, 2n, 3n]);
+  net.elect(1n);
+  net.isolate(3n);
+  for (let i = 0; i < 10; i++) net.get(1n).node.propose(bytes(`v${i}`));
+  net.deliver();
+  const leader = net.get(1n);
+  const applied = leader.applied.at(-1)!.index;
+  // A snapshot early in the log, then the log trimmed well past it (as a
+  // lone member trims its applied entries): entries between are gone.
+  leader.storage.createSnapshot(2, leader.confState!, bytes("old state"));
+  leader.storage.compact(applied);
+  net.heal();
+  net.tick(3);
+  const snapsTo3 = () => net.delivered.filter((m) => m.type === MessageType.Snap && m.to === 3n);
+  assert.equal(snapsTo3().length, 0, "the old snapshot would leave the follower stranded");
+  // The newer snapshot is written: sent at the next chance.
+  leader.storage.createSnapshot(applied, leader.confState!, bytes("state"));
+  net.tick(3);
+  assert.equal(snapsTo3().length, 1);
+  assert.equal(snapsTo3()[0].snapshot!.meta.index, applied);
+  leader.node.reportSnapshot(3n, true);
+  net.flush(leader);
+  leader.node.propose(bytes("after"));
+  net.tick(3);
+  const f = net.get(3n);
+  assert.equal(f.storage.snapshot().meta.index, applied);
+  assert.deepEqual(appliedData(f), ["after"]);
+});
+
 Deno.test("conf changes: add a learner, promote it, remove a voter; one at a time", () => {
   const net = new TestNet([1n, 2n, 3n]);
   net.elect(1n);

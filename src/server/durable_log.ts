@@ -240,11 +240,11 @@ export class DurableLog {
   async commitSnapshot(meta: SnapshotMeta): Promise<void> {
     const { index, term, confState } = meta;
     await this.#wal.saveSnapshotMarker({ term, index });
-    // A lone member that just gained a peer made one at this very entry or
-    // later (see snapshotForNewPeers): Raft refuses an older one. A lone
-    // member also trims its in-memory log (trimIfAlone) while a snapshot
+    // A lone member trims its in-memory log (trimIfAlone) while a snapshot
     // is written: Raft cannot place one behind its log's start, and with
-    // nobody to send it to, only the position would have mattered.
+    // nobody to send it to, only the position would have mattered. (Once
+    // it gains a peer it stops trimming and asks for a snapshot at once,
+    // which lands here.)
     const storage = this.#storage;
     if (index > storage.snapshot().meta.index && index >= storage.firstIndex() - 1) {
       storage.createSnapshot(index, confState, EMPTY_BYTES);
@@ -255,18 +255,6 @@ export class DurableLog {
     if (compactTo > storage.firstIndex()) storage.compact(compactTo);
     // Older segments become purgeable (--max-wals); the purger deletes them.
     await this.#wal.releaseTo(index);
-  }
-
-  /**
-   * A lone member keeps no applied entries in memory, and its newest
-   * snapshot file may lie before the log it kept; the moment it gains a
-   * peer, that peer may need everything: an in-memory snapshot at `index`
-   * (the conf change) lets Raft send it (the one snapshot whose data Raft
-   * holds; the next periodic one replaces it by a position).
-   */
-  snapshotForNewPeers(index: number, confState: ConfState, data: () => Uint8Array): void {
-    if (index <= this.#storage.snapshot().meta.index) return;
-    this.#storage.createSnapshot(index, confState, data());
   }
 
   /**

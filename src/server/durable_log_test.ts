@@ -172,20 +172,6 @@ Deno.test("durable log: a snapshot is a file, then a marker; recovery finds both
   assert.deepEqual(loaded?.data, data);
 });
 
-Deno.test("durable log: a snapshot made in memory for new peers at an entry is kept over a file made at the same entry", async () => {
-  const { log, storage } = await fixture();
-  const rd = ready({ hardState: hs(1, 10), entries: entries(1, 10), mustSync: true });
-  await log.write(rd, false);
-  log.remember(rd);
-  await log.snapshot(5, confState, new Uint8Array([1, 2, 3]));
-  assert.equal(storage.snapshot().data.length, 0, "only the position");
-  // The conf change at 10 gives it a peer, and 10 is also due for a snapshot.
-  log.snapshotForNewPeers(10, confState, () => new Uint8Array([9]));
-  await log.snapshot(10, confState, new Uint8Array([9]));
-  assert.equal(storage.snapshot().meta.index, 10);
-  assert.deepEqual(storage.snapshot().data, new Uint8Array([9]));
-});
-
 Deno.test("durable log: a snapshot's body is streamed from its file; a purged or damaged file is refused", async () => {
   const { log, storage, snaps, disk } = await fixture();
   const rd = ready({ hardState: hs(1, 30), entries: entries(1, 30), mustSync: true });

@@ -47,7 +47,7 @@ import {
 import { CLUSTER_VERSION, SERVER_VERSION } from "../version.ts";
 import { WatchHub } from "../watch/hub.ts";
 import { AppliedWaiters } from "./applied_waiters.ts";
-import { type ApplyResult, encodeStateSnapshot, type StateMachine } from "./apply.ts";
+import type { ApplyResult, StateMachine } from "./apply.ts";
 import { applyRequestEntry } from "./apply_entry.ts";
 import { CompactHashes } from "./compaction_hash.ts";
 import { CorruptionChecks } from "./corruption_checks.ts";
@@ -855,12 +855,13 @@ export class Member {
         this.#confState = this.#raft.applyConfChange(cc);
         if (this.#membership.apply(cc)) this.#removed = true;
         if (wasAlone && !this.#alone()) {
-          // Its new peer may need everything: Raft needs a snapshot to send.
-          this.#durable.snapshotForNewPeers(
-            e.index,
-            this.#confState,
-            () => encodeStateSnapshot(this.sm),
-          );
+          // Its new peer may need everything, and a lone member kept no
+          // applied entries (trimIfAlone): Raft needs a snapshot at least
+          // this recent to send. Written to its file off the loop and
+          // streamed from there, as every snapshot is; Raft waits for it
+          // (sendAppend). Asked once this entry counts as applied; a stop
+          // abandons it, with nothing to report.
+          queueMicrotask(() => this.#snapshotter.snapshotNow().catch(() => {}));
         }
       } else if (e.type !== EntryType.Normal) {
         // etcd panics on an entry type it does not know: applying nothing would diverge.

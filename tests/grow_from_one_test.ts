@@ -8,39 +8,12 @@
  * kind of file.
  */
 import assert from "node:assert/strict";
-import { etcdctl, etcdctlOk } from "./harness/etcdctl.ts";
-import { GrpcClient } from "./harness/grpc.ts";
-import { Member, sleep } from "./harness/member.ts";
+import { etcdctlOk } from "./harness/etcdctl.ts";
+import { putMany, serializableGet, waitUntil } from "./harness/kv_fill.ts";
+import { Member } from "./harness/member.ts";
 import { skipIfToolsMissing } from "./harness/tools.ts";
 
 const skip = skipIfToolsMissing("grow_from_one_test.ts");
-
-async function putMany(m: Member, prefix: string, n: number): Promise<void> {
-  const client = new GrpcClient(m.clientUrl);
-  try {
-    for (let i = 0; i < n; i += 50) {
-      const puts = [];
-      for (let j = i; j < Math.min(n, i + 50); j++) puts.push(client.put(`${prefix}${j}`, `v${j}`));
-      await Promise.all(puts);
-    }
-  } finally {
-    await client.close();
-  }
-}
-
-async function waitFor(what: string, ok: () => Promise<boolean>, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await ok().catch(() => false)) return;
-    await sleep(200);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-async function serializableGet(m: Member, key: string): Promise<string> {
-  const res = await etcdctl(m.endpoint, ["get", key, "--print-value-only", "--consistency=s"]);
-  return res.code === 0 ? res.stdout.trim() : `error: ${res.stderr.trim()}`;
-}
 
 function snapFiles(m: Member): string[] {
   try {
@@ -81,11 +54,11 @@ Deno.test({
       const second = await Member.create({ kind: "cairn", name: "m2" });
       await join(first, [first], second);
       members.push(second);
-      await waitFor(
+      await waitUntil(
         "the first peer to catch up",
         async () => (await serializableGet(second, "k/1999")) === "v1999",
       );
-      await waitFor("the snapshot file", () => Promise.resolve(snapFiles(first).length > 0));
+      await waitUntil("the snapshot file", () => Promise.resolve(snapFiles(first).length > 0));
       const log = await first.stderrText();
       assert.match(log, /"msg":"saved snapshot"/);
 
@@ -95,7 +68,7 @@ Deno.test({
       const third = await Member.create({ kind: "cairn", name: "m3" });
       await join(first, [first, second], third);
       members.push(third);
-      await waitFor(
+      await waitUntil(
         "the second joiner to catch up",
         async () =>
           (await serializableGet(third, "k/1999")) === "v1999" &&
@@ -105,7 +78,7 @@ Deno.test({
         .filter((l) => l.includes('"msg":"sent database snapshot"'));
       assert.equal(sent.length, 2, `one snapshot to each joiner:\n${sent.join("\n")}`);
       await etcdctlOk(third.endpoint, ["put", "from-m3", "3"]);
-      await waitFor(
+      await waitUntil(
         "a write through the newest member",
         async () => (await serializableGet(first, "from-m3")) === "3",
       );

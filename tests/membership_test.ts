@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { etcdctl, etcdctlOk } from "./harness/etcdctl.ts";
-import { GrpcClient } from "./harness/grpc.ts";
+import { putMany } from "./harness/kv_fill.ts";
 import { Member, sleep } from "./harness/member.ts";
 import { skipIfToolsMissing } from "./harness/tools.ts";
 
@@ -32,22 +32,6 @@ async function idOf(endpoint: string, peerUrl: string): Promise<string> {
   const found = ids.find((m) => m[2] === peerUrl);
   if (!found) throw new Error(`no member with peer URL ${peerUrl} in ${out}`);
   return BigInt(found[1]).toString(16);
-}
-
-async function putMany(m: Member, prefix: string, n: number): Promise<void> {
-  const client = new GrpcClient(m.clientUrl);
-  try {
-    const batch = 50;
-    for (let i = 0; i < n; i += batch) {
-      const puts = [];
-      for (let j = i; j < Math.min(n, i + batch); j++) {
-        puts.push(client.put(`${prefix}${j}`, `v${j}`));
-      }
-      await Promise.all(puts);
-    }
-  } finally {
-    await client.close();
-  }
 }
 
 async function waitFor<T>(

@@ -10,9 +10,9 @@
 import assert from "node:assert/strict";
 import { waitForLeader } from "./harness/cluster.ts";
 import { type CertPair, TestCa } from "./harness/certs.ts";
-import { etcdctl, etcdctlOk } from "./harness/etcdctl.ts";
-import { GrpcClient } from "./harness/grpc.ts";
-import { Member, sleep } from "./harness/member.ts";
+import { etcdctlOk } from "./harness/etcdctl.ts";
+import { putMany, serializableGet, waitUntil } from "./harness/kv_fill.ts";
+import { Member } from "./harness/member.ts";
 import { skipIfToolsMissing } from "./harness/tools.ts";
 
 const skip = skipIfToolsMissing("peer_tls_test.ts");
@@ -31,33 +31,6 @@ function peerFlags(ca: TestCa, pair: CertPair): string[] {
 
 /** Client CNs the members accept: m2's own CN is not among them, its dialling cert's is. */
 const ALLOWED_CNS = "m1,m2-dialer,m3,m4";
-
-async function putMany(m: Member, prefix: string, n: number): Promise<void> {
-  const client = new GrpcClient(m.clientUrl);
-  try {
-    for (let i = 0; i < n; i += 50) {
-      const puts = [];
-      for (let j = i; j < Math.min(n, i + 50); j++) puts.push(client.put(`${prefix}${j}`, `v${j}`));
-      await Promise.all(puts);
-    }
-  } finally {
-    await client.close();
-  }
-}
-
-async function waitFor(what: string, ok: () => Promise<boolean>, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await ok().catch(() => false)) return;
-    await sleep(200);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-async function serializableGet(m: Member, key: string): Promise<string> {
-  const res = await etcdctl(m.endpoint, ["get", key, "--print-value-only", "--consistency=s"]);
-  return res.code === 0 ? res.stdout.trim() : `error: ${res.stderr.trim()}`;
-}
 
 Deno.test({
   name: "peer tls: a mutual-TLS cluster replicates, survives SIGKILL of its leader, " +
@@ -103,7 +76,7 @@ Deno.test({
       await etcdctlOk(members[1].endpoint, ["put", "via-m2", "ok"]);
       await etcdctlOk(leader.endpoint, ["put", "first", "1"]);
       for (const m of members) {
-        await waitFor(
+        await waitUntil(
           `${m.name} to apply`,
           async () => (await serializableGet(m, "first")) === "1",
         );
@@ -116,7 +89,7 @@ Deno.test({
       await etcdctlOk(next.endpoint, ["put", "after-kill", "2"]);
       leader.launch();
       await leader.waitHealthy();
-      await waitFor(
+      await waitUntil(
         "the old leader to catch up",
         async () => (await serializableGet(leader, "after-kill")) === "2",
       );
@@ -157,7 +130,7 @@ Deno.test({
       const status = await stranger.waitExit(30_000);
       assert.ok(status && status.code !== 0, "the untrusted member gives up");
       assert.match(await stranger.stderrText(), /could not join the existing cluster/);
-      await waitFor(
+      await waitUntil(
         "the others to log the refusal",
         async () =>
           (await Promise.all(rest.map((m) => m.stderrText()))).join("\n")
@@ -182,7 +155,7 @@ Deno.test({
       };
       joiner.launch();
       await joiner.waitHealthy(30_000);
-      await waitFor(
+      await waitUntil(
         "the new member to catch up",
         async () => (await serializableGet(joiner, "bulk/5999")) === "v5999",
       );

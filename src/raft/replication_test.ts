@@ -69,7 +69,8 @@ Deno.test("inflight appends to a follower are bounded", () => {
   assert.equal(net.get(1n).node.status().progress?.get(2n)?.state, "replicate");
 });
 
-Deno.test("snapshot: a follower behind the leader's compaction catches up from a snapshot", () => {
+/** Member 3 cut off while the leader (1) commits ten entries; it is still cut off. */
+function followerLeftBehind() {
   const net = new TestNet([1n, 2n, 3n]);
   net.elect(1n);
   net.isolate(3n);
@@ -77,12 +78,13 @@ Deno.test("snapshot: a follower behind the leader's compaction catches up from a
   net.deliver();
   const leader = net.get(1n);
   const applied = leader.applied.at(-1)!.index;
-  leader.storage.createSnapshot(applied, leader.confState!, bytes("state"));
-  leader.storage.compact(applied);
-  net.heal();
-  net.tick(3);
-  const snaps = net.delivered.filter((m) => m.type === MessageType.Snap && m.to === 3n);
-  assert.equal(snaps.length, 1);
+  const snapsTo3 = () => net.delivered.filter((m) => m.type === MessageType.Snap && m.to === 3n);
+  return { net, leader, applied, snapsTo3 };
+}
+
+/** Once the leader sent member 3 its snapshot at `applied`: a new entry reaches it. */
+function assertCaughtUpFrom(net: TestNet, applied: number): void {
+  const leader = net.get(1n);
   // The follower's answer to the snapshot already moved it back to replicating,
   // so the transport's report is then a no-op.
   leader.node.reportSnapshot(3n, true);
@@ -94,36 +96,33 @@ Deno.test("snapshot: a follower behind the leader's compaction catches up from a
   assert.equal(f.node.status().commit, leader.node.status().commit);
   assert.deepEqual(appliedData(f), ["after"]);
   assert.equal(leader.node.status().progress?.get(3n)?.state, "replicate");
+}
+
+Deno.test("snapshot: a follower behind the leader's compaction catches up from a snapshot", () => {
+  const { net, leader, applied, snapsTo3 } = followerLeftBehind();
+  leader.storage.createSnapshot(applied, leader.confState!, bytes("state"));
+  leader.storage.compact(applied);
+  net.heal();
+  net.tick(3);
+  assert.equal(snapsTo3().length, 1);
+  assertCaughtUpFrom(net, applied);
 });
 
 Deno.test("snapshot: one that ends before the leader's log starts is not sent; a newer one is, once there", () => {
-  const net = new TestNet([1n, 2n, 3n]);
-  net.elect(1n);
-  net.isolate(3n);
-  for (let i = 0; i < 10; i++) net.get(1n).node.propose(bytes(`v${i}`));
-  net.deliver();
-  const leader = net.get(1n);
-  const applied = leader.applied.at(-1)!.index;
+  const { net, leader, applied, snapsTo3 } = followerLeftBehind();
   // A snapshot early in the log, then the log trimmed well past it (as a
   // lone member trims its applied entries): entries between are gone.
   leader.storage.createSnapshot(2, leader.confState!, bytes("old state"));
   leader.storage.compact(applied);
   net.heal();
   net.tick(3);
-  const snapsTo3 = () => net.delivered.filter((m) => m.type === MessageType.Snap && m.to === 3n);
   assert.equal(snapsTo3().length, 0, "the old snapshot would leave the follower stranded");
   // The newer snapshot is written: sent at the next chance.
   leader.storage.createSnapshot(applied, leader.confState!, bytes("state"));
   net.tick(3);
   assert.equal(snapsTo3().length, 1);
   assert.equal(snapsTo3()[0].snapshot!.meta.index, applied);
-  leader.node.reportSnapshot(3n, true);
-  net.flush(leader);
-  leader.node.propose(bytes("after"));
-  net.tick(3);
-  const f = net.get(3n);
-  assert.equal(f.storage.snapshot().meta.index, applied);
-  assert.deepEqual(appliedData(f), ["after"]);
+  assertCaughtUpFrom(net, applied);
 });
 
 Deno.test("conf changes: add a learner, promote it, remove a voter; one at a time", () => {

@@ -30,8 +30,6 @@ import { applyLeaseCheckpoint, applyLeaseGrant, applyLeaseRevoke } from "../leas
 import type { Lessor } from "../lease/lessor.ts";
 import type { MvccStore } from "../mvcc/store.ts";
 import type { Membership } from "./membership.ts";
-import { concatChunks } from "../mvcc/codec.ts";
-import { captureState, encodeCapturedSync } from "./state_snapshot.ts";
 
 /** All replicated state a member applies entries to. */
 export interface StateMachine {
@@ -184,15 +182,6 @@ function applyAlarm(
     }
   }
   return create(AlarmResponseSchema, { alarms: changed });
-}
-
-/**
- * The whole replicated state as one snapshot blob, made at once (the
- * periodic snapshot goes through captureState/streamCaptured instead, in
- * steps; see state_snapshot.ts). Decoded by recover.ts restoreStateSnapshot.
- */
-export function encodeStateSnapshot(sm: StateMachine): Uint8Array {
-  return concatChunks(encodeCapturedSync(captureState(sm)));
 }
 
 /**

@@ -6,7 +6,7 @@ import { type Entry, EntryType } from "../raft/types.ts";
 import { SimDisk } from "../storage/sim_disk.ts";
 import { realEnv } from "./env.ts";
 import { recoverOrBootstrap } from "./recover.ts";
-import { encodeStateSnapshot } from "./apply.ts";
+import { captureState, encodeCapturedSync } from "./state_snapshot.ts";
 import { readWholeSnapshot } from "../transport/peer.ts";
 
 const quiet = createLogger("error", { writer: () => {} });
@@ -31,7 +31,7 @@ function entries(from: number, to: number, term: number): Entry[] {
   return out;
 }
 
-/** The state machine parts of a recovered member, as encodeStateSnapshot takes them. */
+/** The state machine parts of a recovered member, as captureState takes them. */
 function stateOf(m: Awaited<ReturnType<typeof recoverOrBootstrap>>) {
   return {
     store: m.store,
@@ -53,7 +53,7 @@ async function diskWithSnapshotAt10() {
   await wal.save({ term: 2, vote: first.id, commit: 12 }, entries(1, 12, 2));
   const sm = stateOf(first);
   const confState = { voters: [first.id], learners: [] };
-  await snaps.save({ term: 2, index: 10, confState }, encodeStateSnapshot(sm));
+  await snaps.save({ term: 2, index: 10, confState }, encodeCapturedSync(captureState(sm)));
   await wal.saveSnapshotMarker({ term: 2, index: 10 });
   await wal.save(undefined, entries(11, 12, 2));
   return { sim, env, cfg, snaps, wal, sm, confState };
@@ -65,7 +65,7 @@ Deno.test("recovery uses the snapshot the WAL's newest marker names, not a newer
   // disk was loaded on restart; the entries then appended after it could
   // not be replayed on the next start ("entries in between are missing").
   const { env, cfg, snaps, wal, sm, confState } = await diskWithSnapshotAt10();
-  await snaps.save({ term: 2, index: 20, confState }, encodeStateSnapshot(sm));
+  await snaps.save({ term: 2, index: 20, confState }, encodeCapturedSync(captureState(sm)));
   await wal.close();
   const again = await recoverOrBootstrap(cfg, quiet, env());
   assert.equal(again.applied, 10);
@@ -102,7 +102,7 @@ Deno.test("a recovered snapshot keeps only its position in Raft's storage, alone
 Deno.test("a member with peers recovers its snapshot's position, and the body is there in the file to send", async () => {
   const { env, cfg, snaps, wal, sm, confState } = await diskWithSnapshotAt10();
   const withPeer = { voters: [...confState.voters, 0x99n], learners: [] };
-  const data = encodeStateSnapshot(sm);
+  const data = encodeCapturedSync(captureState(sm));
   await snaps.save({ term: 2, index: 12, confState: withPeer }, data);
   await wal.saveSnapshotMarker({ term: 2, index: 12 });
   await wal.close();
@@ -131,7 +131,7 @@ async function realDirWithSnapshot(root: string) {
   const sm = stateOf(first);
   const snapPath = await snaps.save(
     { term: 2, index: 158, confState: { voters: [first.id], learners: [] } },
-    encodeStateSnapshot(sm),
+    encodeCapturedSync(captureState(sm)),
   );
   await wal.saveSnapshotMarker({ term: 2, index: 158 });
   await wal.save(undefined, entries(161, 162, 2));

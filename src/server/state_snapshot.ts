@@ -84,9 +84,13 @@ export async function streamCaptured(
   return { length: head.length + n, chunks: chunks() };
 }
 
-/** Encodes a captured state in one go (small states, tests, the rare synchronous need): one chunk. */
-export function encodeCapturedSync(c: CapturedState): Uint8Array[] {
-  return [runSteps(encodeSteps(c, STORE_CHUNK_BYTES))];
+/**
+ * Encodes a captured state in one go, as one blob (tests; a member streams
+ * its snapshots with {@link streamCaptured}). Decoded by recover.ts
+ * restoreStateSnapshot.
+ */
+export function encodeCapturedSync(c: CapturedState): Uint8Array {
+  return runSteps(encodeSteps(c, STORE_CHUNK_BYTES));
 }
 
 /** The small fields, then field 1 (bytes, wire type 2) holding the store. */

@@ -198,8 +198,9 @@ export class SimNetwork {
       const open = from.opts.openSnapshot;
       open(m.snapshot!.meta).then(readWholeSnapshot).then(
         (body) => {
-          // A sender that crashed or stopped meanwhile sends nothing.
-          if (life.alive && !from.stopped) this.#route(from, m, steered, body.slice());
+          // A sender that crashed or stopped meanwhile sends nothing. (The
+          // body is a fresh buffer already: nothing to copy.)
+          if (life.alive && !from.stopped) this.#route(from, m, steered, body);
         },
         () => this.#snapStatus(from, m.to, false),
       );

@@ -21,7 +21,7 @@
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { cairnV8Flags } from "./lib/cairn_cmd.ts";
+import { cairnDenoFlags, cairnV8Flags } from "./lib/cairn_cmd.ts";
 import { type CpuProfile, cpuTotals, type HeapNode, heapTotals, top } from "./lib/profile_top.ts";
 import { ensureKvtool, repoRoot } from "./lib/tools.ts";
 
@@ -98,6 +98,7 @@ const member = new Deno.Command(Deno.execPath(), {
     "run",
     "-A",
     `--inspect=127.0.0.1:${inspect}`,
+    ...cairnDenoFlags(tree),
     ...(flags ? [`--v8-flags=${flags}`] : []),
     join(tree, "main.ts"),
     ...["--data-dir", join(dataDir, "m"), "--listen-client-urls", url(client)],

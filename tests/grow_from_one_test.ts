@@ -5,11 +5,13 @@
  * the next `--snapshot-count`), streams it to the peer from there, and
  * never holds a second copy of the state in memory for it (~290 MB at
  * 1,000,000 keys); the next member that needs the state is sent the same
- * kind of file.
+ * kind of file. Members bootstrapped together write no such snapshot: their
+ * log is whole.
  */
 import assert from "node:assert/strict";
 import { etcdctlOk } from "./harness/etcdctl.ts";
 import { putMany, serializableGet, waitUntil } from "./harness/kv_fill.ts";
+import { startCluster } from "./harness/cluster.ts";
 import { Member } from "./harness/member.ts";
 import { skipIfToolsMissing } from "./harness/tools.ts";
 
@@ -82,6 +84,43 @@ Deno.test({
         "a write through the newest member",
         async () => (await serializableGet(first, "from-m3")) === "3",
       );
+    } finally {
+      await Promise.all(members.map((m) => m.destroy()));
+    }
+  },
+});
+
+Deno.test({
+  name: "grow from one: members bootstrapped together write no snapshot at start or restart",
+  ignore: skip,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // A restart replays the initial configuration's entries one at a time:
+    // the member whose own entry comes first is alone after it, for a
+    // moment. Nothing was trimmed, so no peer needs a snapshot.
+    const members = await startCluster(3);
+    try {
+      await etcdctlOk(members[0].endpoint, ["put", "k", "v"]);
+      for (const m of members) {
+        await waitUntil(
+          `${m.name} applies the put`,
+          async () => (await serializableGet(m, "k")) === "v",
+        );
+      }
+      // Each in turn: the one whose own entry comes first is alone after it.
+      for (const [i, m] of members.entries()) {
+        await m.restart();
+        await etcdctlOk(m.endpoint, ["put", "k", `after-${i}`]);
+        await waitUntil(
+          `${m.name} applies a put after its restart`,
+          async () => (await serializableGet(m, "k")) === `after-${i}`,
+        );
+      }
+      for (const m of members) {
+        assert.doesNotMatch(await m.stderrText(), /triggering snapshot/, m.name);
+        assert.deepEqual(snapFiles(m), [], m.name);
+      }
     } finally {
       await Promise.all(members.map((m) => m.destroy()));
     }

@@ -269,4 +269,16 @@ export class DurableLog {
     if (applied - this.#storage.firstIndex() < LOG_TRIM_STEP || !alone) return;
     this.#storage.compact(applied);
   }
+
+  /**
+   * Whether {@link trimIfAlone} dropped entries that follow the newest
+   * snapshot: a peer that needs them can then be sent only a newer
+   * snapshot. A log that still reaches back to the snapshot (a cluster
+   * bootstrapped together, entries replayed at a restart, a lone member
+   * with fewer than {@link LOG_TRIM_STEP} entries applied since) can catch
+   * a new peer up by itself.
+   */
+  trimmedPastSnapshot(): boolean {
+    return this.#storage.firstIndex() - 1 > this.#storage.snapshot().meta.index;
+  }
 }

@@ -854,13 +854,16 @@ export class Member {
         const wasAlone = this.#alone();
         this.#confState = this.#raft.applyConfChange(cc);
         if (this.#membership.apply(cc)) this.#removed = true;
-        if (wasAlone && !this.#alone()) {
+        if (wasAlone && !this.#alone() && this.#durable.trimmedPastSnapshot()) {
           // Its new peer may need everything, and a lone member kept no
           // applied entries (trimIfAlone): Raft needs a snapshot at least
           // this recent to send. Written to its file off the loop and
           // streamed from there, as every snapshot is; Raft waits for it
           // (sendAppend). Asked once this entry counts as applied; a stop
-          // abandons it, with nothing to report.
+          // abandons it, with nothing to report. A member of a cluster
+          // bootstrapped together is alone for a moment too, when a restart
+          // replays the initial configuration and its own entry comes
+          // first; its log is whole, so it writes none.
           queueMicrotask(() => this.#snapshotter.snapshotNow().catch(() => {}));
         }
       } else if (e.type !== EntryType.Normal) {

@@ -1,8 +1,10 @@
 /**
- * A follower SIGKILLed while it writes a leader's snapshot to disk: the
- * half-written file must never be taken for a snapshot, and the leader,
- * which saw the transfer succeed, must notice that the follower is still
- * behind and send the snapshot again.
+ * SIGKILL in the middle of a snapshot's way to a follower that fell behind.
+ * Killed while it writes the snapshot to disk, the follower must never take
+ * the half-written file for a snapshot, and the leader, which saw the
+ * transfer succeed, must notice that it is still behind and send it again.
+ * With the leader killed while it streams the snapshot, the follower must
+ * drop what it received, and the next leader must send its own.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -18,6 +20,37 @@ const skip = skipIfToolsMissing("snapshot_install_crash_test.ts");
 /** Keys written while the follower is down, and their size: a ~40 MB snapshot, written for >50 ms. */
 const KEYS = 20_000;
 const VALUE = "x".repeat(2_000);
+
+/** Writes `n` keys `big/<i>` of `value` through `m`, 100 at a time. */
+async function fill(m: Member, n: number, value: string): Promise<void> {
+  const client = new GrpcClient(m.clientUrl);
+  try {
+    for (let i = 0; i < n; i += 100) {
+      const puts = [];
+      for (let j = i; j < Math.min(n, i + 100); j++) puts.push(client.put(`big/${j}`, value));
+      await Promise.all(puts);
+    }
+  } finally {
+    await client.close();
+  }
+}
+
+/** Waits until every member hashes the same history at the revision `via` reports. */
+async function sameHistoryEverywhere(members: Member[], via: Member): Promise<void> {
+  const rev = JSON.parse(
+    await etcdctlOk(via.endpoint, ["get", "big/0", "-w", "json"]),
+  ).header.revision;
+  let hashes: string[] = [];
+  await waitUntil("equal hashes on every member", async () => {
+    hashes = await Promise.all(members.map(async (m) => {
+      const out = await etcdctlOk(m.endpoint, ["endpoint", "hashkv", `--rev=${rev}`, "-w", "json"]);
+      return String((JSON.parse(out) as { HashKV: { hash: number } }[])[0].HashKV.hash);
+    }));
+    return new Set(hashes).size === 1;
+  }, 15_000).catch((err) => {
+    throw new Error(`${err.message}: ${hashes.join(" ")}`);
+  });
+}
 
 /** Names of the files in `m`'s snapshot directory ending in `suffix`. */
 async function snapFiles(m: Member, suffix: string): Promise<string[]> {
@@ -64,16 +97,7 @@ Deno.test({
       const leader = await waitForLeader(members);
       const lagging = members.find((m) => m !== leader)!;
       await lagging.stop();
-      const client = new GrpcClient(leader.clientUrl);
-      try {
-        for (let i = 0; i < KEYS; i += 100) {
-          const puts = [];
-          for (let j = i; j < i + 100; j++) puts.push(client.put(`big/${j}`, VALUE));
-          await Promise.all(puts);
-        }
-      } finally {
-        await client.close();
-      }
+      await fill(leader, KEYS, VALUE);
 
       const firstRunLog = (await lagging.stderrText()).length;
       lagging.launch();
@@ -99,25 +123,59 @@ Deno.test({
       assert.equal((await snapFiles(lagging, ".snap")).length >= 1, true);
 
       // Every member holds the same history at the leader's revision.
-      const rev = JSON.parse(
-        await etcdctlOk(leader.endpoint, ["get", "big/0", "-w", "json"]),
-      ).header.revision;
-      let hashes: string[] = [];
-      await waitUntil("equal hashes on every member", async () => {
-        hashes = await Promise.all(members.map(async (m) => {
-          const out = await etcdctlOk(m.endpoint, [
-            "endpoint",
-            "hashkv",
-            `--rev=${rev}`,
-            "-w",
-            "json",
-          ]);
-          return String((JSON.parse(out) as { HashKV: { hash: number } }[])[0].HashKV.hash);
-        }));
-        return new Set(hashes).size === 1;
-      }, 15_000).catch((err) => {
-        throw new Error(`${err.message}: ${hashes.join(" ")}`);
-      });
+      await sameHistoryEverywhere(members, leader);
+    } finally {
+      await Promise.all(members.map((m) => m.destroy()));
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "snapshot install crash: with the leader killed while it streams a snapshot, the next leader sends its own",
+  ignore: skip,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const members = await startCluster(3, ["--snapshot-count=500"]);
+    try {
+      const leader = await waitForLeader(members);
+      const lagging = members.find((m) => m !== leader)!;
+      await lagging.stop();
+      // Fewer, larger values: a ~60 MB snapshot, streamed for longer than the kill takes.
+      const value = "y".repeat(6_000);
+      const keys = 10_000;
+      await fill(leader, keys, value);
+
+      const laggingFrom = (await lagging.stderrText()).length;
+      const leaderFrom = (await leader.stderrText()).length;
+      lagging.launch();
+      const deadline = Date.now() + 60_000;
+      while (!/sending database snapshot/.test((await leader.stderrText()).slice(leaderFrom))) {
+        if (Date.now() > deadline) {
+          throw new Error(`the leader sent no snapshot\n${await leader.stderrTail()}`);
+        }
+        await sleep(1);
+      }
+      await leader.kill();
+
+      const rest = members.filter((m) => m !== leader);
+      await waitForLeader(rest, 30_000);
+      await waitUntil(
+        `${lagging.name} holds the last key`,
+        async () => (await serializableGet(lagging, `big/${keys - 1}`)) === value,
+        60_000,
+      );
+      const log = (await lagging.stderrText()).slice(laggingFrom);
+      // The interrupted transfer was dropped; the one installed came after it.
+      const failed = log.search(/receiving snapshot failed/);
+      const installed = log.search(/installed snapshot from the leader/);
+      assert.ok(failed >= 0, `no interrupted transfer in ${lagging.name}'s log:\n${log}`);
+      assert.ok(installed > failed, `${lagging.name} installed nothing after it:\n${log}`);
+
+      leader.launch();
+      await leader.waitHealthy(60_000);
+      await sameHistoryEverywhere(members, rest[0]);
     } finally {
       await Promise.all(members.map((m) => m.destroy()));
     }

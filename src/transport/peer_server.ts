@@ -535,7 +535,13 @@ export class PeerServer {
       },
       abort: () => {
         forget();
+        if (settled) return;
         settle(false);
+        // The sender stopped or the connection broke mid-transfer (etcd logs
+        // its failed receive too): what arrived is dropped with the stream.
+        log.warn("receiving snapshot failed", {
+          error: `stream ended after ${data.length} of ${size} bytes`,
+        });
       },
     };
   }

@@ -148,12 +148,11 @@ Deno.test({
       await fill(leader, keys, value);
 
       const laggingFrom = (await lagging.stderrText()).length;
-      const leaderFrom = (await leader.stderrText()).length;
       lagging.launch();
       const deadline = Date.now() + 60_000;
-      while (!/sending database snapshot/.test((await leader.stderrText()).slice(leaderFrom))) {
+      while (!/receiving database snapshot/.test((await lagging.stderrText()).slice(laggingFrom))) {
         if (Date.now() > deadline) {
-          throw new Error(`the leader sent no snapshot\n${await leader.stderrTail()}`);
+          throw new Error(`${lagging.name} was sent no snapshot\n${await lagging.stderrTail()}`);
         }
         await sleep(1);
       }

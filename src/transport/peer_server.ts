@@ -490,6 +490,11 @@ export class PeerServer {
       const m = decodeMessage(body);
       checkPeerMessage(m, from, this.#opts.selfId, "snapshot");
       msg = m;
+      // As etcd does: the start of a transfer that can take seconds.
+      log.info("receiving database snapshot", {
+        "incoming-snapshot-index": m.snapshot?.meta.index,
+        "incoming-snapshot-size": size,
+      });
     }, 1024 * 1024);
     stream.listener = {
       data: (chunk) => {

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { etcdctl, etcdctlOk } from "./harness/etcdctl.ts";
 import { GrpcClient } from "./harness/grpc.ts";
-import { startCluster, waitForLeader } from "./harness/cluster.ts";
+import { startCluster, startWithLaggingFollower, waitForLeader } from "./harness/cluster.ts";
 import { type Member, sleep } from "./harness/member.ts";
 import { skipIfToolsMissing } from "./harness/tools.ts";
 
@@ -201,11 +201,8 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     // 5,000 entries stay in the leader's log behind each snapshot: write more than that.
-    const members = await startCluster(3, ["--snapshot-count=500"]);
+    const { members, leader, lagging } = await startWithLaggingFollower(["--snapshot-count=500"]);
     try {
-      const leader = await waitForLeader(members);
-      const lagging = members.find((m) => m !== leader)!;
-      await lagging.stop();
       const client = new GrpcClient(leader.clientUrl);
       try {
         for (let i = 0; i < 6000; i += 100) {

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { etcdctlOk } from "./harness/etcdctl.ts";
 import { GrpcClient } from "./harness/grpc.ts";
-import { startCluster, waitForLeader } from "./harness/cluster.ts";
+import { startWithLaggingFollower, waitForLeader } from "./harness/cluster.ts";
 import { type Member, sleep } from "./harness/member.ts";
 import { serializableGet, waitUntil } from "./harness/kv_fill.ts";
 import { skipIfToolsMissing } from "./harness/tools.ts";
@@ -92,11 +92,8 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     // The leader keeps 5,000 entries behind its newest snapshot: KEYS is far more.
-    const members = await startCluster(3, ["--snapshot-count=500"]);
+    const { members, leader, lagging } = await startWithLaggingFollower(["--snapshot-count=500"]);
     try {
-      const leader = await waitForLeader(members);
-      const lagging = members.find((m) => m !== leader)!;
-      await lagging.stop();
       await fill(leader, KEYS, VALUE);
 
       const firstRunLog = (await lagging.stderrText()).length;
@@ -137,11 +134,8 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const members = await startCluster(3, ["--snapshot-count=500"]);
+    const { members, leader, lagging } = await startWithLaggingFollower(["--snapshot-count=500"]);
     try {
-      const leader = await waitForLeader(members);
-      const lagging = members.find((m) => m !== leader)!;
-      await lagging.stop();
       // Fewer, larger values: a ~60 MB snapshot, streamed for longer than the kill takes.
       const value = "y".repeat(6_000);
       const keys = 10_000;

@@ -89,6 +89,32 @@ export async function waitForLeader(members: Member[], timeoutMs = 15_000): Prom
   throw new Error(`no single leader within ${timeoutMs} ms: ${last}`);
 }
 
+/** A cluster with one follower stopped, to fall behind while the test writes. */
+export interface LaggingCluster {
+  members: Member[];
+  leader: Member;
+  /** The stopped follower. */
+  lagging: Member;
+}
+
+/**
+ * Starts 3 cairn members with `extraArgs`, finds the leader and stops one
+ * follower (SIGTERM). The caller destroys `members`; on a failure here they
+ * are destroyed before the error is thrown.
+ */
+export async function startWithLaggingFollower(extraArgs: string[]): Promise<LaggingCluster> {
+  const members = await startCluster(3, extraArgs);
+  try {
+    const leader = await waitForLeader(members);
+    const lagging = members.find((m) => m !== leader)!;
+    await lagging.stop();
+    return { members, leader, lagging };
+  } catch (err) {
+    await destroyAll(members);
+    throw err;
+  }
+}
+
 /** Destroys every member (processes and temp dirs), whatever state they are in. */
 export async function destroyAll(members: Member[]): Promise<void> {
   await Promise.all(members.map((m) => m.destroy()));

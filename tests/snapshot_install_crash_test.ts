@@ -9,10 +9,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { etcdctlOk } from "./harness/etcdctl.ts";
-import { GrpcClient } from "./harness/grpc.ts";
 import { startWithLaggingFollower, waitForLeader } from "./harness/cluster.ts";
 import { type Member, sleep } from "./harness/member.ts";
-import { serializableGet, waitUntil } from "./harness/kv_fill.ts";
+import { putMany, serializableGet, waitUntil } from "./harness/kv_fill.ts";
 import { skipIfToolsMissing } from "./harness/tools.ts";
 
 const skip = skipIfToolsMissing("snapshot_install_crash_test.ts");
@@ -20,20 +19,6 @@ const skip = skipIfToolsMissing("snapshot_install_crash_test.ts");
 /** Keys written while the follower is down, and their size: a ~40 MB snapshot, written for >50 ms. */
 const KEYS = 20_000;
 const VALUE = "x".repeat(2_000);
-
-/** Writes `n` keys `big/<i>` of `value` through `m`, 100 at a time. */
-async function fill(m: Member, n: number, value: string): Promise<void> {
-  const client = new GrpcClient(m.clientUrl);
-  try {
-    for (let i = 0; i < n; i += 100) {
-      const puts = [];
-      for (let j = i; j < Math.min(n, i + 100); j++) puts.push(client.put(`big/${j}`, value));
-      await Promise.all(puts);
-    }
-  } finally {
-    await client.close();
-  }
-}
 
 /** Waits until every member hashes the same history at the revision `via` reports. */
 async function sameHistoryEverywhere(members: Member[], via: Member): Promise<void> {
@@ -94,7 +79,7 @@ Deno.test({
     // The leader keeps 5,000 entries behind its newest snapshot: KEYS is far more.
     const { members, leader, lagging } = await startWithLaggingFollower(["--snapshot-count=500"]);
     try {
-      await fill(leader, KEYS, VALUE);
+      await putMany(leader, "big/", KEYS, VALUE);
 
       const firstRunLog = (await lagging.stderrText()).length;
       lagging.launch();
@@ -139,7 +124,7 @@ Deno.test({
       // Fewer, larger values: a ~60 MB snapshot, streamed for longer than the kill takes.
       const value = "y".repeat(6_000);
       const keys = 10_000;
-      await fill(leader, keys, value);
+      await putMany(leader, "big/", keys, value);
 
       const laggingFrom = (await lagging.stderrText()).length;
       lagging.launch();

@@ -8,13 +8,23 @@ import { etcdctl } from "./etcdctl.ts";
 import { GrpcClient } from "./grpc.ts";
 import { type Member, sleep } from "./member.ts";
 
-/** Puts `<prefix>0 … <prefix>(n-1)` = `v<i>` through `m`, 50 at a time. */
-export async function putMany(m: Member, prefix: string, n: number): Promise<void> {
+/**
+ * Puts `<prefix>0 … <prefix>(n-1)` through `m`, 50 at a time: each `v<i>`,
+ * or `value` for all when given.
+ */
+export async function putMany(
+  m: Member,
+  prefix: string,
+  n: number,
+  value?: string,
+): Promise<void> {
   const client = new GrpcClient(m.clientUrl);
   try {
     for (let i = 0; i < n; i += 50) {
       const puts = [];
-      for (let j = i; j < Math.min(n, i + 50); j++) puts.push(client.put(`${prefix}${j}`, `v${j}`));
+      for (let j = i; j < Math.min(n, i + 50); j++) {
+        puts.push(client.put(`${prefix}${j}`, value ?? `v${j}`));
+      }
       await Promise.all(puts);
     }
   } finally {
